@@ -1,0 +1,163 @@
+// Store ports, one per aggregate. Implementations: SQLite (node:sqlite, embedded default) and
+// PostgreSQL (pg), both through Kysely; one conformance suite (conformance.ts) runs against both.
+//
+// Rules every implementation keeps:
+// - Every mutation of entries and nodes appends a change event in the same transaction.
+// - Invariants spanning rows are enforced by the database (unique indexes, DELETE ... RETURNING,
+//   row locks), never by memory, so several servers can share one PostgreSQL.
+// - Driver errors are mapped: unique violation → AlreadyExistsError; connection failures →
+//   UnavailableError; everything else → TesseraError('internal') with the cause attached.
+import type { AuditEvent, AuditRecord } from '../core/audit.ts';
+import type { Authority, AuthorityKind, AuthorityStatus } from '../core/authority.ts';
+import type { Bundle } from '../core/bundle.ts';
+import type { Entry } from '../core/entry.ts';
+import type { AttestedNode } from '../core/node.ts';
+import type { Selector } from '../core/selector.ts';
+
+export interface Page<T> {
+  readonly items: T[];
+  /** Opaque; "" when there are no more. */
+  readonly nextPageToken: string;
+}
+
+export interface EntryFilter {
+  spiffeId?: string;
+  parentId?: string;
+  /** Entries whose selector set contains this selector. */
+  selector?: Selector;
+}
+
+export interface EntryStore {
+  /** Inserts; AlreadyExistsError when an entry with the same spiffe_id, parent_id and selector set exists. */
+  create(entry: Entry): Promise<Entry>;
+  /** Replaces every field but id and createdAt; bumps revision. NotFoundError when missing. */
+  update(entry: Omit<Entry, 'revision'>): Promise<Entry>;
+  /** NotFoundError when missing. Returns the deleted entry. */
+  delete(id: string): Promise<Entry>;
+  get(id: string): Promise<Entry | null>;
+  /** Ordered by id. pageSize 1..1000. */
+  list(filter: EntryFilter, pageSize: number, pageToken: string): Promise<Page<Entry>>;
+  count(): Promise<number>;
+}
+
+export type ChangeKind = 'entry' | 'node';
+export type ChangeOp = 'create' | 'update' | 'delete';
+
+export interface ChangeEvent {
+  /** Increasing but NOT necessarily contiguous (concurrent transactions may commit out of order). */
+  readonly id: number;
+  readonly kind: ChangeKind;
+  /** Entry id or node SPIFFE ID. */
+  readonly targetId: string;
+  readonly op: ChangeOp;
+  readonly createdAt: number;
+}
+
+export interface ChangeFeed {
+  /** Events with id > afterId, ascending, at most `limit`. */
+  since(afterId: number, limit: number): Promise<ChangeEvent[]>;
+  /** The events with exactly these ids that now exist (to fill gaps seen earlier). */
+  byIds(ids: readonly number[]): Promise<ChangeEvent[]>;
+  /** Highest event id, 0 when none. */
+  latestId(): Promise<number>;
+  /** Deletes events created before `before` (epoch ms). Returns the count. */
+  prune(before: number): Promise<number>;
+}
+
+export interface NodeFilter {
+  banned?: boolean;
+  attestationType?: string;
+}
+
+export interface NodeStore {
+  /** Inserts or replaces the node record (re-attestation replaces). */
+  upsert(node: AttestedNode): Promise<AttestedNode>;
+  get(spiffeId: string): Promise<AttestedNode | null>;
+  list(filter: NodeFilter, pageSize: number, pageToken: string): Promise<Page<AttestedNode>>;
+  /** Partial update of mutable fields; NotFoundError when missing. */
+  update(
+    spiffeId: string,
+    patch: Partial<
+      Pick<AttestedNode, 'serialNumber' | 'newSerialNumber' | 'expiresAt' | 'selectors' | 'banned' | 'updatedAt'>
+    >,
+  ): Promise<AttestedNode>;
+  /** Removes the node (evict); NotFoundError when missing. */
+  delete(spiffeId: string): Promise<AttestedNode>;
+  count(): Promise<number>;
+}
+
+export interface JoinTokenRecord {
+  /** sha256 hex of the token: the token itself is never stored. */
+  readonly tokenHash: string;
+  /** SPIFFE ID to give the agent, or "" for the default join_token/<id> form. */
+  readonly spiffeId: string;
+  readonly expiresAt: number;
+  readonly createdAt: number;
+}
+
+export interface JoinTokenStore {
+  create(token: JoinTokenRecord): Promise<void>;
+  /**
+   * Atomically deletes and returns the unexpired token with this hash, or null. Single use is
+   * enforced here: of two concurrent callers exactly one gets the record.
+   */
+  consume(tokenHash: string, now: number): Promise<JoinTokenRecord | null>;
+  pruneExpired(now: number): Promise<number>;
+}
+
+export interface BundleStore {
+  get(trustDomain: string): Promise<Bundle | null>;
+  list(): Promise<Bundle[]>;
+  /**
+   * Read-modify-write under a row lock. `fn` receives the current bundle (or an empty one) and
+   * returns the new content; when it differs, the sequence is bumped and it is stored. Returns
+   * the stored bundle.
+   */
+  mutate(trustDomain: string, fn: (current: Bundle) => Bundle): Promise<Bundle>;
+  /** Stores as given, sequence included (federated bundles). */
+  put(bundle: Bundle): Promise<void>;
+  delete(trustDomain: string): Promise<boolean>;
+}
+
+export interface AuthorityStore {
+  insert(a: Authority): Promise<void>;
+  list(filter: { serverId?: string; kind?: AuthorityKind }): Promise<Authority[]>;
+  get(kind: AuthorityKind, id: string): Promise<Authority | null>;
+  setStatus(kind: AuthorityKind, id: string, status: AuthorityStatus): Promise<void>;
+  setTainted(kind: AuthorityKind, id: string): Promise<void>;
+  delete(kind: AuthorityKind, id: string): Promise<void>;
+}
+
+export interface AuditFilter {
+  afterSeq?: number;
+  action?: string;
+  actor?: string;
+}
+
+export interface AuditStore {
+  /** Appends with the next seq and the hash chained to the previous record, under a lock. */
+  append(event: AuditEvent): Promise<AuditRecord>;
+  /** Ascending by seq. */
+  list(filter: AuditFilter, limit: number): Promise<AuditRecord[]>;
+  /** Most recent first. */
+  tail(limit: number): Promise<AuditRecord[]>;
+}
+
+export interface StoreAggregates {
+  readonly entries: EntryStore;
+  readonly nodes: NodeStore;
+  readonly joinTokens: JoinTokenStore;
+  readonly bundles: BundleStore;
+  readonly authorities: AuthorityStore;
+  readonly audit: AuditStore;
+  readonly changes: ChangeFeed;
+}
+
+export interface Store extends StoreAggregates {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs fn in one transaction; rolled back when fn throws. Nested calls are not supported. */
+  transaction<T>(fn: (tx: StoreAggregates) => Promise<T>): Promise<T>;
+  /** Cheap round trip; UnavailableError when the database cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
