@@ -1,0 +1,58 @@
+// Transports to the Tessera server API: the local admin socket (HTTP/2 cleartext over a Unix
+// socket) and the mTLS API listener (the server is authenticated by its SPIFFE ID against the
+// trust bundle, never by hostname).
+import net from 'node:net';
+import type { PeerCertificate } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { Transport } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+
+export function adminSocketTransport(socketPath: string): Transport {
+  return createConnectTransport({
+    httpVersion: '2',
+    baseUrl: 'http://localhost',
+    nodeOptions: { createConnection: () => net.connect(socketPath) },
+  });
+}
+
+export interface MtlsOptions {
+  /** host:port of the API listener. */
+  address: string;
+  /** Trust bundle CA certificates (PEM) to verify the server with. */
+  trustBundlePem: string;
+  /** The SPIFFE ID the server must present, e.g. spiffe://td/spire/server. */
+  serverId: string;
+  /** Client SVID (omit for anonymous calls such as node attestation). */
+  clientCertPem?: string;
+  clientKeyPem?: string;
+}
+
+export function mtlsTransport(o: MtlsOptions): Transport {
+  return createConnectTransport({
+    httpVersion: '2',
+    baseUrl: `https://${o.address}`,
+    nodeOptions: {
+      ca: o.trustBundlePem,
+      ...(o.clientCertPem ? { cert: o.clientCertPem } : {}),
+      ...(o.clientKeyPem ? { key: o.clientKeyPem } : {}),
+      rejectUnauthorized: true,
+      checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+        checkSpiffeId(cert, o.serverId),
+    },
+  });
+}
+
+/** Accepts the peer only when its certificate's single URI SAN is exactly `expected`. */
+export function checkSpiffeId(cert: PeerCertificate, expected: string): Error | undefined {
+  const san = cert.raw
+    ? (new X509Certificate(cert.raw).subjectAltName ?? '')
+    : (cert.subjectaltname ?? '');
+  const uris = san
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
+  if (uris.length !== 1 || uris[0] !== expected) {
+    return new Error(`server presented ${uris.join(', ') || 'no SPIFFE ID'}, expected ${expected}`);
+  }
+  return undefined;
+}

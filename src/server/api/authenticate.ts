@@ -1,0 +1,66 @@
+// Establishes who is calling. Untrusted input: the client certificate chain from the TLS
+// handshake (TLS has proven possession of the leaf key; we check everything else here).
+import type { Clock } from '../../core/clock.ts';
+import { PermissionDeniedError, UnauthenticatedError } from '../../core/errors.ts';
+import { SpiffeId, isAgentId } from '../../core/spiffe-id.ts';
+import { verifyX509Svid } from '../../crypto/x509/verify.ts';
+import type { Store } from '../../store/types.ts';
+import type { AgentService } from '../attestation/agent-service.ts';
+import type { BundleCache } from '../bundle-cache.ts';
+import type { Caller } from '../context.ts';
+import type { EntryIndex } from '../index/entry-index.ts';
+
+/** What the transport knows about the peer. */
+export type Peer = { kind: 'local' } | { kind: 'tls'; chainDer: readonly Uint8Array[] };
+
+export interface AuthenticatorOptions {
+  store: Store;
+  bundles: BundleCache;
+  index: EntryIndex;
+  agents: AgentService;
+  clock: Clock;
+  trustDomain: string;
+}
+
+export class Authenticator {
+  readonly #o: AuthenticatorOptions;
+  constructor(o: AuthenticatorOptions) {
+    this.#o = o;
+  }
+
+  async resolve(peer: Peer): Promise<Caller> {
+    if (peer.kind === 'local') return { kind: 'local-admin' };
+    if (peer.chainDer.length === 0) return { kind: 'anonymous' };
+    let verified: { spiffeId: string; serialHex: string };
+    try {
+      verified = verifyX509Svid(peer.chainDer, this.#o.bundles.x509Roots, this.#o.clock.now());
+    } catch (e) {
+      throw new UnauthenticatedError(
+        `client certificate is not a valid X.509-SVID: ${(e as Error).message}`,
+      );
+    }
+    const id = SpiffeId.parse(verified.spiffeId);
+    if (id.trustDomain.name !== this.#o.trustDomain) {
+      throw new UnauthenticatedError(`client SVID is from trust domain ${id.trustDomain.name}`);
+    }
+    const spiffeId = id.toString();
+    if (isAgentId(id)) return this.#agent(spiffeId, verified.serialHex);
+    if (this.#o.index.isAdmin(spiffeId)) return { kind: 'admin', spiffeId };
+    return { kind: 'workload', spiffeId };
+  }
+
+  /** Agents are re-checked against their node record on every call: ban and evict act at once. */
+  async #agent(spiffeId: string, serial: string): Promise<Caller> {
+    let node = await this.#o.store.nodes.get(spiffeId);
+    if (!node) throw new PermissionDeniedError(`agent ${spiffeId} is not attested (evicted?)`);
+    if (node.banned) throw new PermissionDeniedError(`agent ${spiffeId} is banned`);
+    if (serial === node.newSerialNumber && serial !== '') {
+      node = await this.#o.agents.promoteSerial(node, serial);
+    } else if (serial !== node.serialNumber) {
+      throw new PermissionDeniedError(
+        `agent ${spiffeId} presented an SVID that is no longer current`,
+      );
+    }
+    return { kind: 'agent', spiffeId, node, serial };
+  }
+}

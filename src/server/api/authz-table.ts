@@ -1,0 +1,52 @@
+// Authorization is data, default deny: every RPC has exactly one rule here, naming the caller
+// kinds allowed. A method missing from the table is refused, and authz-table.test.ts fails if
+// any registered method has no rule.
+import type { Caller } from '../context.ts';
+
+export type CallerKind = Caller['kind'];
+
+const ADMIN: CallerKind[] = ['local-admin', 'admin'];
+const AGENT: CallerKind[] = ['agent'];
+
+export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
+  // Node attestation happens before the agent has an SVID: TLS only authenticates the server.
+  '/tessera.v1.AgentService/AttestAgent': [
+    'anonymous',
+    'agent',
+    'workload',
+    'admin',
+    'local-admin',
+  ],
+  '/tessera.v1.AgentService/RenewAgent': AGENT,
+  '/tessera.v1.AgentService/ListAgents': ADMIN,
+  '/tessera.v1.AgentService/GetAgent': ADMIN,
+  '/tessera.v1.AgentService/BanAgent': ADMIN,
+  '/tessera.v1.AgentService/EvictAgent': ADMIN,
+  '/tessera.v1.AgentService/CreateJoinToken': ADMIN,
+  '/tessera.v1.EntryService/BatchCreateEntry': ADMIN,
+  '/tessera.v1.EntryService/BatchUpdateEntry': ADMIN,
+  '/tessera.v1.EntryService/BatchDeleteEntry': ADMIN,
+  '/tessera.v1.EntryService/GetEntry': ADMIN,
+  '/tessera.v1.EntryService/ListEntries': ADMIN,
+  '/tessera.v1.SvidService/MintX509SVID': ADMIN,
+  '/tessera.v1.SvidService/MintJWTSVID': ADMIN,
+  '/tessera.v1.SvidService/BatchNewX509SVID': AGENT,
+  '/tessera.v1.SvidService/NewJWTSVID': AGENT,
+  '/tessera.v1.SyncService/GetAuthorizedEntries': AGENT,
+  '/tessera.v1.SyncService/SyncAuthorizedEntries': AGENT,
+  // The trust bundle is public information; any authenticated caller of this trust domain may read it.
+  '/tessera.v1.BundleService/GetBundle': ['agent', 'workload', 'admin', 'local-admin'],
+  '/tessera.v1.AuthorityService/GetAuthorities': ADMIN,
+  '/tessera.v1.AuthorityService/PrepareAuthority': ADMIN,
+  '/tessera.v1.AuthorityService/ActivateAuthority': ADMIN,
+  '/tessera.v1.AuthorityService/TaintAuthority': ADMIN,
+  '/tessera.v1.AuthorityService/RevokeAuthority': ADMIN,
+  '/tessera.v1.AuditService/ListAuditRecords': ADMIN,
+  '/tessera.v1.AuditService/VerifyAuditLog': ADMIN,
+  '/tessera.v1.ServerService/GetStatus': ADMIN,
+};
+
+export function isAllowed(path: string, caller: Caller): boolean {
+  const rule = authzTable[path];
+  return rule !== undefined && rule.includes(caller.kind);
+}

@@ -1,0 +1,151 @@
+// Bundle, authority, audit and status handlers: thin translations to the services.
+import type { ServiceImpl } from '@connectrpc/connect';
+import type { JsonObject } from '@bufbuild/protobuf';
+import { verifyChain, GENESIS_HASH } from '../../../core/audit.ts';
+import type { AuthorityKind } from '../../../core/authority.ts';
+import { InvalidArgumentError } from '../../../core/errors.ts';
+import type { AuditService as AuditApi } from '../../../../proto/gen/tessera/v1/audit_pb.js';
+import type { AuthorityService as AuthorityApi } from '../../../../proto/gen/tessera/v1/authority_pb.js';
+import type { BundleService as BundleApi } from '../../../../proto/gen/tessera/v1/bundle_pb.js';
+import type { ServerService as ServerApi } from '../../../../proto/gen/tessera/v1/server_pb.js';
+import type { Store } from '../../../store/types.ts';
+import type { AuthorityManager } from '../../authority/authority-manager.ts';
+import type { BundleCache } from '../../bundle-cache.ts';
+import { requestOf } from '../context-keys.ts';
+import { authorityToWire, bundleToWire } from '../convert.ts';
+
+export function bundleHandlers(bundles: BundleCache): Partial<ServiceImpl<typeof BundleApi>> {
+  return {
+    async getBundle() {
+      return { bundle: bundleToWire(bundles.bundle) };
+    },
+  };
+}
+
+function kindOf(kind: string): AuthorityKind {
+  if (kind === 'x509' || kind === 'jwt') return kind;
+  throw new InvalidArgumentError(`kind: must be "x509" or "jwt", got "${kind.slice(0, 32)}"`);
+}
+
+export function authorityHandlers(
+  authorities: AuthorityManager,
+): Partial<ServiceImpl<typeof AuthorityApi>> {
+  return {
+    async getAuthorities(req) {
+      const kind = req.kind === '' ? undefined : kindOf(req.kind);
+      return { authorities: authorities.list(kind).map(authorityToWire) };
+    },
+    async prepareAuthority(req, ctx) {
+      return {
+        authority: authorityToWire(await authorities.prepare(kindOf(req.kind), requestOf(ctx))),
+      };
+    },
+    async activateAuthority(req, ctx) {
+      return {
+        authority: authorityToWire(
+          await authorities.activate(kindOf(req.kind), req.id, requestOf(ctx)),
+        ),
+      };
+    },
+    async taintAuthority(req, ctx) {
+      return {
+        authority: authorityToWire(
+          await authorities.taint(kindOf(req.kind), req.id, requestOf(ctx)),
+        ),
+      };
+    },
+    async revokeAuthority(req, ctx) {
+      return {
+        authority: authorityToWire(
+          await authorities.revoke(kindOf(req.kind), req.id, requestOf(ctx)),
+        ),
+      };
+    },
+  };
+}
+
+const MAX_AUDIT_PAGE = 1000;
+const VERIFY_BATCH = 1000;
+
+export function auditHandlers(store: Store): Partial<ServiceImpl<typeof AuditApi>> {
+  return {
+    async listAuditRecords(req) {
+      const limit = req.limit || 100;
+      if (limit < 1 || limit > MAX_AUDIT_PAGE)
+        throw new InvalidArgumentError(`limit: must be 1..${MAX_AUDIT_PAGE}`);
+      const records = req.tail
+        ? await store.audit.tail(limit)
+        : await store.audit.list(
+            {
+              afterSeq: Number(req.afterSeq),
+              ...(req.action ? { action: req.action } : {}),
+              ...(req.actor ? { actor: req.actor } : {}),
+            },
+            limit,
+          );
+      return {
+        records: records.map((r) => ({
+          seq: BigInt(r.seq),
+          time: BigInt(r.time),
+          actor: r.actor,
+          action: r.action,
+          target: r.target,
+          outcome: r.outcome,
+          correlationId: r.correlationId,
+          details: JSON.parse(JSON.stringify(r.details)) as JsonObject,
+          prevHash: r.prevHash,
+          hash: r.hash,
+        })),
+      };
+    },
+    async verifyAuditLog() {
+      let start = { prevHash: GENESIS_HASH, prevSeq: 0 };
+      let count = 0;
+      for (;;) {
+        const batch = await store.audit.list({ afterSeq: start.prevSeq }, VERIFY_BATCH);
+        if (batch.length === 0) break;
+        const check = verifyChain(batch, start);
+        if (!check.ok)
+          return {
+            ok: false,
+            count: BigInt(count),
+            badSeq: BigInt(check.seq),
+            reason: check.reason,
+          };
+        count += check.count;
+        start = check.last;
+      }
+      return { ok: true, count: BigInt(count), badSeq: 0n, reason: '' };
+    },
+  };
+}
+
+export interface StatusSource {
+  trustDomain: string;
+  serverId: string;
+  version: string;
+  startedAt: number;
+  datastore: string;
+  ready(): boolean;
+  entryCount(): number;
+}
+
+export function serverHandlers(
+  store: Store,
+  s: StatusSource,
+): Partial<ServiceImpl<typeof ServerApi>> {
+  return {
+    async getStatus() {
+      return {
+        trustDomain: s.trustDomain,
+        serverId: s.serverId,
+        version: s.version,
+        ready: s.ready(),
+        datastore: s.datastore,
+        entries: BigInt(s.entryCount()),
+        agents: BigInt(await store.nodes.count()),
+        startedAt: BigInt(Math.floor(s.startedAt / 1000)),
+      };
+    },
+  };
+}

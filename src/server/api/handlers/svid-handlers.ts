@@ -1,0 +1,53 @@
+import type { ServiceImpl } from '@connectrpc/connect';
+import type { SvidService as SvidApi } from '../../../../proto/gen/tessera/v1/svid_pb.js';
+import type { SvidService } from '../../svid/svid-service.ts';
+import { agentCaller, requestOf } from '../context-keys.ts';
+import { seconds, statusOf, ttlMs } from '../convert.ts';
+
+export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof SvidApi>> {
+  return {
+    async mintX509SVID(req, ctx) {
+      const svid = await svids.mintX509(requestOf(ctx), {
+        spiffeId: req.spiffeId,
+        csr: req.csr,
+        ttlMs: ttlMs(req.ttl),
+        dnsNames: req.dnsNames,
+      });
+      return { svidChain: svid.chainDer, expiresAt: seconds(svid.expiresAt) };
+    },
+    async mintJWTSVID(req, ctx) {
+      const svid = await svids.mintJwt(requestOf(ctx), {
+        spiffeId: req.spiffeId,
+        audience: req.audience,
+        ttlMs: ttlMs(req.ttl),
+      });
+      return { token: svid.token, expiresAt: seconds(svid.expiresAt) };
+    },
+    async batchNewX509SVID(req, ctx) {
+      const agent = agentCaller(ctx);
+      const results = await svids.batchNewX509(
+        requestOf(ctx),
+        agent.node,
+        req.params.map((p) => ({ entryId: p.entryId, csr: p.csr })),
+      );
+      return {
+        results: results.map((r, i) => ({
+          status: statusOf(r),
+          entryId: req.params[i]?.entryId ?? '',
+          ...(r.ok
+            ? {
+                spiffeId: r.value.spiffeId,
+                svidChain: r.value.chainDer,
+                expiresAt: seconds(r.value.expiresAt),
+              }
+            : {}),
+        })),
+      };
+    },
+    async newJWTSVID(req, ctx) {
+      const agent = agentCaller(ctx);
+      const svid = await svids.newJwt(requestOf(ctx), agent.node, req.entryId, req.audience);
+      return { spiffeId: svid.spiffeId, token: svid.token, expiresAt: seconds(svid.expiresAt) };
+    },
+  };
+}

@@ -1,0 +1,114 @@
+// Transport for the API: one HTTP/2 TLS listener presenting the server's SVID (callers present
+// SVIDs; we verify them ourselves so rotation never needs a restart), and a local admin socket
+// (HTTP/2 cleartext on a 0600 Unix socket in a 0700 directory) whose callers are local admins.
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import http2 from 'node:http2';
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { createContextValues } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import type { TlsMaterial } from '../server-svid.ts';
+import type { Peer } from './authenticate.ts';
+import { peerKey } from './context-keys.ts';
+
+type Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+
+export function createApiHandler(
+  routes: (router: ConnectRouter) => void,
+  interceptor: Interceptor,
+  peerOf: (req: http2.Http2ServerRequest) => Peer,
+  readMaxBytes: number,
+): Handler {
+  return connectNodeAdapter({
+    routes,
+    interceptors: [interceptor],
+    readMaxBytes,
+    contextValues: (req) =>
+      createContextValues().set(peerKey, peerOf(req as http2.Http2ServerRequest)),
+  }) as Handler;
+}
+
+/** The client certificate chain (leaf first, DER) of a TLS request. Cached per connection. */
+const chains = new WeakMap<TLSSocket, Uint8Array[]>();
+export function tlsPeer(req: http2.Http2ServerRequest): Peer {
+  const socket = req.stream.session?.socket as TLSSocket | undefined;
+  if (!socket) return { kind: 'tls', chainDer: [] };
+  let chain = chains.get(socket);
+  if (!chain) {
+    chain = [];
+    let cert = socket.getPeerCertificate(true);
+    const seen = new Set<string>();
+    while (cert && cert.raw && chain.length < 8 && !seen.has(cert.fingerprint256)) {
+      seen.add(cert.fingerprint256);
+      chain.push(new Uint8Array(cert.raw));
+      cert = cert.issuerCertificate;
+    }
+    chains.set(socket, chain);
+  }
+  return { kind: 'tls', chainDer: chain };
+}
+
+export const localPeer = (): Peer => ({ kind: 'local' });
+
+export async function listenTls(
+  host: string,
+  port: number,
+  tls: TlsMaterial,
+  handler: Handler,
+): Promise<http2.Http2SecureServer> {
+  const server = http2.createSecureServer(
+    {
+      key: tls.keyPem,
+      cert: tls.certPem,
+      // Ask for a client certificate but let the handshake finish without one: attestation is
+      // anonymous, and SVIDs are verified against the live bundle in Authenticator.
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      allowHTTP1: false,
+    },
+    handler,
+  );
+  await listen(server, (cb) => server.listen(port, host, cb));
+  return server;
+}
+
+export async function listenAdminSocket(
+  socketPath: string,
+  handler: Handler,
+): Promise<http2.Http2Server> {
+  const dir = path.dirname(socketPath);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (existsSync(socketPath)) unlinkSync(socketPath);
+  const server = http2.createServer({}, handler);
+  const old = process.umask(0o177);
+  try {
+    await listen(server, (cb) => server.listen(socketPath, cb));
+  } finally {
+    process.umask(old);
+  }
+  chmodSync(socketPath, 0o600);
+  return server;
+}
+
+function listen(
+  server: http2.Http2Server | http2.Http2SecureServer,
+  start: (cb: () => void) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    start(() => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export function closeServer(server: http2.Http2Server | http2.Http2SecureServer): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Open HTTP/2 sessions (agent streams) would hold close() forever.
+    setTimeout(() => resolve(), 2000).unref();
+  });
+}

@@ -1,0 +1,53 @@
+// Registers every API service on a Connect router. Used by the listeners and by the
+// authorization-completeness test, which enumerates what is registered here.
+import type { ConnectRouter } from '@connectrpc/connect';
+import { AgentService as AgentApi } from '../../../proto/gen/tessera/v1/agent_pb.js';
+import { AuditService as AuditApi } from '../../../proto/gen/tessera/v1/audit_pb.js';
+import { AuthorityService as AuthorityApi } from '../../../proto/gen/tessera/v1/authority_pb.js';
+import { BundleService as BundleApi } from '../../../proto/gen/tessera/v1/bundle_pb.js';
+import { EntryService as EntryApi } from '../../../proto/gen/tessera/v1/entry_pb.js';
+import { ServerService as ServerApi } from '../../../proto/gen/tessera/v1/server_pb.js';
+import { SvidService as SvidApi } from '../../../proto/gen/tessera/v1/svid_pb.js';
+import { SyncService as SyncApi } from '../../../proto/gen/tessera/v1/sync_pb.js';
+import type { AgentService } from '../attestation/agent-service.ts';
+import type { AttestationService } from '../attestation/attestation-service.ts';
+import type { AuthorityManager } from '../authority/authority-manager.ts';
+import type { BundleCache } from '../bundle-cache.ts';
+import type { EntryIndex } from '../index/entry-index.ts';
+import type { EntryService } from '../registration/entry-service.ts';
+import type { SvidService } from '../svid/svid-service.ts';
+import type { Store } from '../../store/types.ts';
+import { agentHandlers } from './handlers/agent-handlers.ts';
+import {
+  auditHandlers,
+  authorityHandlers,
+  bundleHandlers,
+  serverHandlers,
+  type StatusSource,
+} from './handlers/admin-handlers.ts';
+import { entryHandlers } from './handlers/entry-handlers.ts';
+import { svidHandlers } from './handlers/svid-handlers.ts';
+import { syncHandlers } from './handlers/sync-handlers.ts';
+
+export interface ApiServices {
+  store: Store;
+  entries: EntryService;
+  agents: AgentService;
+  attestation: AttestationService;
+  svids: SvidService;
+  authorities: AuthorityManager;
+  bundles: BundleCache;
+  index: EntryIndex;
+  status: StatusSource;
+}
+
+export function registerServices(router: ConnectRouter, s: ApiServices): void {
+  router.service(EntryApi, entryHandlers(s.entries));
+  router.service(AgentApi, agentHandlers(s.attestation, s.agents, s.bundles));
+  router.service(SvidApi, svidHandlers(s.svids));
+  router.service(SyncApi, syncHandlers(s.svids, s.index, s.bundles));
+  router.service(BundleApi, bundleHandlers(s.bundles));
+  router.service(AuthorityApi, authorityHandlers(s.authorities));
+  router.service(AuditApi, auditHandlers(s.store));
+  router.service(ServerApi, serverHandlers(s.store, s.status));
+}

@@ -1,0 +1,338 @@
+// Keeps this server's signing authorities (X.509 CA and JWT key) rotating through
+// prepared → active → old, publishing each new key in the trust bundle before it signs anything
+// (prepare inserts into the bundle in the same transaction that records the slot).
+//
+// Crash safety: a key is generated in the key manager first, then one transaction records the
+// authority, updates the bundle and appends the audit record. A crash before the transaction
+// leaves an orphan key file that start-up removes; a crash after it leaves a consistent state.
+import { randomBytes } from 'node:crypto';
+import {
+  type Authority,
+  type AuthorityKind,
+  type AuthorityStatus,
+  rotationThresholds,
+} from '../../core/authority.ts';
+import { type Bundle, withJwtAuthority, withX509Authority } from '../../core/bundle.ts';
+import type { Clock } from '../../core/clock.ts';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../core/errors.ts';
+import type { KeyManager, ManagedKey } from '../../crypto/key-manager.ts';
+import type { StoreAggregates, Store } from '../../store/types.ts';
+import type { Auditor } from '../audit/auditor.ts';
+import type { RequestContext } from '../context.ts';
+import type { AuthorityFactory } from './authority-factory.ts';
+
+export interface ActiveX509 {
+  readonly authority: Authority;
+  readonly key: ManagedKey;
+  /** CA certificate first, then upstream intermediates (not the upstream root). */
+  readonly chainDer: readonly Uint8Array[];
+}
+
+export interface ActiveJwt {
+  readonly authority: Authority;
+  readonly key: ManagedKey;
+}
+
+export interface AuthorityManagerOptions {
+  store: Store;
+  keys: KeyManager;
+  factory: AuthorityFactory;
+  auditor: Auditor;
+  clock: Clock;
+  serverId: string;
+  trustDomain: string;
+  /** Called after any change (rotation metrics, TLS certificate refresh). */
+  onChange?: (kind: AuthorityKind, event: string) => void;
+}
+
+const SYSTEM: RequestContext = { caller: { kind: 'local-admin' }, correlationId: 'rotation' };
+
+export class AuthorityManager {
+  readonly #o: AuthorityManagerOptions;
+  #authorities: Authority[] = [];
+  readonly #keys = new Map<string, ManagedKey>();
+
+  private constructor(o: AuthorityManagerOptions) {
+    this.#o = o;
+  }
+
+  static async create(o: AuthorityManagerOptions): Promise<AuthorityManager> {
+    const m = new AuthorityManager(o);
+    await m.#reload();
+    await m.#removeOrphanKeys();
+    await m.rotate();
+    return m;
+  }
+
+  /** Timer-driven: prepare, activate and prune as the rules say. Idempotent. */
+  async rotate(): Promise<void> {
+    for (const kind of ['x509', 'jwt'] as const) {
+      const now = this.#o.clock.now();
+      const active = this.#find(kind, 'active');
+      if (!active) {
+        const prepared = this.#find(kind, 'prepared') ?? (await this.#prepare(kind, SYSTEM));
+        await this.#activate(kind, prepared.id, SYSTEM);
+        continue;
+      }
+      const t = rotationThresholds(active);
+      let prepared = this.#find(kind, 'prepared');
+      if (!prepared && now >= t.prepareAt) prepared = await this.#prepare(kind, SYSTEM);
+      if (prepared && now >= t.activateAt) await this.#activate(kind, prepared.id, SYSTEM);
+      await this.#prune(kind, now);
+    }
+  }
+
+  list(kind?: AuthorityKind): Authority[] {
+    return this.#authorities.filter((a) => !kind || a.kind === kind);
+  }
+
+  activeX509(): ActiveX509 {
+    const authority = this.#mustActive('x509');
+    return {
+      authority,
+      key: this.#keyOf(authority),
+      chainDer: this.#o.factory.signingChain(authority),
+    };
+  }
+
+  activeJwt(): ActiveJwt {
+    const authority = this.#mustActive('jwt');
+    return { authority, key: this.#keyOf(authority) };
+  }
+
+  // --- forced rotation (admin) ---
+
+  async prepare(kind: AuthorityKind, ctx: RequestContext): Promise<Authority> {
+    const existing = this.#find(kind, 'prepared');
+    if (existing) await this.#discard(existing);
+    return this.#prepare(kind, ctx);
+  }
+
+  async activate(kind: AuthorityKind, id: string, ctx: RequestContext): Promise<Authority> {
+    const prepared = id ? this.#get(kind, id) : this.#find(kind, 'prepared');
+    if (!prepared || prepared.status !== 'prepared') {
+      throw new FailedPreconditionError(
+        `no prepared ${kind} authority${id ? ` with id ${id}` : ''}: run prepare first`,
+      );
+    }
+    return this.#activate(kind, prepared.id, ctx);
+  }
+
+  async taint(kind: AuthorityKind, id: string, ctx: RequestContext): Promise<Authority> {
+    const a = id ? this.#get(kind, id) : this.#find(kind, 'old');
+    if (!a)
+      throw new NotFoundError(`no old ${kind} authority${id ? ` with id ${id}` : ''} to taint`);
+    if (a.status !== 'old') {
+      throw new FailedPreconditionError(
+        `only an old ${kind} authority can be tainted; ${a.id} is ${a.status}: activate a new one first`,
+      );
+    }
+    if (a.tainted)
+      throw new FailedPreconditionError(`${kind} authority ${a.id} is already tainted`);
+    await this.#o.store.transaction(async (tx) => {
+      await tx.authorities.setTainted(kind, a.id);
+      await this.#mutateBundle(tx, (b) => this.#taintInBundle(b, a));
+      await this.#o.auditor.record(tx, ctx, {
+        action: `authority.${kind}.taint`,
+        target: a.id,
+        outcome: 'success',
+      });
+    });
+    await this.#reload();
+    this.#o.onChange?.(kind, 'taint');
+    return this.#get(kind, a.id) as Authority;
+  }
+
+  async revoke(kind: AuthorityKind, id: string, ctx: RequestContext): Promise<Authority> {
+    const a = id ? this.#get(kind, id) : this.list(kind).find((x) => x.tainted);
+    if (!a)
+      throw new NotFoundError(
+        `no tainted ${kind} authority${id ? ` with id ${id}` : ''} to revoke`,
+      );
+    if (!a.tainted)
+      throw new FailedPreconditionError(
+        `${kind} authority ${a.id} must be tainted before it is revoked`,
+      );
+    await this.#o.store.transaction(async (tx) => {
+      await tx.authorities.delete(kind, a.id);
+      await this.#mutateBundle(tx, (b) => this.#removeFromBundle(b, a));
+      await this.#o.auditor.record(tx, ctx, {
+        action: `authority.${kind}.revoke`,
+        target: a.id,
+        outcome: 'success',
+      });
+    });
+    await this.#o.keys.delete(a.keyRef);
+    await this.#reload();
+    this.#o.onChange?.(kind, 'revoke');
+    return a;
+  }
+
+  // --- internals ---
+
+  async #prepare(kind: AuthorityKind, ctx: RequestContext): Promise<Authority> {
+    const id = randomBytes(16).toString('hex');
+    const keyRef = `${kind}-${id}`;
+    const now = this.#o.clock.now();
+    const made = await this.#o.factory.make(kind, keyRef, now);
+    const authority: Authority = {
+      ...made,
+      id,
+      serverId: this.#o.serverId,
+      kind,
+      status: 'prepared',
+      keyRef,
+      tainted: false,
+      createdAt: now,
+    };
+    await this.#o.store.transaction(async (tx) => {
+      await tx.authorities.insert(authority);
+      await this.#mutateBundle(tx, (b) => this.#publish(b, authority));
+      await this.#o.auditor.record(tx, ctx, {
+        action: `authority.${kind}.prepare`,
+        target: id,
+        outcome: 'success',
+        details: { keyType: authority.keyType, notAfter: authority.notAfter },
+      });
+    });
+    this.#keys.set(keyRef, made.key);
+    await this.#reload();
+    this.#o.onChange?.(kind, 'prepare');
+    return authority;
+  }
+
+  async #activate(kind: AuthorityKind, id: string, ctx: RequestContext): Promise<Authority> {
+    const current = this.#find(kind, 'active');
+    await this.#o.store.transaction(async (tx) => {
+      if (current) await tx.authorities.setStatus(kind, current.id, 'old');
+      await tx.authorities.setStatus(kind, id, 'active');
+      await this.#o.auditor.record(tx, ctx, {
+        action: `authority.${kind}.activate`,
+        target: id,
+        outcome: 'success',
+        details: current ? { previous: current.id } : {},
+      });
+    });
+    await this.#reload();
+    this.#o.onChange?.(kind, 'activate');
+    return this.#get(kind, id) as Authority;
+  }
+
+  /** Old authorities past their expiry leave the bundle and the key manager. */
+  async #prune(kind: AuthorityKind, now: number): Promise<void> {
+    for (const a of this.list(kind)) {
+      if (a.status !== 'old' || a.notAfter > now) continue;
+      await this.#o.store.transaction(async (tx) => {
+        await tx.authorities.delete(kind, a.id);
+        await this.#mutateBundle(tx, (b) => this.#removeFromBundle(b, a));
+        await this.#o.auditor.record(tx, SYSTEM, {
+          action: `authority.${kind}.prune`,
+          target: a.id,
+          outcome: 'success',
+        });
+      });
+      await this.#o.keys.delete(a.keyRef);
+      await this.#reload();
+      this.#o.onChange?.(kind, 'prune');
+    }
+  }
+
+  /** A prepared authority replaced by a new prepare: it never signed, so it leaves everything. */
+  async #discard(a: Authority): Promise<void> {
+    await this.#o.store.transaction(async (tx) => {
+      await tx.authorities.delete(a.kind, a.id);
+      await this.#mutateBundle(tx, (b) => this.#removeFromBundle(b, a));
+    });
+    await this.#o.keys.delete(a.keyRef);
+    await this.#reload();
+  }
+
+  #publish(b: Bundle, a: Authority): Bundle {
+    if (a.kind === 'jwt') {
+      return withJwtAuthority(b, {
+        kid: a.id,
+        publicKeyDer: a.publicKeyDer,
+        expiresAt: a.notAfter,
+      });
+    }
+    return withX509Authority(b, this.#o.factory.bundleRoot(a));
+  }
+
+  #taintInBundle(b: Bundle, a: Authority): Bundle {
+    if (a.kind === 'jwt') {
+      return {
+        ...b,
+        jwtAuthorities: b.jwtAuthorities.map((k) => (k.kid === a.id ? { ...k, tainted: true } : k)),
+      };
+    }
+    const root = this.#o.factory.bundleRoot(a);
+    return {
+      ...b,
+      x509Authorities: b.x509Authorities.map((x) =>
+        sameBytes(x.der, root) ? { ...x, tainted: true } : x,
+      ),
+    };
+  }
+
+  /** Removes a's key from the bundle unless another authority still publishes the same root (upstream CA). */
+  #removeFromBundle(b: Bundle, a: Authority): Bundle {
+    if (a.kind === 'jwt')
+      return { ...b, jwtAuthorities: b.jwtAuthorities.filter((k) => k.kid !== a.id) };
+    const root = this.#o.factory.bundleRoot(a);
+    const shared = this.list('x509').some(
+      (o) => o.id !== a.id && sameBytes(this.#o.factory.bundleRoot(o), root),
+    );
+    if (shared) return b;
+    return { ...b, x509Authorities: b.x509Authorities.filter((x) => !sameBytes(x.der, root)) };
+  }
+
+  async #mutateBundle(tx: StoreAggregates, fn: (b: Bundle) => Bundle): Promise<void> {
+    await tx.bundles.mutate(this.#o.trustDomain, fn);
+  }
+
+  async #reload(): Promise<void> {
+    this.#authorities = await this.#o.store.authorities.list({ serverId: this.#o.serverId });
+    for (const a of this.#authorities) {
+      if (this.#keys.has(a.keyRef)) continue;
+      const key = await this.#o.keys.get(a.keyRef);
+      if (key) this.#keys.set(a.keyRef, key);
+    }
+  }
+
+  /** Keys whose authority record never committed (crash between key write and transaction). */
+  async #removeOrphanKeys(): Promise<void> {
+    const known = new Set(this.#authorities.map((a) => a.keyRef));
+    for (const ref of await this.#o.keys.list()) {
+      if (/^(x509|jwt)-[0-9a-f]{32}$/.test(ref) && !known.has(ref)) await this.#o.keys.delete(ref);
+    }
+  }
+
+  #find(kind: AuthorityKind, status: AuthorityStatus): Authority | undefined {
+    return this.#authorities.find((a) => a.kind === kind && a.status === status);
+  }
+
+  #get(kind: AuthorityKind, id: string): Authority | undefined {
+    if (!/^[0-9a-f]{32}$/.test(id))
+      throw new InvalidArgumentError(`invalid authority id "${id.slice(0, 64)}"`);
+    return this.#authorities.find((a) => a.kind === kind && a.id === id);
+  }
+
+  #mustActive(kind: AuthorityKind): Authority {
+    const a = this.#find(kind, 'active');
+    if (!a) throw new FailedPreconditionError(`no active ${kind} authority`);
+    return a;
+  }
+
+  #keyOf(a: Authority): ManagedKey {
+    const key = this.#keys.get(a.keyRef);
+    if (!key)
+      throw new FailedPreconditionError(
+        `the private key of ${a.kind} authority ${a.id} is missing`,
+      );
+    return key;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a).equals(Buffer.from(b));
+}

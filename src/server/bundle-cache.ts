@@ -1,0 +1,54 @@
+// The server's view of its own trust bundle, read from the store and refreshed whenever an
+// authority changes here and periodically (another server sharing the database may rotate).
+import { X509Certificate } from 'node:crypto';
+import type { Bundle } from '../core/bundle.ts';
+import { emptyBundle } from '../core/bundle.ts';
+import type { Store } from '../store/types.ts';
+
+export class BundleCache {
+  readonly #store: Store;
+  readonly #trustDomain: string;
+  #bundle: Bundle;
+  #roots: Uint8Array[] = [];
+  readonly #listeners = new Set<(b: Bundle) => void>();
+
+  constructor(store: Store, trustDomain: string) {
+    this.#store = store;
+    this.#trustDomain = trustDomain;
+    this.#bundle = emptyBundle(trustDomain);
+  }
+
+  get bundle(): Bundle {
+    return this.#bundle;
+  }
+
+  /** X.509 authorities (DER) used to verify client SVIDs; tainted ones still verify until revoked. */
+  get x509Roots(): readonly Uint8Array[] {
+    return this.#roots;
+  }
+
+  onChange(fn: (b: Bundle) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  async refresh(): Promise<Bundle> {
+    const b = (await this.#store.bundles.get(this.#trustDomain)) ?? emptyBundle(this.#trustDomain);
+    if (b.sequence !== this.#bundle.sequence || this.#roots.length === 0) {
+      this.#bundle = b;
+      this.#roots = b.x509Authorities.map((a) => a.der);
+      for (const fn of this.#listeners) fn(b);
+    }
+    return b;
+  }
+
+  /** Seconds consumers should wait between polls: shortest CA life / 10, at least 60 (SPIRE's rule). */
+  static computeRefreshHint(b: Bundle): number {
+    let shortest = Infinity;
+    for (const a of b.x509Authorities) {
+      const c = new X509Certificate(a.der);
+      shortest = Math.min(shortest, (Date.parse(c.validTo) - Date.parse(c.validFrom)) / 1000);
+    }
+    return Number.isFinite(shortest) ? Math.max(60, Math.floor(shortest / 10)) : 300;
+  }
+}

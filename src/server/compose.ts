@@ -1,0 +1,436 @@
+// The server's composition root: the only place that reads config files and the environment,
+// and the only place that creates infrastructure. Everything else receives what it needs.
+import { randomUUID, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type http2 from 'node:http2';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import type { Clock } from '../core/clock.ts';
+import { InvalidArgumentError } from '../core/errors.ts';
+import { TrustDomain, serverId as serverSpiffeId } from '../core/spiffe-id.ts';
+import type { KeyManager } from '../crypto/key-manager.ts';
+import { DiskKeyManager } from '../crypto/keys/disk-key-manager.ts';
+import { MemoryKeyManager } from '../crypto/keys/memory-key-manager.ts';
+import { loadUpstreamCa } from '../crypto/x509/upstream-ca.ts';
+import {
+  createJoinTokenAttestor,
+  createX509PopAttestor,
+  type NodeAttestor,
+} from '../plugins/node-attestors/catalog.ts';
+import { openStore } from '../store/open.ts';
+import type { Store } from '../store/types.ts';
+import { apiInterceptor } from './api/interceptor.ts';
+import { Authenticator } from './api/authenticate.ts';
+import {
+  closeServer,
+  createApiHandler,
+  listenAdminSocket,
+  listenTls,
+  localPeer,
+  tlsPeer,
+} from './api/listeners.ts';
+import { registerServices, type ApiServices } from './api/router.ts';
+import { AgentService } from './attestation/agent-service.ts';
+import { AttestationService } from './attestation/attestation-service.ts';
+import { Auditor } from './audit/auditor.ts';
+import { createAuthorityFactory } from './authority/authority-factory.ts';
+import { AuthorityManager } from './authority/authority-manager.ts';
+import { BundleCache } from './bundle-cache.ts';
+import { compileServerConfig, parseConfigYaml, type ServerConfig } from './config/compile.ts';
+import { startHealthServer } from './health-server.ts';
+import { ChangeFollower } from './index/change-follower.ts';
+import { EntryIndex } from './index/entry-index.ts';
+import { createServerMetrics, type ServerMetrics } from './metrics.ts';
+import { EntryService } from './registration/entry-service.ts';
+import { ServerSvid } from './server-svid.ts';
+import { Minter } from './svid/minter.ts';
+import { SvidService } from './svid/svid-service.ts';
+import { runTasks, type Task } from './tasks.ts';
+
+export const VERSION = '0.1.0';
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface ServerRunFlags {
+  config?: string;
+  trustDomain?: string;
+  dataDir?: string;
+  listen?: string;
+  adminSocket?: string;
+  datastoreUrl?: string;
+  healthListen?: string;
+}
+
+/** Reads the config file and environment, applies flags. Used by `tessera server run`. */
+export function loadServerConfig(flags: ServerRunFlags, env = process.env): ServerConfig {
+  const file = flags.config ? parseConfigYaml(readConfigFile(flags.config), flags.config) : {};
+  return compileServerConfig(
+    file,
+    env,
+    {
+      trust_domain: flags.trustDomain,
+      data_dir: flags.dataDir,
+      listen: flags.listen,
+      admin_socket: flags.adminSocket,
+      datastore_url: flags.datastoreUrl,
+      health_listen: flags.healthListen,
+    },
+    { dataDir: defaultServerDataDir(env) },
+  );
+}
+
+export function defaultServerDataDir(env = process.env): string {
+  return env.TESSERA_DATA_DIR || path.resolve('.tessera/server');
+}
+
+function readConfigFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InvalidArgumentError(
+      `config file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+}
+
+export interface TesseraServerOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Timer periods, shortened by tests. */
+  rotationIntervalMs?: number;
+  syncIntervalMs?: number;
+}
+
+type Timing = { clock: Clock; rotationIntervalMs: number; syncIntervalMs: number };
+
+export class TesseraServer {
+  readonly config: ServerConfig;
+  readonly store: Store;
+  readonly authorities: AuthorityManager;
+  readonly bundles: BundleCache;
+  readonly index: EntryIndex;
+  readonly metrics: ServerMetrics;
+  readonly log: Logger;
+  readonly #follower: ChangeFollower;
+  readonly #serverSvid: ServerSvid;
+  readonly #services: ApiServices;
+  readonly #o: Timing;
+  #ready = false;
+
+  private constructor(
+    config: ServerConfig,
+    parts: {
+      store: Store;
+      authorities: AuthorityManager;
+      bundles: BundleCache;
+      index: EntryIndex;
+      metrics: ServerMetrics;
+      log: Logger;
+      follower: ChangeFollower;
+      serverSvid: ServerSvid;
+      services: ApiServices;
+    },
+    o: Timing,
+  ) {
+    this.config = config;
+    this.store = parts.store;
+    this.authorities = parts.authorities;
+    this.bundles = parts.bundles;
+    this.index = parts.index;
+    this.metrics = parts.metrics;
+    this.log = parts.log;
+    this.#follower = parts.follower;
+    this.#serverSvid = parts.serverSvid;
+    this.#services = parts.services;
+    this.#o = o;
+  }
+
+  static async create(
+    config: ServerConfig,
+    options: TesseraServerOptions = {},
+  ): Promise<TesseraServer> {
+    const clock = options.clock ?? systemClock;
+    const log =
+      options.logger ??
+      pino(
+        { level: config.log_level, redact: ['*.token', '*.key', '*.privateKey'] },
+        pino.destination(2),
+      );
+    const td = TrustDomain.parse(config.trust_domain);
+    mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+    const serverId = readOrCreateServerId(config.data_dir);
+    const metrics = createServerMetrics();
+    const store = await openStore(
+      config.datastore.kind === 'sqlite'
+        ? config.datastore
+        : { kind: 'postgres', url: config.datastore.url, poolSize: config.datastore.poolSize },
+      clock,
+    );
+    try {
+      const keys: KeyManager =
+        config.key_manager === 'memory'
+          ? new MemoryKeyManager()
+          : await DiskKeyManager.create(path.join(config.data_dir, 'keys'));
+      const auditor = new Auditor(clock, (action, outcome) =>
+        metrics.audits.inc({ action, outcome }),
+      );
+      const upstream =
+        config.ca.upstream_cert_file || config.ca.upstream_key_file
+          ? loadUpstreamCa(
+              readFileSync(config.ca.upstream_cert_file, 'utf8'),
+              readFileSync(config.ca.upstream_key_file, 'utf8'),
+            )
+          : null;
+      const bundles = new BundleCache(store, td.name);
+      let serverSvid: ServerSvid | null = null;
+      const authorities = await AuthorityManager.create({
+        store,
+        keys,
+        auditor,
+        clock,
+        serverId,
+        trustDomain: td.name,
+        factory: createAuthorityFactory({
+          keys,
+          trustDomain: td.name,
+          x509: { keyType: config.ca.key_type as never, ttlMs: config.ca.ttl, upstream },
+          jwt: { keyType: config.jwt.key_type as never, ttlMs: config.jwt.ttl },
+        }),
+        onChange: (kind, event) => {
+          metrics.rotations.inc({ kind, event });
+          void bundles
+            .refresh()
+            .catch((e: unknown) => log.warn({ err: e }, 'bundle refresh failed'));
+          if (kind === 'x509' && event === 'activate') {
+            void serverSvid
+              ?.refresh(true)
+              .catch((e: unknown) => log.error({ err: e }, 'server SVID refresh failed'));
+          }
+        },
+      });
+      await bundles.refresh();
+      const minter = new Minter({ authorities, clock, issuer: config.jwt.issuer });
+      serverSvid = new ServerSvid({
+        minter,
+        clock,
+        spiffeId: serverSpiffeId(td).toString(),
+        ttlMs: config.default_x509_svid_ttl,
+      });
+      await serverSvid.refresh(true);
+      const index = new EntryIndex(serverSpiffeId(td).toString());
+      const follower = await ChangeFollower.start(store, index, clock);
+      const agents = new AgentService({
+        store,
+        auditor,
+        clock,
+        minter,
+        trustDomain: td,
+        agentSvidTtlMs: config.agent_svid_ttl,
+        joinTokenTtlMs: config.join_token_ttl,
+      });
+      const services: ApiServices = {
+        store,
+        index,
+        bundles,
+        authorities,
+        agents,
+        entries: new EntryService({ store, auditor, clock, trustDomain: td }),
+        attestation: new AttestationService({
+          store,
+          auditor,
+          clock,
+          minter,
+          trustDomain: td,
+          attestors: buildAttestors(config, store, clock),
+          agentSvidTtlMs: config.agent_svid_ttl,
+        }),
+        svids: new SvidService({
+          store,
+          auditor,
+          clock,
+          minter,
+          index,
+          trustDomain: td,
+          defaultX509TtlMs: config.default_x509_svid_ttl,
+          defaultJwtTtlMs: config.default_jwt_svid_ttl,
+          onIssued: (kind, n) => metrics.issued.inc({ kind }, n),
+        }),
+        status: {
+          trustDomain: td.name,
+          serverId,
+          version: VERSION,
+          startedAt: clock.now(),
+          datastore: config.datastore.kind,
+          ready: () => true,
+          entryCount: () => index.size,
+        },
+      };
+      const server = new TesseraServer(
+        config,
+        { store, authorities, bundles, index, metrics, log, follower, serverSvid, services },
+        {
+          clock,
+          rotationIntervalMs: options.rotationIntervalMs ?? 10_000,
+          syncIntervalMs: options.syncIntervalMs ?? 250,
+        },
+      );
+      services.status.ready = () => server.#ready;
+      return server;
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
+
+  /** Serves until `signal` aborts; resolves after a clean shutdown. */
+  async run(
+    signal: AbortSignal,
+    onListening?: (addr: { api: string; admin: string; health: string }) => void,
+  ): Promise<void> {
+    const c = this.config;
+    const handlerFor = (peerOf: typeof tlsPeer) =>
+      createApiHandler(
+        (router) => registerServices(router, this.#services),
+        apiInterceptor({
+          authenticator: new Authenticator({
+            store: this.store,
+            bundles: this.bundles,
+            index: this.index,
+            agents: this.#services.agents,
+            clock: this.#o.clock,
+            trustDomain: c.trust_domain,
+          }),
+          auditor: new Auditor(this.#o.clock),
+          store: this.store,
+          log: (msg, fields) => this.log.error(fields, msg),
+          observe: (method, code, seconds) => {
+            this.metrics.rpcs.inc({ method, code });
+            this.metrics.rpcSeconds.observe({ method }, seconds);
+          },
+        }),
+        peerOf,
+        c.max_request_bytes,
+      );
+    const [host, port] = splitHostPort(c.listen);
+    const api = await listenTls(host, port, this.#serverSvid.material, handlerFor(tlsPeer));
+    this.#serverSvid.onChange((m) => api.setSecureContext({ key: m.keyPem, cert: m.certPem }));
+    const sessions = trackSessions(api);
+    const admin = await listenAdminSocket(c.admin_socket, handlerFor(localPeer));
+    trackSessions(admin, sessions);
+    let healthAddr = '';
+    const health = c.health_listen
+      ? await startHealthServer(...splitHostPort(c.health_listen), {
+          registry: this.metrics.registry,
+          checkReady: () => this.#checkReady(),
+        })
+      : null;
+    if (health)
+      healthAddr = c.health_listen.replace(
+        /:0$/,
+        `:${(health.server.address() as { port: number }).port}`,
+      );
+    const apiAddr = `${host}:${(api.address() as { port: number }).port}`;
+    this.#ready = true;
+    this.log.info(
+      { api: apiAddr, admin: c.admin_socket, health: healthAddr, trustDomain: c.trust_domain },
+      'tessera server ready',
+    );
+    onListening?.({ api: apiAddr, admin: c.admin_socket, health: healthAddr });
+    try {
+      await runTasks(signal, this.#tasks(), (name, e) => {
+        this.log.warn(
+          { task: name, err: e instanceof Error ? e.message : e },
+          'background task failed; retrying',
+        );
+      });
+    } finally {
+      this.#ready = false;
+      for (const s of sessions) s.destroy();
+      await Promise.all([closeServer(api), closeServer(admin), health?.close()]);
+      await this.store.close();
+      this.log.info('tessera server stopped');
+    }
+  }
+
+  #tasks(): Task[] {
+    return [
+      {
+        name: 'rotation',
+        everyMs: this.#o.rotationIntervalMs,
+        run: async () => {
+          await this.authorities.rotate();
+          await this.bundles.refresh();
+          await this.#serverSvid.refresh();
+        },
+      },
+      {
+        name: 'entry-sync',
+        everyMs: this.#o.syncIntervalMs,
+        run: () => this.#follower.poll().then(() => undefined),
+      },
+      {
+        name: 'prune',
+        everyMs: 60_000,
+        run: async () => {
+          const now = this.#o.clock.now();
+          await this.store.joinTokens.pruneExpired(now);
+          await this.store.changes.prune(now - 3_600_000);
+        },
+      },
+    ];
+  }
+
+  async #checkReady(): Promise<void> {
+    if (!this.#ready) throw new Error('starting or stopping');
+    await this.store.ping();
+    this.authorities.activeX509();
+    this.authorities.activeJwt();
+  }
+}
+
+function buildAttestors(
+  config: ServerConfig,
+  store: Store,
+  clock: Clock,
+): Map<string, NodeAttestor> {
+  const m = new Map<string, NodeAttestor>();
+  if (config.node_attestors.join_token) {
+    const a = createJoinTokenAttestor({
+      consume: (hash) => store.joinTokens.consume(hash, clock.now()),
+    });
+    m.set(a.type, a);
+  }
+  const pop = config.node_attestors.x509pop;
+  if (pop) {
+    const pem = readFileSync(pop.ca_bundle_file, 'utf8');
+    const roots = [
+      ...pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g),
+    ].map((m) => new X509Certificate(m[0]));
+    const a = createX509PopAttestor({ roots, now: () => clock.now() });
+    m.set(a.type, a);
+  }
+  return m;
+}
+
+function readOrCreateServerId(dataDir: string): string {
+  const file = path.join(dataDir, 'server-id');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const id = randomUUID();
+  writeFileSync(file, id + '\n', { mode: 0o600 });
+  return id;
+}
+
+function splitHostPort(hp: string): [string, number] {
+  const i = hp.lastIndexOf(':');
+  return [hp.slice(0, i).replace(/^\[|\]$/g, ''), Number(hp.slice(i + 1))];
+}
+
+function trackSessions(
+  server: http2.Http2Server | http2.Http2SecureServer,
+  sessions = new Set<http2.ServerHttp2Session>(),
+): Set<http2.ServerHttp2Session> {
+  server.on('session', (s: http2.ServerHttp2Session) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  return sessions;
+}

@@ -1,0 +1,82 @@
+// Compiles config from its three sources — YAML file, environment, flags (later wins) — into a
+// frozen, fully defaulted object. Only the composition root calls this.
+import { parse as parseYaml } from 'yaml';
+import { InvalidArgumentError } from '../../core/errors.ts';
+import { serverConfigSchema, type ServerConfigParsed } from './schema.ts';
+
+export interface ServerConfig extends ServerConfigParsed {
+  readonly admin_socket: string;
+  readonly datastore:
+    { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; poolSize: number };
+}
+
+/** Environment variables that override top-level keys. */
+export const serverEnv: Record<string, string> = {
+  TESSERA_TRUST_DOMAIN: 'trust_domain',
+  TESSERA_DATA_DIR: 'data_dir',
+  TESSERA_LISTEN: 'listen',
+  TESSERA_HEALTH_LISTEN: 'health_listen',
+  TESSERA_ADMIN_SOCKET: 'admin_socket',
+  TESSERA_DATASTORE_URL: 'datastore_url',
+  TESSERA_LOG_LEVEL: 'log_level',
+};
+
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export function parseConfigYaml(text: string, source: string): Record<string, unknown> {
+  if (text.length > MAX_CONFIG_BYTES)
+    throw new InvalidArgumentError(`${source}: config file too large`);
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100 });
+  } catch (e) {
+    throw new InvalidArgumentError(`${source}: invalid YAML: ${(e as Error).message}`);
+  }
+  if (doc == null) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new InvalidArgumentError(`${source}: the top level must be a mapping`);
+  }
+  return doc as Record<string, unknown>;
+}
+
+export function compileServerConfig(
+  file: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  flags: Record<string, unknown>,
+  defaults: { dataDir: string },
+): ServerConfig {
+  const merged: Record<string, unknown> = { data_dir: defaults.dataDir, ...file };
+  for (const [name, key] of Object.entries(serverEnv)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') merged[key] = v;
+  }
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
+  const result = serverConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = issue?.path.join('.') || '(root)';
+    const message =
+      issue?.code === 'unrecognized_keys'
+        ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        : (issue?.message ?? 'invalid');
+    throw new InvalidArgumentError(`config: ${path}: ${message}`);
+  }
+  const c = result.data;
+  const sep = c.data_dir.endsWith('/') ? '' : '/';
+  const compiled: ServerConfig = {
+    ...c,
+    admin_socket: c.admin_socket || `${c.data_dir}${sep}admin.sock`,
+    datastore: c.datastore_url
+      ? { kind: 'postgres', url: c.datastore_url, poolSize: c.datastore_pool_size }
+      : { kind: 'sqlite', path: `${c.data_dir}${sep}datastore.sqlite3` },
+  };
+  return deepFreeze(compiled);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

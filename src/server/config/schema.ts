@@ -1,0 +1,87 @@
+// The server configuration: one schema gives validation and the static type. Unknown keys are
+// errors (strict objects); bad values are rejected with the key path, never clamped.
+import { z } from 'zod';
+import { parseDuration } from '../../core/duration.ts';
+import { TrustDomain } from '../../core/spiffe-id.ts';
+import { keyTypes } from '../../core/authority.ts';
+
+const duration = (_what: string) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      return parseDuration(String(v), '');
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT');
+
+const keyType = z.enum(keyTypes as unknown as [string, ...string[]]);
+
+export const serverConfigSchema = z.strictObject({
+  trust_domain: z.string().transform((v, ctx) => {
+    try {
+      return TrustDomain.parse(v).name;
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  }),
+  data_dir: z.string().min(1),
+  listen: hostPort.default('127.0.0.1:8081'),
+  /** Plain HTTP for /healthz, /readyz, /metrics; "" disables it. */
+  health_listen: z.union([hostPort, z.literal('')]).default('127.0.0.1:8082'),
+  /** Default: <data_dir>/admin.sock */
+  admin_socket: z.string().default(''),
+  /** postgres://...; "" = SQLite at <data_dir>/datastore.sqlite3 */
+  datastore_url: z.string().default(''),
+  datastore_pool_size: z.number().int().min(1).max(100).default(10),
+  key_manager: z.enum(['disk', 'memory']).default('disk'),
+  ca: z
+    .strictObject({
+      key_type: keyType.default('ec-p256'),
+      ttl: duration('ca.ttl').default(86_400_000),
+      /** Upstream CA: the X.509 authority becomes an intermediate under it. */
+      upstream_cert_file: z.string().default(''),
+      upstream_key_file: z.string().default(''),
+    })
+    .prefault({}),
+  jwt: z
+    .strictObject({
+      key_type: keyType.default('ec-p256'),
+      ttl: duration('jwt.ttl').default(86_400_000),
+      /** The `iss` claim of JWT-SVIDs; "" = none. */
+      issuer: z.string().default(''),
+    })
+    .prefault({}),
+  default_x509_svid_ttl: duration('default_x509_svid_ttl').default(3_600_000),
+  default_jwt_svid_ttl: duration('default_jwt_svid_ttl').default(300_000),
+  agent_svid_ttl: duration('agent_svid_ttl').default(3_600_000),
+  join_token_ttl: duration('join_token_ttl').default(600_000),
+  /** Seconds advertised as spiffe_refresh_hint; 0 = computed (shortest CA life / 10, ≥ 60). */
+  bundle_refresh_hint: duration('bundle_refresh_hint').optional(),
+  node_attestors: z
+    .strictObject({
+      join_token: z.strictObject({}).optional(),
+      x509pop: z
+        .strictObject({
+          /** PEM file of the CA certificates agent certificates must chain to. */
+          ca_bundle_file: z.string().min(1),
+        })
+        .optional(),
+    })
+    .prefault({ join_token: {} }),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  max_request_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(4 * 1024 * 1024),
+});
+
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+export type ServerConfigParsed = z.output<typeof serverConfigSchema>;

@@ -1,0 +1,95 @@
+// Signs X.509-SVIDs and JWT-SVIDs with the active authorities. TTLs are capped at the signing
+// authority's remaining life, so no SVID outlives the key that vouches for it.
+import type { Clock } from '../../core/clock.ts';
+import { InvalidArgumentError } from '../../core/errors.ts';
+import { parseLeafId } from '../../core/spiffe-id.ts';
+import type { KeyObject } from 'node:crypto';
+import { issueX509Svid } from '../../crypto/x509/leaf.ts';
+import { signJwtSvid } from '../../crypto/jwt/sign.ts';
+import type { AuthorityManager } from '../authority/authority-manager.ts';
+
+/** Leaves start slightly in the past to absorb clock skew (SPIRE uses 10 s). */
+export const NOT_BEFORE_SKEW_MS = 10_000;
+export const MAX_AUDIENCES = 32;
+export const MAX_AUDIENCE_BYTES = 1024;
+
+export interface X509Svid {
+  readonly spiffeId: string;
+  /** Leaf first, then the CA chain. */
+  readonly chainDer: Uint8Array[];
+  readonly serialHex: string;
+  readonly expiresAt: number;
+}
+
+export interface JwtSvid {
+  readonly spiffeId: string;
+  readonly token: string;
+  readonly expiresAt: number;
+}
+
+export interface MinterOptions {
+  authorities: AuthorityManager;
+  clock: Clock;
+  issuer: string;
+}
+
+export class Minter {
+  readonly #o: MinterOptions;
+  constructor(o: MinterOptions) {
+    this.#o = o;
+  }
+
+  async x509(
+    spiffeId: string,
+    publicKey: KeyObject,
+    ttlMs: number,
+    dnsNames: readonly string[],
+  ): Promise<X509Svid> {
+    const { authority, key, chainDer } = this.#o.authorities.activeX509();
+    const now = this.#o.clock.now();
+    const expiresAt = Math.min(now + ttlMs, authority.notAfter);
+    const ca = chainDer[0];
+    if (!ca) throw new Error('active x509 authority has no certificate');
+    const leaf = await issueX509Svid({
+      ca: { certDer: ca, key },
+      subjectPublicKey: publicKey,
+      spiffeId,
+      dnsNames,
+      notBefore: now - NOT_BEFORE_SKEW_MS,
+      notAfter: expiresAt,
+    });
+    return { spiffeId, chainDer: [leaf.der, ...chainDer], serialHex: leaf.serialHex, expiresAt };
+  }
+
+  async jwt(spiffeId: string, audience: readonly string[], ttlMs: number): Promise<JwtSvid> {
+    parseLeafId(spiffeId, 'spiffe_id');
+    checkAudience(audience);
+    const { authority, key } = this.#o.authorities.activeJwt();
+    const now = this.#o.clock.now();
+    const exp = Math.floor(Math.min(now + ttlMs, authority.notAfter) / 1000);
+    const token = await signJwtSvid({
+      key,
+      kid: authority.id,
+      claims: {
+        sub: spiffeId,
+        aud: [...audience],
+        exp,
+        iat: Math.floor(now / 1000),
+        ...(this.#o.issuer ? { iss: this.#o.issuer } : {}),
+      },
+    });
+    return { spiffeId, token, expiresAt: exp * 1000 };
+  }
+}
+
+export function checkAudience(audience: readonly string[]): void {
+  if (audience.length === 0)
+    throw new InvalidArgumentError('audience: at least one audience is required');
+  if (audience.length > MAX_AUDIENCES)
+    throw new InvalidArgumentError(`audience: at most ${MAX_AUDIENCES} values`);
+  for (const a of audience) {
+    if (a === '' || Buffer.byteLength(a) > MAX_AUDIENCE_BYTES) {
+      throw new InvalidArgumentError(`audience: each value must be 1..${MAX_AUDIENCE_BYTES} bytes`);
+    }
+  }
+}

@@ -1,0 +1,168 @@
+// SVID issuance through the API: admins mint for any ID in the trust domain; agents mint only for
+// entries the index says they are authorized for (anything else: PermissionDenied + audit).
+import type { Clock } from '../../core/clock.ts';
+import type { Entry } from '../../core/entry.ts';
+import { InvalidArgumentError, PermissionDeniedError, isTesseraError } from '../../core/errors.ts';
+import type { AttestedNode } from '../../core/node.ts';
+import { type TrustDomain, parseLeafId } from '../../core/spiffe-id.ts';
+import { checkDnsName } from '../../core/entry.ts';
+import { formatSelector } from '../../core/selector.ts';
+import { parseCsr } from '../../crypto/x509/csr.ts';
+import type { Store } from '../../store/types.ts';
+import type { Auditor } from '../audit/auditor.ts';
+import type { RequestContext } from '../context.ts';
+import type { EntryIndex } from '../index/entry-index.ts';
+import type { BatchResult } from '../registration/entry-service.ts';
+import type { JwtSvid, Minter, X509Svid } from './minter.ts';
+
+export const MAX_MINT_BATCH = 500;
+
+export interface SvidServiceOptions {
+  store: Store;
+  auditor: Auditor;
+  clock: Clock;
+  minter: Minter;
+  index: EntryIndex;
+  trustDomain: TrustDomain;
+  defaultX509TtlMs: number;
+  defaultJwtTtlMs: number;
+  onIssued?: (kind: 'x509' | 'jwt', count: number) => void;
+}
+
+export class SvidService {
+  readonly #o: SvidServiceOptions;
+  constructor(o: SvidServiceOptions) {
+    this.#o = o;
+  }
+
+  async mintX509(
+    ctx: RequestContext,
+    req: { spiffeId: string; csr: Uint8Array; ttlMs: number; dnsNames: readonly string[] },
+  ): Promise<X509Svid> {
+    const id = this.#memberLeaf(req.spiffeId);
+    for (const d of req.dnsNames) checkDnsName(d);
+    const csr = parseCsr(req.csr);
+    const svid = await this.#o.minter.x509(
+      id,
+      csr.publicKey,
+      req.ttlMs || this.#o.defaultX509TtlMs,
+      req.dnsNames,
+    );
+    await this.#o.auditor.record(this.#o.store, ctx, {
+      action: 'svid.x509.mint',
+      target: id,
+      outcome: 'success',
+      details: { serial: svid.serialHex, expiresAt: svid.expiresAt },
+    });
+    this.#o.onIssued?.('x509', 1);
+    return svid;
+  }
+
+  async mintJwt(
+    ctx: RequestContext,
+    req: { spiffeId: string; audience: readonly string[]; ttlMs: number },
+  ): Promise<JwtSvid> {
+    const id = this.#memberLeaf(req.spiffeId);
+    const svid = await this.#o.minter.jwt(id, req.audience, req.ttlMs || this.#o.defaultJwtTtlMs);
+    await this.#o.auditor.record(this.#o.store, ctx, {
+      action: 'svid.jwt.mint',
+      target: id,
+      outcome: 'success',
+      details: { audience: [...req.audience], expiresAt: svid.expiresAt },
+    });
+    this.#o.onIssued?.('jwt', 1);
+    return svid;
+  }
+
+  /** The entries this agent may mint for, from the in-memory index. */
+  authorizedEntries(node: AttestedNode): Entry[] {
+    const selectors = new Set(node.selectors.map(formatSelector));
+    return this.#o.index.authorizedFor(node.spiffeId, selectors, this.#o.clock.now());
+  }
+
+  async batchNewX509(
+    ctx: RequestContext,
+    node: AttestedNode,
+    params: readonly { entryId: string; csr: Uint8Array }[],
+  ): Promise<BatchResult<X509Svid & { entryId: string }>[]> {
+    if (params.length === 0 || params.length > MAX_MINT_BATCH) {
+      throw new InvalidArgumentError(`params: 1..${MAX_MINT_BATCH} items per batch`);
+    }
+    const authorized = new Map(this.authorizedEntries(node).map((e) => [e.id, e]));
+    const results: BatchResult<X509Svid & { entryId: string }>[] = [];
+    const issued: Record<string, string> = {};
+    for (const p of params) {
+      try {
+        const entry = authorized.get(p.entryId);
+        if (!entry) throw await this.#deny(ctx, node, p.entryId, 'svid.x509.new');
+        const csr = parseCsr(p.csr);
+        const ttl = entry.x509SvidTtl > 0 ? entry.x509SvidTtl * 1000 : this.#o.defaultX509TtlMs;
+        const svid = await this.#o.minter.x509(entry.spiffeId, csr.publicKey, ttl, entry.dnsNames);
+        issued[entry.id] = svid.serialHex;
+        results.push({ ok: true, value: { ...svid, entryId: entry.id } });
+      } catch (e) {
+        if (!isTesseraError(e) || e.code === 'internal' || e.code === 'unavailable') throw e;
+        results.push({ ok: false, code: e.code, message: e.message });
+      }
+    }
+    if (Object.keys(issued).length > 0) {
+      // One record per batch keeps the audit log proportional to calls, listing every serial.
+      await this.#o.auditor.record(this.#o.store, ctx, {
+        action: 'svid.x509.new',
+        target: node.spiffeId,
+        outcome: 'success',
+        details: { serials: issued },
+      });
+      this.#o.onIssued?.('x509', Object.keys(issued).length);
+    }
+    return results;
+  }
+
+  async newJwt(
+    ctx: RequestContext,
+    node: AttestedNode,
+    entryId: string,
+    audience: readonly string[],
+  ): Promise<JwtSvid> {
+    const entry = this.authorizedEntries(node).find((e) => e.id === entryId);
+    if (!entry) throw await this.#deny(ctx, node, entryId, 'svid.jwt.new');
+    const ttl = entry.jwtSvidTtl > 0 ? entry.jwtSvidTtl * 1000 : this.#o.defaultJwtTtlMs;
+    const svid = await this.#o.minter.jwt(entry.spiffeId, audience, ttl);
+    await this.#o.auditor.record(this.#o.store, ctx, {
+      action: 'svid.jwt.new',
+      target: entry.spiffeId,
+      outcome: 'success',
+      details: { entryId, audience: [...audience], expiresAt: svid.expiresAt },
+    });
+    this.#o.onIssued?.('jwt', 1);
+    return svid;
+  }
+
+  async #deny(
+    ctx: RequestContext,
+    node: AttestedNode,
+    entryId: string,
+    action: string,
+  ): Promise<PermissionDeniedError> {
+    const err = new PermissionDeniedError(
+      `agent is not authorized to mint for entry "${entryId.slice(0, 64)}"`,
+    );
+    await this.#o.auditor.record(this.#o.store, ctx, {
+      action,
+      target: node.spiffeId,
+      outcome: 'denied',
+      details: { entryId: entryId.slice(0, 64), reason: err.message },
+    });
+    return err;
+  }
+
+  #memberLeaf(text: string): string {
+    const id = parseLeafId(text, 'spiffe_id');
+    if (!id.memberOf(this.#o.trustDomain)) {
+      throw new InvalidArgumentError(
+        `spiffe_id: "${text}" is not in trust domain ${this.#o.trustDomain}`,
+      );
+    }
+    return id.toString();
+  }
+}
