@@ -1,0 +1,55 @@
+// Bench helpers: every bench prints a rate and its ratio to a baseline measured in the same run
+// (ARCHITECTURE.md "Performance is measured by benchmarks"), so results compare across machines.
+
+/** Runs `fn` repeatedly for about `ms` milliseconds (after a short warm-up) and returns ops/s. */
+export function measure(name: string, fn: () => unknown, ms = 2000): number {
+  const deadline = performance.now() + Math.min(200, ms / 10);
+  while (performance.now() < deadline) fn();
+  let n = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  // Check the clock every batch, not every call: performance.now() is not free at µs scales.
+  for (let batch = 1; elapsed < ms; batch = Math.min(batch * 2, 256)) {
+    for (let i = 0; i < batch; i++) fn();
+    n += batch;
+    elapsed = performance.now() - start;
+  }
+  const rate = (n / elapsed) * 1000;
+  console.log(`${name.padEnd(48)} ${format(rate)} ops/s`);
+  return rate;
+}
+
+/** Like measure, for async work, keeping `concurrency` operations in flight. */
+export async function measureAsync(
+  name: string,
+  fn: () => Promise<unknown>,
+  ms = 2000,
+  concurrency = 1,
+): Promise<number> {
+  let n = 0;
+  const start = performance.now();
+  const worker = async (): Promise<void> => {
+    while (performance.now() - start < ms) {
+      await fn();
+      n++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const rate = (n / (performance.now() - start)) * 1000;
+  console.log(`${name.padEnd(48)} ${format(rate)} ops/s`);
+  return rate;
+}
+
+/** Prints value/baseline with the target it must meet, and returns whether it met it. */
+export function ratio(name: string, value: number, baseline: number, target?: number): boolean {
+  const r = value / baseline;
+  const ok = target === undefined || r >= target;
+  const goal =
+    target === undefined ? '' : ` (target ≥ ${target.toFixed(2)}: ${ok ? 'ok' : 'BELOW'})`;
+  console.log(`${('ratio ' + name).padEnd(48)} ${r.toFixed(3)}${goal}`);
+  return ok;
+}
+
+function format(rate: number): string {
+  return Math.round(rate).toLocaleString('en-US').padStart(12);
+}
