@@ -104,7 +104,13 @@ export function verifyChain(
 
 const SECRET_KEYS = /token|secret|password|private|key$|^key|authorization|cookie|credential/i;
 
-/** Redacts secrets before any sink. Values under secret-looking keys become "[redacted]". */
+/** How deep redactDetails looks; anything deeper is dropped rather than passed through unchecked. */
+const MAX_REDACT_DEPTH = 4;
+
+/**
+ * Redacts secrets before any sink. Values under secret-looking keys become "[redacted]", also
+ * inside arrays; objects nested deeper than MAX_REDACT_DEPTH become "[truncated]" (fail closed).
+ */
 export function redactDetails(
   details: Record<string, unknown>,
   depth = 0,
@@ -113,9 +119,14 @@ export function redactDetails(
   for (const [k, v] of Object.entries(details)) {
     if (SECRET_KEYS.test(k) && !/_id$|Id$|_hash$|Hash$|^keyId$|^kid$|keyType/.test(k))
       out[k] = '[redacted]';
-    else if (v && typeof v === 'object' && !Array.isArray(v) && depth < 4) {
-      out[k] = redactDetails(v as Record<string, unknown>, depth + 1);
-    } else out[k] = v;
+    else out[k] = redactValue(v, depth + 1);
   }
   return out;
+}
+
+function redactValue(v: unknown, depth: number): unknown {
+  if (!v || typeof v !== 'object') return v;
+  if (depth > MAX_REDACT_DEPTH) return '[truncated]';
+  if (Array.isArray(v)) return v.map((x) => redactValue(x, depth + 1));
+  return redactDetails(v as Record<string, unknown>, depth);
 }

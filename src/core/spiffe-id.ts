@@ -24,7 +24,7 @@ export class TrustDomain {
       }
       return id.trustDomain;
     }
-    checkTrustDomainName(text, text);
+    checkTrustDomainName(text, text, 'trust domain');
     return new TrustDomain(text);
   }
 
@@ -69,18 +69,18 @@ export class SpiffeId {
       throw invalid(text, 'it must start with "spiffe://"');
     }
     const rest = text.slice(SCHEME.length);
-    const slash = rest.indexOf('/');
-    const authority = slash === -1 ? rest : rest.slice(0, slash);
-    const path = slash === -1 ? '' : rest.slice(slash);
+    // The authority ends at the first "/", "?" or "#" (RFC 3986), so that a query or fragment
+    // right after the trust domain is reported as such, not as a bad trust-domain character.
+    const end = rest.search(/[/?#]/);
+    const authority = end === -1 ? rest : rest.slice(0, end);
+    const path = end === -1 ? '' : rest.slice(end);
     if (authority === '') throw invalid(text, 'the trust domain is missing');
     if (authority.includes('@')) throw invalid(text, 'userinfo is not allowed');
+    if (authority.startsWith('[')) throw invalid(text, 'an IPv6 trust domain is not allowed');
     if (authority.includes(':')) throw invalid(text, 'a port is not allowed');
     checkTrustDomainName(authority, text);
     if (path.includes('?')) throw invalid(text, 'a query is not allowed');
     if (path.includes('#')) throw invalid(text, 'a fragment is not allowed');
-    if (rest.includes('?') || rest.includes('#')) {
-      throw invalid(text, 'a query or fragment is not allowed');
-    }
     if (path !== '') checkPath(path, text);
     return new SpiffeId(TrustDomain.fromValidated(authority), path);
   }
@@ -118,7 +118,9 @@ export function parseLeafId(text: string, what = 'SPIFFE ID'): SpiffeId {
   return id;
 }
 
-function checkTrustDomainName(name: string, whole: string): void {
+function checkTrustDomainName(name: string, whole: string, label = 'SPIFFE ID'): void {
+  const invalid = (w: string, rule: string) =>
+    new InvalidArgumentError(`invalid ${label} "${clip(w)}": ${rule}`);
   if (name === '') throw invalid(whole, 'the trust domain is empty');
   if (Buffer.byteLength(name, 'utf8') > MAX_TRUST_DOMAIN_BYTES) {
     throw invalid(whole, `the trust domain is longer than ${MAX_TRUST_DOMAIN_BYTES} bytes`);
