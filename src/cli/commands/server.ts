@@ -1,0 +1,72 @@
+// `tessera server run`: the server process. Flags override the YAML config file, which overrides
+// defaults; the environment sits between the file and the flags (see loadServerConfig).
+import type { Command } from 'commander';
+import { loadServerConfig, TesseraServer, type ServerRunFlags } from '../../server/compose.ts';
+import { InvalidArgumentError, isTesseraError } from '../../core/errors.ts';
+import type { CliIo } from '../context.ts';
+
+export function registerServer(program: Command, io: CliIo): void {
+  const server = program.command('server').description('run the Tessera server');
+  const runCmd = server
+    .command('run')
+    .description('run the server until SIGINT or SIGTERM')
+    .option('--config <file>', 'YAML config file')
+    .option('--trust-domain <td>', 'trust domain, e.g. example.org (config trust_domain)')
+    .option('--data-dir <dir>', 'data directory (config data_dir; env TESSERA_DATA_DIR)')
+    .option('--listen <host:port>', 'mTLS API listener (config listen; default 127.0.0.1:8081)')
+    .option(
+      '--admin-socket <path>',
+      'admin Unix socket (config admin_socket; default <data-dir>/admin.sock)',
+    )
+    .option(
+      '--datastore-url <url>',
+      'postgres://... (config datastore_url; default SQLite in the data dir)',
+    )
+    .option(
+      '--health-listen <host:port>',
+      'health and metrics listener, "" to disable (default 127.0.0.1:8082)',
+    );
+  runCmd.action(async () => {
+    const flags = runCmd.opts<ServerRunFlags>();
+    // Bad config is an InvalidArgumentError naming the key: exit 2 with that message.
+    const config = withHint(() => loadServerConfig(flags, io.env));
+    const server = await TesseraServer.create(config);
+    await runUntilStopped(server, io);
+  });
+}
+
+async function runUntilStopped(server: TesseraServer, io: CliIo): Promise<void> {
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  io.signal?.addEventListener('abort', stop, { once: true });
+  if (io.signal?.aborted) stop();
+  try {
+    await server.run(ac.signal, (addr) => {
+      io.stderr.write(
+        `tessera server ready: api ${addr.api}, admin socket ${addr.admin}` +
+          (addr.health ? `, health ${addr.health}` : '') +
+          '\n',
+      );
+    });
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    io.signal?.removeEventListener('abort', stop);
+  }
+}
+
+/** The one config mistake every first run makes gets a pointer to the three ways to fix it. */
+function withHint<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (e) {
+    if (isTesseraError(e) && /^config: trust_domain: .*undefined/.test(e.message)) {
+      throw new InvalidArgumentError(
+        'no trust domain: pass --trust-domain, set TESSERA_TRUST_DOMAIN, or set trust_domain in --config',
+      );
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,192 @@
+// Wire messages → the CLI's stable JSON shapes and table rows. Keeping both here means the JSON
+// documented in docs/cli.md has exactly one definition.
+import { X509Certificate } from 'node:crypto';
+import type { Bundle } from '../core/bundle.ts';
+import { formatDuration } from '../core/duration.ts';
+import { derToPem } from '../crypto/x509/pem.ts';
+import type { AuditRecord } from '../../proto/gen/tessera/v1/audit_pb.js';
+import type { AuthorityInfo } from '../../proto/gen/tessera/v1/authority_pb.js';
+import type {
+  AttestedNode,
+  Bundle as WireBundle,
+  Entry,
+  Selector,
+} from '../../proto/gen/tessera/v1/types_pb.js';
+import { isoFromMillis, isoFromSeconds, orDash } from './output.ts';
+
+const selectorText = (s: Selector): string => `${s.type}:${s.value}`;
+const ttlText = (s: number): string => (s === 0 ? 'default' : formatDuration(s * 1000));
+
+export function entryJson(e: Entry) {
+  return {
+    id: e.id,
+    spiffeId: e.spiffeId,
+    parentId: e.parentId,
+    selectors: e.selectors.map(selectorText),
+    x509SvidTtl: e.x509SvidTtl,
+    jwtSvidTtl: e.jwtSvidTtl,
+    dnsNames: e.dnsNames,
+    federatesWith: e.federatesWith,
+    admin: e.admin,
+    downstream: e.downstream,
+    expiresAt: isoFromSeconds(e.expiresAt),
+    hint: e.hint,
+    revision: Number(e.revision),
+    createdAt: isoFromSeconds(e.createdAt),
+  };
+}
+
+export function entryFields(e: Entry): [string, string][] {
+  return [
+    ['Entry ID', e.id],
+    ['SPIFFE ID', e.spiffeId],
+    ['Parent ID', e.parentId],
+    ['Selectors', e.selectors.map(selectorText).join(', ')],
+    ['X509-SVID TTL', ttlText(e.x509SvidTtl)],
+    ['JWT-SVID TTL', ttlText(e.jwtSvidTtl)],
+    ['DNS names', e.dnsNames.join(', ')],
+    ['Federates with', e.federatesWith.join(', ')],
+    ['Admin', String(e.admin)],
+    ['Downstream', String(e.downstream)],
+    ['Expires at', isoFromSeconds(e.expiresAt) ?? 'never'],
+    ['Hint', e.hint],
+    ['Revision', String(e.revision)],
+    ['Created at', orDash(isoFromSeconds(e.createdAt))],
+  ];
+}
+
+export const entryHeaders = ['ENTRY ID', 'SPIFFE ID', 'PARENT ID', 'SELECTORS'];
+export const entryRow = (e: Entry): string[] => [
+  e.id,
+  e.spiffeId,
+  e.parentId,
+  e.selectors.map(selectorText).join(','),
+];
+
+export function agentJson(a: AttestedNode) {
+  return {
+    spiffeId: a.spiffeId,
+    attestationType: a.attestationType,
+    serialNumber: a.serialNumber,
+    expiresAt: isoFromSeconds(a.expiresAt),
+    selectors: a.selectors.map(selectorText),
+    banned: a.banned,
+    canReattest: a.canReattest,
+    createdAt: isoFromSeconds(a.createdAt),
+    updatedAt: isoFromSeconds(a.updatedAt),
+  };
+}
+
+export const agentHeaders = ['SPIFFE ID', 'ATTESTATION', 'EXPIRES AT', 'BANNED'];
+export const agentRow = (a: AttestedNode): string[] => [
+  a.spiffeId,
+  a.attestationType,
+  orDash(isoFromSeconds(a.expiresAt)),
+  String(a.banned),
+];
+
+export function agentFields(a: AttestedNode): [string, string][] {
+  const j = agentJson(a);
+  return [
+    ['SPIFFE ID', j.spiffeId],
+    ['Attestation type', j.attestationType],
+    ['Serial number', j.serialNumber],
+    ['Expires at', orDash(j.expiresAt)],
+    ['Selectors', j.selectors.join(', ')],
+    ['Banned', String(j.banned)],
+    ['Can reattest', String(j.canReattest)],
+    ['Created at', orDash(j.createdAt)],
+    ['Updated at', orDash(j.updatedAt)],
+  ];
+}
+
+export function authorityJson(a: AuthorityInfo) {
+  return {
+    id: a.id,
+    kind: a.kind,
+    status: a.status,
+    keyType: a.keyType,
+    notBefore: isoFromSeconds(a.notBefore),
+    notAfter: isoFromSeconds(a.notAfter),
+    tainted: a.tainted,
+    serverId: a.serverId,
+    certificatePem: a.certificate.length > 0 ? derToPem(a.certificate) : null,
+  };
+}
+
+export const authorityHeaders = ['KIND', 'STATUS', 'ID', 'KEY TYPE', 'NOT AFTER', 'TAINTED'];
+export const authorityRow = (a: AuthorityInfo): string[] => [
+  a.kind,
+  a.status,
+  a.id,
+  a.keyType,
+  orDash(isoFromSeconds(a.notAfter)),
+  String(a.tainted),
+];
+
+export function auditJson(r: AuditRecord) {
+  return {
+    seq: Number(r.seq),
+    time: isoFromMillis(r.time),
+    actor: r.actor,
+    action: r.action,
+    target: r.target,
+    outcome: r.outcome,
+    correlationId: r.correlationId,
+    details: r.details ?? {},
+    prevHash: r.prevHash,
+    hash: r.hash,
+  };
+}
+
+export const auditHeaders = ['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'];
+export const auditRow = (r: AuditRecord): string[] => [
+  String(r.seq),
+  isoFromMillis(r.time),
+  r.actor,
+  r.action,
+  r.target,
+  r.outcome,
+];
+
+/** Wire bundle → the domain Bundle that src/crypto/bundle-format.ts encodes. */
+export function bundleFromWire(w: WireBundle): Bundle {
+  return {
+    trustDomain: w.trustDomain,
+    x509Authorities: w.x509Authorities.map((der, i) => ({
+      der,
+      tainted: w.x509Tainted[i] ?? false,
+    })),
+    jwtAuthorities: w.jwtAuthorities.map((k) => ({
+      kid: k.kid,
+      publicKeyDer: k.publicKey,
+      expiresAt: Number(k.expiresAt) * 1000,
+      tainted: k.tainted,
+    })),
+    sequence: Number(w.sequence),
+    refreshHint: Number(w.refreshHint),
+  };
+}
+
+export function bundleJson(w: WireBundle) {
+  return {
+    trustDomain: w.trustDomain,
+    sequence: Number(w.sequence),
+    refreshHint: Number(w.refreshHint),
+    x509Authorities: w.x509Authorities.map((der, i) => {
+      const cert = new X509Certificate(der);
+      return {
+        subject: cert.subject,
+        notAfter: cert.validToDate.toISOString(),
+        tainted: w.x509Tainted[i] ?? false,
+        certificatePem: derToPem(der),
+      };
+    }),
+    jwtAuthorities: w.jwtAuthorities.map((k) => ({
+      kid: k.kid,
+      expiresAt: isoFromSeconds(k.expiresAt),
+      tainted: k.tainted,
+      publicKeyPem: derToPem(k.publicKey, 'PUBLIC KEY'),
+    })),
+  };
+}
