@@ -406,6 +406,56 @@ export function serverSuite(
       assert.equal(status.ready, true);
     });
 
+    it('streams authorized-entry deltas to a syncing agent', async () => {
+      const agent = await joinTokenAgent();
+      const agentId = agent.identity!.spiffeId;
+      const ac = new AbortController();
+      const stream = agent
+        .syncApi()
+        .syncAuthorizedEntries({}, { signal: ac.signal })
+        [Symbol.asyncIterator]();
+      const first = (await stream.next()).value!;
+      assert.equal(first.initial, true);
+      assert.deepEqual(first.upserted, []);
+      assert.ok(first.bundle && first.bundle.x509Authorities.length > 0);
+      const created = await admin.entries.batchCreateEntry({
+        entries: [entry('spiffe://example.org/synced', agentId, ['unix:uid:5'])],
+      });
+      const id = created.results[0]!.entry!.id;
+      const added = (await stream.next()).value!;
+      assert.deepEqual(
+        added.upserted.map((e) => e.id),
+        [id],
+      );
+      await admin.entries.batchUpdateEntry({
+        updates: [{ entry: { id, hint: 'db' }, mask: ['hint'] }],
+      });
+      const changed = (await stream.next()).value!;
+      assert.equal(changed.upserted[0]?.hint, 'db');
+      assert.equal(changed.upserted[0]?.revision, 2n);
+      await admin.entries.batchDeleteEntry({ ids: [id] });
+      const removed = (await stream.next()).value!;
+      assert.deepEqual(removed.removed, [id]);
+      ac.abort();
+    });
+
+    it('exposes health, readiness and Prometheus metrics, and a 0600 admin socket', async () => {
+      const { statSync } = await import('node:fs');
+      assert.equal(statSync(server.adminSocket).mode & 0o777, 0o600);
+      assert.equal((await fetch(`http://${server.healthAddr}/healthz`)).status, 200);
+      assert.equal((await fetch(`http://${server.healthAddr}/readyz`)).status, 200);
+      const metrics = await (await fetch(`http://${server.healthAddr}/metrics`)).text();
+      assert.match(
+        metrics,
+        /tessera_rpc_requests_total\{method="\/tessera.v1.AgentService\/CreateJoinToken",code="ok"\} \d+/,
+      );
+      assert.match(metrics, /tessera_rpc_duration_seconds_bucket/);
+      assert.match(metrics, /tessera_svids_issued_total\{kind="x509"\} \d+/);
+      assert.match(metrics, /tessera_authority_events_total\{kind="x509",event="activate"\} \d+/);
+      const bundle = (await admin.bundles.getBundle({})).bundle!;
+      assert.equal(bundle.refreshHint, 8640n, 'CA life 24h / 10');
+    });
+
     it('keeps an unbroken, verifiable audit chain', async () => {
       const v = await admin.audit.verifyAuditLog({});
       assert.equal(v.ok, true, v.reason);

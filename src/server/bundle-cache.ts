@@ -1,6 +1,5 @@
 // The server's view of its own trust bundle, read from the store and refreshed whenever an
 // authority changes here and periodically (another server sharing the database may rotate).
-import { X509Certificate } from 'node:crypto';
 import type { Bundle } from '../core/bundle.ts';
 import { emptyBundle } from '../core/bundle.ts';
 import type { Store } from '../store/types.ts';
@@ -40,15 +39,5 @@ export class BundleCache {
       for (const fn of this.#listeners) fn(b);
     }
     return b;
-  }
-
-  /** Seconds consumers should wait between polls: shortest CA life / 10, at least 60 (SPIRE's rule). */
-  static computeRefreshHint(b: Bundle): number {
-    let shortest = Infinity;
-    for (const a of b.x509Authorities) {
-      const c = new X509Certificate(a.der);
-      shortest = Math.min(shortest, (Date.parse(c.validTo) - Date.parse(c.validFrom)) / 1000);
-    }
-    return Number.isFinite(shortest) ? Math.max(60, Math.floor(shortest / 10)) : 300;
   }
 }

@@ -189,6 +189,7 @@ export class TesseraServer {
         clock,
         serverId,
         trustDomain: td.name,
+        refreshHintSeconds: refreshHintSeconds(config),
         factory: createAuthorityFactory({
           keys,
           trustDomain: td.name,
@@ -409,6 +410,13 @@ function buildAttestors(
     m.set(a.type, a);
   }
   return m;
+}
+
+/** The configured hint, or SPIRE's rule: the CA lifetime / 10, at least a minute. */
+function refreshHintSeconds(config: ServerConfig): number {
+  const ms =
+    config.bundle_refresh_hint ?? Math.max(60_000, Math.min(config.ca.ttl, config.jwt.ttl) / 10);
+  return Math.max(1, Math.floor(ms / 1000));
 }
 
 function readOrCreateServerId(dataDir: string): string {

@@ -41,6 +41,8 @@ export interface AuthorityManagerOptions {
   clock: Clock;
   serverId: string;
   trustDomain: string;
+  /** spiffe_refresh_hint (seconds) written with every bundle change. */
+  refreshHintSeconds: number;
   /** Called after any change (rotation metrics, TLS certificate refresh). */
   onChange?: (kind: AuthorityKind, event: string) => void;
 }
@@ -287,7 +289,10 @@ export class AuthorityManager {
   }
 
   async #mutateBundle(tx: StoreAggregates, fn: (b: Bundle) => Bundle): Promise<void> {
-    await tx.bundles.mutate(this.#o.trustDomain, fn);
+    await tx.bundles.mutate(this.#o.trustDomain, (b) => ({
+      ...fn(b),
+      refreshHint: this.#o.refreshHintSeconds,
+    }));
   }
 
   async #reload(): Promise<void> {

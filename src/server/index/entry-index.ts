@@ -66,7 +66,7 @@ export class EntryIndex {
    * entries whose selectors are all among the agent's node selectors. Expired entries excluded.
    */
   authorizedFor(agentId: string, nodeSelectors: ReadonlySet<string>, now: number): Entry[] {
-    const roots = [agentId, ...this.#matchingAliases(nodeSelectors)];
+    const roots = [agentId, ...this.#matchingAliases(nodeSelectors, now)];
     const out: Entry[] = [];
     const seenIds = new Set<string>();
     const visitedParents = new Set<string>();
@@ -86,7 +86,8 @@ export class EntryIndex {
     return out;
   }
 
-  #matchingAliases(nodeSelectors: ReadonlySet<string>): string[] {
+  /** Unexpired aliases only: an expired alias grants nothing, like any expired entry. */
+  #matchingAliases(nodeSelectors: ReadonlySet<string>, now: number): string[] {
     const hits = new Map<string, number>();
     for (const s of nodeSelectors) {
       for (const id of this.#aliasesBySelector.get(s) ?? []) hits.set(id, (hits.get(id) ?? 0) + 1);
@@ -94,7 +95,7 @@ export class EntryIndex {
     const out: string[] = [];
     for (const [id, n] of hits) {
       const alias = this.#byId.get(id);
-      if (alias && n === alias.selectors.length) out.push(alias.spiffeId);
+      if (alias && n === alias.selectors.length && !isExpired(alias, now)) out.push(alias.spiffeId);
     }
     return out;
   }
