@@ -53,3 +53,21 @@ export function ratio(name: string, value: number, baseline: number, target?: nu
 function format(rate: number): string {
   return Math.round(rate).toLocaleString('en-US').padStart(12);
 }
+
+/**
+ * Measures a baseline and each subject in alternating rounds and keeps each one's best rate, so
+ * a noisy neighbour on a shared machine skews the baseline and the subjects alike.
+ */
+export async function compare(
+  baseline: () => number | Promise<number>,
+  subjects: ReadonlyArray<() => number | Promise<number>>,
+  rounds = 2,
+): Promise<number[] & { baseline: number }> {
+  let base = 0;
+  const best = subjects.map(() => 0);
+  for (let r = 0; r < rounds; r++) {
+    base = Math.max(base, await baseline());
+    for (const [i, s] of subjects.entries()) best[i] = Math.max(best[i] ?? 0, await s());
+  }
+  return Object.assign(best, { baseline: base });
+}
