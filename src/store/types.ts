@@ -30,6 +30,11 @@ export interface EntryFilter {
 export interface EntryStore {
   /** Inserts; AlreadyExistsError when an entry with the same spiffe_id, parent_id and selector set exists. */
   create(entry: Entry): Promise<Entry>;
+  /**
+   * Bulk insert (imports, benchmarks): all or nothing, one change event per entry, entries kept
+   * as given (revision included). AlreadyExistsError on any duplicate.
+   */
+  createMany(entries: readonly Entry[]): Promise<void>;
   /** Replaces every field but id and createdAt; bumps revision. NotFoundError when missing. */
   update(entry: Omit<Entry, 'revision'>): Promise<Entry>;
   /** NotFoundError when missing. Returns the deleted entry. */
@@ -78,7 +83,10 @@ export interface NodeStore {
   update(
     spiffeId: string,
     patch: Partial<
-      Pick<AttestedNode, 'serialNumber' | 'newSerialNumber' | 'expiresAt' | 'selectors' | 'banned' | 'updatedAt'>
+      Pick<
+        AttestedNode,
+        'serialNumber' | 'newSerialNumber' | 'expiresAt' | 'selectors' | 'banned' | 'updatedAt'
+      >
     >,
   ): Promise<AttestedNode>;
   /** Removes the node (evict); NotFoundError when missing. */

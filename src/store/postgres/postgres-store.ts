@@ -1,0 +1,74 @@
+// PostgreSQL store: the scale-out path where several servers share one database. Row locks and
+// an advisory lock for migrations keep them correct (see the aggregates in ../sql).
+import { Kysely, PostgresDialect, type Transaction, sql } from 'kysely';
+import pg from 'pg';
+import type { Clock } from '../../core/clock.ts';
+import type { Store } from '../types.ts';
+import type { SqlDialect } from '../sql/dialect.ts';
+import type { Schema } from '../sql/schema.ts';
+import { migrate } from '../sql/migrations.ts';
+import { createSqlStore } from '../sql/sql-store.ts';
+import { toStoreError } from '../sql/errors.ts';
+import { classifyPostgresError } from './postgres-errors.ts';
+
+/** Arbitrary constant naming "Tessera schema migrations" among advisory locks. */
+const MIGRATION_LOCK_KEY = 0x7e55e2a;
+const INT8_OID = 20;
+
+export const postgresDialect: SqlDialect = Object.freeze({
+  name: 'postgres',
+  rowLocks: true,
+  ddl: Object.freeze({
+    // Bytewise order, so page tokens ("key > last") agree with SQLite and ignore the locale.
+    key: 'text collate "C"',
+    bytes: 'bytea',
+    autoId: 'bigint generated always as identity primary key',
+  }),
+  // The protocol allows 65535 bind parameters per statement.
+  maxParams: 60_000,
+  lockMigrations: async (trx: Transaction<Schema>) => {
+    await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`.execute(trx);
+  },
+  classifyError: classifyPostgresError,
+});
+
+export interface PostgresStoreOptions {
+  readonly url: string;
+  readonly poolSize: number;
+  readonly connectTimeoutMs: number;
+}
+
+/**
+ * int8 → number for this pool only (not pg.types globally): every bigint here is an epoch-ms
+ * timestamp, a sequence or a count, all far below 2^53.
+ */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary'
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+};
+
+export function createPool(o: PostgresStoreOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: o.url,
+    max: o.poolSize,
+    connectionTimeoutMillis: o.connectTimeoutMs,
+    types,
+  });
+  // An idle client losing its connection emits here; without a listener the process would
+  // crash. The next query fails and is mapped to UnavailableError instead.
+  pool.on('error', () => {});
+  return pool;
+}
+
+export async function openPostgresStore(o: PostgresStoreOptions, clock: Clock): Promise<Store> {
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: createPool(o) }) });
+  try {
+    await migrate(db, postgresDialect, clock);
+    return createSqlStore(db, postgresDialect, clock);
+  } catch (e) {
+    await db.destroy();
+    throw toStoreError(e, postgresDialect);
+  }
+}

@@ -1,0 +1,124 @@
+// Row shapes of the SQL schema, as Kysely sees them. Booleans are stored as 0/1 integers and
+// timestamps as epoch-ms bigints in both dialects, so one mapping serves SQLite and PostgreSQL.
+import type { Generated } from 'kysely';
+
+export interface EntryRow {
+  id: string;
+  spiffe_id: string;
+  parent_id: string;
+  /** JSON array of {type, value}, canonical order. */
+  selectors: string;
+  /** sha256 of (spiffe_id, parent_id, selector set): the unique duplicate key. */
+  identity_hash: string;
+  x509_svid_ttl: number;
+  jwt_svid_ttl: number;
+  /** JSON array of strings. */
+  dns_names: string;
+  /** JSON array of trust-domain names. */
+  federates_with: string;
+  admin: number;
+  downstream: number;
+  expires_at: number | null;
+  hint: string;
+  revision: number;
+  created_at: number;
+}
+
+export interface EntrySelectorRow {
+  entry_id: string;
+  type: string;
+  value: string;
+}
+
+export interface NodeRow {
+  spiffe_id: string;
+  attestation_type: string;
+  serial_number: string;
+  new_serial_number: string;
+  expires_at: number;
+  /** JSON array of {type, value}. */
+  selectors: string;
+  banned: number;
+  can_reattest: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface JoinTokenRow {
+  token_hash: string;
+  spiffe_id: string;
+  expires_at: number;
+  created_at: number;
+}
+
+export interface BundleRow {
+  trust_domain: string;
+  sequence: number;
+  refresh_hint: number;
+  /** JSON document; DER bytes as base64 (see bundle-document.ts). */
+  document: string;
+}
+
+export interface AuthorityRow {
+  kind: string;
+  id: string;
+  server_id: string;
+  status: string;
+  key_ref: string;
+  key_type: string;
+  public_key_der: Uint8Array;
+  /** JSON array of base64 DER certificates. */
+  cert_chain: string;
+  not_before: number;
+  not_after: number;
+  tainted: number;
+  created_at: number;
+}
+
+export interface AuditRow {
+  seq: number;
+  time: number;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: string;
+  correlation_id: string;
+  /** JSON object. */
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** One row (id = 1): the chain's tip, locked while appending so appends serialize. */
+export interface AuditHeadRow {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+export interface ChangeRow {
+  id: Generated<number>;
+  kind: string;
+  target_id: string;
+  op: string;
+  created_at: number;
+}
+
+export interface SchemaMigrationRow {
+  version: number;
+  name: string;
+  applied_at: number;
+}
+
+export interface Schema {
+  entries: EntryRow;
+  entry_selectors: EntrySelectorRow;
+  nodes: NodeRow;
+  join_tokens: JoinTokenRow;
+  bundles: BundleRow;
+  authorities: AuthorityRow;
+  audit: AuditRow;
+  audit_head: AuditHeadRow;
+  changes: ChangeRow;
+  schema_migrations: SchemaMigrationRow;
+}

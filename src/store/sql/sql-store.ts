@@ -1,0 +1,69 @@
+// Assembles the aggregates over one Kysely handle into a Store. Shared by both dialects: the
+// dialect-specific parts arrive in SqlDialect.
+import { sql } from 'kysely';
+import type { Clock } from '../../core/clock.ts';
+import type { Store, StoreAggregates } from '../types.ts';
+import { type Db, type SqlContext, type SqlDialect } from './dialect.ts';
+import { closedError, guarded, toStoreError } from './errors.ts';
+import { entryStore } from './entry-store.ts';
+import { nodeStore } from './node-store.ts';
+import { joinTokenStore } from './join-token-store.ts';
+import { bundleStore } from './bundle-store.ts';
+import { authorityStore } from './authority-store.ts';
+import { auditStore } from './audit-store.ts';
+import { changeFeed } from './change-feed.ts';
+
+export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAggregates {
+  const g = <T extends object>(a: T) => guarded(a, ctx.dialect, isClosed);
+  return Object.freeze({
+    entries: g(entryStore(ctx)),
+    nodes: g(nodeStore(ctx)),
+    joinTokens: g(joinTokenStore(ctx)),
+    bundles: g(bundleStore(ctx)),
+    authorities: g(authorityStore(ctx)),
+    audit: g(auditStore(ctx)),
+    changes: g(changeFeed(ctx)),
+  });
+}
+
+export function createSqlStore(db: Db, dialect: SqlDialect, clock: Clock): Store {
+  const ctx: SqlContext = { db, dialect, clock };
+  let closed = false;
+  const isClosed = () => closed;
+  const aggregates = sqlAggregates(ctx, isClosed);
+  return Object.freeze({
+    ...aggregates,
+    dialect: dialect.name,
+    async transaction<T>(fn: (tx: StoreAggregates) => Promise<T>): Promise<T> {
+      // Errors thrown by fn are the caller's and pass through as they are; only failures of
+      // BEGIN/COMMIT themselves are driver errors to map.
+      const own = { thrown: false };
+      if (closed) throw closedError();
+      try {
+        return await db.transaction().execute(async (trx) => {
+          try {
+            return await fn(sqlAggregates({ ...ctx, db: trx }, isClosed));
+          } catch (e) {
+            own.thrown = true;
+            throw e;
+          }
+        });
+      } catch (e) {
+        throw own.thrown ? e : closed ? closedError() : toStoreError(e, dialect);
+      }
+    },
+    async ping() {
+      if (closed) throw closedError();
+      try {
+        await sql`select 1`.execute(db);
+      } catch (e) {
+        throw toStoreError(e, dialect);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  });
+}
