@@ -55,14 +55,14 @@ export const serverConfigSchema = z.strictObject({
       key_type: keyType.default('ec-p256'),
       ttl: duration('jwt.ttl').default(86_400_000),
       /** The `iss` claim of JWT-SVIDs; "" = none. */
-      issuer: z.string().default(''),
+      issuer: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
     })
     .prefault({}),
   default_x509_svid_ttl: duration('default_x509_svid_ttl').default(3_600_000),
   default_jwt_svid_ttl: duration('default_jwt_svid_ttl').default(300_000),
   agent_svid_ttl: duration('agent_svid_ttl').default(3_600_000),
   join_token_ttl: duration('join_token_ttl').default(600_000),
-  /** Seconds advertised as spiffe_refresh_hint; 0 = computed (shortest CA life / 10, ≥ 60). */
+  /** spiffe_refresh_hint of the bundle; absent = min(ca.ttl, jwt.ttl) / 10, at least 1 minute. */
   bundle_refresh_hint: duration('bundle_refresh_hint').optional(),
   node_attestors: z
     .strictObject({
