@@ -170,7 +170,7 @@ export class TesseraServer {
         config.key_manager === 'memory'
           ? new MemoryKeyManager()
           : await DiskKeyManager.create(path.join(config.data_dir, 'keys'));
-      const auditor = new Auditor(clock, (action, outcome) =>
+      const auditor = new Auditor(clock, store, (action, outcome) =>
         metrics.audits.inc({ action, outcome }),
       );
       const upstream =
@@ -230,6 +230,7 @@ export class TesseraServer {
       });
       const services: ApiServices = {
         store,
+        auditor,
         index,
         bundles,
         authorities,
@@ -300,8 +301,7 @@ export class TesseraServer {
             clock: this.#o.clock,
             trustDomain: c.trust_domain,
           }),
-          auditor: new Auditor(this.#o.clock),
-          store: this.store,
+          auditor: this.#services.auditor,
           log: (msg, fields) => this.log.error(fields, msg),
           observe: (method, code, seconds) => {
             this.metrics.rpcs.inc({ method, code });

@@ -3,7 +3,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Interceptor, StreamResponse } from '@connectrpc/connect';
 import { PermissionDeniedError, isTesseraError } from '../../core/errors.ts';
-import type { Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
 import type { Authenticator } from './authenticate.ts';
@@ -14,7 +13,6 @@ import { toConnectError } from './error-map.ts';
 export interface InterceptorDeps {
   authenticator: Authenticator;
   auditor: Auditor;
-  store: Store;
   log: (msg: string, fields: Record<string, unknown>) => void;
   observe: (method: string, code: string, seconds: number) => void;
 }
@@ -43,7 +41,7 @@ export function apiInterceptor(d: InterceptorDeps): Interceptor {
         ctx = { caller: await d.authenticator.resolve(peer), correlationId };
       } catch (e) {
         if (isTesseraError(e) && (e.code === 'unauthenticated' || e.code === 'permission_denied')) {
-          await d.auditor.record(d.store, ctx, {
+          await d.auditor.log(ctx, {
             action: 'authn.deny',
             target: method,
             outcome: 'denied',
@@ -53,7 +51,7 @@ export function apiInterceptor(d: InterceptorDeps): Interceptor {
         throw e;
       }
       if (!isAllowed(method, ctx.caller)) {
-        await d.auditor.record(d.store, ctx, {
+        await d.auditor.log(ctx, {
           action: 'authz.deny',
           target: method,
           outcome: 'denied',

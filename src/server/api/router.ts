@@ -17,6 +17,7 @@ import type { EntryIndex } from '../index/entry-index.ts';
 import type { EntryService } from '../registration/entry-service.ts';
 import type { SvidService } from '../svid/svid-service.ts';
 import type { Store } from '../../store/types.ts';
+import type { Auditor } from '../audit/auditor.ts';
 import { agentHandlers } from './handlers/agent-handlers.ts';
 import {
   auditHandlers,
@@ -31,6 +32,7 @@ import { syncHandlers } from './handlers/sync-handlers.ts';
 
 export interface ApiServices {
   store: Store;
+  auditor: Auditor;
   entries: EntryService;
   agents: AgentService;
   attestation: AttestationService;

@@ -93,7 +93,7 @@ export class AttestationService {
       return svid;
     } catch (e) {
       if (isTesseraError(e) && e.code !== 'unavailable' && e.code !== 'internal') {
-        await this.#o.auditor.record(this.#o.store, ctx, {
+        await this.#o.auditor.log(ctx, {
           action: 'agent.attest',
           target,
           outcome: 'denied',

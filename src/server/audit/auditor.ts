@@ -1,9 +1,13 @@
-// The audit layer. Every admin change, attestation, issuance and denial is recorded through it.
-// It fails closed: callers append inside the same transaction as the change (or before handing
-// out what they issued), so a change that cannot be audited does not happen.
-import { type AuditOutcome, redactDetails } from '../../core/audit.ts';
+// The audit layer. Every admin change, attestation, issuance and denial is recorded through it,
+// and it fails closed:
+// - `record` appends inside the caller's transaction, so a change that cannot be audited rolls
+//   back with it;
+// - `log` is for facts outside a transaction (issuance, denials): records arriving together are
+//   committed together in one transaction (group commit), and each caller resumes only once its
+//   record is durable, so an SVID is never handed out unaudited.
+import { type AuditEvent, type AuditOutcome, redactDetails } from '../../core/audit.ts';
 import type { Clock } from '../../core/clock.ts';
-import type { StoreAggregates } from '../../store/types.ts';
+import type { Store, StoreAggregates } from '../../store/types.ts';
 import { type RequestContext, actorOf } from '../context.ts';
 
 export interface AuditInput {
@@ -13,22 +17,70 @@ export interface AuditInput {
   details?: Record<string, unknown>;
 }
 
+interface Pending {
+  event: AuditEvent;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+const MAX_GROUP = 500;
+
 export class Auditor {
   readonly #clock: Clock;
+  readonly #store: Store;
   readonly #onRecord: (action: string, outcome: AuditOutcome) => void;
+  #pending: Pending[] = [];
+  #flushing = false;
 
-  constructor(clock: Clock, onRecord: (action: string, outcome: AuditOutcome) => void = () => {}) {
+  constructor(
+    clock: Clock,
+    store: Store,
+    onRecord: (action: string, outcome: AuditOutcome) => void = () => {},
+  ) {
     this.#clock = clock;
+    this.#store = store;
     this.#onRecord = onRecord;
   }
 
-  /** Appends one record through `tx` (a transaction's aggregates, or the store itself). */
+  /** Appends one record through `tx`, the caller's transaction. */
   async record(
     tx: Pick<StoreAggregates, 'audit'>,
     ctx: RequestContext,
     input: AuditInput,
   ): Promise<void> {
-    await tx.audit.append({
+    await tx.audit.append(this.#event(ctx, input));
+    this.#onRecord(input.action, input.outcome);
+  }
+
+  /** Appends one record outside any transaction; resolves when it is committed. */
+  log(ctx: RequestContext, input: AuditInput): Promise<void> {
+    const event = this.#event(ctx, input);
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ event, resolve, reject });
+      if (!this.#flushing) {
+        this.#flushing = true;
+        setImmediate(() => void this.#flush());
+      }
+    }).then(() => this.#onRecord(input.action, input.outcome));
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const group = this.#pending.splice(0, MAX_GROUP);
+      try {
+        await this.#store.transaction(async (tx) => {
+          for (const p of group) await tx.audit.append(p.event);
+        });
+        for (const p of group) p.resolve();
+      } catch (e) {
+        for (const p of group) p.reject(e);
+      }
+    }
+    this.#flushing = false;
+  }
+
+  #event(ctx: RequestContext, input: AuditInput): AuditEvent {
+    return {
       time: this.#clock.now(),
       actor: actorOf(ctx.caller),
       action: input.action,
@@ -36,7 +88,6 @@ export class Auditor {
       outcome: input.outcome,
       correlationId: ctx.correlationId,
       details: redactDetails(input.details ?? {}),
-    });
-    this.#onRecord(input.action, input.outcome);
+    };
   }
 }

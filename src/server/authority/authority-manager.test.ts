@@ -65,7 +65,7 @@ async function withEnv(fn: (env: Env) => Promise<void>): Promise<void> {
         store,
         keys,
         factory,
-        auditor: new Auditor(clock),
+        auditor: new Auditor(clock, store),
         clock,
         serverId: 'server-a',
         trustDomain: TD,

@@ -170,7 +170,7 @@ export class EntryService {
       return { ok: true, value: await fn() };
     } catch (e) {
       if (!isTesseraError(e) || e.code === 'unavailable' || e.code === 'internal') throw e;
-      await this.#auditor.record(this.#store, ctx, {
+      await this.#auditor.log(ctx, {
         action,
         target,
         outcome: 'error',

@@ -44,7 +44,7 @@ before(async () => {
       x509: { keyType: 'ec-p256', ttlMs: HOUR, upstream: null },
       jwt: { keyType: 'ec-p256', ttlMs: HOUR },
     }),
-    auditor: new Auditor(clock),
+    auditor: new Auditor(clock, store),
     clock,
     serverId: 'server-a',
     trustDomain: TD,

@@ -48,7 +48,7 @@ export class SvidService {
       req.ttlMs || this.#o.defaultX509TtlMs,
       req.dnsNames,
     );
-    await this.#o.auditor.record(this.#o.store, ctx, {
+    await this.#o.auditor.log(ctx, {
       action: 'svid.x509.mint',
       target: id,
       outcome: 'success',
@@ -64,7 +64,7 @@ export class SvidService {
   ): Promise<JwtSvid> {
     const id = this.#memberLeaf(req.spiffeId);
     const svid = await this.#o.minter.jwt(id, req.audience, req.ttlMs || this.#o.defaultJwtTtlMs);
-    await this.#o.auditor.record(this.#o.store, ctx, {
+    await this.#o.auditor.log(ctx, {
       action: 'svid.jwt.mint',
       target: id,
       outcome: 'success',
@@ -107,7 +107,7 @@ export class SvidService {
     }
     if (Object.keys(issued).length > 0) {
       // One record per batch keeps the audit log proportional to calls, listing every serial.
-      await this.#o.auditor.record(this.#o.store, ctx, {
+      await this.#o.auditor.log(ctx, {
         action: 'svid.x509.new',
         target: node.spiffeId,
         outcome: 'success',
@@ -128,7 +128,7 @@ export class SvidService {
     if (!entry) throw await this.#deny(ctx, node, entryId, 'svid.jwt.new');
     const ttl = entry.jwtSvidTtl > 0 ? entry.jwtSvidTtl * 1000 : this.#o.defaultJwtTtlMs;
     const svid = await this.#o.minter.jwt(entry.spiffeId, audience, ttl);
-    await this.#o.auditor.record(this.#o.store, ctx, {
+    await this.#o.auditor.log(ctx, {
       action: 'svid.jwt.new',
       target: entry.spiffeId,
       outcome: 'success',
@@ -147,7 +147,7 @@ export class SvidService {
     const err = new PermissionDeniedError(
       `agent is not authorized to mint for entry "${entryId.slice(0, 64)}"`,
     );
-    await this.#o.auditor.record(this.#o.store, ctx, {
+    await this.#o.auditor.log(ctx, {
       action,
       target: node.spiffeId,
       outcome: 'denied',
