@@ -1,4 +1,4 @@
-// Process entry point (bin/tessera.js, `npm run tessera`): hands the real streams, environment
+// Process entry point (bin/tessera, `npm run tessera`): hands the real streams, environment
 // and argv to run(), then exits with its code.
 import { run } from './program.ts';
 
