@@ -56,9 +56,11 @@ export function compileServerConfig(
     const issue = result.error.issues[0];
     const path = issue?.path.join('.') || '(root)';
     const message =
-      issue?.code === 'unrecognized_keys'
-        ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-        : (issue?.message ?? 'invalid');
+      path === 'trust_domain' && merged.trust_domain === undefined
+        ? 'required: pass --trust-domain, set TESSERA_TRUST_DOMAIN, or set trust_domain in the config file'
+        : issue?.code === 'unrecognized_keys'
+          ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+          : (issue?.message ?? 'invalid');
     throw new InvalidArgumentError(`config: ${path}: ${message}`);
   }
   const c = result.data;

@@ -108,7 +108,8 @@ export function auditHandlers(store: Store): Partial<ServiceImpl<typeof AuditApi
         if (!check.ok)
           return {
             ok: false,
-            count: BigInt(count),
+            // Records 1..last.prevSeq verified before the break.
+            count: BigInt(check.last.prevSeq),
             badSeq: BigInt(check.seq),
             reason: check.reason,
           };
