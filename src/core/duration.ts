@@ -16,7 +16,7 @@ const MAX_MS = 100 * 365 * 86_400_000;
 export function parseDuration(text: string, what = 'duration'): number {
   const s = text.trim();
   if (s === '' || s.length > 64)
-    throw new InvalidArgumentError(`${what}: invalid duration "${text}"`);
+    throw new InvalidArgumentError(`${prefix(what)}invalid duration "${text}"`);
   if (/^\d+$/.test(s)) {
     // A bare number is seconds, as in SPIRE's *_ttl fields.
     return checkRange(Number(s) * 1000, text, what);
@@ -29,7 +29,7 @@ export function parseDuration(text: string, what = 'duration'): number {
     const m = re.exec(s);
     if (!m || !m[1] || !m[2]) {
       throw new InvalidArgumentError(
-        `${what}: invalid duration "${text}" (use a number with a unit: ms, s, m, h, d; e.g. 90s, 1h30m)`,
+        `${prefix(what)}invalid duration "${text}" (use a number with a unit: ms, s, m, h, d; e.g. 90s, 1h30m)`,
       );
     }
     total += Number(m[1]) * (units[m[2]] ?? 0);
@@ -38,11 +38,15 @@ export function parseDuration(text: string, what = 'duration'): number {
   return checkRange(Math.round(total), text, what);
 }
 
+function prefix(what: string): string {
+  return what ? `${what}: ` : '';
+}
+
 function checkRange(ms: number, text: string, what: string): number {
   if (!Number.isFinite(ms) || ms <= 0) {
-    throw new InvalidArgumentError(`${what}: duration must be positive, got "${text}"`);
+    throw new InvalidArgumentError(`${prefix(what)}duration must be positive, got "${text}"`);
   }
-  if (ms > MAX_MS) throw new InvalidArgumentError(`${what}: duration "${text}" is too long`);
+  if (ms > MAX_MS) throw new InvalidArgumentError(`${prefix(what)}duration "${text}" is too long`);
   return ms;
 }
 
