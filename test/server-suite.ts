@@ -369,7 +369,7 @@ export function serverSuite(
         /CSR/i,
       );
       const csr = Buffer.from(createCsr(newKey()));
-      csr[csr.length - 5] ^= 0xff;
+      csr[csr.length - 5] = csr[csr.length - 5]! ^ 0xff;
       await rejects(
         admin.svids.mintX509SVID({ spiffeId: 'spiffe://example.org/x', csr }),
         Code.InvalidArgument,
@@ -424,7 +424,7 @@ export function serverSuite(
       const id = created.results[0]!.entry!.id;
       const added = (await stream.next()).value!;
       assert.deepEqual(
-        added.upserted.map((e) => e.id),
+        added.upserted.map((e: { id: string }) => e.id),
         [id],
       );
       await admin.entries.batchUpdateEntry({
