@@ -1,7 +1,7 @@
 // The one conformance suite for Store implementations: every aggregate, every method, run
 // against SQLite and PostgreSQL alike. The factory must return a fresh, empty store per call.
-import { describe } from 'node:test';
-import type { StoreFactory } from './conformance/fixtures.ts';
+import { describe, it } from 'node:test';
+import { type Cases, type StoreFactory, withStore } from './conformance/fixtures.ts';
 import { entryCases } from './conformance/entry-cases.ts';
 import { changeCases } from './conformance/change-cases.ts';
 import { nodeCases } from './conformance/node-cases.ts';
@@ -13,15 +13,25 @@ import { transactionCases } from './conformance/transaction-cases.ts';
 
 export type { StoreFactory };
 
+const suites: ReadonlyArray<[string, Cases]> = [
+  ['entries', entryCases],
+  ['changes', changeCases],
+  ['nodes', nodeCases],
+  ['join tokens', joinTokenCases],
+  ['bundles', bundleCases],
+  ['authorities', authorityCases],
+  ['audit', auditCases],
+  ['transactions', transactionCases],
+];
+
 export function storeConformance(name: string, factory: StoreFactory): void {
   describe(`${name} store conformance`, () => {
-    describe('entries', () => entryCases(factory));
-    describe('changes', () => changeCases(factory));
-    describe('nodes', () => nodeCases(factory));
-    describe('join tokens', () => joinTokenCases(factory));
-    describe('bundles', () => bundleCases(factory));
-    describe('authorities', () => authorityCases(factory));
-    describe('audit', () => auditCases(factory));
-    describe('transactions', () => transactionCases(factory));
+    for (const [aggregate, cases] of suites) {
+      describe(aggregate, () => {
+        for (const [title, run] of Object.entries(cases)) {
+          it(title, () => withStore(factory, run));
+        }
+      });
+    }
   });
 }

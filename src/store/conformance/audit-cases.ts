@@ -1,58 +1,51 @@
 // Conformance: AuditStore and its hash chain.
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
 import { GENESIS_HASH, auditHash, verifyChain } from '../../core/audit.ts';
-import { type StoreFactory, auditEvent, withStore } from './fixtures.ts';
+import { type Cases, auditEvent } from './fixtures.ts';
 
-export function auditCases(factory: StoreFactory): void {
-  it('appends chained records that read back intact', () =>
-    withStore(factory, async (s) => {
-      const first = await s.audit.append(auditEvent(1));
-      assert.equal(first.seq, 1);
-      assert.equal(first.prevHash, GENESIS_HASH);
-      assert.equal(first.hash, auditHash(1, GENESIS_HASH, auditEvent(1)));
-      const second = await s.audit.append(auditEvent(2, { outcome: 'denied', details: {} }));
-      assert.equal(second.prevHash, first.hash);
-      const all = await s.audit.list({}, 100);
-      assert.deepEqual(all, [first, second]);
-      assert.deepEqual(verifyChain(all).ok, true);
-    }));
+export const auditCases: Cases = {
+  'appends chained records that read back intact': async (s) => {
+    const first = await s.audit.append(auditEvent(1));
+    assert.equal(first.seq, 1);
+    assert.equal(first.prevHash, GENESIS_HASH);
+    assert.equal(first.hash, auditHash(1, GENESIS_HASH, auditEvent(1)));
+    const second = await s.audit.append(auditEvent(2, { outcome: 'denied', details: {} }));
+    assert.equal(second.prevHash, first.hash);
+    const all = await s.audit.list({}, 100);
+    assert.deepEqual(all, [first, second]);
+    assert.deepEqual(verifyChain(all).ok, true);
+  },
 
-  it('filters list() by afterSeq, action and actor; tail() is newest first', () =>
-    withStore(factory, async (s) => {
-      for (let i = 1; i <= 6; i++) {
-        await s.audit.append(
-          auditEvent(i, {
-            action: i % 2 === 0 ? 'entry.delete' : 'entry.create',
-            actor: i <= 3 ? 'local-admin' : 'spiffe://example.org/admin',
-          }),
-        );
-      }
-      const seqs = (rs: { seq: number }[]) => rs.map((r) => r.seq);
-      assert.deepEqual(seqs(await s.audit.list({ afterSeq: 4 }, 100)), [5, 6]);
-      assert.deepEqual(seqs(await s.audit.list({ action: 'entry.delete' }, 100)), [2, 4, 6]);
-      assert.deepEqual(
-        seqs(await s.audit.list({ actor: 'local-admin', action: 'entry.create' }, 100)),
-        [1, 3],
+  'filters list() by afterSeq, action and actor; tail() is newest first': async (s) => {
+    for (let i = 1; i <= 6; i++) {
+      await s.audit.append(
+        auditEvent(i, {
+          action: i % 2 === 0 ? 'entry.delete' : 'entry.create',
+          actor: i <= 3 ? 'local-admin' : 'spiffe://example.org/admin',
+        }),
       );
-      assert.deepEqual(seqs(await s.audit.list({}, 2)), [1, 2]);
-      assert.deepEqual(seqs(await s.audit.tail(4)), [6, 5, 4, 3]);
-      await assert.rejects(s.audit.tail(0), { name: 'InvalidArgumentError' });
-    }));
+    }
+    const seqs = (rs: { seq: number }[]) => rs.map((r) => r.seq);
+    assert.deepEqual(seqs(await s.audit.list({ afterSeq: 4 }, 100)), [5, 6]);
+    assert.deepEqual(seqs(await s.audit.list({ action: 'entry.delete' }, 100)), [2, 4, 6]);
+    assert.deepEqual(
+      seqs(await s.audit.list({ actor: 'local-admin', action: 'entry.create' }, 100)),
+      [1, 3],
+    );
+    assert.deepEqual(seqs(await s.audit.list({}, 2)), [1, 2]);
+    assert.deepEqual(seqs(await s.audit.tail(4)), [6, 5, 4, 3]);
+    await assert.rejects(s.audit.tail(0), { name: 'InvalidArgumentError' });
+  },
 
-  it('50 concurrent appends still form one unbroken chain', () =>
-    withStore(factory, async (s) => {
-      const results = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => s.audit.append(auditEvent(i))),
-      );
-      assert.deepEqual(
-        results.map((r) => r.seq).sort((a, b) => a - b),
-        Array.from({ length: 50 }, (_, i) => i + 1),
-      );
-      const check = verifyChain(await s.audit.list({}, 1000));
-      assert.deepEqual(
-        { ok: check.ok, count: check.ok ? check.count : -1 },
-        { ok: true, count: 50 },
-      );
-    }));
-}
+  '50 concurrent appends still form one unbroken chain': async (s) => {
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => s.audit.append(auditEvent(i))),
+    );
+    assert.deepEqual(
+      results.map((r) => r.seq).sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    const check = verifyChain(await s.audit.list({}, 1000));
+    assert.deepEqual({ ok: check.ok, count: check.ok ? check.count : -1 }, { ok: true, count: 50 });
+  },
+};

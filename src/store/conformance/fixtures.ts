@@ -7,6 +7,9 @@ import type { Store } from '../types.ts';
 
 export type StoreFactory = () => Promise<Store>;
 
+/** Conformance cases by name; each runs on a fresh, empty store that is closed afterwards. */
+export type Cases = Readonly<Record<string, (store: Store) => Promise<void>>>;
+
 export const T0 = 1_700_000_000_000;
 
 /** Ids sort the same bytewise and numerically, so expected orders are easy to state. */

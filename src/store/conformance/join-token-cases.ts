@@ -1,9 +1,8 @@
 // Conformance: JoinTokenStore, single use under concurrency included.
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
 import { AlreadyExistsError } from '../../core/errors.ts';
 import type { JoinTokenRecord } from '../types.ts';
-import { type StoreFactory, T0, withStore } from './fixtures.ts';
+import { type Cases, T0 } from './fixtures.ts';
 
 const token = (n: number, over: Partial<JoinTokenRecord> = {}): JoinTokenRecord => ({
   tokenHash: n.toString(16).padStart(64, '0'),
@@ -13,44 +12,41 @@ const token = (n: number, over: Partial<JoinTokenRecord> = {}): JoinTokenRecord 
   ...over,
 });
 
-export function joinTokenCases(factory: StoreFactory): void {
-  it('consumes a token once; expired and unknown tokens give null', () =>
-    withStore(factory, async (s) => {
-      await s.joinTokens.create(token(1));
-      await s.joinTokens.create(token(2, { expiresAt: T0 }));
-      await assert.rejects(s.joinTokens.create(token(1)), {
-        name: 'AlreadyExistsError',
-        message: 'a join token with this hash already exists',
-      });
-      assert.deepEqual(await s.joinTokens.consume(token(1).tokenHash, T0), token(1));
-      assert.equal(await s.joinTokens.consume(token(1).tokenHash, T0), null);
-      assert.equal(await s.joinTokens.consume(token(2).tokenHash, T0), null, 'expired at now');
-      assert.equal(await s.joinTokens.consume(token(3).tokenHash, T0), null);
-    }));
+export const joinTokenCases: Cases = {
+  'consumes a token once; expired and unknown tokens give null': async (s) => {
+    await s.joinTokens.create(token(1));
+    await s.joinTokens.create(token(2, { expiresAt: T0 }));
+    await assert.rejects(s.joinTokens.create(token(1)), {
+      name: 'AlreadyExistsError',
+      message: 'a join token with this hash already exists',
+    });
+    assert.deepEqual(await s.joinTokens.consume(token(1).tokenHash, T0), token(1));
+    assert.equal(await s.joinTokens.consume(token(1).tokenHash, T0), null);
+    assert.equal(await s.joinTokens.consume(token(2).tokenHash, T0), null, 'expired at now');
+    assert.equal(await s.joinTokens.consume(token(3).tokenHash, T0), null);
+  },
 
-  it('of 20 concurrent consumers exactly one wins', () =>
-    withStore(factory, async (s) => {
-      await s.joinTokens.create(token(7));
-      const results = await Promise.all(
-        Array.from({ length: 20 }, () => s.joinTokens.consume(token(7).tokenHash, T0)),
-      );
-      assert.equal(results.filter((r) => r !== null).length, 1);
-    }));
+  'of 20 concurrent consumers exactly one wins': async (s) => {
+    await s.joinTokens.create(token(7));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => s.joinTokens.consume(token(7).tokenHash, T0)),
+    );
+    assert.equal(results.filter((r) => r !== null).length, 1);
+  },
 
-  it('prunes expired tokens only', () =>
-    withStore(factory, async (s) => {
-      await s.joinTokens.create(token(1, { expiresAt: T0 - 1 }));
-      await s.joinTokens.create(token(2, { expiresAt: T0 }));
-      await s.joinTokens.create(token(3, { expiresAt: T0 + 1 }));
-      assert.equal(await s.joinTokens.pruneExpired(T0), 2);
-      assert.equal(await s.joinTokens.pruneExpired(T0), 0);
-      assert.deepEqual(
-        await s.joinTokens.consume(token(3).tokenHash, T0),
-        token(3, { expiresAt: T0 + 1 }),
-      );
-      await assert.rejects(
-        s.joinTokens.create(token(3)).then(() => s.joinTokens.create(token(3))),
-        AlreadyExistsError,
-      );
-    }));
-}
+  'prunes expired tokens only': async (s) => {
+    await s.joinTokens.create(token(1, { expiresAt: T0 - 1 }));
+    await s.joinTokens.create(token(2, { expiresAt: T0 }));
+    await s.joinTokens.create(token(3, { expiresAt: T0 + 1 }));
+    assert.equal(await s.joinTokens.pruneExpired(T0), 2);
+    assert.equal(await s.joinTokens.pruneExpired(T0), 0);
+    assert.deepEqual(
+      await s.joinTokens.consume(token(3).tokenHash, T0),
+      token(3, { expiresAt: T0 + 1 }),
+    );
+    await assert.rejects(
+      s.joinTokens.create(token(3)).then(() => s.joinTokens.create(token(3))),
+      AlreadyExistsError,
+    );
+  },
+};

@@ -1,106 +1,101 @@
 // Conformance: NodeStore.
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
 import { NotFoundError } from '../../core/errors.ts';
 import type { AttestedNode } from '../../core/node.ts';
-import { type StoreFactory, T0, makeNode, withStore } from './fixtures.ts';
+import { type Cases, T0, makeNode } from './fixtures.ts';
 
-export function nodeCases(factory: StoreFactory): void {
-  it('upserts, gets, re-attests (keeping createdAt) and counts', () =>
-    withStore(factory, async (s) => {
-      const n = makeNode(1);
-      assert.deepEqual(await s.nodes.upsert(n), n);
-      assert.deepEqual(await s.nodes.get(n.spiffeId), n);
-      assert.equal(await s.nodes.get('spiffe://example.org/none'), null);
-      const again = makeNode(1, {
-        serialNumber: 'ff',
-        canReattest: true,
-        selectors: [],
-        createdAt: T0 + 99,
-        updatedAt: T0 + 99,
-      });
-      assert.deepEqual(await s.nodes.upsert(again), { ...again, createdAt: T0 });
-      assert.equal(await s.nodes.count(), 1);
-    }));
+export const nodeCases: Cases = {
+  'upserts, gets, re-attests (keeping createdAt) and counts': async (s) => {
+    const n = makeNode(1);
+    assert.deepEqual(await s.nodes.upsert(n), n);
+    assert.deepEqual(await s.nodes.get(n.spiffeId), n);
+    assert.equal(await s.nodes.get('spiffe://example.org/none'), null);
+    const again = makeNode(1, {
+      serialNumber: 'ff',
+      canReattest: true,
+      selectors: [],
+      createdAt: T0 + 99,
+      updatedAt: T0 + 99,
+    });
+    assert.deepEqual(await s.nodes.upsert(again), { ...again, createdAt: T0 });
+    assert.equal(await s.nodes.count(), 1);
+  },
 
-  it('applies partial updates; NotFoundError when missing', () =>
-    withStore(factory, async (s) => {
-      const n = makeNode(1);
-      await s.nodes.upsert(n);
-      const patched = await s.nodes.update(n.spiffeId, {
-        newSerialNumber: 'abc',
-        banned: true,
-        selectors: [{ type: 'x509pop', value: 'cn:x' }],
-        updatedAt: T0 + 5,
-      });
-      const expected: AttestedNode = {
-        ...n,
-        newSerialNumber: 'abc',
-        banned: true,
-        selectors: [{ type: 'x509pop', value: 'cn:x' }],
-        updatedAt: T0 + 5,
-      };
-      assert.deepEqual(patched, expected);
-      const moved = await s.nodes.update(n.spiffeId, {
-        serialNumber: 'abc',
-        newSerialNumber: '',
-        expiresAt: T0 + 7,
-      });
-      assert.deepEqual(moved, {
-        ...expected,
-        serialNumber: 'abc',
-        newSerialNumber: '',
-        expiresAt: T0 + 7,
-      });
-      assert.deepEqual(await s.nodes.update(n.spiffeId, {}), moved);
-      await assert.rejects(s.nodes.update('spiffe://example.org/x', { banned: true }), {
-        name: 'NotFoundError',
-        message: 'node "spiffe://example.org/x" not found',
-      });
-      await assert.rejects(s.nodes.update('spiffe://example.org/x', {}), NotFoundError);
-    }));
+  'applies partial updates; NotFoundError when missing': async (s) => {
+    const n = makeNode(1);
+    await s.nodes.upsert(n);
+    const patched = await s.nodes.update(n.spiffeId, {
+      newSerialNumber: 'abc',
+      banned: true,
+      selectors: [{ type: 'x509pop', value: 'cn:x' }],
+      updatedAt: T0 + 5,
+    });
+    const expected: AttestedNode = {
+      ...n,
+      newSerialNumber: 'abc',
+      banned: true,
+      selectors: [{ type: 'x509pop', value: 'cn:x' }],
+      updatedAt: T0 + 5,
+    };
+    assert.deepEqual(patched, expected);
+    const moved = await s.nodes.update(n.spiffeId, {
+      serialNumber: 'abc',
+      newSerialNumber: '',
+      expiresAt: T0 + 7,
+    });
+    assert.deepEqual(moved, {
+      ...expected,
+      serialNumber: 'abc',
+      newSerialNumber: '',
+      expiresAt: T0 + 7,
+    });
+    assert.deepEqual(await s.nodes.update(n.spiffeId, {}), moved);
+    await assert.rejects(s.nodes.update('spiffe://example.org/x', { banned: true }), {
+      name: 'NotFoundError',
+      message: 'node "spiffe://example.org/x" not found',
+    });
+    await assert.rejects(s.nodes.update('spiffe://example.org/x', {}), NotFoundError);
+  },
 
-  it('deletes and returns the node; NotFoundError when missing', () =>
-    withStore(factory, async (s) => {
-      const n = makeNode(1);
-      await s.nodes.upsert(n);
-      assert.deepEqual(await s.nodes.delete(n.spiffeId), n);
-      assert.equal(await s.nodes.count(), 0);
-      await assert.rejects(s.nodes.delete(n.spiffeId), NotFoundError);
-    }));
+  'deletes and returns the node; NotFoundError when missing': async (s) => {
+    const n = makeNode(1);
+    await s.nodes.upsert(n);
+    assert.deepEqual(await s.nodes.delete(n.spiffeId), n);
+    assert.equal(await s.nodes.count(), 0);
+    await assert.rejects(s.nodes.delete(n.spiffeId), NotFoundError);
+  },
 
-  it('lists in pages by SPIFFE ID with banned and attestation-type filters', () =>
-    withStore(factory, async (s) => {
-      const nodes = Array.from({ length: 12 }, (_, i) =>
-        makeNode(12 - i, {
-          banned: i % 4 === 0,
-          attestationType: i % 2 === 0 ? 'join_token' : 'x509pop',
-        }),
-      );
-      for (const n of nodes) await s.nodes.upsert(n);
-      const sorted = [...nodes].sort((a, b) => (a.spiffeId < b.spiffeId ? -1 : 1));
-      const collect = async (filter: Parameters<typeof s.nodes.list>[0], size: number) => {
-        const out: AttestedNode[] = [];
-        let token = '';
-        do {
-          const page = await s.nodes.list(filter, size, token);
-          out.push(...page.items);
-          token = page.nextPageToken;
-        } while (token !== '');
-        return out;
-      };
-      assert.deepEqual(await collect({}, 5), sorted);
-      assert.deepEqual(
-        await collect({ banned: true }, 2),
-        sorted.filter((n) => n.banned),
-      );
-      assert.deepEqual(
-        await collect({ banned: false }, 100),
-        sorted.filter((n) => !n.banned),
-      );
-      assert.deepEqual(
-        await collect({ attestationType: 'x509pop', banned: false }, 1),
-        sorted.filter((n) => n.attestationType === 'x509pop' && !n.banned),
-      );
-    }));
-}
+  'lists in pages by SPIFFE ID with banned and attestation-type filters': async (s) => {
+    const nodes = Array.from({ length: 12 }, (_, i) =>
+      makeNode(12 - i, {
+        banned: i % 4 === 0,
+        attestationType: i % 2 === 0 ? 'join_token' : 'x509pop',
+      }),
+    );
+    for (const n of nodes) await s.nodes.upsert(n);
+    const sorted = [...nodes].sort((a, b) => (a.spiffeId < b.spiffeId ? -1 : 1));
+    const collect = async (filter: Parameters<typeof s.nodes.list>[0], size: number) => {
+      const out: AttestedNode[] = [];
+      let token = '';
+      do {
+        const page = await s.nodes.list(filter, size, token);
+        out.push(...page.items);
+        token = page.nextPageToken;
+      } while (token !== '');
+      return out;
+    };
+    assert.deepEqual(await collect({}, 5), sorted);
+    assert.deepEqual(
+      await collect({ banned: true }, 2),
+      sorted.filter((n) => n.banned),
+    );
+    assert.deepEqual(
+      await collect({ banned: false }, 100),
+      sorted.filter((n) => !n.banned),
+    );
+    assert.deepEqual(
+      await collect({ attestationType: 'x509pop', banned: false }, 1),
+      sorted.filter((n) => n.attestationType === 'x509pop' && !n.banned),
+    );
+  },
+};

@@ -56,9 +56,11 @@ export function createPool(o: PostgresStoreOptions): pg.Pool {
     connectionTimeoutMillis: o.connectTimeoutMs,
     types,
   });
-  // An idle client losing its connection emits here; without a listener the process would
-  // crash. The next query fails and is mapped to UnavailableError instead.
+  // A client losing its connection emits 'error': on the pool while idle, on the client itself
+  // while checked out (Kysely adds no listener). Unheard, either would crash the process; the
+  // query in flight or the next one fails and is mapped to UnavailableError instead.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

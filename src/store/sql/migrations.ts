@@ -13,97 +13,108 @@ export interface Migration {
   statements(t: DdlTypes): string[];
 }
 
+/** v1, part 1: registration entries and the selector index. */
+const v1Entries = (t: DdlTypes): string[] => [
+  `create table entries (
+    id ${t.key} not null constraint entries_pkey primary key,
+    spiffe_id text not null,
+    parent_id text not null,
+    selectors text not null,
+    identity_hash text not null constraint entries_identity_uq unique,
+    x509_svid_ttl bigint not null,
+    jwt_svid_ttl bigint not null,
+    dns_names text not null,
+    federates_with text not null,
+    admin integer not null,
+    downstream integer not null,
+    expires_at bigint,
+    hint text not null,
+    revision bigint not null,
+    created_at bigint not null)`,
+  `create index entries_spiffe_id_idx on entries (spiffe_id, id)`,
+  `create index entries_parent_id_idx on entries (parent_id, id)`,
+  // The selector filter reads (type, value) → entry ids from this index alone.
+  `create table entry_selectors (
+    entry_id ${t.key} not null references entries (id) on delete cascade,
+    type text not null,
+    value text not null,
+    constraint entry_selectors_pkey primary key (entry_id, type, value))`,
+  `create index entry_selectors_lookup_idx on entry_selectors (type, value, entry_id)`,
+];
+
+/** v1, part 2: nodes, join tokens, bundles and authorities. */
+const v1Trust = (t: DdlTypes): string[] => [
+  `create table nodes (
+    spiffe_id ${t.key} not null constraint nodes_pkey primary key,
+    attestation_type text not null,
+    serial_number text not null,
+    new_serial_number text not null,
+    expires_at bigint not null,
+    selectors text not null,
+    banned integer not null,
+    can_reattest integer not null,
+    created_at bigint not null,
+    updated_at bigint not null)`,
+  `create table join_tokens (
+    token_hash text not null constraint join_tokens_pkey primary key,
+    spiffe_id text not null,
+    expires_at bigint not null,
+    created_at bigint not null)`,
+  `create index join_tokens_expires_at_idx on join_tokens (expires_at)`,
+  `create table bundles (
+    trust_domain ${t.key} not null constraint bundles_pkey primary key,
+    sequence bigint not null,
+    refresh_hint bigint not null,
+    document text not null)`,
+  `create table authorities (
+    kind text not null,
+    id text not null,
+    server_id text not null,
+    status text not null,
+    key_ref text not null,
+    key_type text not null,
+    public_key_der ${t.bytes} not null,
+    cert_chain text not null,
+    not_before bigint not null,
+    not_after bigint not null,
+    tainted integer not null,
+    created_at bigint not null,
+    constraint authorities_pkey primary key (kind, id))`,
+];
+
+/** v1, part 3: the audit chain and the change feed. */
+const v1Logs = (t: DdlTypes): string[] => [
+  `create table audit (
+    seq bigint not null constraint audit_pkey primary key,
+    time bigint not null,
+    actor text not null,
+    action text not null,
+    target text not null,
+    outcome text not null,
+    correlation_id text not null,
+    details text not null,
+    prev_hash text not null,
+    hash text not null)`,
+  `create index audit_action_idx on audit (action, seq)`,
+  `create index audit_actor_idx on audit (actor, seq)`,
+  `create table audit_head (
+    id integer not null constraint audit_head_pkey primary key,
+    seq bigint not null,
+    hash text not null)`,
+  `insert into audit_head (id, seq, hash) values (1, 0, '${GENESIS_HASH}')`,
+  `create table changes (
+    id ${t.autoId},
+    kind text not null,
+    target_id text not null,
+    op text not null,
+    created_at bigint not null)`,
+  `create index changes_created_at_idx on changes (created_at)`,
+];
+
 const v1: Migration = {
   version: 1,
   name: 'initial schema',
-  statements: (t) => [
-    `create table entries (
-      id ${t.key} not null constraint entries_pkey primary key,
-      spiffe_id text not null,
-      parent_id text not null,
-      selectors text not null,
-      identity_hash text not null constraint entries_identity_uq unique,
-      x509_svid_ttl bigint not null,
-      jwt_svid_ttl bigint not null,
-      dns_names text not null,
-      federates_with text not null,
-      admin integer not null,
-      downstream integer not null,
-      expires_at bigint,
-      hint text not null,
-      revision bigint not null,
-      created_at bigint not null)`,
-    `create index entries_spiffe_id_idx on entries (spiffe_id, id)`,
-    `create index entries_parent_id_idx on entries (parent_id, id)`,
-    // The selector filter reads (type, value) → entry ids from this index alone.
-    `create table entry_selectors (
-      entry_id ${t.key} not null references entries (id) on delete cascade,
-      type text not null,
-      value text not null,
-      constraint entry_selectors_pkey primary key (entry_id, type, value))`,
-    `create index entry_selectors_lookup_idx on entry_selectors (type, value, entry_id)`,
-    `create table nodes (
-      spiffe_id ${t.key} not null constraint nodes_pkey primary key,
-      attestation_type text not null,
-      serial_number text not null,
-      new_serial_number text not null,
-      expires_at bigint not null,
-      selectors text not null,
-      banned integer not null,
-      can_reattest integer not null,
-      created_at bigint not null,
-      updated_at bigint not null)`,
-    `create table join_tokens (
-      token_hash text not null constraint join_tokens_pkey primary key,
-      spiffe_id text not null,
-      expires_at bigint not null,
-      created_at bigint not null)`,
-    `create index join_tokens_expires_at_idx on join_tokens (expires_at)`,
-    `create table bundles (
-      trust_domain ${t.key} not null constraint bundles_pkey primary key,
-      sequence bigint not null,
-      refresh_hint bigint not null,
-      document text not null)`,
-    `create table authorities (
-      kind text not null,
-      id text not null,
-      server_id text not null,
-      status text not null,
-      key_ref text not null,
-      key_type text not null,
-      public_key_der ${t.bytes} not null,
-      cert_chain text not null,
-      not_before bigint not null,
-      not_after bigint not null,
-      tainted integer not null,
-      created_at bigint not null,
-      constraint authorities_pkey primary key (kind, id))`,
-    `create table audit (
-      seq bigint not null constraint audit_pkey primary key,
-      time bigint not null,
-      actor text not null,
-      action text not null,
-      target text not null,
-      outcome text not null,
-      correlation_id text not null,
-      details text not null,
-      prev_hash text not null,
-      hash text not null)`,
-    `create index audit_action_idx on audit (action, seq)`,
-    `create index audit_actor_idx on audit (actor, seq)`,
-    `create table audit_head (
-      id integer not null constraint audit_head_pkey primary key,
-      seq bigint not null,
-      hash text not null)`,
-    `insert into audit_head (id, seq, hash) values (1, 0, '${GENESIS_HASH}')`,
-    `create table changes (
-      id ${t.autoId},
-      kind text not null,
-      target_id text not null,
-      op text not null,
-      created_at bigint not null)`,
-    `create index changes_created_at_idx on changes (created_at)`,
-  ],
+  statements: (t) => [...v1Entries(t), ...v1Trust(t), ...v1Logs(t)],
 };
 
 export const migrations: readonly Migration[] = [v1];

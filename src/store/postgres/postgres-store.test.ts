@@ -1,0 +1,139 @@
+// Runs the conformance suite against the real PostgreSQL on 127.0.0.1:5432, in a throwaway
+// database (one schema per store), and checks unavailability without stopping the server:
+// a local TCP proxy stands in for the network and is cut instead.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { UnavailableError } from '../../core/errors.ts';
+import { storeConformance } from '../conformance.ts';
+import { openStore } from '../open.ts';
+import { makeEntry } from '../conformance/fixtures.ts';
+
+const SERVER = 'postgres://postgres@127.0.0.1:5432';
+const dbName = `tessera_test_${randomBytes(6).toString('hex')}`;
+let admin: pg.Client | undefined;
+let n = 0;
+
+const schemaUrl = (schema: string, host = '127.0.0.1:5432') =>
+  `postgres://postgres@${host}/${dbName}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+
+async function freshSchema(): Promise<string> {
+  const schema = `s${n++}`;
+  const c = new pg.Client({ connectionString: `${SERVER}/${dbName}` });
+  await c.connect();
+  try {
+    await c.query(`create schema ${schema}`);
+  } finally {
+    await c.end();
+  }
+  return schema;
+}
+
+before(async () => {
+  admin = new pg.Client({ connectionString: `${SERVER}/postgres` });
+  await admin.connect();
+  await admin.query(`create database ${dbName}`);
+});
+
+after(async () => {
+  await admin?.query(`drop database if exists ${dbName} with (force)`);
+  await admin?.end();
+});
+
+storeConformance('postgres', async () =>
+  openStore({ kind: 'postgres', url: schemaUrl(await freshSchema()), poolSize: 25 }),
+);
+
+/** A TCP relay to PostgreSQL that the test can cut, as a network failure would. */
+async function startProxy(): Promise<{ port: number; cut(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(5432, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    port,
+    cut: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
+
+/** ping() and queries fail with UnavailableError, quickly, once the network is cut. */
+async function cutNetwork(): Promise<void> {
+  const proxy = await startProxy();
+  const schema = await freshSchema();
+  const store = await openStore({
+    kind: 'postgres',
+    url: schemaUrl(schema, `127.0.0.1:${proxy.port}`),
+    poolSize: 2,
+  });
+  try {
+    await store.ping();
+    await store.entries.create(makeEntry(1));
+    await proxy.cut();
+    const started = Date.now();
+    await assert.rejects(store.ping(), UnavailableError);
+    await assert.rejects(store.entries.get(makeEntry(1).id), UnavailableError);
+    await assert.rejects(
+      store.transaction((tx) => tx.entries.count()),
+      UnavailableError,
+    );
+    assert.ok(Date.now() - started < 5000);
+  } finally {
+    await store.close();
+  }
+}
+
+describe('postgres store availability', () => {
+  it('openStore on a closed port fails fast with UnavailableError', async () => {
+    const started = Date.now();
+    await assert.rejects(
+      openStore({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:1/postgres' }),
+      (e) => e instanceof UnavailableError && /^datastore unavailable: /.test(e.message),
+    );
+    assert.ok(Date.now() - started < 3000);
+  });
+
+  it('a server that accepts but never answers times out as UnavailableError', async () => {
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      await assert.rejects(
+        openStore({
+          kind: 'postgres',
+          url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+          connectTimeoutMs: 300,
+        }),
+        UnavailableError,
+      );
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('ping() and queries fail with UnavailableError once the network is cut', cutNetwork);
+
+  it('two stores migrating the same database at once both succeed', async () => {
+    const url = schemaUrl(await freshSchema());
+    const stores = await Promise.all([
+      openStore({ kind: 'postgres', url }),
+      openStore({ kind: 'postgres', url }),
+    ]);
+    await stores[0].entries.create(makeEntry(1));
+    assert.equal(await stores[1].entries.count(), 1);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+});
