@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { verifyChain } from '../../core/audit.ts';
 import type { Authority, AuthorityKind } from '../../core/authority.ts';
 import { rotationThresholds } from '../../core/authority.ts';
 import type { Bundle } from '../../core/bundle.ts';
@@ -317,6 +318,8 @@ describe('AuthorityManager forced rotation', () => {
           ],
         );
         assert.ok((await actions()).every((a) => a.startsWith('authority.')));
+        const chain = verifyChain(await store.audit.list({}, 1000));
+        assert.equal(chain.ok, true, 'the audit records form an intact hash chain');
       });
     });
   }

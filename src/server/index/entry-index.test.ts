@@ -221,6 +221,21 @@ describe('EntryIndex.isAdmin', () => {
   });
 });
 
+describe('EntryIndex.isAdmin with a time', () => {
+  it('counts only unexpired admin entries', () => {
+    const a1 = entry('ops', AGENT, { admin: true, expiresAt: NOW });
+    const index = indexOf(a1);
+    assert.equal(index.isAdmin(a1.spiffeId, NOW - 1), true);
+    assert.equal(index.isAdmin(a1.spiffeId, NOW), false, 'expired');
+    const a2 = entry('ops', OTHER_AGENT, { admin: true, expiresAt: null });
+    index.upsert(a2);
+    assert.equal(index.isAdmin(a1.spiffeId, NOW), true, 'another, unexpired entry names it');
+    index.remove(a2.id);
+    assert.equal(index.isAdmin(a1.spiffeId, NOW), false);
+    assert.equal(index.isAdmin('spiffe://example.org/nobody', NOW), false);
+  });
+});
+
 describe('EntryIndex change notifications', () => {
   it('notifies subscribers of changed ids until they unsubscribe', () => {
     const index = new EntryIndex(SERVER);

@@ -9,8 +9,8 @@ export class EntryIndex {
   readonly #byParent = new Map<string, Set<string>>();
   /** Node alias entries (parent = server ID) by each of their selectors. */
   readonly #aliasesBySelector = new Map<string, Set<string>>();
-  /** SPIFFE ID → number of admin entries naming it. */
-  readonly #admins = new Map<string, number>();
+  /** SPIFFE ID → ids of the admin entries naming it. */
+  readonly #admins = new Map<string, Set<string>>();
   readonly #serverId: string;
   readonly #listeners = new Set<(changedIds: readonly string[]) => void>();
 
@@ -32,7 +32,7 @@ export class EntryIndex {
     if (old) this.#unlink(old);
     this.#byId.set(entry.id, entry);
     addTo(this.#byParent, entry.parentId, entry.id);
-    if (entry.admin) this.#admins.set(entry.spiffeId, (this.#admins.get(entry.spiffeId) ?? 0) + 1);
+    if (entry.admin) addTo(this.#admins, entry.spiffeId, entry.id);
     if (entry.parentId === this.#serverId) {
       for (const s of entry.selectors) addTo(this.#aliasesBySelector, formatSelector(s), entry.id);
     }
@@ -45,9 +45,19 @@ export class EntryIndex {
     this.#byId.delete(id);
   }
 
-  /** True when an unexpired admin entry names this SPIFFE ID. */
-  isAdmin(spiffeId: string): boolean {
-    return this.#admins.has(spiffeId);
+  /**
+   * True when an admin entry names this SPIFFE ID; with `now`, only an unexpired one counts
+   * (callers should pass it: an expired entry grants nothing).
+   */
+  isAdmin(spiffeId: string, now?: number): boolean {
+    const ids = this.#admins.get(spiffeId);
+    if (!ids) return false;
+    if (now === undefined) return true;
+    for (const id of ids) {
+      const e = this.#byId.get(id);
+      if (e && !isExpired(e, now)) return true;
+    }
+    return false;
   }
 
   /** Subscribe to change notifications (entry ids upserted or removed). Returns unsubscribe. */
@@ -103,9 +113,7 @@ export class EntryIndex {
   #unlink(e: Entry): void {
     removeFrom(this.#byParent, e.parentId, e.id);
     if (e.admin) {
-      const n = (this.#admins.get(e.spiffeId) ?? 1) - 1;
-      if (n > 0) this.#admins.set(e.spiffeId, n);
-      else this.#admins.delete(e.spiffeId);
+      removeFrom(this.#admins, e.spiffeId, e.id);
     }
     if (e.parentId === this.#serverId) {
       for (const s of e.selectors) removeFrom(this.#aliasesBySelector, formatSelector(s), e.id);
