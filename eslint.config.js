@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'proto/gen/**'] },
+  { ignores: ['node_modules/**', 'proto/gen/**', 'tmp/**', '.tessera/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -60,8 +60,11 @@ export function checkFile(file: string, text: string): string[] {
         problems.push(`${file}: layer '${layer}' may not import '${targetLayer}' (${spec})`);
       }
     } else if (layer === 'core' && !isTest) {
-      if (spec.startsWith('node:') && !coreAllowedModules.has(spec)) {
-        problems.push(`${file}: core may not import I/O module ${spec}`);
+      // The pure core computes with node:crypto/buffer/util only: no I/O module, no package.
+      if (!coreAllowedModules.has(spec)) {
+        problems.push(
+          `${file}: core may not import ${spec} (only ${[...coreAllowedModules].join(', ')})`,
+        );
       }
     }
   }

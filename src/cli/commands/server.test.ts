@@ -59,7 +59,7 @@ test('server run: flags override the config file; serves until aborted', async (
 test('server run: bad config exits 2 with the key path', async () => {
   const noTd = await runCli(['server', 'run', '--data-dir', path.join(dir, 'x')], env);
   assert.equal(noTd.code, 2);
-  assert.match(noTd.stderr, /^error: no trust domain: pass --trust-domain/);
+  assert.match(noTd.stderr, /^error: config: trust_domain: required: pass --trust-domain/);
   const badTd = await runCli(
     ['server', 'run', '--trust-domain', 'Bad_TD', '--data-dir', path.join(dir, 'x')],
     env,

@@ -2,7 +2,6 @@
 // defaults; the environment sits between the file and the flags (see loadServerConfig).
 import type { Command } from 'commander';
 import { loadServerConfig, TesseraServer, type ServerRunFlags } from '../../server/compose.ts';
-import { InvalidArgumentError, isTesseraError } from '../../core/errors.ts';
 import type { CliIo } from '../context.ts';
 
 export function registerServer(program: Command, io: CliIo): void {
@@ -29,7 +28,7 @@ export function registerServer(program: Command, io: CliIo): void {
   runCmd.action(async () => {
     const flags = runCmd.opts<ServerRunFlags>();
     // Bad config is an InvalidArgumentError naming the key: exit 2 with that message.
-    const config = withHint(() => loadServerConfig(flags, io.env));
+    const config = loadServerConfig(flags, io.env);
     const server = await TesseraServer.create(config);
     await runUntilStopped(server, io);
   });
@@ -54,19 +53,5 @@ async function runUntilStopped(server: TesseraServer, io: CliIo): Promise<void> 
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     io.signal?.removeEventListener('abort', stop);
-  }
-}
-
-/** The one config mistake every first run makes gets a pointer to the three ways to fix it. */
-function withHint<T>(load: () => T): T {
-  try {
-    return load();
-  } catch (e) {
-    if (isTesseraError(e) && /^config: trust_domain: .*undefined/.test(e.message)) {
-      throw new InvalidArgumentError(
-        'no trust domain: pass --trust-domain, set TESSERA_TRUST_DOMAIN, or set trust_domain in --config',
-      );
-    }
-    throw e;
   }
 }

@@ -45,7 +45,7 @@ export class Authenticator {
     }
     const spiffeId = id.toString();
     if (isAgentId(id)) return this.#agent(spiffeId, verified.serialHex);
-    if (this.#o.index.isAdmin(spiffeId)) return { kind: 'admin', spiffeId };
+    if (this.#o.index.isAdmin(spiffeId, this.#o.clock.now())) return { kind: 'admin', spiffeId };
     return { kind: 'workload', spiffeId };
   }
 

@@ -47,6 +47,7 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
 };
 
 export function isAllowed(path: string, caller: Caller): boolean {
-  const rule = authzTable[path];
+  // Own properties only: a path like "__proto__" or "toString" must be denied, not looked up.
+  const rule = Object.hasOwn(authzTable, path) ? authzTable[path] : undefined;
   return rule !== undefined && rule.includes(caller.kind);
 }

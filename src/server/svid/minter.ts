@@ -1,7 +1,7 @@
 // Signs X.509-SVIDs and JWT-SVIDs with the active authorities. TTLs are capped at the signing
 // authority's remaining life, so no SVID outlives the key that vouches for it.
 import type { Clock } from '../../core/clock.ts';
-import { InvalidArgumentError } from '../../core/errors.ts';
+import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors.ts';
 import { parseLeafId } from '../../core/spiffe-id.ts';
 import type { KeyObject } from 'node:crypto';
 import { issueX509Svid } from '../../crypto/x509/leaf.ts';
@@ -67,6 +67,11 @@ export class Minter {
     const { authority, key } = this.#o.authorities.activeJwt();
     const now = this.#o.clock.now();
     const exp = Math.floor(Math.min(now + ttlMs, authority.notAfter) / 1000);
+    if (exp <= Math.floor(now / 1000)) {
+      throw new FailedPreconditionError(
+        'the active JWT authority expires within a second: rotate it, or use a TTL of at least 1s',
+      );
+    }
     const token = await signJwtSvid({
       key,
       kid: authority.id,
