@@ -9,7 +9,9 @@ import pg from 'pg';
 import { UnavailableError } from '../../core/errors.ts';
 import { storeConformance } from '../conformance.ts';
 import { openStore } from '../open.ts';
-import { makeEntry } from '../conformance/fixtures.ts';
+import { T0, auditEvent, makeEntry } from '../conformance/fixtures.ts';
+import { verifyChain } from '../../core/audit.ts';
+import { withJwtAuthority } from '../../core/bundle.ts';
 
 const SERVER = 'postgres://postgres@127.0.0.1:5432';
 const dbName = `tessera_test_${randomBytes(6).toString('hex')}`;
@@ -96,7 +98,40 @@ async function cutNetwork(): Promise<void> {
   }
 }
 
-describe('postgres store availability', () => {
+/** Two stores with their own pools stand for two servers sharing one database. */
+async function twoServers(): Promise<void> {
+  const url = schemaUrl(await freshSchema());
+  const servers = await Promise.all([
+    openStore({ kind: 'postgres', url, poolSize: 8 }),
+    openStore({ kind: 'postgres', url, poolSize: 8 }),
+  ]);
+  try {
+    const each = <T>(fn: (i: number) => Promise<T>) =>
+      Promise.all(Array.from({ length: 40 }, (_, i) => fn(i)));
+    await each((i) => servers[i % 2]!.audit.append(auditEvent(i)));
+    assert.equal(verifyChain(await servers[0].audit.list({}, 1000)).ok, true);
+    const hash = 'f'.repeat(64);
+    await servers[0].joinTokens.create({
+      tokenHash: hash,
+      spiffeId: '',
+      expiresAt: T0 + 1,
+      createdAt: T0,
+    });
+    const won = await each((i) => servers[i % 2]!.joinTokens.consume(hash, T0));
+    assert.equal(won.filter((r) => r !== null).length, 1);
+    await each((i) =>
+      servers[i % 2]!.bundles.mutate('example.org', (b) =>
+        withJwtAuthority(b, { kid: `k${i}`, publicKeyDer: new Uint8Array([i]), expiresAt: 0 }),
+      ),
+    );
+    const bundle = await servers[1].bundles.get('example.org');
+    assert.deepEqual([bundle?.jwtAuthorities.length, bundle?.sequence], [40, 40]);
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+  }
+}
+
+describe('postgres store: availability and sharing', () => {
   it('openStore on a closed port fails fast with UnavailableError', async () => {
     const started = Date.now();
     await assert.rejects(
@@ -136,4 +171,9 @@ describe('postgres store availability', () => {
     assert.equal(await stores[1].entries.count(), 1);
     await Promise.all(stores.map((s) => s.close()));
   });
+
+  it(
+    'two servers sharing one database keep the audit chain, single use and bundle updates',
+    twoServers,
+  );
 });
