@@ -145,6 +145,8 @@ export interface AuditFilter {
 export interface AuditStore {
   /** Appends with the next seq and the hash chained to the previous record, under a lock. */
   append(event: AuditEvent): Promise<AuditRecord>;
+  /** Appends several events in order, chained, in one transaction (group commit). */
+  appendMany(events: readonly AuditEvent[]): Promise<AuditRecord[]>;
   /** Ascending by seq. */
   list(filter: AuditFilter, limit: number): Promise<AuditRecord[]>;
   /** Most recent first. */

@@ -68,9 +68,7 @@ export class Auditor {
     while (this.#pending.length > 0) {
       const group = this.#pending.splice(0, MAX_GROUP);
       try {
-        await this.#store.transaction(async (tx) => {
-          for (const p of group) await tx.audit.append(p.event);
-        });
+        await this.#store.audit.appendMany(group.map((p) => p.event));
         for (const p of group) p.resolve();
       } catch (e) {
         for (const p of group) p.reject(e);

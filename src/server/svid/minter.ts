@@ -41,7 +41,8 @@ export class Minter {
 
   async x509(
     spiffeId: string,
-    publicKey: KeyObject,
+    /** A KeyObject, or SPKI DER already validated (as parseCsr returns it). */
+    publicKey: KeyObject | Uint8Array,
     ttlMs: number,
     dnsNames: readonly string[],
   ): Promise<X509Svid> {

@@ -7,7 +7,7 @@ import type { AttestedNode } from '../../core/node.ts';
 import { type TrustDomain, parseLeafId } from '../../core/spiffe-id.ts';
 import { checkDnsName } from '../../core/entry.ts';
 import { formatSelector } from '../../core/selector.ts';
-import { parseCsr } from '../../crypto/x509/csr.ts';
+import { type ParsedCsr, parseCsr, parseCsrAsync } from '../../crypto/x509/csr.ts';
 import type { Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
@@ -89,15 +89,25 @@ export class SvidService {
       throw new InvalidArgumentError(`params: 1..${MAX_MINT_BATCH} items per batch`);
     }
     const authorized = new Map(this.authorizedEntries(node).map((e) => [e.id, e]));
+    // CSR signature checks run on the thread pool, all at once; signing then runs here.
+    const csrs = await Promise.allSettled(
+      params.map((p) => (authorized.has(p.entryId) ? parseCsrAsync(p.csr) : Promise.reject(null))),
+    );
     const results: BatchResult<X509Svid & { entryId: string }>[] = [];
     const issued: Record<string, string> = {};
-    for (const p of params) {
+    for (const [i, p] of params.entries()) {
       try {
         const entry = authorized.get(p.entryId);
         if (!entry) throw await this.#deny(ctx, node, p.entryId, 'svid.x509.new');
-        const csr = parseCsr(p.csr);
+        const csr = csrs[i] as PromiseSettledResult<ParsedCsr>;
+        if (csr.status === 'rejected') throw csr.reason;
         const ttl = entry.x509SvidTtl > 0 ? entry.x509SvidTtl * 1000 : this.#o.defaultX509TtlMs;
-        const svid = await this.#o.minter.x509(entry.spiffeId, csr.publicKey, ttl, entry.dnsNames);
+        const svid = await this.#o.minter.x509(
+          entry.spiffeId,
+          csr.value.publicKeyDer,
+          ttl,
+          entry.dnsNames,
+        );
         issued[entry.id] = svid.serialHex;
         results.push({ ok: true, value: { ...svid, entryId: entry.id } });
       } catch (e) {

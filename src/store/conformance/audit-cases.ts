@@ -48,4 +48,29 @@ export const auditCases: Cases = {
     const check = verifyChain(await s.audit.list({}, 1000));
     assert.deepEqual({ ok: check.ok, count: check.ok ? check.count : -1 }, { ok: true, count: 50 });
   },
+
+  'appendMany chains a group in order, after what came before, in one transaction': async (s) => {
+    await s.audit.append(auditEvent(0));
+    const group = await s.audit.appendMany(
+      Array.from({ length: 1200 }, (_, i) => auditEvent(i + 1)),
+    );
+    assert.deepEqual(
+      group.map((r) => r.seq),
+      Array.from({ length: 1200 }, (_, i) => i + 2),
+    );
+    assert.deepEqual(await s.audit.appendMany([]), []);
+    const all = await s.audit.list({}, 2000);
+    const check = verifyChain(all);
+    assert.deepEqual(
+      { ok: check.ok, count: check.ok ? check.count : -1 },
+      { ok: true, count: 1201 },
+    );
+    await assert.rejects(
+      s.transaction(async (tx) => {
+        await tx.audit.appendMany([auditEvent(9000), auditEvent(9001)]);
+        throw new Error('roll back');
+      }),
+    );
+    assert.equal((await s.audit.tail(1))[0]?.seq, 1201);
+  },
 };

@@ -8,7 +8,7 @@ import {
   auditHash,
 } from '../../core/audit.ts';
 import type { AuditStore } from '../types.ts';
-import { type SqlContext, atomic, lockRows } from './dialect.ts';
+import { type SqlContext, atomic, chunks, lockRows } from './dialect.ts';
 import { checkLimit } from './codec.ts';
 import type { AuditRow } from './schema.ts';
 
@@ -27,41 +27,58 @@ function fromRow(r: AuditRow): AuditRecord {
   };
 }
 
-async function append(ctx: SqlContext, event: AuditEvent): Promise<AuditRecord> {
-  // Hash what will be read back: details after a JSON round trip (drops undefined, functions).
-  const details = JSON.parse(JSON.stringify(event.details ?? {})) as Record<string, unknown>;
-  const e: AuditEvent = { ...event, details };
+/**
+ * Appends events in order under one lock of the chain head: one head read, multi-row inserts,
+ * one head update. Callers group records arriving together (group commit).
+ */
+async function appendMany(ctx: SqlContext, events: readonly AuditEvent[]): Promise<AuditRecord[]> {
+  if (events.length === 0) return [];
   return atomic(ctx, async (db) => {
     const head = await lockRows(
       ctx,
       db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1),
     ).executeTakeFirstOrThrow();
-    const seq = Number(head.seq) + 1;
-    const hash = auditHash(seq, head.hash, e);
-    await db
-      .insertInto('audit')
-      .values({
-        seq,
-        time: e.time,
-        actor: e.actor,
-        action: e.action,
-        target: e.target,
-        outcome: e.outcome,
-        correlation_id: e.correlationId,
-        details: JSON.stringify(details),
-        prev_hash: head.hash,
-        hash,
-      })
-      .execute();
-    await db.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
-    return { ...e, seq, prevHash: head.hash, hash };
+    let seq = Number(head.seq);
+    let prevHash = head.hash;
+    const records: AuditRecord[] = [];
+    for (const event of events) {
+      // Hash what will be read back: details after a JSON round trip (drops undefined, functions).
+      const details = JSON.parse(JSON.stringify(event.details ?? {})) as Record<string, unknown>;
+      const e: AuditEvent = { ...event, details };
+      seq += 1;
+      const hash = auditHash(seq, prevHash, e);
+      records.push({ ...e, seq, prevHash, hash });
+      prevHash = hash;
+    }
+    for (const part of chunks(records, 10, ctx.dialect.maxParams)) {
+      await db
+        .insertInto('audit')
+        .values(
+          part.map((r) => ({
+            seq: r.seq,
+            time: r.time,
+            actor: r.actor,
+            action: r.action,
+            target: r.target,
+            outcome: r.outcome,
+            correlation_id: r.correlationId,
+            details: JSON.stringify(r.details),
+            prev_hash: r.prevHash,
+            hash: r.hash,
+          })),
+        )
+        .execute();
+    }
+    await db.updateTable('audit_head').set({ seq, hash: prevHash }).where('id', '=', 1).execute();
+    return records;
   });
 }
 
 export function auditStore(ctx: SqlContext): AuditStore {
   const { db } = ctx;
   return {
-    append: (event) => append(ctx, event),
+    append: async (event) => (await appendMany(ctx, [event]))[0] as AuditRecord,
+    appendMany: (events) => appendMany(ctx, events),
     async list(filter, limit) {
       checkLimit('limit', limit);
       let q = db.selectFrom('audit').selectAll();
