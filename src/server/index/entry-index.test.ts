@@ -276,3 +276,45 @@ describe('EntryIndex at scale', () => {
     }
   });
 });
+
+describe('EntryIndex.authorizedEntry', () => {
+  it('agrees with authorizedFor on a random forest of entries, aliases and expiries', () => {
+    // Deterministic pseudo-random graph (LCG): parents drawn from agents, aliases and earlier entries.
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const entries: Entry[] = [
+      alias('alias/a', ['x509pop:a']),
+      alias('alias/ab', ['x509pop:a', 'x509pop:b']),
+      alias('alias/c', ['x509pop:c']),
+      alias('alias/expired', ['x509pop:a'], { expiresAt: NOW - 1 }),
+    ];
+    const parents = [AGENT, OTHER_AGENT, ...entries.map((e) => e.spiffeId)];
+    for (let i = 0; i < 400; i++) {
+      const e = entry(`w/${rand(150)}`, parents[rand(parents.length)]!, {
+        expiresAt: rand(10) === 0 ? NOW - 1 : null,
+      });
+      entries.push(e);
+      parents.push(e.spiffeId);
+    }
+    const index = indexOf(...entries);
+    for (const selectors of [
+      none,
+      new Set(['x509pop:a']),
+      new Set(['x509pop:a', 'x509pop:b', 'x509pop:c']),
+    ]) {
+      const expected = new Set(ids(index.authorizedFor(AGENT, selectors, NOW)));
+      for (const e of entries) {
+        const got = index.authorizedEntry(AGENT, selectors, e.id, NOW);
+        assert.equal(
+          got !== undefined,
+          expected.has(e.id),
+          `entry ${e.spiffeId} under ${e.parentId}`,
+        );
+      }
+    }
+    assert.equal(index.authorizedEntry(AGENT, none, 'missing', NOW), undefined);
+  });
+});

@@ -7,6 +7,7 @@ import { formatSelector } from '../../core/selector.ts';
 export class EntryIndex {
   readonly #byId = new Map<string, Entry>();
   readonly #byParent = new Map<string, Set<string>>();
+  readonly #bySpiffeId = new Map<string, Set<string>>();
   /** Node alias entries (parent = server ID) by each of their selectors. */
   readonly #aliasesBySelector = new Map<string, Set<string>>();
   /** SPIFFE ID → ids of the admin entries naming it. */
@@ -32,6 +33,7 @@ export class EntryIndex {
     if (old) this.#unlink(old);
     this.#byId.set(entry.id, entry);
     addTo(this.#byParent, entry.parentId, entry.id);
+    addTo(this.#bySpiffeId, entry.spiffeId, entry.id);
     if (entry.admin) addTo(this.#admins, entry.spiffeId, entry.id);
     if (entry.parentId === this.#serverId) {
       for (const s of entry.selectors) addTo(this.#aliasesBySelector, formatSelector(s), entry.id);
@@ -96,6 +98,46 @@ export class EntryIndex {
     return out;
   }
 
+  /**
+   * The entry, when this agent may mint for it (the same rule as authorizedFor), found by walking
+   * up from the entry rather than down from the agent: the cost is the entry's depth, not the
+   * size of the agent's answer. The hot path of every SVID request.
+   */
+  authorizedEntry(
+    agentId: string,
+    nodeSelectors: ReadonlySet<string>,
+    entryId: string,
+    now: number,
+  ): Entry | undefined {
+    const e = this.#byId.get(entryId);
+    if (!e || isExpired(e, now)) return undefined;
+    return this.#reaches(e.parentId, agentId, nodeSelectors, now, new Set()) ? e : undefined;
+  }
+
+  /** Whether `id` is the agent, a matching node alias, or the SPIFFE ID of an authorized entry. */
+  #reaches(
+    id: string,
+    agentId: string,
+    nodeSelectors: ReadonlySet<string>,
+    now: number,
+    seen: Set<string>,
+  ): boolean {
+    if (id === agentId) return true;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    for (const cid of this.#bySpiffeId.get(id) ?? []) {
+      const c = this.#byId.get(cid);
+      if (!c || isExpired(c, now)) continue;
+      if (
+        c.parentId === this.#serverId &&
+        c.selectors.every((s) => nodeSelectors.has(formatSelector(s)))
+      )
+        return true;
+      if (this.#reaches(c.parentId, agentId, nodeSelectors, now, seen)) return true;
+    }
+    return false;
+  }
+
   /** Unexpired aliases only: an expired alias grants nothing, like any expired entry. */
   #matchingAliases(nodeSelectors: ReadonlySet<string>, now: number): string[] {
     const hits = new Map<string, number>();
@@ -112,6 +154,7 @@ export class EntryIndex {
 
   #unlink(e: Entry): void {
     removeFrom(this.#byParent, e.parentId, e.id);
+    removeFrom(this.#bySpiffeId, e.spiffeId, e.id);
     if (e.admin) {
       removeFrom(this.#admins, e.spiffeId, e.id);
     }

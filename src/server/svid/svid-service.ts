@@ -80,6 +80,11 @@ export class SvidService {
     return this.#o.index.authorizedFor(node.spiffeId, selectors, this.#o.clock.now());
   }
 
+  #authorizedEntry(node: AttestedNode, entryId: string): Entry | undefined {
+    const selectors = new Set(node.selectors.map(formatSelector));
+    return this.#o.index.authorizedEntry(node.spiffeId, selectors, entryId, this.#o.clock.now());
+  }
+
   async batchNewX509(
     ctx: RequestContext,
     node: AttestedNode,
@@ -88,7 +93,11 @@ export class SvidService {
     if (params.length === 0 || params.length > MAX_MINT_BATCH) {
       throw new InvalidArgumentError(`params: 1..${MAX_MINT_BATCH} items per batch`);
     }
-    const authorized = new Map(this.authorizedEntries(node).map((e) => [e.id, e]));
+    const authorized = new Map<string, Entry>();
+    for (const p of params) {
+      const e = this.#authorizedEntry(node, p.entryId);
+      if (e) authorized.set(p.entryId, e);
+    }
     // CSR signature checks run on the thread pool, all at once; signing then runs here.
     const csrs = await Promise.allSettled(
       params.map((p) => (authorized.has(p.entryId) ? parseCsrAsync(p.csr) : Promise.reject(null))),
@@ -134,7 +143,7 @@ export class SvidService {
     entryId: string,
     audience: readonly string[],
   ): Promise<JwtSvid> {
-    const entry = this.authorizedEntries(node).find((e) => e.id === entryId);
+    const entry = this.#authorizedEntry(node, entryId);
     if (!entry) throw await this.#deny(ctx, node, entryId, 'svid.jwt.new');
     const ttl = entry.jwtSvidTtl > 0 ? entry.jwtSvidTtl * 1000 : this.#o.defaultJwtTtlMs;
     const svid = await this.#o.minter.jwt(entry.spiffeId, audience, ttl);
