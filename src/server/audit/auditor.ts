@@ -61,7 +61,7 @@ export class Auditor {
         this.#flushing = true;
         setImmediate(() => void this.#flush());
       }
-    }).then(() => this.#onRecord(input.action, input.outcome));
+    });
   }
 
   async #flush(): Promise<void> {
@@ -69,7 +69,10 @@ export class Auditor {
       const group = this.#pending.splice(0, MAX_GROUP);
       try {
         await this.#store.audit.appendMany(group.map((p) => p.event));
-        for (const p of group) p.resolve();
+        for (const p of group) {
+          this.#onRecord(p.event.action, p.event.outcome);
+          p.resolve();
+        }
       } catch (e) {
         for (const p of group) p.reject(e);
       }
