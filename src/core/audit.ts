@@ -43,17 +43,24 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function auditHash(seq: number, prevHash: string, e: AuditEvent): string {
-  const body = canonicalJson({
-    seq,
-    prevHash,
-    time: e.time,
-    actor: e.actor,
-    action: e.action,
-    target: e.target,
-    outcome: e.outcome,
-    correlationId: e.correlationId,
-    details: e.details,
-  });
+  return auditHashOf(seq, prevHash, e, canonicalJson(e.details));
+}
+
+/**
+ * The hash with the details already in canonical JSON (what the store keeps): the same string
+ * canonicalJson would make of the whole record, built without walking it again.
+ */
+export function auditHashOf(
+  seq: number,
+  prevHash: string,
+  e: AuditEvent,
+  detailsJson: string,
+): string {
+  const s = JSON.stringify;
+  const body =
+    `{"action":${s(e.action)},"actor":${s(e.actor)},"correlationId":${s(e.correlationId)},` +
+    `"details":${detailsJson},"outcome":${s(e.outcome)},"prevHash":${s(prevHash)},"seq":${s(seq)},` +
+    `"target":${s(e.target)},"time":${s(e.time)}}`;
   return createHash('sha256').update(body).digest('hex');
 }
 

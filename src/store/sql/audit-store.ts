@@ -5,7 +5,8 @@ import {
   type AuditEvent,
   type AuditOutcome,
   type AuditRecord,
-  auditHash,
+  auditHashOf,
+  canonicalJson,
 } from '../../core/audit.ts';
 import type { AuditStore } from '../types.ts';
 import { type SqlContext, atomic, chunks, lockRows } from './dialect.ts';
@@ -39,15 +40,17 @@ async function appendMany(ctx: SqlContext, events: readonly AuditEvent[]): Promi
       db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1),
     ).executeTakeFirstOrThrow();
     let seq = Number(head.seq);
+    const first = seq + 1;
     let prevHash = head.hash;
     const records: AuditRecord[] = [];
+    const rows: string[] = [];
     for (const event of events) {
-      // Hash what will be read back: details after a JSON round trip (drops undefined, functions).
-      const details = JSON.parse(JSON.stringify(event.details ?? {})) as Record<string, unknown>;
-      const e: AuditEvent = { ...event, details };
+      // Stored as canonical JSON, which reads back to itself: the hash covers exactly what is kept.
+      const detailsJson = canonicalJson(event.details ?? {});
       seq += 1;
-      const hash = auditHash(seq, prevHash, e);
-      records.push({ ...e, seq, prevHash, hash });
+      const hash = auditHashOf(seq, prevHash, event, detailsJson);
+      records.push({ ...event, seq, prevHash, hash });
+      rows.push(detailsJson);
       prevHash = hash;
     }
     for (const part of chunks(records, 10, ctx.dialect.maxParams)) {
@@ -62,7 +65,7 @@ async function appendMany(ctx: SqlContext, events: readonly AuditEvent[]): Promi
             target: r.target,
             outcome: r.outcome,
             correlation_id: r.correlationId,
-            details: JSON.stringify(r.details),
+            details: rows[r.seq - first] as string,
             prev_hash: r.prevHash,
             hash: r.hash,
           })),
