@@ -8,6 +8,7 @@ import {
   auditHashOf,
   canonicalJson,
 } from '../../core/audit.ts';
+import { CompiledQuery } from 'kysely';
 import type { AuditStore } from '../types.ts';
 import { type SqlContext, atomic, chunks, lockRows } from './dialect.ts';
 import { checkLimit } from './codec.ts';
@@ -53,28 +54,46 @@ async function appendMany(ctx: SqlContext, events: readonly AuditEvent[]): Promi
       rows.push(detailsJson);
       prevHash = hash;
     }
-    for (const part of chunks(records, 10, ctx.dialect.maxParams)) {
-      await db
-        .insertInto('audit')
-        .values(
-          part.map((r) => ({
-            seq: r.seq,
-            time: r.time,
-            actor: r.actor,
-            action: r.action,
-            target: r.target,
-            outcome: r.outcome,
-            correlation_id: r.correlationId,
-            details: rows[r.seq - first] as string,
-            prev_hash: r.prevHash,
-            hash: r.hash,
-          })),
-        )
-        .execute();
+    for (const part of chunks(records, COLUMNS.length, ctx.dialect.maxParams)) {
+      // Hand-built multi-row insert: the audit log is on every issuance's path, and building a
+      // query tree per row costs more than the database does.
+      const params = part.flatMap((r) => [
+        r.seq,
+        r.time,
+        r.actor,
+        r.action,
+        r.target,
+        r.outcome,
+        r.correlationId,
+        rows[r.seq - first] as string,
+        r.prevHash,
+        r.hash,
+      ]);
+      await db.executeQuery(CompiledQuery.raw(insertSql(ctx.dialect.name, part.length), params));
     }
     await db.updateTable('audit_head').set({ seq, hash: prevHash }).where('id', '=', 1).execute();
     return records;
   });
+}
+
+const COLUMNS = [
+  'seq',
+  'time',
+  'actor',
+  'action',
+  'target',
+  'outcome',
+  'correlation_id',
+  'details',
+  'prev_hash',
+  'hash',
+];
+
+function insertSql(dialect: 'sqlite' | 'postgres', rowCount: number): string {
+  let n = 0;
+  const mark = () => (dialect === 'postgres' ? `$${++n}` : '?');
+  const row = () => `(${COLUMNS.map(mark).join(', ')})`;
+  return `insert into audit (${COLUMNS.join(', ')}) values ${Array.from({ length: rowCount }, row).join(', ')}`;
 }
 
 export function auditStore(ctx: SqlContext): AuditStore {
