@@ -1,0 +1,67 @@
+// The port the Workload API server reads from; implemented by the agent's SVID cache
+// (src/agent/cache). Everything here is already decided for the caller's selectors: the server
+// adds the protocol (header check, streaming, encodings, error codes) and nothing else.
+import type { Selector } from '../../core/selector.ts';
+
+/** The calling process as the kernel reports it (SO_PEERCRED), pinned against PID reuse. */
+export interface CallerProcess {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+export interface X509SvidItem {
+  readonly spiffeId: string;
+  /** Leaf first, then intermediates (DER). */
+  readonly chainDer: readonly Uint8Array[];
+  /** Unencrypted PKCS#8 DER of the SVID's private key. */
+  readonly keyPkcs8Der: Uint8Array;
+  readonly hint: string;
+  /** Entry id; also orders SVIDs (oldest entry first, as SPIRE does for hint collisions). */
+  readonly entryId: string;
+  readonly expiresAt: number;
+}
+
+/** Everything a workload with given selectors may see, at one moment. */
+export interface WorkloadView {
+  readonly svids: readonly X509SvidItem[];
+  /** The agent's own trust domain ("spiffe://td" form) and its CA certificates (DER). */
+  readonly trustDomainId: string;
+  readonly bundle: readonly Uint8Array[];
+  /** Federated trust domains the workload's entries federate with: "spiffe://td" → CA DERs. */
+  readonly federatedBundles: ReadonlyMap<string, readonly Uint8Array[]>;
+  /** JWKS JSON per trust domain ("spiffe://td" → {"keys":[...]} with kid), own + federated. */
+  readonly jwtBundles: ReadonlyMap<string, string>;
+}
+
+export interface JwtSvidItem {
+  readonly spiffeId: string;
+  readonly token: string;
+  readonly hint: string;
+}
+
+export interface WorkloadIdentitySource {
+  /** Runs the workload attestors for the caller; [] when nothing is known about it. */
+  attest(caller: CallerProcess, signal: AbortSignal): Promise<Selector[]>;
+  /** The current view for these selectors. An empty `svids` means "no identity". */
+  view(selectors: readonly Selector[]): WorkloadView;
+  /** Called whenever any view may have changed (rotation, entry or bundle change). */
+  onChange(listener: () => void): () => void;
+  /**
+   * JWT-SVIDs for the caller's entries (only `spiffeId`'s when given), minted or from the cache.
+   * Throws PermissionDeniedError when the caller has no matching identity.
+   */
+  fetchJwtSvids(
+    selectors: readonly Selector[],
+    audience: readonly string[],
+    spiffeId: string,
+  ): Promise<JwtSvidItem[]>;
+  /**
+   * Validates a JWT-SVID against the bundles this agent holds (own and federated).
+   * Throws InvalidArgumentError with the reason when it does not validate.
+   */
+  validateJwtSvid(
+    token: string,
+    audience: string,
+  ): Promise<{ spiffeId: string; claims: Record<string, unknown> }>;
+}
