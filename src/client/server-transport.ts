@@ -25,6 +25,11 @@ export interface MtlsOptions {
   /** Client SVID (omit for anonymous calls such as node attestation). */
   clientCertPem?: string;
   clientKeyPem?: string;
+  /**
+   * Skip verifying the server (an agent's first contact with --insecure-bootstrap). The server is
+   * then trusted on first use; its bundle is verified on every later connection.
+   */
+  insecure?: boolean;
 }
 
 export function mtlsTransport(o: MtlsOptions): Transport {

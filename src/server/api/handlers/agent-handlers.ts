@@ -9,7 +9,8 @@ import {
 import type { AgentService } from '../../attestation/agent-service.ts';
 import type { AttestationService } from '../../attestation/attestation-service.ts';
 import type { BundleCache } from '../../bundle-cache.ts';
-import { AsyncQueue, withTimeout } from '../async-queue.ts';
+import { AsyncQueue } from '../../../core/async-queue.ts';
+import { withTimeout } from '../with-timeout.ts';
 import { agentCaller, requestOf } from '../context-keys.ts';
 import { bundleToWire, nodeToWire, seconds, ttlMs } from '../convert.ts';
 

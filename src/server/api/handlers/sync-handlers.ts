@@ -6,7 +6,7 @@ import { type SyncAuthorizedEntriesResponseSchema } from '../../../../proto/gen/
 import type { BundleCache } from '../../bundle-cache.ts';
 import type { EntryIndex } from '../../index/entry-index.ts';
 import type { SvidService } from '../../svid/svid-service.ts';
-import { AsyncQueue } from '../async-queue.ts';
+import { AsyncQueue } from '../../../core/async-queue.ts';
 import { agentCaller } from '../context-keys.ts';
 import { bundleToWire, entryToWire } from '../convert.ts';
 

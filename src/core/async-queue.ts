@@ -1,5 +1,5 @@
 // A single-consumer async queue: lets a callback-driven flow (attestation challenges, change
-// notifications) feed a server-streaming generator.
+// notifications) feed an async generator or a bidi stream's request side.
 export class AsyncQueue<T> implements AsyncIterable<T> {
   readonly #items: T[] = [];
   #waiter: (() => void) | null = null;
@@ -49,15 +49,4 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       await new Promise<void>((resolve) => (this.#waiter = resolve));
     }
   }
-}
-
-/** Rejects with `error` if `p` has not settled within `ms`. */
-export function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(error()), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
