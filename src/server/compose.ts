@@ -36,7 +36,8 @@ import { Auditor } from './audit/auditor.ts';
 import { createAuthorityFactory } from './authority/authority-factory.ts';
 import { AuthorityManager } from './authority/authority-manager.ts';
 import { BundleCache } from './bundle-cache.ts';
-import { compileServerConfig, parseConfigYaml, type ServerConfig } from './config/compile.ts';
+import { compileServerConfig, type ServerConfig } from './config/compile.ts';
+import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { startHealthServer } from './health-server.ts';
 import { ChangeFollower } from './index/change-follower.ts';
 import { EntryIndex } from './index/entry-index.ts';
@@ -80,16 +81,6 @@ export function loadServerConfig(flags: ServerRunFlags, env = process.env): Serv
 
 export function defaultServerDataDir(env = process.env): string {
   return env.TESSERA_DATA_DIR || path.resolve('.tessera/server');
-}
-
-function readConfigFile(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InvalidArgumentError(
-      `config file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
 }
 
 export interface TesseraServerOptions {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_CONFIG_BYTES, compileServerConfig, parseConfigYaml, serverEnv } from './compile.ts';
+import { MAX_CONFIG_BYTES, parseConfigYaml } from '../../plugins/config-file.ts';
+import { compileServerConfig, serverEnv } from './compile.ts';
 
 const defaults = { dataDir: '/var/lib/tessera' };
 const TD = { trust_domain: 'example.org' };

@@ -1,6 +1,5 @@
 // Compiles config from its three sources — YAML file, environment, flags (later wins) — into a
 // frozen, fully defaulted object. Only the composition root calls this.
-import { parse as parseYaml } from 'yaml';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { serverConfigSchema, type ServerConfigParsed } from './schema.ts';
 
@@ -20,24 +19,6 @@ export const serverEnv: Record<string, string> = {
   TESSERA_DATASTORE_URL: 'datastore_url',
   TESSERA_LOG_LEVEL: 'log_level',
 };
-
-export const MAX_CONFIG_BYTES = 1024 * 1024;
-
-export function parseConfigYaml(text: string, source: string): Record<string, unknown> {
-  if (text.length > MAX_CONFIG_BYTES)
-    throw new InvalidArgumentError(`${source}: config file too large`);
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { maxAliasCount: 100 });
-  } catch (e) {
-    throw new InvalidArgumentError(`${source}: invalid YAML: ${(e as Error).message}`);
-  }
-  if (doc == null) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new InvalidArgumentError(`${source}: the top level must be a mapping`);
-  }
-  return doc as Record<string, unknown>;
-}
 
 export function compileServerConfig(
   file: Record<string, unknown>,
