@@ -1,9 +1,10 @@
-// `tessera agent ...`: attested agents (nodes): list, show, ban, evict.
+// `tessera agent ...`: attested agents (nodes): list, show, ban, evict; and `agent run`.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { AgentService } from '../../../proto/gen/tessera/v1/agent_pb.js';
 import type { AttestedNode } from '../../../proto/gen/tessera/v1/types_pb.js';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
+import { registerAgentRun } from './agent-run.ts';
 import { agentFields, agentHeaders, agentJson, agentRow } from '../views.ts';
 
 export function registerAgent(program: Command, io: CliIo): void {
@@ -21,6 +22,7 @@ export function registerAgent(program: Command, io: CliIo): void {
   });
   registerChange(agent, io, 'ban', 'ban an agent: it can no longer renew or re-attest', 'banned');
   registerChange(agent, io, 'evict', 'delete an agent so it must attest again', 'evicted');
+  registerAgentRun(agent, io);
 }
 
 function registerList(agent: Command, io: CliIo): void {

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { loadServerConfig, TesseraServer, type ServerRunFlags } from '../../server/compose.ts';
 import type { CliIo } from '../context.ts';
+import { untilStopped } from '../signals.ts';
 
 export function registerServer(program: Command, io: CliIo): void {
   const server = program.command('server').description('run the Tessera server');
@@ -35,23 +36,13 @@ export function registerServer(program: Command, io: CliIo): void {
 }
 
 async function runUntilStopped(server: TesseraServer, io: CliIo): Promise<void> {
-  const ac = new AbortController();
-  const stop = (): void => ac.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  io.signal?.addEventListener('abort', stop, { once: true });
-  if (io.signal?.aborted) stop();
-  try {
-    await server.run(ac.signal, (addr) => {
+  await untilStopped(io, (signal) =>
+    server.run(signal, (addr) => {
       io.stderr.write(
         `tessera server ready: api ${addr.api}, admin socket ${addr.admin}` +
           (addr.health ? `, health ${addr.health}` : '') +
           '\n',
       );
-    });
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    io.signal?.removeEventListener('abort', stop);
-  }
+    }),
+  );
 }

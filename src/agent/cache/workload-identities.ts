@@ -1,0 +1,192 @@
+// The agent's answer to "what may this workload have?": the WorkloadIdentitySource behind the
+// Workload API. Workload selectors come from the workload attestors; an entry matches when all
+// its selectors are among them; its SVIDs come from the caches, minted on demand when missing.
+import type { KeyObject } from 'node:crypto';
+import type { Clock } from '../../core/clock.ts';
+import { type Entry, isExpired } from '../../core/entry.ts';
+import { PermissionDeniedError, UnavailableError } from '../../core/errors.ts';
+import { type Selector, formatSelector } from '../../core/selector.ts';
+import { bundleToJwks } from '../../crypto/bundle-format.ts';
+import { spkiToKeyObject } from '../../crypto/jwk.ts';
+import { verifyJwtSvid } from '../../crypto/jwt/verify.ts';
+import type { WorkloadAttestor } from '../../plugins/workload-attestors/workload-attestor.ts';
+import type { EntrySync } from '../sync/entry-sync.ts';
+import type {
+  CallerProcess,
+  JwtSvidItem,
+  WorkloadIdentitySource,
+  WorkloadView,
+  X509SvidItem,
+} from '../workload-api/identity-source.ts';
+import { JwtSvidCache } from './jwt-svid-cache.ts';
+import type { X509SvidCache } from './x509-svid-cache.ts';
+
+const ATTESTOR_TIMEOUT_MS = 10_000;
+const ON_DEMAND_MINT_TIMEOUT_MS = 10_000;
+
+export interface WorkloadIdentitiesOptions {
+  trustDomain: string;
+  attestors: readonly WorkloadAttestor[];
+  sync: EntrySync;
+  x509: X509SvidCache;
+  jwt: JwtSvidCache;
+  /** NewJWTSVID on the server. */
+  mintJwt: (
+    entryId: string,
+    audience: readonly string[],
+  ) => Promise<{ token: string; expiresAt: number }>;
+  clock: Clock;
+}
+
+export class WorkloadIdentities implements WorkloadIdentitySource {
+  readonly #o: WorkloadIdentitiesOptions;
+  /** Selector → ids of the entries that have it; rebuilt when the entries change. */
+  #bySelector: Map<string, string[]> | null = null;
+  #jwtKeys = new Map<string, KeyObject>();
+
+  constructor(o: WorkloadIdentitiesOptions) {
+    this.#o = o;
+    o.sync.onChange(() => {
+      this.#bySelector = null;
+      this.#jwtKeys = new Map();
+    });
+  }
+
+  async attest(caller: CallerProcess, signal: AbortSignal): Promise<Selector[]> {
+    const timeout = AbortSignal.any([signal, AbortSignal.timeout(ATTESTOR_TIMEOUT_MS)]);
+    const all = await Promise.all(this.#o.attestors.map((a) => a.attest(caller.pid, timeout)));
+    const selectors = all.flat();
+    // Mint what this workload needs and the cache lacks (evicted, or new) before it asks.
+    const missing = this.#matching(selectors)
+      .filter((e) => !this.#o.x509.get(e.id))
+      .map((e) => e.id);
+    if (missing.length > 0) {
+      await Promise.race([
+        this.#o.x509.refresh(this.#o.sync.entries, missing),
+        new Promise((r) => setTimeout(r, ON_DEMAND_MINT_TIMEOUT_MS).unref()),
+      ]);
+    }
+    return selectors;
+  }
+
+  view(selectors: readonly Selector[]): WorkloadView {
+    const entries = this.#matching(selectors);
+    const svids: X509SvidItem[] = [];
+    const federates = new Set<string>();
+    for (const e of entries) {
+      const s = this.#o.x509.get(e.id);
+      if (!s) continue;
+      svids.push({
+        spiffeId: s.spiffeId,
+        chainDer: s.chainDer,
+        keyPkcs8Der: s.keyPkcs8Der,
+        hint: e.hint,
+        entryId: e.id,
+        expiresAt: s.expiresAt,
+      });
+      for (const td of e.federatesWith) federates.add(td);
+    }
+    const bundle = this.#o.sync.bundle;
+    const tdId = `spiffe://${this.#o.trustDomain}`;
+    return {
+      svids,
+      trustDomainId: tdId,
+      bundle: bundle?.x509Authorities.map((a) => a.der) ?? [],
+      // Federated bundles arrive with federation (a later issue); none are held yet.
+      federatedBundles: new Map(),
+      jwtBundles: new Map(bundle ? [[tdId, JSON.stringify(bundleToJwks(bundle))]] : []),
+    };
+  }
+
+  onChange(listener: () => void): () => void {
+    const a = this.#o.sync.onChange(listener);
+    const b = this.#o.x509.onChange(listener);
+    return () => {
+      a();
+      b();
+    };
+  }
+
+  async fetchJwtSvids(
+    selectors: readonly Selector[],
+    audience: readonly string[],
+    spiffeId: string,
+  ): Promise<JwtSvidItem[]> {
+    const entries = this.#matching(selectors).filter(
+      (e) => spiffeId === '' || e.spiffeId === spiffeId,
+    );
+    if (entries.length === 0) throw new PermissionDeniedError('no identity issued');
+    const out: JwtSvidItem[] = [];
+    for (const e of entries) {
+      const key = JwtSvidCache.key(e.spiffeId, audience);
+      let token = this.#o.jwt.get(key);
+      if (!token) {
+        const now = this.#o.clock.now();
+        const minted = await this.#o.mintJwt(e.id, audience).catch((err: unknown) => {
+          throw new UnavailableError(`could not mint a JWT-SVID: ${(err as Error).message}`, {
+            cause: err,
+          });
+        });
+        token = minted.token;
+        this.#o.jwt.put(key, token, now, minted.expiresAt);
+      }
+      out.push({ spiffeId: e.spiffeId, token, hint: e.hint });
+    }
+    return out;
+  }
+
+  async validateJwtSvid(
+    token: string,
+    audience: string,
+  ): Promise<{ spiffeId: string; claims: Record<string, unknown> }> {
+    const v = await verifyJwtSvid(token, {
+      audience,
+      now: this.#o.clock.now(),
+      resolveKey: (td, kid) => (td === this.#o.trustDomain ? this.#jwtKey(kid) : null),
+    });
+    return { spiffeId: v.spiffeId, claims: v.claims };
+  }
+
+  #jwtKey(kid: string): KeyObject | null {
+    if (this.#jwtKeys.size === 0) {
+      for (const k of this.#o.sync.bundle?.jwtAuthorities ?? [])
+        this.#jwtKeys.set(k.kid, spkiToKeyObject(k.publicKeyDer));
+    }
+    return this.#jwtKeys.get(kid) ?? null;
+  }
+
+  /** Unexpired entries whose selectors are all among `selectors`, oldest first. */
+  #matching(selectors: readonly Selector[]): Entry[] {
+    const have = new Set(selectors.map(formatSelector));
+    const index = this.#index();
+    const now = this.#o.clock.now();
+    const seen = new Set<string>();
+    const out: Entry[] = [];
+    for (const s of have) {
+      for (const id of index.get(s) ?? []) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const e = this.#o.sync.entries.get(id);
+        if (e && !isExpired(e, now) && e.selectors.every((x) => have.has(formatSelector(x))))
+          out.push(e);
+      }
+    }
+    return out.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+  }
+
+  #index(): Map<string, string[]> {
+    if (!this.#bySelector) {
+      const m = new Map<string, string[]>();
+      for (const e of this.#o.sync.entries.values()) {
+        for (const s of e.selectors) {
+          const k = formatSelector(s);
+          const list = m.get(k);
+          if (list) list.push(e.id);
+          else m.set(k, [e.id]);
+        }
+      }
+      this.#bySelector = m;
+    }
+    return this.#bySelector;
+  }
+}

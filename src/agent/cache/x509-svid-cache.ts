@@ -1,0 +1,174 @@
+// X.509-SVIDs for the agent's entries. Workload keys are generated here and never leave the
+// agent (only CSRs go to the server). SVIDs are minted in batches, rotated at half-life with
+// jitter, re-minted when their entry changes or their CA is tainted, and bounded: beyond
+// `maxSize` the least recently used are dropped and minted again on demand.
+import { X509Certificate, createHash, generateKeyPair, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import type { Clock } from '../../core/clock.ts';
+import type { Bundle } from '../../core/bundle.ts';
+import type { Entry } from '../../core/entry.ts';
+import { createCsr } from '../../crypto/x509/csr-create.ts';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+const MINT_BATCH = 100;
+
+export interface CachedX509Svid {
+  readonly entryId: string;
+  readonly spiffeId: string;
+  readonly revision: number;
+  readonly chainDer: readonly Uint8Array[];
+  readonly keyPkcs8Der: Uint8Array;
+  readonly notBefore: number;
+  readonly expiresAt: number;
+  readonly rotateAt: number;
+  /** sha256 of the bundle CA the chain leads to ("" if none): re-minted when it is tainted. */
+  readonly anchor: string;
+}
+
+export type MintResult =
+  | { entryId: string; ok: true; chainDer: Uint8Array[] }
+  | { entryId: string; ok: false; reason: string };
+
+export interface X509SvidCacheOptions {
+  /** Sends CSRs to the server (BatchNewX509SVID). */
+  mint: (params: { entryId: string; csr: Uint8Array }[]) => Promise<MintResult[]>;
+  clock: Clock;
+  maxSize: number;
+  random?: () => number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export class X509SvidCache {
+  readonly #o: X509SvidCacheOptions;
+  /** Insertion order = least recently used first. */
+  readonly #svids = new Map<string, CachedX509Svid>();
+  readonly #listeners = new Set<() => void>();
+  #tainted = new Set<string>();
+  #cas: { cert: X509Certificate; hash: string }[] = [];
+  #running: Promise<void> = Promise.resolve();
+
+  constructor(o: X509SvidCacheOptions) {
+    this.#o = o;
+  }
+
+  get size(): number {
+    return this.#svids.size;
+  }
+
+  get(entryId: string): CachedX509Svid | undefined {
+    const s = this.#svids.get(entryId);
+    if (s) {
+      this.#svids.delete(entryId);
+      this.#svids.set(entryId, s);
+    }
+    return s;
+  }
+
+  onChange(fn: () => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Tainted authorities in a new bundle make their SVIDs due now. */
+  setBundle(b: Bundle): void {
+    this.#tainted = new Set(b.x509Authorities.filter((a) => a.tainted).map((a) => sha256(a.der)));
+    this.#cas = b.x509Authorities.map((a) => ({
+      cert: new X509Certificate(Buffer.from(a.der)),
+      hash: sha256(a.der),
+    }));
+  }
+
+  /**
+   * Brings the cache in line with `entries`: drops SVIDs of removed entries, mints what is missing
+   * (the `wanted` ones first, then the rest up to maxSize) and re-mints what is due.
+   */
+  async refresh(
+    entries: ReadonlyMap<string, Entry>,
+    wanted: readonly string[] = [],
+  ): Promise<void> {
+    let changed = false;
+    for (const id of [...this.#svids.keys()]) {
+      if (!entries.has(id)) changed = this.#svids.delete(id) || changed;
+    }
+    const now = this.#o.clock.now();
+    const due: Entry[] = [];
+    const consider = [...new Set([...wanted, ...this.#svids.keys(), ...entries.keys()])];
+    for (const id of consider) {
+      const e = entries.get(id);
+      if (!e) continue;
+      const s = this.#svids.get(id);
+      if (!s && due.length + this.#svids.size >= this.#o.maxSize && !wanted.includes(id)) continue;
+      if (!s || s.revision !== e.revision || now >= s.rotateAt || this.#tainted.has(s.anchor))
+        due.push(e);
+    }
+    for (let i = 0; i < due.length; i += MINT_BATCH) {
+      changed = (await this.#mint(due.slice(i, i + MINT_BATCH), entries)) || changed;
+    }
+    while (this.#svids.size > this.#o.maxSize) {
+      const oldest = this.#svids.keys().next().value as string;
+      this.#svids.delete(oldest);
+      changed = true;
+    }
+    if (changed) for (const fn of this.#listeners) fn();
+  }
+
+  async #mint(batch: readonly Entry[], entries: ReadonlyMap<string, Entry>): Promise<boolean> {
+    const keys = await Promise.all(batch.map(() => newKey()));
+    const results = await this.#o.mint(
+      batch.map((e, i) => ({ entryId: e.id, csr: createCsr(keys[i] as KeyObject) })),
+    );
+    let changed = false;
+    for (const [i, r] of results.entries()) {
+      const entry = batch[i];
+      if (!entry || !entries.has(entry.id)) continue;
+      if (!r.ok) {
+        this.#o.log?.('could not mint an X.509-SVID', { entryId: entry.id, reason: r.reason });
+        continue;
+      }
+      this.#svids.delete(entry.id);
+      this.#svids.set(entry.id, this.#cached(entry, r.chainDer, keys[i] as KeyObject));
+      changed = true;
+    }
+    return changed;
+  }
+
+  #cached(entry: Entry, chainDer: Uint8Array[], key: KeyObject): CachedX509Svid {
+    const leaf = new X509Certificate(Buffer.from(chainDer[0] ?? new Uint8Array()));
+    const notBefore = Date.parse(leaf.validFrom);
+    const expiresAt = Date.parse(leaf.validTo);
+    const life = expiresAt - notBefore;
+    // Half-life, pulled earlier by up to a tenth of the life so that SVIDs issued together do
+    // not all come back together.
+    const jitter = (this.#o.random ?? Math.random)() * (life / 10);
+    const top = new X509Certificate(Buffer.from(chainDer[chainDer.length - 1] ?? new Uint8Array()));
+    const anchor = this.#cas.find(
+      (ca) => top.checkIssued(ca.cert) && top.verify(ca.cert.publicKey),
+    );
+    return {
+      entryId: entry.id,
+      spiffeId: entry.spiffeId,
+      revision: entry.revision,
+      chainDer,
+      keyPkcs8Der: new Uint8Array(key.export({ type: 'pkcs8', format: 'der' })),
+      notBefore,
+      expiresAt,
+      rotateAt: notBefore + life / 2 - jitter,
+      anchor: anchor?.hash ?? '',
+    };
+  }
+
+  /** Earliest time something is due (for the rotation timer). */
+  nextDue(): number {
+    let next = Infinity;
+    for (const s of this.#svids.values()) next = Math.min(next, s.rotateAt);
+    return next;
+  }
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+async function newKey(): Promise<KeyObject> {
+  return (await generateKeyPairAsync('ec', { namedCurve: 'P-256' })).privateKey;
+}

@@ -1,0 +1,61 @@
+// Compiles agent config from file, environment and flags (later wins) into a frozen object.
+import { InvalidArgumentError } from '../../core/errors.ts';
+import { agentConfigSchema, type AgentConfigParsed } from './schema.ts';
+
+export type AgentConfig = Readonly<AgentConfigParsed>;
+
+export const agentEnv: Record<string, string> = {
+  TESSERA_TRUST_DOMAIN: 'trust_domain',
+  TESSERA_SERVER_ADDRESS: 'server_address',
+  TESSERA_AGENT_SOCKET: 'socket_path',
+  TESSERA_AGENT_DATA_DIR: 'data_dir',
+  TESSERA_JOIN_TOKEN: 'join_token',
+  TESSERA_LOG_LEVEL: 'log_level',
+};
+
+export function compileAgentConfig(
+  file: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  flags: Record<string, unknown>,
+  defaults: { dataDir: string; socketPath: string },
+): AgentConfig {
+  const merged: Record<string, unknown> = {
+    data_dir: defaults.dataDir,
+    socket_path: defaults.socketPath,
+    ...file,
+  };
+  for (const [name, key] of Object.entries(agentEnv)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') merged[key] = v;
+  }
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
+  const result = agentConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = issue?.path.join('.') || '(root)';
+    const missing = issue && path !== '(root)' && merged[path] === undefined;
+    const message = missing
+      ? 'required'
+      : issue?.code === 'unrecognized_keys'
+        ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        : (issue?.message ?? 'invalid');
+    throw new InvalidArgumentError(`config: ${path}: ${message}`);
+  }
+  const c = result.data;
+  if ((c.join_token ? 1 : 0) + (c.x509pop ? 1 : 0) > 1) {
+    throw new InvalidArgumentError(
+      'config: use one node attestor: join_token or x509pop, not both',
+    );
+  }
+  const trustSources = [
+    c.trust_bundle_file,
+    c.trust_bundle_url,
+    c.insecure_bootstrap ? 'x' : '',
+  ].filter(Boolean);
+  if (trustSources.length > 1) {
+    throw new InvalidArgumentError(
+      'config: use one of trust_bundle_file, trust_bundle_url and insecure_bootstrap',
+    );
+  }
+  return Object.freeze(c);
+}

@@ -1,0 +1,53 @@
+// The agent configuration: one schema for validation and the static type. Unknown keys are
+// errors; bad values are refused with the key path.
+import { z } from 'zod';
+import { parseDuration } from '../../core/duration.ts';
+import { TrustDomain } from '../../core/spiffe-id.ts';
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return parseDuration(String(v), '');
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT')
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0..65535');
+
+export const agentConfigSchema = z.strictObject({
+  trust_domain: z.string().transform((v, ctx) => {
+    try {
+      return TrustDomain.parse(v).name;
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  }),
+  /** The server's API listener. */
+  server_address: hostPort,
+  /** The Workload API Unix socket. */
+  socket_path: z.string().min(1),
+  data_dir: z.string().min(1),
+  /** Node attestation: exactly one of join_token and x509pop. */
+  join_token: z.string().default(''),
+  x509pop: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
+  /** How the agent first trusts the server: a PEM file, an https URL serving PEM, or nothing (insecure). */
+  trust_bundle_file: z.string().default(''),
+  trust_bundle_url: z.union([z.literal(''), z.url({ protocol: /^https$/ })]).default(''),
+  insecure_bootstrap: z.boolean().default(false),
+  /** Built-in workload attestors by name with their config (see docs/workload-attestors.md). */
+  workload_attestors: z.record(z.string(), z.unknown()).default({ unix: {} }),
+  /** Most X.509-SVIDs kept minted at once (least recently used beyond it are dropped). */
+  x509_svid_cache_max_size: z.number().int().min(1).max(1_000_000).default(1000),
+  /** Most JWT-SVIDs cached per (SPIFFE ID, audience set). */
+  jwt_svid_cache_max_size: z.number().int().min(1).max(1_000_000).default(1000),
+  /** Server reconnect backoff cap. */
+  max_backoff: duration.default(30_000),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type AgentConfigParsed = z.output<typeof agentConfigSchema>;

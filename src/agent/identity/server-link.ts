@@ -1,0 +1,168 @@
+// The agent's link to its server: node attestation, agent SVID renewal, and the mTLS clients
+// built from the current agent SVID and trust bundle (rebuilt whenever either changes).
+import { generateKeyPair, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import { create } from '@bufbuild/protobuf';
+import { type Client, createClient } from '@connectrpc/connect';
+import { AsyncQueue } from '../../core/async-queue.ts';
+import { TesseraError } from '../../core/errors.ts';
+import { createCsr } from '../../crypto/x509/csr-create.ts';
+import { derToPem } from '../../crypto/x509/pem.ts';
+import { mtlsTransport } from '../../client/server-transport.ts';
+import {
+  AgentService,
+  AttestAgentRequestSchema,
+  type AttestAgentRequest,
+} from '../../../proto/gen/tessera/v1/agent_pb.js';
+import { SvidService } from '../../../proto/gen/tessera/v1/svid_pb.js';
+import { SyncService } from '../../../proto/gen/tessera/v1/sync_pb.js';
+import {
+  type AgentIdentity,
+  type AgentStateDir,
+  certPem,
+  identityFrom,
+  keyPem,
+} from './agent-identity.ts';
+import type { AgentNodeAttestor } from './node-attestor.ts';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** The agent cannot continue: banned, its join token spent, its evidence refused. */
+export class AgentFatalError extends TesseraError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('permission_denied', message, options);
+    this.name = 'AgentFatalError';
+  }
+}
+
+export interface ServerClients {
+  readonly agent: Client<typeof AgentService>;
+  readonly svid: Client<typeof SvidService>;
+  readonly sync: Client<typeof SyncService>;
+}
+
+export class ServerLink {
+  readonly #address: string;
+  readonly #serverId: string;
+  readonly #state: AgentStateDir;
+  #identity: AgentIdentity | null = null;
+  #bundle: readonly Uint8Array[] = [];
+  #clients: ServerClients | null = null;
+
+  constructor(o: { address: string; trustDomain: string; state: AgentStateDir }) {
+    this.#address = o.address;
+    this.#serverId = `spiffe://${o.trustDomain}/spire/server`;
+    this.#state = o.state;
+  }
+
+  get identity(): AgentIdentity | null {
+    return this.#identity;
+  }
+
+  get bundle(): readonly Uint8Array[] {
+    return this.#bundle;
+  }
+
+  /** Restores the persisted identity and bundle (or the bootstrap bundle). */
+  restore(identity: AgentIdentity | null, bundle: readonly Uint8Array[]): void {
+    this.#identity = identity;
+    this.#bundle = bundle;
+    this.#clients = null;
+  }
+
+  async setBundle(caDers: readonly Uint8Array[]): Promise<void> {
+    if (caDers.length === 0 || sameDers(caDers, this.#bundle)) return;
+    await this.#state.saveBundle(caDers);
+    this.#bundle = caDers;
+    this.#clients = null;
+  }
+
+  clients(): ServerClients {
+    if (!this.#identity) throw new Error('the agent is not attested');
+    if (!this.#clients) {
+      const t = mtlsTransport({
+        address: this.#address,
+        trustBundlePem: this.#bundlePem(),
+        serverId: this.#serverId,
+        clientCertPem: certPem(this.#identity),
+        clientKeyPem: keyPem(this.#identity),
+      });
+      this.#clients = {
+        agent: createClient(AgentService, t),
+        svid: createClient(SvidService, t),
+        sync: createClient(SyncService, t),
+      };
+    }
+    return this.#clients;
+  }
+
+  /** Node attestation over server-authenticated TLS (or none at all when insecure). */
+  async attest(attestor: AgentNodeAttestor, insecure: boolean): Promise<AgentIdentity> {
+    const key = await newKey();
+    const transport = mtlsTransport({
+      address: this.#address,
+      trustBundlePem: this.#bundlePem(),
+      serverId: this.#serverId,
+      insecure,
+    });
+    const api = createClient(AgentService, transport);
+    const first = create(AttestAgentRequestSchema, {
+      step: {
+        case: 'params',
+        value: { type: attestor.type, payload: await attestor.payload(), csr: createCsr(key) },
+      },
+    });
+    const requests = new AsyncQueue<AttestAgentRequest>(16);
+    requests.push(first);
+    try {
+      for await (const res of api.attestAgent(requests)) {
+        if (res.step.case === 'challenge') {
+          requests.push(
+            create(AttestAgentRequestSchema, {
+              step: { case: 'challengeResponse', value: attestor.answer(res.step.value) },
+            }),
+          );
+        } else if (res.step.case === 'result') {
+          const r = res.step.value;
+          const identity = identityFrom(r.spiffeId, r.svidChain, key);
+          await this.#state.saveIdentity(identity);
+          this.#identity = identity;
+          this.#clients = null;
+          await this.setBundle(r.bundle?.x509Authorities ?? []);
+          return identity;
+        }
+      }
+      throw new Error('attestation ended without a result');
+    } finally {
+      requests.close();
+    }
+  }
+
+  /** Renews the agent SVID with a new key; the new one is used from the next call on. */
+  async renew(): Promise<AgentIdentity> {
+    const current = this.#identity;
+    if (!current) throw new Error('the agent is not attested');
+    const key = await newKey();
+    const res = await this.clients().agent.renewAgent({ csr: createCsr(key) });
+    const identity = identityFrom(current.spiffeId, res.svidChain, key);
+    await this.#state.saveIdentity(identity);
+    this.#identity = identity;
+    this.#clients = null;
+    return identity;
+  }
+
+  #bundlePem(): string {
+    return this.#bundle.map((d) => derToPem(d)).join('');
+  }
+}
+
+async function newKey(): Promise<KeyObject> {
+  return (await generateKeyPairAsync('ec', { namedCurve: 'P-256' })).privateKey;
+}
+
+function sameDers(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((d, i) => Buffer.from(d).equals(Buffer.from(b[i] ?? new Uint8Array())))
+  );
+}

@@ -1,0 +1,48 @@
+// `tessera agent run`: the node agent process. Flags override the YAML config.
+import type { Command } from 'commander';
+import { type AgentRunFlags, TesseraAgent, loadAgentConfig } from '../../agent/compose.ts';
+import type { CliIo } from '../context.ts';
+import { untilStopped } from '../signals.ts';
+
+export function registerAgentRun(agent: Command, io: CliIo): void {
+  const cmd = agent
+    .command('run')
+    .description('run the node agent until SIGINT or SIGTERM')
+    .option('--config <file>', 'YAML config file')
+    .option('--server <host:port>', 'server API address (config server_address)')
+    .option('--trust-domain <td>', 'trust domain (config trust_domain)')
+    .option(
+      '--socket <path>',
+      'Workload API socket (config socket_path; default .tessera/agent/public/api.sock)',
+    )
+    .option('--data-dir <dir>', 'agent state directory (config data_dir; default .tessera/agent)')
+    .option('--join-token <token>', 'attest with a join token (config join_token)')
+    .option('--x509pop-cert <file>', 'attest with x509pop: certificate chain (PEM)')
+    .option('--x509pop-key <file>', 'attest with x509pop: its private key (PEM)')
+    .option(
+      '--trust-bundle <file>',
+      'server trust bundle for the first contact (PEM or SPIFFE JSON)',
+    )
+    .option('--trust-bundle-url <url>', 'https URL serving the trust bundle')
+    .option(
+      '--insecure-bootstrap',
+      'trust the server on first contact without verifying it (never in production)',
+    );
+  cmd.action(async () => {
+    const flags = cmd.opts<AgentRunFlags>();
+    const config = loadAgentConfig(flags, io.env);
+    if (config.insecure_bootstrap) {
+      io.stderr.write(
+        'WARNING: --insecure-bootstrap: the server is not verified on first contact. Use --trust-bundle.\n',
+      );
+    }
+    const agent = await TesseraAgent.create(config, { env: io.env });
+    await untilStopped(io, (signal) =>
+      agent.run(signal, (socket) =>
+        io.stderr.write(
+          `tessera agent ready: ${agent.link.identity?.spiffeId} serving ${socket}\n`,
+        ),
+      ),
+    );
+  });
+}
