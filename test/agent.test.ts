@@ -1,0 +1,256 @@
+// Black-box: a real server and a real agent process; workloads talk to the agent's Workload API
+// with a plain grpc-js client generated from the .proto; OpenSSL and jose verify what they get.
+import assert from 'node:assert/strict';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import tls from 'node:tls';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { derToPem } from '../src/crypto/x509/pem.ts';
+import { adminClients, entry, type AdminClients } from './helpers/admin.ts';
+import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
+import { opensslVerify } from './helpers/openssl.ts';
+import { REPO, startServer, type ServerProcess } from './helpers/server-process.ts';
+import {
+  fetchX509,
+  header,
+  unary,
+  workloadClient,
+  type X509Response,
+} from './helpers/workload-grpc.ts';
+import grpc from '@grpc/grpc-js';
+
+const UID = process.getuid?.() ?? 0;
+
+/** Splits concatenated DER certificates. */
+function splitDer(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i < buf.length) {
+    const lenByte = buf[i + 1] ?? 0;
+    const n = lenByte & 0x80 ? lenByte & 0x7f : 0;
+    const len = n === 0 ? lenByte : buf.subarray(i + 2, i + 2 + n).reduce((a, b) => a * 256 + b, 0);
+    const end = i + 2 + n + len;
+    out.push(buf.subarray(i, end));
+    i = end;
+  }
+  return out;
+}
+
+const pem = (ders: Buffer[]) => ders.map((d) => derToPem(d)).join('');
+
+describe('agent black-box', () => {
+  let server: ServerProcess;
+  let admin: AdminClients;
+  let agent: AgentProcess;
+  let agentId: string;
+
+  before(async () => {
+    server = await startServer({ config: { default_x509_svid_ttl: '1h' } });
+    admin = adminClients(server.adminSocket);
+    const t = await admin.agents.createJoinToken({});
+    agentId = t.agentSpiffeId;
+    agent = await startAgent(server, { joinToken: t.token });
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await server?.stop();
+  });
+
+  it('serves an X.509-SVID that OpenSSL verifies, and entry changes reach the stream within 1 s', async () => {
+    const created = await admin.entries.batchCreateEntry({
+      entries: [entry('spiffe://example.org/web', agentId, [`unix:uid:${UID}`], { hint: 'web' })],
+    });
+    const webId = created.results[0]!.entry!.id;
+    const client = workloadClient(agent.socketPath);
+    // The entry reaches the agent asynchronously: retry the stream until an identity arrives.
+    let stream = fetchX509(client);
+    let first: X509Response | null = null;
+    for (let i = 0; i < 50 && !first; i++) {
+      try {
+        first = await stream.next(2000);
+      } catch {
+        stream.cancel();
+        await new Promise((r) => setTimeout(r, 100));
+        stream = fetchX509(client);
+      }
+    }
+    assert.ok(first, 'an SVID arrived');
+    assert.equal(first.svids.length, 1);
+    const svid = first.svids[0]!;
+    assert.equal(svid.spiffe_id, 'spiffe://example.org/web');
+    assert.equal(svid.hint, 'web');
+    const chain = splitDer(svid.x509_svid);
+    const bundle = splitDer(svid.bundle);
+    assert.equal(opensslVerify(pem(bundle), pem(chain)).ok, true);
+    const key = createPrivateKey({ key: svid.x509_svid_key, format: 'der', type: 'pkcs8' });
+    assert.ok(new X509Certificate(chain[0]!).checkPrivateKey(key));
+
+    const t0 = performance.now();
+    await admin.entries.batchCreateEntry({
+      entries: [entry('spiffe://example.org/db', agentId, [`unix:uid:${UID}`], { hint: 'db' })],
+    });
+    const second = await stream.next(5000);
+    const latency = performance.now() - t0;
+    assert.deepEqual(
+      second.svids.map((s) => s.spiffe_id),
+      ['spiffe://example.org/web', 'spiffe://example.org/db'],
+    );
+    assert.ok(latency < 1000, `entry change reached the workload in ${latency.toFixed(0)} ms`);
+
+    await admin.entries.batchDeleteEntry({ ids: [webId] });
+    const third = await stream.next(5000);
+    assert.deepEqual(
+      third.svids.map((s) => s.spiffe_id),
+      ['spiffe://example.org/db'],
+    );
+    stream.cancel();
+    client.close();
+  });
+
+  it('mints JWT-SVIDs that ValidateJWTSVID and jose accept against FetchJWTBundles', async () => {
+    const client = workloadClient(agent.socketPath);
+    const res = await unary<{ svids: { spiffe_id: string; svid: string }[] }>(
+      client,
+      'FetchJWTSVID',
+      { audience: ['db'] },
+    );
+    assert.equal(res.svids[0]?.spiffe_id, 'spiffe://example.org/db');
+    const token = res.svids[0]!.svid;
+    const again = await unary<{ svids: { svid: string }[] }>(client, 'FetchJWTSVID', {
+      audience: ['db'],
+    });
+    assert.equal(again.svids[0]?.svid, token, 'cached until half its lifetime');
+    const validated = await unary<{ spiffe_id: string; claims: unknown }>(
+      client,
+      'ValidateJWTSVID',
+      { audience: 'db', svid: token },
+    );
+    assert.equal(validated.spiffe_id, 'spiffe://example.org/db');
+    const bundles = await new Promise<{ bundles: Record<string, Buffer> }>((resolve, reject) => {
+      const call = (
+        client.FetchJWTBundles as (
+          r: object,
+          m: grpc.Metadata,
+        ) => grpc.ClientReadableStream<{ bundles: Record<string, Buffer> }>
+      )({}, header());
+      call.once('data', (m) => {
+        resolve(m);
+        call.cancel();
+      });
+      call.once('error', (e) => (String(e).includes('Cancelled') ? undefined : reject(e)));
+    });
+    const jwks = JSON.parse(bundles.bundles['spiffe://example.org']!.toString('utf8'));
+    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { audience: 'db' });
+    assert.equal(payload.sub, 'spiffe://example.org/db');
+    await assert.rejects(
+      unary(client, 'FetchJWTSVID', { audience: [] }),
+      /INVALID_ARGUMENT|audience/,
+    );
+    await assert.rejects(
+      unary(client, 'FetchJWTSVID', { audience: ['x'] }, new grpc.Metadata()),
+      (e: { code: number }) => e.code === 3,
+    );
+    client.close();
+  });
+
+  it('completes a TLS handshake between two workloads using fetched SVIDs', async () => {
+    const client = workloadClient(agent.socketPath);
+    const s = fetchX509(client);
+    const msg = await s.next();
+    s.cancel();
+    client.close();
+    const v = msg.svids[0]!;
+    const opts = {
+      key: createPrivateKey({ key: v.x509_svid_key, format: 'der', type: 'pkcs8' }).export({
+        type: 'pkcs8',
+        format: 'pem',
+      }),
+      cert: pem(splitDer(v.x509_svid)),
+      ca: pem(splitDer(v.bundle)),
+    };
+    const srv = tls.createServer({ ...opts, requestCert: true, rejectUnauthorized: true }, (sock) =>
+      sock.end('hello'),
+    );
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    const got = await new Promise<string>((resolve, reject) => {
+      const c = tls.connect(
+        { ...opts, host: '127.0.0.1', port, checkServerIdentity: () => undefined },
+        () => {
+          let data = '';
+          c.on('data', (d) => (data += d));
+          c.on('end', () => resolve(data));
+        },
+      );
+      c.on('error', reject);
+    });
+    srv.close();
+    assert.equal(got, 'hello');
+  });
+
+  it(
+    'gives a process of another uid its own identity or PermissionDenied, never ours',
+    { skip: UID !== 0 && 'needs root to run a child as another uid' },
+    async () => {
+      const script = path.join(REPO, 'test/helpers/fetch-x509-child.ts');
+      const runAs = (uid: number) =>
+        new Promise<string>((resolve) => {
+          const p = spawn(process.execPath, [script, agent.socketPath], {
+            uid,
+            gid: uid,
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+          let out = '';
+          p.stdout.on('data', (d) => (out += d));
+          p.stderr.on('data', (d) => (out += d));
+          p.on('exit', () => resolve(out.trim()));
+        });
+      assert.match(await runAs(65534), /^error 7 /);
+      await admin.entries.batchCreateEntry({
+        entries: [entry('spiffe://example.org/nobody', agentId, ['unix:uid:65534'])],
+      });
+      let out = '';
+      for (let i = 0; i < 30 && !out.startsWith('ok '); i++) {
+        out = await runAs(65534);
+        if (!out.startsWith('ok ')) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(out, 'ok spiffe://example.org/nobody');
+    },
+  );
+
+  it('keeps serving cached SVIDs while the server is away, and resumes when it returns', async () => {
+    await server.stop();
+    const client = workloadClient(agent.socketPath);
+    const s = fetchX509(client);
+    const msg = await s.next();
+    assert.ok(msg.svids.some((v) => v.spiffe_id === 'spiffe://example.org/db'));
+    s.cancel();
+    await server.restart();
+    // A new entry shows the agent reconnected to the restarted server.
+    await admin.entries.batchCreateEntry({
+      entries: [entry('spiffe://example.org/after', agentId, [`unix:uid:${UID}`])],
+    });
+    const s2 = fetchX509(client);
+    let seen = false;
+    for (let i = 0; i < 40 && !seen; i++) {
+      const m = await s2.next(30_000);
+      seen = m.svids.some((v) => v.spiffe_id === 'spiffe://example.org/after');
+    }
+    s2.cancel();
+    client.close();
+    assert.ok(seen, 'the agent synced again after the server returned');
+  });
+
+  it('reuses its persisted agent SVID after a restart, and exits with a clear error once banned', async () => {
+    await agent.stop();
+    await agent.restart();
+    assert.match(agent.output(), /reusing the persisted agent SVID/);
+    await admin.agents.banAgent({ spiffeId: agentId });
+    const code = await agent.exited();
+    assert.equal(code, 5);
+    assert.match(agent.output(), /is banned/);
+  });
+});

@@ -1,0 +1,89 @@
+// Starts a real `tessera agent run` process for black-box tests.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { waitFor } from './ports.ts';
+import { CLI, type ServerProcess } from './server-process.ts';
+import { bundlePem } from './stand-in-agent.ts';
+
+export interface AgentProcess {
+  readonly dataDir: string;
+  readonly socketPath: string;
+  proc: ChildProcess;
+  output(): string;
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+  /** Starts again on the same data dir (without the join token: the persisted SVID is reused). */
+  restart(extraArgs?: string[]): Promise<void>;
+  exited(): Promise<number | null>;
+}
+
+export async function startAgent(
+  server: ServerProcess,
+  o: { joinToken?: string; args?: string[]; dataDir?: string } = {},
+): Promise<AgentProcess> {
+  const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'tessera-agent-'));
+  const socketPath = path.join(dataDir, 'public', 'api.sock');
+  const bundleFile = path.join(dataDir, 'bootstrap-bundle.pem');
+  writeFileSync(bundleFile, await bundlePem(server.adminSocket));
+  const base = [
+    CLI,
+    'agent',
+    'run',
+    '--server',
+    server.apiAddr,
+    '--trust-domain',
+    server.trustDomain,
+    '--socket',
+    socketPath,
+    '--data-dir',
+    dataDir,
+    '--trust-bundle',
+    bundleFile,
+  ];
+  let out = '';
+  const a: AgentProcess = {
+    dataDir,
+    socketPath,
+    proc: undefined as unknown as ChildProcess,
+    output: () => out,
+    async stop() {
+      if (a.proc.exitCode !== null) return a.proc.exitCode;
+      const done = a.exited();
+      a.proc.kill('SIGTERM');
+      return done;
+    },
+    async kill() {
+      if (a.proc.exitCode !== null || a.proc.signalCode !== null) return;
+      const done = a.exited();
+      a.proc.kill('SIGKILL');
+      await done;
+    },
+    exited() {
+      if (a.proc.exitCode !== null) return Promise.resolve(a.proc.exitCode);
+      return new Promise((r) => a.proc.once('exit', (code) => r(code)));
+    },
+    async restart(extra = []) {
+      await launch([...base, ...extra]);
+    },
+  };
+  const launch = async (args: string[]) => {
+    a.proc = spawn(process.execPath, args, {
+      env: { ...process.env, TESSERA_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    a.proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    a.proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = a.exited().then((code) => {
+      throw new Error(`agent exited (${code}): ${out}`);
+    });
+    exited.catch(() => {});
+    await Promise.race([
+      waitFor(() => out.includes('tessera agent ready') && existsSync(socketPath), 30_000),
+      exited,
+    ]);
+  };
+  await launch([...base, ...(o.joinToken ? ['--join-token', o.joinToken] : []), ...(o.args ?? [])]);
+  return a;
+}
