@@ -70,7 +70,11 @@ export async function mintSvid(
   return { spiffeId, chainDer: leaf.der, key: privateKey, pkcs8 };
 }
 
-export function svidMessage(a: TestAuthority, s: MintedSvid, hint = ''): X509Init['svids'] {
+export function svidMessage(
+  a: TestAuthority,
+  s: MintedSvid,
+  hint = '',
+): NonNullable<X509Init['svids']> {
   return [
     { spiffeId: s.spiffeId, x509Svid: s.chainDer, x509SvidKey: s.pkcs8, bundle: a.caDer, hint },
   ];

@@ -31,7 +31,10 @@ before(async () => {
   api.x509Bundles = { 'spiffe://example.org': td.caDer, 'spiffe://partner.test': fed.caDer };
   api.jwtBundles = jwksOf(td, fed);
   api.mintJwt = async (aud, id) => [
-    { spiffeId: id || 'spiffe://example.org/web', svid: await mintJwt(td, id || 'spiffe://example.org/web', aud) },
+    {
+      spiffeId: id || 'spiffe://example.org/web',
+      svid: await mintJwt(td, id || 'spiffe://example.org/web', aud),
+    },
   ];
 });
 after(() => api.dispose());
