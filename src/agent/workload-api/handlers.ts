@@ -1,0 +1,119 @@
+// SpiffeWorkloadAPI (spec SPIFFE_Workload_API.md, spiffe.md §2). The security header is checked
+// by security-header.ts and errors are mapped in error-map.ts; here: attestation, the view, and
+// the streaming rules (full state at once, then on change, identical repeats suppressed).
+import { equals, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import {
+  InvalidArgumentError,
+  PermissionDeniedError,
+  TesseraError,
+  UnavailableError,
+} from '../../core/errors.ts';
+import type { Selector } from '../../core/selector.ts';
+import { SpiffeId } from '../../core/spiffe-id.ts';
+import {
+  JWTBundlesResponseSchema,
+  X509BundlesResponseSchema,
+  X509SVIDResponseSchema,
+  type SpiffeWorkloadAPI,
+} from '../../../proto/gen/spiffe/workload_pb.js';
+import { attestCaller, type CallerDeps } from './caller.ts';
+import { claimsStruct } from './claims.ts';
+import type { WorkloadView } from './identity-source.ts';
+import { jwtBundlesResponse, uniqueHints, usableHint, x509BundlesResponse } from './responses.ts';
+import { x509SvidResponse } from './responses.ts';
+import { fullStateStream } from './watch.ts';
+
+export interface WorkloadHandlerDeps extends CallerDeps {
+  /** Aborted at shutdown: open streams end with Unavailable, so clients reconnect elsewhere. */
+  readonly shutdown: AbortSignal;
+}
+
+export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof SpiffeWorkloadAPI> {
+  return {
+    async *fetchX509SVID(_req, ctx) {
+      const selectors = await attestCaller(d, ctx);
+      yield* viewStream(d, ctx, selectors, X509SVIDResponseSchema, x509SvidResponse);
+    },
+    async *fetchX509Bundles(_req, ctx) {
+      const selectors = await attestCaller(d, ctx);
+      yield* viewStream(d, ctx, selectors, X509BundlesResponseSchema, x509BundlesResponse);
+    },
+    async *fetchJWTBundles(_req, ctx) {
+      const selectors = await attestCaller(d, ctx);
+      yield* viewStream(d, ctx, selectors, JWTBundlesResponseSchema, jwtBundlesResponse);
+    },
+    async fetchJWTSVID(req, ctx) {
+      checkJwtSvidRequest(req.audience, req.spiffeId);
+      const selectors = await attestCaller(d, ctx);
+      const svids = await d.source.fetchJwtSvids(selectors, req.audience, req.spiffeId);
+      if (svids.length === 0) throw new PermissionDeniedError('no identity issued');
+      return {
+        svids: uniqueHints(svids).map((s) => ({
+          spiffeId: s.spiffeId,
+          svid: s.token,
+          hint: usableHint(s.hint),
+        })),
+      };
+    },
+    // No attestation: the port validates against every bundle this agent holds, whoever asks,
+    // so attesting would cost time without changing the answer.
+    async validateJWTSVID(req) {
+      if (req.audience === '') throw new InvalidArgumentError('audience must be specified');
+      if (req.svid === '') throw new InvalidArgumentError('svid must be specified');
+      const { spiffeId, claims } = await d.source.validateJwtSvid(req.svid, req.audience);
+      return { spiffeId, claims: claimsStruct(claims) };
+    },
+    fetchWITSVID: () => failedStream(witUnsupported()),
+    fetchWITBundles: () => failedStream(witUnsupported()),
+  };
+}
+
+/** FetchJWTSVID's mandatory-field rules (spec §5): both are InvalidArgument, before attesting. */
+export function checkJwtSvidRequest(audience: readonly string[], spiffeId: string): void {
+  if (audience.length === 0) throw new InvalidArgumentError('audience must be specified');
+  if (audience.some((a) => a === '')) {
+    throw new InvalidArgumentError('audience must not contain empty values');
+  }
+  if (spiffeId === '') return;
+  try {
+    SpiffeId.parse(spiffeId);
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : 'invalid';
+    throw new InvalidArgumentError(`invalid requested SPIFFE ID: ${reason}`);
+  }
+}
+
+/**
+ * The caller's view as a stream of full-state messages. A caller without any identity gets
+ * PermissionDenied "no identity issued" — at the start and also when its last identity goes
+ * away mid-stream, as SPIRE does: a stream that ended tells the client "drop everything and
+ * retry with backoff", which an empty message could not say for the X.509-SVID stream (its
+ * svids field is required). The bundle streams follow the same rule (SPIRE without
+ * allow_unauthenticated_verifiers), so federated bundles are never shown to an unknown caller.
+ */
+async function* viewStream<D extends DescMessage>(
+  d: WorkloadHandlerDeps,
+  ctx: HandlerContext,
+  selectors: readonly Selector[],
+  schema: D,
+  toMessage: (view: WorkloadView) => MessageShape<D>,
+): AsyncGenerator<MessageShape<D>> {
+  const compute = () => {
+    const view = d.source.view(selectors);
+    if (view.svids.length === 0) throw new PermissionDeniedError('no identity issued');
+    return toMessage(view);
+  };
+  const signal = AbortSignal.any([ctx.signal, d.shutdown]);
+  yield* fullStateStream(d.source, signal, compute, (a, b) => equals(schema, a, b));
+  if (d.shutdown.aborted) throw new UnavailableError('the Workload API is shutting down');
+}
+
+function witUnsupported(): TesseraError {
+  return new TesseraError('unimplemented', 'the WIT-SVID profile is not supported');
+}
+
+// eslint-disable-next-line require-yield -- a stream that fails before its first message
+async function* failedStream(e: Error): AsyncGenerator<never> {
+  throw e;
+}

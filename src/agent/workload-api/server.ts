@@ -1,0 +1,173 @@
+// The SPIFFE Workload Endpoint: gRPC (and Connect) over HTTP/2 cleartext on a Unix socket, served
+// by connect-node on our own http2 server so that every connection's socket — hence the kernel's
+// peer credentials — is in our hands (grpc-js hides it).
+import http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import { createContextValues } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { file_google_protobuf_struct } from '@bufbuild/protobuf/wkt';
+import { Health, file_grpc_health_v1_health } from '../../../proto/gen/grpc/health/v1/health_pb.js';
+import * as reflectV1 from '../../../proto/gen/grpc/reflection/v1/reflection_pb.js';
+import * as reflectV1alpha from '../../../proto/gen/grpc/reflection/v1alpha/reflection_pb.js';
+import { SpiffeWorkloadAPI, file_spiffe_workload } from '../../../proto/gen/spiffe/workload_pb.js';
+import {
+  connectionPeerKey,
+  identifyConnection,
+  releaseConnection,
+  type ConnectionPeer,
+} from './connection-peer.ts';
+import { errorMappingInterceptor } from './error-map.ts';
+import { workloadApiHandlers } from './handlers.ts';
+import { ServingStatus, createHealthState, healthHandlers, type HealthState } from './health.ts';
+import type { WorkloadIdentitySource } from './identity-source.ts';
+import { silentLogger, type WorkloadApiLogger } from './log.ts';
+import { reflectionIndex, reflectionV1, reflectionV1alpha } from './reflection.ts';
+import { securityHeaderInterceptor, WORKLOAD_SERVICE } from './security-header.ts';
+import { bindSocket, removeSocket, type BoundSocket } from './socket-file.ts';
+
+export interface WorkloadApiOptions {
+  /** Absolute path of the Unix socket (SPIFFE_ENDPOINT_SOCKET=unix://<socketPath>). */
+  readonly socketPath: string;
+  readonly source: WorkloadIdentitySource;
+  readonly log?: WorkloadApiLogger;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection. Default 100. */
+  readonly maxConcurrentStreams?: number;
+  /** Connections served at once; further ones are closed at accept. Default 1024. */
+  readonly maxConnections?: number;
+  /** Largest request message. The Workload API's requests are tiny. Default 64 KiB. */
+  readonly readMaxBytes?: number;
+  /** A connection without any open stream is closed after this long. Default 60 s. */
+  readonly idleTimeoutMs?: number;
+  /** Workload attestation of one request is abandoned (Unavailable) after this. Default 30 s. */
+  readonly attestTimeoutMs?: number;
+}
+
+export interface WorkloadApi {
+  readonly socketPath: string;
+  /** Stops accepting, ends open streams (Unavailable), closes connections, removes the socket. */
+  close(): Promise<void>;
+}
+
+const SERVICES = [
+  WORKLOAD_SERVICE,
+  Health.typeName,
+  reflectV1.ServerReflection.typeName,
+  reflectV1alpha.ServerReflection.typeName,
+];
+
+export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<WorkloadApi> {
+  const log = opts.log ?? silentLogger;
+  const shutdown = new AbortController();
+  const health = createHealthState([WORKLOAD_SERVICE]);
+  const peers = new WeakMap<http2.Http2Session, ConnectionPeer>();
+  const handler = connectNodeAdapter({
+    routes: (router) => {
+      const d = {
+        source: opts.source,
+        log,
+        shutdown: shutdown.signal,
+        attestTimeoutMs: opts.attestTimeoutMs ?? 30_000,
+      };
+      router.service(SpiffeWorkloadAPI, workloadApiHandlers(d));
+      router.service(Health, healthHandlers(health, shutdown.signal));
+      const index = reflectionIndex(
+        [file_spiffe_workload, file_grpc_health_v1_health, file_google_protobuf_struct],
+        SERVICES,
+      );
+      router.service(reflectV1.ServerReflection, reflectionV1(index));
+      router.service(reflectV1alpha.ServerReflection, reflectionV1alpha(index));
+    },
+    interceptors: [errorMappingInterceptor(log), securityHeaderInterceptor()],
+    readMaxBytes: opts.readMaxBytes ?? 64 * 1024,
+    grpcWeb: false, // no browser ever talks to a Unix socket
+    contextValues: (req) => {
+      const session = (req as http2.Http2ServerRequest).stream?.session;
+      const peer = session && peers.get(session);
+      return createContextValues().set(connectionPeerKey, peer ?? noPeer);
+    },
+  });
+  const server = http2.createServer(
+    {
+      settings: {
+        maxConcurrentStreams: opts.maxConcurrentStreams ?? 100,
+        maxHeaderListSize: 16 * 1024,
+        enablePush: false,
+      },
+      maxHeaderListPairs: 64,
+      maxSessionMemory: 8, // MiB per connection, then new streams are refused
+    },
+    handler,
+  );
+  server.maxConnections = opts.maxConnections ?? 1024;
+  const sessions = trackSessions(server, peers, opts.idleTimeoutMs ?? 60_000, log);
+  const bound = await bindSocket(server, opts.socketPath);
+  log.info({ socket: opts.socketPath }, 'workload API listening');
+  let closing: Promise<void> | undefined;
+  return {
+    socketPath: opts.socketPath,
+    close: () => (closing ??= stop({ server, sessions, bound, health, shutdown })),
+  };
+}
+
+const noPeer: ConnectionPeer = { ok: false, reason: 'not an HTTP/2 request on the socket' };
+
+/**
+ * Identifies each connection once, at accept, and releases its pin when it closes. A connection
+ * with no open stream for `idleMs` (a client that connected and went quiet, a half-open or
+ * garbage connection that never became a stream) is destroyed; watchers are never cut: their
+ * streams are the point of the Workload API, and they stay open for hours between rotations.
+ */
+function trackSessions(
+  server: http2.Http2Server,
+  peers: WeakMap<http2.Http2Session, ConnectionPeer>,
+  idleMs: number,
+  log: WorkloadApiLogger,
+): Set<http2.ServerHttp2Session> {
+  const live = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session: http2.ServerHttp2Session) => {
+    live.add(session);
+    // session.socket is a proxy that forwards property reads to the net.Socket.
+    const peer = identifyConnection(session.socket as Socket);
+    if (!peer.ok) log.warn({ reason: peer.reason }, 'could not identify a workload API caller');
+    peers.set(session, peer);
+    let open = 0;
+    session.on('stream', (stream: http2.ServerHttp2Stream) => {
+      open++;
+      stream.once('close', () => open--);
+    });
+    session.setTimeout(idleMs, () => {
+      if (open === 0) session.destroy();
+    });
+    session.once('close', () => {
+      live.delete(session);
+      releaseConnection(peer);
+    });
+  });
+  server.on('sessionError', (err: Error) =>
+    log.debug({ err: err.message }, 'workload API connection error'),
+  );
+  return live;
+}
+
+interface Running {
+  readonly server: http2.Http2Server;
+  readonly sessions: Set<http2.ServerHttp2Session>;
+  readonly bound: BoundSocket;
+  readonly health: HealthState;
+  readonly shutdown: AbortController;
+}
+
+async function stop(r: Running): Promise<void> {
+  // Health watchers hear NOT_SERVING before their streams end.
+  r.health.setAll(ServingStatus.NOT_SERVING);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  // Open streams end with Unavailable, which tells clients to reconnect (to the next agent).
+  r.shutdown.abort();
+  const closed = new Promise<void>((resolve) => r.server.close(() => resolve()));
+  for (const s of r.sessions) s.close();
+  // Clients that ignore GOAWAY keep their connection for at most this long.
+  const grace = setTimeout(() => r.sessions.forEach((s) => s.destroy()), 1000);
+  await closed;
+  clearTimeout(grace);
+  removeSocket(r.bound);
+}

@@ -1,0 +1,129 @@
+// Test support (imported only by *.test.ts): an in-memory WorkloadIdentitySource. A real
+// implementation of the port — entries keyed by one selector, real X.509 material, JWT-SVIDs
+// signed and verified with the crypto layer — whose state tests change and whose onChange they
+// fire by hand.
+import type { KeyObject } from 'node:crypto';
+import { PermissionDeniedError } from '../../core/errors.ts';
+import { formatSelector, type Selector } from '../../core/selector.ts';
+import type { ManagedKey } from '../../crypto/key-manager.ts';
+import { signJwtSvid } from '../../crypto/jwt/sign.ts';
+import { verifyJwtSvid } from '../../crypto/jwt/verify.ts';
+import type {
+  CallerProcess,
+  JwtSvidItem,
+  WorkloadIdentitySource,
+  WorkloadView,
+  X509SvidItem,
+} from './identity-source.ts';
+
+export interface StaticEntry {
+  /** "type:value"; a caller whose selectors include it gets `svid`. */
+  readonly selector: string;
+  readonly svid: X509SvidItem;
+}
+
+export interface StaticState {
+  readonly trustDomainId: string;
+  readonly bundle: readonly Uint8Array[];
+  readonly entries: readonly StaticEntry[];
+  readonly federatedBundles: ReadonlyMap<string, readonly Uint8Array[]>;
+  readonly jwtBundles: ReadonlyMap<string, string>;
+}
+
+export interface JwtAuthority {
+  readonly key: ManagedKey;
+  readonly kid: string;
+}
+
+export class StaticIdentitySource implements WorkloadIdentitySource {
+  state: StaticState;
+  readonly attestCalls: CallerProcess[] = [];
+  /** Caller → selectors; default: `unix:uid:<uid>`. */
+  selectorsOf: (caller: CallerProcess) => Selector[] = (c) => [
+    { type: 'unix', value: `uid:${c.uid}` },
+  ];
+  /** Runs inside attest (e.g. to make attestation slow, or fail). */
+  attestHook: ((caller: CallerProcess, signal: AbortSignal) => Promise<void>) | undefined;
+  readonly #listeners = new Set<() => void>();
+  readonly #jwt: JwtAuthority;
+  readonly #jwtKeys: ReadonlyMap<string, KeyObject>;
+
+  constructor(state: StaticState, jwt: JwtAuthority) {
+    this.state = state;
+    this.#jwt = jwt;
+    this.#jwtKeys = new Map([[`${state.trustDomainId}#${jwt.kid}`, jwt.key.publicKey]]);
+  }
+
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
+  /** Replaces the state and notifies, as a rotation or entry change would. */
+  update(change: (s: StaticState) => StaticState): void {
+    this.state = change(this.state);
+    this.notify();
+  }
+
+  /** Notifies without changing anything (the server must not resend). */
+  notify(): void {
+    for (const l of [...this.#listeners]) l();
+  }
+
+  async attest(caller: CallerProcess, signal: AbortSignal): Promise<Selector[]> {
+    this.attestCalls.push(caller);
+    await this.attestHook?.(caller, signal);
+    return this.selectorsOf(caller);
+  }
+
+  view(selectors: readonly Selector[]): WorkloadView {
+    const mine = new Set(selectors.map(formatSelector));
+    const s = this.state;
+    const svids = s.entries.filter((e) => mine.has(e.selector)).map((e) => e.svid);
+    return {
+      svids,
+      trustDomainId: s.trustDomainId,
+      bundle: s.bundle,
+      federatedBundles: s.federatedBundles,
+      jwtBundles: s.jwtBundles,
+    };
+  }
+
+  onChange(listener: () => void): () => void {
+    const wrapped = () => listener();
+    this.#listeners.add(wrapped);
+    return () => this.#listeners.delete(wrapped);
+  }
+
+  async fetchJwtSvids(
+    selectors: readonly Selector[],
+    audience: readonly string[],
+    spiffeId: string,
+  ): Promise<JwtSvidItem[]> {
+    const svids = this.view(selectors).svids.filter((s) => !spiffeId || s.spiffeId === spiffeId);
+    if (svids.length === 0) throw new PermissionDeniedError('no identity issued');
+    const iat = Math.floor(Date.now() / 1000);
+    return Promise.all(
+      svids.map(async (s) => ({
+        spiffeId: s.spiffeId,
+        hint: s.hint,
+        token: await signJwtSvid({
+          key: this.#jwt.key,
+          kid: this.#jwt.kid,
+          claims: { sub: s.spiffeId, aud: audience, iat, exp: iat + 300 },
+        }),
+      })),
+    );
+  }
+
+  async validateJwtSvid(
+    token: string,
+    audience: string,
+  ): Promise<{ spiffeId: string; claims: Record<string, unknown> }> {
+    const v = await verifyJwtSvid(token, {
+      audience,
+      now: Date.now(),
+      resolveKey: (td, kid) => this.#jwtKeys.get(`spiffe://${td}#${kid}`),
+    });
+    return { spiffeId: v.spiffeId, claims: v.claims };
+  }
+}
