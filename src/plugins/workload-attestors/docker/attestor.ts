@@ -3,40 +3,15 @@
 // docker:image_config_digest are additions. Environment variables are never all emitted (they hold
 // secrets): only the keys the operator lists.
 import { z } from 'zod';
-import { parseDuration } from '../../../core/duration.ts';
 import { TesseraError, UnavailableError } from '../../../core/errors.ts';
 import type { Selector } from '../../../core/selector.ts';
 import { checkPid } from '../unix/proc-error.ts';
 import { validSelectors } from '../unix/selectors.ts';
 import type { WorkloadAttestor } from '../workload-attestor.ts';
-import { compileMatcher, defaultDockerMatchers, findContainer, readCgroupPaths } from './cgroup.ts';
-import { boundedGet } from './http-get.ts';
+import { cgroupMatchers, defaultDockerMatchers, findContainer, readCgroupPaths } from './cgroup.ts';
+import { boundedGet, durationMs } from './http-get.ts';
 
 export const DOCKER_TYPE = 'docker';
-
-/** A duration as operators write it ("5s", "500ms"), compiled to milliseconds. */
-export const durationMs = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  try {
-    return parseDuration(String(v), '');
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-});
-
-/** Regexes with a named group `id`, tried in order on each cgroup path. */
-export const cgroupMatchers = z
-  .array(z.string())
-  .min(1)
-  .transform((list, ctx) => {
-    const out: RegExp[] = [];
-    list.forEach((source, i) => {
-      const re = compileMatcher(source);
-      if (typeof re === 'string') ctx.addIssue({ code: 'custom', message: re, path: [i] });
-      else out.push(re);
-    });
-    return out;
-  });
 
 export const dockerConfigSchema = z.strictObject({
   /** Path of the daemon's Unix socket; a `unix://` prefix (SPIRE's form) is accepted. */

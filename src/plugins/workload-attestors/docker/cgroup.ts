@@ -9,6 +9,7 @@
 // cgroup root (after any `/..` segments, which a cgroup namespace puts in front of paths outside
 // it), so a path under /user.slice never matches.
 import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
 import { FailedPreconditionError } from '../../../core/errors.ts';
 import { procFsError } from '../unix/proc-error.ts';
 
@@ -131,3 +132,17 @@ export const defaultDockerMatchers: readonly RegExp[] = [
   // The cgroupfs kubepods form carries no runtime name, so it is left to the k8s attestor.
   new RegExp(`${CGROUPNS_PREFIX}/kubepods\\.slice/(?:[^/]+/)*docker-(?<id>${HEX64})\\.scope$`),
 ];
+
+/** Regexes with a named group `id`, tried in order on each cgroup path. */
+export const cgroupMatchers = z
+  .array(z.string())
+  .min(1)
+  .transform((list, ctx) => {
+    const out: RegExp[] = [];
+    list.forEach((source, i) => {
+      const re = compileMatcher(source);
+      if (typeof re === 'string') ctx.addIssue({ code: 'custom', message: re, path: [i] });
+      else out.push(re);
+    });
+    return out;
+  });

@@ -3,10 +3,12 @@
 // caller's abort signal. Used for the Docker Engine API (Unix socket) and the kubelet (HTTP(S)).
 import http from 'node:http';
 import https from 'node:https';
+import { z } from 'zod';
+import { parseDuration } from '../../../core/duration.ts';
+import type { TesseraError } from '../../../core/errors.ts';
 import {
   FailedPreconditionError,
   ResourceExhaustedError,
-  TesseraError,
   UnavailableError,
 } from '../../../core/errors.ts';
 
@@ -113,3 +115,13 @@ function transportError(o: BoundedGet, e: Error): TesseraError {
     cause: e,
   });
 }
+
+/** A duration as operators write it ("5s", "500ms"), compiled to milliseconds. */
+export const durationMs = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return parseDuration(String(v), '');
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
