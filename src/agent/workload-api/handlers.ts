@@ -113,7 +113,7 @@ function witUnsupported(): TesseraError {
   return new TesseraError('unimplemented', 'the WIT-SVID profile is not supported');
 }
 
-// eslint-disable-next-line require-yield -- a stream that fails before its first message
+/** A stream that fails before its first message. */
 async function* failedStream(e: Error): AsyncGenerator<never> {
   throw e;
 }

@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { endianness } from 'node:os';
 import type { Socket } from 'node:net';
+import type Koffi from 'koffi';
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
@@ -37,7 +38,7 @@ function loadLibc(): Libc {
   if (process.platform !== 'linux') {
     throw new Error(`peer credentials are implemented for Linux only (not ${process.platform})`);
   }
-  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi').default;
+  const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
   let lib: ReturnType<typeof koffi.load>;
   try {
     // dlopen(NULL): the symbols node itself links against, whichever libc that is (glibc, musl).

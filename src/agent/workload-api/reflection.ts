@@ -7,8 +7,8 @@ import { toBinary, type DescFile } from '@bufbuild/protobuf';
 import { nestedTypes } from '@bufbuild/protobuf/reflect';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import type { ServiceImpl } from '@connectrpc/connect';
-import * as v1 from '../../../proto/gen/grpc/reflection/v1/reflection_pb.js';
-import * as v1alpha from '../../../proto/gen/grpc/reflection/v1alpha/reflection_pb.js';
+import type * as v1 from '../../../proto/gen/grpc/reflection/v1/reflection_pb.js';
+import type * as v1alpha from '../../../proto/gen/grpc/reflection/v1alpha/reflection_pb.js';
 
 const NOT_FOUND = 5;
 const INVALID_ARGUMENT = 3;
