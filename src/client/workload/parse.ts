@@ -50,7 +50,10 @@ export function splitDer(buf: Uint8Array, what: string): Uint8Array[] {
   return out;
 }
 
-export function parseX509Svid(m: X509SVID): X509Svid {
+/** The X509-SVID fields of the wire message (also usable to build an X509Svid from files). */
+export type X509SvidFields = Pick<X509SVID, 'spiffeId' | 'x509Svid' | 'x509SvidKey' | 'hint'>;
+
+export function parseX509Svid(m: X509SvidFields): X509Svid {
   const what = `X509-SVID "${m.spiffeId.slice(0, 120)}"`;
   return guard(what, () => {
     const id = parseLeafId(m.spiffeId, 'X509-SVID spiffe_id');
