@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import http2 from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
@@ -331,7 +331,7 @@ test('http2: secure server and client session authenticate by SPIFFE ID', async 
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
-  const request = (session: http2.ClientHttp2Session): Promise<string> =>
+  const request = (session: ClientHttp2Session): Promise<string> =>
     new Promise((resolve, reject) => {
       session.on('error', reject);
       const req = session.request({ ':path': '/' });
