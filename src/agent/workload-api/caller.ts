@@ -1,12 +1,13 @@
 // Caller → selectors: workload attestation bracketed by the process pin (process-pin.ts), with a
 // time bound so a stuck attestor cannot hold a request (and its memory) forever.
-import type { HandlerContext } from '@connectrpc/connect';
+import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import { UnavailableError } from '../../core/errors.ts';
 import type { Selector } from '../../core/selector.ts';
 import { connectionPeerKey } from './connection-peer.ts';
 import type { WorkloadIdentitySource } from './identity-source.ts';
 import type { WorkloadApiLogger } from './log.ts';
 import { verifyPin } from './process-pin.ts';
+import { untilAborted } from './abortable.ts';
 
 export interface CallerDeps {
   readonly source: WorkloadIdentitySource;
@@ -29,6 +30,7 @@ export async function attestCaller(d: CallerDeps, ctx: HandlerContext): Promise<
   try {
     selectors = await untilAborted(d.source.attest(peer.caller, signal), signal);
   } catch (e) {
+    if (ctx.signal.aborted) throw cancelled(ctx);
     throw new UnavailableError('workload attestation failed', { cause: e });
   }
   await verifyPin(peer.pin);
@@ -39,12 +41,10 @@ export async function attestCaller(d: CallerDeps, ctx: HandlerContext): Promise<
   return selectors;
 }
 
-/** Settles with `p`, or rejects when `signal` aborts first (the attestor may ignore signals). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
+/** The client went away or its deadline passed (Connect's reason says which): nothing to log. */
+export function cancelled(ctx: HandlerContext): ConnectError {
+  const reason: unknown = ctx.signal.reason;
+  return reason instanceof ConnectError
+    ? reason
+    : new ConnectError('request cancelled', Code.Canceled);
 }

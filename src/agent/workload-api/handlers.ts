@@ -17,7 +17,8 @@ import {
   X509SVIDResponseSchema,
   type SpiffeWorkloadAPI,
 } from '../../../proto/gen/spiffe/workload_pb.js';
-import { attestCaller, type CallerDeps } from './caller.ts';
+import { untilAborted } from './abortable.ts';
+import { attestCaller, cancelled, type CallerDeps } from './caller.ts';
 import { claimsStruct } from './claims.ts';
 import type { WorkloadView } from './identity-source.ts';
 import { jwtBundlesResponse, uniqueHints, usableHint, x509BundlesResponse } from './responses.ts';
@@ -25,6 +26,8 @@ import { x509SvidResponse } from './responses.ts';
 import { fullStateStream } from './watch.ts';
 
 export interface WorkloadHandlerDeps extends CallerDeps {
+  /** Bound on minting/fetching JWT-SVIDs and on validating one (the source may call the server). */
+  readonly jwtTimeoutMs: number;
   /** Aborted at shutdown: open streams end with Unavailable, so clients reconnect elsewhere. */
   readonly shutdown: AbortSignal;
 }
@@ -46,7 +49,11 @@ export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof 
     async fetchJWTSVID(req, ctx) {
       checkJwtSvidRequest(req.audience, req.spiffeId);
       const selectors = await attestCaller(d, ctx);
-      const svids = await d.source.fetchJwtSvids(selectors, req.audience, req.spiffeId);
+      const svids = await bounded(
+        d,
+        ctx,
+        d.source.fetchJwtSvids(selectors, req.audience, req.spiffeId),
+      );
       if (svids.length === 0) throw new PermissionDeniedError('no identity issued');
       return {
         svids: uniqueHints(svids).map((s) => ({
@@ -58,10 +65,14 @@ export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof 
     },
     // No attestation: the port validates against every bundle this agent holds, whoever asks,
     // so attesting would cost time without changing the answer.
-    async validateJWTSVID(req) {
+    async validateJWTSVID(req, ctx) {
       if (req.audience === '') throw new InvalidArgumentError('audience must be specified');
       if (req.svid === '') throw new InvalidArgumentError('svid must be specified');
-      const { spiffeId, claims } = await d.source.validateJwtSvid(req.svid, req.audience);
+      const { spiffeId, claims } = await bounded(
+        d,
+        ctx,
+        d.source.validateJwtSvid(req.svid, req.audience),
+      );
       return { spiffeId, claims: claimsStruct(claims) };
     },
     fetchWITSVID: () => failedStream(witUnsupported()),
@@ -107,6 +118,18 @@ async function* viewStream<D extends DescMessage>(
   const signal = AbortSignal.any([ctx.signal, d.shutdown]);
   yield* fullStateStream(d.source, signal, compute, (a, b) => equals(schema, a, b));
   if (d.shutdown.aborted) throw new UnavailableError('the Workload API is shutting down');
+}
+
+/** The source's answer, or Unavailable (retry) when it takes longer than jwtTimeoutMs. */
+async function bounded<T>(d: WorkloadHandlerDeps, ctx: HandlerContext, p: Promise<T>): Promise<T> {
+  const timeout = AbortSignal.timeout(d.jwtTimeoutMs);
+  try {
+    return await untilAborted(p, AbortSignal.any([ctx.signal, timeout]));
+  } catch (e) {
+    if (ctx.signal.aborted) throw cancelled(ctx);
+    if (timeout.aborted) throw new UnavailableError('timed out waiting for the JWT-SVID service');
+    throw e;
+  }
 }
 
 function witUnsupported(): TesseraError {

@@ -40,6 +40,8 @@ export interface WorkloadApiOptions {
   readonly idleTimeoutMs?: number;
   /** Workload attestation of one request is abandoned (Unavailable) after this. Default 30 s. */
   readonly attestTimeoutMs?: number;
+  /** FetchJWTSVID / ValidateJWTSVID wait this long for the source (Unavailable). Default 30 s. */
+  readonly jwtTimeoutMs?: number;
 }
 
 export interface WorkloadApi {
@@ -67,11 +69,18 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
         log,
         shutdown: shutdown.signal,
         attestTimeoutMs: opts.attestTimeoutMs ?? 30_000,
+        jwtTimeoutMs: opts.jwtTimeoutMs ?? 30_000,
       };
       router.service(SpiffeWorkloadAPI, workloadApiHandlers(d));
       router.service(Health, healthHandlers(health, shutdown.signal));
       const index = reflectionIndex(
-        [file_spiffe_workload, file_grpc_health_v1_health, file_google_protobuf_struct],
+        [
+          file_spiffe_workload,
+          file_google_protobuf_struct,
+          file_grpc_health_v1_health,
+          reflectV1.file_grpc_reflection_v1_reflection,
+          reflectV1alpha.file_grpc_reflection_v1alpha_reflection,
+        ],
         SERVICES,
       );
       router.service(reflectV1.ServerReflection, reflectionV1(index));
@@ -99,13 +108,13 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
     handler,
   );
   server.maxConnections = opts.maxConnections ?? 1024;
-  const sessions = trackSessions(server, peers, opts.idleTimeoutMs ?? 60_000, log);
+  const live = trackSessions(server, peers, opts.idleTimeoutMs ?? 60_000, log);
   const bound = await bindSocket(server, opts.socketPath);
   log.info({ socket: opts.socketPath }, 'workload API listening');
   let closing: Promise<void> | undefined;
   return {
     socketPath: opts.socketPath,
-    close: () => (closing ??= stop({ server, sessions, bound, health, shutdown })),
+    close: () => (closing ??= stop({ server, live, bound, health, shutdown })),
   };
 }
 
@@ -122,10 +131,16 @@ function trackSessions(
   peers: WeakMap<http2.Http2Session, ConnectionPeer>,
   idleMs: number,
   log: WorkloadApiLogger,
-): Set<http2.ServerHttp2Session> {
-  const live = new Set<http2.ServerHttp2Session>();
+): Live {
+  const live: Live = { sessions: new Set(), sockets: new Set() };
+  // The raw sockets too: a session that never got the HTTP/2 preface ignores close()/destroy()
+  // once the server is closing, and only destroying its socket ends it.
+  server.on('connection', (socket: Socket) => {
+    live.sockets.add(socket);
+    socket.once('close', () => live.sockets.delete(socket));
+  });
   server.on('session', (session: http2.ServerHttp2Session) => {
-    live.add(session);
+    live.sessions.add(session);
     // session.socket is a proxy that forwards property reads to the net.Socket.
     const peer = identifyConnection(session.socket as Socket);
     if (!peer.ok) log.warn({ reason: peer.reason }, 'could not identify a workload API caller');
@@ -139,7 +154,7 @@ function trackSessions(
       if (open === 0) session.destroy();
     });
     session.once('close', () => {
-      live.delete(session);
+      live.sessions.delete(session);
       releaseConnection(peer);
     });
   });
@@ -149,9 +164,14 @@ function trackSessions(
   return live;
 }
 
+interface Live {
+  readonly sessions: Set<http2.ServerHttp2Session>;
+  readonly sockets: Set<Socket>;
+}
+
 interface Running {
   readonly server: http2.Http2Server;
-  readonly sessions: Set<http2.ServerHttp2Session>;
+  readonly live: Live;
   readonly bound: BoundSocket;
   readonly health: HealthState;
   readonly shutdown: AbortController;
@@ -164,9 +184,9 @@ async function stop(r: Running): Promise<void> {
   // Open streams end with Unavailable, which tells clients to reconnect (to the next agent).
   r.shutdown.abort();
   const closed = new Promise<void>((resolve) => r.server.close(() => resolve()));
-  for (const s of r.sessions) s.close();
-  // Clients that ignore GOAWAY keep their connection for at most this long.
-  const grace = setTimeout(() => r.sessions.forEach((s) => s.destroy()), 1000);
+  for (const s of r.live.sessions) s.close(); // GOAWAY; closes once its streams are done
+  // Clients that ignore GOAWAY (or never spoke HTTP/2) keep their connection at most this long.
+  const grace = setTimeout(() => r.live.sockets.forEach((s) => s.destroy()), 1000);
   await closed;
   clearTimeout(grace);
   removeSocket(r.bound);
