@@ -240,10 +240,12 @@ export class FakeWorkloadApi {
           throw new ConnectError('bad audience', Code.InvalidArgument);
         return { spiffeId: payload.sub, claims: { sub: payload.sub, aud: payload.aud } };
       },
-      fetchWITSVID: (_req: unknown, ctx: HandlerContext) =>
-        this.#stream('x509', ctx, () => ({ svids: [] })),
-      fetchWITBundles: (_req: unknown, ctx: HandlerContext) =>
-        this.#stream('x509', ctx, () => ({ bundles: {} })),
+      fetchWITSVID: () => {
+        throw new ConnectError('WIT-SVIDs are not supported', Code.Unimplemented);
+      },
+      fetchWITBundles: () => {
+        throw new ConnectError('WIT-SVIDs are not supported', Code.Unimplemented);
+      },
     };
   }
 }

@@ -126,6 +126,13 @@ async function echoServer(source: MtlsSource, authorizer: Authorizer): Promise<E
 
 const settle = (ms = 200): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Waits for `p`, at most `ms` (the timer is cleared so it never holds the process). */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((r) => (t = setTimeout(r, ms)))]);
+  clearTimeout(t);
+}
+
 /** Connects with a raw guarded socket and writes at once (before the handshake completes). */
 async function rawAttempt(
   port: number,
@@ -137,7 +144,7 @@ async function rawAttempt(
   guardClientSocket(sock, source, authorizer, { onReject: (e) => rejected.push(e) });
   sock.write('secret before handshake');
   sock.on('error', () => {});
-  await Promise.race([new Promise((r) => sock.once('close', r)), settle(2000)]);
+  await within(new Promise((r) => sock.once('close', r)), 2000);
   sock.destroy();
   return rejected[0];
 }
@@ -176,7 +183,7 @@ test('server refuses a client with the wrong SPIFFE ID before any data', async (
   }
 });
 
-test('server refuses another trust domain it has no bundle for, and a cert not chaining to the bundle', async () => {
+test('server refuses another trust domain, a cert not chaining to the bundle, and no cert', async () => {
   const s = await echoServer(serverSrc, authorizeAny());
   const stranger = await makeAuthority('stranger.test');
   const foreign = await staticSvid(stranger, 'spiffe://stranger.test/x', {
@@ -186,10 +193,17 @@ test('server refuses another trust domain it has no bundle for, and a cert not c
   try {
     await rawAttempt(s.port, foreign, authorizeAny());
     await rawAttempt(s.port, forged, authorizeAny());
+    // No client certificate at all.
+    const anon = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false });
+    anon.on('error', () => {});
+    anon.write('anonymous data');
+    await within(new Promise((r) => anon.once('close', r)), 2000);
+    anon.destroy();
     await settle();
     assert.equal(s.accepted.length, 0);
     assert.deepEqual(s.received, []);
-    assert.equal(s.rejects.length, 2);
+    assert.equal(s.rejects.length, 3);
+    assert.match(s.rejects[2]!.message, /presented no certificate/);
     assert.ok(s.rejects.every((e) => e instanceof UnauthenticatedError));
     assert.match(s.rejects[0]!.message, /no X.509 bundle for trust domain "stranger.test"/);
     assert.match(s.rejects[1]!.message, /does not lead to a CA in the bundle/);
@@ -272,7 +286,7 @@ test('server rotation is picked up by the next connection without a restart', as
       federatedBundles: { 'spiffe://partner.test': partner.caDer },
     };
     api.push();
-    await Promise.race([updated, settle(5000)]);
+    await within(updated, 5000);
     const second = await serial();
     assert.notEqual(second, first);
     assert.equal(second, serverSrc.getX509Svid().certificates[0]!.serialNumber);
