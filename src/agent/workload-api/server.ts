@@ -3,7 +3,7 @@
 // peer credentials — is in our hands (grpc-js hides it).
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import { createContextValues } from '@connectrpc/connect';
+import { createContextValues, type ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { file_google_protobuf_struct } from '@bufbuild/protobuf/wkt';
 import { Health, file_grpc_health_v1_health } from '../../../proto/gen/grpc/health/v1/health_pb.js';
@@ -63,29 +63,7 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
   const health = createHealthState([WORKLOAD_SERVICE]);
   const peers = new WeakMap<http2.Http2Session, ConnectionPeer>();
   const handler = connectNodeAdapter({
-    routes: (router) => {
-      const d = {
-        source: opts.source,
-        log,
-        shutdown: shutdown.signal,
-        attestTimeoutMs: opts.attestTimeoutMs ?? 30_000,
-        jwtTimeoutMs: opts.jwtTimeoutMs ?? 30_000,
-      };
-      router.service(SpiffeWorkloadAPI, workloadApiHandlers(d));
-      router.service(Health, healthHandlers(health, shutdown.signal));
-      const index = reflectionIndex(
-        [
-          file_spiffe_workload,
-          file_google_protobuf_struct,
-          file_grpc_health_v1_health,
-          reflectV1.file_grpc_reflection_v1_reflection,
-          reflectV1alpha.file_grpc_reflection_v1alpha_reflection,
-        ],
-        SERVICES,
-      );
-      router.service(reflectV1.ServerReflection, reflectionV1(index));
-      router.service(reflectV1alpha.ServerReflection, reflectionV1alpha(index));
-    },
+    routes: routes(opts, log, health, shutdown.signal),
     interceptors: [errorMappingInterceptor(log), securityHeaderInterceptor()],
     readMaxBytes: opts.readMaxBytes ?? 64 * 1024,
     grpcWeb: false, // no browser ever talks to a Unix socket
@@ -115,6 +93,37 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
   return {
     socketPath: opts.socketPath,
     close: () => (closing ??= stop({ server, live, bound, health, shutdown })),
+  };
+}
+
+function routes(
+  opts: WorkloadApiOptions,
+  log: WorkloadApiLogger,
+  health: HealthState,
+  shutdown: AbortSignal,
+): (router: ConnectRouter) => void {
+  const deps = {
+    source: opts.source,
+    log,
+    shutdown,
+    attestTimeoutMs: opts.attestTimeoutMs ?? 30_000,
+    jwtTimeoutMs: opts.jwtTimeoutMs ?? 30_000,
+  };
+  const index = reflectionIndex(
+    [
+      file_spiffe_workload,
+      file_google_protobuf_struct,
+      file_grpc_health_v1_health,
+      reflectV1.file_grpc_reflection_v1_reflection,
+      reflectV1alpha.file_grpc_reflection_v1alpha_reflection,
+    ],
+    SERVICES,
+  );
+  return (router) => {
+    router.service(SpiffeWorkloadAPI, workloadApiHandlers(deps));
+    router.service(Health, healthHandlers(health, shutdown));
+    router.service(reflectV1.ServerReflection, reflectionV1(index));
+    router.service(reflectV1alpha.ServerReflection, reflectionV1alpha(index));
   };
 }
 
