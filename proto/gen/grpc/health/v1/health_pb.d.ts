@@ -51,21 +51,31 @@ export declare const HealthCheckResponseSchema: GenMessage<HealthCheckResponse>;
  */
 export enum HealthCheckResponse_ServingStatus {
   /**
+   * Upstream names, which generic health clients rely on.
+   * buf:lint:ignore ENUM_VALUE_PREFIX
+   * buf:lint:ignore ENUM_ZERO_VALUE_SUFFIX
+   *
    * @generated from enum value: UNKNOWN = 0;
    */
   UNKNOWN = 0,
 
   /**
+   * buf:lint:ignore ENUM_VALUE_PREFIX
+   *
    * @generated from enum value: SERVING = 1;
    */
   SERVING = 1,
 
   /**
+   * buf:lint:ignore ENUM_VALUE_PREFIX
+   *
    * @generated from enum value: NOT_SERVING = 2;
    */
   NOT_SERVING = 2,
 
   /**
+   * buf:lint:ignore ENUM_VALUE_PREFIX
+   *
    * Used only by the Watch method.
    *
    * @generated from enum value: SERVICE_UNKNOWN = 3;
@@ -109,6 +119,8 @@ export declare type HealthListResponse = Message<"grpc.health.v1.HealthListRespo
 export declare const HealthListResponseSchema: GenMessage<HealthListResponse>;
 
 /**
+ * buf:lint:ignore SERVICE_SUFFIX
+ *
  * @generated from service grpc.health.v1.Health
  */
 export declare const Health: GenService<{
@@ -134,6 +146,7 @@ export declare const Health: GenService<{
   },
   /**
    * The current status at once, then a message whenever it changes.
+   * buf:lint:ignore RPC_REQUEST_STANDARD_NAME
    *
    * @generated from rpc grpc.health.v1.Health.Watch
    */

@@ -55,6 +55,8 @@ export const HealthListResponseSchema = /*@__PURE__*/
   messageDesc(file_grpc_health_v1_health, 3);
 
 /**
+ * buf:lint:ignore SERVICE_SUFFIX
+ *
  * @generated from service grpc.health.v1.Health
  */
 export const Health = /*@__PURE__*/

@@ -293,12 +293,15 @@ export declare type ErrorResponse = Message<"grpc.reflection.v1alpha.ErrorRespon
 export declare const ErrorResponseSchema: GenMessage<ErrorResponse>;
 
 /**
+ * buf:lint:ignore SERVICE_SUFFIX
+ *
  * @generated from service grpc.reflection.v1alpha.ServerReflection
  */
 export declare const ServerReflection: GenService<{
   /**
    * The reflection service is structured as a bidirectional stream, ensuring
    * all related requests go to a single server.
+   * buf:lint:ignore RPC_REQUEST_STANDARD_NAME
    *
    * @generated from rpc grpc.reflection.v1alpha.ServerReflection.ServerReflectionInfo
    */

@@ -71,6 +71,8 @@ export const ErrorResponseSchema = /*@__PURE__*/
   messageDesc(file_grpc_reflection_v1alpha_reflection, 7);
 
 /**
+ * buf:lint:ignore SERVICE_SUFFIX
+ *
  * @generated from service grpc.reflection.v1alpha.ServerReflection
  */
 export const ServerReflection = /*@__PURE__*/
