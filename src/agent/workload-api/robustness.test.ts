@@ -115,6 +115,19 @@ describe('robustness', () => {
     await stillServing();
   });
 
+  it('an oversized request is refused (ResourceExhausted) and the server keeps serving', async () => {
+    const client = workloadClient(run.socketPath);
+    try {
+      await assert.rejects(
+        unary(client, 'FetchJWTSVID', { audience: ['a'.repeat(100 * 1024)] }),
+        (e: { code: number }) => e.code === 8,
+      );
+    } finally {
+      client.close();
+    }
+    await stillServing();
+  });
+
   it('half-open and silent connections are closed after the idle timeout', async () => {
     const silent = await connect(run.socketPath);
     const partial = await connect(run.socketPath);
