@@ -1,6 +1,6 @@
 // Starts a real `tessera agent run` process for black-box tests.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from './ports.ts';
@@ -24,7 +24,10 @@ export async function startAgent(
   o: { joinToken?: string; args?: string[]; dataDir?: string } = {},
 ): Promise<AgentProcess> {
   const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'tessera-agent-'));
-  const socketPath = path.join(dataDir, 'public', 'api.sock');
+  // The socket lives outside the private (0700) data dir, so workloads of any uid can reach it.
+  const publicDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-api-'));
+  chmodSync(publicDir, 0o755);
+  const socketPath = path.join(publicDir, 'api.sock');
   const bundleFile = path.join(dataDir, 'bootstrap-bundle.pem');
   writeFileSync(bundleFile, await bundlePem(server.adminSocket));
   const base = [
@@ -70,7 +73,7 @@ export async function startAgent(
   };
   const launch = async (args: string[]) => {
     a.proc = spawn(process.execPath, args, {
-      env: { ...process.env, TESSERA_LOG_LEVEL: 'warn' },
+      env: { ...process.env, TESSERA_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     a.proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));

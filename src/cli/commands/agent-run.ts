@@ -13,7 +13,7 @@ export function registerAgentRun(agent: Command, io: CliIo): void {
     .option('--trust-domain <td>', 'trust domain (config trust_domain)')
     .option(
       '--socket <path>',
-      'Workload API socket (config socket_path; default .tessera/agent/public/api.sock)',
+      'Workload API socket (config socket_path; default .tessera/public/api.sock)',
     )
     .option('--data-dir <dir>', 'agent state directory (config data_dir; default .tessera/agent)')
     .option('--join-token <token>', 'attest with a join token (config join_token)')
