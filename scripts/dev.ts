@@ -1,84 +1,124 @@
-// `npm start`: a development trust domain on this machine. Starts a Tessera server on SQLite in
-// .tessera/dev, registers an entry for the current user, mints an X.509-SVID with the CLI and
-// shows it, then keeps serving until Ctrl-C and prints the next commands to try.
+// `npm start`: a development trust domain on this machine, in one process. A Tessera server on
+// SQLite and an agent attested with a fresh join token, state in .tessera/dev; an entry for the
+// current user (`unix:uid` selector); then the SVID the agent serves to this very process is
+// fetched over the Workload API, shown and verified with OpenSSL. Runs until Ctrl-C.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
+import { TesseraAgent, loadAgentConfig } from '../src/agent/compose.ts';
+import { WorkloadClient } from '../src/client/workload/index.ts';
 import { run } from '../src/cli/program.ts';
+import { derToPem } from '../src/crypto/x509/pem.ts';
 import { loadServerConfig, TesseraServer } from '../src/server/compose.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dir = path.join(root, '.tessera/dev');
-const dataDir = path.join(dir, 'server');
-const svidDir = path.join(dir, 'svid');
 const td = process.env.TESSERA_TRUST_DOMAIN || 'example.org';
-mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-
-const config = loadServerConfig({
-  trustDomain: td,
-  dataDir,
-  listen: '127.0.0.1:0',
-  healthListen: '127.0.0.1:0',
-});
-const server = await TesseraServer.create(config, {
-  logger: pino({ level: 'warn' }, pino.destination(2)),
-});
+const logger = pino({ level: 'warn' }, pino.destination(2));
 const ac = new AbortController();
 process.once('SIGINT', () => ac.abort());
 process.once('SIGTERM', () => ac.abort());
-let addrs: { api: string; admin: string; health: string } | undefined;
-const serving = server.run(ac.signal, (a) => (addrs = a));
-while (!addrs) await new Promise((r) => setTimeout(r, 10));
 
-const env = { ...process.env, TESSERA_ADMIN_SOCKET: config.admin_socket };
-const cli = async (...argv: string[]) => {
-  const code = await run(argv, { stdout: process.stdout, stderr: process.stderr, env });
+// 1. The server.
+const serverConfig = loadServerConfig({
+  trustDomain: td,
+  dataDir: path.join(dir, 'server'),
+  listen: '127.0.0.1:0',
+  healthListen: '',
+});
+const server = await TesseraServer.create(serverConfig, { logger });
+let api = '';
+const serving = server.run(ac.signal, (a) => (api = a.api));
+while (!api) await new Promise((r) => setTimeout(r, 10));
+const env = { ...process.env, TESSERA_ADMIN_SOCKET: serverConfig.admin_socket };
+const cli = async (...argv: string[]): Promise<string> => {
+  let out = '';
+  const code = await run(argv, {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: () => true },
+    env,
+  });
   if (code !== 0 && code !== 4) throw new Error(`tessera ${argv.join(' ')} exited ${code}`);
+  return out;
 };
-const user = os.userInfo();
-const spiffeId = `spiffe://${td}/dev/${user.username.replace(/[^a-zA-Z0-9._-]/g, '-') || `uid-${user.uid}`}`;
-const tessera = path.relative(process.cwd(), path.join(root, 'bin/tessera')) || 'bin/tessera';
 
-console.log(`\nTessera server for trust domain ${td}`);
-console.log(
-  `  API (mTLS)   ${addrs.api}\n  admin socket ${addrs.admin}\n  health       http://${addrs.health}/readyz\n`,
-);
-console.log(`Registering ${spiffeId} for uid ${user.uid} (exit 4 means it already exists):`);
+// 2. The agent, attested with a join token (a fresh one each start: tokens work once).
+// A restarted dev domain attests a new agent: its old identity belonged to a spent token.
+rmSync(path.join(dir, 'agent'), { recursive: true, force: true });
+const publicDir = path.join(dir, 'public');
+mkdirSync(publicDir, { recursive: true });
+chmodSync(publicDir, 0o755);
+const bundleFile = path.join(dir, 'bootstrap-bundle.pem');
+writeFileSync(bundleFile, await cli('bundle', 'show', '--format', 'pem'));
+const token = (await cli('token', 'generate', '--output', 'json')).trim();
+const { token: joinToken, agentSpiffeId } = JSON.parse(token) as {
+  token: string;
+  agentSpiffeId: string;
+};
+const agentConfig = loadAgentConfig({
+  server: api,
+  trustDomain: td,
+  socket: path.join(publicDir, 'api.sock'),
+  dataDir: path.join(dir, 'agent'),
+  joinToken,
+  trustBundle: bundleFile,
+});
+const agent = await TesseraAgent.create(agentConfig, { logger });
+let socket = '';
+const agentRunning = agent.run(ac.signal, (s) => (socket = s));
+while (!socket) await new Promise((r) => setTimeout(r, 10));
+
+// 3. An entry for whoever runs this, then the SVID the agent gives this process.
+const user = os.userInfo();
+const name = user.username.replace(/[^a-zA-Z0-9._-]/g, '-') || `uid-${user.uid}`;
+const spiffeId = `spiffe://${td}/dev/${name}`;
 await cli(
   'entry',
   'create',
   '--spiffe-id',
   spiffeId,
   '--parent-id',
-  `spiffe://${td}/spire/server`,
+  agentSpiffeId,
   '--selector',
   `unix:uid:${user.uid}`,
 );
-console.log(`\nMinting an X.509-SVID into ${path.relative(process.cwd(), svidDir)}:`);
-await cli('x509', 'mint', '--spiffe-id', spiffeId, '--write', svidDir);
-const svid = path.join(svidDir, 'svid.pem');
-console.log(
-  '\n' +
-    execFileSync(
-      'openssl',
-      ['x509', '-in', svid, '-noout', '-subject', '-ext', 'subjectAltName', '-dates'],
-      { encoding: 'utf8' },
-    ),
+const client = new WorkloadClient({ address: `unix://${socket}` });
+let ctx = null;
+for (let i = 0; i < 100 && !ctx; i++) {
+  ctx = await client.fetchX509Context({ timeoutMs: 2000 }).catch(() => null);
+  if (!ctx) await new Promise((r) => setTimeout(r, 100));
+}
+client.close();
+if (!ctx) throw new Error('the agent did not serve an SVID in time');
+const svid = ctx.svids[0]!;
+const svidDir = path.join(dir, 'svid');
+mkdirSync(svidDir, { recursive: true });
+writeFileSync(path.join(svidDir, 'svid.pem'), svid.chainDer.map((d) => derToPem(d)).join(''));
+writeFileSync(
+  path.join(svidDir, 'bundle.pem'),
+  (ctx.bundles.get(td) ?? []).map((d) => derToPem(d)).join(''),
 );
-process.stdout.write(
-  execFileSync('openssl', ['verify', '-CAfile', path.join(svidDir, 'bundle.pem'), svid], {
-    encoding: 'utf8',
-  }),
-);
+const show = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8' });
+
 console.log(`
+Tessera dev trust domain "${td}" is running (state in ${path.relative(process.cwd(), dir) || dir}).
+  server API     ${api}
+  admin socket   ${serverConfig.admin_socket}
+  agent          ${agentSpiffeId}
+  Workload API   ${socket}
+
+The agent served this process (uid ${user.uid}) its X.509-SVID:
+${show('x509', '-in', path.join(svidDir, 'svid.pem'), '-noout', '-subject', '-ext', 'subjectAltName', '-dates').trimEnd()}
+${show('verify', '-CAfile', path.join(svidDir, 'bundle.pem'), path.join(svidDir, 'svid.pem')).trimEnd()}
+
 Next, in another terminal:
-  export TESSERA_ADMIN_SOCKET=${config.admin_socket}
-  ${tessera} entry list
-  ${tessera} jwt mint --spiffe-id ${spiffeId} --audience demo
-  ${tessera} token generate
-  ${tessera} bundle show --format spiffe
-  ${tessera} audit verify
-Ctrl-C stops the server; its state stays in ${path.relative(process.cwd(), dir)}.`);
-await serving;
+  export SPIFFE_ENDPOINT_SOCKET=unix://${socket}
+  export TESSERA_ADMIN_SOCKET=${serverConfig.admin_socket}
+  bin/tessera svid fetch
+  bin/tessera jwt fetch --audience demo
+  bin/tessera svid watch
+  bin/tessera entry list
+Ctrl-C stops both.`);
+await Promise.all([serving, agentRunning]);
