@@ -254,3 +254,66 @@ describe('agent black-box', () => {
     assert.match(agent.output(), /is banned/);
   });
 });
+
+describe('agent rotation', () => {
+  let server: ServerProcess;
+  let agent: AgentProcess;
+
+  before(async () => {
+    server = await startServer({ config: { agent_svid_ttl: '6s' } });
+    const admin = adminClients(server.adminSocket);
+    const t = await admin.agents.createJoinToken({});
+    agent = await startAgent(server, { joinToken: t.token });
+    await admin.entries.batchCreateEntry({
+      entries: [
+        entry('spiffe://example.org/short', t.agentSpiffeId, [`unix:uid:${UID}`], {
+          x509SvidTtl: 6,
+        }),
+      ],
+    });
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await server?.stop();
+  });
+
+  const serialOf = (m: X509Response) =>
+    new X509Certificate(splitDer(m.svids[0]!.x509_svid)[0]!).serialNumber;
+
+  it('rotates workload SVIDs and its own agent SVID at half-life, and resumes after a server outage', async () => {
+    const client = workloadClient(agent.socketPath);
+    let s = fetchX509(client);
+    let first: X509Response | null = null;
+    for (let i = 0; i < 50 && !first; i++) {
+      first = await s.next(2000).catch(() => null);
+      if (!first) {
+        s.cancel();
+        await new Promise((r) => setTimeout(r, 100));
+        s = fetchX509(client);
+      }
+    }
+    assert.ok(first, 'an SVID arrived');
+    const rotated = await s.next(8000);
+    assert.notEqual(serialOf(rotated), serialOf(first), 'a new SVID before the old one expired');
+
+    // The agent renewed its own SVID too (6 s life → renewal at 3 s).
+    const renewals = await adminClients(server.adminSocket).audit.listAuditRecords({
+      action: 'agent.renew',
+      limit: 10,
+    });
+    assert.ok(renewals.records.length >= 1, 'agent.renew audited');
+
+    await server.stop();
+    await new Promise((r) => setTimeout(r, 1000));
+    await server.restart();
+    const after = await s.next(10_000);
+    assert.notEqual(
+      serialOf(after),
+      serialOf(rotated),
+      'rotation resumed after the server came back',
+    );
+    s.cancel();
+    client.close();
+  });
+});
