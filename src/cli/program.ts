@@ -13,6 +13,7 @@ import { registerEntry } from './commands/entry.ts';
 import { registerHealthcheck } from './commands/healthcheck.ts';
 import { registerJwt } from './commands/jwt.ts';
 import { registerServer } from './commands/server.ts';
+import { registerSvid } from './commands/svid.ts';
 import { registerToken } from './commands/token.ts';
 import { registerX509 } from './commands/x509.ts';
 import type { CliIo } from './context.ts';
@@ -22,7 +23,7 @@ export type { CliIo } from './context.ts';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('tessera')
-    .description('Tessera: SPIFFE workload identity server and admin tools')
+    .description('Tessera: SPIFFE workload identity server, agent, admin and workload tools')
     .version(VERSION)
     // Throw instead of process.exit, and write through the injected streams: run() decides.
     .exitOverride()
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIo): Command {
     registerBundle,
     registerX509,
     registerJwt,
+    registerSvid,
     registerAuthority,
     registerAudit,
     registerHealthcheck,

@@ -3,7 +3,16 @@
 import { X509Certificate } from 'node:crypto';
 import type { Bundle } from '../core/bundle.ts';
 import { formatDuration } from '../core/duration.ts';
+import { jwsAlgForKey, publicJwk } from '../crypto/jwk.ts';
+import { parseCertificate, subjectAltNames } from '../crypto/x509/certificate.ts';
 import { derToPem } from '../crypto/x509/pem.ts';
+import type {
+  JwtBundleSet,
+  JwtSvid,
+  X509BundleSet,
+  X509Context,
+  X509Svid,
+} from '../client/workload/index.ts';
 import type { AuditRecord } from '../../proto/gen/tessera/v1/audit_pb.js';
 import type { AuthorityInfo } from '../../proto/gen/tessera/v1/authority_pb.js';
 import type {
@@ -189,4 +198,77 @@ export function bundleJson(w: WireBundle) {
       publicKeyPem: derToPem(k.publicKey, 'PUBLIC KEY'),
     })),
   };
+}
+
+// Workload API views (svid fetch|watch, jwt fetch|validate, bundle fetch).
+
+/** One X509-SVID as `svid fetch|watch` show it; never the private key. */
+export function x509SvidJson(s: X509Svid) {
+  const leafDer = s.chainDer[0];
+  const leaf = s.certificates[0];
+  return {
+    spiffeId: s.spiffeId,
+    hint: s.hint,
+    expiresAt: new Date(s.expiresAt).toISOString(),
+    serialNumber: leaf?.serialNumber ?? '',
+    dnsNames: leafDer ? subjectAltNames(parseCertificate(leafDer)).dnsNames : [],
+  };
+}
+
+export const x509SvidHeaders = ['SPIFFE ID', 'HINT', 'EXPIRES AT', 'SERIAL', 'DNS NAMES'];
+export function x509SvidRow(s: X509Svid): string[] {
+  const j = x509SvidJson(s);
+  return [j.spiffeId, j.hint, j.expiresAt, j.serialNumber, j.dnsNames.join(',')];
+}
+
+/** The trust domains of an X509 context, own (an SVID's) before federated, each sorted. */
+export function x509BundlesJson(ctx: X509Context) {
+  const own = new Set(ctx.svids.map((s) => s.id.trustDomain.name));
+  return [...ctx.bundles]
+    .map(([trustDomain, cas]) => ({
+      trustDomain,
+      federated: !own.has(trustDomain),
+      authorities: cas.length,
+    }))
+    .sort(
+      (a, b) =>
+        Number(a.federated) - Number(b.federated) || a.trustDomain.localeCompare(b.trustDomain),
+    );
+}
+
+export const x509BundleHeaders = ['TRUST DOMAIN', 'KIND', 'AUTHORITIES'];
+export const x509BundleRow = (b: ReturnType<typeof x509BundlesJson>[number]): string[] => [
+  b.trustDomain,
+  b.federated ? 'federated' : 'own',
+  String(b.authorities),
+];
+
+export function jwtSvidJson(s: JwtSvid) {
+  return {
+    spiffeId: s.spiffeId,
+    token: s.token,
+    expiresAt: new Date(s.expiresAt).toISOString(),
+    hint: s.hint,
+  };
+}
+
+/** A JWK set per trust domain: the plain RFC 7517 form (kid and alg, no SPIFFE `use`). */
+export function jwtBundlesJson(set: JwtBundleSet): Record<string, { keys: object[] }> {
+  const out: Record<string, { keys: object[] }> = {};
+  for (const td of [...set.keys()].sort()) {
+    const keys: object[] = [];
+    for (const [kid, key] of set.get(td) ?? []) {
+      const alg = jwsAlgForKey(key);
+      keys.push({ ...publicJwk(key), kid, ...(alg ? { alg } : {}) });
+    }
+    out[td] = { keys };
+  }
+  return out;
+}
+
+/** CA certificates (PEM) per trust domain, trust domains sorted. */
+export function x509BundleSetJson(set: X509BundleSet): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const td of [...set.keys()].sort()) out[td] = (set.get(td) ?? []).map((d) => derToPem(d));
+  return out;
 }

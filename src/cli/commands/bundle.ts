@@ -1,5 +1,6 @@
 // `tessera bundle show`: this trust domain's bundle, as PEM CA certificates (what `openssl
-// verify -CAfile` takes) or as a SPIFFE bundle document (JWK Set with x509-svid/jwt-svid keys).
+// verify -CAfile` takes) or as a SPIFFE bundle document (JWK Set with x509-svid/jwt-svid keys),
+// from the server's admin socket. `bundle fetch` (workload-bundle.ts) asks the Workload API.
 import { type Command, Option } from 'commander';
 import { TesseraError } from '../../core/errors.ts';
 import { bundleToPem, bundleToSpiffeJson } from '../../crypto/bundle-format.ts';
@@ -7,6 +8,7 @@ import { BundleService } from '../../../proto/gen/tessera/v1/bundle_pb.js';
 import type { Bundle } from '../../../proto/gen/tessera/v1/types_pb.js';
 import { adminAction, adminCommand, type Clients, type CliIo } from '../context.ts';
 import { bundleFromWire, bundleJson } from '../views.ts';
+import { registerWorkloadBundle } from './workload-bundle.ts';
 
 export async function fetchBundle(client: Clients): Promise<Bundle> {
   const res = await client(BundleService).getBundle({});
@@ -15,8 +17,13 @@ export async function fetchBundle(client: Clients): Promise<Bundle> {
 }
 
 export function registerBundle(program: Command, io: CliIo): void {
-  const bundle = program.command('bundle').description('show the trust bundle');
-  const cmd = adminCommand(bundle, 'show', 'print the trust bundle', io).addOption(
+  const bundle = program.command('bundle').description('trust bundles');
+  const cmd = adminCommand(
+    bundle,
+    'show',
+    "print the server's trust bundle (admin socket)",
+    io,
+  ).addOption(
     new Option('--format <format>', 'pem: CA certificates; spiffe: SPIFFE bundle JSON')
       .choices(['pem', 'spiffe'])
       .default('pem'),
@@ -27,4 +34,5 @@ export function registerBundle(program: Command, io: CliIo): void {
     else if (out.json) out.printJson(bundleJson(wire));
     else io.stdout.write(bundleToPem(bundleFromWire(wire)));
   });
+  registerWorkloadBundle(bundle, io);
 }

@@ -1,14 +1,16 @@
-// `tessera jwt mint`: a JWT-SVID for any SPIFFE ID in the trust domain. The token alone goes to
-// stdout so it can be captured; its expiry goes to stderr.
+// `tessera jwt mint`: a JWT-SVID for any SPIFFE ID in the trust domain (admin socket). The token
+// alone goes to stdout so it can be captured; its expiry goes to stderr. `jwt fetch|validate`
+// (workload-jwt.ts) use the agent's Workload API instead.
 import type { Command } from 'commander';
 import { SvidService } from '../../../proto/gen/tessera/v1/svid_pb.js';
 import { ttlSeconds } from '../args.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import { isoFromSeconds } from '../output.ts';
+import { registerWorkloadJwt } from './workload-jwt.ts';
 
 export function registerJwt(program: Command, io: CliIo): void {
   const jwt = program.command('jwt').description('JWT-SVIDs');
-  const cmd = adminCommand(jwt, 'mint', 'mint a JWT-SVID', io)
+  const cmd = adminCommand(jwt, 'mint', 'mint a JWT-SVID for any SPIFFE ID (admin socket)', io)
     .requiredOption('--spiffe-id <id>', 'SPIFFE ID (the sub claim)')
     .requiredOption('--audience <aud...>', 'audience (aud claim), repeatable')
     .option('--ttl <dur>', 'token lifetime, e.g. 5m (default: server default_jwt_svid_ttl)');
@@ -35,4 +37,5 @@ export function registerJwt(program: Command, io: CliIo): void {
       out.note(`expires at: ${expiresAt ?? 'never'}`);
     },
   );
+  registerWorkloadJwt(jwt, io);
 }
