@@ -42,7 +42,7 @@ export function registerWorkloadJwt(jwt: Command, io: CliIo): void {
       });
     } catch (e) {
       if (!isTesseraError(e) || e.code !== 'invalid_argument') throw e;
-      const reason = e.message.replace(/^Workload API: /, '');
+      const reason = e.message.replace(/^Workload API: /, '').replace(/^invalid JWT-SVID: /, '');
       if (out.json) out.printJson({ valid: false, reason });
       throw new TesseraError('invalid_argument', `invalid JWT-SVID: ${reason}`, { cause: e });
     }
