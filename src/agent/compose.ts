@@ -70,7 +70,7 @@ export function loadAgentConfig(flags: AgentRunFlags, env = process.env): AgentC
     },
     {
       dataDir: path.resolve('.tessera/agent'),
-      socketPath: path.resolve('.tessera/agent/public/api.sock'),
+      socketPath: path.resolve('.tessera/public/api.sock'),
     },
   );
 }
