@@ -316,4 +316,10 @@ describe('agent rotation', () => {
     s.cancel();
     client.close();
   });
+
+  it('stops cleanly on SIGTERM', async () => {
+    const t0 = performance.now();
+    assert.equal(await agent.stop(), 0);
+    assert.ok(performance.now() - t0 < 5000, 'exited promptly');
+  });
 });

@@ -195,6 +195,7 @@ export class TesseraAgent {
       await Promise.all([this.sync.run(stop), this.#maintain(stop)]);
     } finally {
       await api.close();
+      this.link.close();
     }
     if (this.#fatal) throw this.#fatal;
   }

@@ -5,7 +5,7 @@ import net from 'node:net';
 import type { PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { Transport } from '@connectrpc/connect';
-import { createConnectTransport } from '@connectrpc/connect-node';
+import { Http2SessionManager, createConnectTransport } from '@connectrpc/connect-node';
 
 export function adminSocketTransport(socketPath: string): Transport {
   return createConnectTransport({
@@ -33,18 +33,25 @@ export interface MtlsOptions {
 }
 
 export function mtlsTransport(o: MtlsOptions): Transport {
-  return createConnectTransport({
+  return mtlsConnection(o).transport;
+}
+
+/** A transport plus `close()`, for long-lived callers that must not leave a session open. */
+export function mtlsConnection(o: MtlsOptions): { transport: Transport; close(): void } {
+  const sessions = new Http2SessionManager(`https://${o.address}`, undefined, {
+    ca: o.trustBundlePem,
+    ...(o.clientCertPem ? { cert: o.clientCertPem } : {}),
+    ...(o.clientKeyPem ? { key: o.clientKeyPem } : {}),
+    rejectUnauthorized: o.insecure !== true,
+    checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+      o.insecure === true ? undefined : checkSpiffeId(cert, o.serverId),
+  });
+  const transport = createConnectTransport({
     httpVersion: '2',
     baseUrl: `https://${o.address}`,
-    nodeOptions: {
-      ca: o.trustBundlePem,
-      ...(o.clientCertPem ? { cert: o.clientCertPem } : {}),
-      ...(o.clientKeyPem ? { key: o.clientKeyPem } : {}),
-      rejectUnauthorized: true,
-      checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-        checkSpiffeId(cert, o.serverId),
-    },
+    sessionManager: sessions,
   });
+  return { transport, close: () => sessions.abort() };
 }
 
 /** Accepts the peer only when its certificate's single URI SAN is exactly `expected`. */

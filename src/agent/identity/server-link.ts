@@ -8,7 +8,7 @@ import { AsyncQueue } from '../../core/async-queue.ts';
 import { TesseraError } from '../../core/errors.ts';
 import { createCsr } from '../../crypto/x509/csr-create.ts';
 import { derToPem } from '../../crypto/x509/pem.ts';
-import { mtlsTransport } from '../../client/server-transport.ts';
+import { mtlsConnection } from '../../client/server-transport.ts';
 import {
   AgentService,
   AttestAgentRequestSchema,
@@ -48,6 +48,7 @@ export class ServerLink {
   #identity: AgentIdentity | null = null;
   #bundle: readonly Uint8Array[] = [];
   #clients: ServerClients | null = null;
+  #closeClients: () => void = () => {};
 
   constructor(o: { address: string; trustDomain: string; state: AgentStateDir }) {
     this.#address = o.address;
@@ -67,26 +68,27 @@ export class ServerLink {
   restore(identity: AgentIdentity | null, bundle: readonly Uint8Array[]): void {
     this.#identity = identity;
     this.#bundle = bundle;
-    this.#clients = null;
+    this.#resetClients();
   }
 
   async setBundle(caDers: readonly Uint8Array[]): Promise<void> {
     if (caDers.length === 0 || sameDers(caDers, this.#bundle)) return;
     await this.#state.saveBundle(caDers);
     this.#bundle = caDers;
-    this.#clients = null;
+    this.#resetClients();
   }
 
   clients(): ServerClients {
     if (!this.#identity) throw new Error('the agent is not attested');
     if (!this.#clients) {
-      const t = mtlsTransport({
+      const { transport: t, close } = mtlsConnection({
         address: this.#address,
         trustBundlePem: this.#bundlePem(),
         serverId: this.#serverId,
         clientCertPem: certPem(this.#identity),
         clientKeyPem: keyPem(this.#identity),
       });
+      this.#closeClients = close;
       this.#clients = {
         agent: createClient(AgentService, t),
         svid: createClient(SvidService, t),
@@ -96,10 +98,27 @@ export class ServerLink {
     return this.#clients;
   }
 
+  /** Closes the connection to the server (at shutdown). */
+  close(): void {
+    const close = this.#closeClients;
+    this.#closeClients = () => {};
+    this.#clients = null;
+    close();
+  }
+
+  #resetClients(): void {
+    // Calls in flight on the old session finish on it; new calls open a session with the new
+    // identity or bundle. The old one is closed so that no idle session outlives its use.
+    const close = this.#closeClients;
+    this.#closeClients = () => {};
+    this.#clients = null;
+    setTimeout(close, 30_000).unref();
+  }
+
   /** Node attestation over server-authenticated TLS (or none at all when insecure). */
   async attest(attestor: AgentNodeAttestor, insecure: boolean): Promise<AgentIdentity> {
     const key = await newKey();
-    const transport = mtlsTransport({
+    const { transport, close } = mtlsConnection({
       address: this.#address,
       trustBundlePem: this.#bundlePem(),
       serverId: this.#serverId,
@@ -127,7 +146,7 @@ export class ServerLink {
           const identity = identityFrom(r.spiffeId, r.svidChain, key);
           await this.#state.saveIdentity(identity);
           this.#identity = identity;
-          this.#clients = null;
+          this.#resetClients();
           await this.setBundle(r.bundle?.x509Authorities ?? []);
           return identity;
         }
@@ -135,6 +154,7 @@ export class ServerLink {
       throw new Error('attestation ended without a result');
     } finally {
       requests.close();
+      close();
     }
   }
 
@@ -147,7 +167,7 @@ export class ServerLink {
     const identity = identityFrom(current.spiffeId, res.svidChain, key);
     await this.#state.saveIdentity(identity);
     this.#identity = identity;
-    this.#clients = null;
+    this.#resetClients();
     return identity;
   }
 
