@@ -42,6 +42,8 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
   readonly #o: WorkloadIdentitiesOptions;
   /** Selector → ids of the entries that have it; rebuilt when the entries change. */
   #bySelector: Map<string, string[]> | null = null;
+  /** Entry id → arrival order, the tie-break between entries created in the same second. */
+  #position = new Map<string, number>();
   #jwtKeys = new Map<string, KeyObject>();
 
   constructor(o: WorkloadIdentitiesOptions) {
@@ -171,13 +173,16 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
           out.push(e);
       }
     }
-    return out.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+    const pos = (id: string) => this.#position.get(id) ?? 0;
+    return out.sort((a, b) => a.createdAt - b.createdAt || pos(a.id) - pos(b.id));
   }
 
   #index(): Map<string, string[]> {
     if (!this.#bySelector) {
       const m = new Map<string, string[]>();
+      this.#position = new Map();
       for (const e of this.#o.sync.entries.values()) {
+        this.#position.set(e.id, this.#position.size);
         for (const s of e.selectors) {
           const k = formatSelector(s);
           const list = m.get(k);
