@@ -6,7 +6,7 @@ import type http2 from 'node:http2';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
-import { InvalidArgumentError } from '../core/errors.ts';
+
 import { TrustDomain, serverId as serverSpiffeId } from '../core/spiffe-id.ts';
 import type { KeyManager } from '../crypto/key-manager.ts';
 import { DiskKeyManager } from '../crypto/keys/disk-key-manager.ts';

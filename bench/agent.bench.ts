@@ -1,0 +1,142 @@
+// Agent benchmarks over the real Workload API socket (issue: agent). A server and an agent run
+// as their own processes; this process is the workload (grpc-js clients built from the .proto).
+// - FetchJWTSVID cache miss (agent → server mint) / raw crypto.sign P-256 (target ≥ 0.4), and cache hit
+// - FetchX509SVID first-message latency p50/p99 with 1,000 open streams (target p99 < 20 ms)
+// - agent RSS with 1,000 streams and 1,000 entries (target < 200 MB)
+// - entry change → workload update latency p99 (target < 1 s)
+// Run: ./node_modules/.bin/node bench/agent.bench.ts [ms-per-measurement]
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { adminClients, entry } from '../test/helpers/admin.ts';
+import { startAgent } from '../test/helpers/agent-process.ts';
+import { startServer } from '../test/helpers/server-process.ts';
+import {
+  fetchX509,
+  header,
+  unary,
+  workloadClient,
+  type WorkloadClient,
+} from '../test/helpers/workload-grpc.ts';
+import { compare, measure, measureAsync } from './lib.ts';
+
+const ms = Number(process.argv[2] ?? 2000);
+const UID = process.getuid?.() ?? 0;
+const STREAMS = 1000;
+const ENTRIES = 1000;
+
+const server = await startServer({ config: { log_level: 'warn' } });
+const admin = adminClients(server.adminSocket);
+const token = await admin.agents.createJoinToken({});
+const agent = await startAgent(server, { joinToken: token.token });
+try {
+  // 1,000 entries on this agent; one of them is this process's.
+  const others = Array.from({ length: ENTRIES - 1 }, (_, i) =>
+    entry(`spiffe://example.org/bench/${i}`, token.agentSpiffeId, [`unix:uid:${100_000 + i}`]),
+  );
+  for (let i = 0; i < others.length; i += 500)
+    await admin.entries.batchCreateEntry({ entries: others.slice(i, i + 500) });
+  const mine = await admin.entries.batchCreateEntry({
+    entries: [entry('spiffe://example.org/bench/me', token.agentSpiffeId, [`unix:uid:${UID}`])],
+  });
+  const myId = mine.results[0]!.entry!.id;
+  const clients = Array.from({ length: 25 }, () => workloadClient(agent.socketPath));
+  await firstMessage(clients[0]!, 30_000);
+
+  await jwtBench(clients);
+  await streamsBench(clients, myId);
+} finally {
+  await agent.stop();
+  await server.stop();
+}
+
+async function firstMessage(client: WorkloadClient, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const t0 = performance.now();
+    const s = fetchX509(client);
+    try {
+      await s.next(2000);
+      return performance.now() - t0;
+    } catch (e) {
+      if (performance.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      s.cancel();
+    }
+  }
+}
+
+async function jwtBench(clients: WorkloadClient[]): Promise<void> {
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const data = Buffer.alloc(256, 7);
+  let n = 0;
+  const fetchJwt = (audience: string) =>
+    unary(clients[n++ % clients.length]!, 'FetchJWTSVID', { audience: [audience] }, header());
+  const rates = await compare(
+    () => measure('raw crypto.sign (P-256, sync)', () => sign('sha256', data, key), ms),
+    [
+      () =>
+        measureAsync('FetchJWTSVID cache miss (32 in flight)', () => fetchJwt(`aud-${n}`), ms, 32),
+      () => measureAsync('FetchJWTSVID cache hit (32 in flight)', () => fetchJwt('same'), ms, 32),
+    ],
+  );
+  const r = rates[0]! / rates.baseline;
+  console.log(
+    `${'ratio FetchJWTSVID miss / raw sign'.padEnd(48)} ${r.toFixed(3)} (target ≥ 0.40: ${r >= 0.4 ? 'ok' : 'BELOW'})`,
+  );
+  console.log(
+    `${'ratio FetchJWTSVID hit / raw sign'.padEnd(48)} ${(rates[1]! / rates.baseline).toFixed(3)}`,
+  );
+}
+
+async function streamsBench(clients: WorkloadClient[], myId: string): Promise<void> {
+  const latencies: number[] = [];
+  const streams: ReturnType<typeof fetchX509>[] = [];
+  for (let i = 0; i < STREAMS; i++) {
+    const t0 = performance.now();
+    const s = fetchX509(clients[i % clients.length]!);
+    await s.next(10_000);
+    latencies.push(performance.now() - t0);
+    streams.push(s);
+  }
+  const p = percentiles(latencies);
+  console.log(
+    `${'FetchX509SVID first message, 1,000 streams'.padEnd(48)} p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms (target p99 < 20 ms: ${p.p99 < 20 ? 'ok' : 'ABOVE'})`,
+  );
+  const rss = agentRssMb();
+  console.log(
+    `${'agent RSS, 1,000 streams + 1,000 entries'.padEnd(48)} ${rss.toFixed(0)} MB (target < 200 MB: ${rss < 200 ? 'ok' : 'ABOVE'})`,
+  );
+
+  // Entry change → every open stream gets its update: measured at a sample of streams.
+  const updates: number[] = [];
+  for (let round = 1; round <= 20; round++) {
+    const t0 = performance.now();
+    await admin.entries.batchUpdateEntry({
+      updates: [{ entry: { id: myId, hint: `h${round}` }, mask: ['hint'] }],
+    });
+    const sample = streams.filter((_, i) => i % 50 === round % 50);
+    await Promise.all(
+      sample.map((s) => s.next(5000).then(() => updates.push(performance.now() - t0))),
+    );
+    // Drain the others so their queues stay bounded.
+    await Promise.all(streams.filter((_, i) => i % 50 !== round % 50).map((s) => s.next(5000)));
+  }
+  const u = percentiles(updates);
+  console.log(
+    `${'entry change → workload update'.padEnd(48)} p50 ${u.p50.toFixed(0)} ms, p99 ${u.p99.toFixed(0)} ms (target p99 < 1000 ms: ${u.p99 < 1000 ? 'ok' : 'ABOVE'})`,
+  );
+  for (const s of streams) s.cancel();
+  for (const c of clients) c.close();
+}
+
+function agentRssMb(): number {
+  const status = readFileSync(`/proc/${agent.proc.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+function percentiles(xs: number[]): { p50: number; p99: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
+  return { p50: at(0.5), p99: at(0.99) };
+}
