@@ -21,7 +21,6 @@ import type {
 import { JwtSvidCache } from './jwt-svid-cache.ts';
 import type { X509SvidCache } from './x509-svid-cache.ts';
 
-const ATTESTOR_TIMEOUT_MS = 10_000;
 const ON_DEMAND_MINT_TIMEOUT_MS = 10_000;
 
 export interface WorkloadIdentitiesOptions {
@@ -55,8 +54,8 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
   }
 
   async attest(caller: CallerProcess, signal: AbortSignal): Promise<Selector[]> {
-    const timeout = AbortSignal.any([signal, AbortSignal.timeout(ATTESTOR_TIMEOUT_MS)]);
-    const all = await Promise.all(this.#o.attestors.map((a) => a.attest(caller.pid, timeout)));
+    // The Workload API server bounds the whole attestation (attestTimeoutMs) through `signal`.
+    const all = await Promise.all(this.#o.attestors.map((a) => a.attest(caller.pid, signal)));
     const selectors = all.flat();
     // Mint what this workload needs and the cache lacks (evicted, or new) before it asks.
     const missing = this.#matching(selectors)

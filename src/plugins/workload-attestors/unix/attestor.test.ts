@@ -119,7 +119,7 @@ describe('unix attestor on a fake /proc tree', () => {
   });
 
   it('re-reads /etc/passwd and /etc/group when they change', async () => {
-    const a = attestor({ discover_workload_path: false });
+    const a = attestor({ discover_workload_path: false, account_recheck_ms: 0 });
     assert.ok(texts(await a.attest(4242, live())).includes('unix:user:worker'));
     await sleep(20);
     await writeFile(path.join(etc, 'passwd'), 'renamed:x:1001:2001::/:/bin/sh\n');
@@ -224,6 +224,7 @@ describe('unix attestor on a fake /proc tree', () => {
       hash_executable: true,
       max_binary_bytes: 268435456,
       passwd_path: '/etc/passwd',
+      account_recheck_ms: 1000,
       group_path: '/etc/group',
     });
   });

@@ -1,6 +1,6 @@
 // unix: kernel facts about the process — effective uid/gid and their names, supplementary groups,
 // and the executable's path and sha256. Selector names follow SPIRE's unix attestor.
-import { readFile, readlink } from 'node:fs/promises';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { z } from 'zod';
 import type { Selector } from '../../../core/selector.ts';
 import type { WorkloadAttestor } from '../workload-attestor.ts';
@@ -25,6 +25,8 @@ export const unixConfigSchema = z.strictObject({
     .max(Number.MAX_SAFE_INTEGER)
     .default(256 * 1024 * 1024),
   passwd_path: z.string().min(1).default('/etc/passwd'),
+  /** How often passwd/group are checked for changes (milliseconds; attestation runs per call). */
+  account_recheck_ms: z.number().int().min(0).max(3_600_000).default(1000),
   group_path: z.string().min(1).default('/etc/group'),
 });
 
@@ -37,8 +39,8 @@ export interface UnixAttestorDeps {
 
 export function createUnixAttestor(config: UnixConfig, deps: UnixAttestorDeps): WorkloadAttestor {
   const procRoot = deps.procRoot ?? '/proc';
-  const users = new IdNameFile(config.passwd_path);
-  const groups = new IdNameFile(config.group_path);
+  const users = new IdNameFile(config.passwd_path, config.account_recheck_ms);
+  const groups = new IdNameFile(config.group_path, config.account_recheck_ms);
   const hasher = new ExecutableHasher(config.max_binary_bytes);
 
   return {
@@ -49,7 +51,9 @@ export function createUnixAttestor(config: UnixConfig, deps: UnixAttestorDeps): 
       const statusFile = `${procRoot}/${pid}/status`;
       let status: string;
       try {
-        status = await readFile(statusFile, { encoding: 'utf8', signal });
+        // procfs reads are in-memory: synchronous calls cost microseconds, a thread-pool round
+        // trip costs far more, and this runs on every Workload API call.
+        status = readFileSync(statusFile, 'utf8');
       } catch (e) {
         signal.throwIfAborted();
         throw procFsError(e, UNIX_TYPE, pid, statusFile);
@@ -75,7 +79,7 @@ export function createUnixAttestor(config: UnixConfig, deps: UnixAttestorDeps): 
         const exeLink = `${procRoot}/${pid}/exe`;
         let exePath: string;
         try {
-          exePath = await readlink(exeLink);
+          exePath = readlinkSync(exeLink);
         } catch (e) {
           throw procFsError(e, UNIX_TYPE, pid, exeLink);
         }

@@ -4,6 +4,7 @@
 // ctime) of the opened file: replacing the file changes the inode, rewriting it in place changes
 // mtime and ctime, and ctime cannot be set back by a user (unlike mtime with utimes).
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { ResourceExhaustedError } from '../../../core/errors.ts';
@@ -23,6 +24,10 @@ export class ExecutableHasher {
 
   /** Hex sha256 of the file `exeLink` opens; `pid` is for error messages. */
   async hash(exeLink: string, pid: number, signal: AbortSignal): Promise<string> {
+    // Fast path, taken on almost every call: stat through the link (the inode the process runs)
+    // and reuse the digest already computed for that (dev, inode, size, mtime, ctime).
+    const cached = this.#cached(exeLink);
+    if (cached) return untilAborted(cached, signal);
     let fh: FileHandle;
     try {
       fh = await open(exeLink, 'r');
@@ -60,6 +65,16 @@ export class ExecutableHasher {
     } finally {
       if (!handedOff) await fh.close();
     }
+  }
+
+  #cached(exeLink: string): Promise<string> | undefined {
+    let st;
+    try {
+      st = statSync(exeLink, { bigint: true });
+    } catch {
+      return undefined; // the slow path reports the error
+    }
+    return this.#cache.get(`${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
   }
 
   async #digest(fh: FileHandle, pid: number): Promise<string> {
