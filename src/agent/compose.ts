@@ -7,6 +7,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Code, type ConnectError } from '@connectrpc/connect';
 import type { Clock } from '../core/clock.ts';
+import { DEFAULT_AGENT_DATA_DIR, DEFAULT_AGENT_SOCKET } from '../core/defaults.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import { pemToDers } from '../crypto/x509/pem.ts';
 import { parseSpiffeBundle } from '../crypto/bundle-format.ts';
@@ -69,8 +70,8 @@ export function loadAgentConfig(flags: AgentRunFlags, env = process.env): AgentC
       insecure_bootstrap: flags.insecureBootstrap,
     },
     {
-      dataDir: path.resolve('.tessera/agent'),
-      socketPath: path.resolve('.tessera/public/api.sock'),
+      dataDir: path.resolve(DEFAULT_AGENT_DATA_DIR),
+      socketPath: path.resolve(DEFAULT_AGENT_SOCKET),
     },
   );
 }

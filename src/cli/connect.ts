@@ -4,12 +4,15 @@ import path from 'node:path';
 import type { DescService } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { adminSocketTransport } from '../client/server-transport.ts';
-import { defaultServerDataDir } from '../server/compose.ts';
+import { DEFAULT_SERVER_DATA_DIR } from '../core/defaults.ts';
 
 export type Env = Record<string, string | undefined>;
 
 export function defaultSocketPath(env: Env): string {
-  return env.TESSERA_ADMIN_SOCKET || path.join(defaultServerDataDir(env), 'admin.sock');
+  return (
+    env.TESSERA_ADMIN_SOCKET ||
+    path.join(env.TESSERA_DATA_DIR || path.resolve(DEFAULT_SERVER_DATA_DIR), 'admin.sock')
+  );
 }
 
 /** Creates typed clients bound to one admin socket. */

@@ -4,7 +4,7 @@
 // (bad input, server refusals) are not bugs.
 import { ConnectError } from '@connectrpc/connect';
 import { Command, CommanderError } from 'commander';
-import { VERSION } from '../server/compose.ts';
+import { VERSION } from '../core/defaults.ts';
 import { registerAgent } from './commands/agent.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerAuthority } from './commands/authority.ts';

@@ -6,6 +6,7 @@ import type http2 from 'node:http2';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
+import { DEFAULT_SERVER_DATA_DIR, VERSION } from '../core/defaults.ts';
 
 import { TrustDomain, serverId as serverSpiffeId } from '../core/spiffe-id.ts';
 import type { KeyManager } from '../crypto/key-manager.ts';
@@ -48,7 +49,7 @@ import { Minter } from './svid/minter.ts';
 import { SvidService } from './svid/svid-service.ts';
 import { runTasks, type Task } from './tasks.ts';
 
-export const VERSION = '0.1.0';
+export { VERSION } from '../core/defaults.ts';
 export const systemClock: Clock = { now: () => Date.now() };
 
 export interface ServerRunFlags {
@@ -80,7 +81,7 @@ export function loadServerConfig(flags: ServerRunFlags, env = process.env): Serv
 }
 
 export function defaultServerDataDir(env = process.env): string {
-  return env.TESSERA_DATA_DIR || path.resolve('.tessera/server');
+  return env.TESSERA_DATA_DIR || path.resolve(DEFAULT_SERVER_DATA_DIR);
 }
 
 export interface TesseraServerOptions {

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { waitFor } from './ports.ts';
-import { CLI, type ServerProcess } from './server-process.ts';
+import { REPO, type ServerProcess } from './server-process.ts';
 import { bundlePem } from './stand-in-agent.ts';
 
 export interface AgentProcess {
@@ -30,8 +30,8 @@ export async function startAgent(
   const socketPath = path.join(publicDir, 'api.sock');
   const bundleFile = path.join(dataDir, 'bootstrap-bundle.pem');
   writeFileSync(bundleFile, await bundlePem(server.adminSocket));
+  // Through bin/tessera, as operators start it (it sets the agent's V8 memory options).
   const base = [
-    CLI,
     'agent',
     'run',
     '--server',
@@ -72,7 +72,7 @@ export async function startAgent(
     },
   };
   const launch = async (args: string[]) => {
-    a.proc = spawn(process.execPath, args, {
+    a.proc = spawn(path.join(REPO, 'bin/tessera'), args, {
       env: { ...process.env, TESSERA_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,6 +1,7 @@
 // `tessera agent run`: the node agent process. Flags override the YAML config.
 import type { Command } from 'commander';
-import { type AgentRunFlags, TesseraAgent, loadAgentConfig } from '../../agent/compose.ts';
+// The agent is loaded only when this command runs (and without the server's modules).
+import type { AgentRunFlags } from '../../agent/compose.ts';
 import type { CliIo } from '../context.ts';
 import { untilStopped } from '../signals.ts';
 
@@ -30,6 +31,7 @@ export function registerAgentRun(agent: Command, io: CliIo): void {
     );
   cmd.action(async () => {
     const flags = cmd.opts<AgentRunFlags>();
+    const { loadAgentConfig, TesseraAgent } = await import('../../agent/compose.ts');
     const config = loadAgentConfig(flags, io.env);
     if (config.insecure_bootstrap) {
       io.stderr.write(

@@ -1,7 +1,8 @@
 // `tessera server run`: the server process. Flags override the YAML config file, which overrides
 // defaults; the environment sits between the file and the flags (see loadServerConfig).
 import type { Command } from 'commander';
-import { loadServerConfig, TesseraServer, type ServerRunFlags } from '../../server/compose.ts';
+// The server is loaded only when this command runs: other commands stay light.
+import type { ServerRunFlags, TesseraServer } from '../../server/compose.ts';
 import type { CliIo } from '../context.ts';
 import { untilStopped } from '../signals.ts';
 
@@ -28,6 +29,7 @@ export function registerServer(program: Command, io: CliIo): void {
     );
   runCmd.action(async () => {
     const flags = runCmd.opts<ServerRunFlags>();
+    const { loadServerConfig, TesseraServer } = await import('../../server/compose.ts');
     // Bad config is an InvalidArgumentError naming the key: exit 2 with that message.
     const config = loadServerConfig(flags, io.env);
     const server = await TesseraServer.create(config);
