@@ -13,7 +13,7 @@ import { pemToDers } from '../crypto/x509/pem.ts';
 import { parseSpiffeBundle } from '../crypto/bundle-format.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { createWorkloadAttestors } from '../plugins/workload-attestors/catalog.ts';
-import { Backoff } from './backoff.ts';
+import { Backoff, defaultSleep } from '../client/workload/backoff.ts';
 import { JwtSvidCache } from './cache/jwt-svid-cache.ts';
 import { WorkloadIdentities } from './cache/workload-identities.ts';
 import { X509SvidCache, type MintResult } from './cache/x509-svid-cache.ts';
@@ -141,7 +141,7 @@ export class TesseraAgent {
         ? await x509PopAttestor(config.x509pop.cert_file, config.x509pop.key_file)
         : null;
     let agent: TesseraAgent | null = null;
-    const backoff = new Backoff({ maxMs: config.max_backoff });
+    const backoff = new Backoff({ initialMs: 250, maxMs: config.max_backoff });
     const sync = new EntrySync({
       clients: () => link.clients(),
       onRefused: (e) => (agent as TesseraAgent).#refused(e),
@@ -274,7 +274,7 @@ export class TesseraAgent {
   /** Once a second: renew the agent SVID at half-life, re-attest when it expired, rotate SVIDs. */
   async #maintain(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await sleep(TICK_MS, signal);
+      await defaultSleep(TICK_MS, signal);
       if (signal.aborted) return;
       try {
         await this.#tick();
@@ -331,16 +331,4 @@ function readBundle(text: string, trustDomain: string): Uint8Array[] {
     : pemToDers(text);
   if (ders.length === 0) throw new InvalidArgumentError('trust bundle: no CA certificates found');
   return ders;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

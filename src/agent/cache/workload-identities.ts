@@ -123,11 +123,15 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
       let token = this.#o.jwt.get(key);
       if (!token) {
         const now = this.#o.clock.now();
-        const minted = await this.#o.mintJwt(e.id, audience).catch((err: unknown) => {
-          throw new UnavailableError(`could not mint a JWT-SVID: ${(err as Error).message}`, {
-            cause: err,
+        // One retry: a call can die with a connection the server just closed (GOAWAY, restart).
+        const minted = await this.#o
+          .mintJwt(e.id, audience)
+          .catch(() => this.#o.mintJwt(e.id, audience))
+          .catch((err: unknown) => {
+            throw new UnavailableError(`could not mint a JWT-SVID: ${(err as Error).message}`, {
+              cause: err,
+            });
           });
-        });
         token = minted.token;
         this.#o.jwt.put(key, token, now, minted.expiresAt);
       }

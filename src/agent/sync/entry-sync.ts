@@ -5,7 +5,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import type { Bundle } from '../../core/bundle.ts';
 import type { Entry } from '../../core/entry.ts';
 import type { SyncAuthorizedEntriesResponse } from '../../../proto/gen/tessera/v1/sync_pb.js';
-import type { Backoff } from '../backoff.ts';
+import { type Backoff, defaultSleep } from '../../client/workload/backoff.ts';
 import type { ServerClients } from '../identity/server-link.ts';
 import { bundleFromWire, entryFromWire } from './wire.ts';
 
@@ -62,7 +62,7 @@ export class EntrySync {
             reason: ce.rawMessage,
           });
       }
-      await this.#o.backoff.wait(signal);
+      await defaultSleep(this.#o.backoff.next(), signal);
     }
   }
 
