@@ -17,10 +17,13 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as {
 
 export type WorkloadClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
-export function workloadClient(socketPath: string): WorkloadClient {
+/** `ownConnection`: a connection of its own (grpc-js otherwise shares one per target). */
+export function workloadClient(socketPath: string, ownConnection = false): WorkloadClient {
+  const options = ownConnection ? { 'grpc.use_local_subchannel_pool': 1 } : {};
   return new loaded.SpiffeWorkloadAPI(
     `unix://${socketPath}`,
     grpc.credentials.createInsecure(),
+    options,
   ) as unknown as WorkloadClient;
 }
 
