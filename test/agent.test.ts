@@ -7,6 +7,16 @@ import tls from 'node:tls';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import {
+  JwtSource,
+  JwtSvidVerifier,
+  X509Source,
+  authorizeId,
+  authorizeMemberOf,
+  connectMtls,
+  createMtlsServer,
+  peerSpiffeId,
+} from '../src/client/workload/index.ts';
 import { derToPem } from '../src/crypto/x509/pem.ts';
 import { adminClients, entry, type AdminClients } from './helpers/admin.ts';
 import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
@@ -220,6 +230,40 @@ describe('agent black-box', () => {
       assert.equal(out, 'ok spiffe://example.org/nobody');
     },
   );
+
+  it('serves the workload SDK: X509Source, mTLS authorized by SPIFFE ID, JWT-SVID verification', async () => {
+    const address = `unix://${agent.socketPath}`;
+    const source = await X509Source.open({ address, timeoutMs: 10_000 });
+    const jwts = await JwtSource.open({ address, timeoutMs: 10_000 });
+    try {
+      assert.equal(source.getX509Svid().spiffeId, 'spiffe://example.org/db');
+      const server = createMtlsServer(source, authorizeMemberOf('example.org'), (sock) =>
+        sock.end(`hello ${peerSpiffeId(sock)}`),
+      );
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as { port: number }).port;
+      const sock = await connectMtls(source, authorizeId('spiffe://example.org/db'), {
+        host: '127.0.0.1',
+        port,
+      });
+      const got = await new Promise<string>((resolve) => {
+        let data = '';
+        sock.on('data', (d) => (data += d));
+        sock.on('end', () => resolve(data));
+      });
+      assert.equal(got, 'hello spiffe://example.org/db');
+      await assert.rejects(
+        connectMtls(source, authorizeId('spiffe://example.org/other'), { host: '127.0.0.1', port }),
+      );
+      server.close();
+      const jwt = await jwts.fetchJwtSvid({ audience: 'api' });
+      const verifier = new JwtSvidVerifier({ bundles: jwts, audience: 'api' });
+      assert.equal((await verifier.verify(jwt.token)).spiffeId, 'spiffe://example.org/db');
+    } finally {
+      await source.close();
+      await jwts.close();
+    }
+  });
 
   it('keeps serving cached SVIDs while the server is away, and resumes when it returns', async () => {
     await server.stop();
