@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import tls from 'node:tls';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
@@ -20,7 +22,7 @@ import {
 import { derToPem } from '../src/crypto/x509/pem.ts';
 import { adminClients, entry, type AdminClients } from './helpers/admin.ts';
 import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
-import { opensslVerify } from './helpers/openssl.ts';
+import { makeX509PopCerts, opensslVerify } from './helpers/openssl.ts';
 import { REPO, startServer, type ServerProcess } from './helpers/server-process.ts';
 import {
   fetchX509,
@@ -365,5 +367,78 @@ describe('agent rotation', () => {
     const t0 = performance.now();
     assert.equal(await agent.stop(), 0);
     assert.ok(performance.now() - t0 < 5000, 'exited promptly');
+  });
+});
+
+describe('agent re-attestation', () => {
+  let server: ServerProcess;
+  const agents: AgentProcess[] = [];
+
+  before(async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-pop-'));
+    pop = makeX509PopCerts(dir, 'node-7.example');
+    server = await startServer({
+      config: {
+        agent_svid_ttl: '4s',
+        node_attestors: { join_token: {}, x509pop: { ca_bundle_file: pop.caFile } },
+      },
+    });
+  });
+
+  after(async () => {
+    for (const a of agents) await a.stop();
+    await server?.stop();
+  });
+
+  let pop: ReturnType<typeof makeX509PopCerts>;
+
+  it('re-attests with x509pop by itself after being evicted', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-popkeys-'));
+    writeFileSync(path.join(dir, 'node.pem'), pop.certPem);
+    writeFileSync(path.join(dir, 'node.key'), pop.keyPem);
+    const agent = await startAgent(server, {
+      args: [
+        '--x509pop-cert',
+        path.join(dir, 'node.pem'),
+        '--x509pop-key',
+        path.join(dir, 'node.key'),
+      ],
+    });
+    agents.push(agent);
+    const admin = adminClients(server.adminSocket);
+    const list = await admin.agents.listAgents({ byAttestationType: 'x509pop' });
+    const id = list.agents[0]!.spiffeId;
+    const before = list.agents[0]!.createdAt;
+    await admin.agents.evictAgent({ spiffeId: id });
+    let back = false;
+    for (let i = 0; i < 50 && !back; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      back = await admin.agents.getAgent({ spiffeId: id }).then(
+        (r) => r.agent !== undefined && r.agent.createdAt >= before,
+        () => false,
+      );
+    }
+    assert.ok(back, 'the agent attested again after eviction');
+    assert.equal(agent.proc.exitCode, null, 'and kept running');
+  });
+
+  it('exits with a clear error when its SVID expired and its join token is spent', async () => {
+    const admin = adminClients(server.adminSocket);
+    const t = await admin.agents.createJoinToken({});
+    const agent = await startAgent(server, { joinToken: t.token });
+    agents.push(agent);
+    await agent.kill();
+    await new Promise((r) => setTimeout(r, 4500)); // past the 4 s agent SVID
+    const exited = agent.restart(['--join-token', t.token]).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    const err = await exited;
+    assert.ok(err, 'the agent did not start');
+    assert.equal(await agent.exited(), 5);
+    assert.match(
+      agent.output(),
+      /node attestation refused: join token does not exist, has expired or was already used/,
+    );
   });
 });

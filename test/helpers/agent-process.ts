@@ -52,7 +52,7 @@ export async function startAgent(
     proc: undefined as unknown as ChildProcess,
     output: () => out,
     async stop() {
-      if (a.proc.exitCode !== null) return a.proc.exitCode;
+      if (gone()) return a.proc.exitCode;
       const done = a.exited();
       a.proc.kill('SIGTERM');
       return done;
@@ -64,14 +64,17 @@ export async function startAgent(
       await done;
     },
     exited() {
-      if (a.proc.exitCode !== null) return Promise.resolve(a.proc.exitCode);
+      if (gone()) return Promise.resolve(a.proc.exitCode);
       return new Promise((r) => a.proc.once('exit', (code) => r(code)));
     },
     async restart(extra = []) {
       await launch([...base, ...extra]);
     },
   };
+  const gone = () => a.proc.exitCode !== null || a.proc.signalCode !== null;
   const launch = async (args: string[]) => {
+    // Only this run's output counts (a restart follows earlier output).
+    const from = out.length;
     a.proc = spawn(path.join(REPO, 'bin/tessera'), args, {
       env: { ...process.env, TESSERA_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,7 +86,10 @@ export async function startAgent(
     });
     exited.catch(() => {});
     await Promise.race([
-      waitFor(() => out.includes('tessera agent ready') && existsSync(socketPath), 30_000),
+      waitFor(
+        () => out.slice(from).includes('tessera agent ready') && existsSync(socketPath),
+        30_000,
+      ),
       exited,
     ]);
   };

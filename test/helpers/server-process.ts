@@ -60,7 +60,7 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
     proc: undefined as unknown as ChildProcess,
     output: () => out,
     async stop() {
-      if (sp.proc.exitCode !== null) return sp.proc.exitCode;
+      if (sp.proc.exitCode !== null || sp.proc.signalCode !== null) return sp.proc.exitCode;
       const exited = new Promise<number | null>((r) => sp.proc.once('exit', (code) => r(code)));
       sp.proc.kill('SIGTERM');
       return exited;
