@@ -24,6 +24,10 @@ export interface AuthenticatorOptions {
 
 export class Authenticator {
   readonly #o: AuthenticatorOptions;
+  readonly #verified = new WeakMap<
+    readonly Uint8Array[],
+    { spiffeId: string; serialHex: string; notAfter: number; sequence: number }
+  >();
   constructor(o: AuthenticatorOptions) {
     this.#o = o;
   }
@@ -31,14 +35,7 @@ export class Authenticator {
   async resolve(peer: Peer): Promise<Caller> {
     if (peer.kind === 'local') return { kind: 'local-admin' };
     if (peer.chainDer.length === 0) return { kind: 'anonymous' };
-    let verified: { spiffeId: string; serialHex: string };
-    try {
-      verified = verifyX509Svid(peer.chainDer, this.#o.bundles.x509Roots, this.#o.clock.now());
-    } catch (e) {
-      throw new UnauthenticatedError(
-        `client certificate is not a valid X.509-SVID: ${(e as Error).message}`,
-      );
-    }
+    const verified = this.#verify(peer.chainDer);
     const id = SpiffeId.parse(verified.spiffeId);
     if (id.trustDomain.name !== this.#o.trustDomain) {
       throw new UnauthenticatedError(`client SVID is from trust domain ${id.trustDomain.name}`);
@@ -47,6 +44,26 @@ export class Authenticator {
     if (isAgentId(id)) return this.#agent(spiffeId, verified.serialHex);
     if (this.#o.index.isAdmin(spiffeId, this.#o.clock.now())) return { kind: 'admin', spiffeId };
     return { kind: 'workload', spiffeId };
+  }
+
+  /**
+   * Path validation of a connection's client chain, remembered per connection (the chain array
+   * is the same object for every request on it) until the bundle changes or the leaf expires.
+   */
+  #verify(chainDer: readonly Uint8Array[]): { spiffeId: string; serialHex: string } {
+    const now = this.#o.clock.now();
+    const sequence = this.#o.bundles.bundle.sequence;
+    const hit = this.#verified.get(chainDer);
+    if (hit && hit.sequence === sequence && now < hit.notAfter) return hit;
+    try {
+      const v = verifyX509Svid(chainDer, this.#o.bundles.x509Roots, now);
+      this.#verified.set(chainDer, { ...v, sequence });
+      return v;
+    } catch (e) {
+      throw new UnauthenticatedError(
+        `client certificate is not a valid X.509-SVID: ${(e as Error).message}`,
+      );
+    }
   }
 
   /** Agents are re-checked against their node record on every call: ban and evict act at once. */
