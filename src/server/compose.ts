@@ -40,6 +40,7 @@ import { BundleCache } from './bundle-cache.ts';
 import { compileServerConfig, type ServerConfig } from './config/compile.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { startHealthServer } from './health-server.ts';
+import { startPublicServer, withBundleEndpoint } from './public-server.ts';
 import { ChangeFollower } from './index/change-follower.ts';
 import { EntryIndex } from './index/entry-index.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
@@ -60,6 +61,10 @@ export interface ServerRunFlags {
   adminSocket?: string;
   datastoreUrl?: string;
   healthListen?: string;
+  publicListen?: string;
+  publicCert?: string;
+  publicKey?: string;
+  issuer?: string;
 }
 
 /** Reads the config file and environment, applies flags. Used by `tessera server run`. */
@@ -75,6 +80,10 @@ export function loadServerConfig(flags: ServerRunFlags, env = process.env): Serv
       admin_socket: flags.adminSocket,
       datastore_url: flags.datastoreUrl,
       health_listen: flags.healthListen,
+      public_listen: flags.publicListen,
+      public_cert_file: flags.publicCert,
+      public_key_file: flags.publicKey,
+      'jwt.issuer': flags.issuer,
     },
     { dataDir: defaultServerDataDir(env) },
   );
@@ -278,7 +287,7 @@ export class TesseraServer {
   /** Serves until `signal` aborts; resolves after a clean shutdown. */
   async run(
     signal: AbortSignal,
-    onListening?: (addr: { api: string; admin: string; health: string }) => void,
+    onListening?: (addr: { api: string; admin: string; health: string; public: string }) => void,
   ): Promise<void> {
     const c = this.config;
     const handlerFor = (peerOf: typeof tlsPeer) =>
@@ -304,7 +313,12 @@ export class TesseraServer {
         c.max_request_bytes,
       );
     const [host, port] = splitHostPort(c.listen);
-    const api = await listenTls(host, port, this.#serverSvid.material, handlerFor(tlsPeer));
+    const api = await listenTls(
+      host,
+      port,
+      this.#serverSvid.material,
+      withBundleEndpoint(handlerFor(tlsPeer), () => this.bundles.bundle),
+    );
     this.#serverSvid.onChange((m) => api.setSecureContext({ key: m.keyPem, cert: m.certPem }));
     const sessions = trackSessions(api);
     const admin = await listenAdminSocket(c.admin_socket, handlerFor(localPeer));
@@ -321,13 +335,35 @@ export class TesseraServer {
         /:0$/,
         `:${(health.server.address() as { port: number }).port}`,
       );
+    let publicAddr = '';
+    const pub = c.public_listen
+      ? await startPublicServer({
+          host: splitHostPort(c.public_listen)[0],
+          port: splitHostPort(c.public_listen)[1],
+          issuer: c.jwt.issuer,
+          certFile: c.public_cert_file,
+          keyFile: c.public_key_file,
+          bundle: () => this.bundles.bundle,
+        }).catch(async (e: unknown) => {
+          await Promise.all([closeServer(api), closeServer(admin), health?.close()]);
+          throw e;
+        })
+      : null;
+    if (pub) publicAddr = c.public_listen.replace(/:0$/, `:${pub.port}`);
     const apiAddr = `${host}:${(api.address() as { port: number }).port}`;
     this.#ready = true;
     this.log.info(
-      { api: apiAddr, admin: c.admin_socket, health: healthAddr, trustDomain: c.trust_domain },
+      {
+        api: apiAddr,
+        admin: c.admin_socket,
+        health: healthAddr,
+        public: publicAddr,
+        issuer: c.jwt.issuer,
+        trustDomain: c.trust_domain,
+      },
       'tessera server ready',
     );
-    onListening?.({ api: apiAddr, admin: c.admin_socket, health: healthAddr });
+    onListening?.({ api: apiAddr, admin: c.admin_socket, health: healthAddr, public: publicAddr });
     try {
       await runTasks(signal, this.#tasks(), (name, e) => {
         this.log.warn(
@@ -338,7 +374,7 @@ export class TesseraServer {
     } finally {
       this.#ready = false;
       for (const s of sessions) s.destroy();
-      await Promise.all([closeServer(api), closeServer(admin), health?.close()]);
+      await Promise.all([closeServer(api), closeServer(admin), health?.close(), pub?.close()]);
       await this.store.close();
       this.log.info('tessera server stopped');
     }

@@ -26,6 +26,16 @@ export function registerServer(program: Command, io: CliIo): void {
     .option(
       '--health-listen <host:port>',
       'health and metrics listener, "" to disable (default 127.0.0.1:8082)',
+    )
+    .option(
+      '--public-listen <host:port>',
+      'public listener: OIDC discovery, JWKS, bundle endpoint (config public_listen)',
+    )
+    .option('--public-cert <file>', 'PEM certificate of the public listener (else plain HTTP)')
+    .option('--public-key <file>', 'PEM key of the public listener')
+    .option(
+      '--issuer <url>',
+      'OIDC issuer and JWT-SVID iss (config jwt.issuer; default the public listener URL)',
     );
   runCmd.action(async () => {
     const flags = runCmd.opts<ServerRunFlags>();
@@ -43,6 +53,7 @@ async function runUntilStopped(server: TesseraServer, io: CliIo): Promise<void> 
       io.stderr.write(
         `tessera server ready: api ${addr.api}, admin socket ${addr.admin}` +
           (addr.health ? `, health ${addr.health}` : '') +
+          (addr.public ? `, public ${addr.public}` : '') +
           '\n',
       );
     }),

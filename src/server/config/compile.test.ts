@@ -25,6 +25,9 @@ describe('compileServerConfig', () => {
       data_dir: '/var/lib/tessera',
       listen: '127.0.0.1:8081',
       health_listen: '127.0.0.1:8082',
+      public_listen: '',
+      public_cert_file: '',
+      public_key_file: '',
       admin_socket: '/var/lib/tessera/admin.sock',
       datastore_url: '',
       datastore_pool_size: 10,
@@ -40,6 +43,40 @@ describe('compileServerConfig', () => {
       max_request_bytes: 4 * 1024 * 1024,
       datastore: { kind: 'sqlite', path: '/var/lib/tessera/datastore.sqlite3' },
     });
+  });
+
+  it('defaults the issuer to the public listener URL; the issuer flag sets jwt.issuer', () => {
+    assert.equal(
+      compile({ ...TD, public_listen: 'oidc.example.org:8443' }).jwt.issuer,
+      'http://oidc.example.org:8443',
+    );
+    const tls = {
+      ...TD,
+      public_listen: '127.0.0.1:8443',
+      public_cert_file: '/c.pem',
+      public_key_file: '/k.pem',
+    };
+    assert.equal(compile(tls).jwt.issuer, 'https://127.0.0.1:8443');
+    const flagged = compile(
+      { ...tls, jwt: { ttl: '2h' } },
+      {},
+      { 'jwt.issuer': 'https://oidc.example.org/tenant1' },
+    );
+    assert.equal(flagged.jwt.issuer, 'https://oidc.example.org/tenant1');
+    assert.equal(flagged.jwt.ttl, 7_200_000);
+    assert.equal(compile(TD).jwt.issuer, '');
+    rejects(
+      { ...TD, public_listen: '127.0.0.1:8443', public_cert_file: '/c.pem' },
+      'config: public_cert_file: public_cert_file and public_key_file go together (both or neither)',
+    );
+    rejects(
+      { ...TD, public_listen: '127.0.0.1:0' },
+      'config: jwt.issuer: required when public_listen uses port 0 (the default issuer is the listener URL)',
+    );
+    rejects(
+      { ...TD, public_listen: '127.0.0.1:8443', jwt: { issuer: 'https://h/x?q=1' } },
+      'config: jwt.issuer: the OIDC issuer must not have a query, fragment or user info',
+    );
   });
 
   it('normalizes a trust-domain ID to its name and parses durations', () => {

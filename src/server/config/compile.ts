@@ -31,7 +31,21 @@ export function compileServerConfig(
     const v = env[name];
     if (v !== undefined && v !== '') merged[key] = v;
   }
-  for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
+  for (const [k, v] of Object.entries(flags)) {
+    if (v === undefined) continue;
+    // "jwt.issuer" sets a nested key without dropping the file's other keys of that object.
+    const dot = k.indexOf('.');
+    if (dot < 0) {
+      merged[k] = v;
+      continue;
+    }
+    const outer = k.slice(0, dot);
+    const prev = merged[outer];
+    merged[outer] = {
+      ...(prev && typeof prev === 'object' ? (prev as Record<string, unknown>) : {}),
+      [k.slice(dot + 1)]: v,
+    };
+  }
   const result = serverConfigSchema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -45,6 +59,28 @@ export function compileServerConfig(
     throw new InvalidArgumentError(`config: ${path}: ${message}`);
   }
   const c = result.data;
+  if (!c.public_cert_file !== !c.public_key_file) {
+    throw new InvalidArgumentError(
+      'config: public_cert_file: public_cert_file and public_key_file go together (both or neither)',
+    );
+  }
+  if (c.public_listen) {
+    if (!c.jwt.issuer) {
+      if (/:0$/.test(c.public_listen)) {
+        throw new InvalidArgumentError(
+          'config: jwt.issuer: required when public_listen uses port 0 (the default issuer is the listener URL)',
+        );
+      }
+      const scheme = c.public_cert_file ? 'https' : 'http';
+      c.jwt = { ...c.jwt, issuer: `${scheme}://${c.public_listen}` };
+    }
+    const u = new URL(c.jwt.issuer);
+    if (u.search || u.hash || u.username || u.password) {
+      throw new InvalidArgumentError(
+        'config: jwt.issuer: the OIDC issuer must not have a query, fragment or user info',
+      );
+    }
+  }
   const sep = c.data_dir.endsWith('/') ? '' : '/';
   const compiled: ServerConfig = {
     ...c,

@@ -35,6 +35,11 @@ export const serverConfigSchema = z.strictObject({
   listen: hostPort.default('127.0.0.1:8081'),
   /** Plain HTTP for /healthz, /readyz, /metrics; "" disables it. */
   health_listen: z.union([hostPort, z.literal('')]).default('127.0.0.1:8082'),
+  /** OIDC discovery, JWKS and the https_web bundle endpoint; "" disables it. */
+  public_listen: z.union([hostPort, z.literal('')]).default(''),
+  /** PEM certificate (chain) and key of the public listener; both "" = plain HTTP (behind a TLS proxy). */
+  public_cert_file: z.string().default(''),
+  public_key_file: z.string().default(''),
   /** Default: <data_dir>/admin.sock */
   admin_socket: z.string().default(''),
   /** postgres://...; "" = SQLite at <data_dir>/datastore.sqlite3 */

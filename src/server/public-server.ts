@@ -1,0 +1,195 @@
+// The public listener: OIDC discovery (`<issuer>/.well-known/openid-configuration`), the JWKS of
+// the JWT authorities (`<issuer>/keys`) and the SPIFFE bundle endpoint (`<issuer>/bundle`,
+// https_web profile). TLS from operator-supplied files, or plain HTTP behind a TLS proxy. Every
+// route is a bodiless GET; anything else is refused before a body is read.
+import { readFileSync } from 'node:fs';
+import type http2 from 'node:http2';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Bundle } from '../core/bundle.ts';
+import { bundleToJwks, bundleToSpiffeJson } from '../crypto/bundle-format.ts';
+
+/** Longest Cache-Control max-age of the public documents, seconds. */
+const MAX_AGE_CAP = 300;
+
+export interface PublicServerOptions {
+  host: string;
+  port: number;
+  /** The OIDC issuer; its path (if any) prefixes every route. */
+  issuer: string;
+  certFile: string;
+  keyFile: string;
+  bundle(): Bundle;
+}
+
+export interface PublicServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** The endpoint URLs advertised in the discovery document, all derived from the issuer. */
+export function oidcUrls(issuer: string): {
+  prefix: string;
+  discovery: string;
+  jwks: string;
+  token: string;
+  introspection: string;
+  revocation: string;
+} {
+  const base = issuer.replace(/\/+$/, '');
+  return {
+    prefix: new URL(issuer).pathname.replace(/\/+$/, ''),
+    discovery: `${base}/.well-known/openid-configuration`,
+    jwks: `${base}/keys`,
+    token: `${base}/token`,
+    introspection: `${base}/introspect`,
+    revocation: `${base}/revoke`,
+  };
+}
+
+export function discoveryDocument(issuer: string, bundle: Bundle): Record<string, unknown> {
+  const u = oidcUrls(issuer);
+  const algs = [
+    ...new Set(bundleToJwks(bundle).keys.flatMap((k) => (k.alg ? [k.alg] : []))),
+  ].sort();
+  return {
+    issuer,
+    jwks_uri: u.jwks,
+    response_types_supported: ['id_token'],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: algs,
+    // Served by the token-exchange work; advertised here already.
+    token_endpoint: u.token,
+    introspection_endpoint: u.introspection,
+    revocation_endpoint: u.revocation,
+  };
+}
+
+export function cacheControl(bundle: Bundle): string {
+  return `public, max-age=${Math.max(1, Math.min(MAX_AGE_CAP, bundle.refreshHint))}`;
+}
+
+/** The SPIFFE bundle endpoint body (`GET /bundle`). */
+export function bundleBody(bundle: Bundle): string {
+  return JSON.stringify(bundleToSpiffeJson(bundle));
+}
+
+type H2Handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+
+/**
+ * Wraps the API listener's handler: `/bundle` (the https_spiffe bundle endpoint) is answered here,
+ * everything else goes to the Connect adapter. No client certificate is needed for it.
+ */
+export function withBundleEndpoint(next: H2Handler, bundle: () => Bundle): H2Handler {
+  return (req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/bundle') {
+      next(req, res);
+      return;
+    }
+    try {
+      const hasBody =
+        Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET', 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'method not allowed' }));
+      } else if (hasBody) {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'request body not accepted' }));
+      } else {
+        const b = bundle();
+        const body = bundleBody(b);
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'cache-control': cacheControl(b),
+        });
+        if (req.method === 'HEAD') res.end();
+        else res.end(body);
+      }
+    } catch {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'internal error' }));
+    }
+    // The request stream is not read: a body sent anyway is discarded with the stream.
+    req.resume();
+  };
+}
+
+export async function startPublicServer(o: PublicServerOptions): Promise<PublicServer> {
+  const urls = oidcUrls(o.issuer);
+  const https =
+    o.certFile && o.keyFile
+      ? {
+          cert: readFileSync(o.certFile, 'utf8'),
+          key: readFileSync(o.keyFile, 'utf8'),
+          minVersion: 'TLSv1.2' as const,
+        }
+      : null;
+  const app: FastifyInstance = (https
+    ? Fastify({ logger: false, bodyLimit: 1024, exposeHeadRoutes: true, https })
+    : Fastify({
+        logger: false,
+        bodyLimit: 1024,
+        exposeHeadRoutes: true,
+      })) as unknown as FastifyInstance;
+  const paths = {
+    discovery: `${urls.prefix}/.well-known/openid-configuration`,
+    jwks: `${urls.prefix}/keys`,
+    bundle: `${urls.prefix}/bundle`,
+  };
+  const known = new Set(Object.values(paths));
+
+  // Runs before any body is parsed: wrong methods and bodies are refused unread.
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0] ?? '';
+    // Unknown paths fall through to the not-found handler (bodies there are capped by bodyLimit).
+    if (!known.has(path)) return undefined;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      // The body (if any) is never read, so the connection is not reused.
+      return reply
+        .code(405)
+        .header('allow', 'GET')
+        .header('connection', 'close')
+        .send({ error: 'method not allowed' });
+    }
+    if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding']) {
+      return reply
+        .code(400)
+        .header('connection', 'close')
+        .send({ error: 'request body not accepted' });
+    }
+    return undefined;
+  });
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.code(404).send({ error: 'not found' });
+  });
+  app.setErrorHandler(async (err: { statusCode?: number }, _req, reply) => {
+    const code =
+      err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    return reply.code(code).send({ error: code === 500 ? 'internal error' : 'bad request' });
+  });
+
+  app.get(paths.discovery, async (_req, reply) => {
+    const b = o.bundle();
+    reply.header('cache-control', cacheControl(b));
+    return discoveryDocument(o.issuer, b);
+  });
+  app.get(paths.jwks, async (_req, reply) => {
+    const b = o.bundle();
+    reply.header('cache-control', cacheControl(b));
+    reply.header('content-type', 'application/json');
+    return bundleToJwks(b, { use: 'sig' });
+  });
+  app.get(paths.bundle, async (_req, reply) => {
+    const b = o.bundle();
+    reply.header('cache-control', cacheControl(b));
+    reply.header('content-type', 'application/json');
+    return reply.send(bundleBody(b));
+  });
+
+  await app.listen({ host: o.host, port: o.port });
+  const addr = app.server.address();
+  return {
+    port: addr && typeof addr === 'object' ? addr.port : o.port,
+    close: () => app.close(),
+  };
+}
