@@ -8,7 +8,7 @@ import type { Entry } from '../../core/entry.ts';
 import { T0, makeEntry } from '../../store/conformance/fixtures.ts';
 import { openStore } from '../../store/open.ts';
 import type { ChangeEvent, ChangeFeed, Store } from '../../store/types.ts';
-import { ChangeFollower, GAP_TTL_MS } from './change-follower.ts';
+import { ChangeFollower, GAP_TTL_MS, RELOAD_AFTER_MS } from './change-follower.ts';
 import { EntryIndex } from './entry-index.ts';
 
 const SERVER = 'spiffe://example.org/spire/server';
@@ -54,6 +54,23 @@ describe('ChangeFollower on a real SQLite store', () => {
       assert.equal(follower.cursor, await store.changes.latestId());
       assert.deepEqual(index.get(entries[1204]?.id ?? ''), entries[1204]);
       assert.equal(await follower.poll(), 0, 'nothing new since start');
+    });
+  });
+
+  it('reloads every entry after a long stall, when pruned events may have been missed', async () => {
+    await withStore(async (store, clock) => {
+      const [a, b] = [makeEntry(1), makeEntry(2)];
+      await store.entries.createMany([a!, b!]);
+      const index = new EntryIndex(SERVER);
+      const follower = await ChangeFollower.start(store, index, clock);
+      // While this server could not poll, another one deleted an entry and the event was pruned.
+      await store.entries.delete(a!.id);
+      clock.advance(RELOAD_AFTER_MS + 1);
+      await store.changes.prune(clock.now());
+      await follower.poll();
+      assert.equal(index.get(a!.id), undefined);
+      assert.deepEqual(index.get(b!.id), b);
+      assert.equal(follower.cursor, await store.changes.latestId());
     });
   });
 

@@ -9,6 +9,12 @@ import type { ChangeEvent, Store } from '../../store/types.ts';
 import type { EntryIndex } from './entry-index.ts';
 
 export const GAP_TTL_MS = 60_000;
+/**
+ * Change events are pruned after an hour (compose.ts). A follower that could not poll for a
+ * good part of that (datastore outage, a stalled process) may have missed pruned events, so it
+ * reloads every entry instead of trusting the feed.
+ */
+export const RELOAD_AFTER_MS = 20 * 60_000;
 const BATCH = 1000;
 
 export class ChangeFollower {
@@ -17,23 +23,19 @@ export class ChangeFollower {
   readonly #clock: Clock;
   #cursor: number;
   readonly #gaps = new Map<number, number>();
+  #lastPoll: number;
 
   private constructor(store: Store, index: EntryIndex, clock: Clock, cursor: number) {
     this.#store = store;
     this.#index = index;
     this.#clock = clock;
     this.#cursor = cursor;
+    this.#lastPoll = clock.now();
   }
 
   /** Loads every entry, then follows changes from the feed position taken before the load. */
   static async start(store: Store, index: EntryIndex, clock: Clock): Promise<ChangeFollower> {
-    const cursor = await store.changes.latestId();
-    let token = '';
-    do {
-      const page = await store.entries.list({}, 1000, token);
-      for (const e of page.items) index.upsert(e);
-      token = page.nextPageToken;
-    } while (token !== '');
+    const cursor = await loadAll(store, index);
     return new ChangeFollower(store, index, clock, cursor);
   }
 
@@ -44,6 +46,12 @@ export class ChangeFollower {
   /** One poll: applies new events and any gap that has since been filled. */
   async poll(): Promise<number> {
     const now = this.#clock.now();
+    if (now - this.#lastPoll > RELOAD_AFTER_MS) {
+      this.#cursor = await loadAll(this.#store, this.#index);
+      this.#gaps.clear();
+      this.#lastPoll = now;
+      return this.#index.size;
+    }
     const events: ChangeEvent[] = [];
     if (this.#gaps.size > 0) {
       for (const [id, seenAt] of this.#gaps) if (now - seenAt > GAP_TTL_MS) this.#gaps.delete(id);
@@ -67,6 +75,7 @@ export class ChangeFollower {
       if (batch.length < BATCH) break;
     }
     await this.#apply(events);
+    this.#lastPoll = now;
     return events.length;
   }
 
@@ -79,4 +88,26 @@ export class ChangeFollower {
     }
     this.#index.notify(ids);
   }
+}
+
+/**
+ * Reads every entry into the index (dropping ones no longer stored) and returns the feed position
+ * taken before the read, so nothing that changes during it is missed.
+ */
+async function loadAll(store: Store, index: EntryIndex): Promise<number> {
+  const cursor = await store.changes.latestId();
+  const seen = new Set<string>();
+  let token = '';
+  do {
+    const page = await store.entries.list({}, 1000, token);
+    for (const e of page.items) {
+      index.upsert(e);
+      seen.add(e.id);
+    }
+    token = page.nextPageToken;
+  } while (token !== '');
+  const gone = index.ids().filter((id) => !seen.has(id));
+  for (const id of gone) index.remove(id);
+  index.notify([...gone, ...seen]);
+  return cursor;
 }

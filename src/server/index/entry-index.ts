@@ -23,6 +23,10 @@ export class EntryIndex {
     return this.#byId.size;
   }
 
+  ids(): string[] {
+    return [...this.#byId.keys()];
+  }
+
   get(id: string): Entry | undefined {
     return this.#byId.get(id);
   }
