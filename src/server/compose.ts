@@ -46,6 +46,7 @@ import { EntryIndex } from './index/entry-index.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { EntryService } from './registration/entry-service.ts';
 import { ServerSvid } from './server-svid.ts';
+import { TokenExchange } from './sts/exchange.ts';
 import { Minter } from './svid/minter.ts';
 import { SvidService } from './svid/svid-service.ts';
 import { runTasks, type Task } from './tasks.ts';
@@ -114,6 +115,7 @@ export class TesseraServer {
   readonly #follower: ChangeFollower;
   readonly #serverSvid: ServerSvid;
   readonly #services: ApiServices;
+  readonly #tokenExchange: TokenExchange | undefined;
   readonly #o: Timing;
   #ready = false;
 
@@ -129,6 +131,7 @@ export class TesseraServer {
       follower: ChangeFollower;
       serverSvid: ServerSvid;
       services: ApiServices;
+      tokenExchange: TokenExchange | undefined;
     },
     o: Timing,
   ) {
@@ -142,6 +145,7 @@ export class TesseraServer {
     this.#follower = parts.follower;
     this.#serverSvid = parts.serverSvid;
     this.#services = parts.services;
+    this.#tokenExchange = parts.tokenExchange;
     this.#o = o;
   }
 
@@ -267,9 +271,31 @@ export class TesseraServer {
           entryCount: () => index.size,
         },
       };
+      const tokenExchange = config.sts
+        ? new TokenExchange({
+            config: config.sts,
+            trustDomain: td.name,
+            issuer: config.jwt.issuer,
+            minter,
+            authorities,
+            auditor,
+            clock,
+          })
+        : undefined;
       const server = new TesseraServer(
         config,
-        { store, authorities, bundles, index, metrics, log, follower, serverSvid, services },
+        {
+          store,
+          authorities,
+          bundles,
+          index,
+          metrics,
+          log,
+          follower,
+          serverSvid,
+          services,
+          tokenExchange,
+        },
         {
           clock,
           rotationIntervalMs: options.rotationIntervalMs ?? 10_000,
@@ -344,6 +370,7 @@ export class TesseraServer {
           certFile: c.public_cert_file,
           keyFile: c.public_key_file,
           bundle: () => this.bundles.bundle,
+          tokenExchange: this.#tokenExchange,
         }).catch(async (e: unknown) => {
           await Promise.all([closeServer(api), closeServer(admin), health?.close()]);
           throw e;

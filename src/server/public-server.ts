@@ -1,12 +1,15 @@
 // The public listener: OIDC discovery (`<issuer>/.well-known/openid-configuration`), the JWKS of
 // the JWT authorities (`<issuer>/keys`) and the SPIFFE bundle endpoint (`<issuer>/bundle`,
-// https_web profile). TLS from operator-supplied files, or plain HTTP behind a TLS proxy. Every
+// https_web profile) and, when `sts` is configured, the RFC 8693 token endpoint (`<issuer>/token`,
+// POST form only). TLS from operator-supplied files, or plain HTTP behind a TLS proxy. Every other
 // route is a bodiless GET; anything else is refused before a body is read.
 import { readFileSync } from 'node:fs';
 import type http2 from 'node:http2';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Bundle } from '../core/bundle.ts';
 import { bundleToJwks, bundleToSpiffeJson } from '../crypto/bundle-format.ts';
+import { OAuthError, renderError, type TokenResponse } from './sts/errors.ts';
+import { MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
 
 /** Longest Cache-Control max-age of the public documents, seconds. */
 const MAX_AGE_CAP = 300;
@@ -19,6 +22,8 @@ export interface PublicServerOptions {
   certFile: string;
   keyFile: string;
   bundle(): Bundle;
+  /** Serves POST <prefix>/token when set (the token exchange). */
+  tokenExchange?: { handle(parseForm: () => Form): Promise<TokenResponse> } | undefined;
 }
 
 export interface PublicServer {
@@ -137,10 +142,39 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
     bundle: `${urls.prefix}/bundle`,
   };
   const known = new Set(Object.values(paths));
+  const tokenPath = `${urls.prefix}/token`;
+  const exchange = o.tokenExchange;
+  const sendOAuth = (reply: FastifyReply, r: TokenResponse) =>
+    reply
+      .code(r.status)
+      .header('cache-control', 'no-store')
+      .header('pragma', 'no-cache')
+      .header('content-type', 'application/json')
+      .send(JSON.stringify(r.body));
 
   // Runs before any body is parsed: wrong methods and bodies are refused unread.
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] ?? '';
+    if (exchange && path === tokenPath) {
+      if (req.method !== 'POST')
+        return reply
+          .code(405)
+          .header('allow', 'POST')
+          .header('connection', 'close')
+          .send({ error: 'method not allowed' });
+      const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+      if (type !== 'application/x-www-form-urlencoded')
+        return sendOAuth(
+          reply.header('connection', 'close'),
+          renderError(
+            new OAuthError(
+              'invalid_request',
+              'content type must be application/x-www-form-urlencoded',
+            ),
+          ),
+        );
+      return undefined;
+    }
     // Unknown paths fall through to the not-found handler (bodies there are capped by bodyLimit).
     if (!known.has(path)) return undefined;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -162,7 +196,21 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
   app.setNotFoundHandler((_req, reply) => {
     void reply.code(404).send({ error: 'not found' });
   });
-  app.setErrorHandler(async (err: { statusCode?: number }, _req, reply) => {
+  app.setErrorHandler(async (err: { statusCode?: number }, req, reply) => {
+    if (exchange && (req.url.split('?')[0] ?? '') === tokenPath) {
+      const big = err.statusCode === 413;
+      return sendOAuth(
+        reply,
+        renderError(
+          err.statusCode && err.statusCode < 500
+            ? new OAuthError(
+                'invalid_request',
+                big ? 'request body too large' : 'malformed request',
+              )
+            : err,
+        ),
+      );
+    }
     const code =
       err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     return reply.code(code).send({ error: code === 500 ? 'internal error' : 'bad request' });
@@ -185,6 +233,22 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
     reply.header('content-type', 'application/json');
     return reply.send(bundleBody(b));
   });
+
+  if (exchange) {
+    // Only the form type is parsed (the onRequest hook refused the others), as a raw string.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: MAX_FORM_BYTES },
+      (_req, body, done) => {
+        done(null, body);
+      },
+    );
+    app.post(tokenPath, { bodyLimit: MAX_FORM_BYTES }, async (req, reply) => {
+      const body = typeof req.body === 'string' ? req.body : '';
+      return sendOAuth(reply, await exchange.handle(() => parseForm(body)));
+    });
+  }
 
   await app.listen({ host: o.host, port: o.port });
   const addr = app.server.address();

@@ -81,6 +81,11 @@ export function compileServerConfig(
       );
     }
   }
+  if (c.sts && !c.public_listen) {
+    throw new InvalidArgumentError(
+      'config: sts: the token exchange is served on the public listener: set public_listen',
+    );
+  }
   const sep = c.data_dir.endsWith('/') ? '' : '/';
   const compiled: ServerConfig = {
     ...c,

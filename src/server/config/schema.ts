@@ -80,6 +80,27 @@ export const serverConfigSchema = z.strictObject({
         .optional(),
     })
     .prefault({ join_token: {} }),
+  /** RFC 8693 token exchange at <issuer>/token (docs/token-exchange.md); absent = disabled. */
+  sts: z
+    .strictObject({
+      /** External OIDC issuers whose tokens may be exchanged. */
+      issuers: z
+        .array(
+          z.strictObject({
+            /** Compared byte for byte with the token's `iss`. */
+            issuer: z.url({ protocol: /^https$/ }),
+            /** A static JWKS file (discovery-based fetching comes later). */
+            jwks_file: z.string().min(1),
+            /** The subject token's `aud` must contain at least one of these. */
+            audiences: z.array(z.string().min(1)).min(1),
+          }),
+        )
+        .min(1),
+      /** Trust policy documents (docs/trust-policies.md), compiled at start. */
+      policies: z.array(z.unknown()).default([]),
+      max_ttl: duration('sts.max_ttl').default(3_600_000),
+    })
+    .optional(),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   max_request_bytes: z
     .number()

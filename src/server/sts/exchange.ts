@@ -1,0 +1,311 @@
+// RFC 8693 token exchange: an external OIDC token (GitHub Actions, GitLab CI, Kubernetes, …) in,
+// a JWT-SVID or an RFC 9068 access token out, as the issuer's trust policies allow. A request runs
+// through an ordered list of small steps; any step may throw an OAuthError, which renderError
+// turns into the RFC 6749 §5.2 response. Every exchange and every denial is audited (never the
+// token itself).
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Clock } from '../../core/clock.ts';
+import { InvalidArgumentError } from '../../core/errors.ts';
+import { TrustDomain } from '../../core/spiffe-id.ts';
+import { signJwt } from '../../crypto/jwt/sign-claims.ts';
+import type { AuthorityManager } from '../authority/authority-manager.ts';
+import type { Auditor } from '../audit/auditor.ts';
+import type { RequestContext } from '../context.ts';
+import { checkAudience, type Minter } from '../svid/minter.ts';
+import { OAuthError, renderError, type TokenResponse } from './errors.ts';
+import { clip, type Form } from './form.ts';
+import {
+  loadIssuer,
+  MAX_SUBJECT_TOKEN_BYTES,
+  verifySubjectToken,
+  type IssuerConfig,
+  type TrustedIssuer,
+  type VerifiedSubjectToken,
+} from './issuers.ts';
+import { compileTrustPolicy, type CompiledTrustPolicy } from './policy/compile.ts';
+import { evaluatePolicy, type PolicyDecision } from './policy/evaluate.ts';
+
+export const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+export const TOKEN_TYPE_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
+export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+const SUBJECT_TOKEN_TYPES = new Set([TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN]);
+
+export interface StsConfig {
+  readonly issuers: readonly IssuerConfig[];
+  readonly policies: readonly unknown[];
+  readonly max_ttl: number;
+}
+
+export interface TokenExchangeOptions {
+  readonly config: StsConfig;
+  readonly trustDomain: string;
+  /** The server's OIDC issuer (`iss` of access tokens). */
+  readonly issuer: string;
+  readonly minter: Minter;
+  readonly authorities: AuthorityManager;
+  readonly auditor: Auditor;
+  readonly clock: Clock;
+}
+
+interface ExchangeRequest {
+  readonly subjectToken: string;
+  readonly audience: readonly string[];
+  readonly scopes: readonly string[] | undefined;
+  readonly kind: 'spiffe_id' | 'access_token';
+}
+
+/** What the steps build up; each step fills its part. */
+interface Exchange {
+  readonly form: Form;
+  request?: ExchangeRequest;
+  subject?: VerifiedSubjectToken;
+  policy?: CompiledTrustPolicy;
+  decision?: Extract<PolicyDecision, { allowed: true }>;
+  response?: Record<string, unknown>;
+  issued?: string;
+}
+
+type Step = (x: Exchange) => void | Promise<void>;
+
+export class TokenExchange {
+  readonly #o: TokenExchangeOptions;
+  readonly #issuers: ReadonlyMap<string, TrustedIssuer>;
+  readonly #policies: ReadonlyMap<string, readonly CompiledTrustPolicy[]>;
+  readonly #steps: ReadonlyArray<[string, Step]>;
+
+  /** Loads the JWKS files and compiles the policies; a bad one is a config error naming it. */
+  constructor(o: TokenExchangeOptions) {
+    this.#o = o;
+    const issuers = new Map<string, TrustedIssuer>();
+    o.config.issuers.forEach((c, i) => {
+      if (issuers.has(c.issuer))
+        throw new InvalidArgumentError(
+          `config: sts.issuers[${i}]: issuer "${c.issuer}" is repeated`,
+        );
+      issuers.set(c.issuer, loadIssuer(c, `sts.issuers[${i}]`));
+    });
+    const policies = new Map<string, CompiledTrustPolicy[]>();
+    const names = new Set<string>();
+    const trustDomain = TrustDomain.parse(o.trustDomain);
+    o.config.policies.forEach((p, i) => {
+      let c: CompiledTrustPolicy;
+      try {
+        c = compileTrustPolicy(p, {
+          trustDomain,
+          maxTtlMs: o.config.max_ttl,
+        });
+      } catch (e) {
+        throw new InvalidArgumentError(`config: sts.policies[${i}]: ${(e as Error).message}`);
+      }
+      if (names.has(c.name))
+        throw new InvalidArgumentError(
+          `config: sts.policies[${i}]: policy "${c.name}" is repeated`,
+        );
+      names.add(c.name);
+      if (!issuers.has(c.issuer))
+        throw new InvalidArgumentError(
+          `config: sts.policies[${i}]: trust policy "${c.name}": issuer "${c.issuer}" is not in sts.issuers`,
+        );
+      policies.set(c.issuer, [...(policies.get(c.issuer) ?? []), c]);
+    });
+    this.#issuers = issuers;
+    this.#policies = policies;
+    this.#steps = [
+      ['parse request', (x) => this.#parseRequest(x)],
+      ['verify subject token', (x) => this.#verifySubjectToken(x)],
+      ['authorize', (x) => this.#authorize(x)],
+      ['issue', (x) => this.#issue(x)],
+    ];
+  }
+
+  /** Handles one POST /token with its parsed form; never throws. */
+  async handle(parseForm: () => Form): Promise<TokenResponse> {
+    const ctx: RequestContext = { caller: { kind: 'anonymous' }, correlationId: randomUUID() };
+    let x: Exchange | undefined;
+    try {
+      x = { form: parseForm() };
+      for (const [, step] of this.#steps) await step(x);
+      const response = x.response;
+      if (!response) throw new Error('no response');
+      await this.#audit(ctx, x, 'success', 'issued');
+      return { status: 200, body: response };
+    } catch (e) {
+      const reason = e instanceof OAuthError ? e.reason : 'internal error';
+      try {
+        await this.#audit(ctx, x, e instanceof OAuthError ? 'denied' : 'error', reason);
+      } catch {
+        return renderError(new Error('audit failed'));
+      }
+      return renderError(e);
+    }
+  }
+
+  #audit(
+    ctx: RequestContext,
+    x: Exchange | undefined,
+    outcome: 'success' | 'denied' | 'error',
+    reason: string,
+  ): Promise<void> {
+    return this.#o.auditor.log(ctx, {
+      action: 'sts.exchange',
+      target: x?.issued ?? x?.subject?.issuer ?? '',
+      outcome,
+      details: {
+        issuer: x?.subject?.issuer ?? '',
+        policy: x?.policy?.name ?? '',
+        ...(x?.subject && typeof x.subject.claims.sub === 'string'
+          ? { subject: clip(x.subject.claims.sub) }
+          : {}),
+        reason,
+      },
+    });
+  }
+
+  #parseRequest(x: Exchange): void {
+    const one = (name: string): string | undefined => x.form.get(name)?.[0];
+    const grantType = one('grant_type');
+    if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required');
+    if (grantType !== GRANT_TYPE)
+      throw new OAuthError('unsupported_grant_type', `grant_type must be ${GRANT_TYPE}`);
+    const subjectToken = one('subject_token');
+    if (subjectToken === undefined)
+      throw new OAuthError('invalid_request', 'subject_token is required');
+    if (Buffer.byteLength(subjectToken) > MAX_SUBJECT_TOKEN_BYTES)
+      throw new OAuthError(
+        'invalid_request',
+        `subject_token is larger than ${MAX_SUBJECT_TOKEN_BYTES} bytes`,
+      );
+    const subjectType = one('subject_token_type');
+    if (subjectType === undefined || !SUBJECT_TOKEN_TYPES.has(subjectType))
+      throw new OAuthError(
+        'invalid_request',
+        `subject_token_type must be ${TOKEN_TYPE_JWT} or ${TOKEN_TYPE_ID_TOKEN}`,
+      );
+    if (x.form.has('actor_token'))
+      throw new OAuthError('invalid_request', 'actor_token is not supported');
+    const requested = one('requested_token_type') ?? TOKEN_TYPE_JWT;
+    if (requested !== TOKEN_TYPE_JWT && requested !== TOKEN_TYPE_ACCESS_TOKEN)
+      throw new OAuthError(
+        'invalid_request',
+        `requested_token_type must be ${TOKEN_TYPE_JWT} or ${TOKEN_TYPE_ACCESS_TOKEN}`,
+      );
+    const scope = one('scope');
+    const scopes = scope === undefined ? undefined : scope.split(' ');
+    if (scopes?.some((s) => s === ''))
+      throw new OAuthError('invalid_request', 'scope must be space-separated tokens');
+    x.request = {
+      subjectToken,
+      audience: x.form.get('audience') ?? [],
+      scopes,
+      kind: requested === TOKEN_TYPE_JWT ? 'spiffe_id' : 'access_token',
+    };
+  }
+
+  async #verifySubjectToken(x: Exchange): Promise<void> {
+    const r = need(x.request);
+    x.subject = await verifySubjectToken(r.subjectToken, this.#issuers, this.#o.clock.now());
+  }
+
+  #authorize(x: Exchange): void {
+    const r = need(x.request);
+    const s = need(x.subject);
+    const candidates = (this.#policies.get(s.issuer) ?? []).filter((p) => p.output.kind === r.kind);
+    if (candidates.length === 0)
+      throw new OAuthError(
+        'invalid_grant',
+        'no trust policy admits this token',
+        'no policy for the issuer and requested token type',
+      );
+    const reasons: string[] = [];
+    for (const p of candidates) {
+      const d = evaluatePolicy(p, s.claims);
+      if (d.allowed) {
+        x.policy = p;
+        x.decision = d;
+        return;
+      }
+      reasons.push(`${d.policy}: ${d.failing}: ${d.reason}`);
+    }
+    throw new OAuthError('invalid_grant', 'no trust policy admits this token', reasons.join('; '));
+  }
+
+  async #issue(x: Exchange): Promise<void> {
+    const r = need(x.request);
+    const p = need(x.policy);
+    const d = need(x.decision);
+    const ttlMs = Math.min(d.ttlMs, this.#o.config.max_ttl);
+    if (d.spiffeId) {
+      if (r.audience.length === 0)
+        throw new OAuthError('invalid_request', 'audience is required for a JWT-SVID');
+      if (r.scopes !== undefined)
+        throw new OAuthError('invalid_scope', 'scope does not apply to a JWT-SVID');
+      try {
+        checkAudience(r.audience);
+      } catch (e) {
+        throw new OAuthError('invalid_target', (e as Error).message);
+      }
+      const svid = await this.#o.minter.jwt(d.spiffeId.toString(), r.audience, ttlMs);
+      x.issued = svid.spiffeId;
+      x.response = tokenResponse(
+        svid.token,
+        TOKEN_TYPE_JWT,
+        'N_A',
+        svid.expiresAt,
+        this.#o.clock.now(),
+      );
+      return;
+    }
+    const at = d.accessToken;
+    if (!at) throw new Error(`policy ${p.name} has no output`);
+    if (r.audience.some((a) => a !== at.audience))
+      throw new OAuthError('invalid_target', 'audience is not allowed by the trust policy');
+    const scopes = r.scopes ?? at.scopes;
+    const extra = scopes.filter((s) => !at.scopes.includes(s));
+    if (extra.length > 0)
+      throw new OAuthError('invalid_scope', `scope "${clip(extra[0] ?? '')}" is not allowed`);
+    const { authority, key } = this.#o.authorities.activeJwt();
+    const now = this.#o.clock.now();
+    const exp = Math.floor(Math.min(now + ttlMs, authority.notAfter) / 1000);
+    const iat = Math.floor(now / 1000);
+    if (exp <= iat) throw new Error('the active JWT authority is about to expire');
+    const subject = d.attributes.subject;
+    const token = await signJwt({
+      key,
+      kid: authority.id,
+      typ: 'at+jwt',
+      claims: {
+        iss: this.#o.issuer,
+        sub: typeof subject === 'string' ? subject : '',
+        aud: at.audience,
+        client_id: p.name,
+        ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
+        jti: randomBytes(16).toString('base64url'),
+        iat,
+        exp,
+      },
+    });
+    x.issued = `${at.audience} (access token)`;
+    x.response = tokenResponse(token, TOKEN_TYPE_ACCESS_TOKEN, 'Bearer', exp * 1000, now);
+  }
+}
+
+function tokenResponse(
+  token: string,
+  type: string,
+  tokenType: string,
+  expiresAtMs: number,
+  nowMs: number,
+): Record<string, unknown> {
+  return {
+    access_token: token,
+    issued_token_type: type,
+    token_type: tokenType,
+    expires_in: Math.max(0, Math.floor((expiresAtMs - nowMs) / 1000)),
+  };
+}
+
+function need<T>(v: T | undefined): T {
+  if (v === undefined) throw new Error('exchange step out of order');
+  return v;
+}

@@ -1,0 +1,284 @@
+// Black-box: the RFC 8693 token endpoint on the public listener (plain HTTP, explicit issuer).
+// A local test OIDC issuer (a JWKS file from a key generated here) stands in for GitHub Actions.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as jose from 'jose';
+import * as client from 'openid-client';
+import { githubClaims } from '../src/server/sts/policy/claims-fixtures.ts';
+import { GITHUB_ISSUER, githubActionsPolicy } from '../src/server/sts/policy/templates.ts';
+import { adminClients } from './helpers/admin.ts';
+import { freePort } from './helpers/ports.ts';
+import { startServer, type ServerProcess } from './helpers/server-process.ts';
+
+const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+const AT_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const GH_AUD = 'https://github.com/octo-org';
+
+describe('token exchange (RFC 8693)', () => {
+  let server: ServerProcess;
+  let issuer: string;
+  let signingKey: KeyObject;
+  let publicKey: KeyObject;
+
+  before(async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-sts-'));
+    ({ privateKey: signingKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+    const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'gh-1', use: 'sig', alg: 'ES256' };
+    const jwksFile = path.join(dir, 'github-jwks.json');
+    writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
+    const port = await freePort();
+    issuer = `http://127.0.0.1:${port}`;
+    server = await startServer({
+      config: {
+        public_listen: `127.0.0.1:${port}`,
+        jwt: { issuer },
+        sts: {
+          issuers: [{ issuer: GITHUB_ISSUER, jwks_file: jwksFile, audiences: [GH_AUD] }],
+          policies: [
+            githubActionsPolicy({ trustDomain: 'example.org', owner: 'octo-org' }),
+            {
+              name: 'octo-api',
+              issuer: GITHUB_ISSUER,
+              condition: 'assertion.repository_owner == "octo-org"',
+              attribute_mapping: { subject: 'assertion.sub' },
+              access_token: { audience: 'https://api.example.org', scopes: ['read', 'write'] },
+              ttl: '10m',
+            },
+          ],
+        },
+      },
+    });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  const now = () => Math.floor(Date.now() / 1000);
+  const claims = (over: Record<string, unknown> = {}) => ({
+    ...githubClaims(),
+    iat: now() - 10,
+    nbf: now() - 10,
+    exp: now() + 300,
+    ...over,
+  });
+  const sign = (c: Record<string, unknown>, header: Record<string, unknown> = {}) =>
+    new jose.SignJWT(c)
+      .setProtectedHeader({ alg: 'ES256', kid: 'gh-1', typ: 'JWT', ...header })
+      .sign(signingKey);
+  const post = async (body: string, contentType = 'application/x-www-form-urlencoded') => {
+    const res = await fetch(`${issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': contentType },
+      body,
+    });
+    return {
+      status: res.status,
+      headers: res.headers,
+      json: (await res.json()) as Record<string, unknown>,
+    };
+  };
+  const form = (p: Record<string, string>) => new URLSearchParams(p).toString();
+  const exchange = (token: string, extra: Record<string, string> = {}) =>
+    post(
+      form({
+        grant_type: GRANT,
+        subject_token: token,
+        subject_token_type: JWT_TYPE,
+        audience: 'https://svc.example.org',
+        ...extra,
+      }),
+    );
+  const audits = async () =>
+    (
+      await adminClients(server.adminSocket).audit.listAuditRecords({
+        action: 'sts.exchange',
+        limit: 500,
+      })
+    ).records;
+
+  it('openid-client exchanges a GitHub Actions token for a JWT-SVID that verifies', async () => {
+    const config = await client.discovery(new URL(issuer), 'ci', undefined, client.None(), {
+      execute: [client.allowInsecureRequests],
+    });
+    const token = await sign(claims());
+    const res = await client.genericGrantRequest(config, GRANT, {
+      subject_token: token,
+      subject_token_type: JWT_TYPE,
+      audience: 'https://svc.example.org',
+    });
+    assert.equal(res.issued_token_type, JWT_TYPE);
+    assert.equal(res.token_type, 'n_a');
+    assert.ok(res.expires_in && res.expires_in > 0 && res.expires_in <= 15 * 60);
+    const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/keys`));
+    const { payload } = await jose.jwtVerify(res.access_token, jwks, {
+      issuer,
+      audience: 'https://svc.example.org',
+    });
+    assert.equal(payload.sub, 'spiffe://example.org/ci/github/octo-org/octo-repo');
+    const records = await audits();
+    const ok = records.find((r) => r.outcome === 'success');
+    assert.ok(ok, 'the exchange is audited');
+    assert.equal(ok.details?.issuer, GITHUB_ISSUER);
+    assert.equal(ok.details?.policy, 'github-octo-org');
+    assert.ok(
+      !JSON.stringify(records, (_k, v: unknown) =>
+        typeof v === 'bigint' ? String(v) : v,
+      ).includes(token.split('.')[2] ?? '-'),
+    );
+  });
+
+  it('an access-token policy yields an RFC 9068 token', async () => {
+    const r = await exchange(await sign(claims()), {
+      requested_token_type: AT_TYPE,
+      audience: 'https://api.example.org',
+      scope: 'read',
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    assert.equal(r.json.token_type, 'Bearer');
+    assert.equal(r.json.issued_token_type, AT_TYPE);
+    const token = r.json.access_token as string;
+    const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/keys`));
+    const { payload, protectedHeader } = await jose.jwtVerify(token, jwks, {
+      issuer,
+      audience: 'https://api.example.org',
+      typ: 'at+jwt',
+    });
+    assert.equal(protectedHeader.typ, 'at+jwt');
+    assert.equal(payload.sub, 'repo:octo-org/octo-repo:environment:prod');
+    assert.equal(payload.client_id, 'octo-api');
+    assert.equal(payload.scope, 'read');
+    assert.ok(typeof payload.jti === 'string' && payload.jti.length >= 16);
+    assert.ok(payload.exp! - payload.iat! <= 600);
+    const bad = await exchange(await sign(claims()), {
+      requested_token_type: AT_TYPE,
+      audience: 'https://other.example.org',
+    });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error, 'invalid_target');
+  });
+
+  describe('attacks are refused, nothing is issued, and each is audited', () => {
+    const pubBytes = () => Buffer.from(publicKey.export({ format: 'pem', type: 'spki' }) as string);
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const cases: Array<
+      [string, () => Promise<{ status: number; json: Record<string, unknown> }>, string]
+    > = [
+      [
+        'alg none',
+        async () => exchange(`${b64({ alg: 'none', kid: 'gh-1' })}.${b64(claims())}.`),
+        'invalid_grant',
+      ],
+      [
+        'HS256 signed with the public key bytes',
+        async () =>
+          exchange(
+            await new jose.SignJWT(claims())
+              .setProtectedHeader({ alg: 'HS256', kid: 'gh-1' })
+              .sign(new Uint8Array(pubBytes())),
+          ),
+        'invalid_grant',
+      ],
+      [
+        'unknown kid',
+        async () => exchange(await sign(claims(), { kid: 'other' })),
+        'invalid_grant',
+      ],
+      [
+        'wrong aud',
+        async () => exchange(await sign(claims({ aud: 'https://github.com/evil' }))),
+        'invalid_grant',
+      ],
+      ['expired', async () => exchange(await sign(claims({ exp: now() - 120 }))), 'invalid_grant'],
+      [
+        'nbf in the future',
+        async () => exchange(await sign(claims({ nbf: now() + 600 }))),
+        'invalid_grant',
+      ],
+      [
+        'unregistered issuer',
+        async () => exchange(await sign(claims({ iss: 'https://evil.example' }))),
+        'invalid_grant',
+      ],
+      [
+        'claims failing the condition',
+        async () =>
+          exchange(await sign(claims({ repository_owner: 'evil', repository: 'evil/x' }))),
+        'invalid_grant',
+      ],
+      ['oversized token', async () => exchange('a'.repeat(9000)), 'invalid_request'],
+      ['malformed form', async () => post('grant_type=%ZZ&subject_token=x'), 'invalid_request'],
+      [
+        'repeated parameter',
+        async () => post(`grant_type=${encodeURIComponent(GRANT)}&grant_type=x`),
+        'invalid_request',
+      ],
+      [
+        'wrong content type',
+        async () => post(JSON.stringify({ grant_type: GRANT }), 'application/json'),
+        'invalid_request',
+      ],
+      [
+        'wrong grant_type',
+        async () =>
+          post(
+            form({
+              grant_type: 'client_credentials',
+              subject_token: 'x',
+              subject_token_type: JWT_TYPE,
+            }),
+          ),
+        'unsupported_grant_type',
+      ],
+    ];
+    const reasons: Record<string, RegExp> = {
+      'alg none': /alg "none"/,
+      'HS256 signed with the public key bytes': /alg "HS256"/,
+      'unknown kid': /unknown kid/,
+      'wrong aud': /audience/,
+      expired: /expired/,
+      'nbf in the future': /not yet valid/,
+      'unregistered issuer': /unregistered issuer/,
+      'claims failing the condition': /github-octo-org: condition/,
+      'oversized token': /larger than/,
+      'malformed form': /malformed/,
+      'repeated parameter': /repeated/,
+      'wrong grant_type': /grant_type must be/,
+    };
+    for (const [name, run, error] of cases) {
+      it(name, async () => {
+        const before = (await audits()).filter((r) => r.outcome === 'denied').length;
+        const successes = (await audits()).filter((r) => r.outcome === 'success').length;
+        const r = await run();
+        assert.equal(r.status, 400, JSON.stringify(r.json));
+        assert.equal(r.json.error, error, JSON.stringify(r.json));
+        assert.equal(typeof r.json.error_description, 'string');
+        assert.equal(r.json.access_token, undefined);
+        const after = await audits();
+        if (name !== 'wrong content type') {
+          const denied = after.filter((r) => r.outcome === 'denied');
+          assert.equal(denied.length, before + 1, 'audited');
+          assert.match(String(denied.at(-1)?.details?.reason), reasons[name] ?? /^$/);
+        }
+        assert.equal(
+          after.filter((r) => r.outcome === 'success').length,
+          successes,
+          'nothing issued',
+        );
+      });
+    }
+  });
+
+  it('GET /token is refused; the body limit holds', async () => {
+    const res = await fetch(`${issuer}/token`);
+    assert.equal(res.status, 405);
+    const big = await post('x=' + 'a'.repeat(20_000));
+    assert.equal(big.status, 400);
+    assert.equal(big.json.error, 'invalid_request');
+  });
+});
