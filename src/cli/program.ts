@@ -13,6 +13,7 @@ import { registerEntry } from './commands/entry.ts';
 import { registerHealthcheck } from './commands/healthcheck.ts';
 import { registerJwt } from './commands/jwt.ts';
 import { registerServer } from './commands/server.ts';
+import { registerSts } from './commands/sts.ts';
 import { registerSvid } from './commands/svid.ts';
 import { registerToken } from './commands/token.ts';
 import { registerX509 } from './commands/x509.ts';
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo): Command {
     registerAuthority,
     registerAudit,
     registerHealthcheck,
+    registerSts,
   ]) {
     register(program, io);
   }
