@@ -7,6 +7,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import { DEFAULT_SERVER_DATA_DIR, VERSION } from '../core/defaults.ts';
+import { InvalidArgumentError } from '../core/errors.ts';
 
 import { TrustDomain, serverId as serverSpiffeId } from '../core/spiffe-id.ts';
 import type { KeyManager } from '../crypto/key-manager.ts';
@@ -47,6 +48,11 @@ import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { EntryService } from './registration/entry-service.ts';
 import { ServerSvid } from './server-svid.ts';
 import { TokenExchange } from './sts/exchange.ts';
+import {
+  TokenIntrospection,
+  type IntrospectionConfig,
+  type TokenIntrospectionOptions,
+} from './sts/introspection.ts';
 import { Minter } from './svid/minter.ts';
 import { SvidService } from './svid/svid-service.ts';
 import { runTasks, type Task } from './tasks.ts';
@@ -116,6 +122,7 @@ export class TesseraServer {
   readonly #serverSvid: ServerSvid;
   readonly #services: ApiServices;
   readonly #tokenExchange: TokenExchange | undefined;
+  readonly #introspection: TokenIntrospection | undefined;
   readonly #o: Timing;
   #ready = false;
 
@@ -132,6 +139,7 @@ export class TesseraServer {
       serverSvid: ServerSvid;
       services: ApiServices;
       tokenExchange: TokenExchange | undefined;
+      introspection: TokenIntrospection | undefined;
     },
     o: Timing,
   ) {
@@ -146,6 +154,7 @@ export class TesseraServer {
     this.#serverSvid = parts.serverSvid;
     this.#services = parts.services;
     this.#tokenExchange = parts.tokenExchange;
+    this.#introspection = parts.introspection;
     this.#o = o;
   }
 
@@ -282,6 +291,16 @@ export class TesseraServer {
             clock,
           })
         : undefined;
+      const introspection =
+        config.sts && tokenExchange
+          ? newIntrospection(config.sts, tokenExchange, {
+              issuer: config.jwt.issuer,
+              bundle: () => bundles.bundle,
+              revoked: store.revokedTokens,
+              auditor,
+              clock,
+            })
+          : undefined;
       const server = new TesseraServer(
         config,
         {
@@ -295,6 +314,7 @@ export class TesseraServer {
           serverSvid,
           services,
           tokenExchange,
+          introspection,
         },
         {
           clock,
@@ -371,6 +391,7 @@ export class TesseraServer {
           keyFile: c.public_key_file,
           bundle: () => this.bundles.bundle,
           tokenExchange: this.#tokenExchange,
+          introspection: this.#introspection,
         }).catch(async (e: unknown) => {
           await Promise.all([closeServer(api), closeServer(admin), health?.close()]);
           throw e;
@@ -429,6 +450,7 @@ export class TesseraServer {
         run: async () => {
           const now = this.#o.clock.now();
           await this.store.joinTokens.pruneExpired(now);
+          await this.store.revokedTokens.pruneExpired(now);
           await this.store.changes.prune(now - 3_600_000);
         },
       },
@@ -496,4 +518,20 @@ function trackSessions(
     s.once('close', () => sessions.delete(s));
   });
   return sessions;
+}
+
+/** Introspection and revocation; every `sts.introspection_clients` name must issue access tokens. */
+function newIntrospection(
+  sts: IntrospectionConfig,
+  exchange: TokenExchange,
+  o: Omit<TokenIntrospectionOptions, 'config'>,
+): TokenIntrospection {
+  const known = new Set(exchange.accessTokenClients());
+  sts.introspection_clients.forEach((name, i) => {
+    if (!known.has(name))
+      throw new InvalidArgumentError(
+        `config: sts.introspection_clients[${i}]: "${name}" is not a trust policy that issues access tokens`,
+      );
+  });
+  return new TokenIntrospection({ ...o, config: sts });
 }

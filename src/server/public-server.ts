@@ -1,7 +1,8 @@
 // The public listener: OIDC discovery (`<issuer>/.well-known/openid-configuration`), the JWKS of
 // the JWT authorities (`<issuer>/keys`) and the SPIFFE bundle endpoint (`<issuer>/bundle`,
-// https_web profile) and, when `sts` is configured, the RFC 8693 token endpoint (`<issuer>/token`,
-// POST form only). TLS from operator-supplied files, or plain HTTP behind a TLS proxy. Every other
+// https_web profile) and, when `sts` is configured, the RFC 8693 token endpoint (`<issuer>/token`),
+// RFC 7662 introspection (`<issuer>/introspect`) and RFC 7009 revocation (`<issuer>/revoke`), all
+// POST form only. TLS from operator-supplied files, or plain HTTP behind a TLS proxy. Every other
 // route is a bodiless GET; anything else is refused before a body is read.
 import { readFileSync } from 'node:fs';
 import type http2 from 'node:http2';
@@ -24,6 +25,16 @@ export interface PublicServerOptions {
   bundle(): Bundle;
   /** Serves POST <prefix>/token when set (the token exchange). */
   tokenExchange?: { handle(parseForm: () => Form): Promise<TokenResponse> } | undefined;
+  /** Serves POST <prefix>/introspect and <prefix>/revoke when set. */
+  introspection?:
+    | {
+        introspect(
+          authorization: string | undefined,
+          parseForm: () => Form,
+        ): Promise<TokenResponse>;
+        revoke(authorization: string | undefined, parseForm: () => Form): Promise<TokenResponse>;
+      }
+    | undefined;
 }
 
 export interface PublicServer {
@@ -143,9 +154,18 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
   };
   const known = new Set(Object.values(paths));
   const tokenPath = `${urls.prefix}/token`;
+  const introspectPath = `${urls.prefix}/introspect`;
+  const revokePath = `${urls.prefix}/revoke`;
   const exchange = o.tokenExchange;
+  const introspection = o.introspection;
+  // The POST-form endpoints served here.
+  const formPaths = new Set([
+    ...(exchange ? [tokenPath] : []),
+    ...(introspection ? [introspectPath, revokePath] : []),
+  ]);
   const sendOAuth = (reply: FastifyReply, r: TokenResponse) =>
     reply
+      .headers(r.headers ?? {})
       .code(r.status)
       .header('cache-control', 'no-store')
       .header('pragma', 'no-cache')
@@ -155,7 +175,7 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
   // Runs before any body is parsed: wrong methods and bodies are refused unread.
   app.addHook('onRequest', async (req, reply) => {
     const path = req.url.split('?')[0] ?? '';
-    if (exchange && path === tokenPath) {
+    if (formPaths.has(path)) {
       if (req.method !== 'POST')
         return reply
           .code(405)
@@ -197,7 +217,7 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
     void reply.code(404).send({ error: 'not found' });
   });
   app.setErrorHandler(async (err: { statusCode?: number }, req, reply) => {
-    if (exchange && (req.url.split('?')[0] ?? '') === tokenPath) {
+    if (formPaths.has(req.url.split('?')[0] ?? '')) {
       const big = err.statusCode === 413;
       return sendOAuth(
         reply,
@@ -234,7 +254,7 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
     return reply.send(bundleBody(b));
   });
 
-  if (exchange) {
+  if (formPaths.size > 0) {
     // Only the form type is parsed (the onRequest hook refused the others), as a raw string.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser(
@@ -244,9 +264,28 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
         done(null, body);
       },
     );
+  }
+  const bodyOf = (req: { body: unknown }) => (typeof req.body === 'string' ? req.body : '');
+  if (exchange) {
     app.post(tokenPath, { bodyLimit: MAX_FORM_BYTES }, async (req, reply) => {
-      const body = typeof req.body === 'string' ? req.body : '';
+      const body = bodyOf(req);
       return sendOAuth(reply, await exchange.handle(() => parseForm(body)));
+    });
+  }
+  if (introspection) {
+    app.post(introspectPath, { bodyLimit: MAX_FORM_BYTES }, async (req, reply) => {
+      const body = bodyOf(req);
+      return sendOAuth(
+        reply,
+        await introspection.introspect(req.headers.authorization, () => parseForm(body)),
+      );
+    });
+    app.post(revokePath, { bodyLimit: MAX_FORM_BYTES }, async (req, reply) => {
+      const body = bodyOf(req);
+      return sendOAuth(
+        reply,
+        await introspection.revoke(req.headers.authorization, () => parseForm(body)),
+      );
     });
   }
 

@@ -6,6 +6,7 @@ import { entryCases } from './conformance/entry-cases.ts';
 import { changeCases } from './conformance/change-cases.ts';
 import { nodeCases } from './conformance/node-cases.ts';
 import { joinTokenCases } from './conformance/join-token-cases.ts';
+import { revokedTokenCases } from './conformance/revoked-token-cases.ts';
 import { bundleCases } from './conformance/bundle-cases.ts';
 import { authorityCases } from './conformance/authority-cases.ts';
 import { auditCases } from './conformance/audit-cases.ts';
@@ -18,6 +19,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['changes', changeCases],
   ['nodes', nodeCases],
   ['join tokens', joinTokenCases],
+  ['revoked tokens', revokedTokenCases],
   ['bundles', bundleCases],
   ['authorities', authorityCases],
   ['audit', auditCases],

@@ -113,6 +113,16 @@ export interface JoinTokenStore {
   pruneExpired(now: number): Promise<number>;
 }
 
+/** Revoked access tokens (RFC 7009), by `jti`, kept until the token would have expired anyway. */
+export interface RevokedTokenStore {
+  /** Records the revocation; revoking an already revoked jti is a no-op (the first record stays). */
+  revoke(jti: string, expiresAt: number, revokedAt: number): Promise<void>;
+  /** A read of the database every time (no cache), so every server sees a revocation at once. */
+  isRevoked(jti: string): Promise<boolean>;
+  /** Deletes records whose token expired at or before `now`. Returns the count. */
+  pruneExpired(now: number): Promise<number>;
+}
+
 export interface BundleStore {
   get(trustDomain: string): Promise<Bundle | null>;
   list(): Promise<Bundle[]>;
@@ -157,6 +167,7 @@ export interface StoreAggregates {
   readonly entries: EntryStore;
   readonly nodes: NodeStore;
   readonly joinTokens: JoinTokenStore;
+  readonly revokedTokens: RevokedTokenStore;
   readonly bundles: BundleStore;
   readonly authorities: AuthorityStore;
   readonly audit: AuditStore;

@@ -99,6 +99,13 @@ export const serverConfigSchema = z.strictObject({
       /** Trust policy documents (docs/trust-policies.md), compiled at start. */
       policies: z.array(z.unknown()).default([]),
       max_ttl: duration('sts.max_ttl').default(3_600_000),
+      /**
+       * Trust policies (client_id of their access tokens) whose bearer tokens may call
+       * <issuer>/introspect and <issuer>/revoke (docs/token-exchange.md).
+       */
+      introspection_clients: z.array(z.string().min(1)).default([]),
+      /** Serve introspection and revocation without caller authentication. */
+      introspection_open: z.boolean().default(false),
     })
     .optional(),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

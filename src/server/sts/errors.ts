@@ -24,6 +24,8 @@ export class OAuthError extends Error {
 export interface TokenResponse {
   readonly status: number;
   readonly body: Record<string, unknown>;
+  /** Extra response headers (e.g. WWW-Authenticate). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export function renderError(e: unknown): TokenResponse {

@@ -119,6 +119,14 @@ export class TokenExchange {
     ];
   }
 
+  /** Names of the policies that issue access tokens (their `client_id`). */
+  accessTokenClients(): string[] {
+    return [...this.#policies.values()]
+      .flat()
+      .filter((p) => p.output.kind === 'access_token')
+      .map((p) => p.name);
+  }
+
   /** Handles one POST /token with its parsed form; never throws. */
   async handle(parseForm: () => Form): Promise<TokenResponse> {
     const ctx: RequestContext = { caller: { kind: 'anonymous' }, correlationId: randomUUID() };

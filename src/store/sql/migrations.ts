@@ -117,7 +117,20 @@ const v1: Migration = {
   statements: (t) => [...v1Entries(t), ...v1Trust(t), ...v1Logs(t)],
 };
 
-export const migrations: readonly Migration[] = [v1];
+/** v2: revoked access tokens (RFC 7009), kept by jti until the token's own expiry. */
+const v2: Migration = {
+  version: 2,
+  name: 'revoked tokens',
+  statements: (t) => [
+    `create table revoked_tokens (
+      jti ${t.key} not null constraint revoked_tokens_pkey primary key,
+      expires_at bigint not null,
+      revoked_at bigint not null)`,
+    `create index revoked_tokens_expires_at_idx on revoked_tokens (expires_at)`,
+  ],
+};
+
+export const migrations: readonly Migration[] = [v1, v2];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

@@ -104,6 +104,12 @@ export interface ChangeRow {
   created_at: number;
 }
 
+export interface RevokedTokenRow {
+  jti: string;
+  expires_at: number;
+  revoked_at: number;
+}
+
 export interface SchemaMigrationRow {
   version: number;
   name: string;
@@ -120,5 +126,6 @@ export interface Schema {
   audit: AuditRow;
   audit_head: AuditHeadRow;
   changes: ChangeRow;
+  revoked_tokens: RevokedTokenRow;
   schema_migrations: SchemaMigrationRow;
 }

@@ -8,6 +8,7 @@ import { closedError, guarded, toStoreError } from './errors.ts';
 import { entryStore } from './entry-store.ts';
 import { nodeStore } from './node-store.ts';
 import { joinTokenStore } from './join-token-store.ts';
+import { revokedTokenStore } from './revoked-token-store.ts';
 import { bundleStore } from './bundle-store.ts';
 import { authorityStore } from './authority-store.ts';
 import { auditStore } from './audit-store.ts';
@@ -19,6 +20,7 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
     entries: g(entryStore(ctx)),
     nodes: g(nodeStore(ctx)),
     joinTokens: g(joinTokenStore(ctx)),
+    revokedTokens: g(revokedTokenStore(ctx)),
     bundles: g(bundleStore(ctx)),
     authorities: g(authorityStore(ctx)),
     audit: g(auditStore(ctx)),
