@@ -47,23 +47,22 @@ describe('token endpoint clients', () => {
           policies: [
             githubActionsPolicy({ trustDomain: 'example.org', owner: 'octo-org' }),
             {
-              // What google-auth-library asks for: an access token for the pool provider
-              // audience with the cloud-platform scope. The first allowing access-token policy
-              // wins whatever audience is asked for, so this one admits only its own repository
-              // and comes before octo-api.
-              name: 'gcp-federation',
-              issuer: GITHUB_ISSUER,
-              condition: 'assertion.repository == "octo-org/gcp-deployer"',
-              attribute_mapping: { subject: 'assertion.sub' },
-              access_token: { audience: GCP_AUD, scopes: [CLOUD_PLATFORM] },
-              ttl: '10m',
-            },
-            {
               name: 'octo-api',
               issuer: GITHUB_ISSUER,
               condition: 'assertion.repository_owner == "octo-org"',
               attribute_mapping: { subject: 'assertion.sub' },
               access_token: { audience: 'https://api.example.org', scopes: ['read', 'write'] },
+              ttl: '10m',
+            },
+            {
+              // What google-auth-library asks for: an access token for the pool provider
+              // audience with the cloud-platform scope. Listed after octo-api on purpose: the
+              // requested audience selects the policy, so the earlier one does not shadow it.
+              name: 'gcp-federation',
+              issuer: GITHUB_ISSUER,
+              condition: 'assertion.repository == "octo-org/gcp-deployer"',
+              attribute_mapping: { subject: 'assertion.sub' },
+              access_token: { audience: GCP_AUD, scopes: [CLOUD_PLATFORM] },
               ttl: '10m',
             },
           ],

@@ -218,7 +218,15 @@ export class TokenExchange {
   #authorize(x: Exchange): void {
     const r = need(x.request);
     const s = need(x.subject);
-    const candidates = (this.#policies.get(s.issuer) ?? []).filter((p) => p.output.kind === r.kind);
+    const ofKind = (this.#policies.get(s.issuer) ?? []).filter((p) => p.output.kind === r.kind);
+    // An access-token request names its audience: only policies issuing for it are candidates,
+    // so a policy listed earlier for another audience cannot shadow the right one.
+    const candidates = ofKind.filter((p) => {
+      const o = p.output;
+      return o.kind !== 'access_token' || r.audience.every((a) => a === o.audience);
+    });
+    if (ofKind.length > 0 && candidates.length === 0)
+      throw new OAuthError('invalid_target', 'no trust policy issues tokens for this audience');
     if (candidates.length === 0)
       throw new OAuthError(
         'invalid_grant',
