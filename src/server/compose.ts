@@ -1,24 +1,18 @@
 // The server's composition root: the only place that reads config files and the environment,
 // and the only place that creates infrastructure. Everything else receives what it needs.
-import { randomUUID, X509Certificate } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type http2 from 'node:http2';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
-import { DEFAULT_SERVER_DATA_DIR, VERSION } from '../core/defaults.ts';
-import { InvalidArgumentError } from '../core/errors.ts';
+import { DEFAULT_SERVER_DATA_DIR } from '../core/defaults.ts';
 
 import { TrustDomain, serverId as serverSpiffeId } from '../core/spiffe-id.ts';
 import type { KeyManager } from '../crypto/key-manager.ts';
 import { DiskKeyManager } from '../crypto/keys/disk-key-manager.ts';
 import { MemoryKeyManager } from '../crypto/keys/memory-key-manager.ts';
 import { loadUpstreamCa } from '../crypto/x509/upstream-ca.ts';
-import {
-  createJoinTokenAttestor,
-  createX509PopAttestor,
-  type NodeAttestor,
-} from '../plugins/node-attestors/catalog.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/types.ts';
 import { apiInterceptor } from './api/interceptor.ts';
@@ -32,8 +26,6 @@ import {
   tlsPeer,
 } from './api/listeners.ts';
 import { registerServices, type ApiServices } from './api/router.ts';
-import { AgentService } from './attestation/agent-service.ts';
-import { AttestationService } from './attestation/attestation-service.ts';
 import { Auditor } from './audit/auditor.ts';
 import { createAuthorityFactory } from './authority/authority-factory.ts';
 import { AuthorityManager } from './authority/authority-manager.ts';
@@ -45,16 +37,11 @@ import { startPublicServer, withBundleEndpoint } from './public-server.ts';
 import { ChangeFollower } from './index/change-follower.ts';
 import { EntryIndex } from './index/entry-index.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
-import { EntryService } from './registration/entry-service.ts';
 import { ServerSvid } from './server-svid.ts';
-import { TokenExchange } from './sts/exchange.ts';
-import {
-  TokenIntrospection,
-  type IntrospectionConfig,
-  type TokenIntrospectionOptions,
-} from './sts/introspection.ts';
+import type { TokenExchange } from './sts/exchange.ts';
+import type { TokenIntrospection } from './sts/introspection.ts';
 import { Minter } from './svid/minter.ts';
-import { SvidService } from './svid/svid-service.ts';
+import { buildApiServices, buildSts } from './compose-services.ts';
 import { runTasks, type Task } from './tasks.ts';
 
 export { VERSION } from '../core/defaults.ts';
@@ -233,74 +220,28 @@ export class TesseraServer {
       await serverSvid.refresh(true);
       const index = new EntryIndex(serverSpiffeId(td).toString());
       const follower = await ChangeFollower.start(store, index, clock);
-      const agents = new AgentService({
+      const services = buildApiServices({
+        config,
+        td,
+        serverId,
         store,
         auditor,
         clock,
         minter,
-        trustDomain: td,
-        agentSvidTtlMs: config.agent_svid_ttl,
-        joinTokenTtlMs: config.join_token_ttl,
-      });
-      const services: ApiServices = {
-        store,
-        auditor,
         index,
         bundles,
         authorities,
-        agents,
-        entries: new EntryService({ store, auditor, clock, trustDomain: td }),
-        attestation: new AttestationService({
-          store,
-          auditor,
-          clock,
-          minter,
-          trustDomain: td,
-          attestors: buildAttestors(config, store, clock),
-          agentSvidTtlMs: config.agent_svid_ttl,
-        }),
-        svids: new SvidService({
-          store,
-          auditor,
-          clock,
-          minter,
-          index,
-          trustDomain: td,
-          defaultX509TtlMs: config.default_x509_svid_ttl,
-          defaultJwtTtlMs: config.default_jwt_svid_ttl,
-          onIssued: (kind, n) => metrics.issued.inc({ kind }, n),
-        }),
-        status: {
-          trustDomain: td.name,
-          serverId,
-          version: VERSION,
-          startedAt: clock.now(),
-          datastore: config.datastore.kind,
-          ready: () => true,
-          entryCount: () => index.size,
-        },
-      };
-      const tokenExchange = config.sts
-        ? new TokenExchange({
-            config: config.sts,
-            trustDomain: td.name,
-            issuer: config.jwt.issuer,
-            minter,
-            authorities,
-            auditor,
-            clock,
-          })
-        : undefined;
-      const introspection =
-        config.sts && tokenExchange
-          ? newIntrospection(config.sts, tokenExchange, {
-              issuer: config.jwt.issuer,
-              bundle: () => bundles.bundle,
-              revoked: store.revokedTokens,
-              auditor,
-              clock,
-            })
-          : undefined;
+        metrics,
+      });
+      const { tokenExchange, introspection } = buildSts(config, {
+        trustDomain: td.name,
+        minter,
+        authorities,
+        auditor,
+        clock,
+        bundles,
+        store,
+      });
       const server = new TesseraServer(
         config,
         {
@@ -465,30 +406,6 @@ export class TesseraServer {
   }
 }
 
-function buildAttestors(
-  config: ServerConfig,
-  store: Store,
-  clock: Clock,
-): Map<string, NodeAttestor> {
-  const m = new Map<string, NodeAttestor>();
-  if (config.node_attestors.join_token) {
-    const a = createJoinTokenAttestor({
-      consume: (hash) => store.joinTokens.consume(hash, clock.now()),
-    });
-    m.set(a.type, a);
-  }
-  const pop = config.node_attestors.x509pop;
-  if (pop) {
-    const pem = readFileSync(pop.ca_bundle_file, 'utf8');
-    const roots = [
-      ...pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g),
-    ].map((m) => new X509Certificate(m[0]));
-    const a = createX509PopAttestor({ roots, now: () => clock.now() });
-    m.set(a.type, a);
-  }
-  return m;
-}
-
 /** The configured hint, or SPIRE's rule: the CA lifetime / 10, at least a minute. */
 function refreshHintSeconds(config: ServerConfig): number {
   const ms =
@@ -518,20 +435,4 @@ function trackSessions(
     s.once('close', () => sessions.delete(s));
   });
   return sessions;
-}
-
-/** Introspection and revocation; every `sts.introspection_clients` name must issue access tokens. */
-function newIntrospection(
-  sts: IntrospectionConfig,
-  exchange: TokenExchange,
-  o: Omit<TokenIntrospectionOptions, 'config'>,
-): TokenIntrospection {
-  const known = new Set(exchange.accessTokenClients());
-  sts.introspection_clients.forEach((name, i) => {
-    if (!known.has(name))
-      throw new InvalidArgumentError(
-        `config: sts.introspection_clients[${i}]: "${name}" is not a trust policy that issues access tokens`,
-      );
-  });
-  return new TokenIntrospection({ ...o, config: sts });
 }

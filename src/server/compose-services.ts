@@ -1,0 +1,184 @@
+// Wiring of the server's services for the composition root (compose.ts): what each API service
+// is built from. No I/O beyond reading the attestor CA files named in the config.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Clock } from '../core/clock.ts';
+import { VERSION } from '../core/defaults.ts';
+import { InvalidArgumentError } from '../core/errors.ts';
+import type { TrustDomain } from '../core/spiffe-id.ts';
+import {
+  createJoinTokenAttestor,
+  createX509PopAttestor,
+  type NodeAttestor,
+} from '../plugins/node-attestors/catalog.ts';
+import type { Store } from '../store/types.ts';
+import type { ApiServices } from './api/router.ts';
+import { AgentService } from './attestation/agent-service.ts';
+import { AttestationService } from './attestation/attestation-service.ts';
+import type { Auditor } from './audit/auditor.ts';
+import type { AuthorityManager } from './authority/authority-manager.ts';
+import type { BundleCache } from './bundle-cache.ts';
+import type { ServerConfig } from './config/compile.ts';
+import type { EntryIndex } from './index/entry-index.ts';
+import type { ServerMetrics } from './metrics.ts';
+import { EntryService } from './registration/entry-service.ts';
+import { TokenExchange } from './sts/exchange.ts';
+import {
+  type IntrospectionConfig,
+  TokenIntrospection,
+  type TokenIntrospectionOptions,
+} from './sts/introspection.ts';
+import type { Minter } from './svid/minter.ts';
+import { SvidService } from './svid/svid-service.ts';
+
+export interface ServiceDeps {
+  config: ServerConfig;
+  td: TrustDomain;
+  serverId: string;
+  store: Store;
+  auditor: Auditor;
+  clock: Clock;
+  minter: Minter;
+  index: EntryIndex;
+  bundles: BundleCache;
+  authorities: AuthorityManager;
+  metrics: ServerMetrics;
+}
+
+export function buildApiServices(d: ServiceDeps): ApiServices {
+  const {
+    config,
+    td,
+    serverId,
+    store,
+    auditor,
+    clock,
+    minter,
+    index,
+    bundles,
+    authorities,
+    metrics,
+  } = d;
+  const agents = new AgentService({
+    store,
+    auditor,
+    clock,
+    minter,
+    trustDomain: td,
+    agentSvidTtlMs: config.agent_svid_ttl,
+    joinTokenTtlMs: config.join_token_ttl,
+  });
+  return {
+    store,
+    auditor,
+    index,
+    bundles,
+    authorities,
+    agents,
+    entries: new EntryService({ store, auditor, clock, trustDomain: td }),
+    attestation: new AttestationService({
+      store,
+      auditor,
+      clock,
+      minter,
+      trustDomain: td,
+      attestors: buildAttestors(config, store, clock),
+      agentSvidTtlMs: config.agent_svid_ttl,
+    }),
+    svids: new SvidService({
+      store,
+      auditor,
+      clock,
+      minter,
+      index,
+      trustDomain: td,
+      defaultX509TtlMs: config.default_x509_svid_ttl,
+      defaultJwtTtlMs: config.default_jwt_svid_ttl,
+      onIssued: (kind, n) => metrics.issued.inc({ kind }, n),
+    }),
+    status: {
+      trustDomain: td.name,
+      serverId,
+      version: VERSION,
+      startedAt: clock.now(),
+      datastore: config.datastore.kind,
+      ready: () => true,
+      entryCount: () => index.size,
+    },
+  };
+}
+
+export interface StsDeps {
+  trustDomain: string;
+  minter: Minter;
+  authorities: AuthorityManager;
+  auditor: Auditor;
+  clock: Clock;
+  bundles: BundleCache;
+  store: Store;
+}
+
+/** The token endpoint and introspection/revocation, when the config has an `sts` block. */
+export function buildSts(
+  config: ServerConfig,
+  d: StsDeps,
+): { tokenExchange?: TokenExchange; introspection?: TokenIntrospection } {
+  if (!config.sts) return {};
+  const tokenExchange = new TokenExchange({
+    config: config.sts,
+    trustDomain: d.trustDomain,
+    issuer: config.jwt.issuer,
+    minter: d.minter,
+    authorities: d.authorities,
+    auditor: d.auditor,
+    clock: d.clock,
+  });
+  const introspection = newIntrospection(config.sts, tokenExchange, {
+    issuer: config.jwt.issuer,
+    bundle: () => d.bundles.bundle,
+    revoked: d.store.revokedTokens,
+    auditor: d.auditor,
+    clock: d.clock,
+  });
+  return { tokenExchange, introspection };
+}
+
+function buildAttestors(
+  config: ServerConfig,
+  store: Store,
+  clock: Clock,
+): Map<string, NodeAttestor> {
+  const m = new Map<string, NodeAttestor>();
+  if (config.node_attestors.join_token) {
+    const a = createJoinTokenAttestor({
+      consume: (hash) => store.joinTokens.consume(hash, clock.now()),
+    });
+    m.set(a.type, a);
+  }
+  const pop = config.node_attestors.x509pop;
+  if (pop) {
+    const pem = readFileSync(pop.ca_bundle_file, 'utf8');
+    const roots = [
+      ...pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g),
+    ].map((m) => new X509Certificate(m[0]));
+    const a = createX509PopAttestor({ roots, now: () => clock.now() });
+    m.set(a.type, a);
+  }
+  return m;
+}
+
+/** Introspection and revocation; every `sts.introspection_clients` name must issue access tokens. */
+function newIntrospection(
+  sts: IntrospectionConfig,
+  exchange: TokenExchange,
+  o: Omit<TokenIntrospectionOptions, 'config'>,
+): TokenIntrospection {
+  const known = new Set(exchange.accessTokenClients());
+  sts.introspection_clients.forEach((name, i) => {
+    if (!known.has(name))
+      throw new InvalidArgumentError(
+        `config: sts.introspection_clients[${i}]: "${name}" is not a trust policy that issues access tokens`,
+      );
+  });
+  return new TokenIntrospection({ ...o, config: sts });
+}
