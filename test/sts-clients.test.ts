@@ -3,9 +3,8 @@
 // server started as in token-exchange.test.ts, with a local test OIDC issuer standing in for
 // GitHub Actions.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import type { KeyObject } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExternalAccountClient } from 'google-auth-library';
@@ -15,10 +14,8 @@ import { githubClaims } from '../src/server/sts/policy/claims-fixtures.ts';
 import { GITHUB_ISSUER, githubActionsPolicy } from '../src/server/sts/policy/templates.ts';
 import { freePort } from './helpers/ports.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
+import { AT_TYPE, GH_AUD, JWT_TYPE, testIssuer } from './helpers/test-oidc-issuer.ts';
 
-const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
-const AT_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-const GH_AUD = 'https://github.com/octo-org';
 const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
 const GCP_AUD =
   '//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/p/providers/tessera';
@@ -30,12 +27,8 @@ describe('token endpoint clients', () => {
   let dir: string;
 
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-sts-clients-'));
-    let publicKey: KeyObject;
-    ({ privateKey: signingKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' }));
-    const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'gh-1', use: 'sig', alg: 'ES256' };
-    const jwksFile = path.join(dir, 'github-jwks.json');
-    writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
+    let jwksFile: string;
+    ({ dir, jwksFile, signingKey } = testIssuer());
     const port = await freePort();
     issuer = `http://127.0.0.1:${port}`;
     server = await startServer({

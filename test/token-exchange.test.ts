@@ -1,10 +1,7 @@
 // Black-box: the RFC 8693 token endpoint on the public listener (plain HTTP, explicit issuer).
 // A local test OIDC issuer (a JWKS file from a key generated here) stands in for GitHub Actions.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
 import * as client from 'openid-client';
@@ -13,11 +10,7 @@ import { GITHUB_ISSUER, githubActionsPolicy } from '../src/server/sts/policy/tem
 import { adminClients } from './helpers/admin.ts';
 import { freePort } from './helpers/ports.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
-
-const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
-const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
-const AT_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-const GH_AUD = 'https://github.com/octo-org';
+import { AT_TYPE, GH_AUD, GRANT, JWT_TYPE, testIssuer } from './helpers/test-oidc-issuer.ts';
 
 describe('token exchange (RFC 8693)', () => {
   let server: ServerProcess;
@@ -26,11 +19,8 @@ describe('token exchange (RFC 8693)', () => {
   let publicKey: KeyObject;
 
   before(async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-sts-'));
-    ({ privateKey: signingKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' }));
-    const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'gh-1', use: 'sig', alg: 'ES256' };
-    const jwksFile = path.join(dir, 'github-jwks.json');
-    writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
+    let jwksFile: string;
+    ({ jwksFile, signingKey, publicKey } = testIssuer());
     const port = await freePort();
     issuer = `http://127.0.0.1:${port}`;
     server = await startServer({

@@ -3,9 +3,6 @@
 // PostgreSQL: a revocation on one is seen by the other at once.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
 import * as client from 'openid-client';
@@ -15,20 +12,12 @@ import { adminClients } from './helpers/admin.ts';
 import { freePort } from './helpers/ports.ts';
 import { createTempDatabase, type TempDatabase } from './helpers/postgres.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
-
-const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
-const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
-const AT_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-const GH_AUD = 'https://github.com/octo-org';
+import { AT_TYPE, GH_AUD, GRANT, JWT_TYPE, testIssuer } from './helpers/test-oidc-issuer.ts';
 
 /** A stand-in GitHub Actions issuer: a key and the JWKS file the server trusts. */
 function githubIssuer(): { jwksFile: string; key: KeyObject } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-introspect-'));
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'gh-1', use: 'sig', alg: 'ES256' };
-  const jwksFile = path.join(dir, 'github-jwks.json');
-  writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
-  return { jwksFile, key: privateKey };
+  const { jwksFile, signingKey } = testIssuer();
+  return { jwksFile, key: signingKey };
 }
 
 // The caller's token comes from the `gateway` environment; the first policy that admits wins.
