@@ -9,6 +9,8 @@ import pg from 'pg';
 import { UnavailableError } from '../../core/errors.ts';
 import { storeConformance } from '../conformance.ts';
 import { openStore } from '../open.ts';
+import { toStoreError } from '../sql/errors.ts';
+import { postgresDialect } from './postgres-store.ts';
 import { T0, auditEvent, makeEntry } from '../conformance/fixtures.ts';
 import { verifyChain } from '../../core/audit.ts';
 import { withJwtAuthority } from '../../core/bundle.ts';
@@ -176,4 +178,60 @@ describe('postgres store: availability and sharing', () => {
     'two servers sharing one database keep the audit chain, single use and bundle updates',
     twoServers,
   );
+});
+
+describe('postgres store: conflicts are retryable', () => {
+  /** Runs sql on a fresh client of the test database and returns the error it raised. */
+  async function errorOf(run: (c: pg.Client) => Promise<unknown>): Promise<unknown> {
+    const c = new pg.Client({ connectionString: `${SERVER}/${dbName}` });
+    await c.connect();
+    try {
+      await run(c);
+    } catch (e) {
+      return e;
+    } finally {
+      await c.end();
+    }
+    assert.fail('expected the statement to fail');
+  }
+
+  it('a statement timeout maps to UnavailableError', async () => {
+    const e = await errorOf(async (c) => {
+      await c.query('set statement_timeout = 50');
+      await c.query('select pg_sleep(2)');
+    });
+    const mapped = toStoreError(e, postgresDialect);
+    assert.ok(mapped instanceof UnavailableError, mapped.message);
+    assert.match(mapped.message, /statement timed out, retry/);
+  });
+
+  it('a deadlock between two transactions maps to UnavailableError for the victim', async () => {
+    const schema = await freshSchema();
+    const setup = new pg.Client({ connectionString: `${SERVER}/${dbName}` });
+    await setup.connect();
+    await setup.query(`create table ${schema}.t (id int primary key, v int)`);
+    await setup.query(`insert into ${schema}.t values (1, 0), (2, 0)`);
+    await setup.end();
+    const a = new pg.Client({ connectionString: `${SERVER}/${dbName}` });
+    const b = new pg.Client({ connectionString: `${SERVER}/${dbName}` });
+    await Promise.all([a.connect(), b.connect()]);
+    try {
+      for (const c of [a, b]) await c.query(`set deadlock_timeout = 50; begin`);
+      await a.query(`update ${schema}.t set v = 1 where id = 1`);
+      await b.query(`update ${schema}.t set v = 1 where id = 2`);
+      // Each now waits for the row the other holds: PostgreSQL aborts exactly one of them.
+      const results = await Promise.allSettled([
+        a.query(`update ${schema}.t set v = 2 where id = 2`),
+        b.query(`update ${schema}.t set v = 2 where id = 1`),
+      ]);
+      const failed = results.filter((r) => r.status === 'rejected');
+      assert.equal(failed.length, 1);
+      const mapped = toStoreError(failed[0]?.reason, postgresDialect);
+      assert.ok(mapped instanceof UnavailableError, mapped.message);
+      assert.match(mapped.message, /deadlock detected, retry/);
+    } finally {
+      await Promise.allSettled([a.query('rollback'), b.query('rollback')]);
+      await Promise.all([a.end(), b.end()]);
+    }
+  });
 });

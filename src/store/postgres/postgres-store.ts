@@ -49,11 +49,17 @@ const types = {
       : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
 };
 
+export const STATEMENT_TIMEOUT_MS = 30_000;
+
 export function createPool(o: PostgresStoreOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: o.url,
     max: o.poolSize,
     connectionTimeoutMillis: o.connectTimeoutMs,
+    // Bounds on the database side: no statement runs, and no transaction sits idle holding row
+    // locks, for longer than this (a stuck server must not block every other one).
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    idle_in_transaction_session_timeout: STATEMENT_TIMEOUT_MS,
     types,
   });
   // A client losing its connection emits 'error': on the pool while idle, on the client itself
