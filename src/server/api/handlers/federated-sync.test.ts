@@ -12,6 +12,7 @@ import { T0, makeEntry, makeNode } from '../../../store/conformance/fixtures.ts'
 import { openStore } from '../../../store/open.ts';
 import type { Store } from '../../../store/types.ts';
 import {
+  GetAuthorizedEntriesRequestSchema,
   SyncAuthorizedEntriesRequestSchema,
   SyncService,
 } from '../../../../proto/gen/tessera/v1/sync_pb.js';
@@ -120,6 +121,8 @@ after(async () => {
 });
 
 interface Harness {
+  handlers: ReturnType<typeof syncHandlers>;
+  ctx: ReturnType<typeof createHandlerContext>;
   store: Store;
   index: EntryIndex;
   federated: FederatedBundleCache;
@@ -165,6 +168,8 @@ async function harness(): Promise<Harness> {
   ) as AsyncIterable<Record<string, unknown>>;
   const stream = iterable[Symbol.asyncIterator]();
   return {
+    handlers,
+    ctx,
     store,
     index,
     federated,
@@ -246,6 +251,26 @@ describe('SyncAuthorizedEntries: federated bundles', () => {
       upsert(h.index, makeEntry(1, { parentId: AGENT, federatesWith: [], revision: 1 }));
       const dropped = await h.next();
       assert.deepEqual(dropped.federatedBundlesRemoved, ['a.test']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('GetAuthorizedEntries returns the federated bundles of its entries, and only those', async () => {
+    const h = await harness();
+    try {
+      await h.store.bundles.put(fed('a.test', 3));
+      await h.store.bundles.put(fed('unrelated.test', 1));
+      await h.federated.refresh();
+      upsert(h.index, makeEntry(1, { parentId: AGENT, federatesWith: ['a.test', 'missing.test'] }));
+      const r = (await h.handlers.getAuthorizedEntries!(
+        create(GetAuthorizedEntriesRequestSchema, {}),
+        h.ctx,
+      )) as { federatedBundles: { trustDomain: string; sequence: bigint }[] };
+      assert.deepEqual(
+        r.federatedBundles.map((b) => [b.trustDomain, b.sequence]),
+        [['a.test', 3n]],
+      );
     } finally {
       await h.close();
     }
