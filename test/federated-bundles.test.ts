@@ -22,7 +22,9 @@ import type { Store } from '../src/store/types.ts';
 import { JwtSource, X509Source } from '../src/client/workload/index.ts';
 import { adminClients, entry, type AdminClients } from './helpers/admin.ts';
 import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
+import { createTempDatabase, type TempDatabase } from './helpers/postgres.ts';
 import { REPO, startServer, type ServerProcess } from './helpers/server-process.ts';
+import { StandInAgent, bundlePem } from './helpers/stand-in-agent.ts';
 import { header, unary, workloadClient, type WorkloadClient } from './helpers/workload-grpc.ts';
 
 const UID = process.getuid?.() ?? 0;
@@ -328,5 +330,62 @@ describe('federated bundles: server store → agent → workloads', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe('federated bundles with PostgreSQL: stored by another server, served by this one', () => {
+  let db: TempDatabase;
+  let server: ServerProcess;
+  let store: Store;
+
+  before(async () => {
+    db = await createTempDatabase();
+    server = await startServer({
+      datastoreUrl: db.url,
+      config: { federated_bundle_refresh_interval: '200ms' },
+    });
+    store = await openStore({ kind: 'postgres', url: db.url, poolSize: 2 });
+  });
+
+  after(async () => {
+    await store?.close();
+    await server?.stop();
+    await db?.drop();
+  });
+
+  it('reaches the sync API of an agent whose entry federates with it, and its deletion too', async () => {
+    const partner = await authority(PARTNER, 'pg-partner-1');
+    const admin = adminClients(server.adminSocket);
+    const t = await admin.agents.createJoinToken({});
+    const agent = new StandInAgent({
+      address: server.apiAddr,
+      trustDomain: 'example.org',
+      trustBundlePem: await bundlePem(server.adminSocket),
+    });
+    await agent.attest('join_token', Buffer.from(t.token));
+    await admin.entries.batchCreateEntry({
+      entries: [
+        entry('spiffe://example.org/pg', agent.identity!.spiffeId, ['unix:uid:7'], {
+          federatesWith: [PARTNER],
+        }),
+      ],
+    });
+    const federated = async () =>
+      (await agent.syncApi().getAuthorizedEntries({})).federatedBundles.map(
+        (b) => `${b.trustDomain}@${b.sequence}`,
+      );
+    const eventually = async (want: string[]) => {
+      const deadline = Date.now() + PROPAGATION_MS;
+      let got = await federated();
+      while (JSON.stringify(got) !== JSON.stringify(want) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        got = await federated();
+      }
+      assert.deepEqual(got, want);
+    };
+    await store.bundles.put(bundleOf(PARTNER, partner, 5));
+    await eventually([`${PARTNER}@5`]);
+    await store.bundles.delete(PARTNER);
+    await eventually([]);
   });
 });
