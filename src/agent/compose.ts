@@ -26,6 +26,7 @@ import {
 } from './identity/node-attestor.ts';
 import { AgentFatalError, ServerLink } from './identity/server-link.ts';
 import { EntrySync } from './sync/entry-sync.ts';
+import { FederatedBundlesFile } from './sync/federated-bundles-file.ts';
 import { startWorkloadApi } from './workload-api/server.ts';
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -142,6 +143,7 @@ export class TesseraAgent {
         : null;
     let agent: TesseraAgent | null = null;
     const backoff = new Backoff({ initialMs: 250, maxMs: config.max_backoff });
+    const federatedFile = new FederatedBundlesFile(config.data_dir);
     const sync = new EntrySync({
       clients: () => link.clients(),
       onRefused: (e) => (agent as TesseraAgent).#refused(e),
@@ -151,7 +153,21 @@ export class TesseraAgent {
       },
       backoff,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
+      trustDomain: config.trust_domain,
+      onFederatedBundles: (b) =>
+        federatedFile
+          .save(b)
+          .catch((e: unknown) =>
+            log.warn({ err: (e as Error).message }, 'could not persist the federated bundles'),
+          ),
     });
+    // Federated bundles kept from the last run serve until the server sends its current set.
+    sync.restoreFederatedBundles(
+      await federatedFile.load(config.trust_domain).catch((e: unknown) => {
+        log.warn({ err: (e as Error).message }, 'ignoring the persisted federated bundles');
+        return new Map();
+      }),
+    );
     const x509 = new X509SvidCache({
       clock,
       maxSize: config.x509_svid_cache_max_size,
@@ -169,6 +185,7 @@ export class TesseraAgent {
       x509,
       jwt: new JwtSvidCache(clock, config.jwt_svid_cache_max_size),
       clock,
+      allowedForeignJwtClaims: config.allowed_foreign_jwt_claims,
       mintJwt: async (entryId, audience) => {
         const r = await link.clients().svid.newJWTSVID({ entryId, audience: [...audience] });
         return { token: r.token, expiresAt: Number(r.expiresAt) * 1000 };

@@ -18,6 +18,7 @@ import { AttestationService } from './attestation/attestation-service.ts';
 import type { Auditor } from './audit/auditor.ts';
 import type { AuthorityManager } from './authority/authority-manager.ts';
 import type { BundleCache } from './bundle-cache.ts';
+import type { FederatedBundleCache } from './federated-bundle-cache.ts';
 import type { ServerConfig } from './config/compile.ts';
 import type { EntryIndex } from './index/entry-index.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -41,6 +42,7 @@ export interface ServiceDeps {
   minter: Minter;
   index: EntryIndex;
   bundles: BundleCache;
+  federatedBundles: FederatedBundleCache;
   authorities: AuthorityManager;
   metrics: ServerMetrics;
 }
@@ -56,6 +58,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     minter,
     index,
     bundles,
+    federatedBundles,
     authorities,
     metrics,
   } = d;
@@ -73,6 +76,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     auditor,
     index,
     bundles,
+    federatedBundles,
     authorities,
     agents,
     entries: new EntryService({ store, auditor, clock, trustDomain: td }),

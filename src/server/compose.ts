@@ -30,6 +30,7 @@ import { Auditor } from './audit/auditor.ts';
 import { createAuthorityFactory } from './authority/authority-factory.ts';
 import { AuthorityManager } from './authority/authority-manager.ts';
 import { BundleCache } from './bundle-cache.ts';
+import { FederatedBundleCache } from './federated-bundle-cache.ts';
 import { compileServerConfig, type ServerConfig } from './config/compile.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { startHealthServer } from './health-server.ts';
@@ -102,6 +103,8 @@ export class TesseraServer {
   readonly store: Store;
   readonly authorities: AuthorityManager;
   readonly bundles: BundleCache;
+  /** Federated bundles; call `federatedBundles.refresh()` after storing one (see its file). */
+  readonly federatedBundles: FederatedBundleCache;
   readonly index: EntryIndex;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
@@ -119,6 +122,7 @@ export class TesseraServer {
       store: Store;
       authorities: AuthorityManager;
       bundles: BundleCache;
+      federatedBundles: FederatedBundleCache;
       index: EntryIndex;
       metrics: ServerMetrics;
       log: Logger;
@@ -134,6 +138,7 @@ export class TesseraServer {
     this.store = parts.store;
     this.authorities = parts.authorities;
     this.bundles = parts.bundles;
+    this.federatedBundles = parts.federatedBundles;
     this.index = parts.index;
     this.metrics = parts.metrics;
     this.log = parts.log;
@@ -210,6 +215,8 @@ export class TesseraServer {
         },
       });
       await bundles.refresh();
+      const federatedBundles = new FederatedBundleCache(store, td.name);
+      await federatedBundles.refresh();
       const minter = new Minter({ authorities, clock, issuer: config.jwt.issuer });
       serverSvid = new ServerSvid({
         minter,
@@ -230,6 +237,7 @@ export class TesseraServer {
         minter,
         index,
         bundles,
+        federatedBundles,
         authorities,
         metrics,
       });
@@ -248,6 +256,7 @@ export class TesseraServer {
           store,
           authorities,
           bundles,
+          federatedBundles,
           index,
           metrics,
           log,
@@ -379,6 +388,11 @@ export class TesseraServer {
           await this.bundles.refresh();
           await this.#serverSvid.refresh();
         },
+      },
+      {
+        name: 'federated-bundles',
+        everyMs: this.config.federated_bundle_refresh_interval,
+        run: () => this.federatedBundles.refresh().then(() => undefined),
       },
       {
         name: 'entry-sync',

@@ -2,6 +2,7 @@
 // Workload API. Workload selectors come from the workload attestors; an entry matches when all
 // its selectors are among them; its SVIDs come from the caches, minted on demand when missing.
 import type { KeyObject } from 'node:crypto';
+import type { Bundle } from '../../core/bundle.ts';
 import type { Clock } from '../../core/clock.ts';
 import { type Entry, isExpired } from '../../core/entry.ts';
 import { PermissionDeniedError, UnavailableError } from '../../core/errors.ts';
@@ -35,7 +36,15 @@ export interface WorkloadIdentitiesOptions {
     audience: readonly string[],
   ) => Promise<{ token: string; expiresAt: number }>;
   clock: Clock;
+  /**
+   * Claims besides sub, aud and exp that ValidateJWTSVID returns for a JWT-SVID of a federated
+   * trust domain (SPIRE's allowed_foreign_jwt_claims); the others are dropped. Default none.
+   */
+  allowedForeignJwtClaims?: readonly string[];
 }
+
+/** Claims of a foreign JWT-SVID that are always returned (as SPIRE does). */
+const FOREIGN_CLAIMS_KEPT = ['sub', 'aud', 'exp'];
 
 export class WorkloadIdentities implements WorkloadIdentitySource {
   readonly #o: WorkloadIdentitiesOptions;
@@ -43,10 +52,15 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
   #bySelector: Map<string, string[]> | null = null;
   /** Entry id → arrival order, the tie-break between entries created in the same second. */
   #position = new Map<string, number>();
-  #jwtKeys = new Map<string, KeyObject>();
+  /** Trust domain name → kid → key, for ValidateJWTSVID; dropped when the bundles change. */
+  #jwtKeys = new Map<string, Map<string, KeyObject>>();
+  /** JWKS JSON per bundle object (bundles are replaced on change, never mutated). */
+  readonly #jwks = new WeakMap<Bundle, string>();
+  readonly #foreignClaims: ReadonlySet<string>;
 
   constructor(o: WorkloadIdentitiesOptions) {
     this.#o = o;
+    this.#foreignClaims = new Set([...FOREIGN_CLAIMS_KEPT, ...(o.allowedForeignJwtClaims ?? [])]);
     o.sync.onChange(() => {
       this.#bySelector = null;
       this.#jwtKeys = new Map();
@@ -73,7 +87,6 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
   view(selectors: readonly Selector[]): WorkloadView {
     const entries = this.#matching(selectors);
     const svids: X509SvidItem[] = [];
-    const federates = new Set<string>();
     for (const e of entries) {
       const s = this.#o.x509.get(e.id);
       if (!s) continue;
@@ -85,18 +98,40 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
         entryId: e.id,
         expiresAt: s.expiresAt,
       });
-      for (const td of e.federatesWith) federates.add(td);
     }
+    // Every matching entry counts, as in SPIRE: a workload gets exactly the federated bundles
+    // its entries federate with (and that this agent holds).
+    const federates = new Set(entries.flatMap((e) => e.federatesWith));
     const bundle = this.#o.sync.bundle;
     const tdId = `spiffe://${this.#o.trustDomain}`;
+    const federatedBundles = new Map<string, readonly Uint8Array[]>();
+    const jwtBundles = new Map<string, string>(bundle ? [[tdId, this.#jwksJson(bundle)]] : []);
+    const held = this.#o.sync.federatedBundles;
+    for (const td of [...federates].sort()) {
+      const b = held.get(td);
+      if (!b || td === this.#o.trustDomain) continue;
+      federatedBundles.set(
+        `spiffe://${td}`,
+        b.x509Authorities.map((a) => a.der),
+      );
+      jwtBundles.set(`spiffe://${td}`, this.#jwksJson(b));
+    }
     return {
       svids,
       trustDomainId: tdId,
       bundle: bundle?.x509Authorities.map((a) => a.der) ?? [],
-      // Federated bundles arrive with federation (a later issue); none are held yet.
-      federatedBundles: new Map(),
-      jwtBundles: new Map(bundle ? [[tdId, JSON.stringify(bundleToJwks(bundle))]] : []),
+      federatedBundles,
+      jwtBundles,
     };
+  }
+
+  #jwksJson(b: Bundle): string {
+    let json = this.#jwks.get(b);
+    if (json === undefined) {
+      json = JSON.stringify(bundleToJwks(b));
+      this.#jwks.set(b, json);
+    }
+    return json;
   }
 
   onChange(listener: () => void): () => void {
@@ -147,17 +182,31 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
     const v = await verifyJwtSvid(token, {
       audience,
       now: this.#o.clock.now(),
-      resolveKey: (td, kid) => (td === this.#o.trustDomain ? this.#jwtKey(kid) : null),
+      resolveKey: (td, kid) => this.#jwtKey(td, kid),
     });
-    return { spiffeId: v.spiffeId, claims: v.claims };
+    if (v.id.trustDomain.name === this.#o.trustDomain)
+      return { spiffeId: v.spiffeId, claims: v.claims };
+    // A federated trust domain's other claims are its own business, not ours to vouch for.
+    const claims = Object.fromEntries(
+      Object.entries(v.claims).filter(([k]) => this.#foreignClaims.has(k)),
+    );
+    return { spiffeId: v.spiffeId, claims };
   }
 
-  #jwtKey(kid: string): KeyObject | null {
-    if (this.#jwtKeys.size === 0) {
-      for (const k of this.#o.sync.bundle?.jwtAuthorities ?? [])
-        this.#jwtKeys.set(k.kid, spkiToKeyObject(k.publicKeyDer));
+  /**
+   * The key for (trust domain, kid) from the own bundle or a federated bundle this agent holds
+   * (any of them, whoever asks: see docs/threat-model.md).
+   */
+  #jwtKey(td: string, kid: string): KeyObject | null {
+    let keys = this.#jwtKeys.get(td);
+    if (!keys) {
+      const b =
+        td === this.#o.trustDomain ? this.#o.sync.bundle : this.#o.sync.federatedBundles.get(td);
+      if (!b) return null;
+      keys = new Map(b.jwtAuthorities.map((k) => [k.kid, spkiToKeyObject(k.publicKeyDer)]));
+      this.#jwtKeys.set(td, keys);
     }
-    return this.#jwtKeys.get(kid) ?? null;
+    return keys.get(kid) ?? null;
   }
 
   /** Unexpired entries whose selectors are all among `selectors`, oldest first. */

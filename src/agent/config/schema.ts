@@ -45,6 +45,8 @@ export const agentConfigSchema = z.strictObject({
   x509_svid_cache_max_size: z.number().int().min(1).max(1_000_000).default(1000),
   /** Most JWT-SVIDs cached per (SPIFFE ID, audience set). */
   jwt_svid_cache_max_size: z.number().int().min(1).max(1_000_000).default(1000),
+  /** Claims besides sub, aud, exp that ValidateJWTSVID returns for federated JWT-SVIDs. */
+  allowed_foreign_jwt_claims: z.array(z.string().min(1).max(256)).max(100).default([]),
   /** Server reconnect backoff cap. */
   max_backoff: duration.default(30_000),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,19 +1,27 @@
-// Keeps the agent's copy of its authorized entries and of the trust bundle current from the
-// server's SyncAuthorizedEntries stream: a full set first (only what differs from what the agent
-// holds), then deltas. Never polls full lists. Reconnects with backoff when the stream breaks.
+// Keeps the agent's copy of its authorized entries, of the trust bundle and of the federated
+// bundles its entries federate with current from the server's SyncAuthorizedEntries stream: a
+// full set first (only what differs from what the agent holds), then deltas. Never polls full
+// lists. Reconnects with backoff when the stream breaks.
 import { Code, ConnectError } from '@connectrpc/connect';
-import type { Bundle } from '../../core/bundle.ts';
+import { type Bundle, bundleEquals } from '../../core/bundle.ts';
 import type { Entry } from '../../core/entry.ts';
 import type { SyncAuthorizedEntriesResponse } from '../../../proto/gen/tessera/v1/sync_pb.js';
 import { type Backoff, defaultSleep } from '../../client/workload/backoff.ts';
 import type { ServerClients } from '../identity/server-link.ts';
-import { bundleFromWire, entryFromWire } from './wire.ts';
+import { bundleFromWire, entryFromWire, federatedBundleFromWire } from './wire.ts';
+
+/** More federated bundles than this from one server are ignored (and logged). */
+export const MAX_FEDERATED_BUNDLES = 1000;
 
 export interface EntrySyncOptions {
   clients: () => ServerClients;
   /** Called when the server refuses the agent (banned, evicted): the supervisor decides. */
   onRefused: (e: ConnectError) => Promise<void>;
   onBundle: (b: Bundle) => Promise<void>;
+  /** The agent's own trust domain: a federated bundle for it is refused. */
+  trustDomain: string;
+  /** Called with the complete set whenever a federated bundle arrived, changed or was dropped. */
+  onFederatedBundles?: (bundles: ReadonlyMap<string, Bundle>) => Promise<void>;
   backoff: Backoff;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -22,6 +30,7 @@ export class EntrySync {
   readonly #o: EntrySyncOptions;
   readonly #entries = new Map<string, Entry>();
   #bundle: Bundle | null = null;
+  #federated: ReadonlyMap<string, Bundle> = new Map();
   #synced = false;
   readonly #listeners = new Set<() => void>();
 
@@ -35,6 +44,19 @@ export class EntrySync {
 
   get bundle(): Bundle | null {
     return this.#bundle;
+  }
+
+  /** Federated bundles by trust domain name; the map is replaced on change, never mutated. */
+  get federatedBundles(): ReadonlyMap<string, Bundle> {
+    return this.#federated;
+  }
+
+  /** Starts from persisted federated bundles (before run); the server's initial set replaces them. */
+  restoreFederatedBundles(bundles: ReadonlyMap<string, Bundle>): void {
+    this.#federated = new Map(
+      [...bundles].filter(([td]) => td !== this.#o.trustDomain).slice(0, MAX_FEDERATED_BUNDLES),
+    );
+    for (const fn of this.#listeners) fn();
   }
 
   /** True once the first full set has arrived. */
@@ -83,7 +105,42 @@ export class EntrySync {
       this.#bundle = bundleFromWire(msg.bundle);
       await this.#o.onBundle(this.#bundle);
     }
+    await this.#applyFederated(msg);
     this.#synced ||= msg.initial;
     for (const fn of this.#listeners) fn();
   }
+
+  /** The initial message carries the complete set (anything else is dropped); later ones deltas. */
+  async #applyFederated(msg: SyncAuthorizedEntriesResponse): Promise<void> {
+    const next = new Map(msg.initial ? [] : this.#federated);
+    for (const td of msg.federatedBundlesRemoved) next.delete(td);
+    for (const w of msg.federatedBundles) {
+      if (!next.has(w.trustDomain) && next.size >= MAX_FEDERATED_BUNDLES) {
+        this.#o.log('too many federated bundles; ignoring the rest', {
+          max: MAX_FEDERATED_BUNDLES,
+        });
+        break;
+      }
+      try {
+        const b = federatedBundleFromWire(w, this.#o.trustDomain);
+        next.set(b.trustDomain, b);
+      } catch (e) {
+        this.#o.log('ignoring a federated bundle the server sent', {
+          reason: (e as Error).message,
+        });
+      }
+    }
+    if (sameBundles(this.#federated, next)) return;
+    this.#federated = next;
+    await this.#o.onFederatedBundles?.(next);
+  }
+}
+
+function sameBundles(a: ReadonlyMap<string, Bundle>, b: ReadonlyMap<string, Bundle>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [td, x] of a) {
+    const y = b.get(td);
+    if (!y || x.sequence !== y.sequence || !bundleEquals(x, y)) return false;
+  }
+  return true;
 }

@@ -2,6 +2,9 @@
 // from an authenticated server: shapes are checked, sizes were bounded by the transport.
 import type { Bundle as DomainBundle } from '../../core/bundle.ts';
 import type { Entry } from '../../core/entry.ts';
+import { InvalidArgumentError } from '../../core/errors.ts';
+import { TrustDomain } from '../../core/spiffe-id.ts';
+import { bundleToSpiffeJson } from '../../crypto/bundle-format.ts';
 import type { Bundle, Entry as WireEntry } from '../../../proto/gen/tessera/v1/types_pb.js';
 
 export function entryFromWire(w: WireEntry): Entry {
@@ -40,4 +43,28 @@ export function bundleFromWire(w: Bundle): DomainBundle {
     sequence: Number(w.sequence),
     refreshHint: Number(w.refreshHint),
   };
+}
+
+/**
+ * A federated bundle from the server: its trust domain must be a valid name other than the
+ * agent's own (a federated bundle never replaces the own one). Throws InvalidArgumentError.
+ */
+export function federatedBundleFromWire(w: Bundle, ownTrustDomain: string): DomainBundle {
+  const td = TrustDomain.parse(w.trustDomain).name;
+  if (td !== w.trustDomain)
+    throw new InvalidArgumentError(
+      `federated bundle: "${w.trustDomain.slice(0, 80)}" is not a trust domain name`,
+    );
+  if (td === ownTrustDomain)
+    throw new InvalidArgumentError('federated bundle: the own trust domain is not federated');
+  const b = bundleFromWire(w);
+  try {
+    // Parses every CA certificate and JWT key once, so that nothing later trips over them.
+    bundleToSpiffeJson(b);
+  } catch (e) {
+    throw new InvalidArgumentError(
+      `federated bundle of "${td}": unusable key material (${(e as Error).message})`,
+    );
+  }
+  return b;
 }

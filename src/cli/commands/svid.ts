@@ -1,7 +1,7 @@
 // `tessera svid fetch|watch`: this process's X509-SVIDs from the agent's Workload API
 // (FetchX509SVID). `fetch` takes one message, prints it or writes it as PEM files; `watch` keeps
 // the stream open and prints one line per change until SIGINT/SIGTERM.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { isTesseraError } from '../../core/errors.ts';
@@ -69,7 +69,8 @@ interface WrittenSvid {
  * Files for an X509 context: svid.pem/svid.key for the default (first) SVID, svid.<n>.pem and
  * svid.<n>.key for the n-th further one, bundle.pem (the default SVID's trust domain) and
  * federated-<td>.pem for every other trust domain. Each file is replaced atomically; every key
- * is written before its certificate, and svid.pem last.
+ * is written before its certificate, and svid.pem last. A federated-<td>.pem left from an earlier
+ * run whose trust domain the agent no longer sends is deleted: it must not stay trusted.
  */
 async function writeContext(ctx: X509Context, dir: string, out: Printer): Promise<void> {
   const [first] = ctx.svids;
@@ -83,6 +84,10 @@ async function writeContext(ctx: X509Context, dir: string, out: Printer): Promis
     if (td === own) continue;
     federated[td] = path.join(dir, `federated-${td}.pem`);
     await writeFileAtomic(federated[td], pems(ctx.bundles.get(td) ?? []), 0o644);
+  }
+  for (const name of await readdir(dir)) {
+    const td = /^federated-(.+)\.pem$/.exec(name)?.[1];
+    if (td !== undefined && !Object.hasOwn(federated, td)) await unlink(path.join(dir, name));
   }
   const svids: WrittenSvid[] = [];
   // Further SVIDs first, the default one last: whoever waits for svid.pem finds everything else.

@@ -13,6 +13,7 @@ import type { AgentService } from '../attestation/agent-service.ts';
 import type { AttestationService } from '../attestation/attestation-service.ts';
 import type { AuthorityManager } from '../authority/authority-manager.ts';
 import type { BundleCache } from '../bundle-cache.ts';
+import type { FederatedBundleCache } from '../federated-bundle-cache.ts';
 import type { EntryIndex } from '../index/entry-index.ts';
 import type { EntryService } from '../registration/entry-service.ts';
 import type { SvidService } from '../svid/svid-service.ts';
@@ -39,6 +40,7 @@ export interface ApiServices {
   svids: SvidService;
   authorities: AuthorityManager;
   bundles: BundleCache;
+  federatedBundles: FederatedBundleCache;
   index: EntryIndex;
   status: StatusSource;
 }
@@ -47,7 +49,7 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
   router.service(EntryApi, entryHandlers(s.entries));
   router.service(AgentApi, agentHandlers(s.attestation, s.agents, s.bundles));
   router.service(SvidApi, svidHandlers(s.svids));
-  router.service(SyncApi, syncHandlers(s.svids, s.index, s.bundles));
+  router.service(SyncApi, syncHandlers(s.svids, s.index, s.bundles, s.federatedBundles));
   router.service(BundleApi, bundleHandlers(s.bundles));
   router.service(AuthorityApi, authorityHandlers(s.authorities));
   router.service(AuditApi, auditHandlers(s.store));

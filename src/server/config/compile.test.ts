@@ -38,6 +38,7 @@ describe('compileServerConfig', () => {
       default_jwt_svid_ttl: 300_000,
       agent_svid_ttl: 3_600_000,
       join_token_ttl: 600_000,
+      federated_bundle_refresh_interval: 10_000,
       node_attestors: { join_token: {} },
       log_level: 'info',
       max_request_bytes: 4 * 1024 * 1024,
@@ -94,6 +95,14 @@ describe('compileServerConfig', () => {
     assert.equal(c.jwt.issuer, 'https://oidc.example.org');
     assert.equal(c.default_jwt_svid_ttl, 90_000);
     assert.equal(c.bundle_refresh_hint, 300_000);
+    assert.equal(
+      compile({ ...TD, federated_bundle_refresh_interval: '2s' }).federated_bundle_refresh_interval,
+      2000,
+    );
+    rejects(
+      { ...TD, federated_bundle_refresh_interval: '10ms' },
+      'config: federated_bundle_refresh_interval: must be between 100ms and 1h',
+    );
   });
 
   it('takes data_dir from the file and derives paths without doubling the slash', () => {

@@ -36,6 +36,14 @@ export declare type GetAuthorizedEntriesResponse = Message<"tessera.v1.GetAuthor
    * @generated from field: tessera.v1.Bundle bundle = 2;
    */
   bundle?: Bundle | undefined;
+
+  /**
+   * Bundles of the trust domains named in the entries' federates_with that the server holds
+   * (only those; never every federated bundle).
+   *
+   * @generated from field: repeated tessera.v1.Bundle federated_bundles = 3;
+   */
+  federatedBundles: Bundle[];
 };
 
 /**
@@ -93,6 +101,25 @@ export declare type SyncAuthorizedEntriesResponse = Message<"tessera.v1.SyncAuth
    * @generated from field: bool initial = 4;
    */
   initial: boolean;
+
+  /**
+   * Federated bundles (trust domains named in federates_with of the agent's authorized entries,
+   * when the server holds a bundle for them). On the initial message: the complete set, and the
+   * agent drops every federated bundle it holds that is not in it. Later: only those that were
+   * added or changed since the last message.
+   *
+   * @generated from field: repeated tessera.v1.Bundle federated_bundles = 5;
+   */
+  federatedBundles: Bundle[];
+
+  /**
+   * Trust domains (names, "example.org") whose federated bundle the agent must drop: no longer
+   * federated with by any authorized entry, or deleted on the server. Never set on the initial
+   * message.
+   *
+   * @generated from field: repeated string federated_bundles_removed = 6;
+   */
+  federatedBundlesRemoved: string[];
 };
 
 /**

@@ -4,11 +4,17 @@ import type { Entry } from '../../../core/entry.ts';
 import type { SyncService as SyncApi } from '../../../../proto/gen/tessera/v1/sync_pb.js';
 import { type SyncAuthorizedEntriesResponseSchema } from '../../../../proto/gen/tessera/v1/sync_pb.js';
 import type { BundleCache } from '../../bundle-cache.ts';
+import type { FederatedBundleCache } from '../../federated-bundle-cache.ts';
 import type { EntryIndex } from '../../index/entry-index.ts';
 import type { SvidService } from '../../svid/svid-service.ts';
 import { AsyncQueue } from '../../../core/async-queue.ts';
 import { agentCaller } from '../context-keys.ts';
 import { bundleToWire, entryToWire } from '../convert.ts';
+import {
+  type FederatedDelta,
+  FederatedBundlesSent,
+  federatedBundlesFor,
+} from './federated-sync.ts';
 
 type SyncOut = MessageInitShape<typeof SyncAuthorizedEntriesResponseSchema>;
 const MAX_KNOWN = 100_000;
@@ -17,43 +23,58 @@ export function syncHandlers(
   svids: SvidService,
   index: EntryIndex,
   bundles: BundleCache,
+  federated: FederatedBundleCache,
 ): Partial<ServiceImpl<typeof SyncApi>> {
   return {
     async getAuthorizedEntries(_req, ctx) {
       const agent = agentCaller(ctx);
+      const entries = svids.authorizedEntries(agent.node);
       return {
-        entries: svids.authorizedEntries(agent.node).map(entryToWire),
+        entries: entries.map(entryToWire),
         bundle: bundleToWire(bundles.bundle),
+        federatedBundles: [...federatedBundlesFor(entries, federated).values()].map(bundleToWire),
       };
     },
     /**
-     * Full set first (only what differs from `known`), then deltas whenever the index or the
-     * bundle changes: the agent never polls full lists.
+     * Full set first (only what differs from `known`), then deltas whenever the index, the
+     * bundle or a federated bundle changes: the agent never polls full lists. Federated bundles:
+     * the complete set the agent's entries federate with on the first message, then upserts and
+     * removals.
      */
     async *syncAuthorizedEntries(req, ctx) {
       const agent = agentCaller(ctx);
       const known = new Map<string, bigint>(Object.entries(req.known).slice(0, MAX_KNOWN));
-      const wake = new AsyncQueue<'entries' | 'bundle'>(10_000);
+      const sent = new FederatedBundlesSent();
+      const wake = new AsyncQueue<'entries' | 'bundle' | 'federated'>(10_000);
       const offIndex = index.onChange(() => wake.push('entries'));
       const offBundle = bundles.onChange(() => wake.push('bundle'));
+      const offFederated = federated.onChange(() => wake.push('federated'));
       ctx.signal.addEventListener('abort', () => wake.close());
+      const next = (initial: boolean, withBundle: boolean): SyncOut => {
+        const entries = svids.authorizedEntries(agent.node);
+        const fed = sent.next(federatedBundlesFor(entries, federated));
+        return diff(entries, known, initial, withBundle ? bundles : null, fed);
+      };
       try {
-        yield diff(svids.authorizedEntries(agent.node), known, true, bundles);
+        yield next(true, true);
         let pendingBundle = false;
         for await (const why of wake) {
           pendingBundle ||= why === 'bundle';
-          const msg = diff(
-            svids.authorizedEntries(agent.node),
-            known,
-            false,
-            pendingBundle ? bundles : null,
-          );
+          const msg = next(false, pendingBundle);
           pendingBundle = false;
-          if (msg.upserted?.length || msg.removed?.length || msg.bundle) yield msg;
+          if (
+            msg.upserted?.length ||
+            msg.removed?.length ||
+            msg.bundle ||
+            msg.federatedBundles?.length ||
+            msg.federatedBundlesRemoved?.length
+          )
+            yield msg;
         }
       } finally {
         offIndex();
         offBundle();
+        offFederated();
       }
     },
   };
@@ -65,6 +86,7 @@ function diff(
   known: Map<string, bigint>,
   initial: boolean,
   bundles: BundleCache | null,
+  federated: FederatedDelta,
 ): SyncOut {
   const upserted: Entry[] = [];
   const seen = new Set<string>();
@@ -83,5 +105,7 @@ function diff(
     removed,
     initial,
     ...(bundles ? { bundle: bundleToWire(bundles.bundle) } : {}),
+    federatedBundles: federated.upserted.map(bundleToWire),
+    federatedBundlesRemoved: [...federated.removed],
   };
 }
