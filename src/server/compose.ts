@@ -41,7 +41,8 @@ import { ServerSvid } from './server-svid.ts';
 import type { TokenExchange } from './sts/exchange.ts';
 import type { TokenIntrospection } from './sts/introspection.ts';
 import { Minter } from './svid/minter.ts';
-import { buildApiServices, buildSts } from './compose-services.ts';
+import { buildApiServices, buildSts, buildStsRegistry } from './compose-services.ts';
+import type { StsRegistry } from './sts/registry.ts';
 import { runTasks, type Task } from './tasks.ts';
 
 export { VERSION } from '../core/defaults.ts';
@@ -110,6 +111,7 @@ export class TesseraServer {
   readonly #services: ApiServices;
   readonly #tokenExchange: TokenExchange | undefined;
   readonly #introspection: TokenIntrospection | undefined;
+  readonly #registry: StsRegistry;
   readonly #o: Timing;
   #ready = false;
 
@@ -127,6 +129,7 @@ export class TesseraServer {
       services: ApiServices;
       tokenExchange: TokenExchange | undefined;
       introspection: TokenIntrospection | undefined;
+      registry: StsRegistry;
     },
     o: Timing,
   ) {
@@ -142,6 +145,7 @@ export class TesseraServer {
     this.#services = parts.services;
     this.#tokenExchange = parts.tokenExchange;
     this.#introspection = parts.introspection;
+    this.#registry = parts.registry;
     this.#o = o;
   }
 
@@ -220,6 +224,12 @@ export class TesseraServer {
       await serverSvid.refresh(true);
       const index = new EntryIndex(serverSpiffeId(td).toString());
       const follower = await ChangeFollower.start(store, index, clock);
+      const registry = await buildStsRegistry(config, {
+        trustDomain: td.name,
+        store,
+        clock,
+        warn: (msg, fields) => log.warn(fields, msg),
+      });
       const services = buildApiServices({
         config,
         td,
@@ -232,6 +242,7 @@ export class TesseraServer {
         bundles,
         authorities,
         metrics,
+        registry,
       });
       const { tokenExchange, introspection } = buildSts(config, {
         trustDomain: td.name,
@@ -241,6 +252,7 @@ export class TesseraServer {
         clock,
         bundles,
         store,
+        registry,
       });
       const server = new TesseraServer(
         config,
@@ -256,6 +268,7 @@ export class TesseraServer {
           services,
           tokenExchange,
           introspection,
+          registry,
         },
         {
           clock,
@@ -384,6 +397,12 @@ export class TesseraServer {
         name: 'entry-sync',
         everyMs: this.#o.syncIntervalMs,
         run: () => this.#follower.poll().then(() => undefined),
+      },
+      {
+        // Issuers and trust policies changed through another server's admin API.
+        name: 'sts-reload',
+        everyMs: this.config.sts?.reload_interval ?? 5_000,
+        run: () => this.#registry.poll(),
       },
       {
         name: 'prune',
