@@ -120,7 +120,7 @@ const grant = (description: string, reason?: string) =>
 /** Verifies a subject token against the registered issuers; every failure is invalid_grant. */
 export async function verifySubjectToken(
   token: string,
-  issuers: ReadonlyMap<string, TrustedIssuer>,
+  issuers: Pick<ReadonlyMap<string, TrustedIssuer>, 'get'>,
   nowMs: number,
 ): Promise<VerifiedSubjectToken> {
   let header: jose.ProtectedHeaderParameters;
