@@ -190,6 +190,17 @@ describe('tessera issuer', () => {
     const removeConfig = await s.cli('issuer', 'remove', '--issuer', GITHUB_ISSUER);
     assert.equal(removeConfig.code, 7);
     assert.match(removeConfig.stderr, /defined in the server config/);
+    // Refusals that reached the server are audited with their code (the CLI's own checks are not).
+    const refused = [...(await audit('sts.issuer.add')), ...(await audit('sts.issuer.remove'))]
+      .filter((r) => r.outcome === 'error')
+      .map((r) => r.details.code);
+    assert.deepEqual(refused, [
+      'invalid_argument',
+      'invalid_argument',
+      'already_exists',
+      'invalid_argument',
+      'failed_precondition',
+    ]);
   });
 });
 

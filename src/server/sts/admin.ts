@@ -8,6 +8,7 @@ import {
   AlreadyExistsError,
   FailedPreconditionError,
   InvalidArgumentError,
+  isTesseraError,
   NotFoundError,
 } from '../../core/errors.ts';
 import type { StsIssuerRecord, Store, TrustPolicyRecord } from '../../store/types.ts';
@@ -100,7 +101,47 @@ export class StsAdmin {
     this.#trustDomain = o.trustDomain;
   }
 
-  async addIssuer(ctx: RequestContext, input: AddIssuerInput): Promise<RegisteredIssuer> {
+  /** Refused changes are audited too (outcome `error`, with the code and reason), then rethrown. */
+  async #refusable<T>(
+    ctx: RequestContext,
+    action: string,
+    target: string,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isTesseraError(e) || e.code === 'unavailable' || e.code === 'internal') throw e;
+      await this.#auditor.log(ctx, {
+        action,
+        target: target.slice(0, 2048),
+        outcome: 'error',
+        details: { code: e.code, reason: e.message },
+      });
+      throw e;
+    }
+  }
+
+  addIssuer(ctx: RequestContext, input: AddIssuerInput): Promise<RegisteredIssuer> {
+    return this.#refusable(ctx, 'sts.issuer.add', input.issuer, () => this.#addIssuer(ctx, input));
+  }
+
+  removeIssuer(ctx: RequestContext, issuer: string): Promise<void> {
+    return this.#refusable(ctx, 'sts.issuer.remove', issuer, () => this.#removeIssuer(ctx, issuer));
+  }
+
+  createPolicy(ctx: RequestContext, input: PolicyInput): Promise<RegisteredPolicy> {
+    const name = input.document?.name;
+    return this.#refusable(ctx, 'sts.policy.create', typeof name === 'string' ? name : '', () =>
+      this.#createPolicy(ctx, input),
+    );
+  }
+
+  deletePolicy(ctx: RequestContext, name: string): Promise<void> {
+    return this.#refusable(ctx, 'sts.policy.delete', name, () => this.#deletePolicy(ctx, name));
+  }
+
+  async #addIssuer(ctx: RequestContext, input: AddIssuerInput): Promise<RegisteredIssuer> {
     const issuer = httpsIssuer(input.issuer);
     const audiences = [...new Set(input.audiences)];
     if (audiences.length === 0 || audiences.length > MAX_AUDIENCES)
@@ -176,7 +217,7 @@ export class StsAdmin {
     return this.#registry.issuers();
   }
 
-  async removeIssuer(ctx: RequestContext, issuer: string): Promise<void> {
+  async #removeIssuer(ctx: RequestContext, issuer: string): Promise<void> {
     if (this.#registry.isConfigIssuer(issuer))
       throw new FailedPreconditionError(
         `issuer "${issuer}" is defined in the server config; remove it there`,
@@ -262,7 +303,7 @@ export class StsAdmin {
     return { doc: generated as unknown as Record<string, unknown>, template: t };
   }
 
-  async createPolicy(ctx: RequestContext, input: PolicyInput): Promise<RegisteredPolicy> {
+  async #createPolicy(ctx: RequestContext, input: PolicyInput): Promise<RegisteredPolicy> {
     const { doc, template } = this.#document(input);
     const compiled = this.#registry.compile(doc); // the compiler's message on any error
     const p = compiled.policy;
@@ -329,7 +370,7 @@ export class StsAdmin {
     return this.#registry.policies();
   }
 
-  async deletePolicy(ctx: RequestContext, name: string): Promise<void> {
+  async #deletePolicy(ctx: RequestContext, name: string): Promise<void> {
     if (this.#registry.isConfigPolicy(name))
       throw new FailedPreconditionError(
         `trust policy "${name}" is defined in the server config; remove it there`,
