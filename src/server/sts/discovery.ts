@@ -203,14 +203,14 @@ export class DiscoveryKeys {
 
   /** As the exchange sees it. */
   trusted(audiences: readonly string[]): TrustedIssuer {
-    const self = this;
+    const keys = (): IssuerKeys => this.keys;
     return {
       issuer: this.issuer,
       audiences: [...audiences],
       get keys() {
-        return self.keys;
+        return keys();
       },
-      resolveKey: (kid) => self.resolve(kid),
+      resolveKey: (kid) => this.resolve(kid),
     };
   }
 }
