@@ -206,7 +206,22 @@ describe('tessera issuer', () => {
 
 describe('tessera trust-policy', () => {
   test('create → the exchange issues; delete → refused; issuer in use cannot be removed', async () => {
-    ok(await s.cli('issuer', 'add', '--issuer', oidc.issuer, '--discovery', '--audience', AUD));
+    const added = await s.cli(
+      'issuer',
+      'add',
+      '--issuer',
+      oidc.issuer,
+      '--discovery',
+      '--audience',
+      AUD,
+    );
+    ok(added);
+    // The keys fetched to check the issuer at add fill the cache: no second fetch on first use.
+    assert.match(
+      added.stdout,
+      new RegExp(`^issuer ${oidc.issuer} added \\(discovery, keys: ${oidc.kid}\\)$`, 'm'),
+    );
+    const jwksFetches = oidc.hits.get('/jwks') ?? 0;
     const token = await oidc.sign(claims());
     const before = await exchange(token);
     assert.equal(before.status, 400);
@@ -236,6 +251,7 @@ describe('tessera trust-policy', () => {
 
     const issued = await exchange(token);
     assert.equal(issued.status, 200, JSON.stringify(issued.json));
+    assert.equal(oidc.hits.get('/jwks') ?? 0, jwksFetches);
     const svid = jose.decodeJwt(String(issued.json.access_token));
     assert.equal(svid.sub, 'spiffe://example.org/ci/octo-org/octo-repo');
     assert.ok(Number(issued.json.expires_in) <= 600);

@@ -16,7 +16,12 @@ import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
 import { discoverKeys } from './discovery.ts';
 import { OAuthError } from './errors.ts';
-import { MAX_SUBJECT_TOKEN_BYTES, parseJwks, verifySubjectToken } from './issuers.ts';
+import {
+  MAX_SUBJECT_TOKEN_BYTES,
+  parseJwks,
+  verifySubjectToken,
+  type IssuerKeys,
+} from './issuers.ts';
 import type { CompiledTrustPolicy } from './policy/compile.ts';
 import { dryRunReport, evaluatePolicy, type DryRunReport } from './policy/evaluate.ts';
 import {
@@ -159,6 +164,7 @@ export class StsAdmin {
     if ((await this.#store.sts.listIssuers()).length >= MAX_API_ISSUERS)
       throw new FailedPreconditionError(`at most ${MAX_API_ISSUERS} issuers can be registered`);
     let jwks = '';
+    let discovered: IssuerKeys | undefined;
     if (hasJwks) {
       const text = input.jwks ?? '';
       if (Buffer.byteLength(text) > MAX_JWKS_DOCUMENT_BYTES)
@@ -174,13 +180,12 @@ export class StsAdmin {
       jwks = JSON.stringify(doc);
     } else {
       // Checked now, so a typo or an issuer mismatch is refused here rather than at exchange time.
-      let keys;
       try {
-        keys = await discoverKeys(issuer, this.#registry.discoveryOptions());
+        discovered = await discoverKeys(issuer, this.#registry.discoveryOptions());
       } catch (e) {
         throw new InvalidArgumentError(`discovery: ${(e as Error).message}`);
       }
-      if (keys.size === 0)
+      if (discovered.size === 0)
         throw new InvalidArgumentError('discovery: the JWKS holds no usable key');
     }
     const now = this.#clock.now();
@@ -202,6 +207,7 @@ export class StsAdmin {
       });
     });
     await this.#registry.reload();
+    if (discovered) this.#registry.seedDiscoveryKeys(issuer, discovered);
     return this.getIssuer(issuer);
   }
 

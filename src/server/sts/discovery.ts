@@ -173,6 +173,15 @@ export class DiscoveryKeys {
     return entry;
   }
 
+  /** Keys fetched elsewhere just now (the admin API's check at add): counts as a refresh. */
+  seed(keys: IssuerKeys): void {
+    const now = this.#o.clock.now();
+    this.#keys = keys;
+    this.#fetchedAt = now;
+    this.#lastAttempt = now;
+    this.#lastError = '';
+  }
+
   /** Starts (or joins) a refresh unless one ran within minRefreshIntervalMs. Never rejects. */
   refresh(): Promise<void> {
     if (this.#inflight) return this.#inflight;

@@ -18,7 +18,13 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import type { StsIssuerRecord, Store, TrustPolicyRecord } from '../../store/types.ts';
 import { DiscoveryKeys, type DiscoveryOptions } from './discovery.ts';
-import { loadIssuer, parseJwks, type IssuerConfig, type TrustedIssuer } from './issuers.ts';
+import {
+  loadIssuer,
+  parseJwks,
+  type IssuerConfig,
+  type IssuerKeys,
+  type TrustedIssuer,
+} from './issuers.ts';
 import { compileTrustPolicy, type CompiledTrustPolicy } from './policy/compile.ts';
 import type { TrustPolicyInput } from './policy/trust-policy.ts';
 
@@ -255,7 +261,12 @@ export class StsRegistry {
     };
   }
 
-  /** The discovery key cache of an API issuer (for the admin API's validation at add). */
+  /** Hands keys the admin API just fetched to the issuer's cache (saves a second fetch). */
+  seedDiscoveryKeys(issuer: string, keys: IssuerKeys): void {
+    this.#discovery.get(issuer)?.seed(keys);
+  }
+
+  /** Discovery fetch options (for the admin API's validation at add). */
   discoveryOptions(): DiscoveryOptions {
     return { ...this.#o.discovery, clock: this.#o.clock };
   }
