@@ -528,6 +528,15 @@ describe('tessera trust-policy', () => {
         /claims: must be a JSON object/,
       ],
       [['--policy', 'octo-main', '--claims', file('c5.json', '{')], /claims: not JSON/],
+      [
+        [
+          '--policy-file',
+          file('tpl.yaml', 'template: github\n'),
+          '--claims',
+          file('c6.json', '{}'),
+        ],
+        /cannot be tested inline/,
+      ],
     ] as [string[], RegExp][]) {
       const r = await s.cli('trust-policy', 'test', ...args);
       assert.notEqual(r.code, 0);

@@ -424,9 +424,14 @@ export function registerTrustPolicy(program: Command, io: CliIo): void {
         throw new InvalidArgumentError('exactly one of --policy and --policy-file is required');
       if (Boolean(opts.token) === Boolean(opts.claims))
         throw new InvalidArgumentError('exactly one of --token and --claims is required');
-      const inline = opts.policyFile
-        ? (await policyFromFlags({ file: opts.policyFile })).policy
+      const fromFile = opts.policyFile
+        ? await policyFromFlags({ file: opts.policyFile })
         : undefined;
+      if (fromFile?.template)
+        throw new InvalidArgumentError(
+          '--policy-file: a template cannot be tested inline; create it first',
+        );
+      const inline = fromFile?.policy;
       const res = await client(StsService).testTrustPolicy({
         policyName: opts.policy ?? '',
         ...(inline ? { policy: inline } : {}),
