@@ -17,6 +17,7 @@ import { registerSts } from './commands/sts.ts';
 import { registerSvid } from './commands/svid.ts';
 import { registerToken } from './commands/token.ts';
 import { registerX509 } from './commands/x509.ts';
+import { registerIssuer, registerTrustPolicy } from './commands/trust.ts';
 import type { CliIo } from './context.ts';
 import { exitCodeOf, exitCodes } from './exit-codes.ts';
 
@@ -46,6 +47,8 @@ export function buildProgram(io: CliIo): Command {
     registerAudit,
     registerHealthcheck,
     registerSts,
+    registerIssuer,
+    registerTrustPolicy,
   ]) {
     register(program, io);
   }

@@ -24,6 +24,9 @@ import type { EntryIndex } from './index/entry-index.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { EntryService } from './registration/entry-service.ts';
 import { TokenExchange } from './sts/exchange.ts';
+import { StsAdmin } from './sts/admin.ts';
+import { DEFAULT_DISCOVERY } from './sts/discovery.ts';
+import { readCaFile, StsRegistry } from './sts/registry.ts';
 import {
   type IntrospectionConfig,
   TokenIntrospection,
@@ -45,6 +48,7 @@ export interface ServiceDeps {
   federatedBundles: FederatedBundleCache;
   authorities: AuthorityManager;
   metrics: ServerMetrics;
+  registry: StsRegistry;
 }
 
 export function buildApiServices(d: ServiceDeps): ApiServices {
@@ -61,6 +65,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     federatedBundles,
     authorities,
     metrics,
+    registry,
   } = d;
   const agents = new AgentService({
     store,
@@ -100,6 +105,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       defaultJwtTtlMs: config.default_jwt_svid_ttl,
       onIssued: (kind, n) => metrics.issued.inc({ kind }, n),
     }),
+    sts: new StsAdmin({ store, auditor, clock, registry, trustDomain: td.name }),
     status: {
       trustDomain: td.name,
       serverId,
@@ -120,6 +126,7 @@ export interface StsDeps {
   clock: Clock;
   bundles: BundleCache;
   store: Store;
+  registry: StsRegistry;
 }
 
 /** The token endpoint and introspection/revocation, when the config has an `sts` block. */
@@ -136,6 +143,7 @@ export function buildSts(
     authorities: d.authorities,
     auditor: d.auditor,
     clock: d.clock,
+    registry: d.registry,
   });
   const introspection = newIntrospection(config.sts, tokenExchange, {
     issuer: config.jwt.issuer,
@@ -185,4 +193,23 @@ function newIntrospection(
       );
   });
   return new TokenIntrospection({ ...o, config: sts });
+}
+
+/**
+ * Issuers and trust policies of the config and of the datastore. Built with or without an `sts`
+ * block: the admin API manages them either way; the exchange is served only with one.
+ */
+export function buildStsRegistry(
+  config: ServerConfig,
+  d: { trustDomain: string; store: Store; clock: Clock; warn: (msg: string, f: object) => void },
+): Promise<StsRegistry> {
+  const sts = config.sts;
+  return StsRegistry.create({
+    config: sts ?? { issuers: [], policies: [], max_ttl: 3_600_000 },
+    trustDomain: d.trustDomain,
+    store: d.store,
+    clock: d.clock,
+    discovery: { ...DEFAULT_DISCOVERY, ca: readCaFile(sts?.ca_file ?? '') },
+    warn: (msg, fields) => d.warn(msg, fields),
+  });
 }

@@ -42,7 +42,8 @@ import { ServerSvid } from './server-svid.ts';
 import type { TokenExchange } from './sts/exchange.ts';
 import type { TokenIntrospection } from './sts/introspection.ts';
 import { Minter } from './svid/minter.ts';
-import { buildApiServices, buildSts } from './compose-services.ts';
+import { buildApiServices, buildSts, buildStsRegistry } from './compose-services.ts';
+import type { StsRegistry } from './sts/registry.ts';
 import { runTasks, type Task } from './tasks.ts';
 
 export { VERSION } from '../core/defaults.ts';
@@ -113,6 +114,7 @@ export class TesseraServer {
   readonly #services: ApiServices;
   readonly #tokenExchange: TokenExchange | undefined;
   readonly #introspection: TokenIntrospection | undefined;
+  readonly #registry: StsRegistry;
   readonly #o: Timing;
   #ready = false;
 
@@ -131,6 +133,7 @@ export class TesseraServer {
       services: ApiServices;
       tokenExchange: TokenExchange | undefined;
       introspection: TokenIntrospection | undefined;
+      registry: StsRegistry;
     },
     o: Timing,
   ) {
@@ -147,6 +150,7 @@ export class TesseraServer {
     this.#services = parts.services;
     this.#tokenExchange = parts.tokenExchange;
     this.#introspection = parts.introspection;
+    this.#registry = parts.registry;
     this.#o = o;
   }
 
@@ -227,6 +231,12 @@ export class TesseraServer {
       await serverSvid.refresh(true);
       const index = new EntryIndex(serverSpiffeId(td).toString());
       const follower = await ChangeFollower.start(store, index, clock);
+      const registry = await buildStsRegistry(config, {
+        trustDomain: td.name,
+        store,
+        clock,
+        warn: (msg, fields) => log.warn(fields, msg),
+      });
       const services = buildApiServices({
         config,
         td,
@@ -240,6 +250,7 @@ export class TesseraServer {
         federatedBundles,
         authorities,
         metrics,
+        registry,
       });
       const { tokenExchange, introspection } = buildSts(config, {
         trustDomain: td.name,
@@ -249,6 +260,7 @@ export class TesseraServer {
         clock,
         bundles,
         store,
+        registry,
       });
       const server = new TesseraServer(
         config,
@@ -265,6 +277,7 @@ export class TesseraServer {
           services,
           tokenExchange,
           introspection,
+          registry,
         },
         {
           clock,
@@ -398,6 +411,12 @@ export class TesseraServer {
         name: 'entry-sync',
         everyMs: this.#o.syncIntervalMs,
         run: () => this.#follower.poll().then(() => undefined),
+      },
+      {
+        // Issuers and trust policies changed through another server's admin API.
+        name: 'sts-reload',
+        everyMs: this.config.sts?.reload_interval ?? 5_000,
+        run: () => this.#registry.poll(),
       },
       {
         name: 'prune',

@@ -44,6 +44,15 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
   '/tessera.v1.AuditService/ListAuditRecords': ADMIN,
   '/tessera.v1.AuditService/VerifyAuditLog': ADMIN,
   '/tessera.v1.ServerService/GetStatus': ADMIN,
+  '/tessera.v1.StsService/AddIssuer': ADMIN,
+  '/tessera.v1.StsService/ListIssuers': ADMIN,
+  '/tessera.v1.StsService/GetIssuer': ADMIN,
+  '/tessera.v1.StsService/RemoveIssuer': ADMIN,
+  '/tessera.v1.StsService/CreateTrustPolicy': ADMIN,
+  '/tessera.v1.StsService/ListTrustPolicies': ADMIN,
+  '/tessera.v1.StsService/GetTrustPolicy': ADMIN,
+  '/tessera.v1.StsService/DeleteTrustPolicy': ADMIN,
+  '/tessera.v1.StsService/TestTrustPolicy': ADMIN,
 };
 
 export function isAllowed(path: string, caller: Caller): boolean {

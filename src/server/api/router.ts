@@ -9,6 +9,7 @@ import { EntryService as EntryApi } from '../../../proto/gen/tessera/v1/entry_pb
 import { ServerService as ServerApi } from '../../../proto/gen/tessera/v1/server_pb.js';
 import { SvidService as SvidApi } from '../../../proto/gen/tessera/v1/svid_pb.js';
 import { SyncService as SyncApi } from '../../../proto/gen/tessera/v1/sync_pb.js';
+import { StsService as StsApi } from '../../../proto/gen/tessera/v1/sts_pb.js';
 import type { AgentService } from '../attestation/agent-service.ts';
 import type { AttestationService } from '../attestation/attestation-service.ts';
 import type { AuthorityManager } from '../authority/authority-manager.ts';
@@ -30,6 +31,8 @@ import {
 import { entryHandlers } from './handlers/entry-handlers.ts';
 import { svidHandlers } from './handlers/svid-handlers.ts';
 import { syncHandlers } from './handlers/sync-handlers.ts';
+import { stsHandlers } from './handlers/sts-handlers.ts';
+import type { StsAdmin } from '../sts/admin.ts';
 
 export interface ApiServices {
   store: Store;
@@ -43,6 +46,8 @@ export interface ApiServices {
   federatedBundles: FederatedBundleCache;
   index: EntryIndex;
   status: StatusSource;
+  /** Issuers and trust policies of the token exchange (always served; see docs/token-exchange.md). */
+  sts: StsAdmin;
 }
 
 export function registerServices(router: ConnectRouter, s: ApiServices): void {
@@ -54,4 +59,5 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
   router.service(AuthorityApi, authorityHandlers(s.authorities));
   router.service(AuditApi, auditHandlers(s.store));
   router.service(ServerApi, serverHandlers(s.store, s.status));
+  router.service(StsApi, stsHandlers(s.sts));
 }

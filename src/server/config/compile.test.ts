@@ -301,4 +301,21 @@ describe('parseConfigYaml', () => {
       message: /^bomb\.yaml: invalid YAML: /,
     });
   });
+
+  it('sts: issuers may be empty (API-managed); ca_file and reload_interval have defaults and bounds', () => {
+    const c = compile({ ...TD, public_listen: '127.0.0.1:8443', sts: {} });
+    assert.equal(c.sts?.issuers.length, 0);
+    assert.equal(c.sts?.ca_file, '');
+    assert.equal(c.sts?.reload_interval, 5_000);
+    const d = compile({
+      ...TD,
+      public_listen: '127.0.0.1:8443',
+      sts: { ca_file: '/etc/ca.pem', reload_interval: '250ms' },
+    });
+    assert.equal(d.sts?.reload_interval, 250);
+    assert.throws(
+      () => compile({ ...TD, public_listen: '127.0.0.1:8443', sts: { reload_interval: '10ms' } }),
+      { message: /sts\.reload_interval: must be between 100ms and 1h/ },
+    );
+  });
 });

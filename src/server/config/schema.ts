@@ -93,13 +93,13 @@ export const serverConfigSchema = z.strictObject({
           z.strictObject({
             /** Compared byte for byte with the token's `iss`. */
             issuer: z.url({ protocol: /^https$/ }),
-            /** A static JWKS file (discovery-based fetching comes later). */
+            /** A static JWKS file (discovery issuers are registered through the admin API). */
             jwks_file: z.string().min(1),
             /** The subject token's `aud` must contain at least one of these. */
             audiences: z.array(z.string().min(1)).min(1),
           }),
         )
-        .min(1),
+        .default([]),
       /** Trust policy documents (docs/trust-policies.md), compiled at start. */
       policies: z.array(z.unknown()).default([]),
       max_ttl: duration('sts.max_ttl').default(3_600_000),
@@ -110,6 +110,15 @@ export const serverConfigSchema = z.strictObject({
       introspection_clients: z.array(z.string().min(1)).default([]),
       /** Serve introspection and revocation without caller authentication. */
       introspection_open: z.boolean().default(false),
+      /**
+       * PEM file of extra CA certificates trusted (besides Node's roots and NODE_EXTRA_CA_CERTS)
+       * when fetching discovery documents and JWKS of issuers registered with discovery.
+       */
+      ca_file: z.string().default(''),
+      /** How often a server checks the datastore for issuers/policies changed by another server. */
+      reload_interval: duration('sts.reload_interval')
+        .refine((v) => v >= 100 && v <= 3_600_000, 'must be between 100ms and 1h')
+        .default(5_000),
     })
     .optional(),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

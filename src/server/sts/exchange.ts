@@ -24,6 +24,7 @@ import {
 } from './issuers.ts';
 import { compileTrustPolicy, type CompiledTrustPolicy } from './policy/compile.ts';
 import { evaluatePolicy, type PolicyDecision } from './policy/evaluate.ts';
+import type { StsRegistry } from './registry.ts';
 
 export const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
@@ -46,6 +47,8 @@ export interface TokenExchangeOptions {
   readonly authorities: AuthorityManager;
   readonly auditor: Auditor;
   readonly clock: Clock;
+  /** Issuers and policies registered through the admin API, tried after the config's. */
+  readonly registry?: StsRegistry;
 }
 
 interface ExchangeRequest {
@@ -212,13 +215,20 @@ export class TokenExchange {
 
   async #verifySubjectToken(x: Exchange): Promise<void> {
     const r = need(x.request);
-    x.subject = await verifySubjectToken(r.subjectToken, this.#issuers, this.#o.clock.now());
+    x.subject = await verifySubjectToken(
+      r.subjectToken,
+      this.#o.registry?.trustedIssuers ?? this.#issuers,
+      this.#o.clock.now(),
+    );
   }
 
   #authorize(x: Exchange): void {
     const r = need(x.request);
     const s = need(x.subject);
-    const ofKind = (this.#policies.get(s.issuer) ?? []).filter((p) => p.output.kind === r.kind);
+    const ofKind = [
+      ...(this.#policies.get(s.issuer) ?? []),
+      ...(this.#o.registry?.apiPoliciesFor(s.issuer) ?? []),
+    ].filter((p) => p.output.kind === r.kind);
     // An access-token request names its audience: only policies issuing for it are candidates,
     // so a policy listed earlier for another audience cannot shadow the right one.
     const candidates = ofKind.filter((p) => {

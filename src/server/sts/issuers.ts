@@ -1,5 +1,6 @@
 // The external OIDC issuers whose tokens may be exchanged, and subject-token verification.
-// Keys come from a static JWKS file per issuer, read at start. The key is resolved by `kid` from
+// Keys come from a static JWKS (a file named in the config, or a document registered through the
+// admin API) or from the issuer's OIDC discovery document (discovery.ts). The key is resolved by `kid` from
 // the issuer named by `iss` (exact string), and the algorithm is checked against the key type —
 // the token's `alg` header alone never decides anything (no `none`, no HS*).
 import type { KeyObject } from 'node:crypto';
@@ -22,7 +23,15 @@ export interface IssuerConfig {
 export interface TrustedIssuer {
   readonly issuer: string;
   readonly audiences: readonly string[];
+  /** The keys at hand (for a discovery issuer: the cached ones). */
   readonly keys: ReadonlyMap<string, { key: KeyObject; algs: readonly string[] }>;
+  /**
+   * Discovery issuers: called when `kid` is not among `keys`; may refresh the JWKS (rate-limited)
+   * and throw an OAuthError explaining why the keys are unavailable.
+   */
+  readonly resolveKey?: (
+    kid: string,
+  ) => Promise<{ key: KeyObject; algs: readonly string[] } | undefined>;
 }
 
 /** The algorithms a key may verify: decided by its type (and narrowed by the JWK's `alg`). */
@@ -40,6 +49,8 @@ export function algsForKey(key: KeyObject): string[] {
   return [];
 }
 
+export type IssuerKeys = ReadonlyMap<string, { key: KeyObject; algs: readonly string[] }>;
+
 export function loadIssuer(c: IssuerConfig, where: string): TrustedIssuer {
   let doc: unknown;
   try {
@@ -49,28 +60,53 @@ export function loadIssuer(c: IssuerConfig, where: string): TrustedIssuer {
       `config: ${where}.jwks_file: cannot read a JWKS from "${c.jwks_file}": ${(e as Error).message}`,
     );
   }
+  return {
+    issuer: c.issuer,
+    audiences: [...c.audiences],
+    keys: parseJwks(doc, `config: ${where}.jwks_file`),
+  };
+}
+
+/** Maximum keys kept from one JWK Set (issuers publish a handful). */
+export const MAX_JWKS_KEYS = 100;
+
+/**
+ * The usable signing keys of a JWK Set, by kid. Keys for other uses or of other types are
+ * skipped; a usable key without a kid, a repeated kid or an unsupported key is an error
+ * prefixed with `where`.
+ */
+export function parseJwks(doc: unknown, where: string): IssuerKeys {
   const list = (doc as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(list))
-    throw new InvalidArgumentError(`config: ${where}.jwks_file: not a JWKS (no "keys" array)`);
+    throw new InvalidArgumentError(`${where}: not a JWKS (no "keys" array)`);
+  if (list.length > MAX_JWKS_KEYS)
+    throw new InvalidArgumentError(`${where}: more than ${MAX_JWKS_KEYS} keys`);
   const keys = new Map<string, { key: KeyObject; algs: readonly string[] }>();
   for (const [i, raw] of list.entries()) {
+    if (typeof raw !== 'object' || raw === null)
+      throw new InvalidArgumentError(`${where}: keys[${i}] is not a JWK`);
     const jwk = raw as Record<string, unknown>;
     if (jwk.use !== undefined && jwk.use !== 'sig') continue;
     if (jwk.kty !== 'EC' && jwk.kty !== 'RSA') continue;
     if (typeof jwk.kid !== 'string' || jwk.kid === '')
-      throw new InvalidArgumentError(`config: ${where}.jwks_file: keys[${i}] has no kid`);
+      throw new InvalidArgumentError(`${where}: keys[${i}] has no kid`);
     if (keys.has(jwk.kid))
-      throw new InvalidArgumentError(`config: ${where}.jwks_file: kid "${jwk.kid}" is repeated`);
-    const key = jwkToPublicKey(jwk);
+      throw new InvalidArgumentError(`${where}: kid "${clip(jwk.kid)}" is repeated`);
+    let key: KeyObject;
+    try {
+      key = jwkToPublicKey(jwk);
+    } catch (e) {
+      throw new InvalidArgumentError(
+        `${where}: kid "${clip(jwk.kid)}": not a valid public key: ${(e as Error).message}`,
+      );
+    }
     let algs = algsForKey(key);
     if (typeof jwk.alg === 'string') algs = algs.filter((a) => a === jwk.alg);
     if (algs.length === 0)
-      throw new InvalidArgumentError(
-        `config: ${where}.jwks_file: kid "${jwk.kid}": unsupported key or alg`,
-      );
+      throw new InvalidArgumentError(`${where}: kid "${clip(jwk.kid)}": unsupported key or alg`);
     keys.set(jwk.kid, { key, algs });
   }
-  return { issuer: c.issuer, audiences: [...c.audiences], keys };
+  return keys;
 }
 
 export interface VerifiedSubjectToken {
@@ -84,7 +120,7 @@ const grant = (description: string, reason?: string) =>
 /** Verifies a subject token against the registered issuers; every failure is invalid_grant. */
 export async function verifySubjectToken(
   token: string,
-  issuers: ReadonlyMap<string, TrustedIssuer>,
+  issuers: Pick<ReadonlyMap<string, TrustedIssuer>, 'get'>,
   nowMs: number,
 ): Promise<VerifiedSubjectToken> {
   let header: jose.ProtectedHeaderParameters;
@@ -105,7 +141,7 @@ export async function verifySubjectToken(
   if (typeof header.alg !== 'string' || header.alg === 'none' || header.alg.startsWith('HS'))
     throw grant('subject token algorithm is not allowed', `alg "${clip(String(header.alg))}"`);
   if (typeof header.kid !== 'string' || header.kid === '') throw grant('subject token has no kid');
-  const entry = issuer.keys.get(header.kid);
+  const entry = issuer.keys.get(header.kid) ?? (await issuer.resolveKey?.(header.kid));
   if (!entry) throw grant('subject token key is unknown', `unknown kid "${clip(header.kid)}"`);
   if (!entry.algs.includes(header.alg))
     throw grant(

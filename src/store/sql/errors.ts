@@ -16,6 +16,8 @@ const uniqueMessages: Readonly<Record<string, string>> = {
   authorities_pkey: 'an authority with this kind and id already exists',
   nodes_pkey: 'a node with this SPIFFE ID already exists',
   bundles_pkey: 'a bundle for this trust domain already exists',
+  sts_issuers_pkey: 'an STS issuer with this URL is already registered',
+  trust_policies_pkey: 'a trust policy with this name already exists',
 };
 
 export function toStoreError(e: unknown, dialect: SqlDialect): TesseraError {

@@ -130,7 +130,39 @@ const v2: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2];
+/** v4: STS issuers and trust policies managed through the admin API, and their revision. */
+const v4: Migration = {
+  version: 4,
+  name: 'sts issuers and trust policies',
+  statements: (t) => [
+    `create table sts_issuers (
+      issuer ${t.key} not null constraint sts_issuers_pkey primary key,
+      audiences text not null,
+      key_source text not null,
+      jwks text not null,
+      created_at bigint not null,
+      updated_at bigint not null)`,
+    `create table trust_policies (
+      name ${t.key} not null constraint trust_policies_pkey primary key,
+      issuer text not null,
+      condition text not null,
+      attribute_mapping text not null,
+      spiffe_id text not null,
+      access_token_audience text not null,
+      access_token_scopes text not null,
+      ttl text not null,
+      template text not null,
+      created_at bigint not null,
+      updated_at bigint not null)`,
+    `create index trust_policies_issuer_idx on trust_policies (issuer)`,
+    `create table sts_revision (
+      id integer not null constraint sts_revision_pkey primary key,
+      revision bigint not null)`,
+    `insert into sts_revision (id, revision) values (1, 0)`,
+  ],
+};
+
+export const migrations: readonly Migration[] = [v1, v2, v4];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

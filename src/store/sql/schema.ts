@@ -116,6 +116,40 @@ export interface SchemaMigrationRow {
   applied_at: number;
 }
 
+export interface StsIssuerRow {
+  issuer: string;
+  /** JSON array of strings. */
+  audiences: string;
+  /** jwks | discovery */
+  key_source: string;
+  /** JWK Set JSON text; "" for discovery. */
+  jwks: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface TrustPolicyRow {
+  name: string;
+  issuer: string;
+  condition: string;
+  /** JSON object attribute → CEL. */
+  attribute_mapping: string;
+  spiffe_id: string;
+  access_token_audience: string;
+  /** JSON array of strings. */
+  access_token_scopes: string;
+  ttl: string;
+  template: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One row (id = 1): bumped by every STS issuer/policy mutation. */
+export interface StsRevisionRow {
+  id: number;
+  revision: number;
+}
+
 export interface Schema {
   entries: EntryRow;
   entry_selectors: EntrySelectorRow;
@@ -128,4 +162,7 @@ export interface Schema {
   changes: ChangeRow;
   revoked_tokens: RevokedTokenRow;
   schema_migrations: SchemaMigrationRow;
+  sts_issuers: StsIssuerRow;
+  trust_policies: TrustPolicyRow;
+  sts_revision: StsRevisionRow;
 }

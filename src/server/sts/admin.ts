@@ -1,0 +1,448 @@
+// The admin side of the token exchange: register and remove issuers, create and delete trust
+// policies, and dry-run a policy against a token or raw claims. Every change is validated first
+// (a bad JWKS, an unreachable or inconsistent discovery issuer, a policy that does not compile:
+// refused with the reason, nothing stored), then stored and audited in one transaction, then
+// this server's registry reloads; other servers follow within `sts.reload_interval`.
+import type { Clock } from '../../core/clock.ts';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  isTesseraError,
+  NotFoundError,
+} from '../../core/errors.ts';
+import type { StsIssuerRecord, Store, TrustPolicyRecord } from '../../store/types.ts';
+import type { Auditor } from '../audit/auditor.ts';
+import type { RequestContext } from '../context.ts';
+import { discoverKeys } from './discovery.ts';
+import { OAuthError } from './errors.ts';
+import {
+  MAX_SUBJECT_TOKEN_BYTES,
+  parseJwks,
+  verifySubjectToken,
+  type IssuerKeys,
+} from './issuers.ts';
+import type { CompiledTrustPolicy } from './policy/compile.ts';
+import { dryRunReport, evaluatePolicy, type DryRunReport } from './policy/evaluate.ts';
+import {
+  GITHUB_ISSUER,
+  githubActionsPolicy,
+  gitlabCiPolicy,
+  kubernetesPolicy,
+} from './policy/templates.ts';
+import type { TrustPolicyInput } from './policy/trust-policy.ts';
+import type { RegisteredIssuer, RegisteredPolicy, StsRegistry } from './registry.ts';
+
+export const MAX_API_ISSUERS = 100;
+export const MAX_API_POLICIES = 500;
+export const MAX_AUDIENCES = 32;
+export const MAX_JWKS_DOCUMENT_BYTES = 256 * 1024;
+export const MAX_CLAIMS_DOCUMENT_BYTES = 64 * 1024;
+export const TEMPLATES = ['github', 'gitlab', 'kubernetes'] as const;
+export type TemplateName = (typeof TEMPLATES)[number];
+
+export interface AddIssuerInput {
+  issuer: string;
+  audiences: readonly string[];
+  /** JWK Set JSON text; exactly one of jwks and discovery. */
+  jwks?: string;
+  discovery?: boolean;
+}
+
+export interface PolicyInput {
+  /** A full policy document (docs/trust-policies.md), or empty fields with a template. */
+  document?: Record<string, unknown>;
+  template?: string;
+  templateParams?: Readonly<Record<string, string>>;
+}
+
+export interface TestInput {
+  /** A policy by name (config or API), or an inline document (not stored). */
+  policyName?: string;
+  policy?: Record<string, unknown>;
+  /** A subject token, verified as the exchange would (nothing is issued or recorded as used). */
+  token?: string;
+  /** Raw claims (JSON text), evaluated without any signature check. */
+  claims?: string;
+}
+
+export interface TestResult extends DryRunReport {
+  /** token | claims */
+  readonly mode: 'token' | 'claims';
+}
+
+const httpsIssuer = (v: string): string => {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new InvalidArgumentError(`issuer: "${v.slice(0, 256)}" is not a URL`);
+  }
+  if (v.length > 2048) throw new InvalidArgumentError('issuer: longer than 2048 characters');
+  if (u.protocol !== 'https:') throw new InvalidArgumentError('issuer: must be an https URL');
+  if (u.search || u.hash || u.username || u.password)
+    throw new InvalidArgumentError('issuer: must not have a query, fragment or userinfo');
+  return v;
+};
+
+export class StsAdmin {
+  readonly #store: Store;
+  readonly #auditor: Auditor;
+  readonly #clock: Clock;
+  readonly #registry: StsRegistry;
+  readonly #trustDomain: string;
+
+  constructor(o: {
+    store: Store;
+    auditor: Auditor;
+    clock: Clock;
+    registry: StsRegistry;
+    trustDomain: string;
+  }) {
+    this.#store = o.store;
+    this.#auditor = o.auditor;
+    this.#clock = o.clock;
+    this.#registry = o.registry;
+    this.#trustDomain = o.trustDomain;
+  }
+
+  /** Refused changes are audited too (outcome `error`, with the code and reason), then rethrown. */
+  async #refusable<T>(
+    ctx: RequestContext,
+    action: string,
+    target: string,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isTesseraError(e) || e.code === 'unavailable' || e.code === 'internal') throw e;
+      await this.#auditor.log(ctx, {
+        action,
+        target: target.slice(0, 2048),
+        outcome: 'error',
+        details: { code: e.code, reason: e.message },
+      });
+      throw e;
+    }
+  }
+
+  addIssuer(ctx: RequestContext, input: AddIssuerInput): Promise<RegisteredIssuer> {
+    return this.#refusable(ctx, 'sts.issuer.add', input.issuer, () => this.#addIssuer(ctx, input));
+  }
+
+  removeIssuer(ctx: RequestContext, issuer: string): Promise<void> {
+    return this.#refusable(ctx, 'sts.issuer.remove', issuer, () => this.#removeIssuer(ctx, issuer));
+  }
+
+  createPolicy(ctx: RequestContext, input: PolicyInput): Promise<RegisteredPolicy> {
+    const name = input.document?.name;
+    return this.#refusable(ctx, 'sts.policy.create', typeof name === 'string' ? name : '', () =>
+      this.#createPolicy(ctx, input),
+    );
+  }
+
+  deletePolicy(ctx: RequestContext, name: string): Promise<void> {
+    return this.#refusable(ctx, 'sts.policy.delete', name, () => this.#deletePolicy(ctx, name));
+  }
+
+  async #addIssuer(ctx: RequestContext, input: AddIssuerInput): Promise<RegisteredIssuer> {
+    const issuer = httpsIssuer(input.issuer);
+    const audiences = [...new Set(input.audiences)];
+    if (audiences.length === 0 || audiences.length > MAX_AUDIENCES)
+      throw new InvalidArgumentError(`audiences: between 1 and ${MAX_AUDIENCES} required`);
+    for (const a of audiences)
+      if (a === '' || a.length > 256)
+        throw new InvalidArgumentError('audiences: each must be 1 to 256 characters');
+    const hasJwks = input.jwks !== undefined && input.jwks !== '';
+    if (hasJwks === Boolean(input.discovery))
+      throw new InvalidArgumentError('exactly one of jwks and discovery is required');
+    if (this.#registry.isConfigIssuer(issuer))
+      throw new AlreadyExistsError(`issuer "${issuer}" is defined in the server config`);
+    if (await this.#store.sts.getIssuer(issuer))
+      throw new AlreadyExistsError(`issuer "${issuer}" is already registered`);
+    if ((await this.#store.sts.listIssuers()).length >= MAX_API_ISSUERS)
+      throw new FailedPreconditionError(`at most ${MAX_API_ISSUERS} issuers can be registered`);
+    let jwks = '';
+    let discovered: IssuerKeys | undefined;
+    if (hasJwks) {
+      const text = input.jwks ?? '';
+      if (Buffer.byteLength(text) > MAX_JWKS_DOCUMENT_BYTES)
+        throw new InvalidArgumentError(`jwks: larger than ${MAX_JWKS_DOCUMENT_BYTES} bytes`);
+      let doc: unknown;
+      try {
+        doc = JSON.parse(text);
+      } catch (e) {
+        throw new InvalidArgumentError(`jwks: not JSON: ${(e as Error).message}`);
+      }
+      if (parseJwks(doc, 'jwks').size === 0)
+        throw new InvalidArgumentError('jwks: holds no usable signing key');
+      jwks = JSON.stringify(doc);
+    } else {
+      // Checked now, so a typo or an issuer mismatch is refused here rather than at exchange time.
+      try {
+        discovered = await discoverKeys(issuer, this.#registry.discoveryOptions());
+      } catch (e) {
+        throw new InvalidArgumentError(`discovery: ${(e as Error).message}`);
+      }
+      if (discovered.size === 0)
+        throw new InvalidArgumentError('discovery: the JWKS holds no usable key');
+    }
+    const now = this.#clock.now();
+    const record: StsIssuerRecord = {
+      issuer,
+      audiences,
+      keySource: hasJwks ? 'jwks' : 'discovery',
+      jwks,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.#store.transaction(async (tx) => {
+      await tx.sts.addIssuer(record);
+      await this.#auditor.record(tx, ctx, {
+        action: 'sts.issuer.add',
+        target: issuer,
+        outcome: 'success',
+        details: { audiences, key_source: record.keySource },
+      });
+    });
+    await this.#registry.reload();
+    if (discovered) this.#registry.seedDiscoveryKeys(issuer, discovered);
+    return this.getIssuer(issuer);
+  }
+
+  async getIssuer(issuer: string): Promise<RegisteredIssuer> {
+    await this.#registry.poll();
+    const r = this.#registry.issuer(issuer);
+    if (!r) throw new NotFoundError(`issuer "${issuer.slice(0, 256)}" is not registered`);
+    return r;
+  }
+
+  async listIssuers(): Promise<RegisteredIssuer[]> {
+    await this.#registry.poll();
+    return this.#registry.issuers();
+  }
+
+  async #removeIssuer(ctx: RequestContext, issuer: string): Promise<void> {
+    if (this.#registry.isConfigIssuer(issuer))
+      throw new FailedPreconditionError(
+        `issuer "${issuer}" is defined in the server config; remove it there`,
+      );
+    await this.#store.transaction(async (tx) => {
+      await tx.sts.removeIssuer(issuer);
+      await this.#auditor.record(tx, ctx, {
+        action: 'sts.issuer.remove',
+        target: issuer,
+        outcome: 'success',
+      });
+    });
+    await this.#registry.reload();
+  }
+
+  /** The policy document a request describes (a template expanded), not yet validated. */
+  #document(input: PolicyInput): { doc: Record<string, unknown>; template: string } {
+    const doc = { ...(input.document ?? {}) };
+    if (!input.template) return { doc, template: '' };
+    const t = input.template as TemplateName;
+    if (!TEMPLATES.includes(t))
+      throw new InvalidArgumentError(`template: must be one of ${TEMPLATES.join(', ')}`);
+    const p = { ...(input.templateParams ?? {}) };
+    const allowed: Record<TemplateName, string[]> = {
+      github: ['owner', 'repository', 'ref', 'environment'],
+      gitlab: ['namespace', 'project', 'ref', 'ref_type'],
+      kubernetes: ['namespace', 'service_account'],
+    };
+    for (const k of Object.keys(p))
+      if (!allowed[t].includes(k))
+        throw new InvalidArgumentError(
+          `template ${t}: unknown parameter "${k.slice(0, 64)}" (allowed: ${allowed[t].join(', ')})`,
+        );
+    const need = (k: string): string => {
+      const v = p[k];
+      if (!v) throw new InvalidArgumentError(`template ${t}: parameter "${k}" is required`);
+      return v;
+    };
+    const opt = <K extends string>(k: string, as: K): Partial<Record<K, string>> =>
+      p[k] ? ({ [as]: p[k] } as Record<K, string>) : {};
+    const common = {
+      trustDomain: this.#trustDomain,
+      ...(typeof doc.name === 'string' ? { name: doc.name } : {}),
+      ...(typeof doc.ttl === 'string' ? { ttl: doc.ttl } : {}),
+    };
+    const issuer = typeof doc.issuer === 'string' ? doc.issuer : undefined;
+    let generated: TrustPolicyInput;
+    if (t === 'github') {
+      generated = githubActionsPolicy({
+        ...common,
+        owner: need('owner'),
+        ...opt('repository', 'repository'),
+        ...opt('ref', 'ref'),
+        ...opt('environment', 'environment'),
+      });
+      // GitHub Enterprise Server has its own issuer; the template's checks still fit.
+      if (issuer !== undefined && issuer !== GITHUB_ISSUER) generated = { ...generated, issuer };
+    } else if (t === 'gitlab') {
+      const refType = p.ref_type;
+      if (refType !== undefined && refType !== 'branch' && refType !== 'tag')
+        throw new InvalidArgumentError('template gitlab: ref_type must be branch or tag');
+      generated = gitlabCiPolicy({
+        ...common,
+        namespace: need('namespace'),
+        ...opt('project', 'project'),
+        ...opt('ref', 'ref'),
+        ...(refType ? { refType } : {}),
+        ...(issuer !== undefined ? { issuer } : {}),
+      });
+    } else {
+      if (issuer === undefined)
+        throw new InvalidArgumentError('template kubernetes: issuer is required');
+      generated = kubernetesPolicy({
+        ...common,
+        issuer,
+        namespace: need('namespace'),
+        ...opt('service_account', 'serviceAccount'),
+      });
+    }
+    for (const k of ['condition', 'attribute_mapping', 'spiffe_id', 'access_token'])
+      if (doc[k] !== undefined)
+        throw new InvalidArgumentError(`template ${t}: ${k} comes from the template`);
+    return { doc: generated as unknown as Record<string, unknown>, template: t };
+  }
+
+  async #createPolicy(ctx: RequestContext, input: PolicyInput): Promise<RegisteredPolicy> {
+    const { doc, template } = this.#document(input);
+    const compiled = this.#registry.compile(doc); // the compiler's message on any error
+    const p = compiled.policy;
+    if (this.#registry.isConfigPolicy(p.name))
+      throw new AlreadyExistsError(`trust policy "${p.name}" is defined in the server config`);
+    await this.#registry.poll();
+    if (!this.#registry.issuer(p.issuer))
+      throw new FailedPreconditionError(
+        `trust policy "${p.name}": issuer "${p.issuer}" is not registered (tessera issuer add)`,
+      );
+    if ((await this.#store.sts.listPolicies()).length >= MAX_API_POLICIES)
+      throw new FailedPreconditionError(
+        `at most ${MAX_API_POLICIES} trust policies can be created`,
+      );
+    const now = this.#clock.now();
+    const record: TrustPolicyRecord = {
+      name: p.name,
+      issuer: p.issuer,
+      condition: p.condition,
+      attributeMapping: { ...p.attribute_mapping },
+      spiffeId: p.spiffe_id ?? '',
+      accessTokenAudience: p.access_token?.audience ?? '',
+      accessTokenScopes: [...(p.access_token?.scopes ?? [])],
+      ttl: p.ttl,
+      template,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.#store.transaction(async (tx) => {
+      await tx.sts.createPolicy(record);
+      await this.#auditor.record(tx, ctx, {
+        action: 'sts.policy.create',
+        target: p.name,
+        outcome: 'success',
+        details: {
+          issuer: p.issuer,
+          condition: p.condition,
+          ...(p.spiffe_id !== undefined ? { spiffe_id: p.spiffe_id } : {}),
+          ...(p.access_token
+            ? { access_token_audience: p.access_token.audience, scopes: p.access_token.scopes }
+            : {}),
+          ttl: p.ttl,
+          ...(template ? { template } : {}),
+        },
+      });
+    });
+    await this.#registry.reload();
+    return this.getPolicy(p.name);
+  }
+
+  async getPolicy(name: string): Promise<RegisteredPolicy> {
+    await this.#registry.poll();
+    return this.#policy(name);
+  }
+
+  #policy(name: string): RegisteredPolicy {
+    const p = this.#registry.policy(name);
+    if (!p) throw new NotFoundError(`trust policy "${name.slice(0, 64)}" does not exist`);
+    return p;
+  }
+
+  async listPolicies(): Promise<RegisteredPolicy[]> {
+    await this.#registry.poll();
+    return this.#registry.policies();
+  }
+
+  async #deletePolicy(ctx: RequestContext, name: string): Promise<void> {
+    if (this.#registry.isConfigPolicy(name))
+      throw new FailedPreconditionError(
+        `trust policy "${name}" is defined in the server config; remove it there`,
+      );
+    await this.#store.transaction(async (tx) => {
+      const p = await tx.sts.deletePolicy(name);
+      await this.#auditor.record(tx, ctx, {
+        action: 'sts.policy.delete',
+        target: name,
+        outcome: 'success',
+        details: { issuer: p.issuer },
+      });
+    });
+    await this.#registry.reload();
+  }
+
+  /**
+   * Dry run: the decision, the failing predicate and the mapped attributes. Nothing is issued,
+   * nothing is stored, and no `sts.exchange` record is written.
+   */
+  async testPolicy(input: TestInput): Promise<TestResult> {
+    await this.#registry.poll();
+    let policy: CompiledTrustPolicy;
+    if (input.policyName && input.policy)
+      throw new InvalidArgumentError('give a policy name or an inline policy, not both');
+    if (input.policyName) policy = this.#policy(input.policyName).compiled;
+    else if (input.policy)
+      policy = this.#registry.compile(this.#document({ document: input.policy }).doc);
+    else throw new InvalidArgumentError('a policy name or an inline policy is required');
+    const hasToken = input.token !== undefined && input.token !== '';
+    const hasClaims = input.claims !== undefined && input.claims !== '';
+    if (hasToken === hasClaims)
+      throw new InvalidArgumentError('exactly one of token and claims is required');
+    if (hasToken) {
+      const token = (input.token ?? '').trim();
+      if (Buffer.byteLength(token) > MAX_SUBJECT_TOKEN_BYTES)
+        throw new InvalidArgumentError(`token: larger than ${MAX_SUBJECT_TOKEN_BYTES} bytes`);
+      try {
+        const v = await verifySubjectToken(token, this.#registry.trustedIssuers, this.#clock.now());
+        return { mode: 'token', ...dryRunReport(evaluatePolicy(policy, v.claims)) };
+      } catch (e) {
+        if (!(e instanceof OAuthError)) throw e;
+        return {
+          mode: 'token',
+          decision: 'deny',
+          policy: policy.name,
+          failing: 'token',
+          reason: e.reason === e.description ? e.description : `${e.description}: ${e.reason}`,
+          attributes: {},
+        };
+      }
+    }
+    const text = input.claims ?? '';
+    if (Buffer.byteLength(text) > MAX_CLAIMS_DOCUMENT_BYTES)
+      throw new InvalidArgumentError(`claims: larger than ${MAX_CLAIMS_DOCUMENT_BYTES} bytes`);
+    let claims: unknown;
+    try {
+      claims = JSON.parse(text);
+    } catch (e) {
+      throw new InvalidArgumentError(`claims: not JSON: ${(e as Error).message}`);
+    }
+    if (typeof claims !== 'object' || claims === null || Array.isArray(claims))
+      throw new InvalidArgumentError('claims: must be a JSON object');
+    return {
+      mode: 'claims',
+      ...dryRunReport(evaluatePolicy(policy, claims as Record<string, unknown>)),
+    };
+  }
+}
