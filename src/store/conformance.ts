@@ -11,6 +11,7 @@ import { bundleCases } from './conformance/bundle-cases.ts';
 import { authorityCases } from './conformance/authority-cases.ts';
 import { auditCases } from './conformance/audit-cases.ts';
 import { transactionCases } from './conformance/transaction-cases.ts';
+import { federationCases } from './conformance/federation-cases.ts';
 
 export type { StoreFactory };
 
@@ -24,6 +25,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['authorities', authorityCases],
   ['audit', auditCases],
   ['transactions', transactionCases],
+  ['federations', federationCases],
 ];
 
 export function storeConformance(name: string, factory: StoreFactory): void {

@@ -16,6 +16,7 @@ const uniqueMessages: Readonly<Record<string, string>> = {
   authorities_pkey: 'an authority with this kind and id already exists',
   nodes_pkey: 'a node with this SPIFFE ID already exists',
   bundles_pkey: 'a bundle for this trust domain already exists',
+  federations_pkey: 'a federation relationship with this trust domain already exists',
 };
 
 export function toStoreError(e: unknown, dialect: SqlDialect): TesseraError {

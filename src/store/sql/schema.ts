@@ -110,6 +110,21 @@ export interface RevokedTokenRow {
   revoked_at: number;
 }
 
+export interface FederationRow {
+  trust_domain: string;
+  bundle_endpoint_url: string;
+  profile: string;
+  endpoint_spiffe_id: string;
+  source: string;
+  created_at: number;
+  updated_at: number;
+  last_fetch_at: number;
+  last_success_at: number;
+  last_error: string;
+  next_attempt_at: number;
+  failures: number;
+}
+
 export interface SchemaMigrationRow {
   version: number;
   name: string;
@@ -128,4 +143,5 @@ export interface Schema {
   changes: ChangeRow;
   revoked_tokens: RevokedTokenRow;
   schema_migrations: SchemaMigrationRow;
+  federations: FederationRow;
 }
