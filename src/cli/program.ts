@@ -17,6 +17,7 @@ import { registerSts } from './commands/sts.ts';
 import { registerSvid } from './commands/svid.ts';
 import { registerToken } from './commands/token.ts';
 import { registerX509 } from './commands/x509.ts';
+import { registerFederation } from './commands/federation.ts';
 import type { CliIo } from './context.ts';
 import { exitCodeOf, exitCodes } from './exit-codes.ts';
 
@@ -46,6 +47,7 @@ export function buildProgram(io: CliIo): Command {
     registerAudit,
     registerHealthcheck,
     registerSts,
+    registerFederation,
   ]) {
     register(program, io);
   }

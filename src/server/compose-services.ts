@@ -20,6 +20,7 @@ import type { AuthorityManager } from './authority/authority-manager.ts';
 import type { BundleCache } from './bundle-cache.ts';
 import type { ServerConfig } from './config/compile.ts';
 import type { EntryIndex } from './index/entry-index.ts';
+import type { FederationService } from './federation/federation-service.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { EntryService } from './registration/entry-service.ts';
 import { TokenExchange } from './sts/exchange.ts';
@@ -43,6 +44,7 @@ export interface ServiceDeps {
   bundles: BundleCache;
   authorities: AuthorityManager;
   metrics: ServerMetrics;
+  federation: FederationService;
 }
 
 export function buildApiServices(d: ServiceDeps): ApiServices {
@@ -58,6 +60,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     bundles,
     authorities,
     metrics,
+    federation,
   } = d;
   const agents = new AgentService({
     store,
@@ -105,6 +108,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       ready: () => true,
       entryCount: () => index.size,
     },
+    federation,
   };
 }
 

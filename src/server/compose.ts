@@ -43,6 +43,8 @@ import type { TokenIntrospection } from './sts/introspection.ts';
 import { Minter } from './svid/minter.ts';
 import { buildApiServices, buildSts } from './compose-services.ts';
 import { runTasks, type Task } from './tasks.ts';
+import { applyFederationConfig, buildFederation } from './compose-federation.ts';
+import type { FederationService } from './federation/federation-service.ts';
 
 export { VERSION } from '../core/defaults.ts';
 export const systemClock: Clock = { now: () => Date.now() };
@@ -105,6 +107,8 @@ export class TesseraServer {
   readonly index: EntryIndex;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
+  /** Federation relationships and foreign bundles; `federation.manager.onBundleUpdated(fn)`. */
+  readonly federation: FederationService;
   readonly #follower: ChangeFollower;
   readonly #serverSvid: ServerSvid;
   readonly #services: ApiServices;
@@ -127,6 +131,7 @@ export class TesseraServer {
       services: ApiServices;
       tokenExchange: TokenExchange | undefined;
       introspection: TokenIntrospection | undefined;
+      federation: FederationService;
     },
     o: Timing,
   ) {
@@ -142,6 +147,7 @@ export class TesseraServer {
     this.#services = parts.services;
     this.#tokenExchange = parts.tokenExchange;
     this.#introspection = parts.introspection;
+    this.federation = parts.federation;
     this.#o = o;
   }
 
@@ -220,6 +226,8 @@ export class TesseraServer {
       await serverSvid.refresh(true);
       const index = new EntryIndex(serverSpiffeId(td).toString());
       const follower = await ChangeFollower.start(store, index, clock);
+      const federation = buildFederation(config, { store, auditor, clock, log });
+      await applyFederationConfig(config, federation);
       const services = buildApiServices({
         config,
         td,
@@ -232,6 +240,7 @@ export class TesseraServer {
         bundles,
         authorities,
         metrics,
+        federation,
       });
       const { tokenExchange, introspection } = buildSts(config, {
         trustDomain: td.name,
@@ -256,6 +265,7 @@ export class TesseraServer {
           services,
           tokenExchange,
           introspection,
+          federation,
         },
         {
           clock,
@@ -394,6 +404,12 @@ export class TesseraServer {
           await this.store.revokedTokens.pruneExpired(now);
           await this.store.changes.prune(now - 3_600_000);
         },
+      },
+      {
+        // Each relationship is fetched when its stored next attempt is due (docs/federation.md).
+        name: 'federation',
+        everyMs: 1_000,
+        run: () => this.federation.manager.pollDue(),
       },
     ];
   }

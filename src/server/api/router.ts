@@ -29,6 +29,9 @@ import {
 import { entryHandlers } from './handlers/entry-handlers.ts';
 import { svidHandlers } from './handlers/svid-handlers.ts';
 import { syncHandlers } from './handlers/sync-handlers.ts';
+import { FederationService as FederationApi } from '../../../proto/gen/tessera/v1/federation_pb.js';
+import type { FederationService } from '../federation/federation-service.ts';
+import { federatedBundleHandlers, federationHandlers } from './handlers/federation-handlers.ts';
 
 export interface ApiServices {
   store: Store;
@@ -41,6 +44,7 @@ export interface ApiServices {
   bundles: BundleCache;
   index: EntryIndex;
   status: StatusSource;
+  federation: FederationService;
 }
 
 export function registerServices(router: ConnectRouter, s: ApiServices): void {
@@ -48,8 +52,12 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
   router.service(AgentApi, agentHandlers(s.attestation, s.agents, s.bundles));
   router.service(SvidApi, svidHandlers(s.svids));
   router.service(SyncApi, syncHandlers(s.svids, s.index, s.bundles));
-  router.service(BundleApi, bundleHandlers(s.bundles));
+  router.service(BundleApi, {
+    ...bundleHandlers(s.bundles),
+    ...federatedBundleHandlers(s.federation),
+  });
   router.service(AuthorityApi, authorityHandlers(s.authorities));
   router.service(AuditApi, auditHandlers(s.store));
   router.service(ServerApi, serverHandlers(s.store, s.status));
+  router.service(FederationApi, federationHandlers(s.store, s.federation));
 }
