@@ -7,9 +7,11 @@
 // Redirects (301, 302, 303, 307, 308) are followed up to a bound and never persisted (the spec:
 // "SHOULD NOT persist them, even when marked permanent"); every hop is authenticated the same way,
 // so an https_spiffe redirect target must present the same SPIFFE ID. The body is bounded in
-// bytes, and the whole fetch (redirects included) in time.
+// bytes, and the whole fetch (redirects included) in time. HTTP/2 or HTTP/1.1, as ALPN decides.
 import http from 'node:http';
+import http2 from 'node:http2';
 import { isIP } from 'node:net';
+import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { InvalidArgumentError, UnavailableError } from '../../core/errors.ts';
 import { verifyX509Svid } from '../../crypto/x509/verify.ts';
@@ -124,7 +126,8 @@ async function connect(url: URL, auth: EndpointAuth, signal: AbortSignal): Promi
     host,
     port,
     minVersion: 'TLSv1.2',
-    ALPNProtocols: ['http/1.1'],
+    // HTTP/2 first: Tessera's own https_spiffe endpoint (the API listener) speaks only h2.
+    ALPNProtocols: ['h2', 'http/1.1'],
     ...(isIP(host) === 0 ? { servername: host } : {}),
   };
   const options: tls.ConnectionOptions =
@@ -193,7 +196,19 @@ function peerChain(socket: tls.TLSSocket): Uint8Array[] {
   return out;
 }
 
+/** HTTP/1.1 or HTTP/2 over the authenticated socket, whichever ALPN chose. */
 function request(
+  url: URL,
+  socket: tls.TLSSocket,
+  limits: FetchLimits,
+  signal: AbortSignal,
+): Promise<Hop> {
+  return socket.alpnProtocol === 'h2'
+    ? requestH2(url, socket, limits, signal)
+    : requestH1(url, socket, limits, signal);
+}
+
+function requestH1(
   url: URL,
   socket: tls.TLSSocket,
   limits: FetchLimits,
@@ -207,61 +222,118 @@ function request(
       headers: { host: url.host, accept: 'application/json', connection: 'close' },
       signal,
     });
-    req.on('error', (e) =>
-      reject(
-        e instanceof UnavailableError
-          ? e
-          : new UnavailableError(`request to ${url.host} failed: ${messageOf(e)}`, { cause: e }),
-      ),
-    );
+    req.on('error', (e) => reject(requestError(url, e)));
     req.on('response', (res) => {
-      const status = res.statusCode ?? 0;
-      if (REDIRECTS.has(status)) {
-        res.resume();
-        const location = res.headers.location;
-        if (!location) {
-          reject(new UnavailableError(`HTTP ${status} without a Location header`));
-          return;
-        }
-        resolve({ kind: 'redirect', location });
-        return;
-      }
-      if (status !== 200) {
-        res.resume();
-        reject(new UnavailableError(`bundle endpoint answered HTTP ${status}`));
-        return;
-      }
-      const declared = Number(res.headers['content-length'] ?? NaN);
-      if (Number.isFinite(declared) && declared > limits.maxBytes) {
-        req.destroy();
+      const location = res.headers.location;
+      readResponse(res.statusCode ?? 0, location, res.headers['content-length'], res, limits, () =>
+        req.destroy(),
+      ).then(resolve, reject);
+    });
+    req.end();
+  });
+}
+
+function requestH2(
+  url: URL,
+  socket: tls.TLSSocket,
+  limits: FetchLimits,
+  signal: AbortSignal,
+): Promise<Hop> {
+  return new Promise<Hop>((resolve, reject) => {
+    const session = http2.connect(url.origin, { createConnection: () => socket });
+    const fail = (e: unknown) => {
+      session.destroy();
+      reject(requestError(url, e));
+    };
+    session.on('error', fail);
+    const stream = session.request(
+      {
+        ':method': 'GET',
+        ':path': `${url.pathname}${url.search}`,
+        ':authority': url.host,
+        accept: 'application/json',
+      },
+      { endStream: true, signal },
+    );
+    stream.on('error', fail);
+    stream.on('response', (headers) => {
+      const location = headers.location;
+      readResponse(
+        Number(headers[':status'] ?? 0),
+        typeof location === 'string' ? location : undefined,
+        headers['content-length'] as string | undefined,
+        stream,
+        limits,
+        () => stream.destroy(),
+      ).then(
+        (hop) => {
+          session.close();
+          resolve(hop);
+        },
+        (e: unknown) => {
+          session.destroy();
+          reject(e);
+        },
+      );
+    });
+  });
+}
+
+function requestError(url: URL, e: unknown): Error {
+  return e instanceof UnavailableError || e instanceof InvalidArgumentError
+    ? e
+    : new UnavailableError(`request to ${url.host} failed: ${messageOf(e)}`, { cause: e });
+}
+
+/** The redirect target, or the body read within the size bound. */
+function readResponse(
+  status: number,
+  location: string | undefined,
+  contentLength: string | undefined,
+  body: Readable,
+  limits: FetchLimits,
+  abort: () => void,
+): Promise<Hop> {
+  return new Promise<Hop>((resolve, reject) => {
+    if (REDIRECTS.has(status)) {
+      body.resume();
+      if (!location) reject(new UnavailableError(`HTTP ${status} without a Location header`));
+      else resolve({ kind: 'redirect', location });
+      return;
+    }
+    if (status !== 200) {
+      body.resume();
+      reject(new UnavailableError(`bundle endpoint answered HTTP ${status}`));
+      return;
+    }
+    const declared = Number(contentLength ?? NaN);
+    if (Number.isFinite(declared) && declared > limits.maxBytes) {
+      abort();
+      reject(tooLarge(limits.maxBytes));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limits.maxBytes) {
+        abort();
         reject(tooLarge(limits.maxBytes));
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > limits.maxBytes) {
-          req.destroy();
-          reject(tooLarge(limits.maxBytes));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on('error', (e) =>
-        reject(new UnavailableError(`reading the response failed: ${messageOf(e)}`)),
-      );
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const text = new TextDecoder('utf-8', { fatal: true });
-        try {
-          resolve({ kind: 'body', body: text.decode(body) });
-        } catch {
-          reject(new InvalidArgumentError('bundle endpoint response is not UTF-8'));
-        }
-      });
+      chunks.push(chunk);
     });
-    req.end();
+    body.on('error', (e) =>
+      reject(new UnavailableError(`reading the response failed: ${messageOf(e)}`)),
+    );
+    body.on('end', () => {
+      try {
+        const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+        resolve({ kind: 'body', body: text });
+      } catch {
+        reject(new InvalidArgumentError('bundle endpoint response is not UTF-8'));
+      }
+    });
   });
 }
 

@@ -179,6 +179,22 @@ describe('https_spiffe', () => {
     assert.deepEqual(updated, [TD]);
   });
 
+  it("speaks HTTP/2 to an endpoint that only offers h2 (like Tessera's API listener)", async () => {
+    const h2 = await startEndpoint(remote, ENDPOINT_ID, REAL_NOW, { h2Only: true });
+    try {
+      h2.routes.set('/bundle', (_req, res) => res.end(bundleJson(remote.bundle(4))));
+      await store.bundles.put(remote.bundle(1));
+      await relate({ ...spiffeRel, bundleEndpointUrl: h2.url('/bundle') });
+      const r = await manager().m.refresh(TD);
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal((await stored())?.sequence, 4);
+      h2.routes.set('/bundle', (_req, res) => res.end('x'.repeat(2 * 1024 * 1024)));
+      assert.match(failed(await manager().m.refresh(TD)), /larger than 1048576 bytes/);
+    } finally {
+      await h2.close();
+    }
+  });
+
   it('refuses an endpoint presenting another SPIFFE ID', async () => {
     await store.bundles.put(remote.bundle(1));
     serve('/bundle', bundleJson(remote.bundle(2)));
@@ -227,7 +243,7 @@ describe('sequence, redirects and bounds', () => {
       ep.routes.set('/old', (_req, res) => {
         res.statusCode = status;
         res.setHeader('location', '/bundle');
-        res.end();
+        res.end('');
       });
       serve('/bundle', bundleJson(remote.bundle(i + 1)));
       await store.federations.delete(TD).catch(() => undefined);
@@ -244,12 +260,12 @@ describe('sequence, redirects and bounds', () => {
     ep.routes.set('/loop', (_req, res) => {
       res.statusCode = 307;
       res.setHeader('location', '/loop');
-      res.end();
+      res.end('');
     });
     ep.routes.set('/plain', (_req, res) => {
       res.statusCode = 302;
       res.setHeader('location', `http://localhost:${ep.port}/bundle`);
-      res.end();
+      res.end('');
     });
     await relate({ bundleEndpointUrl: ep.url('/loop') });
     const { m } = manager();
@@ -270,7 +286,7 @@ describe('sequence, redirects and bounds', () => {
     ep.routes.set('/chunked', (_req, res) => {
       res.statusCode = 200;
       for (let i = 0; i < 40; i++) res.write('x'.repeat(64 * 1024));
-      res.end();
+      res.end('');
     });
     await relate();
     const { m } = manager();

@@ -2,7 +2,7 @@
 // HTTPS bundle endpoint on 127.0.0.1 whose certificate is an X509-SVID of that trust domain
 // carrying the DNS name "localhost" too, so it serves both profiles.
 import { generateKeyPairSync } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Bundle } from '../../core/bundle.ts';
@@ -41,7 +41,15 @@ export function bundleJson(b: Bundle): string {
   return JSON.stringify(bundleToSpiffeJson(b));
 }
 
-export type Route = (req: IncomingMessage, res: ServerResponse) => void;
+/** The part of the HTTP/1.1 and HTTP/2 compatibility response the routes use. */
+export interface RouteResponse {
+  statusCode: number;
+  setHeader(name: string, value: string): unknown;
+  write(chunk: string): unknown;
+  end(chunk: string): unknown;
+}
+
+export type Route = (req: { url?: string | undefined }, res: RouteResponse) => void;
 
 export interface TestEndpoint {
   readonly port: number;
@@ -53,11 +61,15 @@ export interface TestEndpoint {
   close(): Promise<void>;
 }
 
-/** An HTTPS server presenting an X509-SVID `spiffeId` (DNS SAN localhost) issued by `domain`. */
+/**
+ * An HTTPS server presenting an X509-SVID `spiffeId` (DNS SAN localhost) issued by `domain`;
+ * HTTP/1.1, or HTTP/2 only (like Tessera's API listener) with `h2Only`.
+ */
 export async function startEndpoint(
   domain: ForeignDomain,
   spiffeId: string,
   now: number,
+  opts: { h2Only?: boolean } = {},
 ): Promise<TestEndpoint> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const leaf = await issueX509Svid({
@@ -71,19 +83,23 @@ export async function startEndpoint(
   const routes = new Map<string, Route>();
   const hits: string[] = [];
   const sockets = new Set<Socket>();
-  const server = https.createServer(
-    { key: privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: derToPem(leaf.der) },
-    (req, res) => {
-      const path = req.url ?? '';
-      hits.push(path);
-      const route = routes.get(path);
-      if (route) route(req, res);
-      else {
-        res.statusCode = 404;
-        res.end('not found');
-      }
-    },
-  );
+  const handle = (req: { url?: string | undefined }, res: RouteResponse) => {
+    const path = req.url ?? '';
+    hits.push(path);
+    const route = routes.get(path);
+    if (route) route(req, res);
+    else {
+      res.statusCode = 404;
+      res.end('not found');
+    }
+  };
+  const tlsOptions = {
+    key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    cert: derToPem(leaf.der),
+  };
+  const server = opts.h2Only
+    ? http2.createSecureServer({ ...tlsOptions, allowHTTP1: false }, (req, res) => handle(req, res))
+    : https.createServer(tlsOptions, handle);
   server.on('secureConnection', (s) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
