@@ -28,6 +28,7 @@ export function buildFederation(config: ServerConfig, d: FederationDeps): Federa
     clock: d.clock,
     log: d.log,
     extraCaPem,
+    trustDomain: config.trust_domain,
     limits: { ...defaultFetchLimits, timeoutMs: f?.fetch_timeout ?? defaultFetchLimits.timeoutMs },
   });
   return new FederationService({

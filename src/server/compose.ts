@@ -406,10 +406,11 @@ export class TesseraServer {
         },
       },
       {
-        // Each relationship is fetched when its stored next attempt is due (docs/federation.md).
+        // Each relationship is fetched when its stored next attempt is due, and bundle changes made
+        // by other servers on the same datastore are reported (docs/federation.md).
         name: 'federation',
         everyMs: 1_000,
-        run: () => this.federation.manager.pollDue(),
+        run: () => this.federation.manager.tick(),
       },
     ];
   }

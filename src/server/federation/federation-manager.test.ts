@@ -384,3 +384,35 @@ describe('schedule', () => {
     assert.equal(s.lastError, '');
   });
 });
+
+describe('several servers on one datastore', () => {
+  it("reports bundles changed by another server's fetch or admin call, once", async () => {
+    serve('/bundle', bundleJson(remote.bundle(1)));
+    await relate();
+    const { m: here, updated: hereUpdated } = manager({ trustDomain: 'example.org' });
+    const { m: there, updated: thereUpdated } = manager({ trustDomain: 'example.org' });
+    await store.bundles.put({ ...stranger.bundle(1), trustDomain: 'example.org' });
+    await there.watchStore(); // baseline: nothing reported
+    await here.watchStore();
+    await here.tick(); // fetches (due at once); the watch is not due yet
+    assert.deepEqual(hereUpdated, [TD]);
+    assert.deepEqual(thereUpdated, []);
+    clock.advance(4_999);
+    await there.watchStore();
+    assert.deepEqual(thereUpdated, [], 'at most every watch interval');
+    clock.advance(1);
+    await there.watchStore();
+    await here.watchStore();
+    assert.deepEqual(thereUpdated, [TD], 'the other server learns of the fetched bundle');
+    assert.deepEqual(hereUpdated, [TD], 'the fetching server does not report it twice');
+    // The own trust domain's bundle is not federated: its changes are not reported.
+    await store.bundles.put({ ...stranger.bundle(2), trustDomain: 'example.org' });
+    await store.bundles.delete(TD);
+    clock.advance(5_000);
+    await there.watchStore();
+    assert.deepEqual(thereUpdated, [TD, TD], 'a deletion is reported');
+    clock.advance(5_000);
+    await there.watchStore();
+    assert.deepEqual(thereUpdated, [TD, TD], 'nothing changed since');
+  });
+});

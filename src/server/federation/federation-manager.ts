@@ -12,6 +12,10 @@
 // - A changed bundle is stored and audited (`federation.bundle.updated`) in one transaction, then
 //   the onBundleUpdated listeners are told. Failures are logged and recorded in the status, not
 //   audited (they repeat).
+// - Foreign bundles changed by another server on the same database (its fetch, an admin call
+//   there) are noticed by comparing the stored bundles with what was last seen, every
+//   `watchIntervalMs`, and told to the listeners the same way.
+import { createHash } from 'node:crypto';
 import type { Bundle } from '../../core/bundle.ts';
 import { bundleEquals } from '../../core/bundle.ts';
 import type { Clock } from '../../core/clock.ts';
@@ -65,18 +69,28 @@ export interface FederationManagerOptions {
   policy?: PollPolicy;
   /** [0, 1); jitter of the backoff. */
   random?: () => number;
+  /** This server's own trust domain: its bundle is not a federated one and is never reported. */
+  trustDomain?: string;
+  /** How often the stored foreign bundles are compared with the last seen (default 5 s). */
+  watchIntervalMs?: number;
 }
 
 export class FederationManager {
   readonly #o: Required<Omit<FederationManagerOptions, 'limits'>> & { limits?: FetchLimits };
   readonly #listeners = new Set<(trustDomain: string) => void>();
   readonly #inFlight = new Map<string, Promise<RefreshResult>>();
+  /** Fingerprints of the foreign bundles as last seen or reported, by trust domain. */
+  #seen = new Map<string, string>();
+  #watchedAt = -Infinity;
+  #baselined = false;
 
   constructor(o: FederationManagerOptions) {
     this.#o = {
       extraCaPem: [],
       policy: defaultPollPolicy,
       random: Math.random,
+      trustDomain: '',
+      watchIntervalMs: 5_000,
       ...o,
     };
   }
@@ -90,8 +104,17 @@ export class FederationManager {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Tells the listeners; also used by the admin service after a manual change. */
-  notifyBundleUpdated(trustDomain: string): void {
+  /**
+   * Tells the listeners; also used by the admin service after a manual change. `stored` is the
+   * bundle now stored (null: deleted), remembered so the store watch does not report it again.
+   */
+  notifyBundleUpdated(trustDomain: string, stored?: Bundle | null): void {
+    if (stored === null) this.#seen.delete(trustDomain);
+    else if (stored !== undefined) this.#seen.set(trustDomain, fingerprint(stored));
+    this.#tell(trustDomain);
+  }
+
+  #tell(trustDomain: string): void {
     for (const fn of this.#listeners) {
       try {
         fn(trustDomain);
@@ -101,7 +124,37 @@ export class FederationManager {
     }
   }
 
-  /** Fetches every relationship whose next attempt is due. Called periodically (every second). */
+  /** The periodic task (every second): due fetches, then the store watch. */
+  async tick(): Promise<void> {
+    await this.pollDue();
+    await this.watchStore();
+  }
+
+  /**
+   * Reports foreign bundles whose stored content differs from what this server last saw (changed
+   * by another server sharing the datastore), at most every `watchIntervalMs`. The first call
+   * only takes the baseline.
+   */
+  async watchStore(): Promise<void> {
+    const now = this.#o.clock.now();
+    if (now - this.#watchedAt < this.#o.watchIntervalMs) return;
+    this.#watchedAt = now;
+    const current = new Map(
+      (await this.#o.store.bundles.list())
+        .filter((b) => b.trustDomain !== this.#o.trustDomain)
+        .map((b) => [b.trustDomain, fingerprint(b)] as const),
+    );
+    const changed = [...current].filter(([td, fp]) => this.#seen.get(td) !== fp).map(([td]) => td);
+    const deleted = [...this.#seen.keys()].filter((td) => !current.has(td));
+    this.#seen = current;
+    if (!this.#baselined) {
+      this.#baselined = true;
+      return;
+    }
+    for (const td of [...changed, ...deleted]) this.#tell(td);
+  }
+
+  /** Fetches every relationship whose next attempt is due. */
   async pollDue(): Promise<void> {
     const now = this.#o.clock.now();
     const due = (await this.#o.store.federations.list(MAX_RELATIONSHIPS)).filter(
@@ -165,7 +218,7 @@ export class FederationManager {
           { trustDomain: rel.trustDomain, sequence: fetched.sequence },
           'federated bundle updated',
         );
-        this.notifyBundleUpdated(rel.trustDomain);
+        this.notifyBundleUpdated(rel.trustDomain, applied.bundle);
       }
       return { ok: true, ...applied, nextAttemptAt };
     } catch (e) {
@@ -232,6 +285,17 @@ export class FederationManager {
       return { updated: true, ignoredLowerSequence: false, bundle: fetched };
     });
   }
+}
+
+/** Identifies a bundle's content (keys, sequence, hint) for change detection. */
+function fingerprint(b: Bundle): string {
+  const h = createHash('sha256');
+  h.update(`${b.trustDomain}\n${b.sequence}\n${b.refreshHint}\n`);
+  for (const a of b.x509Authorities) h.update(`x ${a.tainted}\n`).update(a.der);
+  for (const k of b.jwtAuthorities) {
+    h.update(`j ${k.kid.length}:${k.kid} ${k.expiresAt} ${k.tainted}\n`).update(k.publicKeyDer);
+  }
+  return h.digest('hex');
 }
 
 /** Fetches are the server's own doing, not a caller's. */

@@ -96,7 +96,7 @@ export class FederationService {
       });
       return r;
     });
-    if (bundle) this.manager.notifyBundleUpdated(input.trustDomain);
+    if (bundle) this.manager.notifyBundleUpdated(input.trustDomain, bundle);
     return created;
   }
 
@@ -116,7 +116,7 @@ export class FederationService {
       });
       return r;
     });
-    if (bundle) this.manager.notifyBundleUpdated(input.trustDomain);
+    if (bundle) this.manager.notifyBundleUpdated(input.trustDomain, bundle);
     return updated;
   }
 
@@ -183,7 +183,7 @@ export class FederationService {
         },
       });
     });
-    this.manager.notifyBundleUpdated(td);
+    this.manager.notifyBundleUpdated(td, bundle);
     return bundle;
   }
 
@@ -212,7 +212,7 @@ export class FederationService {
         details: { sequence: previous.sequence },
       });
     });
-    this.manager.notifyBundleUpdated(td);
+    this.manager.notifyBundleUpdated(td, null);
   }
 
   /**
@@ -231,14 +231,14 @@ export class FederationService {
         );
       }
     });
-    const seeded: string[] = [];
+    const seeded: Bundle[] = [];
     await this.#store.transaction(async (tx) => {
       const wanted = new Set(checked.map((c) => c.input.trustDomain));
       for (const { input, bundle } of checked) {
         const existing = await tx.federations.get(input.trustDomain);
         if (bundle && !(await tx.bundles.get(input.trustDomain))) {
           await tx.bundles.put(bundle);
-          seeded.push(input.trustDomain);
+          seeded.push(bundle);
         }
         await this.#needBundleForSpiffe(tx, input, null).catch((e: unknown) => {
           throw new InvalidArgumentError(
@@ -253,7 +253,10 @@ export class FederationService {
           action: existing ? 'federation.update' : 'federation.create',
           target: input.trustDomain,
           outcome: 'success',
-          details: { ...describe(r), trustBundleSet: seeded.includes(input.trustDomain) },
+          details: {
+            ...describe(r),
+            trustBundleSet: seeded.some((b) => b.trustDomain === input.trustDomain),
+          },
         });
       }
       for (const r of await tx.federations.list(MAX_RELATIONSHIPS)) {
@@ -267,7 +270,7 @@ export class FederationService {
         });
       }
     });
-    for (const td of seeded) this.manager.notifyBundleUpdated(td);
+    for (const b of seeded) this.manager.notifyBundleUpdated(b.trustDomain, b);
   }
 
   #checkRequest(req: RelationshipRequest): { input: FederationInput; bundle: Bundle | null } {
