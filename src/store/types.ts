@@ -136,6 +136,11 @@ export interface BundleStore {
   /** Stores as given, sequence included (federated bundles). */
   put(bundle: Bundle): Promise<void>;
   delete(trustDomain: string): Promise<boolean>;
+  /**
+   * Stores as given unless the stored bundle has a higher sequence (federated bundles: a fetched
+   * bundle never replaces a newer one). Atomic, also across servers. Returns whether it stored.
+   */
+  putIfNotOlder(bundle: Bundle): Promise<boolean>;
 }
 
 export interface AuthorityStore {

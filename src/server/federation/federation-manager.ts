@@ -265,10 +265,14 @@ export class FederationManager {
       }
       if (stored && bundleEquals(stored, fetched)) {
         // Same keys; a higher sequence alone is recorded quietly.
-        if (fetched.sequence !== stored.sequence) await tx.bundles.put(fetched);
+        if (fetched.sequence !== stored.sequence) await tx.bundles.putIfNotOlder(fetched);
         return { updated: false, ignoredLowerSequence: false, bundle: fetched };
       }
-      await tx.bundles.put(fetched);
+      // Conditional: another server may have stored a newer bundle since the read above.
+      if (!(await tx.bundles.putIfNotOlder(fetched))) {
+        const newer = (await tx.bundles.get(rel.trustDomain)) ?? fetched;
+        return { updated: false, ignoredLowerSequence: true, bundle: newer };
+      }
       await this.#o.auditor.record(tx, systemContext(rel.trustDomain), {
         action: 'federation.bundle.updated',
         target: rel.trustDomain,

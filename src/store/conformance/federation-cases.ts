@@ -1,8 +1,9 @@
 // Conformance: FederationStore.
 import assert from 'node:assert/strict';
+import type { Bundle } from '../../core/bundle.ts';
 import type { FederationRelationship } from '../../core/federation.ts';
 import { initialFederationStatus } from '../../core/federation.ts';
-import { type Cases, T0 } from './fixtures.ts';
+import { type Cases, T0, bytes } from './fixtures.ts';
 
 const rel = (td: string, over: Partial<FederationRelationship> = {}): FederationRelationship => ({
   trustDomain: td,
@@ -104,5 +105,26 @@ export const federationCases: Cases = {
       /abort/,
     );
     assert.equal(await s.federations.get('a.org'), null);
+  },
+
+  'bundles.putIfNotOlder() never replaces a bundle of higher sequence': async (s) => {
+    const b = (sequence: number, kid: string): Bundle => ({
+      trustDomain: 'other.org',
+      x509Authorities: [],
+      jwtAuthorities: [{ kid, publicKeyDer: bytes(1, 2), expiresAt: 0, tainted: false }],
+      sequence,
+      refreshHint: 60,
+    });
+    assert.equal(await s.bundles.putIfNotOlder(b(5, 'a')), true, 'inserted');
+    assert.equal(await s.bundles.putIfNotOlder(b(4, 'b')), false);
+    assert.deepEqual(await s.bundles.get('other.org'), b(5, 'a'));
+    assert.equal(await s.bundles.putIfNotOlder(b(5, 'c')), true, 'an equal sequence replaces');
+    assert.equal(await s.bundles.putIfNotOlder(b(2 ** 40, 'd')), true);
+    assert.deepEqual(await s.bundles.get('other.org'), b(2 ** 40, 'd'));
+    const results = await Promise.all(
+      [7, 9, 8, 2 ** 40 + 3, 1].map((n) => s.bundles.putIfNotOlder(b(n, `k${n}`))),
+    );
+    assert.equal(results.filter(Boolean).length >= 1, true);
+    assert.equal((await s.bundles.get('other.org'))?.sequence, 2 ** 40 + 3);
   },
 };
