@@ -1,11 +1,12 @@
 // Interop: the fetcher against a real Tessera server's own https_spiffe bundle endpoint (the
 // HTTP/2-only mTLS API listener, server SVID spiffe://<td>/spire/server).
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
 import { initialFederationStatus } from '../../core/federation.ts';
+import { bundleToPem } from '../../crypto/bundle-format.ts';
 import { openStore } from '../../store/open.ts';
 import { Auditor } from '../audit/auditor.ts';
 import { loadServerConfig, systemClock, TesseraServer } from '../compose.ts';
@@ -76,5 +77,55 @@ it("fetches a Tessera server's bundle over https_spiffe from its API listener", 
     );
   } finally {
     await store.close();
+  }
+});
+
+it('a second server federates with the first from its config file, and tells the hook', async () => {
+  const pem = path.join(dir, 'a.pem');
+  await writeFile(pem, bundleToPem(server.bundles.bundle));
+  const yaml = path.join(dir, 'b.yaml');
+  await writeFile(
+    yaml,
+    [
+      'trust_domain: b.test',
+      `data_dir: ${path.join(dir, 'b')}`,
+      'listen: 127.0.0.1:0',
+      "health_listen: ''",
+      'key_manager: memory',
+      'federation:',
+      '  relationships:',
+      '    - trust_domain: a.test',
+      `      bundle_endpoint_url: https://${api}/bundle`,
+      '      profile: https_spiffe',
+      '      endpoint_spiffe_id: spiffe://a.test/spire/server',
+      `      trust_bundle_file: ${pem}`,
+    ].join('\n'),
+  );
+  const b = await TesseraServer.create(
+    loadServerConfig({ config: yaml }, { TESSERA_LOG_LEVEL: 'silent' }),
+  );
+  const rel = await b.store.federations.get('a.test');
+  assert.equal(rel?.source, 'config');
+  assert.equal((await b.store.bundles.get('a.test'))?.sequence, 0, 'seeded from the PEM file');
+  const told = Promise.withResolvers<string>();
+  b.federation.manager.onBundleUpdated((td) => told.resolve(td));
+  const stop = new AbortController();
+  const running = b.run(stop.signal);
+  try {
+    const timeout = setTimeout(
+      () => told.reject(new Error('no bundle update within 15 s')),
+      15_000,
+    );
+    assert.equal(await told.promise, 'a.test');
+    clearTimeout(timeout);
+    const got = await b.store.bundles.get('a.test');
+    assert.equal(got?.sequence, server.bundles.bundle.sequence);
+    assert.equal(got?.jwtAuthorities.length, server.bundles.bundle.jwtAuthorities.length);
+    const status = (await b.store.federations.get('a.test'))?.status;
+    assert.equal(status?.failures, 0);
+    assert.ok((status?.lastSuccessAt ?? 0) > 0);
+  } finally {
+    stop.abort();
+    await running;
   }
 });
