@@ -11,6 +11,10 @@ import { openStore } from '../../store/open.ts';
 import { Auditor } from '../audit/auditor.ts';
 import { loadServerConfig, systemClock, TesseraServer } from '../compose.ts';
 import { FederationManager } from './federation-manager.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import { issueX509Svid } from '../../crypto/x509/leaf.ts';
+import { derToPem } from '../../crypto/x509/pem.ts';
+import { makeCa } from '../../crypto/x509/testing.ts';
 
 let dir = '';
 let server: TesseraServer;
@@ -127,5 +131,79 @@ it('a second server federates with the first from its config file, and tells the
   } finally {
     stop.abort();
     await running;
+  }
+});
+
+it('federates over https_web with a Tessera public listener, trusting federation.ca_file', async () => {
+  // A private WebPKI: a CA and a certificate for "localhost" that the public listener presents.
+  const now = Date.now();
+  const webCa = await makeCa('ec-p256', 'web-ca.test', now);
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const cert = await issueX509Svid({
+    ca: webCa,
+    subjectPublicKey: publicKey,
+    spiffeId: 'spiffe://web-ca.test/oidc',
+    dnsNames: ['localhost'],
+    notBefore: now - 60_000,
+    notAfter: now + 3_600_000,
+  });
+  const files = {
+    ca: path.join(dir, 'web-ca.pem'),
+    cert: path.join(dir, 'oidc.pem'),
+    key: path.join(dir, 'oidc.key'),
+  };
+  await writeFile(files.ca, derToPem(webCa.certDer));
+  await writeFile(files.cert, derToPem(cert.der));
+  await writeFile(files.key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const c = await TesseraServer.create(
+    loadServerConfig(
+      {
+        trustDomain: 'c.test',
+        dataDir: path.join(dir, 'c'),
+        listen: '127.0.0.1:0',
+        healthListen: '',
+        publicListen: '127.0.0.1:0',
+        publicCert: files.cert,
+        publicKey: files.key,
+        issuer: 'https://localhost',
+      },
+      { TESSERA_LOG_LEVEL: 'silent' },
+    ),
+  );
+  const stopC = new AbortController();
+  const listening = Promise.withResolvers<string>();
+  const runningC = c.run(stopC.signal, (addr) => listening.resolve(addr.public));
+  runningC.catch((e: unknown) => listening.reject(e));
+  const port = (await listening.promise).split(':')[1];
+  const yaml = path.join(dir, 'd.yaml');
+  await writeFile(
+    yaml,
+    [
+      'trust_domain: d.test',
+      `data_dir: ${path.join(dir, 'd')}`,
+      'listen: 127.0.0.1:0',
+      "health_listen: ''",
+      'key_manager: memory',
+      'federation:',
+      `  ca_file: ${files.ca}`,
+      '  fetch_timeout: 5s',
+      '  relationships:',
+      '    - trust_domain: c.test',
+      `      bundle_endpoint_url: https://localhost:${port}/bundle`,
+      '      profile: https_web',
+    ].join('\n'),
+  );
+  const d = await TesseraServer.create(
+    loadServerConfig({ config: yaml }, { TESSERA_LOG_LEVEL: 'silent' }),
+  );
+  try {
+    const r = await d.federation.manager.refresh('c.test');
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.bundle.sequence, c.bundles.bundle.sequence);
+    assert.equal(r.bundle.x509Authorities.length, c.bundles.bundle.x509Authorities.length);
+  } finally {
+    await d.store.close();
+    stopC.abort();
+    await runningC;
   }
 });
