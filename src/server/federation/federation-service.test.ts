@@ -13,6 +13,7 @@ import type { RequestContext } from '../context.ts';
 import { FederationManager } from './federation-manager.ts';
 import { type ConfigRelationship, FederationService } from './federation-service.ts';
 import { type ForeignDomain, bundleJson, foreignDomain } from './test-endpoint.ts';
+import { createTempDatabase } from '../../../test/helpers/postgres.ts';
 
 const NOW = Date.UTC(2030, 0, 1);
 const admin: RequestContext = { caller: { kind: 'local-admin' }, correlationId: 'c1' };
@@ -193,5 +194,45 @@ describe('API relationships and bundles', () => {
       'federation.bundle.delete a.test',
       'federation.delete a.test',
     ]);
+  });
+});
+
+describe('several servers on one PostgreSQL', () => {
+  it('apply the same config at the same moment without failing', async () => {
+    const db = await createTempDatabase('tessera_fed');
+    const stores: Store[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        stores.push(await openStore({ kind: 'postgres', url: db.url, poolSize: 2 }, clock));
+      }
+      const services = stores.map((st) => {
+        const auditor = new Auditor(clock, st);
+        const manager = new FederationManager({
+          store: st,
+          auditor,
+          clock,
+          log: { warn: () => {}, info: () => {} },
+        });
+        return new FederationService({
+          store: st,
+          auditor,
+          clock,
+          trustDomain: 'example.org',
+          manager,
+        });
+      });
+      const config = [web('a.test'), web('b.test'), web('c.test')];
+      await Promise.all(services.map((svc) => svc.applyConfig(config)));
+      const first = stores[0]!;
+      assert.deepEqual(
+        (await first.federations.list(10)).map((r) => `${r.trustDomain} ${r.source}`),
+        ['a.test config', 'b.test config', 'c.test config'],
+      );
+      const creates = await first.audit.list({ action: 'federation.create' }, 100);
+      assert.equal(creates.length, 3, 'each relationship created (and audited) once');
+    } finally {
+      await Promise.all(stores.map((st) => st.close()));
+      await db.drop();
+    }
   });
 });

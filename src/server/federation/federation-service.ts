@@ -10,6 +10,7 @@
 import type { Bundle } from '../../core/bundle.ts';
 import type { Clock } from '../../core/clock.ts';
 import {
+  AlreadyExistsError,
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
@@ -231,6 +232,19 @@ export class FederationService {
         );
       }
     });
+    // Servers sharing a datastore start with the same config: when another one inserted the same
+    // relationship meanwhile, try again (it is then found and left as is).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#applyOnce(checked);
+        return;
+      } catch (e) {
+        if (!(e instanceof AlreadyExistsError) || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  async #applyOnce(checked: { input: FederationInput; bundle: Bundle | null }[]): Promise<void> {
     const seeded: Bundle[] = [];
     await this.#store.transaction(async (tx) => {
       const wanted = new Set(checked.map((c) => c.input.trustDomain));
