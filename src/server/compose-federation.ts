@@ -2,6 +2,7 @@
 // config block names (extra CA for https_web, initial trust bundles) and builds the manager and
 // the admin service. Config relationships are applied by `applyFederationConfig` at start.
 import { readFileSync } from 'node:fs';
+import { Counter, type Registry } from 'prom-client';
 import type { Clock } from '../core/clock.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import { pemToDers } from '../crypto/x509/pem.ts';
@@ -17,12 +18,21 @@ export interface FederationDeps {
   auditor: Auditor;
   clock: Clock;
   log: FederationLog;
+  /** The server's metrics registry: `tessera_federation_fetches_total` is added to it. */
+  registry: Registry;
 }
 
 export function buildFederation(config: ServerConfig, d: FederationDeps): FederationService {
   const f = config.federation;
   const extraCaPem = f?.ca_file ? [readCaFile(f.ca_file)] : [];
+  const fetches = new Counter({
+    name: 'tessera_federation_fetches_total',
+    help: 'Federated bundle fetches by trust domain and outcome (updated, unchanged, ignored, failed)',
+    labelNames: ['trust_domain', 'outcome'],
+    registers: [d.registry],
+  });
   const manager = new FederationManager({
+    onFetched: (trustDomain, outcome) => fetches.inc({ trust_domain: trustDomain, outcome }),
     store: d.store,
     auditor: d.auditor,
     clock: d.clock,

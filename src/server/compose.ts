@@ -226,7 +226,13 @@ export class TesseraServer {
       await serverSvid.refresh(true);
       const index = new EntryIndex(serverSpiffeId(td).toString());
       const follower = await ChangeFollower.start(store, index, clock);
-      const federation = buildFederation(config, { store, auditor, clock, log });
+      const federation = buildFederation(config, {
+        store,
+        auditor,
+        clock,
+        log,
+        registry: metrics.registry,
+      });
       await applyFederationConfig(config, federation);
       const services = buildApiServices({
         config,

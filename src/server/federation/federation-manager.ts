@@ -73,7 +73,11 @@ export interface FederationManagerOptions {
   trustDomain?: string;
   /** How often the stored foreign bundles are compared with the last seen (default 5 s). */
   watchIntervalMs?: number;
+  /** Told the outcome of every fetch (metrics). */
+  onFetched?: (trustDomain: string, outcome: FetchOutcome) => void;
 }
+
+export type FetchOutcome = 'updated' | 'unchanged' | 'ignored' | 'failed';
 
 export class FederationManager {
   readonly #o: Required<Omit<FederationManagerOptions, 'limits'>> & { limits?: FetchLimits };
@@ -91,6 +95,7 @@ export class FederationManager {
       random: Math.random,
       trustDomain: '',
       watchIntervalMs: 5_000,
+      onFetched: () => {},
       ...o,
     };
   }
@@ -220,6 +225,10 @@ export class FederationManager {
         );
         this.notifyBundleUpdated(rel.trustDomain, applied.bundle);
       }
+      this.#o.onFetched(
+        rel.trustDomain,
+        applied.updated ? 'updated' : applied.ignoredLowerSequence ? 'ignored' : 'unchanged',
+      );
       return { ok: true, ...applied, nextAttemptAt };
     } catch (e) {
       const error = messageOf(e).slice(0, MAX_STATUS_ERROR_CHARS);
@@ -238,6 +247,7 @@ export class FederationManager {
         nextAttemptAt,
         failures,
       });
+      this.#o.onFetched(rel.trustDomain, 'failed');
       return { ok: false, error, nextAttemptAt };
     }
   }

@@ -201,6 +201,13 @@ it('federates over https_web with a Tessera public listener, trusting federation
     assert.ok(r.ok, JSON.stringify(r));
     assert.equal(r.bundle.sequence, c.bundles.bundle.sequence);
     assert.equal(r.bundle.x509Authorities.length, c.bundles.bundle.x509Authorities.length);
+    const metric = await d.metrics.registry.getSingleMetricAsString(
+      'tessera_federation_fetches_total',
+    );
+    assert.match(
+      metric,
+      /^tessera_federation_fetches_total\{trust_domain="c\.test",outcome="updated"\} 1$/m,
+    );
   } finally {
     await d.store.close();
     stopC.abort();
