@@ -197,6 +197,29 @@ describe('API relationships and bundles', () => {
   });
 });
 
+describe('https_spiffe bundles', () => {
+  it('cannot be emptied of X.509 authorities or deleted while the relationship needs them', async () => {
+    await svc.create(
+      admin,
+      web('b.test', {
+        profile: 'https_spiffe',
+        endpointSpiffeId: 'spiffe://b.test/spire/server',
+        trustBundle: b.caPem,
+      }),
+    );
+    await assert.rejects(svc.setBundle(admin, 'b.test', '{"keys": []}'), {
+      name: 'FailedPreconditionError',
+      message: /it needs an X\.509 authority/,
+    });
+    await assert.rejects(svc.deleteBundle(admin, 'b.test'), {
+      name: 'FailedPreconditionError',
+      message: /delete the federation relationship first/,
+    });
+    await svc.setBundle(admin, 'b.test', bundleJson(b2.bundle(3)));
+    assert.equal((await store.bundles.get('b.test'))?.sequence, 3);
+  });
+});
+
 describe('several servers on one PostgreSQL', () => {
   it('apply the same config at the same moment without failing', async () => {
     const db = await createTempDatabase('tessera_fed');

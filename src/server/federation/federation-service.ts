@@ -170,6 +170,14 @@ export class FederationService {
     const td = this.#foreignTd(trustDomain);
     const bundle = parseBundleInput(text, td);
     await this.#store.transaction(async (tx) => {
+      if (bundle.x509Authorities.length === 0) {
+        const rel = await tx.federations.get(td);
+        if (rel?.profile === 'https_spiffe') {
+          throw new FailedPreconditionError(
+            `the bundle of "${td}" authenticates its https_spiffe bundle endpoint: it needs an X.509 authority`,
+          );
+        }
+      }
       const previous = await tx.bundles.get(td);
       await tx.bundles.put(bundle);
       await this.#auditor.record(tx, ctx, {
