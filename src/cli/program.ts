@@ -18,6 +18,7 @@ import { registerSvid } from './commands/svid.ts';
 import { registerToken } from './commands/token.ts';
 import { registerX509 } from './commands/x509.ts';
 import { registerIssuer, registerTrustPolicy } from './commands/trust.ts';
+import { registerFederation } from './commands/federation.ts';
 import type { CliIo } from './context.ts';
 import { exitCodeOf, exitCodes } from './exit-codes.ts';
 
@@ -49,6 +50,7 @@ export function buildProgram(io: CliIo): Command {
     registerSts,
     registerIssuer,
     registerTrustPolicy,
+    registerFederation,
   ]) {
     register(program, io);
   }

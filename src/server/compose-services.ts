@@ -21,6 +21,7 @@ import type { BundleCache } from './bundle-cache.ts';
 import type { FederatedBundleCache } from './federated-bundle-cache.ts';
 import type { ServerConfig } from './config/compile.ts';
 import type { EntryIndex } from './index/entry-index.ts';
+import type { FederationService } from './federation/federation-service.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { EntryService } from './registration/entry-service.ts';
 import { TokenExchange } from './sts/exchange.ts';
@@ -49,6 +50,7 @@ export interface ServiceDeps {
   authorities: AuthorityManager;
   metrics: ServerMetrics;
   registry: StsRegistry;
+  federation: FederationService;
 }
 
 export function buildApiServices(d: ServiceDeps): ApiServices {
@@ -66,6 +68,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     authorities,
     metrics,
     registry,
+    federation,
   } = d;
   const agents = new AgentService({
     store,
@@ -115,6 +118,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       ready: () => true,
       entryCount: () => index.size,
     },
+    federation,
   };
 }
 

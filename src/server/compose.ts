@@ -45,6 +45,8 @@ import { Minter } from './svid/minter.ts';
 import { buildApiServices, buildSts, buildStsRegistry } from './compose-services.ts';
 import type { StsRegistry } from './sts/registry.ts';
 import { runTasks, type Task } from './tasks.ts';
+import { applyFederationConfig, buildFederation } from './compose-federation.ts';
+import type { FederationService } from './federation/federation-service.ts';
 
 export { VERSION } from '../core/defaults.ts';
 export const systemClock: Clock = { now: () => Date.now() };
@@ -109,6 +111,8 @@ export class TesseraServer {
   readonly index: EntryIndex;
   readonly metrics: ServerMetrics;
   readonly log: Logger;
+  /** Federation relationships and foreign bundles; `federation.manager.onBundleUpdated(fn)`. */
+  readonly federation: FederationService;
   readonly #follower: ChangeFollower;
   readonly #serverSvid: ServerSvid;
   readonly #services: ApiServices;
@@ -134,6 +138,7 @@ export class TesseraServer {
       tokenExchange: TokenExchange | undefined;
       introspection: TokenIntrospection | undefined;
       registry: StsRegistry;
+      federation: FederationService;
     },
     o: Timing,
   ) {
@@ -151,6 +156,7 @@ export class TesseraServer {
     this.#tokenExchange = parts.tokenExchange;
     this.#introspection = parts.introspection;
     this.#registry = parts.registry;
+    this.federation = parts.federation;
     this.#o = o;
   }
 
@@ -237,6 +243,20 @@ export class TesseraServer {
         clock,
         warn: (msg, fields) => log.warn(fields, msg),
       });
+      const federation = buildFederation(config, {
+        store,
+        auditor,
+        clock,
+        log,
+        registry: metrics.registry,
+      });
+      // A bundle stored here (fetched, set by hand, or from the config) reaches agents at once.
+      federation.manager.onBundleUpdated(() => {
+        federatedBundles.refresh().catch((e: unknown) => {
+          log.warn({ err: e }, 'federated bundle cache refresh failed; the periodic one retries');
+        });
+      });
+      await applyFederationConfig(config, federation);
       const services = buildApiServices({
         config,
         td,
@@ -251,6 +271,7 @@ export class TesseraServer {
         authorities,
         metrics,
         registry,
+        federation,
       });
       const { tokenExchange, introspection } = buildSts(config, {
         trustDomain: td.name,
@@ -278,6 +299,7 @@ export class TesseraServer {
           tokenExchange,
           introspection,
           registry,
+          federation,
         },
         {
           clock,
@@ -427,6 +449,13 @@ export class TesseraServer {
           await this.store.revokedTokens.pruneExpired(now);
           await this.store.changes.prune(now - 3_600_000);
         },
+      },
+      {
+        // Each relationship is fetched when its stored next attempt is due, and bundle changes made
+        // by other servers on the same datastore are reported (docs/federation.md).
+        name: 'federation',
+        everyMs: 1_000,
+        run: () => this.federation.manager.tick(),
       },
     ];
   }

@@ -12,6 +12,7 @@ import { authorityCases } from './conformance/authority-cases.ts';
 import { auditCases } from './conformance/audit-cases.ts';
 import { transactionCases } from './conformance/transaction-cases.ts';
 import { stsCases } from './conformance/sts-cases.ts';
+import { federationCases } from './conformance/federation-cases.ts';
 
 export type { StoreFactory };
 
@@ -26,6 +27,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['audit', auditCases],
   ['transactions', transactionCases],
   ['sts issuers and trust policies', stsCases],
+  ['federations', federationCases],
 ];
 
 export function storeConformance(name: string, factory: StoreFactory): void {

@@ -11,6 +11,7 @@ import type { AuditEvent, AuditRecord } from '../core/audit.ts';
 import type { Authority, AuthorityKind, AuthorityStatus } from '../core/authority.ts';
 import type { Bundle } from '../core/bundle.ts';
 import type { Entry } from '../core/entry.ts';
+import type { FederationRelationship, FederationStatus } from '../core/federation.ts';
 import type { AttestedNode } from '../core/node.ts';
 import type { Selector } from '../core/selector.ts';
 
@@ -135,6 +136,11 @@ export interface BundleStore {
   /** Stores as given, sequence included (federated bundles). */
   put(bundle: Bundle): Promise<void>;
   delete(trustDomain: string): Promise<boolean>;
+  /**
+   * Stores as given unless the stored bundle has a higher sequence (federated bundles: a fetched
+   * bundle never replaces a newer one). Atomic, also across servers. Returns whether it stored.
+   */
+  putIfNotOlder(bundle: Bundle): Promise<boolean>;
 }
 
 export interface AuthorityStore {
@@ -163,6 +169,24 @@ export interface AuditStore {
   tail(limit: number): Promise<AuditRecord[]>;
 }
 
+/** SPIFFE federation relationships, one per foreign trust domain, with their fetch status. */
+export interface FederationStore {
+  /** Inserts; AlreadyExistsError when a relationship with this trust domain exists. */
+  create(r: FederationRelationship): Promise<FederationRelationship>;
+  get(trustDomain: string): Promise<FederationRelationship | null>;
+  /** Ordered by trust domain. At most `limit` (1..100000). */
+  list(limit: number): Promise<FederationRelationship[]>;
+  /**
+   * Replaces endpoint URL, profile, endpoint SPIFFE ID, source and updatedAt; keeps createdAt and
+   * the fetch status. NotFoundError when missing.
+   */
+  update(r: Omit<FederationRelationship, 'createdAt' | 'status'>): Promise<FederationRelationship>;
+  /** NotFoundError when missing. Returns the deleted relationship. */
+  delete(trustDomain: string): Promise<FederationRelationship>;
+  /** Records a fetch outcome; false when the relationship no longer exists. */
+  setStatus(trustDomain: string, status: FederationStatus): Promise<boolean>;
+}
+
 export interface StoreAggregates {
   readonly entries: EntryStore;
   readonly nodes: NodeStore;
@@ -173,6 +197,7 @@ export interface StoreAggregates {
   readonly audit: AuditStore;
   readonly changes: ChangeFeed;
   readonly sts: StsStore;
+  readonly federations: FederationStore;
 }
 
 export interface Store extends StoreAggregates {

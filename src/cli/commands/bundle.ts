@@ -9,6 +9,7 @@ import type { Bundle } from '../../../proto/gen/tessera/v1/types_pb.js';
 import { adminAction, adminCommand, type Clients, type CliIo } from '../context.ts';
 import { bundleFromWire, bundleJson } from '../views.ts';
 import { registerWorkloadBundle } from './workload-bundle.ts';
+import { registerFederatedBundle } from './federated-bundle.ts';
 
 export async function fetchBundle(client: Clients): Promise<Bundle> {
   const res = await client(BundleService).getBundle({});
@@ -35,4 +36,5 @@ export function registerBundle(program: Command, io: CliIo): void {
     else io.stdout.write(bundleToPem(bundleFromWire(wire)));
   });
   registerWorkloadBundle(bundle, io);
+  registerFederatedBundle(bundle, io);
 }

@@ -53,6 +53,15 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
   '/tessera.v1.StsService/GetTrustPolicy': ADMIN,
   '/tessera.v1.StsService/DeleteTrustPolicy': ADMIN,
   '/tessera.v1.StsService/TestTrustPolicy': ADMIN,
+  '/tessera.v1.FederationService/CreateFederationRelationship': ADMIN,
+  '/tessera.v1.FederationService/ListFederationRelationships': ADMIN,
+  '/tessera.v1.FederationService/GetFederationRelationship': ADMIN,
+  '/tessera.v1.FederationService/UpdateFederationRelationship': ADMIN,
+  '/tessera.v1.FederationService/DeleteFederationRelationship': ADMIN,
+  '/tessera.v1.FederationService/RefreshFederationRelationship': ADMIN,
+  '/tessera.v1.BundleService/SetFederatedBundle': ADMIN,
+  '/tessera.v1.BundleService/ListFederatedBundles': ADMIN,
+  '/tessera.v1.BundleService/DeleteFederatedBundle': ADMIN,
 };
 
 export function isAllowed(path: string, caller: Caller): boolean {

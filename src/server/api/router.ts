@@ -33,6 +33,9 @@ import { svidHandlers } from './handlers/svid-handlers.ts';
 import { syncHandlers } from './handlers/sync-handlers.ts';
 import { stsHandlers } from './handlers/sts-handlers.ts';
 import type { StsAdmin } from '../sts/admin.ts';
+import { FederationService as FederationApi } from '../../../proto/gen/tessera/v1/federation_pb.js';
+import type { FederationService } from '../federation/federation-service.ts';
+import { federatedBundleHandlers, federationHandlers } from './handlers/federation-handlers.ts';
 
 export interface ApiServices {
   store: Store;
@@ -48,6 +51,7 @@ export interface ApiServices {
   status: StatusSource;
   /** Issuers and trust policies of the token exchange (always served; see docs/token-exchange.md). */
   sts: StsAdmin;
+  federation: FederationService;
 }
 
 export function registerServices(router: ConnectRouter, s: ApiServices): void {
@@ -55,9 +59,13 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
   router.service(AgentApi, agentHandlers(s.attestation, s.agents, s.bundles));
   router.service(SvidApi, svidHandlers(s.svids));
   router.service(SyncApi, syncHandlers(s.svids, s.index, s.bundles, s.federatedBundles));
-  router.service(BundleApi, bundleHandlers(s.bundles));
+  router.service(BundleApi, {
+    ...bundleHandlers(s.bundles),
+    ...federatedBundleHandlers(s.federation),
+  });
   router.service(AuthorityApi, authorityHandlers(s.authorities));
   router.service(AuditApi, auditHandlers(s.store));
   router.service(ServerApi, serverHandlers(s.store, s.status));
+  router.service(FederationApi, federationHandlers(s.store, s.federation));
   router.service(StsApi, stsHandlers(s.sts));
 }

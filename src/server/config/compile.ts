@@ -1,6 +1,7 @@
 // Compiles config from its three sources — YAML file, environment, flags (later wins) — into a
 // frozen, fully defaulted object. Only the composition root calls this.
 import { InvalidArgumentError } from '../../core/errors.ts';
+import { validateFederationInput } from '../../core/federation.ts';
 import { serverConfigSchema, type ServerConfigParsed } from './schema.ts';
 
 export interface ServerConfig extends ServerConfigParsed {
@@ -86,6 +87,7 @@ export function compileServerConfig(
       'config: sts: the token exchange is served on the public listener: set public_listen',
     );
   }
+  checkFederation(c);
   const sep = c.data_dir.endsWith('/') ? '' : '/';
   const compiled: ServerConfig = {
     ...c,
@@ -95,6 +97,30 @@ export function compileServerConfig(
       : { kind: 'sqlite', path: `${c.data_dir}${sep}datastore.sqlite3` },
   };
   return deepFreeze(compiled);
+}
+
+/** Each config relationship is valid on its own, and names a trust domain once. */
+function checkFederation(c: ServerConfigParsed): void {
+  const seen = new Set<string>();
+  (c.federation?.relationships ?? []).forEach((r, i) => {
+    const at = `config: federation.relationships[${i}]`;
+    let td: string;
+    try {
+      td = validateFederationInput(
+        {
+          trustDomain: r.trust_domain,
+          bundleEndpointUrl: r.bundle_endpoint_url,
+          profile: r.profile,
+          endpointSpiffeId: r.endpoint_spiffe_id,
+        },
+        c.trust_domain,
+      ).trustDomain;
+    } catch (e) {
+      throw new InvalidArgumentError(`${at}.${(e as Error).message}`);
+    }
+    if (seen.has(td)) throw new InvalidArgumentError(`${at}.trust_domain: "${td}" is listed twice`);
+    seen.add(td);
+  });
 }
 
 function deepFreeze<T>(o: T): T {

@@ -128,6 +128,35 @@ export const serverConfigSchema = z.strictObject({
     .min(1024)
     .max(64 * 1024 * 1024)
     .default(4 * 1024 * 1024),
+  /**
+   * SPIFFE federation (docs/federation.md): bundle endpoint polling and config relationships.
+   * Absent = every default (federation itself is always on: relationships may come from the API).
+   */
+  federation: z
+    .strictObject({
+      /** PEM CA certificates trusted for https_web endpoints besides the system roots. */
+      ca_file: z.string().default(''),
+      /** Bound on one bundle fetch, redirects included. */
+      fetch_timeout: duration('federation.fetch_timeout')
+        .refine((ms) => ms >= 1000 && ms <= 300_000, 'must be between 1s and 5m')
+        .default(10_000),
+      /** Relationships applied at start (source "config"); the admin API cannot change them. */
+      relationships: z
+        .array(
+          z.strictObject({
+            trust_domain: z.string().min(1),
+            bundle_endpoint_url: z.string().min(1),
+            profile: z.enum(['https_web', 'https_spiffe']),
+            /** Required for https_spiffe: the SPIFFE ID the endpoint must present. */
+            endpoint_spiffe_id: z.string().default(''),
+            /** Initial bundle (SPIFFE JSON or PEM), stored when none is stored yet. */
+            trust_bundle_file: z.string().default(''),
+          }),
+        )
+        .max(1000)
+        .default([]),
+    })
+    .optional(),
 });
 
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;

@@ -62,6 +62,24 @@ export function bundleStore(ctx: SqlContext): BundleStore {
         .onConflict((oc) => oc.column('trust_domain').doUpdateSet(set))
         .execute();
     },
+    async putIfNotOlder(bundle) {
+      const row = toBundleRow(bundle);
+      const { trust_domain: _t, ...set } = row;
+      // The upsert's WHERE is evaluated against the row as locked by the conflict, so a newer
+      // bundle committed meanwhile by another server is never overwritten.
+      const stored = await db
+        .insertInto('bundles')
+        .values(row)
+        .onConflict((oc) =>
+          oc
+            .column('trust_domain')
+            .doUpdateSet(set)
+            .where('bundles.sequence', '<=', bundle.sequence),
+        )
+        .returning('trust_domain')
+        .executeTakeFirst();
+      return stored !== undefined;
+    },
     async delete(trustDomain) {
       const r = await db
         .deleteFrom('bundles')

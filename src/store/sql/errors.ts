@@ -18,6 +18,7 @@ const uniqueMessages: Readonly<Record<string, string>> = {
   bundles_pkey: 'a bundle for this trust domain already exists',
   sts_issuers_pkey: 'an STS issuer with this URL is already registered',
   trust_policies_pkey: 'a trust policy with this name already exists',
+  federations_pkey: 'a federation relationship with this trust domain already exists',
 };
 
 export function toStoreError(e: unknown, dialect: SqlDialect): TesseraError {

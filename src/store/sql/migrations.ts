@@ -130,6 +130,27 @@ const v2: Migration = {
   ],
 };
 
+/** v3: SPIFFE federation relationships and their fetch status (docs/federation.md). */
+const v3: Migration = {
+  version: 3,
+  name: 'federation relationships',
+  statements: (t) => [
+    `create table federations (
+      trust_domain ${t.key} not null constraint federations_pkey primary key,
+      bundle_endpoint_url text not null,
+      profile text not null,
+      endpoint_spiffe_id text not null,
+      source text not null,
+      created_at bigint not null,
+      updated_at bigint not null,
+      last_fetch_at bigint not null,
+      last_success_at bigint not null,
+      last_error text not null,
+      next_attempt_at bigint not null,
+      failures integer not null)`,
+  ],
+};
+
 /** v4: STS issuers and trust policies managed through the admin API, and their revision. */
 const v4: Migration = {
   version: 4,
@@ -162,7 +183,7 @@ const v4: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2, v4];
+export const migrations: readonly Migration[] = [v1, v2, v3, v4];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

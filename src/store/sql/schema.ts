@@ -110,6 +110,21 @@ export interface RevokedTokenRow {
   revoked_at: number;
 }
 
+export interface FederationRow {
+  trust_domain: string;
+  bundle_endpoint_url: string;
+  profile: string;
+  endpoint_spiffe_id: string;
+  source: string;
+  created_at: number;
+  updated_at: number;
+  last_fetch_at: number;
+  last_success_at: number;
+  last_error: string;
+  next_attempt_at: number;
+  failures: number;
+}
+
 export interface SchemaMigrationRow {
   version: number;
   name: string;
@@ -165,4 +180,5 @@ export interface Schema {
   sts_issuers: StsIssuerRow;
   trust_policies: TrustPolicyRow;
   sts_revision: StsRevisionRow;
+  federations: FederationRow;
 }

@@ -14,6 +14,7 @@ import { authorityStore } from './authority-store.ts';
 import { auditStore } from './audit-store.ts';
 import { changeFeed } from './change-feed.ts';
 import { stsStore } from './sts-store.ts';
+import { federationStore } from './federation-store.ts';
 
 export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAggregates {
   const g = <T extends object>(a: T) => guarded(a, ctx.dialect, isClosed);
@@ -27,6 +28,7 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
     audit: g(auditStore(ctx)),
     changes: g(changeFeed(ctx)),
     sts: g(stsStore(ctx)),
+    federations: g(federationStore(ctx)),
   });
 }
 

@@ -40,6 +40,101 @@ export declare type GetBundleResponse = Message<"tessera.v1.GetBundleResponse"> 
 export declare const GetBundleResponseSchema: GenMessage<GetBundleResponse>;
 
 /**
+ * @generated from message tessera.v1.SetFederatedBundleRequest
+ */
+export declare type SetFederatedBundleRequest = Message<"tessera.v1.SetFederatedBundleRequest"> & {
+  /**
+   * @generated from field: string trust_domain = 1;
+   */
+  trustDomain: string;
+
+  /**
+   * A SPIFFE bundle document (JSON) or PEM CA certificates.
+   *
+   * @generated from field: string bundle = 2;
+   */
+  bundle: string;
+};
+
+/**
+ * Describes the message tessera.v1.SetFederatedBundleRequest.
+ * Use `create(SetFederatedBundleRequestSchema)` to create a new message.
+ */
+export declare const SetFederatedBundleRequestSchema: GenMessage<SetFederatedBundleRequest>;
+
+/**
+ * @generated from message tessera.v1.SetFederatedBundleResponse
+ */
+export declare type SetFederatedBundleResponse = Message<"tessera.v1.SetFederatedBundleResponse"> & {
+  /**
+   * @generated from field: tessera.v1.Bundle bundle = 1;
+   */
+  bundle?: Bundle | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.SetFederatedBundleResponse.
+ * Use `create(SetFederatedBundleResponseSchema)` to create a new message.
+ */
+export declare const SetFederatedBundleResponseSchema: GenMessage<SetFederatedBundleResponse>;
+
+/**
+ * @generated from message tessera.v1.ListFederatedBundlesRequest
+ */
+export declare type ListFederatedBundlesRequest = Message<"tessera.v1.ListFederatedBundlesRequest"> & {
+};
+
+/**
+ * Describes the message tessera.v1.ListFederatedBundlesRequest.
+ * Use `create(ListFederatedBundlesRequestSchema)` to create a new message.
+ */
+export declare const ListFederatedBundlesRequestSchema: GenMessage<ListFederatedBundlesRequest>;
+
+/**
+ * @generated from message tessera.v1.ListFederatedBundlesResponse
+ */
+export declare type ListFederatedBundlesResponse = Message<"tessera.v1.ListFederatedBundlesResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.Bundle bundles = 1;
+   */
+  bundles: Bundle[];
+};
+
+/**
+ * Describes the message tessera.v1.ListFederatedBundlesResponse.
+ * Use `create(ListFederatedBundlesResponseSchema)` to create a new message.
+ */
+export declare const ListFederatedBundlesResponseSchema: GenMessage<ListFederatedBundlesResponse>;
+
+/**
+ * @generated from message tessera.v1.DeleteFederatedBundleRequest
+ */
+export declare type DeleteFederatedBundleRequest = Message<"tessera.v1.DeleteFederatedBundleRequest"> & {
+  /**
+   * @generated from field: string trust_domain = 1;
+   */
+  trustDomain: string;
+};
+
+/**
+ * Describes the message tessera.v1.DeleteFederatedBundleRequest.
+ * Use `create(DeleteFederatedBundleRequestSchema)` to create a new message.
+ */
+export declare const DeleteFederatedBundleRequestSchema: GenMessage<DeleteFederatedBundleRequest>;
+
+/**
+ * @generated from message tessera.v1.DeleteFederatedBundleResponse
+ */
+export declare type DeleteFederatedBundleResponse = Message<"tessera.v1.DeleteFederatedBundleResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.DeleteFederatedBundleResponse.
+ * Use `create(DeleteFederatedBundleResponseSchema)` to create a new message.
+ */
+export declare const DeleteFederatedBundleResponseSchema: GenMessage<DeleteFederatedBundleResponse>;
+
+/**
  * @generated from service tessera.v1.BundleService
  */
 export declare const BundleService: GenService<{
@@ -50,6 +145,33 @@ export declare const BundleService: GenService<{
     methodKind: "unary";
     input: typeof GetBundleRequestSchema;
     output: typeof GetBundleResponseSchema;
+  },
+  /**
+   * Federated (foreign) bundles, admin only. Set stores a bundle given by hand (SPIFFE bundle JSON
+   * or PEM); this server's own trust domain is refused.
+   *
+   * @generated from rpc tessera.v1.BundleService.SetFederatedBundle
+   */
+  setFederatedBundle: {
+    methodKind: "unary";
+    input: typeof SetFederatedBundleRequestSchema;
+    output: typeof SetFederatedBundleResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.BundleService.ListFederatedBundles
+   */
+  listFederatedBundles: {
+    methodKind: "unary";
+    input: typeof ListFederatedBundlesRequestSchema;
+    output: typeof ListFederatedBundlesResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.BundleService.DeleteFederatedBundle
+   */
+  deleteFederatedBundle: {
+    methodKind: "unary";
+    input: typeof DeleteFederatedBundleRequestSchema;
+    output: typeof DeleteFederatedBundleResponseSchema;
   },
 }>;
 

@@ -9,7 +9,7 @@ import { file_tessera_v1_types } from "./types_pb.js";
  * Describes the file tessera/v1/bundle.proto.
  */
 export const file_tessera_v1_bundle = /*@__PURE__*/
-  fileDesc("Chd0ZXNzZXJhL3YxL2J1bmRsZS5wcm90bxIKdGVzc2VyYS52MSISChBHZXRCdW5kbGVSZXF1ZXN0IjcKEUdldEJ1bmRsZVJlc3BvbnNlEiIKBmJ1bmRsZRgBIAEoCzISLnRlc3NlcmEudjEuQnVuZGxlMlkKDUJ1bmRsZVNlcnZpY2USSAoJR2V0QnVuZGxlEhwudGVzc2VyYS52MS5HZXRCdW5kbGVSZXF1ZXN0Gh0udGVzc2VyYS52MS5HZXRCdW5kbGVSZXNwb25zZWIGcHJvdG8z", [file_tessera_v1_types]);
+  fileDesc("Chd0ZXNzZXJhL3YxL2J1bmRsZS5wcm90bxIKdGVzc2VyYS52MSISChBHZXRCdW5kbGVSZXF1ZXN0IjcKEUdldEJ1bmRsZVJlc3BvbnNlEiIKBmJ1bmRsZRgBIAEoCzISLnRlc3NlcmEudjEuQnVuZGxlIkEKGVNldEZlZGVyYXRlZEJ1bmRsZVJlcXVlc3QSFAoMdHJ1c3RfZG9tYWluGAEgASgJEg4KBmJ1bmRsZRgCIAEoCSJAChpTZXRGZWRlcmF0ZWRCdW5kbGVSZXNwb25zZRIiCgZidW5kbGUYASABKAsyEi50ZXNzZXJhLnYxLkJ1bmRsZSIdChtMaXN0RmVkZXJhdGVkQnVuZGxlc1JlcXVlc3QiQwocTGlzdEZlZGVyYXRlZEJ1bmRsZXNSZXNwb25zZRIjCgdidW5kbGVzGAEgAygLMhIudGVzc2VyYS52MS5CdW5kbGUiNAocRGVsZXRlRmVkZXJhdGVkQnVuZGxlUmVxdWVzdBIUCgx0cnVzdF9kb21haW4YASABKAkiHwodRGVsZXRlRmVkZXJhdGVkQnVuZGxlUmVzcG9uc2UylwMKDUJ1bmRsZVNlcnZpY2USSAoJR2V0QnVuZGxlEhwudGVzc2VyYS52MS5HZXRCdW5kbGVSZXF1ZXN0Gh0udGVzc2VyYS52MS5HZXRCdW5kbGVSZXNwb25zZRJjChJTZXRGZWRlcmF0ZWRCdW5kbGUSJS50ZXNzZXJhLnYxLlNldEZlZGVyYXRlZEJ1bmRsZVJlcXVlc3QaJi50ZXNzZXJhLnYxLlNldEZlZGVyYXRlZEJ1bmRsZVJlc3BvbnNlEmkKFExpc3RGZWRlcmF0ZWRCdW5kbGVzEicudGVzc2VyYS52MS5MaXN0RmVkZXJhdGVkQnVuZGxlc1JlcXVlc3QaKC50ZXNzZXJhLnYxLkxpc3RGZWRlcmF0ZWRCdW5kbGVzUmVzcG9uc2USbAoVRGVsZXRlRmVkZXJhdGVkQnVuZGxlEigudGVzc2VyYS52MS5EZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXF1ZXN0GikudGVzc2VyYS52MS5EZWxldGVGZWRlcmF0ZWRCdW5kbGVSZXNwb25zZWIGcHJvdG8z", [file_tessera_v1_types]);
 
 /**
  * Describes the message tessera.v1.GetBundleRequest.
@@ -24,6 +24,48 @@ export const GetBundleRequestSchema = /*@__PURE__*/
  */
 export const GetBundleResponseSchema = /*@__PURE__*/
   messageDesc(file_tessera_v1_bundle, 1);
+
+/**
+ * Describes the message tessera.v1.SetFederatedBundleRequest.
+ * Use `create(SetFederatedBundleRequestSchema)` to create a new message.
+ */
+export const SetFederatedBundleRequestSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_bundle, 2);
+
+/**
+ * Describes the message tessera.v1.SetFederatedBundleResponse.
+ * Use `create(SetFederatedBundleResponseSchema)` to create a new message.
+ */
+export const SetFederatedBundleResponseSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_bundle, 3);
+
+/**
+ * Describes the message tessera.v1.ListFederatedBundlesRequest.
+ * Use `create(ListFederatedBundlesRequestSchema)` to create a new message.
+ */
+export const ListFederatedBundlesRequestSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_bundle, 4);
+
+/**
+ * Describes the message tessera.v1.ListFederatedBundlesResponse.
+ * Use `create(ListFederatedBundlesResponseSchema)` to create a new message.
+ */
+export const ListFederatedBundlesResponseSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_bundle, 5);
+
+/**
+ * Describes the message tessera.v1.DeleteFederatedBundleRequest.
+ * Use `create(DeleteFederatedBundleRequestSchema)` to create a new message.
+ */
+export const DeleteFederatedBundleRequestSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_bundle, 6);
+
+/**
+ * Describes the message tessera.v1.DeleteFederatedBundleResponse.
+ * Use `create(DeleteFederatedBundleResponseSchema)` to create a new message.
+ */
+export const DeleteFederatedBundleResponseSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_bundle, 7);
 
 /**
  * @generated from service tessera.v1.BundleService
