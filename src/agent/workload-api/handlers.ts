@@ -17,7 +17,7 @@ import {
   X509SVIDResponseSchema,
   type SpiffeWorkloadAPI,
 } from '../../../proto/gen/spiffe/workload_pb.js';
-import { untilAborted } from './abortable.ts';
+import { DeadlineError, withinDeadline } from './abortable.ts';
 import { attestCaller, cancelled, type CallerDeps } from './caller.ts';
 import { claimsStruct } from './claims.ts';
 import type { WorkloadView } from './identity-source.ts';
@@ -48,7 +48,8 @@ export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof 
     },
     async fetchJWTSVID(req, ctx) {
       checkJwtSvidRequest(req.audience, req.spiffeId);
-      const selectors = await attestCaller(d, ctx);
+      // Unary and called often on one connection: the connection's attestation may be reused.
+      const selectors = await attestCaller(d, ctx, true);
       const svids = await bounded(
         d,
         ctx,
@@ -122,12 +123,13 @@ async function* viewStream<D extends DescMessage>(
 
 /** The source's answer, or Unavailable (retry) when it takes longer than jwtTimeoutMs. */
 async function bounded<T>(d: WorkloadHandlerDeps, ctx: HandlerContext, p: Promise<T>): Promise<T> {
-  const timeout = AbortSignal.timeout(d.jwtTimeoutMs);
   try {
-    return await untilAborted(p, AbortSignal.any([ctx.signal, timeout]));
+    return await withinDeadline(p, ctx.signal, d.jwtTimeoutMs);
   } catch (e) {
     if (ctx.signal.aborted) throw cancelled(ctx);
-    if (timeout.aborted) throw new UnavailableError('timed out waiting for the JWT-SVID service');
+    if (e instanceof DeadlineError) {
+      throw new UnavailableError('timed out waiting for the JWT-SVID service');
+    }
     throw e;
   }
 }

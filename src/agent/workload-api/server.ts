@@ -10,6 +10,7 @@ import { Health, file_grpc_health_v1_health } from '../../../proto/gen/grpc/heal
 import * as reflectV1 from '../../../proto/gen/grpc/reflection/v1/reflection_pb.js';
 import * as reflectV1alpha from '../../../proto/gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { SpiffeWorkloadAPI, file_spiffe_workload } from '../../../proto/gen/spiffe/workload_pb.js';
+import { AttestationCache } from './attestation-cache.ts';
 import {
   connectionPeerKey,
   identifyConnection,
@@ -42,6 +43,12 @@ export interface WorkloadApiOptions {
   readonly attestTimeoutMs?: number;
   /** FetchJWTSVID / ValidateJWTSVID wait this long for the source (Unavailable). Default 30 s. */
   readonly jwtTimeoutMs?: number;
+  /**
+   * FetchJWTSVID reuses a connection's attestation for this long while the process's kernel
+   * facts (start time, executable, credentials, cgroup) read the same; see
+   * attestation-cache.ts. 0: attest every call. Default 1 s.
+   */
+  readonly attestCacheTtlMs?: number;
 }
 
 export interface WorkloadApi {
@@ -108,6 +115,7 @@ function routes(
     shutdown,
     attestTimeoutMs: opts.attestTimeoutMs ?? 30_000,
     jwtTimeoutMs: opts.jwtTimeoutMs ?? 30_000,
+    attestations: new AttestationCache({ ttlMs: opts.attestCacheTtlMs ?? 1000 }),
   };
   const index = reflectionIndex(
     [
