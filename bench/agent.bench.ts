@@ -49,7 +49,7 @@ try {
   if (only !== 'jwt') await streamsBench(clients, myId);
   // The agent pre-mints X.509-SVIDs for all 1,000 entries at start: wait for it to finish, so
   // that work is not charged to the JWT measurements.
-  await quiet(agent.proc.pid!);
+  await quiet([agent.proc.pid!, server.proc.pid!]);
   await jwtBench(clients);
   for (const c of clients) c.close();
 } finally {
@@ -155,12 +155,14 @@ async function jwtBench(clients: WorkloadClient[]): Promise<void> {
   );
 }
 
-/** Resolves once `pid` used under 5% of a core over 500 ms. */
-async function quiet(pid: number): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    const c0 = cpuUs(pid);
+/** Resolves once the processes together used under 5% of a core in three 500 ms windows running. */
+async function quiet(pids: number[]): Promise<void> {
+  const total = () => pids.reduce((sum, pid) => sum + cpuUs(pid), 0);
+  let calm = 0;
+  for (let i = 0; i < 240 && calm < 3; i++) {
+    const c0 = total();
     await new Promise((r) => setTimeout(r, 500));
-    if (cpuUs(pid) - c0 < 25_000) return;
+    calm = total() - c0 < 25_000 ? calm + 1 : 0;
   }
 }
 

@@ -28,7 +28,7 @@ export interface JwtMintBatcherOptions {
   readonly mintBatch: (items: readonly JwtMintItem[]) => Promise<JwtMintResult[]>;
   /** NewJWTSVID, for servers that do not have the batch call. */
   readonly mintOne: (item: JwtMintItem) => Promise<MintedJwt>;
-  /** Server calls in flight at once; further misses queue for the next one. Default 2. */
+  /** Server calls in flight at once; further misses queue for the next one. Default 1. */
   readonly maxInFlight?: number;
   /** Items per call (the server accepts up to 500). Default 256. */
   readonly maxBatch?: number;
@@ -54,7 +54,7 @@ export class JwtMintBatcher {
 
   constructor(o: JwtMintBatcherOptions) {
     this.#o = o;
-    this.#maxInFlight = o.maxInFlight ?? 2;
+    this.#maxInFlight = o.maxInFlight ?? 1;
     this.#maxBatch = o.maxBatch ?? 256;
   }
 

@@ -6,7 +6,7 @@ import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import { UnavailableError } from '../../core/errors.ts';
 import type { Selector } from '../../core/selector.ts';
 import type { AttestationCache } from './attestation-cache.ts';
-import { connectionPeerKey } from './connection-peer.ts';
+import { connectionPeerKey, type ConnectionPeer } from './connection-peer.ts';
 import type { WorkloadIdentitySource } from './identity-source.ts';
 import type { WorkloadApiLogger } from './log.ts';
 import { verifyPin } from './process-pin.ts';
@@ -28,10 +28,10 @@ export interface CallerDeps {
  */
 export async function attestCaller(
   d: CallerDeps,
-  ctx: HandlerContext,
+  ctx: CallContext,
   reuse = false,
 ): Promise<Selector[]> {
-  const peer = ctx.values.get(connectionPeerKey);
+  const peer = 'values' in ctx ? ctx.values.get(connectionPeerKey) : ctx.peer;
   if (!peer.ok) {
     throw new UnavailableError('could not identify the caller', { cause: peer.reason });
   }
@@ -71,8 +71,18 @@ export async function attestCaller(
   return selectors;
 }
 
+/**
+ * What a call needs from its transport: the connection's peer and the call's signal (aborted
+ * when the client goes away or its deadline passes, with a ConnectError saying which). A Connect
+ * HandlerContext carries the peer in its context values; the gRPC fast path (fast-unary.ts)
+ * passes it directly.
+ */
+export type CallContext =
+  | Pick<HandlerContext, 'values' | 'signal'>
+  | { readonly peer: ConnectionPeer; readonly signal: AbortSignal };
+
 /** The client went away or its deadline passed (Connect's reason says which): nothing to log. */
-export function cancelled(ctx: HandlerContext): ConnectError {
+export function cancelled(ctx: { readonly signal: AbortSignal }): ConnectError {
   const reason: unknown = ctx.signal.reason;
   return reason instanceof ConnectError
     ? reason
