@@ -3,13 +3,16 @@
 // during attestation; and the pin is still checked on every reuse.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { createContextValues, type HandlerContext } from '@connectrpc/connect';
 import type { Selector } from '../../core/selector.ts';
 import { AttestationCache, credentialLines, processFingerprint } from './attestation-cache.ts';
 import { attestCaller, type CallerDeps } from './caller.ts';
-import { connectionPeerKey } from './connection-peer.ts';
+import { connectionPeerKey, identifyConnection, releaseConnection } from './connection-peer.ts';
 import type { CallerProcess, WorkloadIdentitySource } from './identity-source.ts';
 import { silentLogger } from './log.ts';
 import { pinProcess, type ProcessPin } from './process-pin.ts';
@@ -120,6 +123,48 @@ describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
       assert.ok(!texts(after).includes(`unix:path:${shExe}`), 'nothing of the predecessor');
     } finally {
       await stop(child);
+    }
+  });
+
+  it('with a pidfd pin (SO_PEERPIDFD): exec() on a connection is attested afresh', async (t) => {
+    // The production path on kernels with SO_PEERPIDFD: the connection is identified at accept
+    // (identifyConnection), the caller then exec()s /bin/sleep (process.execve) on the same pid.
+    const dir = mkdtempSync(path.join(tmpdir(), 'tessera-ac-'));
+    const socketPath = path.join(dir, 's.sock');
+    const accepted: net.Socket[] = [];
+    const server = net.createServer((s) => accepted.push(s));
+    await new Promise<void>((r) => server.listen(socketPath, r));
+    const code = `require('net').connect(${JSON.stringify(socketPath)}).on('error', () => {}); process.stdin.once('data', () => process.execve('/bin/sleep', ['sleep', '30'])); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'ignore', 'ignore'] });
+    try {
+      await until(() => accepted.length > 0, 'connection');
+      const peer = identifyConnection(accepted[0]!);
+      assert.ok(peer.ok, peer.ok ? '' : peer.reason);
+      if (peer.pin.pidfd === undefined) {
+        t.skip('kernel without SO_PEERPIDFD (the start-time variant is tested above)');
+        return;
+      }
+      const pid = child.pid as number;
+      const { source, calls } = kernelSource();
+      const cache = new AttestationCache({ ttlMs: 60_000 });
+      const ctx = { peer, signal: new AbortController().signal };
+      const nodeExe = exeOf(pid);
+      assert.ok(
+        texts(await attestCaller(deps(source, cache), ctx, true)).includes(`unix:path:${nodeExe}`),
+      );
+      await attestCaller(deps(source, cache), ctx, true);
+      assert.equal(calls.length, 1, 'reused');
+      child.stdin?.write('x');
+      await until(() => exeOf(pid).endsWith('sleep'), 'exec of sleep');
+      const after = texts(await attestCaller(deps(source, cache), ctx, true));
+      assert.equal(calls.length, 2, 'exec invalidated the cached attestation');
+      assert.ok(!after.includes(`unix:path:${nodeExe}`));
+      releaseConnection(peer);
+    } finally {
+      await stop(child);
+      accepted.forEach((s) => s.destroy());
+      await new Promise<void>((r) => server.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

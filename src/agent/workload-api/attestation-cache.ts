@@ -22,20 +22,28 @@
 // fingerprint. The caller re-checks the pin (verifyPin) after using a cached result, exactly as
 // after a fresh attestation. What remains is the window between the last check and the reply, which exists
 // without the cache too (the pin is checked after attestation, then the reply is built).
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readlinkSync, statSync } from 'node:fs';
 import type { Selector } from '../../core/selector.ts';
 import { parseStartTime, type ProcessPin } from './process-pin.ts';
 
-/** Kernel facts of a process that its selectors depend on, as one comparable string. */
+/**
+ * Kernel facts of a process that its selectors depend on, as one comparable string. Runs on
+ * every FetchJWTSVID, hence the lean reads (readProc) and no more of them than needed.
+ */
 export function processFingerprint(pin: ProcessPin, procRoot = '/proc'): string {
   const dir = `${procRoot}/${pin.pid}`;
-  // First, so every read below is of the pinned process (the caller re-checks the pin after).
-  const startTime = parseStartTime(readFileSync(`${dir}/stat`, 'utf8'));
-  if (startTime !== pin.startTime) throw new Error('the pid now belongs to another process');
+  // With a pidfd, the pin check that follows every use (verifyPin: the pidfd still names a live
+  // `pid`) proves that no read below saw another process: a pid is not reused while its process
+  // lives. Without one, the start time is read first and checked again by verifyPin after.
+  let startTime = '';
+  if (pin.pidfd === undefined) {
+    startTime = parseStartTime(readProc(`${dir}/stat`));
+    if (startTime !== pin.startTime) throw new Error('the pid now belongs to another process');
+  }
   const exe = statSync(`${dir}/exe`, { bigint: true });
   const exePath = readlinkSync(`${dir}/exe`);
-  const creds = credentialLines(readFileSync(`${dir}/status`, 'utf8'));
-  const cgroup = readFileSync(`${dir}/cgroup`, 'utf8');
+  const creds = credentialLines(readProc(`${dir}/status`));
+  const cgroup = readProc(`${dir}/cgroup`);
   return [
     startTime,
     `${exe.dev}:${exe.ino}:${exe.size}:${exe.mtimeNs}:${exe.ctimeNs}`,
@@ -43,6 +51,23 @@ export function processFingerprint(pin: ProcessPin, procRoot = '/proc'): string 
     creds,
     cgroup,
   ].join('\0');
+}
+
+const procBuf = Buffer.allocUnsafe(16 * 1024);
+
+/**
+ * A procfs file as latin1 text (bytes kept as they are: we compare, never display): one open,
+ * one read, one close. procfs fills a read from the start of the file in one go when it fits.
+ */
+function readProc(path: string): string {
+  const fd = openSync(path, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, procBuf, 0, procBuf.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return n < procBuf.length ? procBuf.toString('latin1', 0, n) : readFileSync(path, 'latin1');
 }
 
 /** The Uid:, Gid: and Groups: lines of /proc/<pid>/status (real, effective, saved, fs ids). */
