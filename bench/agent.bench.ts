@@ -86,7 +86,8 @@ async function firstMessage(client: WorkloadClient, timeoutMs: number): Promise<
  *   against one thread signing, on a machine whose cores are shared: the client's own gRPC work
  *   competes with the agent and server for the same cores, and other tenants' load moves it.
  * - so the CPU time the agent and the server spend per call is printed too (utime+stime of
- *   each process from /proc/<pid>/stat over the measurement, divided by the calls), and a
+ *   each process from /proc/<pid>/stat over the measurement, divided by the calls; the
+ *   client's own, grpc-js in this process, beside it for scale), and a
  *   CPU-normalised ratio: CPU per raw sign / (agent + server CPU per miss). That one does not
  *   depend on the core count, on the client's cost, or on neighbours, and says how many misses
  *   the agent and server together serve per core for each raw signature one core makes.
@@ -97,16 +98,19 @@ async function jwtBench(clients: WorkloadClient[]): Promise<void> {
   let n = 0;
   const fetchJwt = (audience: string) =>
     unary(clients[n++ % clients.length]!, 'FetchJWTSVID', { audience: [audience] }, header());
-  const cpu: Record<string, { agentUs: number; serverUs: number }> = {};
+  const cpu: Record<string, { agentUs: number; serverUs: number; clientUs: number }> = {};
   const withCpu = async (name: string, run: () => Promise<number>): Promise<number> => {
     const n0 = n;
     const a0 = cpuUs(agent.proc.pid!);
     const s0 = cpuUs(server.proc.pid!);
+    const c0 = process.cpuUsage();
     const rate = await run();
     const calls = n - n0;
+    const c = process.cpuUsage(c0);
     const now = {
       agentUs: (cpuUs(agent.proc.pid!) - a0) / calls,
       serverUs: (cpuUs(server.proc.pid!) - s0) / calls,
+      clientUs: (c.user + c.system) / calls,
     };
     const best = cpu[name];
     // Best of the rounds, like the rates (ticks are 10 ms: long runs keep the rounding small).
@@ -146,7 +150,7 @@ async function jwtBench(clients: WorkloadClient[]): Promise<void> {
   for (const name of [MISS, HIT]) {
     const c = cpu[name]!;
     console.log(
-      `${('CPU per call, ' + name.replace(' (32 in flight)', '')).padEnd(48)} agent ${c.agentUs.toFixed(0)} µs, server ${c.serverUs.toFixed(0)} µs`,
+      `${('CPU per call, ' + name.replace(' (32 in flight)', '')).padEnd(48)} agent ${c.agentUs.toFixed(0)} µs, server ${c.serverUs.toFixed(0)} µs (client, this process: ${c.clientUs.toFixed(0)} µs)`,
     );
   }
   const miss = cpu[MISS]!;

@@ -150,6 +150,41 @@ describe('FetchJWTSVID gRPC fast path', () => {
     }
   });
 
+  it('a client that resets the stream mid-call costs nothing; the next call is served', async () => {
+    let release!: () => void;
+    const attested = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const inAttest = new Promise<void>((r) => (entered = r));
+    pki.source.attestHook = async () => {
+      entered();
+      await attested;
+    };
+    try {
+      const session = http2.connect('http://localhost', {
+        createConnection: () => net.connect(run.socketPath),
+      });
+      session.on('error', () => {});
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/SpiffeWorkloadAPI/FetchJWTSVID',
+        'content-type': 'application/grpc',
+        'workload.spiffe.io': 'true',
+      });
+      req.on('error', () => {});
+      req.end(frame(request(['svc'])));
+      await inAttest;
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      await new Promise((r) => req.once('close', r));
+      release();
+      await new Promise((r) => setTimeout(r, 50));
+      session.close();
+    } finally {
+      pki.source.attestHook = undefined;
+    }
+    const r = await call(run.socketPath, frame(request(['svc'])));
+    assert.equal(r.grpcStatus, '0');
+  });
+
   it('leaves compressed messages, malformed timeouts and other methods to Connect', async () => {
     const gz = await call(run.socketPath, frame(gzipSync(request(['svc'])), true), {
       'grpc-encoding': 'gzip',

@@ -50,7 +50,14 @@ export function serveFastUnary(
   if (Array.isArray(timeout)) return false;
   const timeoutMs = timeout === undefined ? undefined : parseGrpcTimeout(timeout);
   if (timeoutMs === null) return false;
-  void handle(d, stream, headers, contentType, timeoutMs);
+  // handle() answers every outcome itself; this catch is for a stream that went away while an
+  // answer was being written (Node throws then), which must not become an unhandled rejection.
+  handle(d, stream, headers, contentType, timeoutMs).catch((e: unknown) =>
+    d.log.debug(
+      { err: e instanceof Error ? e.message : String(e) },
+      'workload API stream ended early',
+    ),
+  );
   return true;
 }
 
@@ -89,12 +96,12 @@ async function handle(
     frame[0] = 0;
     frame.writeUInt32BE(out.byteLength, 1);
     frame.set(out, 5);
-    if (stream.destroyed) return;
+    if (stream.destroyed || stream.closed) return;
     stream.respond({ ':status': 200, 'content-type': contentType }, { waitForTrailers: true });
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     stream.end(frame);
   } catch (e) {
-    if (stream.destroyed || stream.headersSent) return;
+    if (stream.destroyed || stream.closed || stream.headersSent) return;
     const reason: unknown = call.signal.aborted ? call.signal.reason : e;
     const ce = toConnectError(reason, FAST_PATH, d.log);
     // Trailers-only response, as gRPC servers (and connect-node) send for an error.
