@@ -149,7 +149,8 @@ export class AttestationCache {
     }
     this.#entries.set(pin, {
       fingerprint: after,
-      selectors,
+      // Handed to every later call on the connection: nobody may change it in between.
+      selectors: Object.freeze(selectors) as Selector[],
       expiresAt: this.#now() + this.#ttlMs,
     });
   }
