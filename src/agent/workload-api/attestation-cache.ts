@@ -22,9 +22,9 @@
 // fingerprint. The caller re-checks the pin (verifyPin) after using a cached result, exactly as
 // after a fresh attestation. What remains is the window between the last check and the reply, which exists
 // without the cache too (the pin is checked after attestation, then the reply is built).
-import { closeSync, openSync, readFileSync, readSync, readlinkSync, statSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import type { Selector } from '../../core/selector.ts';
-import { parseStartTime, type ProcessPin } from './process-pin.ts';
+import { parseStartTime, readProc, type ProcessPin } from './process-pin.ts';
 
 /**
  * Kernel facts of a process that its selectors depend on, as one comparable string. Runs on
@@ -51,23 +51,6 @@ export function processFingerprint(pin: ProcessPin, procRoot = '/proc'): string 
     creds,
     cgroup,
   ].join('\0');
-}
-
-const procBuf = Buffer.allocUnsafe(16 * 1024);
-
-/**
- * A procfs file as latin1 text (bytes kept as they are: we compare, never display): one open,
- * one read, one close. procfs fills a read from the start of the file in one go when it fits.
- */
-function readProc(path: string): string {
-  const fd = openSync(path, 'r');
-  let n: number;
-  try {
-    n = readSync(fd, procBuf, 0, procBuf.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-  return n < procBuf.length ? procBuf.toString('latin1', 0, n) : readFileSync(path, 'latin1');
 }
 
 /** The Uid:, Gid: and Groups: lines of /proc/<pid>/status (real, effective, saved, fs ids). */
