@@ -156,6 +156,35 @@ export function serverSuite(
         Code.PermissionDenied,
       );
 
+      // The batch call: per-item authorization and results, in request order, each audited.
+      const batch = await agent.svidApi().batchNewJWTSVID({
+        params: [
+          { entryId: child!.id, audience: ['db', 'cache'] },
+          { entryId: other!.id, audience: ['db'] },
+          { entryId: web!.id, audience: [] },
+        ],
+      });
+      assert.deepEqual(
+        batch.results.map((r) => [r.entryId, r.status?.code]),
+        [
+          [child!.id, ''],
+          [other!.id, 'permission_denied'],
+          [web!.id, 'invalid_argument'],
+        ],
+      );
+      assert.equal(batch.results[1]!.token, '');
+      const batched = await verifyWithBundle(batch.results[0]!.token, bundle, 'cache');
+      assert.equal(batched.payload.sub, 'spiffe://example.org/web/child');
+      assert.equal(batch.results[0]!.spiffeId, 'spiffe://example.org/web/child');
+      await rejects(agent.svidApi().batchNewJWTSVID({ params: [] }), Code.InvalidArgument);
+      const jwtAudits = await admin.audit.listAuditRecords({ action: 'svid.jwt.new', limit: 1000 });
+      assert.ok(
+        jwtAudits.records.some(
+          (r) => r.outcome === 'success' && r.target === 'spiffe://example.org/web/child',
+        ),
+      );
+      assert.ok(jwtAudits.records.some((r) => r.outcome === 'denied' && r.actor === agentId));
+
       const denials = await admin.audit.listAuditRecords({ action: 'svid.x509.new', limit: 1000 });
       assert.ok(denials.records.some((r) => r.outcome === 'denied' && r.actor === agentId));
     });

@@ -14,6 +14,7 @@ import { parseSpiffeBundle } from '../crypto/bundle-format.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { createWorkloadAttestors } from '../plugins/workload-attestors/catalog.ts';
 import { Backoff, defaultSleep } from '../client/workload/backoff.ts';
+import { JwtMintBatcher } from './cache/jwt-mint-batcher.ts';
 import { JwtSvidCache } from './cache/jwt-svid-cache.ts';
 import { WorkloadIdentities } from './cache/workload-identities.ts';
 import { X509SvidCache, type MintResult } from './cache/x509-svid-cache.ts';
@@ -178,6 +179,23 @@ export class TesseraAgent {
       procRoot: '/proc',
       env: options.env ?? process.env,
     });
+    // Concurrent JWT-SVID cache misses go to the server together (BatchNewJWTSVID).
+    const jwtMints = new JwtMintBatcher({
+      mintBatch: async (items) => {
+        const r = await link.clients().svid.batchNewJWTSVID({
+          params: items.map((i) => ({ entryId: i.entryId, audience: [...i.audience] })),
+        });
+        return r.results.map((x) =>
+          x.status && x.status.code !== ''
+            ? { code: x.status.code, message: x.status.message }
+            : { token: x.token, expiresAt: Number(x.expiresAt) * 1000 },
+        );
+      },
+      mintOne: async ({ entryId, audience }) => {
+        const r = await link.clients().svid.newJWTSVID({ entryId, audience: [...audience] });
+        return { token: r.token, expiresAt: Number(r.expiresAt) * 1000 };
+      },
+    });
     const identities = new WorkloadIdentities({
       trustDomain: config.trust_domain,
       attestors,
@@ -186,10 +204,7 @@ export class TesseraAgent {
       jwt: new JwtSvidCache(clock, config.jwt_svid_cache_max_size),
       clock,
       allowedForeignJwtClaims: config.allowed_foreign_jwt_claims,
-      mintJwt: async (entryId, audience) => {
-        const r = await link.clients().svid.newJWTSVID({ entryId, audience: [...audience] });
-        return { token: r.token, expiresAt: Number(r.expiresAt) * 1000 };
-      },
+      mintJwt: (entryId, audience) => jwtMints.mint(entryId, audience),
     });
     agent = new TesseraAgent({ config, log, link, sync, x509, identities, state, attestor, clock });
     await agent.#bootstrap();

@@ -30,6 +30,11 @@ export interface MtlsOptions {
    * then trusted on first use; its bundle is verified on every later connection.
    */
   insecure?: boolean;
+  /**
+   * Offer gzip/brotli for responses (Connect's default). Off for the agent: on its link to the
+   * server CPU is dearer than bytes, and SVIDs and tokens (keys, signatures) barely compress.
+   */
+  compression?: boolean;
 }
 
 export function mtlsTransport(o: MtlsOptions): Transport {
@@ -50,6 +55,7 @@ export function mtlsConnection(o: MtlsOptions): { transport: Transport; close():
     httpVersion: '2',
     baseUrl: `https://${o.address}`,
     sessionManager: sessions,
+    ...(o.compression === false ? { acceptCompression: [] } : {}),
   });
   return { transport, close: () => sessions.abort() };
 }

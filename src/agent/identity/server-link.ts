@@ -82,6 +82,7 @@ export class ServerLink {
     if (!this.#identity) throw new Error('the agent is not attested');
     if (!this.#clients) {
       const { transport: t, close } = mtlsConnection({
+        compression: false,
         address: this.#address,
         trustBundlePem: this.#bundlePem(),
         serverId: this.#serverId,

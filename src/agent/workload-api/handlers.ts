@@ -1,7 +1,12 @@
 // SpiffeWorkloadAPI (spec SPIFFE_Workload_API.md, spiffe.md §2). The security header is checked
 // by security-header.ts and errors are mapped in error-map.ts; here: attestation, the view, and
 // the streaming rules (full state at once, then on change, identical repeats suppressed).
-import { equals, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import {
+  equals,
+  type DescMessage,
+  type MessageInitShape,
+  type MessageShape,
+} from '@bufbuild/protobuf';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import {
   InvalidArgumentError,
@@ -11,14 +16,15 @@ import {
 } from '../../core/errors.ts';
 import type { Selector } from '../../core/selector.ts';
 import { SpiffeId } from '../../core/spiffe-id.ts';
+import type { JWTSVIDResponseSchema } from '../../../proto/gen/spiffe/workload_pb.js';
 import {
   JWTBundlesResponseSchema,
   X509BundlesResponseSchema,
   X509SVIDResponseSchema,
   type SpiffeWorkloadAPI,
 } from '../../../proto/gen/spiffe/workload_pb.js';
-import { untilAborted } from './abortable.ts';
-import { attestCaller, cancelled, type CallerDeps } from './caller.ts';
+import { DeadlineError, withinDeadline } from './abortable.ts';
+import { attestCaller, cancelled, type CallContext, type CallerDeps } from './caller.ts';
 import { claimsStruct } from './claims.ts';
 import type { WorkloadView } from './identity-source.ts';
 import { jwtBundlesResponse, uniqueHints, usableHint, x509BundlesResponse } from './responses.ts';
@@ -46,23 +52,7 @@ export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof 
       const selectors = await attestCaller(d, ctx);
       yield* viewStream(d, ctx, selectors, JWTBundlesResponseSchema, jwtBundlesResponse);
     },
-    async fetchJWTSVID(req, ctx) {
-      checkJwtSvidRequest(req.audience, req.spiffeId);
-      const selectors = await attestCaller(d, ctx);
-      const svids = await bounded(
-        d,
-        ctx,
-        d.source.fetchJwtSvids(selectors, req.audience, req.spiffeId),
-      );
-      if (svids.length === 0) throw new PermissionDeniedError('no identity issued');
-      return {
-        svids: uniqueHints(svids).map((s) => ({
-          spiffeId: s.spiffeId,
-          svid: s.token,
-          hint: usableHint(s.hint),
-        })),
-      };
-    },
+    fetchJWTSVID: (req, ctx) => fetchJwtSvid(d, ctx, req),
     // No attestation: the port validates against every bundle this agent holds, whoever asks,
     // so attesting would cost time without changing the answer.
     async validateJWTSVID(req, ctx) {
@@ -77,6 +67,32 @@ export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof 
     },
     fetchWITSVID: () => failedStream(witUnsupported()),
     fetchWITBundles: () => failedStream(witUnsupported()),
+  };
+}
+
+/**
+ * FetchJWTSVID, shared by the Connect route and the gRPC fast path (fast-unary.ts). Unary and
+ * called often on one connection: the connection's attestation may be reused (caller.ts).
+ */
+export async function fetchJwtSvid(
+  d: WorkloadHandlerDeps,
+  ctx: CallContext,
+  req: { readonly audience: readonly string[]; readonly spiffeId: string },
+): Promise<MessageInitShape<typeof JWTSVIDResponseSchema>> {
+  checkJwtSvidRequest(req.audience, req.spiffeId);
+  const selectors = await attestCaller(d, ctx, true);
+  const svids = await bounded(
+    d,
+    ctx,
+    d.source.fetchJwtSvids(selectors, req.audience, req.spiffeId),
+  );
+  if (svids.length === 0) throw new PermissionDeniedError('no identity issued');
+  return {
+    svids: uniqueHints(svids).map((s) => ({
+      spiffeId: s.spiffeId,
+      svid: s.token,
+      hint: usableHint(s.hint),
+    })),
   };
 }
 
@@ -121,13 +137,14 @@ async function* viewStream<D extends DescMessage>(
 }
 
 /** The source's answer, or Unavailable (retry) when it takes longer than jwtTimeoutMs. */
-async function bounded<T>(d: WorkloadHandlerDeps, ctx: HandlerContext, p: Promise<T>): Promise<T> {
-  const timeout = AbortSignal.timeout(d.jwtTimeoutMs);
+async function bounded<T>(d: WorkloadHandlerDeps, ctx: CallContext, p: Promise<T>): Promise<T> {
   try {
-    return await untilAborted(p, AbortSignal.any([ctx.signal, timeout]));
+    return await withinDeadline(p, ctx.signal, d.jwtTimeoutMs);
   } catch (e) {
     if (ctx.signal.aborted) throw cancelled(ctx);
-    if (timeout.aborted) throw new UnavailableError('timed out waiting for the JWT-SVID service');
+    if (e instanceof DeadlineError) {
+      throw new UnavailableError('timed out waiting for the JWT-SVID service');
+    }
     throw e;
   }
 }

@@ -9,7 +9,7 @@
 // Where the kernel gives us a pidfd (SO_PEERPIDFD), it names the exact process that connected:
 // while the pidfd reports the pid as alive, that pid cannot have been recycled, which also
 // closes the small window between getsockopt and our first /proc read.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { UnavailableError } from '../../core/errors.ts';
 import { closeFd } from './peer-credentials.ts';
 
@@ -53,10 +53,10 @@ export function pinProcess(pid: number, pidfd: number | undefined): ProcessPin {
     if (!Number.isInteger(pid) || pid <= 0) {
       throw new Error(`the peer pid (${pid}) is not visible from this pid namespace`);
     }
-    if (pidfd !== undefined) requirePidfdAlive(pid, readFileSync(fdinfoPath(pidfd), 'utf8'));
-    const startTime = parseStartTime(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    if (pidfd !== undefined) requirePidfdAlive(pid, readProc(fdinfoPath(pidfd)));
+    const startTime = parseStartTime(readProc(`/proc/${pid}/stat`));
     // Still alive after the read: the stat we read was the connected process's, not a successor's.
-    if (pidfd !== undefined) requirePidfdAlive(pid, readFileSync(fdinfoPath(pidfd), 'utf8'));
+    if (pidfd !== undefined) requirePidfdAlive(pid, readProc(fdinfoPath(pidfd)));
     return { pid, startTime, pidfd };
   } catch (e) {
     if (pidfd !== undefined) closeFd(pidfd);
@@ -73,10 +73,8 @@ export async function verifyPin(pin: ProcessPin): Promise<void> {
   // async path costs ~0.5 ms of thread-pool round trips on every request.
   try {
     if (released.has(pin)) throw new Error('the connection has closed');
-    if (pin.pidfd !== undefined) {
-      requirePidfdAlive(pin.pid, readFileSync(fdinfoPath(pin.pidfd), 'utf8'));
-    }
-    const now = parseStartTime(readFileSync(`/proc/${pin.pid}/stat`, 'utf8'));
+    if (pin.pidfd !== undefined) requirePidfdAlive(pin.pid, readProc(fdinfoPath(pin.pidfd)));
+    const now = parseStartTime(readProc(`/proc/${pin.pid}/stat`));
     if (now !== pin.startTime) throw new Error('the pid now belongs to another process');
   } catch (e) {
     throw new UnavailableError('could not verify existence of the original caller', { cause: e });
@@ -88,6 +86,25 @@ export function releasePin(pin: ProcessPin): void {
   if (released.has(pin)) return;
   released.add(pin);
   if (pin.pidfd !== undefined) closeFd(pin.pidfd);
+}
+
+const procBuf = Buffer.allocUnsafe(16 * 1024);
+
+/**
+ * A procfs file as latin1 text (bytes as they are: these files are ASCII, or compared, never
+ * shown): one open, one read, one close, into a buffer kept for it. procfs fills a read from the
+ * start of the file in one go when it fits. This runs several times on every Workload API call:
+ * readFileSync's option handling and chunked reads cost more than the kernel here.
+ */
+export function readProc(path: string): string {
+  const fd = openSync(path, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, procBuf, 0, procBuf.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return n < procBuf.length ? procBuf.toString('latin1', 0, n) : readFileSync(path, 'latin1');
 }
 
 function fdinfoPath(fd: number): string {

@@ -10,6 +10,7 @@ import { Health, file_grpc_health_v1_health } from '../../../proto/gen/grpc/heal
 import * as reflectV1 from '../../../proto/gen/grpc/reflection/v1/reflection_pb.js';
 import * as reflectV1alpha from '../../../proto/gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { SpiffeWorkloadAPI, file_spiffe_workload } from '../../../proto/gen/spiffe/workload_pb.js';
+import { AttestationCache } from './attestation-cache.ts';
 import {
   connectionPeerKey,
   identifyConnection,
@@ -17,7 +18,8 @@ import {
   type ConnectionPeer,
 } from './connection-peer.ts';
 import { errorMappingInterceptor } from './error-map.ts';
-import { workloadApiHandlers } from './handlers.ts';
+import { workloadApiHandlers, type WorkloadHandlerDeps } from './handlers.ts';
+import { serveFastUnary, type FastUnaryDeps } from './fast-unary.ts';
 import { ServingStatus, createHealthState, healthHandlers, type HealthState } from './health.ts';
 import type { WorkloadIdentitySource } from './identity-source.ts';
 import { silentLogger, type WorkloadApiLogger } from './log.ts';
@@ -42,6 +44,12 @@ export interface WorkloadApiOptions {
   readonly attestTimeoutMs?: number;
   /** FetchJWTSVID / ValidateJWTSVID wait this long for the source (Unavailable). Default 30 s. */
   readonly jwtTimeoutMs?: number;
+  /**
+   * FetchJWTSVID reuses a connection's attestation for this long while the process's kernel
+   * facts (start time, executable, credentials, cgroup) read the same; see
+   * attestation-cache.ts. 0: attest every call. Default 1 s.
+   */
+  readonly attestCacheTtlMs?: number;
 }
 
 export interface WorkloadApi {
@@ -62,10 +70,12 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
   const shutdown = new AbortController();
   const health = createHealthState([WORKLOAD_SERVICE]);
   const peers = new WeakMap<http2.Http2Session, ConnectionPeer>();
+  const deps = handlerDeps(opts, log, shutdown.signal);
+  const readMaxBytes = opts.readMaxBytes ?? 64 * 1024;
   const handler = connectNodeAdapter({
-    routes: routes(opts, log, health, shutdown.signal),
+    routes: routes(deps, health, shutdown.signal),
     interceptors: [errorMappingInterceptor(log), securityHeaderInterceptor()],
-    readMaxBytes: opts.readMaxBytes ?? 64 * 1024,
+    readMaxBytes,
     grpcWeb: false, // no browser ever talks to a Unix socket
     contextValues: (req) => {
       const session = (req as http2.Http2ServerRequest).stream?.session;
@@ -86,6 +96,11 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
     handler,
   );
   server.maxConnections = opts.maxConnections ?? 1024;
+  installFastPath(server, {
+    ...deps,
+    readMaxBytes,
+    peerOf: (session) => (session && peers.get(session as http2.ServerHttp2Session)) ?? noPeer,
+  });
   const live = trackSessions(server, peers, opts.idleTimeoutMs ?? 60_000, log);
   const bound = await bindSocket(server, opts.socketPath);
   log.info({ socket: opts.socketPath }, 'workload API listening');
@@ -96,19 +111,48 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
   };
 }
 
-function routes(
+function handlerDeps(
   opts: WorkloadApiOptions,
   log: WorkloadApiLogger,
-  health: HealthState,
   shutdown: AbortSignal,
-): (router: ConnectRouter) => void {
-  const deps = {
+): WorkloadHandlerDeps {
+  return {
     source: opts.source,
     log,
     shutdown,
     attestTimeoutMs: opts.attestTimeoutMs ?? 30_000,
     jwtTimeoutMs: opts.jwtTimeoutMs ?? 30_000,
+    attestations: new AttestationCache({ ttlMs: opts.attestCacheTtlMs ?? 1000 }),
   };
+}
+
+/**
+ * Puts fast-unary.ts in front of connect-node: plain gRPC FetchJWTSVID streams are served there,
+ * every other stream goes on to Node's HTTP/2 compatibility layer (hence Connect) as before.
+ * Node installs that layer as the server's one 'stream' listener when a request handler is
+ * given; we take it and call it ourselves. If Node ever arranges this differently, we fail at
+ * start rather than serve some requests twice.
+ */
+function installFastPath(server: http2.Http2Server, d: FastUnaryDeps): void {
+  const listeners = server.listeners('stream');
+  const compat = listeners[0] as ((...args: unknown[]) => void) | undefined;
+  if (listeners.length !== 1 || compat === undefined) {
+    throw new Error(`expected one HTTP/2 compat 'stream' listener, found ${listeners.length}`);
+  }
+  server.removeListener('stream', compat);
+  server.on(
+    'stream',
+    (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
+      if (!serveFastUnary(d, stream, headers)) compat.call(server, stream, headers, ...rest);
+    },
+  );
+}
+
+function routes(
+  deps: WorkloadHandlerDeps,
+  health: HealthState,
+  shutdown: AbortSignal,
+): (router: ConnectRouter) => void {
   const index = reflectionIndex(
     [
       file_spiffe_workload,

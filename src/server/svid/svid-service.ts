@@ -157,6 +157,55 @@ export class SvidService {
     return svid;
   }
 
+  /**
+   * Several JWT-SVIDs for one agent in one call: each item is authorized against the index and
+   * audited exactly as newJwt does it (one record per issued token, committed together by the
+   * auditor's group commit), so batching changes the cost, never the rules. Per-item failures
+   * (not authorized, bad audience) are results; internal/unavailable failures fail the call.
+   */
+  async batchNewJwt(
+    ctx: RequestContext,
+    node: AttestedNode,
+    params: readonly { entryId: string; audience: readonly string[] }[],
+  ): Promise<BatchResult<JwtSvid & { entryId: string }>[]> {
+    if (params.length === 0 || params.length > MAX_MINT_BATCH) {
+      throw new InvalidArgumentError(`params: 1..${MAX_MINT_BATCH} items per batch`);
+    }
+    const selectors = new Set(node.selectors.map(formatSelector));
+    const now = this.#o.clock.now();
+    const results: BatchResult<JwtSvid & { entryId: string }>[] = [];
+    const audits: Promise<void>[] = [];
+    let issued = 0;
+    for (const p of params) {
+      try {
+        const entry = this.#o.index.authorizedEntry(node.spiffeId, selectors, p.entryId, now);
+        if (!entry) throw await this.#deny(ctx, node, p.entryId, 'svid.jwt.new');
+        const ttl = entry.jwtSvidTtl > 0 ? entry.jwtSvidTtl * 1000 : this.#o.defaultJwtTtlMs;
+        const svid = await this.#o.minter.jwt(entry.spiffeId, p.audience, ttl);
+        audits.push(
+          this.#o.auditor.log(ctx, {
+            action: 'svid.jwt.new',
+            target: entry.spiffeId,
+            outcome: 'success',
+            details: { entryId: entry.id, audience: [...p.audience], expiresAt: svid.expiresAt },
+          }),
+        );
+        issued++;
+        results.push({ ok: true, value: { ...svid, entryId: entry.id } });
+      } catch (e) {
+        if (!isTesseraError(e) || e.code === 'internal' || e.code === 'unavailable') {
+          await Promise.allSettled(audits);
+          throw e;
+        }
+        results.push({ ok: false, code: e.code, message: e.message });
+      }
+    }
+    // Fail closed: no token leaves unless every record of this batch is committed.
+    await Promise.all(audits);
+    if (issued > 0) this.#o.onIssued?.('jwt', issued);
+    return results;
+  }
+
   async #deny(
     ctx: RequestContext,
     node: AttestedNode,

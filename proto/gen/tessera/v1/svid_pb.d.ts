@@ -247,6 +247,95 @@ export declare type NewJWTSVIDResponse = Message<"tessera.v1.NewJWTSVIDResponse"
 export declare const NewJWTSVIDResponseSchema: GenMessage<NewJWTSVIDResponse>;
 
 /**
+ * @generated from message tessera.v1.NewJWTSVIDParams
+ */
+export declare type NewJWTSVIDParams = Message<"tessera.v1.NewJWTSVIDParams"> & {
+  /**
+   * @generated from field: string entry_id = 1;
+   */
+  entryId: string;
+
+  /**
+   * @generated from field: repeated string audience = 2;
+   */
+  audience: string[];
+};
+
+/**
+ * Describes the message tessera.v1.NewJWTSVIDParams.
+ * Use `create(NewJWTSVIDParamsSchema)` to create a new message.
+ */
+export declare const NewJWTSVIDParamsSchema: GenMessage<NewJWTSVIDParams>;
+
+/**
+ * @generated from message tessera.v1.BatchNewJWTSVIDRequest
+ */
+export declare type BatchNewJWTSVIDRequest = Message<"tessera.v1.BatchNewJWTSVIDRequest"> & {
+  /**
+   * @generated from field: repeated tessera.v1.NewJWTSVIDParams params = 1;
+   */
+  params: NewJWTSVIDParams[];
+};
+
+/**
+ * Describes the message tessera.v1.BatchNewJWTSVIDRequest.
+ * Use `create(BatchNewJWTSVIDRequestSchema)` to create a new message.
+ */
+export declare const BatchNewJWTSVIDRequestSchema: GenMessage<BatchNewJWTSVIDRequest>;
+
+/**
+ * @generated from message tessera.v1.JWTSVIDResult
+ */
+export declare type JWTSVIDResult = Message<"tessera.v1.JWTSVIDResult"> & {
+  /**
+   * @generated from field: tessera.v1.Status status = 1;
+   */
+  status?: Status | undefined;
+
+  /**
+   * @generated from field: string entry_id = 2;
+   */
+  entryId: string;
+
+  /**
+   * @generated from field: string spiffe_id = 3;
+   */
+  spiffeId: string;
+
+  /**
+   * @generated from field: string token = 4;
+   */
+  token: string;
+
+  /**
+   * @generated from field: int64 expires_at = 5;
+   */
+  expiresAt: bigint;
+};
+
+/**
+ * Describes the message tessera.v1.JWTSVIDResult.
+ * Use `create(JWTSVIDResultSchema)` to create a new message.
+ */
+export declare const JWTSVIDResultSchema: GenMessage<JWTSVIDResult>;
+
+/**
+ * @generated from message tessera.v1.BatchNewJWTSVIDResponse
+ */
+export declare type BatchNewJWTSVIDResponse = Message<"tessera.v1.BatchNewJWTSVIDResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.JWTSVIDResult results = 1;
+   */
+  results: JWTSVIDResult[];
+};
+
+/**
+ * Describes the message tessera.v1.BatchNewJWTSVIDResponse.
+ * Use `create(BatchNewJWTSVIDResponseSchema)` to create a new message.
+ */
+export declare const BatchNewJWTSVIDResponseSchema: GenMessage<BatchNewJWTSVIDResponse>;
+
+/**
  * @generated from service tessera.v1.SvidService
  */
 export declare const SvidService: GenService<{
@@ -285,6 +374,17 @@ export declare const SvidService: GenService<{
     methodKind: "unary";
     input: typeof NewJWTSVIDRequestSchema;
     output: typeof NewJWTSVIDResponseSchema;
+  },
+  /**
+   * Agent: several JWT-SVIDs in one call (the agent coalesces concurrent cache misses). Each
+   * item is authorized and audited as NewJWTSVID would; results are in request order.
+   *
+   * @generated from rpc tessera.v1.SvidService.BatchNewJWTSVID
+   */
+  batchNewJWTSVID: {
+    methodKind: "unary";
+    input: typeof BatchNewJWTSVIDRequestSchema;
+    output: typeof BatchNewJWTSVIDResponseSchema;
   },
 }>;
 

@@ -49,5 +49,26 @@ export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof Svi
       const svid = await svids.newJwt(requestOf(ctx), agent.node, req.entryId, req.audience);
       return { spiffeId: svid.spiffeId, token: svid.token, expiresAt: seconds(svid.expiresAt) };
     },
+    async batchNewJWTSVID(req, ctx) {
+      const agent = agentCaller(ctx);
+      const results = await svids.batchNewJwt(
+        requestOf(ctx),
+        agent.node,
+        req.params.map((p) => ({ entryId: p.entryId, audience: p.audience })),
+      );
+      return {
+        results: results.map((r, i) => ({
+          status: statusOf(r),
+          entryId: req.params[i]?.entryId ?? '',
+          ...(r.ok
+            ? {
+                spiffeId: r.value.spiffeId,
+                token: r.value.token,
+                expiresAt: seconds(r.value.expiresAt),
+              }
+            : {}),
+        })),
+      };
+    },
   };
 }

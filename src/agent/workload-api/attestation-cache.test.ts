@@ -1,0 +1,260 @@
+// The per-connection attestation cache (attestation-cache.ts) used by FetchJWTSVID: reuse while
+// the process reads the same; a fresh attestation after exec(), a uid change, the TTL, or a change
+// during attestation; and the pin is still checked on every reuse.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { createContextValues, type HandlerContext } from '@connectrpc/connect';
+import type { Selector } from '../../core/selector.ts';
+import { AttestationCache, credentialLines, processFingerprint } from './attestation-cache.ts';
+import { attestCaller, type CallerDeps } from './caller.ts';
+import { connectionPeerKey, identifyConnection, releaseConnection } from './connection-peer.ts';
+import type { CallerProcess, WorkloadIdentitySource } from './identity-source.ts';
+import { silentLogger } from './log.ts';
+import { pinProcess, type ProcessPin } from './process-pin.ts';
+
+/** A source whose selectors are what the kernel says now: uid (from status) and executable. */
+function kernelSource(onAttest: (pid: number) => Promise<void> | void = () => {}) {
+  const calls: number[] = [];
+  const source = {
+    async attest(caller: CallerProcess): Promise<Selector[]> {
+      calls.push(caller.pid);
+      await onAttest(caller.pid);
+      const status = credentialLines(
+        (await import('node:fs')).readFileSync(`/proc/${caller.pid}/status`, 'utf8'),
+      );
+      const euid = /^Uid:\s+\d+\s+(\d+)/m.exec(status)?.[1] ?? '?';
+      return [
+        { type: 'unix', value: `uid:${euid}` },
+        { type: 'unix', value: `path:${readlinkSync(`/proc/${caller.pid}/exe`)}` },
+      ];
+    },
+  } as unknown as WorkloadIdentitySource;
+  return { source, calls };
+}
+
+function ctxFor(pid: number, pin: ProcessPin): HandlerContext {
+  return {
+    values: createContextValues().set(connectionPeerKey, {
+      ok: true,
+      caller: { pid, uid: 0, gid: 0 },
+      pin,
+    }),
+    signal: new AbortController().signal,
+  } as unknown as HandlerContext;
+}
+
+function deps(source: WorkloadIdentitySource, cache: AttestationCache): CallerDeps {
+  return { source, log: silentLogger, attestTimeoutMs: 5000, attestations: cache };
+}
+
+const texts = (s: readonly Selector[]) => s.map((x) => `${x.type}:${x.value}`);
+
+/** `sh` that exec()s `sleep` (another binary, same pid) when it reads a line. */
+function shellThatExecs(): ChildProcess {
+  return spawn('sh', ['-c', 'read line; exec sleep 30'], { stdio: ['pipe', 'ignore', 'ignore'] });
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const exeOf = (pid: number) => {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
+  }
+};
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const done = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGKILL');
+  return done;
+}
+
+describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
+  it('reuses the attestation while the process is unchanged; streams always attest', async () => {
+    const { source, calls } = kernelSource();
+    const cache = new AttestationCache({ ttlMs: 60_000 });
+    const pin = pinProcess(process.pid, undefined);
+    const ctx = ctxFor(process.pid, pin);
+    const first = await attestCaller(deps(source, cache), ctx, true);
+    const second = await attestCaller(deps(source, cache), ctx, true);
+    assert.deepEqual(second, first);
+    assert.equal(calls.length, 1, 'the second call reused the first attestation');
+    await attestCaller(deps(source, cache), ctx, false);
+    assert.equal(calls.length, 2, 'reuse=false attests');
+    // A cache with TTL 0 is off.
+    await attestCaller(deps(source, new AttestationCache({ ttlMs: 0 })), ctx, true);
+    await attestCaller(deps(source, new AttestationCache({ ttlMs: 0 })), ctx, true);
+    assert.equal(calls.length, 4);
+  });
+
+  it('a process that exec()s another binary on the same pid is attested afresh', async () => {
+    const child = shellThatExecs();
+    try {
+      const pid = child.pid as number;
+      await until(() => exeOf(pid).endsWith('sh') || exeOf(pid).includes('dash'), 'sh');
+      const shExe = exeOf(pid);
+      const { source, calls } = kernelSource();
+      const cache = new AttestationCache({ ttlMs: 60_000 });
+      const pin = pinProcess(pid, undefined);
+      const ctx = ctxFor(pid, pin);
+      const before = await attestCaller(deps(source, cache), ctx, true);
+      assert.ok(texts(before).includes(`unix:path:${shExe}`));
+      await attestCaller(deps(source, cache), ctx, true);
+      assert.equal(calls.length, 1);
+
+      child.stdin?.write('go\n');
+      await until(() => exeOf(pid).endsWith('sleep'), 'exec of sleep');
+      const after = await attestCaller(deps(source, cache), ctx, true);
+      assert.equal(calls.length, 2, 'exec invalidated the cached attestation');
+      assert.ok(texts(after).includes(`unix:path:${exeOf(pid)}`));
+      assert.ok(!texts(after).includes(`unix:path:${shExe}`), 'nothing of the predecessor');
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('with a pidfd pin (SO_PEERPIDFD): exec() on a connection is attested afresh', async (t) => {
+    // The production path on kernels with SO_PEERPIDFD: the connection is identified at accept
+    // (identifyConnection), the caller then exec()s /bin/sleep (process.execve) on the same pid.
+    const dir = mkdtempSync(path.join(tmpdir(), 'tessera-ac-'));
+    const socketPath = path.join(dir, 's.sock');
+    const accepted: net.Socket[] = [];
+    const server = net.createServer((s) => accepted.push(s));
+    await new Promise<void>((r) => server.listen(socketPath, r));
+    const code = `require('net').connect(${JSON.stringify(socketPath)}).on('error', () => {}); process.stdin.once('data', () => process.execve('/bin/sleep', ['sleep', '30'])); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'ignore', 'ignore'] });
+    try {
+      await until(() => accepted.length > 0, 'connection');
+      const peer = identifyConnection(accepted[0]!);
+      assert.ok(peer.ok, peer.ok ? '' : peer.reason);
+      if (peer.pin.pidfd === undefined) {
+        t.skip('kernel without SO_PEERPIDFD (the start-time variant is tested above)');
+        return;
+      }
+      const pid = child.pid as number;
+      const { source, calls } = kernelSource();
+      const cache = new AttestationCache({ ttlMs: 60_000 });
+      const ctx = { peer, signal: new AbortController().signal };
+      const nodeExe = exeOf(pid);
+      assert.ok(
+        texts(await attestCaller(deps(source, cache), ctx, true)).includes(`unix:path:${nodeExe}`),
+      );
+      await attestCaller(deps(source, cache), ctx, true);
+      assert.equal(calls.length, 1, 'reused');
+      child.stdin?.write('x');
+      await until(() => exeOf(pid).endsWith('sleep'), 'exec of sleep');
+      const after = texts(await attestCaller(deps(source, cache), ctx, true));
+      assert.equal(calls.length, 2, 'exec invalidated the cached attestation');
+      assert.ok(!after.includes(`unix:path:${nodeExe}`));
+      releaseConnection(peer);
+    } finally {
+      await stop(child);
+      accepted.forEach((s) => s.destroy());
+      await new Promise<void>((r) => server.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a process that changes its uid is attested afresh', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to start a process that can drop to uid 65534');
+      return;
+    }
+    const code = `process.stdin.once('data', () => { process.setgroups([65534]); process.setgid(65534); process.setuid(65534); process.stdout.write('dropped\\n'); }); process.stdout.write('ready\\n'); setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await until(() => out.includes('ready'), 'child ready');
+      const pid = child.pid as number;
+      const { source, calls } = kernelSource();
+      const cache = new AttestationCache({ ttlMs: 60_000 });
+      const ctx = ctxFor(pid, pinProcess(pid, undefined));
+      assert.ok(texts(await attestCaller(deps(source, cache), ctx, true)).includes('unix:uid:0'));
+      await attestCaller(deps(source, cache), ctx, true);
+      assert.equal(calls.length, 1);
+      child.stdin?.write('x');
+      await until(() => out.includes('dropped'), 'setuid');
+      const after = texts(await attestCaller(deps(source, cache), ctx, true));
+      assert.equal(calls.length, 2, 'the uid change invalidated the cached attestation');
+      assert.ok(after.includes('unix:uid:65534'));
+      assert.ok(!after.includes('unix:uid:0'));
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('expires after the TTL (facts outside the process, e.g. account names)', async () => {
+    let now = 1000;
+    const { source, calls } = kernelSource();
+    const cache = new AttestationCache({ ttlMs: 500, now: () => now });
+    const ctx = ctxFor(process.pid, pinProcess(process.pid, undefined));
+    await attestCaller(deps(source, cache), ctx, true);
+    now += 499;
+    await attestCaller(deps(source, cache), ctx, true);
+    assert.equal(calls.length, 1);
+    now += 1;
+    await attestCaller(deps(source, cache), ctx, true);
+    assert.equal(calls.length, 2);
+  });
+
+  it('does not cache a result when the process changed while it was being attested', async () => {
+    const child = shellThatExecs();
+    try {
+      const pid = child.pid as number;
+      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node'), 'sh');
+      let execOnce = true;
+      const { source, calls } = kernelSource(async () => {
+        if (!execOnce) return;
+        execOnce = false;
+        child.stdin?.write('go\n');
+        await until(() => exeOf(pid).endsWith('sleep'), 'exec of sleep');
+      });
+      const cache = new AttestationCache({ ttlMs: 60_000 });
+      const pin = pinProcess(pid, undefined);
+      const ctx = ctxFor(pid, pin);
+      await attestCaller(deps(source, cache), ctx, true);
+      assert.equal(cache.get(pin), undefined, 'not cached: fingerprints before and after differ');
+      await attestCaller(deps(source, cache), ctx, true);
+      assert.equal(calls.length, 2);
+      await attestCaller(deps(source, cache), ctx, true);
+      assert.equal(calls.length, 2, 'the stable process is cached from then on');
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('still checks the pin on reuse: a caller that exited gets Unavailable', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const pid = child.pid as number;
+    await until(() => exeOf(pid).endsWith('sleep'), 'sleep');
+    const { source } = kernelSource();
+    const cache = new AttestationCache({ ttlMs: 60_000 });
+    const pin = pinProcess(pid, undefined);
+    const ctx = ctxFor(pid, pin);
+    await attestCaller(deps(source, cache), ctx, true);
+    await stop(child);
+    await assert.rejects(attestCaller(deps(source, cache), ctx, true), /Unavailable|could not/i);
+    assert.throws(() => processFingerprint(pin));
+  });
+
+  it('reads the credential lines of /proc/<pid>/status', () => {
+    const status =
+      'Name:\tx\nUid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nFDSize:\t64\nGroups:\t9 10\nX:\t1\n';
+    assert.equal(credentialLines(status), 'Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\t9 10');
+    assert.throws(() => credentialLines('Name:\tx\nUid:\t1\n'), /no Gid/);
+  });
+});

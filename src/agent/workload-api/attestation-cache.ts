@@ -1,0 +1,140 @@
+// Workload attestation results remembered per connection, so that a client making many unary
+// calls (FetchJWTSVID) on one connection is not attested from scratch on every call.
+//
+// Why this is safe. The selectors of a process are a function of
+//   (a) kernel facts about the process: its identity (pid + start time, pinned at accept, see
+//       process-pin.ts), its credentials (effective and other uids/gids and supplementary groups),
+//       the executable it runs (the file /proc/<pid>/exe opens, and the path it reads as), and its
+//       cgroup membership (container and pod identity for the docker and k8s attestors);
+//   (b) facts outside the process: account names in /etc/passwd and /etc/group, container labels,
+//       pod metadata.
+// A cached result is used only while every fact in (a) reads the same as when it was attested:
+// it is re-read on every call ("fingerprint") and compared. exec() of another binary changes the
+// executable (another inode, or the same inode under another path; a binary rewritten in place
+// changes size/mtime/ctime, and ctime cannot be set back by a user); setuid/setgid/setgroups and
+// a setuid binary change the status lines; a move to another cgroup changes the cgroup file; pid
+// reuse changes the start time (and kills the pidfd). Any difference, or any read failing, drops
+// the entry and the call attests afresh. The facts in (b) may change without the process doing
+// anything; they are trusted for at most `ttlMs` (default 1 s, the same bound the unix attestor
+// already applies to re-reading passwd/group), after which the call attests afresh.
+// The fingerprint is taken before attestation and again after it; a result is cached only when
+// both agree, so a process that changes while being attested is never cached under its new
+// fingerprint. The caller re-checks the pin (verifyPin) after using a cached result, exactly as
+// after a fresh attestation. What remains is the window between the last check and the reply, which exists
+// without the cache too (the pin is checked after attestation, then the reply is built).
+import { readlinkSync, statSync } from 'node:fs';
+import type { Selector } from '../../core/selector.ts';
+import { parseStartTime, readProc, type ProcessPin } from './process-pin.ts';
+
+/**
+ * Kernel facts of a process that its selectors depend on, as one comparable string. Runs on
+ * every FetchJWTSVID, hence the lean reads (readProc) and no more of them than needed.
+ */
+export function processFingerprint(pin: ProcessPin, procRoot = '/proc'): string {
+  const dir = `${procRoot}/${pin.pid}`;
+  // With a pidfd, the pin check that follows every use (verifyPin: the pidfd still names a live
+  // `pid`) proves that no read below saw another process: a pid is not reused while its process
+  // lives. Without one, the start time is read first and checked again by verifyPin after.
+  let startTime = '';
+  if (pin.pidfd === undefined) {
+    startTime = parseStartTime(readProc(`${dir}/stat`));
+    if (startTime !== pin.startTime) throw new Error('the pid now belongs to another process');
+  }
+  const exe = statSync(`${dir}/exe`, { bigint: true });
+  const exePath = readlinkSync(`${dir}/exe`);
+  const creds = credentialLines(readProc(`${dir}/status`));
+  const cgroup = readProc(`${dir}/cgroup`);
+  return [
+    startTime,
+    `${exe.dev}:${exe.ino}:${exe.size}:${exe.mtimeNs}:${exe.ctimeNs}`,
+    exePath,
+    creds,
+    cgroup,
+  ].join('\0');
+}
+
+/** The Uid:, Gid: and Groups: lines of /proc/<pid>/status (real, effective, saved, fs ids). */
+export function credentialLines(status: string): string {
+  const out: string[] = [];
+  for (const name of ['\nUid:', '\nGid:', '\nGroups:']) {
+    const at = status.indexOf(name);
+    if (at < 0) throw new Error(`malformed /proc status: no ${name.slice(1)} line`);
+    const end = status.indexOf('\n', at + 1);
+    out.push(status.slice(at + 1, end < 0 ? undefined : end));
+  }
+  return out.join('\n');
+}
+
+interface Cached {
+  readonly fingerprint: string;
+  readonly selectors: Selector[];
+  readonly expiresAt: number;
+}
+
+export interface AttestationCacheOptions {
+  /** How long a result may be reused (facts outside the process). 0 disables the cache. */
+  readonly ttlMs: number;
+  /** Monotonic milliseconds. */
+  readonly now?: () => number;
+  readonly procRoot?: string;
+}
+
+/**
+ * One entry per pinned process (hence per connection: each connection has its own pin), held
+ * weakly: when the connection goes, so does its entry.
+ */
+export class AttestationCache {
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  readonly #procRoot: string;
+  readonly #entries = new WeakMap<ProcessPin, Cached>();
+
+  constructor(o: AttestationCacheOptions) {
+    this.#ttlMs = o.ttlMs;
+    this.#now = o.now ?? (() => performance.now());
+    this.#procRoot = o.procRoot ?? '/proc';
+  }
+
+  get enabled(): boolean {
+    return this.#ttlMs > 0;
+  }
+
+  /** The cached selectors if still valid for the process as it is now; else undefined. */
+  get(pin: ProcessPin): Selector[] | undefined {
+    const c = this.#entries.get(pin);
+    if (!c) return undefined;
+    if (this.#now() >= c.expiresAt || this.fingerprint(pin) !== c.fingerprint) {
+      this.#entries.delete(pin);
+      return undefined;
+    }
+    return c.selectors;
+  }
+
+  /**
+   * The fingerprint now, or undefined when it cannot be read (a process we may not inspect, or
+   * one that has gone): such a process is simply never cached.
+   */
+  fingerprint(pin: ProcessPin): string | undefined {
+    try {
+      return processFingerprint(pin, this.#procRoot);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Remembers `selectors` when the process read the same before (`before`) and after attesting. */
+  put(pin: ProcessPin, before: string | undefined, selectors: Selector[]): void {
+    if (!this.enabled || before === undefined) return;
+    const after = this.fingerprint(pin);
+    if (after !== before) {
+      this.#entries.delete(pin);
+      return;
+    }
+    this.#entries.set(pin, {
+      fingerprint: after,
+      // Handed to every later call on the connection: nobody may change it in between.
+      selectors: Object.freeze(selectors) as Selector[],
+      expiresAt: this.#now() + this.#ttlMs,
+    });
+  }
+}
