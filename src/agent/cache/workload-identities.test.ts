@@ -173,11 +173,12 @@ describe('WorkloadIdentities: federated bundles', () => {
     assert.deepEqual([...ids.view(sel(1)).jwtBundles.keys()], ['spiffe://example.org']);
   });
 
-  it('ValidateJWTSVID: own and held federated trust domains; foreign claims filtered', async () => {
+  it("ValidateJWTSVID: own and the caller's federated trust domains; foreign claims filtered", async () => {
     const { sync, ids } = await setup();
     const mine = await ids.validateJwtSvid(
       await token('example.org', own.jwt, 'example.org-1'),
       'me',
+      sel(1),
     );
     assert.equal(mine.spiffeId, 'spiffe://example.org/w');
     assert.equal(mine.claims.iss, 'https://x', 'own claims are all returned');
@@ -185,35 +186,57 @@ describe('WorkloadIdentities: federated bundles', () => {
     const theirs = await ids.validateJwtSvid(
       await token('partner.test', partner.jwt, 'partner.test-1'),
       'me',
+      sel(1),
     );
     assert.equal(theirs.spiffeId, 'spiffe://partner.test/w');
     assert.deepEqual(Object.keys(theirs.claims).sort(), ['aud', 'exp', 'sub']);
 
     const allowed = await (
       await setup(['iss'])
-    ).ids.validateJwtSvid(await token('partner.test', partner.jwt, 'partner.test-1'), 'me');
+    ).ids.validateJwtSvid(await token('partner.test', partner.jwt, 'partner.test-1'), 'me', sel(1));
     assert.deepEqual(Object.keys(allowed.claims).sort(), ['aud', 'exp', 'iss', 'sub']);
 
     // A key of one trust domain never verifies another's tokens.
     await assert.rejects(
-      ids.validateJwtSvid(await token('partner.test', other.jwt, 'other.test-1'), 'me'),
+      ids.validateJwtSvid(await token('partner.test', other.jwt, 'other.test-1'), 'me', sel(1)),
       /unknown kid/,
     );
     await assert.rejects(
-      ids.validateJwtSvid(await token('stranger.test', partner.jwt, 'partner.test-1'), 'me'),
+      ids.validateJwtSvid(
+        await token('stranger.test', partner.jwt, 'partner.test-1'),
+        'me',
+        sel(1),
+      ),
       /unknown kid "partner.test-1" for trust domain "stranger.test"/,
     );
     await assert.rejects(
-      ids.validateJwtSvid(await token('partner.test', partner.jwt, 'partner.test-1'), 'you'),
+      ids.validateJwtSvid(
+        await token('partner.test', partner.jwt, 'partner.test-1'),
+        'you',
+        sel(1),
+      ),
       /aud/,
     );
+
+    // Only the trust domains the caller's own entries federate with, as in SPIRE: a caller whose
+    // entries federate elsewhere, or none at all, or without any identity, gets only its own.
+    const partnerToken = await token('partner.test', partner.jwt, 'partner.test-1');
+    for (const selectors of [sel(2), sel(3), []]) {
+      await assert.rejects(ids.validateJwtSvid(partnerToken, 'me', selectors), /unknown kid/);
+      const ok = await ids.validateJwtSvid(
+        await token('example.org', own.jwt, 'example.org-1'),
+        'me',
+        selectors,
+      );
+      assert.equal(ok.spiffeId, 'spiffe://example.org/w');
+    }
 
     // Dropped: its tokens no longer validate.
     await sync.apply(
       create(SyncAuthorizedEntriesResponseSchema, { federatedBundlesRemoved: ['partner.test'] }),
     );
     await assert.rejects(
-      ids.validateJwtSvid(await token('partner.test', partner.jwt, 'partner.test-1'), 'me'),
+      ids.validateJwtSvid(await token('partner.test', partner.jwt, 'partner.test-1'), 'me', sel(1)),
       /unknown kid/,
     );
   });

@@ -178,11 +178,14 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
   async validateJwtSvid(
     token: string,
     audience: string,
+    selectors: readonly Selector[],
   ): Promise<{ spiffeId: string; claims: Record<string, unknown> }> {
+    const own = this.#o.trustDomain;
+    const federates = new Set(this.#matching(selectors).flatMap((e) => e.federatesWith));
     const v = await verifyJwtSvid(token, {
       audience,
       now: this.#o.clock.now(),
-      resolveKey: (td, kid) => this.#jwtKey(td, kid),
+      resolveKey: (td, kid) => (td === own || federates.has(td) ? this.#jwtKey(td, kid) : null),
     });
     if (v.id.trustDomain.name === this.#o.trustDomain)
       return { spiffeId: v.spiffeId, claims: v.claims };
@@ -193,10 +196,7 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
     return { spiffeId: v.spiffeId, claims };
   }
 
-  /**
-   * The key for (trust domain, kid) from the own bundle or a federated bundle this agent holds
-   * (any of them, whoever asks: see docs/threat-model.md).
-   */
+  /** The key for (trust domain, kid) from the own bundle or a federated bundle this agent holds. */
   #jwtKey(td: string, kid: string): KeyObject | null {
     let keys = this.#jwtKeys.get(td);
     if (!keys) {

@@ -58,10 +58,13 @@ export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof 
     async validateJWTSVID(req, ctx) {
       if (req.audience === '') throw new InvalidArgumentError('audience must be specified');
       if (req.svid === '') throw new InvalidArgumentError('svid must be specified');
+      // The caller's entries decide which federated trust domains it trusts (as in SPIRE); a
+      // caller without an identity may still validate tokens of the own trust domain.
+      const selectors = await attestCaller(d, ctx, true);
       const { spiffeId, claims } = await bounded(
         d,
         ctx,
-        d.source.validateJwtSvid(req.svid, req.audience),
+        d.source.validateJwtSvid(req.svid, req.audience, selectors),
       );
       return { spiffeId, claims: claimsStruct(claims) };
     },

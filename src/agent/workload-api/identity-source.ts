@@ -57,11 +57,13 @@ export interface WorkloadIdentitySource {
     spiffeId: string,
   ): Promise<JwtSvidItem[]>;
   /**
-   * Validates a JWT-SVID against the bundles this agent holds (own and federated).
+   * Validates a JWT-SVID against the bundles the caller may see: the own trust domain's, and the
+   * federated bundles of the trust domains its entries federate with (as SPIRE does).
    * Throws InvalidArgumentError with the reason when it does not validate.
    */
   validateJwtSvid(
     token: string,
     audience: string,
+    selectors: readonly Selector[],
   ): Promise<{ spiffeId: string; claims: Record<string, unknown> }>;
 }

@@ -118,11 +118,14 @@ export class StaticIdentitySource implements WorkloadIdentitySource {
   async validateJwtSvid(
     token: string,
     audience: string,
+    selectors: readonly Selector[],
   ): Promise<{ spiffeId: string; claims: Record<string, unknown> }> {
+    const visible = this.view(selectors).jwtBundles;
     const v = await verifyJwtSvid(token, {
       audience,
       now: Date.now(),
-      resolveKey: (td, kid) => this.#jwtKeys.get(`spiffe://${td}#${kid}`),
+      resolveKey: (td, kid) =>
+        visible.has(`spiffe://${td}`) ? this.#jwtKeys.get(`spiffe://${td}#${kid}`) : undefined,
     });
     return { spiffeId: v.spiffeId, claims: v.claims };
   }
