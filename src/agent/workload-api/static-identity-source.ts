@@ -81,6 +81,7 @@ export class StaticIdentitySource implements WorkloadIdentitySource {
     const svids = s.entries.filter((e) => mine.has(e.selector)).map((e) => e.svid);
     return {
       svids,
+      identified: svids.length > 0,
       trustDomainId: s.trustDomainId,
       bundle: s.bundle,
       federatedBundles: s.federatedBundles,
