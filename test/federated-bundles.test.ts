@@ -295,20 +295,31 @@ describe('federated bundles: server store → agent → workloads', () => {
 
   it('persists them in the agent data dir: a restarted agent validates with them while the server is down', async () => {
     await store.bundles.put(bundleOf(PARTNER, v2, 3));
-    const file = path.join(agent.dataDir, 'federated-bundles.json');
+    // The agent's synced state (entries and bundles) is written to its data dir shortly after
+    // a change; the entry is what lets a caller use the federated bundle after a restart.
+    const file = path.join(agent.dataDir, 'sync-state.json');
+    interface StateDoc {
+      entries: { spiffeId: string; federatesWith?: string[] }[];
+      federated_bundles: { trustDomain: string; sequence: string }[];
+    }
+    const read = () => JSON.parse(readFileSync(file, 'utf8')) as StateDoc;
     const persisted = () =>
       existsSync(file) &&
-      (JSON.parse(readFileSync(file, 'utf8')) as { trust_domains: Record<string, unknown> })
-        .trust_domains[PARTNER] !== undefined;
+      read().federated_bundles.some((b) => b.trustDomain === PARTNER && b.sequence === '3');
     const deadline = Date.now() + PROPAGATION_MS;
     while (!persisted() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(persisted(), 'the federated bundle was persisted');
     assert.equal(statSync(file).mode & 0o777, 0o600);
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as {
-      trust_domains: Record<string, { spiffe_sequence: number }>;
-    };
-    assert.deepEqual(Object.keys(doc.trust_domains), [PARTNER]);
-    assert.equal(doc.trust_domains[PARTNER]?.spiffe_sequence, 3);
+    const doc = read();
+    assert.deepEqual(
+      doc.federated_bundles.map((b) => b.trustDomain),
+      [PARTNER],
+    );
+    assert.deepEqual(
+      doc.entries.map((e) => [e.spiffeId, e.federatesWith]),
+      [['spiffe://example.org/fed', [PARTNER]]],
+    );
+    assert.equal(existsSync(path.join(agent.dataDir, 'federated-bundles.json')), false);
 
     await server.stop();
     await agent.stop();
@@ -326,6 +337,16 @@ describe('federated bundles: server store → agent → workloads', () => {
           svid: await partnerToken(stranger, 'aud'),
         }),
         /INVALID_ARGUMENT|invalid JWT-SVID/,
+      );
+      // The bundles come from the restored state too; an X.509-SVID cannot be minted without
+      // the server, so FetchX509SVID says "no identity" (the client retries later).
+      const jwt = stream<JwtBundlesMsg>(client, 'FetchJWTBundles');
+      assert.deepEqual(kids(await jwt.until(() => true), PARTNER_ID), ['partner-2']);
+      jwt.cancel();
+      const x509 = stream<X509Msg>(client, 'FetchX509SVID');
+      await assert.rejects(
+        x509.until(() => true),
+        /PERMISSION_DENIED|no identity issued/,
       );
     } finally {
       client.close();

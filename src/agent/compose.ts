@@ -27,11 +27,13 @@ import {
 } from './identity/node-attestor.ts';
 import { AgentFatalError, ServerLink } from './identity/server-link.ts';
 import { EntrySync } from './sync/entry-sync.ts';
-import { FederatedBundlesFile } from './sync/federated-bundles-file.ts';
+import { CoalescingWriter, SyncStateFile } from './sync/sync-state-file.ts';
 import { startWorkloadApi } from './workload-api/server.ts';
 
 export const systemClock: Clock = { now: () => Date.now() };
 const TICK_MS = 1000;
+/** Sync state changes within this window are written to the data dir together. */
+const SYNC_STATE_WRITE_DELAY_MS = 1000;
 
 export interface AgentRunFlags {
   config?: string;
@@ -92,6 +94,7 @@ export class TesseraAgent {
   readonly x509: X509SvidCache;
   readonly identities: WorkloadIdentities;
   readonly #state: AgentStateDir;
+  readonly #stateWriter: CoalescingWriter;
   readonly #attestor: AgentNodeAttestor | null;
   readonly #clock: Clock;
   #fatal: AgentFatalError | null = null;
@@ -105,6 +108,7 @@ export class TesseraAgent {
     x509: X509SvidCache;
     identities: WorkloadIdentities;
     state: AgentStateDir;
+    stateWriter: CoalescingWriter;
     attestor: AgentNodeAttestor | null;
     clock: Clock;
   }) {
@@ -115,6 +119,7 @@ export class TesseraAgent {
     this.x509 = p.x509;
     this.identities = p.identities;
     this.#state = p.state;
+    this.#stateWriter = p.stateWriter;
     this.#attestor = p.attestor;
     this.#clock = p.clock;
   }
@@ -144,7 +149,7 @@ export class TesseraAgent {
         : null;
     let agent: TesseraAgent | null = null;
     const backoff = new Backoff({ initialMs: 250, maxMs: config.max_backoff });
-    const federatedFile = new FederatedBundlesFile(config.data_dir);
+    const stateFile = new SyncStateFile(config.data_dir, config.trust_domain);
     const sync = new EntrySync({
       clients: () => link.clients(),
       onRefused: (e) => (agent as TesseraAgent).#refused(e),
@@ -155,26 +160,43 @@ export class TesseraAgent {
       backoff,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
       trustDomain: config.trust_domain,
-      onFederatedBundles: (b) =>
-        federatedFile
-          .save(b)
-          .catch((e: unknown) =>
-            log.warn({ err: (e as Error).message }, 'could not persist the federated bundles'),
-          ),
     });
-    // Federated bundles kept from the last run serve until the server sends its current set.
-    sync.restoreFederatedBundles(
-      await federatedFile.load(config.trust_domain).catch((e: unknown) => {
-        log.warn({ err: (e as Error).message }, 'ignoring the persisted federated bundles');
-        return new Map();
-      }),
-    );
+    // Entries and bundles kept from the last run serve until the server answers (its initial
+    // message decides what stays); a corrupt state file is reported and the agent starts empty.
+    const restored = await stateFile.load().catch((e: unknown) => {
+      log.error({ err: (e as Error).message }, 'ignoring the persisted sync state; starting empty');
+      return null;
+    });
+    await stateFile
+      .removeLegacy()
+      .catch((e: unknown) =>
+        log.warn({ err: (e as Error).message }, 'could not remove federated-bundles.json'),
+      );
+    if (restored) {
+      sync.restore(restored);
+      log.info(
+        { entries: restored.entries.size, federatedBundles: restored.federatedBundles.size },
+        'restored the sync state from the data dir',
+      );
+    }
+    const stateWriter = new CoalescingWriter({
+      write: () =>
+        stateFile.save({
+          entries: sync.entries,
+          bundle: sync.bundle,
+          federatedBundles: sync.federatedBundles,
+        }),
+      delayMs: SYNC_STATE_WRITE_DELAY_MS,
+      log: (msg, fields) => log.warn(fields ?? {}, msg),
+    });
+    sync.onChange(() => stateWriter.schedule());
     const x509 = new X509SvidCache({
       clock,
       maxSize: config.x509_svid_cache_max_size,
       mint: (params) => mintX509(link, params),
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     });
+    if (restored?.bundle) x509.setBundle(restored.bundle);
     const attestors = createWorkloadAttestors(config.workload_attestors, {
       procRoot: '/proc',
       env: options.env ?? process.env,
@@ -206,7 +228,18 @@ export class TesseraAgent {
       allowedForeignJwtClaims: config.allowed_foreign_jwt_claims,
       mintJwt: (entryId, audience) => jwtMints.mint(entryId, audience),
     });
-    agent = new TesseraAgent({ config, log, link, sync, x509, identities, state, attestor, clock });
+    agent = new TesseraAgent({
+      config,
+      log,
+      link,
+      sync,
+      x509,
+      identities,
+      state,
+      stateWriter,
+      attestor,
+      clock,
+    });
     await agent.#bootstrap();
     return agent;
   }
@@ -229,6 +262,7 @@ export class TesseraAgent {
     } finally {
       await api.close();
       this.link.close();
+      await this.#stateWriter.close();
     }
     if (this.#fatal) throw this.#fatal;
   }

@@ -241,3 +241,72 @@ describe('WorkloadIdentities: federated bundles', () => {
     );
   });
 });
+
+describe('WorkloadIdentities: entries without a cached X.509-SVID (restored, server away)', () => {
+  it('attest survives failed mints; the view is identified but has no SVIDs; validation works', async () => {
+    const sync = new EntrySync({
+      clients: () => ({}) as ServerClients,
+      onRefused: async () => {},
+      onBundle: async () => {},
+      backoff: new Backoff({ initialMs: 1, maxMs: 1 }),
+      log: () => {},
+      trustDomain: 'example.org',
+    });
+    const scratch = new EntrySync({
+      clients: () => ({}) as ServerClients,
+      onRefused: async () => {},
+      onBundle: async () => {},
+      backoff: new Backoff({ initialMs: 1, maxMs: 1 }),
+      log: () => {},
+      trustDomain: 'example.org',
+    });
+    await scratch.apply(
+      create(SyncAuthorizedEntriesResponseSchema, {
+        initial: true,
+        upserted: [entry('web', 1, ['partner.test'])],
+        bundle: bundle('example.org', own),
+        federatedBundles: [bundle('partner.test', partner)],
+      }),
+    );
+    sync.restore({
+      entries: scratch.entries,
+      bundle: scratch.bundle,
+      federatedBundles: scratch.federatedBundles,
+    });
+    let refreshes = 0;
+    const x509 = {
+      get: () => undefined,
+      onChange: () => () => {},
+      refresh: async () => {
+        refreshes++;
+        throw new Error('connect ECONNREFUSED');
+      },
+    } as unknown as X509SvidCache;
+    const ids = new WorkloadIdentities({
+      trustDomain: 'example.org',
+      attestors: [{ type: 'unix', attest: async () => sel(1) }] as never,
+      sync,
+      x509,
+      jwt: new JwtSvidCache(clock, 10),
+      mintJwt: () => Promise.reject(new Error('server away')),
+      clock,
+    });
+    const selectors = await ids.attest({ pid: 1, uid: 1, gid: 1 }, new AbortController().signal);
+    assert.deepEqual(selectors, sel(1));
+    assert.equal(refreshes, 1);
+    const view = ids.view(selectors);
+    assert.equal(view.identified, true);
+    assert.deepEqual(view.svids, []);
+    assert.deepEqual([...view.jwtBundles.keys()].sort(), [
+      'spiffe://example.org',
+      'spiffe://partner.test',
+    ]);
+    assert.equal(ids.view(sel(9)).identified, false);
+    const ok = await ids.validateJwtSvid(
+      await token('partner.test', partner.jwt, 'partner.test-1'),
+      'me',
+      selectors,
+    );
+    assert.equal(ok.spiffeId, 'spiffe://partner.test/w');
+  });
+});

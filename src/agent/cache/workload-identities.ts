@@ -71,13 +71,16 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
     // The Workload API server bounds the whole attestation (attestTimeoutMs) through `signal`.
     const all = await Promise.all(this.#o.attestors.map((a) => a.attest(caller.pid, signal)));
     const selectors = all.flat();
-    // Mint what this workload needs and the cache lacks (evicted, or new) before it asks.
+    // Mint what this workload needs and the cache lacks (evicted, or new) before it asks. When
+    // that fails (the server is away: entries restored from the data dir, say), the caller gets
+    // what there is — bundles and validation, but no X.509-SVID until one can be minted; the
+    // cache logs the failure and backs off.
     const missing = this.#matching(selectors)
       .filter((e) => !this.#o.x509.get(e.id))
       .map((e) => e.id);
     if (missing.length > 0) {
       await Promise.race([
-        this.#o.x509.refresh(this.#o.sync.entries, missing),
+        this.#o.x509.refresh(this.#o.sync.entries, missing).catch(() => {}),
         new Promise((r) => setTimeout(r, ON_DEMAND_MINT_TIMEOUT_MS).unref()),
       ]);
     }
@@ -118,6 +121,7 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
     }
     return {
       svids,
+      identified: entries.length > 0,
       trustDomainId: tdId,
       bundle: bundle?.x509Authorities.map((a) => a.der) ?? [],
       federatedBundles,

@@ -35,6 +35,11 @@ export interface X509SvidCacheOptions {
   clock: Clock;
   maxSize: number;
   random?: () => number;
+  /**
+   * After a failed mint call (server unreachable, refused), minting pauses this long, doubling
+   * per failure up to maxMs; refresh() meanwhile mints nothing and does not fail. Default 1 s → 30 s.
+   */
+  mintBackoff?: { initialMs: number; maxMs: number };
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -45,7 +50,9 @@ export class X509SvidCache {
   readonly #listeners = new Set<() => void>();
   #tainted = new Set<string>();
   #cas: { cert: X509Certificate; hash: string }[] = [];
-  #running: Promise<void> = Promise.resolve();
+  /** Minting pauses until then after failed mint calls (see mintBackoff). */
+  #pausedUntil = 0;
+  #pause = 0;
 
   constructor(o: X509SvidCacheOptions) {
     this.#o = o;
@@ -101,6 +108,8 @@ export class X509SvidCache {
       if (!s || s.revision !== e.revision || now >= s.rotateAt || this.#tainted.has(s.anchor))
         due.push(e);
     }
+    // While paused after failures, keep what is cached and ask the server nothing.
+    if (now < this.#pausedUntil) due.length = 0;
     for (let i = 0; i < due.length; i += MINT_BATCH) {
       changed = (await this.#mint(due.slice(i, i + MINT_BATCH), entries)) || changed;
     }
@@ -114,9 +123,17 @@ export class X509SvidCache {
 
   async #mint(batch: readonly Entry[], entries: ReadonlyMap<string, Entry>): Promise<boolean> {
     const keys = await Promise.all(batch.map(() => newKey()));
-    const results = await this.#o.mint(
-      batch.map((e, i) => ({ entryId: e.id, csr: createCsr(keys[i] as KeyObject) })),
-    );
+    let results: MintResult[];
+    try {
+      results = await this.#o.mint(
+        batch.map((e, i) => ({ entryId: e.id, csr: createCsr(keys[i] as KeyObject) })),
+      );
+    } catch (e) {
+      this.#failed(e);
+      throw e;
+    }
+    this.#pause = 0;
+    this.#pausedUntil = 0;
     let changed = false;
     for (const [i, r] of results.entries()) {
       const entry = batch[i];
@@ -130,6 +147,17 @@ export class X509SvidCache {
       changed = true;
     }
     return changed;
+  }
+
+  /** Pauses minting (exponential backoff); logs once per run of failures, not per attempt. */
+  #failed(e: unknown): void {
+    const { initialMs, maxMs } = this.#o.mintBackoff ?? { initialMs: 1000, maxMs: 30_000 };
+    if (this.#pause === 0)
+      this.#o.log?.('could not mint X.509-SVIDs; pausing minting with backoff', {
+        reason: (e as Error).message,
+      });
+    this.#pause = this.#pause === 0 ? initialMs : Math.min(this.#pause * 2, maxMs);
+    this.#pausedUntil = this.#o.clock.now() + this.#pause;
   }
 
   #cached(entry: Entry, chainDer: Uint8Array[], key: KeyObject): CachedX509Svid {

@@ -8,6 +8,7 @@ import type { Entry } from '../../core/entry.ts';
 import type { SyncAuthorizedEntriesResponse } from '../../../proto/gen/tessera/v1/sync_pb.js';
 import { type Backoff, defaultSleep } from '../../client/workload/backoff.ts';
 import type { ServerClients } from '../identity/server-link.ts';
+import type { SyncState } from './sync-state-file.ts';
 import { bundleFromWire, entryFromWire, federatedBundleFromWire } from './wire.ts';
 
 /** More federated bundles than this from one server are ignored (and logged). */
@@ -32,6 +33,8 @@ export class EntrySync {
   #bundle: Bundle | null = null;
   #federated: ReadonlyMap<string, Bundle> = new Map();
   #synced = false;
+  /** What the current stream's request declared as known (id → revision). */
+  #declared: ReadonlyMap<string, bigint> = new Map();
   readonly #listeners = new Set<() => void>();
 
   constructor(o: EntrySyncOptions) {
@@ -51,10 +54,19 @@ export class EntrySync {
     return this.#federated;
   }
 
-  /** Starts from persisted federated bundles (before run); the server's initial set replaces them. */
-  restoreFederatedBundles(bundles: ReadonlyMap<string, Bundle>): void {
+  /**
+   * Starts from the persisted state (before run): served until the server answers. The first
+   * stream declares these entries as `known`, so the server sends only what differs, and its
+   * initial message then decides what stays.
+   */
+  restore(state: SyncState): void {
+    this.#entries.clear();
+    for (const [id, e] of state.entries) this.#entries.set(id, e);
+    if (state.bundle?.trustDomain === this.#o.trustDomain) this.#bundle = state.bundle;
     this.#federated = new Map(
-      [...bundles].filter(([td]) => td !== this.#o.trustDomain).slice(0, MAX_FEDERATED_BUNDLES),
+      [...state.federatedBundles]
+        .filter(([td]) => td !== this.#o.trustDomain)
+        .slice(0, MAX_FEDERATED_BUNDLES),
     );
     for (const fn of this.#listeners) fn();
   }
@@ -91,6 +103,7 @@ export class EntrySync {
   async #stream(signal: AbortSignal): Promise<void> {
     const known: Record<string, bigint> = {};
     for (const [id, e] of this.#entries) known[id] = BigInt(e.revision);
+    this.#declared = new Map(Object.entries(known));
     for await (const msg of this.#o.clients().sync.syncAuthorizedEntries({ known }, { signal })) {
       await this.apply(msg);
       this.#o.backoff.reset();
@@ -99,6 +112,15 @@ export class EntrySync {
 
   /** Applies one stream message (exported for tests). */
   async apply(msg: SyncAuthorizedEntriesResponse): Promise<void> {
+    // The initial message is the server's complete answer to what the request declared: it
+    // upserts what differs and removes what is gone. Anything held that was not declared (or has
+    // changed since) is not covered by it, so it is dropped.
+    if (msg.initial) {
+      for (const [id, e] of [...this.#entries]) {
+        if (this.#declared.get(id) !== BigInt(e.revision)) this.#entries.delete(id);
+      }
+      this.#declared = new Map();
+    }
     for (const w of msg.upserted) this.#entries.set(w.id, entryFromWire(w));
     for (const id of msg.removed) this.#entries.delete(id);
     if (msg.bundle) {

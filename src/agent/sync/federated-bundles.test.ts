@@ -1,7 +1,7 @@
 // The agent's federated bundles: applied from the sync stream (initial set, deltas, bad input)
-// and persisted in the data dir.
+// and restored from the persisted sync state (sync-state-file.test.ts covers the file).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -17,7 +17,7 @@ import type { BundleSchema } from '../../../proto/gen/tessera/v1/types_pb.js';
 import { Backoff } from '../../client/workload/backoff.ts';
 import type { ServerClients } from '../identity/server-link.ts';
 import { EntrySync, MAX_FEDERATED_BUNDLES } from './entry-sync.ts';
-import { FEDERATED_BUNDLES_FILE, FederatedBundlesFile } from './federated-bundles-file.ts';
+import { SyncStateFile } from './sync-state-file.ts';
 
 type WireBundle = MessageInitShape<typeof BundleSchema>;
 
@@ -125,78 +125,18 @@ describe('EntrySync: federated bundles', () => {
 
   it('restored bundles serve until the initial message replaces them', async () => {
     const s = newSync();
-    const file = new FederatedBundlesFile(mkdtempSync(path.join(os.tmpdir(), 'tessera-fed-')));
+    const file = new SyncStateFile(
+      mkdtempSync(path.join(os.tmpdir(), 'tessera-fed-')),
+      'example.org',
+    );
     const first = newSync({});
     await first.apply(msg({ initial: true, federatedBundles: [wire('a.test', 4)] }));
-    await file.save(first.federatedBundles);
-    s.restoreFederatedBundles(await file.load('example.org'));
+    await file.save({ entries: new Map(), bundle: null, federatedBundles: first.federatedBundles });
+    const state = await file.load();
+    assert.ok(state);
+    s.restore(state);
     assert.deepEqual(held(s), ['a.test@4']);
     await s.apply(msg({ initial: true, federatedBundles: [wire('b.test', 1)] }));
     assert.deepEqual(held(s), ['b.test@1']);
-  });
-});
-
-describe('FederatedBundlesFile', () => {
-  const dir = () => mkdtempSync(path.join(os.tmpdir(), 'tessera-fedfile-'));
-
-  it('round-trips the bundles in the SPIFFE bundle-map form, 0600', async () => {
-    const d = dir();
-    const s = newSync();
-    await s.apply(msg({ initial: true, federatedBundles: [wire('b.test', 7), wire('a.test', 3)] }));
-    const file = new FederatedBundlesFile(d);
-    await file.save(s.federatedBundles);
-    const p = path.join(d, FEDERATED_BUNDLES_FILE);
-    assert.equal(statSync(p).mode & 0o777, 0o600);
-    const doc = JSON.parse(readFileSync(p, 'utf8')) as {
-      trust_domains: Record<string, { spiffe_sequence: number; keys: { use: string }[] }>;
-    };
-    assert.deepEqual(Object.keys(doc.trust_domains), ['a.test', 'b.test']);
-    assert.equal(doc.trust_domains['b.test']?.spiffe_sequence, 7);
-    assert.deepEqual(doc.trust_domains['a.test']?.keys.map((k) => k.use).sort(), [
-      'jwt-svid',
-      'x509-svid',
-    ]);
-    const back = await file.load('example.org');
-    assert.deepEqual([...back.keys()].sort(), ['a.test', 'b.test']);
-    const b = back.get('b.test');
-    assert.equal(b?.sequence, 7);
-    assert.deepEqual(
-      b?.x509Authorities.map((a) => Buffer.from(a.der)),
-      [Buffer.from(ca.certDer)],
-    );
-    assert.equal(b?.jwtAuthorities[0]?.kid, 'k7');
-    assert.deepEqual(
-      Buffer.from(b?.jwtAuthorities[0]?.publicKeyDer ?? []),
-      Buffer.from(jwtKey.publicKeyDer),
-    );
-  });
-
-  it('no file is no bundles; saving none removes the file', async () => {
-    const d = dir();
-    const file = new FederatedBundlesFile(d);
-    assert.equal((await file.load('example.org')).size, 0);
-    const s = newSync();
-    await s.apply(msg({ initial: true, federatedBundles: [wire('a.test', 1)] }));
-    await file.save(s.federatedBundles);
-    assert.ok(existsSync(file.file));
-    await file.save(new Map());
-    assert.ok(!existsSync(file.file));
-    await file.save(new Map());
-  });
-
-  it('a corrupt file is a clear error; the own trust domain in it is skipped', async () => {
-    const d = dir();
-    const file = new FederatedBundlesFile(d);
-    writeFileSync(file.file, '{not json');
-    await assert.rejects(file.load('example.org'), /federated-bundles\.json: not valid JSON/);
-    writeFileSync(file.file, '{"trust_domains": []}');
-    await assert.rejects(file.load('example.org'), /"trust_domains" is missing or not an object/);
-    writeFileSync(file.file, '{"trust_domains": {"Bad Name": {"keys": []}}}');
-    await assert.rejects(file.load('example.org'), /trust domain/);
-    writeFileSync(
-      file.file,
-      JSON.stringify({ trust_domains: { 'example.org': { keys: [] }, 'a.test': { keys: [] } } }),
-    );
-    assert.deepEqual([...(await file.load('example.org')).keys()], ['a.test']);
   });
 });

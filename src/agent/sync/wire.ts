@@ -5,7 +5,13 @@ import type { Entry } from '../../core/entry.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import { bundleToSpiffeJson } from '../../crypto/bundle-format.ts';
-import type { Bundle, Entry as WireEntry } from '../../../proto/gen/tessera/v1/types_pb.js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type {
+  Bundle,
+  BundleSchema,
+  EntrySchema,
+  Entry as WireEntry,
+} from '../../../proto/gen/tessera/v1/types_pb.js';
 
 export function entryFromWire(w: WireEntry): Entry {
   const expires = Number(w.expiresAt);
@@ -67,4 +73,45 @@ export function federatedBundleFromWire(w: Bundle, ownTrustDomain: string): Doma
     );
   }
   return b;
+}
+
+/** Domain → wire, for the agent's persisted sync state (sync-state-file.ts); inverse of entryFromWire. */
+export function entryToWire(e: Entry): MessageInitShape<typeof EntrySchema> {
+  return {
+    id: e.id,
+    spiffeId: e.spiffeId,
+    parentId: e.parentId,
+    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
+    x509SvidTtl: e.x509SvidTtl,
+    jwtSvidTtl: e.jwtSvidTtl,
+    dnsNames: [...e.dnsNames],
+    federatesWith: [...e.federatesWith],
+    admin: e.admin,
+    downstream: e.downstream,
+    expiresAt: e.expiresAt === null ? 0n : seconds(e.expiresAt),
+    hint: e.hint,
+    revision: BigInt(e.revision),
+    createdAt: seconds(e.createdAt),
+  };
+}
+
+/** Domain → wire; inverse of bundleFromWire (tainted flags and key expiry kept). */
+export function bundleToWire(b: DomainBundle): MessageInitShape<typeof BundleSchema> {
+  return {
+    trustDomain: b.trustDomain,
+    x509Authorities: b.x509Authorities.map((a) => a.der),
+    x509Tainted: b.x509Authorities.map((a) => a.tainted),
+    jwtAuthorities: b.jwtAuthorities.map((k) => ({
+      kid: k.kid,
+      publicKey: k.publicKeyDer,
+      expiresAt: seconds(k.expiresAt),
+      tainted: k.tainted,
+    })),
+    sequence: BigInt(b.sequence),
+    refreshHint: BigInt(b.refreshHint),
+  };
+}
+
+function seconds(ms: number): bigint {
+  return BigInt(Math.floor(ms / 1000));
 }

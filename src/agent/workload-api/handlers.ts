@@ -42,7 +42,7 @@ export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof 
   return {
     async *fetchX509SVID(_req, ctx) {
       const selectors = await attestCaller(d, ctx);
-      yield* viewStream(d, ctx, selectors, X509SVIDResponseSchema, x509SvidResponse);
+      yield* viewStream(d, ctx, selectors, X509SVIDResponseSchema, x509SvidResponse, true);
     },
     async *fetchX509Bundles(_req, ctx) {
       const selectors = await attestCaller(d, ctx);
@@ -120,7 +120,10 @@ export function checkJwtSvidRequest(audience: readonly string[], spiffeId: strin
  * away mid-stream, as SPIRE does: a stream that ended tells the client "drop everything and
  * retry with backoff", which an empty message could not say for the X.509-SVID stream (its
  * svids field is required). The bundle streams follow the same rule (SPIRE without
- * allow_unauthenticated_verifiers), so federated bundles are never shown to an unknown caller.
+ * allow_unauthenticated_verifiers), so federated bundles are never shown to an unknown caller;
+ * for them a caller is known when it matches an entry, even before its X.509-SVID is minted
+ * (`needsSvid` false: a restarted agent serves bundles from its persisted state while the
+ * server is away).
  */
 async function* viewStream<D extends DescMessage>(
   d: WorkloadHandlerDeps,
@@ -128,10 +131,12 @@ async function* viewStream<D extends DescMessage>(
   selectors: readonly Selector[],
   schema: D,
   toMessage: (view: WorkloadView) => MessageShape<D>,
+  needsSvid = false,
 ): AsyncGenerator<MessageShape<D>> {
   const compute = () => {
     const view = d.source.view(selectors);
-    if (view.svids.length === 0) throw new PermissionDeniedError('no identity issued');
+    if (needsSvid ? view.svids.length === 0 : !view.identified)
+      throw new PermissionDeniedError('no identity issued');
     return toMessage(view);
   };
   const signal = AbortSignal.any([ctx.signal, d.shutdown]);

@@ -25,6 +25,12 @@ export interface X509SvidItem {
 /** Everything a workload with given selectors may see, at one moment. */
 export interface WorkloadView {
   readonly svids: readonly X509SvidItem[];
+  /**
+   * The caller matches at least one entry, even when no X.509-SVID is cached for it (e.g. the
+   * agent restarted with its persisted entries while the server is away). The bundle streams
+   * serve such a caller; the X.509-SVID stream needs `svids`.
+   */
+  readonly identified: boolean;
   /** The agent's own trust domain ("spiffe://td" form) and its CA certificates (DER). */
   readonly trustDomainId: string;
   readonly bundle: readonly Uint8Array[];
@@ -43,7 +49,7 @@ export interface JwtSvidItem {
 export interface WorkloadIdentitySource {
   /** Runs the workload attestors for the caller; [] when nothing is known about it. */
   attest(caller: CallerProcess, signal: AbortSignal): Promise<Selector[]>;
-  /** The current view for these selectors. An empty `svids` means "no identity". */
+  /** The current view for these selectors. `identified` false means "no identity". */
   view(selectors: readonly Selector[]): WorkloadView;
   /** Called whenever any view may have changed (rotation, entry or bundle change). */
   onChange(listener: () => void): () => void;

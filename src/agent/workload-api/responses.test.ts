@@ -25,6 +25,7 @@ const item = (entryId: string, hint: string): X509SvidItem => ({
 
 const view = (svids: X509SvidItem[]) => ({
   svids,
+  identified: svids.length > 0,
   trustDomainId: 'spiffe://td',
   bundle: [Uint8Array.of(7), Uint8Array.of(8)],
   federatedBundles: new Map([

@@ -42,6 +42,8 @@ export class StaticIdentitySource implements WorkloadIdentitySource {
   selectorsOf: (caller: CallerProcess) => Selector[] = (c) => [
     { type: 'unix', value: `uid:${c.uid}` },
   ];
+  /** Callers match an entry even without an SVID (as a restarted agent whose server is away). */
+  identifiedWithoutSvids = false;
   /** Runs inside attest (e.g. to make attestation slow, or fail). */
   attestHook: ((caller: CallerProcess, signal: AbortSignal) => Promise<void>) | undefined;
   readonly #listeners = new Set<() => void>();
@@ -81,6 +83,7 @@ export class StaticIdentitySource implements WorkloadIdentitySource {
     const svids = s.entries.filter((e) => mine.has(e.selector)).map((e) => e.svid);
     return {
       svids,
+      identified: svids.length > 0 || this.identifiedWithoutSvids,
       trustDomainId: s.trustDomainId,
       bundle: s.bundle,
       federatedBundles: s.federatedBundles,

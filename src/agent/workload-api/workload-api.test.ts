@@ -270,6 +270,25 @@ describe('SpiffeWorkloadAPI over gRPC (grpc-js client)', () => {
     }));
   });
 
+  it('a caller matching entries without any SVID yet: bundles yes, FetchX509SVID 7', async () => {
+    pki.source.identifiedWithoutSvids = true;
+    pki.source.update((st) => ({ ...st, entries: [] }));
+    try {
+      const jwt = openStream<BundlesMsg>(client, 'FetchJWTBundles');
+      assert.deepEqual(Object.keys((await jwt.next()).bundles).sort(), [TD, FED_TD].sort());
+      jwt.call.cancel();
+      const x509b = openStream<BundlesMsg>(client, 'FetchX509Bundles');
+      assert.deepEqual(Object.keys((await x509b.next()).bundles).sort(), [TD, FED_TD].sort());
+      x509b.call.cancel();
+      const e = await openStream(client, 'FetchX509SVID').ended;
+      assert.equal(e?.code, status.PERMISSION_DENIED);
+      assert.match(e?.details ?? '', /no identity issued/);
+    } finally {
+      pki.source.identifiedWithoutSvids = false;
+      resetEntries();
+    }
+  });
+
   it('FetchJWTSVID: argument checks (3), no identity (7), and tokens for the caller', async () => {
     await rejectsWith(
       unary(client, 'FetchJWTSVID', { audience: [] }),

@@ -1,0 +1,64 @@
+// X509SvidCache when the server cannot be reached (e.g. entries restored from the data dir while
+// it is down): minting pauses with exponential backoff, logged once, instead of retrying on
+// every call.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManualClock } from '../../core/clock.ts';
+import type { Entry } from '../../core/entry.ts';
+import { X509SvidCache } from './x509-svid-cache.ts';
+
+const entry: Entry = {
+  id: 'e1',
+  spiffeId: 'spiffe://example.org/w',
+  parentId: 'spiffe://example.org/spire/agent/join_token/a',
+  selectors: [{ type: 'unix', value: 'uid:1' }],
+  x509SvidTtl: 0,
+  jwtSvidTtl: 0,
+  dnsNames: [],
+  federatesWith: [],
+  admin: false,
+  downstream: false,
+  expiresAt: null,
+  hint: '',
+  revision: 1,
+  createdAt: 0,
+};
+const entries = new Map([[entry.id, entry]]);
+
+describe('X509SvidCache: mint failures', () => {
+  it('pauses minting with backoff after a failed call, logging once per run of failures', async () => {
+    const clock = new ManualClock(1_000_000);
+    const logs: string[] = [];
+    let calls = 0;
+    const cache = new X509SvidCache({
+      clock,
+      maxSize: 10,
+      mintBackoff: { initialMs: 1000, maxMs: 4000 },
+      log: (m) => logs.push(m),
+      mint: async () => {
+        calls++;
+        throw new Error('connect ECONNREFUSED');
+      },
+    });
+    await assert.rejects(cache.refresh(entries, ['e1']), /ECONNREFUSED/);
+    assert.equal(calls, 1);
+    // Paused: refresh asks the server nothing and does not fail.
+    await cache.refresh(entries, ['e1']);
+    await cache.refresh(entries);
+    assert.equal(calls, 1);
+    clock.advance(1000);
+    await assert.rejects(cache.refresh(entries, ['e1']));
+    assert.equal(calls, 2);
+    clock.advance(1000); // the pause doubled to 2 s
+    await cache.refresh(entries, ['e1']);
+    assert.equal(calls, 2);
+    clock.advance(1000);
+    await assert.rejects(cache.refresh(entries, ['e1']));
+    clock.advance(4000); // capped at maxMs
+    await assert.rejects(cache.refresh(entries, ['e1']));
+    assert.equal(calls, 4);
+    assert.equal(logs.length, 1);
+    assert.match(logs[0] ?? '', /pausing minting/);
+    assert.equal(cache.size, 0);
+  });
+});
