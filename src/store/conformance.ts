@@ -11,6 +11,7 @@ import { bundleCases } from './conformance/bundle-cases.ts';
 import { authorityCases } from './conformance/authority-cases.ts';
 import { auditCases } from './conformance/audit-cases.ts';
 import { transactionCases } from './conformance/transaction-cases.ts';
+import { dpopProofCases } from './conformance/dpop-proof-cases.ts';
 
 export type { StoreFactory };
 
@@ -24,6 +25,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['authorities', authorityCases],
   ['audit', auditCases],
   ['transactions', transactionCases],
+  ['dpop proofs', dpopProofCases],
 ];
 
 export function storeConformance(name: string, factory: StoreFactory): void {

@@ -110,6 +110,11 @@ export interface RevokedTokenRow {
   revoked_at: number;
 }
 
+export interface DpopProofRow {
+  jti: string;
+  expires_at: number;
+}
+
 export interface SchemaMigrationRow {
   version: number;
   name: string;
@@ -128,4 +133,5 @@ export interface Schema {
   changes: ChangeRow;
   revoked_tokens: RevokedTokenRow;
   schema_migrations: SchemaMigrationRow;
+  dpop_proofs: DpopProofRow;
 }

@@ -13,6 +13,7 @@ import { bundleStore } from './bundle-store.ts';
 import { authorityStore } from './authority-store.ts';
 import { auditStore } from './audit-store.ts';
 import { changeFeed } from './change-feed.ts';
+import { dpopProofStore } from './dpop-proof-store.ts';
 
 export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAggregates {
   const g = <T extends object>(a: T) => guarded(a, ctx.dialect, isClosed);
@@ -25,6 +26,7 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
     authorities: g(authorityStore(ctx)),
     audit: g(auditStore(ctx)),
     changes: g(changeFeed(ctx)),
+    dpopProofs: g(dpopProofStore(ctx)),
   });
 }
 
