@@ -21,6 +21,7 @@ import type { BundleCache } from './bundle-cache.ts';
 import type { ServerConfig } from './config/compile.ts';
 import type { EntryIndex } from './index/entry-index.ts';
 import type { ServerMetrics } from './metrics.ts';
+import { oidcUrls } from './public-server.ts';
 import { EntryService } from './registration/entry-service.ts';
 import { TokenExchange } from './sts/exchange.ts';
 import {
@@ -132,6 +133,8 @@ export function buildSts(
     authorities: d.authorities,
     auditor: d.auditor,
     clock: d.clock,
+    tokenEndpoint: oidcUrls(config.jwt.issuer).token,
+    dpopProofs: d.store.dpopProofs,
   });
   const introspection = newIntrospection(config.sts, tokenExchange, {
     issuer: config.jwt.issuer,

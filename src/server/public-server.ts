@@ -9,6 +9,7 @@ import type http2 from 'node:http2';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Bundle } from '../core/bundle.ts';
 import { bundleToJwks, bundleToSpiffeJson } from '../crypto/bundle-format.ts';
+import { DPOP_ALGS } from './sts/dpop.ts';
 import { OAuthError, renderError, type TokenResponse } from './sts/errors.ts';
 import { MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
 
@@ -24,7 +25,9 @@ export interface PublicServerOptions {
   keyFile: string;
   bundle(): Bundle;
   /** Serves POST <prefix>/token when set (the token exchange). */
-  tokenExchange?: { handle(parseForm: () => Form): Promise<TokenResponse> } | undefined;
+  tokenExchange?:
+    | { handle(parseForm: () => Form, dpopHeaders?: readonly string[]): Promise<TokenResponse> }
+    | undefined;
   /** Serves POST <prefix>/introspect and <prefix>/revoke when set. */
   introspection?:
     | {
@@ -77,6 +80,8 @@ export function discoveryDocument(issuer: string, bundle: Bundle): Record<string
     token_endpoint: u.token,
     introspection_endpoint: u.introspection,
     revocation_endpoint: u.revocation,
+    // RFC 9449 §5.1: the token endpoint accepts DPoP proofs signed with these.
+    dpop_signing_alg_values_supported: [...DPOP_ALGS],
   };
 }
 
@@ -269,7 +274,9 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
   if (exchange) {
     app.post(tokenPath, { bodyLimit: MAX_FORM_BYTES }, async (req, reply) => {
       const body = bodyOf(req);
-      return sendOAuth(reply, await exchange.handle(() => parseForm(body)));
+      // Each DPoP header separately (RFC 9449 §4.3: more than one is refused by the exchange).
+      const dpop = req.raw.headersDistinct.dpop ?? [];
+      return sendOAuth(reply, await exchange.handle(() => parseForm(body), dpop));
     });
   }
   if (introspection) {

@@ -9,9 +9,11 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import { signJwt } from '../../crypto/jwt/sign-claims.ts';
 import type { AuthorityManager } from '../authority/authority-manager.ts';
+import type { DpopProofStore } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
 import { checkAudience, type Minter } from '../svid/minter.ts';
+import { dpopReplayKey, verifyDpopProof, type VerifiedDpopProof } from './dpop.ts';
 import { OAuthError, renderError, type TokenResponse } from './errors.ts';
 import { clip, type Form } from './form.ts';
 import {
@@ -46,6 +48,10 @@ export interface TokenExchangeOptions {
   readonly authorities: AuthorityManager;
   readonly auditor: Auditor;
   readonly clock: Clock;
+  /** The token endpoint's own URL (from the issuer): what a DPoP proof's `htu` must name. */
+  readonly tokenEndpoint: string;
+  /** Seen DPoP proof jtis, single use enforced by the database. */
+  readonly dpopProofs: DpopProofStore;
 }
 
 interface ExchangeRequest {
@@ -58,7 +64,10 @@ interface ExchangeRequest {
 /** What the steps build up; each step fills its part. */
 interface Exchange {
   readonly form: Form;
+  /** The DPoP header values of the request (none: a Bearer request). */
+  readonly dpopHeaders: readonly string[];
   request?: ExchangeRequest;
+  dpop?: VerifiedDpopProof;
   subject?: VerifiedSubjectToken;
   policy?: CompiledTrustPolicy;
   decision?: Extract<PolicyDecision, { allowed: true }>;
@@ -113,8 +122,10 @@ export class TokenExchange {
     this.#policies = policies;
     this.#steps = [
       ['parse request', (x) => this.#parseRequest(x)],
+      ['verify DPoP proof', (x) => this.#verifyDpopProof(x)],
       ['verify subject token', (x) => this.#verifySubjectToken(x)],
       ['authorize', (x) => this.#authorize(x)],
+      ['record DPoP proof', (x) => this.#recordDpopProof(x)],
       ['issue', (x) => this.#issue(x)],
     ];
   }
@@ -127,12 +138,15 @@ export class TokenExchange {
       .map((p) => p.name);
   }
 
-  /** Handles one POST /token with its parsed form; never throws. */
-  async handle(parseForm: () => Form): Promise<TokenResponse> {
+  /**
+   * Handles one POST /token with its parsed form and its `DPoP` header values (each received
+   * header separately; none for a Bearer request); never throws.
+   */
+  async handle(parseForm: () => Form, dpopHeaders: readonly string[] = []): Promise<TokenResponse> {
     const ctx: RequestContext = { caller: { kind: 'anonymous' }, correlationId: randomUUID() };
     let x: Exchange | undefined;
     try {
-      x = { form: parseForm() };
+      x = { form: parseForm(), dpopHeaders };
       for (const [, step] of this.#steps) await step(x);
       const response = x.response;
       if (!response) throw new Error('no response');
@@ -165,6 +179,7 @@ export class TokenExchange {
         ...(x?.subject && typeof x.subject.claims.sub === 'string'
           ? { subject: clip(x.subject.claims.sub) }
           : {}),
+        ...(x?.dpop ? { dpop_jkt: x.dpop.jkt } : {}),
         reason,
       },
     });
@@ -208,6 +223,39 @@ export class TokenExchange {
       scopes,
       kind: requested === TOKEN_TYPE_JWT ? 'spiffe_id' : 'access_token',
     };
+  }
+
+  /**
+   * DPoP binds access tokens only. A JWT-SVID cannot carry `cnf` (its claims are fixed by the
+   * JWT-SVID spec and its verifiers ignore it), so a DPoP request for one is refused rather than
+   * answered with a token the client would wrongly believe sender-constrained.
+   */
+  #verifyDpopProof(x: Exchange): void {
+    if (x.dpopHeaders.length === 0) return;
+    if (need(x.request).kind !== 'access_token')
+      throw new OAuthError(
+        'invalid_request',
+        'DPoP applies to access tokens only, not to JWT-SVIDs',
+        'DPoP: proof sent with a JWT-SVID request',
+      );
+    x.dpop = verifyDpopProof(x.dpopHeaders, this.#o.tokenEndpoint, this.#o.clock.now());
+  }
+
+  /** Single use of the proof, enforced by the database; after authorization, before issuing. */
+  async #recordDpopProof(x: Exchange): Promise<void> {
+    const proof = x.dpop;
+    if (!proof) return;
+    const fresh = await this.#o.dpopProofs.record(
+      dpopReplayKey(this.#o.tokenEndpoint, proof),
+      proof.expiresAt,
+      this.#o.clock.now(),
+    );
+    if (!fresh)
+      throw new OAuthError(
+        'invalid_dpop_proof',
+        'DPoP proof has already been used',
+        `DPoP: replayed proof jti "${clip(proof.jti)}"`,
+      );
   }
 
   async #verifySubjectToken(x: Exchange): Promise<void> {
@@ -299,10 +347,17 @@ export class TokenExchange {
         jti: randomBytes(16).toString('base64url'),
         iat,
         exp,
+        ...(x.dpop ? { cnf: { jkt: x.dpop.jkt } } : {}),
       },
     });
     x.issued = `${at.audience} (access token)`;
-    x.response = tokenResponse(token, TOKEN_TYPE_ACCESS_TOKEN, 'Bearer', exp * 1000, now);
+    x.response = tokenResponse(
+      token,
+      TOKEN_TYPE_ACCESS_TOKEN,
+      x.dpop ? 'DPoP' : 'Bearer',
+      exp * 1000,
+      now,
+    );
   }
 }
 
