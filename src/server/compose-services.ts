@@ -135,6 +135,7 @@ export function buildSts(
     clock: d.clock,
     tokenEndpoint: oidcUrls(config.jwt.issuer).token,
     dpopProofs: d.store.dpopProofs,
+    bundle: (td) => d.store.bundles.get(td),
   });
   const introspection = newIntrospection(config.sts, tokenExchange, {
     issuer: config.jwt.issuer,

@@ -87,10 +87,24 @@ export const serverConfigSchema = z.strictObject({
       issuers: z
         .array(
           z.strictObject({
-            /** Compared byte for byte with the token's `iss`. */
-            issuer: z.url({ protocol: /^https$/ }),
-            /** A static JWKS file (discovery-based fetching comes later). */
-            jwks_file: z.string().min(1),
+            /**
+             * Compared byte for byte with the token's `iss`; or `spiffe://<trust domain>`: a
+             * federated trust domain whose JWT-SVIDs are accepted, verified with its bundle.
+             */
+            issuer: z.union([
+              z.url({ protocol: /^https$/ }),
+              z
+                .string()
+                .regex(
+                  /^spiffe:\/\/[a-z0-9._-]+$/,
+                  'expected an https URL or spiffe://<trust domain>',
+                ),
+            ]),
+            /**
+             * A static JWKS file (discovery-based fetching comes later). Required for an https
+             * issuer; not allowed for spiffe://<trust domain> (its keys come from the bundle).
+             */
+            jwks_file: z.string().min(1).optional(),
             /** The subject token's `aud` must contain at least one of these. */
             audiences: z.array(z.string().min(1)).min(1),
           }),
@@ -106,6 +120,10 @@ export const serverConfigSchema = z.strictObject({
       introspection_clients: z.array(z.string().min(1)).default([]),
       /** Serve introspection and revocation without caller authentication. */
       introspection_open: z.boolean().default(false),
+      /** How old a federated trust bundle may be when it verifies a JWT-SVID subject token. */
+      federated_bundle_max_staleness: duration('sts.federated_bundle_max_staleness').default(
+        30_000,
+      ),
     })
     .optional(),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

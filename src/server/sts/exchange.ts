@@ -9,12 +9,18 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import { signJwt } from '../../crypto/jwt/sign-claims.ts';
 import type { AuthorityManager } from '../authority/authority-manager.ts';
+import type { Bundle } from '../../core/bundle.ts';
 import type { DpopProofStore } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
 import { checkAudience, type Minter } from '../svid/minter.ts';
 import { dpopReplayKey, verifyDpopProof, type VerifiedDpopProof } from './dpop.ts';
 import { OAuthError, renderError, type TokenResponse } from './errors.ts';
+import {
+  DEFAULT_BUNDLE_MAX_STALENESS_MS,
+  FederatedSubjectTokens,
+  federatedTrustDomain,
+} from './federated.ts';
 import { clip, type Form } from './form.ts';
 import {
   loadIssuer,
@@ -37,6 +43,8 @@ export interface StsConfig {
   readonly issuers: readonly IssuerConfig[];
   readonly policies: readonly unknown[];
   readonly max_ttl: number;
+  /** Bound on the age of a cached federated bundle (ms); default 30 s. */
+  readonly federated_bundle_max_staleness?: number;
 }
 
 export interface TokenExchangeOptions {
@@ -52,6 +60,8 @@ export interface TokenExchangeOptions {
   readonly tokenEndpoint: string;
   /** Seen DPoP proof jtis, single use enforced by the database. */
   readonly dpopProofs: DpopProofStore;
+  /** A trust domain's bundle from the store (federated JWT-SVID subject tokens). */
+  bundle(trustDomain: string): Promise<Bundle | null>;
 }
 
 interface ExchangeRequest {
@@ -80,6 +90,7 @@ type Step = (x: Exchange) => void | Promise<void>;
 export class TokenExchange {
   readonly #o: TokenExchangeOptions;
   readonly #issuers: ReadonlyMap<string, TrustedIssuer>;
+  readonly #federated: FederatedSubjectTokens;
   readonly #policies: ReadonlyMap<string, readonly CompiledTrustPolicy[]>;
   readonly #steps: ReadonlyArray<[string, Step]>;
 
@@ -87,16 +98,38 @@ export class TokenExchange {
   constructor(o: TokenExchangeOptions) {
     this.#o = o;
     const issuers = new Map<string, TrustedIssuer>();
+    const federated = new Map<string, readonly string[]>();
+    const trustDomain = TrustDomain.parse(o.trustDomain);
     o.config.issuers.forEach((c, i) => {
-      if (issuers.has(c.issuer))
+      const td = federatedTrustDomain(c.issuer);
+      if (issuers.has(c.issuer) || (td !== undefined && federated.has(td)))
         throw new InvalidArgumentError(
           `config: sts.issuers[${i}]: issuer "${c.issuer}" is repeated`,
         );
-      issuers.set(c.issuer, loadIssuer(c, `sts.issuers[${i}]`));
+      if (td === undefined) {
+        issuers.set(c.issuer, loadIssuer(c, `sts.issuers[${i}]`));
+        return;
+      }
+      if (c.jwks_file !== undefined)
+        throw new InvalidArgumentError(
+          `config: sts.issuers[${i}].jwks_file: not allowed for ${c.issuer} (its keys come from the trust bundle)`,
+        );
+      if (td === trustDomain.name)
+        throw new InvalidArgumentError(
+          `config: sts.issuers[${i}].issuer: ${c.issuer} is our own trust domain, not a federated one`,
+        );
+      federated.set(td, [...c.audiences]);
     });
+    this.#federated = new FederatedSubjectTokens({
+      trustDomain: trustDomain.name,
+      audiences: federated,
+      bundle: (td) => o.bundle(td),
+      maxStalenessMs: o.config.federated_bundle_max_staleness ?? DEFAULT_BUNDLE_MAX_STALENESS_MS,
+      now: () => o.clock.now(),
+    });
+    const known = new Set([...issuers.keys(), ...this.#federated.issuers()]);
     const policies = new Map<string, CompiledTrustPolicy[]>();
     const names = new Set<string>();
-    const trustDomain = TrustDomain.parse(o.trustDomain);
     o.config.policies.forEach((p, i) => {
       let c: CompiledTrustPolicy;
       try {
@@ -112,7 +145,7 @@ export class TokenExchange {
           `config: sts.policies[${i}]: policy "${c.name}" is repeated`,
         );
       names.add(c.name);
-      if (!issuers.has(c.issuer))
+      if (!known.has(c.issuer))
         throw new InvalidArgumentError(
           `config: sts.policies[${i}]: trust policy "${c.name}": issuer "${c.issuer}" is not in sts.issuers`,
         );
@@ -260,7 +293,16 @@ export class TokenExchange {
 
   async #verifySubjectToken(x: Exchange): Promise<void> {
     const r = need(x.request);
-    x.subject = await verifySubjectToken(r.subjectToken, this.#issuers, this.#o.clock.now());
+    const now = this.#o.clock.now();
+    // A registered OIDC issuer named by `iss` wins; otherwise a spiffe:// `sub` makes the token
+    // a federated JWT-SVID (its `iss`, if any, plays no part).
+    const claims = unverifiedClaims(r.subjectToken);
+    x.subject =
+      claims &&
+      !(typeof claims.iss === 'string' && this.#issuers.has(claims.iss)) &&
+      FederatedSubjectTokens.claimsSpiffeSubject(claims)
+        ? await this.#federated.verify(r.subjectToken, claims, now)
+        : await verifySubjectToken(r.subjectToken, this.#issuers, now);
   }
 
   #authorize(x: Exchange): void {
@@ -374,6 +416,20 @@ function tokenResponse(
     token_type: tokenType,
     expires_in: Math.max(0, Math.floor((expiresAtMs - nowMs) / 1000)),
   };
+}
+
+/** The payload of a compact JWS, not verified (only to route it); undefined when malformed. */
+function unverifiedClaims(token: string): Record<string, unknown> | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts[1]) return undefined;
+  try {
+    const v: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function need<T>(v: T | undefined): T {

@@ -15,7 +15,8 @@ export const LEEWAY_SECONDS = 60;
 
 export interface IssuerConfig {
   readonly issuer: string;
-  readonly jwks_file: string;
+  /** Absent only for a federated trust domain (`spiffe://<td>`, see federated.ts). */
+  readonly jwks_file?: string | undefined;
   readonly audiences: readonly string[];
 }
 
@@ -41,6 +42,8 @@ export function algsForKey(key: KeyObject): string[] {
 }
 
 export function loadIssuer(c: IssuerConfig, where: string): TrustedIssuer {
+  if (c.jwks_file === undefined)
+    throw new InvalidArgumentError(`config: ${where}.jwks_file: required for an https issuer`);
   let doc: unknown;
   try {
     doc = JSON.parse(readFileSync(c.jwks_file, 'utf8'));

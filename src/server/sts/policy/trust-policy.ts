@@ -33,8 +33,10 @@ const httpsUrl = z.string().refine((v) => {
   } catch {
     return false;
   }
+  // spiffe://<trust domain>: federated JWT-SVIDs (sts/federated.ts).
+  if (/^spiffe:\/\/[a-z0-9._-]+$/.test(v)) return true;
   return u.protocol === 'https:' && !u.search && !u.hash && !u.username && !u.password;
-}, 'must be an https URL without query, fragment or userinfo');
+}, 'must be an https URL without query, fragment or userinfo, or spiffe://<trust domain>');
 
 export const trustPolicySchema = z
   .strictObject({
