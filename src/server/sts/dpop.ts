@@ -8,11 +8,12 @@
 // verifyDpopProof only checks the proof itself; single use (`jti` replay) is checked afterwards
 // through the database (DpopProofStore.record with dpopReplayKey), so a proof replayed to another
 // server sharing the database is refused too. Every failure is an OAuthError `invalid_dpop_proof`.
-import { createHash, verify } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { jwkToPublicKey } from '../../crypto/jwk.ts';
 import { allowedJwtAlgs, isAllowedJwtAlg, jwsVerifyParams } from '../../crypto/jwt/alg.ts';
 import { OAuthError } from './errors.ts';
 import { clip } from './form.ts';
+import { decodeJws, verifyJws } from './jws.ts';
 
 /** Longest accepted DPoP header value, bytes. */
 export const MAX_DPOP_PROOF_BYTES = 8 * 1024;
@@ -23,7 +24,6 @@ export const DPOP_WINDOW_SECONDS = 60;
 /** The algorithms a proof may use (advertised as dpop_signing_alg_values_supported). */
 export const DPOP_ALGS: readonly string[] = allowedJwtAlgs;
 
-const SEGMENT_RE = /^[A-Za-z0-9_-]+$/;
 /** JWK members that only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
@@ -51,14 +51,9 @@ export function verifyDpopProof(
   const proof = headers[0] ?? '';
   if (proof.length > MAX_DPOP_PROOF_BYTES)
     throw bad(`DPoP proof is larger than ${MAX_DPOP_PROOF_BYTES} bytes`);
-  const parts = proof.split('.');
-  if (parts.length !== 3) throw bad('DPoP proof is not a compact JWS');
-  const [h, p, s] = parts as [string, string, string];
-  if (!SEGMENT_RE.test(h) || !SEGMENT_RE.test(p) || !SEGMENT_RE.test(s))
-    throw bad('DPoP proof is not a compact JWS');
-  const header = decodeJson(h);
-  const claims = decodeJson(p);
-  if (!header || !claims) throw bad('DPoP proof is not a compact JWS');
+  const jws = decodeJws(proof);
+  if (!jws) throw bad('DPoP proof is not a compact JWS');
+  const { header, claims } = jws;
 
   if (header.typ !== 'dpop+jwt') throw bad('DPoP proof typ must be dpop+jwt');
   const alg = header.alg;
@@ -79,22 +74,12 @@ export function verifyDpopProof(
   } catch {
     throw bad('DPoP proof jwk is not a valid public key');
   }
-  const params = jwsVerifyParams(alg, key);
-  if (!params)
+  if (!jwsVerifyParams(alg, key))
     throw bad(
       'DPoP proof algorithm does not match its key',
       `alg "${alg}" does not fit the jwk (kty ${String(j.kty)})`,
     );
-  const sig = Buffer.from(s, 'base64url');
-  let ok = false;
-  if (params.sigLength === null || sig.length === params.sigLength) {
-    try {
-      ok = verify(params.hash, Buffer.from(`${h}.${p}`, 'latin1'), params.options, sig);
-    } catch {
-      ok = false;
-    }
-  }
-  if (!ok) throw bad('DPoP proof signature is invalid');
+  if (!verifyJws(jws, alg, key)) throw bad('DPoP proof signature is invalid');
 
   const { jti, htm, htu, iat } = claims;
   if (typeof jti !== 'string' || jti === '' || jti.length > MAX_DPOP_JTI_LENGTH)
@@ -145,15 +130,4 @@ function sameTarget(htu: string, endpoint: string): boolean {
   if (a.protocol !== 'https:' && a.protocol !== 'http:') return false;
   if (a.username !== '' || a.password !== '') return false;
   return a.origin === b.origin && a.pathname === b.pathname;
-}
-
-function decodeJson(segment: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
-    return typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -22,6 +22,7 @@ import {
   federatedTrustDomain,
 } from './federated.ts';
 import { clip, type Form } from './form.ts';
+import { decodeJws } from './jws.ts';
 import {
   loadIssuer,
   MAX_SUBJECT_TOKEN_BYTES,
@@ -251,7 +252,9 @@ export class TokenExchange {
     if (scopes?.some((s) => s === ''))
       throw new OAuthError('invalid_request', 'scope must be space-separated tokens');
     x.request = {
-      subjectToken,
+      // Clients reading the token from a file (google-auth-library's file credential source)
+      // send its trailing newline; it is no part of a compact JWS.
+      subjectToken: subjectToken.trimEnd(),
       audience: x.form.get('audience') ?? [],
       scopes,
       kind: requested === TOKEN_TYPE_JWT ? 'spiffe_id' : 'access_token',
@@ -296,13 +299,14 @@ export class TokenExchange {
     const now = this.#o.clock.now();
     // A registered OIDC issuer named by `iss` wins; otherwise a spiffe:// `sub` makes the token
     // a federated JWT-SVID (its `iss`, if any, plays no part).
-    const claims = unverifiedClaims(r.subjectToken);
+    const jws = decodeJws(r.subjectToken);
+    const claims = jws?.claims;
     x.subject =
       claims &&
       !(typeof claims.iss === 'string' && this.#issuers.has(claims.iss)) &&
       FederatedSubjectTokens.claimsSpiffeSubject(claims)
         ? await this.#federated.verify(r.subjectToken, claims, now)
-        : await verifySubjectToken(r.subjectToken, this.#issuers, now);
+        : await verifySubjectToken(r.subjectToken, this.#issuers, now, jws);
   }
 
   #authorize(x: Exchange): void {
@@ -416,20 +420,6 @@ function tokenResponse(
     token_type: tokenType,
     expires_in: Math.max(0, Math.floor((expiresAtMs - nowMs) / 1000)),
   };
-}
-
-/** The payload of a compact JWS, not verified (only to route it); undefined when malformed. */
-function unverifiedClaims(token: string): Record<string, unknown> | undefined {
-  const parts = token.split('.');
-  if (parts.length !== 3 || !parts[1]) return undefined;
-  try {
-    const v: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
-    return typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function need<T>(v: T | undefined): T {
