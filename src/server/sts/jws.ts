@@ -2,6 +2,7 @@
 // split and decode once, and verify with node:crypto synchronously. The algorithm family always
 // comes from the key (crypto/jwt/alg.ts jwsVerifyParams), never from the header alone.
 import { verify, type KeyObject } from 'node:crypto';
+import { ecdsaP1363ToDer } from '../../crypto/ecdsa-signature.ts';
 import { isAllowedJwtAlg, jwsVerifyParams } from '../../crypto/jwt/alg.ts';
 
 const SEGMENT_RE = /^[A-Za-z0-9_-]+$/;
@@ -42,7 +43,11 @@ export function verifyJws(jws: DecodedJws, alg: unknown, key: KeyObject): boolea
   const sig = Buffer.from(jws.signature, 'base64url');
   if (params.sigLength !== null && sig.length !== params.sigLength) return false;
   try {
-    return verify(params.hash, Buffer.from(jws.input, 'latin1'), params.options, sig);
+    // ECDSA: r||s re-encoded to DER here and verified without dsaEncoding, which OpenSSL 3 does
+    // ~1.5× faster (see crypto/ecdsa-signature.ts); the length was checked exactly above.
+    return params.sigLength !== null
+      ? verify(params.hash, Buffer.from(jws.input, 'latin1'), key, ecdsaP1363ToDer(sig))
+      : verify(params.hash, Buffer.from(jws.input, 'latin1'), params.options, sig);
   } catch {
     return false;
   }
