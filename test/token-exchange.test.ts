@@ -270,5 +270,20 @@ describe('token exchange (RFC 8693)', () => {
     const big = await post('x=' + 'a'.repeat(20_000));
     assert.equal(big.status, 400);
     assert.equal(big.json.error, 'invalid_request');
+    // Chunked, so no content-length announces the size: refused once the limit is passed.
+    const chunk = new TextEncoder().encode('x=' + 'a'.repeat(6000));
+    const chunked = await fetch(`${issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 4; i++) c.enqueue(chunk);
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(chunked.status, 400);
+    assert.equal(((await chunked.json()) as { error: string }).error, 'invalid_request');
   });
 });
