@@ -20,6 +20,7 @@ import { startServer, type ServerProcess } from './helpers/server-process.ts';
 import { AT_TYPE, GH_AUD, GRANT, JWT_TYPE, testIssuer } from './helpers/test-oidc-issuer.ts';
 
 const API_AUD = 'https://api.example.org';
+const BOUND_AUD = 'https://bound.example.org';
 const octoApi = {
   name: 'octo-api',
   issuer: GITHUB_ISSUER,
@@ -81,7 +82,15 @@ describe('DPoP at the token endpoint (RFC 9449)', () => {
         public_key_file: tls.keyFile,
         sts: {
           issuers: [{ issuer: GITHUB_ISSUER, jwks_file: jwksFile, audiences: [GH_AUD] }],
-          policies: [octoApi, spiffePolicy],
+          policies: [
+            octoApi,
+            spiffePolicy,
+            {
+              ...octoApi,
+              name: 'octo-bound',
+              access_token: { audience: BOUND_AUD, scopes: [], require_dpop: true },
+            },
+          ],
           introspection_clients: ['octo-api'],
         },
       },
@@ -201,6 +210,21 @@ describe('DPoP at the token endpoint (RFC 9449)', () => {
     const intro = await introspect(String(r.json.access_token));
     assert.equal(intro.json.token_type, 'Bearer');
     assert.equal(intro.json.cnf, undefined);
+  });
+
+  it('a require_dpop policy refuses a Bearer request and serves a DPoP one', async () => {
+    const before = await audits();
+    const bearer = await exchange(undefined, { audience: BOUND_AUD });
+    assert.equal(bearer.status, 400, JSON.stringify(bearer.json));
+    assert.equal(bearer.json.error, 'invalid_dpop_proof');
+    assert.equal(bearer.json.access_token, undefined);
+    const after = await audits();
+    const n = (l: typeof after, o: string) => l.filter((a) => a.outcome === o).length;
+    assert.equal(n(after, 'success'), n(before, 'success'), 'nothing issued');
+    assert.match(String(after.at(-1)?.details?.reason), /required by trust policy "octo-bound"/);
+    const bound = await exchange(await proof(ecKey(), tokenEndpoint()), { audience: BOUND_AUD });
+    assert.equal(bound.status, 200, JSON.stringify(bound.json));
+    assert.equal(bound.json.token_type, 'DPoP');
   });
 
   it('htu is compared without query and fragment', async () => {

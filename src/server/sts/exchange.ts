@@ -368,6 +368,12 @@ export class TokenExchange {
     }
     const at = d.accessToken;
     if (!at) throw new Error(`policy ${p.name} has no output`);
+    if (p.output.kind === 'access_token' && p.output.requireDpop && !x.dpop)
+      throw new OAuthError(
+        'invalid_dpop_proof',
+        'a DPoP proof is required',
+        `DPoP: proof required by trust policy "${p.name}"`,
+      );
     if (r.audience.some((a) => a !== at.audience))
       throw new OAuthError('invalid_target', 'audience is not allowed by the trust policy');
     const scopes = r.scopes ?? at.scopes;

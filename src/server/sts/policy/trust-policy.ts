@@ -68,6 +68,8 @@ export const trustPolicySchema = z
             z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'invalid scope token (RFC 6749 §3.3)'),
           )
           .max(32),
+        /** Refuse requests without a DPoP proof (RFC 9449): every token is sender-constrained. */
+        require_dpop: z.boolean().default(false),
       })
       .optional(),
     ttl: z.string().default(DEFAULT_TTL),
