@@ -233,7 +233,11 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
       if (exchange && isTokenRequest(req, tokenPath)) tokenFastPath(req, res, exchange);
       else handler(req, res);
     };
-    return https ? createHttpsServer(https, h) : http.createServer(h);
+    const server = https ? createHttpsServer(https, h) : http.createServer(h);
+    // Fastify's keep-alive default (it sets its timeouts only on servers it creates itself); the
+    // request and header timeouts stay at node's defaults (300 s, 60 s).
+    server.keepAliveTimeout = 72_000;
+    return server;
   };
   const app: FastifyInstance = Fastify({
     logger: false,
