@@ -140,6 +140,8 @@ export function withBundleEndpoint(next: H2Handler, bundle: () => Bundle): H2Han
 type TokenHandler = NonNullable<PublicServerOptions['tokenExchange']>;
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
+/** How much of a too-large token request body is read and dropped before the socket is closed. */
+const MAX_DRAIN_BYTES = 1024 * 1024;
 
 function isTokenRequest(req: http.IncomingMessage, tokenPath: string): boolean {
   if (req.method !== 'POST') return false;
@@ -166,42 +168,46 @@ function writeOAuth(res: http.ServerResponse, r: TokenResponse, close = false): 
 
 /**
  * POST /token (form content type already checked): the body is read up to MAX_FORM_BYTES (a
- * larger one, announced or streamed, is refused with 400 and the connection closed), then handed
- * to the exchange with the request's DPoP headers. Same responses as the Fastify routes.
+ * larger one, announced or streamed, is refused with 400 invalid_request), then handed to the
+ * exchange with the request's DPoP headers. Same responses as the Fastify routes.
  */
 function tokenFastPath(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   exchange: TokenHandler,
 ): void {
-  const tooLarge = () =>
-    writeOAuth(res, renderError(new OAuthError('invalid_request', 'request body too large')), true);
-  if (Number(req.headers['content-length'] ?? 0) > MAX_FORM_BYTES) {
-    tooLarge();
-    req.resume();
+  // Too large: the rest of the body is read and dropped so that the client, having sent it all,
+  // reads the answer — up to MAX_DRAIN_BYTES; beyond that the connection is closed unanswered.
+  const tooLarge = (close: boolean) =>
+    writeOAuth(
+      res,
+      renderError(new OAuthError('invalid_request', 'request body too large')),
+      close,
+    );
+  const announced = Number(req.headers['content-length'] ?? 0);
+  if (announced > MAX_DRAIN_BYTES) {
+    tooLarge(true);
     return;
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  let done = false;
+  let failed = false;
   req.on('data', (c: Buffer) => {
-    if (done) return;
     size += c.length;
-    if (size > MAX_FORM_BYTES) {
-      done = true;
-      tooLarge();
-      return;
-    }
-    chunks.push(c);
+    if (size > MAX_DRAIN_BYTES) req.destroy();
+    else if (size <= MAX_FORM_BYTES) chunks.push(c);
   });
   req.on('error', () => {
-    done = true;
+    failed = true;
     res.destroy();
   });
   req.on('end', () => {
-    if (done) return;
-    done = true;
-    const body = Buffer.concat(chunks, size).toString('utf8');
+    if (failed) return;
+    if (size > MAX_FORM_BYTES) {
+      tooLarge(false);
+      return;
+    }
+    const body = Buffer.concat(chunks).toString('utf8');
     // Each DPoP header separately (RFC 9449 §4.3: more than one is refused by the exchange).
     const dpop = req.headersDistinct.dpop ?? [];
     exchange
