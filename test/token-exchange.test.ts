@@ -1,6 +1,7 @@
 // Black-box: the RFC 8693 token endpoint on the public listener (plain HTTP, explicit issuer).
 // A local test OIDC issuer (a JWKS file from a key generated here) stands in for GitHub Actions.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import type { KeyObject } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
@@ -270,5 +271,50 @@ describe('token exchange (RFC 8693)', () => {
     const big = await post('x=' + 'a'.repeat(20_000));
     assert.equal(big.status, 400);
     assert.equal(big.json.error, 'invalid_request');
+    // Chunked, so no content-length announces the size: refused once the limit is passed.
+    const chunk = new TextEncoder().encode('x=' + 'a'.repeat(6000));
+    const chunked = await fetch(`${issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 4; i++) c.enqueue(chunk);
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(chunked.status, 400);
+    assert.equal(((await chunked.json()) as { error: string }).error, 'invalid_request');
+    // A body that never ends is dropped for a while, then the server closes the connection.
+    const { hostname, port } = new URL(issuer);
+    const closedByServer = await new Promise<boolean>((resolve) => {
+      const sock = net.connect(Number(port), hostname);
+      const piece = Buffer.from(`1000\r\n${'a'.repeat(0x1000)}\r\n`);
+      let sent = 0;
+      sock.on('error', () => resolve(true));
+      sock.on('close', () => resolve(true));
+      sock.on('connect', () => {
+        sock.write(
+          'POST /token HTTP/1.1\r\nHost: x\r\n' +
+            'Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n',
+        );
+        const pump = () => {
+          while (sent < 64 * 1024 * 1024) {
+            sent += piece.length;
+            if (!sock.write(piece)) {
+              sock.once('drain', pump);
+              return;
+            }
+          }
+          setTimeout(() => {
+            sock.destroy();
+            resolve(false);
+          }, 5000);
+        };
+        pump();
+      });
+    });
+    assert.ok(closedByServer, 'the server closed the connection');
   });
 });

@@ -23,6 +23,7 @@ import type { ServerConfig } from './config/compile.ts';
 import type { EntryIndex } from './index/entry-index.ts';
 import type { FederationService } from './federation/federation-service.ts';
 import type { ServerMetrics } from './metrics.ts';
+import { oidcUrls } from './public-server.ts';
 import { EntryService } from './registration/entry-service.ts';
 import { TokenExchange } from './sts/exchange.ts';
 import { StsAdmin } from './sts/admin.ts';
@@ -148,6 +149,9 @@ export function buildSts(
     auditor: d.auditor,
     clock: d.clock,
     registry: d.registry,
+    tokenEndpoint: oidcUrls(config.jwt.issuer).token,
+    dpopProofs: d.store.dpopProofs,
+    bundle: (td) => d.store.bundles.get(td),
   });
   const introspection = newIntrospection(config.sts, tokenExchange, {
     issuer: config.jwt.issuer,

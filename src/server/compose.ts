@@ -448,6 +448,7 @@ export class TesseraServer {
           await this.store.joinTokens.pruneExpired(now);
           await this.store.revokedTokens.pruneExpired(now);
           await this.store.changes.prune(now - 3_600_000);
+          await this.store.dpopProofs.pruneExpired(now);
         },
       },
       {

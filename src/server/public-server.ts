@@ -5,10 +5,13 @@
 // POST form only. TLS from operator-supplied files, or plain HTTP behind a TLS proxy. Every other
 // route is a bodiless GET; anything else is refused before a body is read.
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import type http2 from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Bundle } from '../core/bundle.ts';
 import { bundleToJwks, bundleToSpiffeJson } from '../crypto/bundle-format.ts';
+import { DPOP_ALGS } from './sts/dpop.ts';
 import { OAuthError, renderError, type TokenResponse } from './sts/errors.ts';
 import { MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
 
@@ -24,7 +27,9 @@ export interface PublicServerOptions {
   keyFile: string;
   bundle(): Bundle;
   /** Serves POST <prefix>/token when set (the token exchange). */
-  tokenExchange?: { handle(parseForm: () => Form): Promise<TokenResponse> } | undefined;
+  tokenExchange?:
+    | { handle(parseForm: () => Form, dpopHeaders?: readonly string[]): Promise<TokenResponse> }
+    | undefined;
   /** Serves POST <prefix>/introspect and <prefix>/revoke when set. */
   introspection?:
     | {
@@ -77,6 +82,8 @@ export function discoveryDocument(issuer: string, bundle: Bundle): Record<string
     token_endpoint: u.token,
     introspection_endpoint: u.introspection,
     revocation_endpoint: u.revocation,
+    // RFC 9449 §5.1: the token endpoint accepts DPoP proofs signed with these.
+    dpop_signing_alg_values_supported: [...DPOP_ALGS],
   };
 }
 
@@ -130,6 +137,88 @@ export function withBundleEndpoint(next: H2Handler, bundle: () => Bundle): H2Han
   };
 }
 
+type TokenHandler = NonNullable<PublicServerOptions['tokenExchange']>;
+
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+/** How much of a too-large token request body is read and dropped before the socket is closed. */
+const MAX_DRAIN_BYTES = 1024 * 1024;
+
+function isTokenRequest(req: http.IncomingMessage, tokenPath: string): boolean {
+  if (req.method !== 'POST') return false;
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  if ((q < 0 ? url : url.slice(0, q)) !== tokenPath) return false;
+  const type = req.headers['content-type'] ?? '';
+  const semi = type.indexOf(';');
+  return (semi < 0 ? type : type.slice(0, semi)).trim().toLowerCase() === FORM_TYPE;
+}
+
+function writeOAuth(res: http.ServerResponse, r: TokenResponse, close = false): void {
+  const body = JSON.stringify(r.body);
+  res.writeHead(r.status, {
+    ...r.headers,
+    'cache-control': 'no-store',
+    pragma: 'no-cache',
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...(close ? { connection: 'close' } : {}),
+  });
+  res.end(body);
+}
+
+/**
+ * POST /token (form content type already checked): the body is read up to MAX_FORM_BYTES (a
+ * larger one, announced or streamed, is refused with 400 invalid_request), then handed to the
+ * exchange with the request's DPoP headers. Same responses as the Fastify routes.
+ */
+function tokenFastPath(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  exchange: TokenHandler,
+): void {
+  // Too large: the rest of the body is read and dropped so that the client, having sent it all,
+  // reads the answer — up to MAX_DRAIN_BYTES; beyond that the connection is closed unanswered.
+  const tooLarge = (close: boolean) =>
+    writeOAuth(
+      res,
+      renderError(new OAuthError('invalid_request', 'request body too large')),
+      close,
+    );
+  const announced = Number(req.headers['content-length'] ?? 0);
+  if (announced > MAX_DRAIN_BYTES) {
+    tooLarge(true);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let failed = false;
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size > MAX_DRAIN_BYTES) req.destroy();
+    else if (size <= MAX_FORM_BYTES) chunks.push(c);
+  });
+  req.on('error', () => {
+    failed = true;
+    res.destroy();
+  });
+  req.on('end', () => {
+    if (failed) return;
+    if (size > MAX_FORM_BYTES) {
+      tooLarge(false);
+      return;
+    }
+    const body = Buffer.concat(chunks).toString('utf8');
+    // Each DPoP header separately (RFC 9449 §4.3: more than one is refused by the exchange).
+    const dpop = req.headersDistinct.dpop ?? [];
+    exchange
+      .handle(() => parseForm(body), dpop)
+      .then(
+        (r) => writeOAuth(res, r),
+        () => writeOAuth(res, renderError(new Error('internal error'))),
+      );
+  });
+}
+
 export async function startPublicServer(o: PublicServerOptions): Promise<PublicServer> {
   const urls = oidcUrls(o.issuer);
   const https =
@@ -140,23 +229,36 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
           minVersion: 'TLSv1.2' as const,
         }
       : null;
-  const app: FastifyInstance = (https
-    ? Fastify({ logger: false, bodyLimit: 1024, exposeHeadRoutes: true, https })
-    : Fastify({
-        logger: false,
-        bodyLimit: 1024,
-        exposeHeadRoutes: true,
-      })) as unknown as FastifyInstance;
+  const tokenPath = `${urls.prefix}/token`;
+  const exchange = o.tokenExchange;
+  // POST <prefix>/token with the form content type — the hot path — is served straight from the
+  // node server (tokenFastPath); everything else, including every refusal of a wrong method or
+  // content type on /token, goes through Fastify below.
+  const serverFactory = (handler: http.RequestListener) => {
+    const h: http.RequestListener = (req, res) => {
+      if (exchange && isTokenRequest(req, tokenPath)) tokenFastPath(req, res, exchange);
+      else handler(req, res);
+    };
+    const server = https ? createHttpsServer(https, h) : http.createServer(h);
+    // Fastify's keep-alive default (it sets its timeouts only on servers it creates itself); the
+    // request and header timeouts stay at node's defaults (300 s, 60 s).
+    server.keepAliveTimeout = 72_000;
+    return server;
+  };
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    bodyLimit: 1024,
+    exposeHeadRoutes: true,
+    serverFactory,
+  }) as unknown as FastifyInstance;
   const paths = {
     discovery: `${urls.prefix}/.well-known/openid-configuration`,
     jwks: `${urls.prefix}/keys`,
     bundle: `${urls.prefix}/bundle`,
   };
   const known = new Set(Object.values(paths));
-  const tokenPath = `${urls.prefix}/token`;
   const introspectPath = `${urls.prefix}/introspect`;
   const revokePath = `${urls.prefix}/revoke`;
-  const exchange = o.tokenExchange;
   const introspection = o.introspection;
   // The POST-form endpoints served here.
   const formPaths = new Set([
@@ -267,9 +369,12 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
   }
   const bodyOf = (req: { body: unknown }) => (typeof req.body === 'string' ? req.body : '');
   if (exchange) {
+    // Registered so that the hooks and error handler apply to /token (wrong methods and content
+    // types are answered by them); a well-formed POST never gets here (tokenFastPath).
     app.post(tokenPath, { bodyLimit: MAX_FORM_BYTES }, async (req, reply) => {
       const body = bodyOf(req);
-      return sendOAuth(reply, await exchange.handle(() => parseForm(body)));
+      const dpop = req.raw.headersDistinct.dpop ?? [];
+      return sendOAuth(reply, await exchange.handle(() => parseForm(body), dpop));
     });
   }
   if (introspection) {

@@ -13,6 +13,7 @@ import { auditCases } from './conformance/audit-cases.ts';
 import { transactionCases } from './conformance/transaction-cases.ts';
 import { stsCases } from './conformance/sts-cases.ts';
 import { federationCases } from './conformance/federation-cases.ts';
+import { dpopProofCases } from './conformance/dpop-proof-cases.ts';
 
 export type { StoreFactory };
 
@@ -28,6 +29,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['transactions', transactionCases],
   ['sts issuers and trust policies', stsCases],
   ['federations', federationCases],
+  ['dpop proofs', dpopProofCases],
 ];
 
 export function storeConformance(name: string, factory: StoreFactory): void {

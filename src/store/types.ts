@@ -124,6 +124,21 @@ export interface RevokedTokenStore {
   pruneExpired(now: number): Promise<number>;
 }
 
+/**
+ * DPoP proof `jti`s seen at the token endpoint (RFC 9449 §11.1), kept until the proof could no
+ * longer pass the freshness check anyway. Single use is enforced by the database (a unique key),
+ * so a proof replayed to another server sharing the database is refused too.
+ */
+export interface DpopProofStore {
+  /**
+   * Records the key; true when it was not seen before (or its earlier record had expired by
+   * `now`), false when it is already recorded — of concurrent callers exactly one gets true.
+   */
+  record(jti: string, expiresAt: number, now: number): Promise<boolean>;
+  /** Deletes records that expired at or before `now`. Returns the count. */
+  pruneExpired(now: number): Promise<number>;
+}
+
 export interface BundleStore {
   get(trustDomain: string): Promise<Bundle | null>;
   list(): Promise<Bundle[]>;
@@ -198,6 +213,7 @@ export interface StoreAggregates {
   readonly changes: ChangeFeed;
   readonly sts: StsStore;
   readonly federations: FederationStore;
+  readonly dpopProofs: DpopProofStore;
 }
 
 export interface Store extends StoreAggregates {

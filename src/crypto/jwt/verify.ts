@@ -16,7 +16,8 @@ export interface VerifyJwtSvidOptions {
     trustDomain: string,
     kid: string,
   ): KeyObject | null | undefined | Promise<KeyObject | null | undefined>;
-  readonly audience: string;
+  /** The `aud` claim must contain this value (or, given a list, at least one of them). */
+  readonly audience: string | readonly string[];
   /** Epoch ms. */
   readonly now: number;
   readonly leewaySeconds?: number;
@@ -114,9 +115,11 @@ function checkClaims(c: Record<string, unknown>, o: VerifyJwtSvidOptions): numbe
   if (!Array.isArray(aud) || aud.length === 0 || aud.some((a) => typeof a !== 'string')) {
     throw fail('aud claim is missing or malformed');
   }
-  if (typeof o.audience !== 'string' || o.audience === '')
+  const expected: readonly string[] = typeof o.audience === 'string' ? [o.audience] : o.audience;
+  if (expected.length === 0 || expected.some((a) => typeof a !== 'string' || a === ''))
     throw fail('no audience to check against');
-  if (!aud.includes(o.audience)) throw fail(`audience mismatch: expected "${clip(o.audience)}"`);
+  if (!expected.some((a) => aud.includes(a)))
+    throw fail(`audience mismatch: expected "${clip(expected.join('", "'))}"`);
   if (typeof c.exp !== 'number' || !Number.isFinite(c.exp)) throw fail('exp claim is missing');
   if (now > c.exp + leeway) throw fail('token has expired');
   if (c.nbf !== undefined) {

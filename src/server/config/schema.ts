@@ -91,10 +91,24 @@ export const serverConfigSchema = z.strictObject({
       issuers: z
         .array(
           z.strictObject({
-            /** Compared byte for byte with the token's `iss`. */
-            issuer: z.url({ protocol: /^https$/ }),
-            /** A static JWKS file (discovery issuers are registered through the admin API). */
-            jwks_file: z.string().min(1),
+            /**
+             * Compared byte for byte with the token's `iss`; or `spiffe://<trust domain>`: a
+             * federated trust domain whose JWT-SVIDs are accepted, verified with its bundle.
+             */
+            issuer: z.union([
+              z.url({ protocol: /^https$/ }),
+              z
+                .string()
+                .regex(
+                  /^spiffe:\/\/[a-z0-9._-]+$/,
+                  'expected an https URL or spiffe://<trust domain>',
+                ),
+            ]),
+            /**
+             * A static JWKS file (discovery issuers are registered through the admin API). Required
+             * for an https issuer; not allowed for spiffe://<trust domain> (keys from its bundle).
+             */
+            jwks_file: z.string().min(1).optional(),
             /** The subject token's `aud` must contain at least one of these. */
             audiences: z.array(z.string().min(1)).min(1),
           }),
@@ -119,6 +133,10 @@ export const serverConfigSchema = z.strictObject({
       reload_interval: duration('sts.reload_interval')
         .refine((v) => v >= 100 && v <= 3_600_000, 'must be between 100ms and 1h')
         .default(5_000),
+      /** How old a federated trust bundle may be when it verifies a JWT-SVID subject token. */
+      federated_bundle_max_staleness: duration('sts.federated_bundle_max_staleness').default(
+        30_000,
+      ),
     })
     .optional(),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

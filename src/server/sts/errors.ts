@@ -6,7 +6,8 @@ export type OAuthErrorCode =
   | 'invalid_grant'
   | 'unsupported_grant_type'
   | 'invalid_target'
-  | 'invalid_scope';
+  | 'invalid_scope'
+  | 'invalid_dpop_proof';
 
 export class OAuthError extends Error {
   readonly code: OAuthErrorCode;

@@ -9,11 +9,20 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import { signJwt } from '../../crypto/jwt/sign-claims.ts';
 import type { AuthorityManager } from '../authority/authority-manager.ts';
+import type { Bundle } from '../../core/bundle.ts';
+import type { DpopProofStore } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
 import { checkAudience, type Minter } from '../svid/minter.ts';
+import { dpopReplayKey, verifyDpopProof, type VerifiedDpopProof } from './dpop.ts';
 import { OAuthError, renderError, type TokenResponse } from './errors.ts';
+import {
+  DEFAULT_BUNDLE_MAX_STALENESS_MS,
+  FederatedSubjectTokens,
+  federatedTrustDomain,
+} from './federated.ts';
 import { clip, type Form } from './form.ts';
+import { decodeJws } from './jws.ts';
 import {
   loadIssuer,
   MAX_SUBJECT_TOKEN_BYTES,
@@ -36,6 +45,8 @@ export interface StsConfig {
   readonly issuers: readonly IssuerConfig[];
   readonly policies: readonly unknown[];
   readonly max_ttl: number;
+  /** Bound on the age of a cached federated bundle (ms); default 30 s. */
+  readonly federated_bundle_max_staleness?: number;
 }
 
 export interface TokenExchangeOptions {
@@ -49,6 +60,12 @@ export interface TokenExchangeOptions {
   readonly clock: Clock;
   /** Issuers and policies registered through the admin API, tried after the config's. */
   readonly registry?: StsRegistry;
+  /** The token endpoint's own URL (from the issuer): what a DPoP proof's `htu` must name. */
+  readonly tokenEndpoint: string;
+  /** Seen DPoP proof jtis, single use enforced by the database. */
+  readonly dpopProofs: DpopProofStore;
+  /** A trust domain's bundle from the store (federated JWT-SVID subject tokens). */
+  bundle(trustDomain: string): Promise<Bundle | null>;
 }
 
 interface ExchangeRequest {
@@ -61,7 +78,10 @@ interface ExchangeRequest {
 /** What the steps build up; each step fills its part. */
 interface Exchange {
   readonly form: Form;
+  /** The DPoP header values of the request (none: a Bearer request). */
+  readonly dpopHeaders: readonly string[];
   request?: ExchangeRequest;
+  dpop?: VerifiedDpopProof;
   subject?: VerifiedSubjectToken;
   policy?: CompiledTrustPolicy;
   decision?: Extract<PolicyDecision, { allowed: true }>;
@@ -74,6 +94,7 @@ type Step = (x: Exchange) => void | Promise<void>;
 export class TokenExchange {
   readonly #o: TokenExchangeOptions;
   readonly #issuers: ReadonlyMap<string, TrustedIssuer>;
+  readonly #federated: FederatedSubjectTokens;
   readonly #policies: ReadonlyMap<string, readonly CompiledTrustPolicy[]>;
   readonly #steps: ReadonlyArray<[string, Step]>;
 
@@ -81,16 +102,38 @@ export class TokenExchange {
   constructor(o: TokenExchangeOptions) {
     this.#o = o;
     const issuers = new Map<string, TrustedIssuer>();
+    const federated = new Map<string, readonly string[]>();
+    const trustDomain = TrustDomain.parse(o.trustDomain);
     o.config.issuers.forEach((c, i) => {
-      if (issuers.has(c.issuer))
+      const td = federatedTrustDomain(c.issuer);
+      if (issuers.has(c.issuer) || (td !== undefined && federated.has(td)))
         throw new InvalidArgumentError(
           `config: sts.issuers[${i}]: issuer "${c.issuer}" is repeated`,
         );
-      issuers.set(c.issuer, loadIssuer(c, `sts.issuers[${i}]`));
+      if (td === undefined) {
+        issuers.set(c.issuer, loadIssuer(c, `sts.issuers[${i}]`));
+        return;
+      }
+      if (c.jwks_file !== undefined)
+        throw new InvalidArgumentError(
+          `config: sts.issuers[${i}].jwks_file: not allowed for ${c.issuer} (its keys come from the trust bundle)`,
+        );
+      if (td === trustDomain.name)
+        throw new InvalidArgumentError(
+          `config: sts.issuers[${i}].issuer: ${c.issuer} is our own trust domain, not a federated one`,
+        );
+      federated.set(td, [...c.audiences]);
     });
+    this.#federated = new FederatedSubjectTokens({
+      trustDomain: trustDomain.name,
+      audiences: federated,
+      bundle: (td) => o.bundle(td),
+      maxStalenessMs: o.config.federated_bundle_max_staleness ?? DEFAULT_BUNDLE_MAX_STALENESS_MS,
+      now: () => o.clock.now(),
+    });
+    const known = new Set([...issuers.keys(), ...this.#federated.issuers()]);
     const policies = new Map<string, CompiledTrustPolicy[]>();
     const names = new Set<string>();
-    const trustDomain = TrustDomain.parse(o.trustDomain);
     o.config.policies.forEach((p, i) => {
       let c: CompiledTrustPolicy;
       try {
@@ -106,7 +149,7 @@ export class TokenExchange {
           `config: sts.policies[${i}]: policy "${c.name}" is repeated`,
         );
       names.add(c.name);
-      if (!issuers.has(c.issuer))
+      if (!known.has(c.issuer))
         throw new InvalidArgumentError(
           `config: sts.policies[${i}]: trust policy "${c.name}": issuer "${c.issuer}" is not in sts.issuers`,
         );
@@ -116,8 +159,10 @@ export class TokenExchange {
     this.#policies = policies;
     this.#steps = [
       ['parse request', (x) => this.#parseRequest(x)],
+      ['verify DPoP proof', (x) => this.#verifyDpopProof(x)],
       ['verify subject token', (x) => this.#verifySubjectToken(x)],
       ['authorize', (x) => this.#authorize(x)],
+      ['record DPoP proof', (x) => this.#recordDpopProof(x)],
       ['issue', (x) => this.#issue(x)],
     ];
   }
@@ -130,12 +175,15 @@ export class TokenExchange {
       .map((p) => p.name);
   }
 
-  /** Handles one POST /token with its parsed form; never throws. */
-  async handle(parseForm: () => Form): Promise<TokenResponse> {
+  /**
+   * Handles one POST /token with its parsed form and its `DPoP` header values (each received
+   * header separately; none for a Bearer request); never throws.
+   */
+  async handle(parseForm: () => Form, dpopHeaders: readonly string[] = []): Promise<TokenResponse> {
     const ctx: RequestContext = { caller: { kind: 'anonymous' }, correlationId: randomUUID() };
     let x: Exchange | undefined;
     try {
-      x = { form: parseForm() };
+      x = { form: parseForm(), dpopHeaders };
       for (const [, step] of this.#steps) await step(x);
       const response = x.response;
       if (!response) throw new Error('no response');
@@ -168,6 +216,7 @@ export class TokenExchange {
         ...(x?.subject && typeof x.subject.claims.sub === 'string'
           ? { subject: clip(x.subject.claims.sub) }
           : {}),
+        ...(x?.dpop ? { dpop_jkt: x.dpop.jkt } : {}),
         reason,
       },
     });
@@ -206,20 +255,62 @@ export class TokenExchange {
     if (scopes?.some((s) => s === ''))
       throw new OAuthError('invalid_request', 'scope must be space-separated tokens');
     x.request = {
-      subjectToken,
+      // Clients reading the token from a file (google-auth-library's file credential source)
+      // send its trailing newline; it is no part of a compact JWS.
+      subjectToken: subjectToken.trimEnd(),
       audience: x.form.get('audience') ?? [],
       scopes,
       kind: requested === TOKEN_TYPE_JWT ? 'spiffe_id' : 'access_token',
     };
   }
 
-  async #verifySubjectToken(x: Exchange): Promise<void> {
-    const r = need(x.request);
-    x.subject = await verifySubjectToken(
-      r.subjectToken,
-      this.#o.registry?.trustedIssuers ?? this.#issuers,
+  /**
+   * DPoP binds access tokens only. A JWT-SVID cannot carry `cnf` (its claims are fixed by the
+   * JWT-SVID spec and its verifiers ignore it), so a DPoP request for one is refused rather than
+   * answered with a token the client would wrongly believe sender-constrained.
+   */
+  #verifyDpopProof(x: Exchange): void {
+    if (x.dpopHeaders.length === 0) return;
+    if (need(x.request).kind !== 'access_token')
+      throw new OAuthError(
+        'invalid_request',
+        'DPoP applies to access tokens only, not to JWT-SVIDs',
+        'DPoP: proof sent with a JWT-SVID request',
+      );
+    x.dpop = verifyDpopProof(x.dpopHeaders, this.#o.tokenEndpoint, this.#o.clock.now());
+  }
+
+  /** Single use of the proof, enforced by the database; after authorization, before issuing. */
+  async #recordDpopProof(x: Exchange): Promise<void> {
+    const proof = x.dpop;
+    if (!proof) return;
+    const fresh = await this.#o.dpopProofs.record(
+      dpopReplayKey(this.#o.tokenEndpoint, proof),
+      proof.expiresAt,
       this.#o.clock.now(),
     );
+    if (!fresh)
+      throw new OAuthError(
+        'invalid_dpop_proof',
+        'DPoP proof has already been used',
+        `DPoP: replayed proof jti "${clip(proof.jti)}"`,
+      );
+  }
+
+  async #verifySubjectToken(x: Exchange): Promise<void> {
+    const r = need(x.request);
+    const now = this.#o.clock.now();
+    const issuers = this.#o.registry?.trustedIssuers ?? this.#issuers;
+    // A registered OIDC issuer named by `iss` wins; otherwise a spiffe:// `sub` makes the token
+    // a federated JWT-SVID (its `iss`, if any, plays no part).
+    const jws = decodeJws(r.subjectToken);
+    const claims = jws?.claims;
+    x.subject =
+      claims &&
+      !(typeof claims.iss === 'string' && issuers.get(claims.iss) !== undefined) &&
+      FederatedSubjectTokens.claimsSpiffeSubject(claims)
+        ? await this.#federated.verify(r.subjectToken, claims, now)
+        : await verifySubjectToken(r.subjectToken, issuers, now, jws);
   }
 
   #authorize(x: Exchange): void {
@@ -284,6 +375,12 @@ export class TokenExchange {
     }
     const at = d.accessToken;
     if (!at) throw new Error(`policy ${p.name} has no output`);
+    if (p.output.kind === 'access_token' && p.output.requireDpop && !x.dpop)
+      throw new OAuthError(
+        'invalid_dpop_proof',
+        'a DPoP proof is required',
+        `DPoP: proof required by trust policy "${p.name}"`,
+      );
     if (r.audience.some((a) => a !== at.audience))
       throw new OAuthError('invalid_target', 'audience is not allowed by the trust policy');
     const scopes = r.scopes ?? at.scopes;
@@ -309,10 +406,17 @@ export class TokenExchange {
         jti: randomBytes(16).toString('base64url'),
         iat,
         exp,
+        ...(x.dpop ? { cnf: { jkt: x.dpop.jkt } } : {}),
       },
     });
     x.issued = `${at.audience} (access token)`;
-    x.response = tokenResponse(token, TOKEN_TYPE_ACCESS_TOKEN, 'Bearer', exp * 1000, now);
+    x.response = tokenResponse(
+      token,
+      TOKEN_TYPE_ACCESS_TOKEN,
+      x.dpop ? 'DPoP' : 'Bearer',
+      exp * 1000,
+      now,
+    );
   }
 }
 

@@ -21,6 +21,8 @@ import { clip, type Form } from './form.ts';
 export const MAX_ACCESS_TOKEN_BYTES = 8192;
 const SEGMENT_RE = /^[A-Za-z0-9_-]+$/;
 const ALLOWED_HEADERS = new Set(['alg', 'kid', 'typ']);
+/** An RFC 7638 SHA-256 thumbprint, base64url. */
+const JKT_RE = /^[A-Za-z0-9_-]{43}$/;
 
 export interface IntrospectionConfig {
   /** Trust-policy names (`client_id`) whose access tokens may call /introspect and /revoke. */
@@ -50,6 +52,8 @@ export interface AccessTokenClaims {
   readonly jti: string;
   readonly iat: number;
   readonly exp: number;
+  /** RFC 9449 §6: present on DPoP-bound tokens (the proof key's RFC 7638 thumbprint). */
+  readonly cnf?: { readonly jkt: string };
 }
 
 type Verified = { ok: true; claims: AccessTokenClaims } | { ok: false; reason: string };
@@ -97,7 +101,9 @@ export class TokenIntrospection {
           exp: c.exp,
           iat: c.iat,
           jti: c.jti,
-          token_type: 'Bearer',
+          // RFC 9449 §6.2: a DPoP-bound token is introspected with its cnf and token_type DPoP.
+          ...(c.cnf ? { cnf: { jkt: c.cnf.jkt } } : {}),
+          token_type: c.cnf ? 'DPoP' : 'Bearer',
         },
       };
     } catch (e) {
@@ -195,6 +201,15 @@ export class TokenIntrospection {
       (c.scope !== undefined && typeof c.scope !== 'string')
     )
       return no('malformed claims');
+    const cnf = c.cnf as Record<string, unknown> | undefined;
+    if (
+      cnf !== undefined &&
+      (typeof cnf !== 'object' ||
+        cnf === null ||
+        typeof cnf.jkt !== 'string' ||
+        !JKT_RE.test(cnf.jkt))
+    )
+      return no('malformed claims');
     const exp = c.exp as number;
     if (this.#o.clock.now() >= exp * 1000) return no('expired');
     return {
@@ -208,6 +223,7 @@ export class TokenIntrospection {
         jti: c.jti,
         iat: c.iat as number,
         exp,
+        ...(cnf ? { cnf: { jkt: cnf.jkt as string } } : {}),
       },
     };
   }
@@ -221,6 +237,9 @@ export class TokenIntrospection {
     if (!v.ok) throw new CallerError(401, `caller token: ${v.reason}`);
     if (await this.#o.revoked.isRevoked(v.claims.jti))
       throw new CallerError(401, 'caller token: revoked');
+    // A DPoP-bound token is not a bearer token (RFC 9449 §7.1); DPoP-authenticated callers of
+    // these endpoints are not supported, so it is refused here rather than used without a proof.
+    if (v.claims.cnf) throw new CallerError(401, 'caller token: DPoP-bound, not a bearer token');
     if (!this.#clients.has(v.claims.client_id))
       throw new CallerError(403, `client "${clip(v.claims.client_id)}" may not introspect`);
     return v.claims.client_id;

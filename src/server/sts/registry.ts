@@ -18,6 +18,7 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import type { StsIssuerRecord, Store, TrustPolicyRecord } from '../../store/types.ts';
 import { DiscoveryKeys, type DiscoveryOptions } from './discovery.ts';
+import { federatedTrustDomain } from './federated.ts';
 import {
   loadIssuer,
   parseJwks,
@@ -96,6 +97,8 @@ export class StsRegistry {
   static async create(o: StsRegistryOptions): Promise<StsRegistry> {
     const r = new StsRegistry(o);
     o.config.issuers.forEach((c, i) => {
+      // spiffe://<td> pseudo-issuers (federated JWT-SVIDs) are the exchange's own (federated.ts).
+      if (federatedTrustDomain(c.issuer) !== undefined) return;
       if (!r.#configIssuers.has(c.issuer))
         r.#configIssuers.set(c.issuer, {
           source: 'config',

@@ -183,7 +183,19 @@ const v4: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2, v3, v4];
+/** v5: DPoP proof jtis seen at the token endpoint (RFC 9449 replay check), until their expiry. */
+const v5: Migration = {
+  version: 5,
+  name: 'dpop proofs',
+  statements: (t) => [
+    `create table dpop_proofs (
+      jti ${t.key} not null constraint dpop_proofs_pkey primary key,
+      expires_at bigint not null)`,
+    `create index dpop_proofs_expires_at_idx on dpop_proofs (expires_at)`,
+  ],
+};
+
+export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

@@ -125,6 +125,11 @@ export interface FederationRow {
   failures: number;
 }
 
+export interface DpopProofRow {
+  jti: string;
+  expires_at: number;
+}
+
 export interface SchemaMigrationRow {
   version: number;
   name: string;
@@ -181,4 +186,5 @@ export interface Schema {
   trust_policies: TrustPolicyRow;
   sts_revision: StsRevisionRow;
   federations: FederationRow;
+  dpop_proofs: DpopProofRow;
 }

@@ -15,6 +15,7 @@ import { auditStore } from './audit-store.ts';
 import { changeFeed } from './change-feed.ts';
 import { stsStore } from './sts-store.ts';
 import { federationStore } from './federation-store.ts';
+import { dpopProofStore } from './dpop-proof-store.ts';
 
 export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAggregates {
   const g = <T extends object>(a: T) => guarded(a, ctx.dialect, isClosed);
@@ -29,6 +30,7 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
     changes: g(changeFeed(ctx)),
     sts: g(stsStore(ctx)),
     federations: g(federationStore(ctx)),
+    dpopProofs: g(dpopProofStore(ctx)),
   });
 }
 

@@ -95,7 +95,7 @@ describe('compileTrustPolicy bounds', () => {
     );
     rejects(
       { issuer: 'http://issuer.example' },
-      'trust policy "p": issuer: must be an https URL without query, fragment or userinfo',
+      'trust policy "p": issuer: must be an https URL without query, fragment or userinfo, or spiffe://<trust domain>',
     );
     rejects({ name: 'Bad_Name' }, 'trust policy "Bad_Name": name: must match [a-z0-9-]+');
     rejects(

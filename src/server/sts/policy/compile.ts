@@ -52,6 +52,8 @@ export type PolicyOutput =
       readonly kind: 'access_token';
       readonly audience: string;
       readonly scopes: readonly string[];
+      /** Requests without a DPoP proof are refused. */
+      readonly requireDpop: boolean;
     };
 
 export interface CompiledTrustPolicy {
@@ -127,7 +129,12 @@ export function compileTrustPolicy(input: unknown, opts: CompileOptions): Compil
   } else {
     const at = policy.access_token;
     if (!at) throw err('access_token', 'missing'); // unreachable: the schema needs one of them
-    output = { kind: 'access_token', audience: at.audience, scopes: [...at.scopes] };
+    output = {
+      kind: 'access_token',
+      audience: at.audience,
+      scopes: [...at.scopes],
+      requireDpop: at.require_dpop,
+    };
   }
 
   const ttlMs = parseDuration(policy.ttl, `${what}: ttl`);

@@ -33,8 +33,10 @@ const httpsUrl = z.string().refine((v) => {
   } catch {
     return false;
   }
+  // spiffe://<trust domain>: federated JWT-SVIDs (sts/federated.ts).
+  if (/^spiffe:\/\/[a-z0-9._-]+$/.test(v)) return true;
   return u.protocol === 'https:' && !u.search && !u.hash && !u.username && !u.password;
-}, 'must be an https URL without query, fragment or userinfo');
+}, 'must be an https URL without query, fragment or userinfo, or spiffe://<trust domain>');
 
 export const trustPolicySchema = z
   .strictObject({
@@ -66,6 +68,8 @@ export const trustPolicySchema = z
             z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'invalid scope token (RFC 6749 §3.3)'),
           )
           .max(32),
+        /** Refuse requests without a DPoP proof (RFC 9449): every token is sender-constrained. */
+        require_dpop: z.boolean().default(false),
       })
       .optional(),
     ttl: z.string().default(DEFAULT_TTL),
