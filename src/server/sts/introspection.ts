@@ -8,7 +8,7 @@
 // (the trust policy that issued it) is listed in `sts.introspection_clients`, unless
 // `sts.introspection_open` is true. Anything wrong with the introspected token answers
 // `{active: false}`, never a reason; refused callers and every revocation are audited, never a token.
-import { createPublicKey, randomUUID, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import type { Bundle } from '../../core/bundle.ts';
 import type { Clock } from '../../core/clock.ts';
 import { isAllowedJwtAlg, jwsVerifyParams } from '../../crypto/jwt/alg.ts';
@@ -17,9 +17,9 @@ import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
 import { OAuthError, renderError, type TokenResponse } from './errors.ts';
 import { clip, type Form } from './form.ts';
+import { decodeJws, verifyJws } from './jws.ts';
 
 export const MAX_ACCESS_TOKEN_BYTES = 8192;
-const SEGMENT_RE = /^[A-Za-z0-9_-]+$/;
 const ALLOWED_HEADERS = new Set(['alg', 'kid', 'typ']);
 /** An RFC 7638 SHA-256 thumbprint, base64url. */
 const JKT_RE = /^[A-Za-z0-9_-]{43}$/;
@@ -160,13 +160,9 @@ export class TokenIntrospection {
   async verify(token: string): Promise<Verified> {
     const no = (reason: string): Verified => ({ ok: false, reason });
     if (token.length > MAX_ACCESS_TOKEN_BYTES) return no('token too large');
-    const parts = token.split('.');
-    if (parts.length !== 3) return no('not a compact JWS');
-    const [h, p, s] = parts as [string, string, string];
-    if (!SEGMENT_RE.test(h) || !SEGMENT_RE.test(p) || !SEGMENT_RE.test(s)) return no('malformed');
-    const header = decodeJson(h);
-    const c = decodeJson(p);
-    if (!header || !c) return no('malformed');
+    const jws = decodeJws(token);
+    if (!jws || jws.signature === '') return no('malformed');
+    const { header, claims: c } = jws;
     const { alg, kid, typ } = header;
     if (!isAllowedJwtAlg(alg)) return no('algorithm not allowed');
     if (Object.keys(header).some((k) => !ALLOWED_HEADERS.has(k))) return no('unsupported header');
@@ -174,17 +170,8 @@ export class TokenIntrospection {
     if (typeof kid !== 'string' || kid === '') return no('no kid');
     const key = this.#key(kid);
     if (!key) return no('unknown key');
-    const params = jwsVerifyParams(alg, key);
-    if (!params) return no('algorithm does not match the key');
-    const sig = Buffer.from(s, 'base64url');
-    if (params.sigLength !== null && sig.length !== params.sigLength) return no('bad signature');
-    let ok = false;
-    try {
-      ok = verify(params.hash, Buffer.from(`${h}.${p}`, 'latin1'), params.options, sig);
-    } catch {
-      ok = false;
-    }
-    if (!ok) return no('bad signature');
+    if (!jwsVerifyParams(alg, key)) return no('algorithm does not match the key');
+    if (!verifyJws(jws, alg, key)) return no('bad signature');
     if (c.iss !== this.#o.issuer) return no('foreign issuer');
     const aud = c.aud;
     const audOk =
@@ -285,15 +272,4 @@ function respondError(e: unknown): TokenResponse {
     };
   }
   return renderError(e);
-}
-
-function decodeJson(segment: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
-    return typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
