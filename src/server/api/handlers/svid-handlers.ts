@@ -30,19 +30,11 @@ export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof Svi
         agent.node,
         req.params.map((p) => ({ entryId: p.entryId, csr: p.csr })),
       );
-      return {
-        results: results.map((r, i) => ({
-          status: statusOf(r),
-          entryId: req.params[i]?.entryId ?? '',
-          ...(r.ok
-            ? {
-                spiffeId: r.value.spiffeId,
-                svidChain: r.value.chainDer,
-                expiresAt: seconds(r.value.expiresAt),
-              }
-            : {}),
-        })),
-      };
+      return batchResults(req.params, results, (v) => ({
+        spiffeId: v.spiffeId,
+        svidChain: v.chainDer,
+        expiresAt: seconds(v.expiresAt),
+      }));
     },
     async newJWTSVID(req, ctx) {
       const agent = agentCaller(ctx);
@@ -56,19 +48,28 @@ export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof Svi
         agent.node,
         req.params.map((p) => ({ entryId: p.entryId, audience: p.audience })),
       );
-      return {
-        results: results.map((r, i) => ({
-          status: statusOf(r),
-          entryId: req.params[i]?.entryId ?? '',
-          ...(r.ok
-            ? {
-                spiffeId: r.value.spiffeId,
-                token: r.value.token,
-                expiresAt: seconds(r.value.expiresAt),
-              }
-            : {}),
-        })),
-      };
+      return batchResults(req.params, results, (v) => ({
+        spiffeId: v.spiffeId,
+        token: v.token,
+        expiresAt: seconds(v.expiresAt),
+      }));
     },
+  };
+}
+
+type BatchResult<V> = { ok: true; value: V } | { ok: false; code: string; message: string };
+
+/** One result per request item, in order: its status, its entry id and, on success, `fields`. */
+function batchResults<V, F extends object>(
+  params: readonly { entryId: string }[],
+  results: readonly BatchResult<V>[],
+  fields: (v: V) => F,
+) {
+  return {
+    results: results.map((r, i) => ({
+      status: statusOf(r),
+      entryId: params[i]?.entryId ?? '',
+      ...(r.ok ? fields(r.value) : {}),
+    })),
   };
 }
