@@ -468,6 +468,24 @@ export function serverSuite(
       ac.abort();
     });
 
+    it("ends a banned agent's open sync stream with PermissionDenied", async () => {
+      const agent = await joinTokenAgent();
+      const stream = agent.syncApi().syncAuthorizedEntries({})[Symbol.asyncIterator]();
+      assert.equal((await stream.next()).value!.initial, true);
+      await admin.agents.banAgent({ spiffeId: agent.identity!.spiffeId });
+      // The ban reaches the stream through the change feed (polled every 250 ms).
+      const ended = await Promise.race([
+        stream.next().then(
+          () => 'another message',
+          (e: unknown) => e,
+        ),
+        new Promise((r) => setTimeout(() => r('still open after 5 s'), 5000)),
+      ]);
+      assert.ok(ended instanceof ConnectError, String(ended));
+      assert.equal(ended.code, Code.PermissionDenied);
+      assert.match(ended.message, /is banned/);
+    });
+
     it('exposes health, readiness and Prometheus metrics, and a 0600 admin socket', async () => {
       const { statSync } = await import('node:fs');
       assert.equal(statSync(server.adminSocket).mode & 0o777, 0o600);

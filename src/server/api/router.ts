@@ -58,7 +58,10 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
   router.service(EntryApi, entryHandlers(s.entries));
   router.service(AgentApi, agentHandlers(s.attestation, s.agents, s.bundles));
   router.service(SvidApi, svidHandlers(s.svids));
-  router.service(SyncApi, syncHandlers(s.svids, s.index, s.bundles, s.federatedBundles));
+  router.service(
+    SyncApi,
+    syncHandlers(s.svids, s.index, s.bundles, s.federatedBundles, s.store.nodes),
+  );
   router.service(BundleApi, {
     ...bundleHandlers(s.bundles),
     ...federatedBundleHandlers(s.federation),

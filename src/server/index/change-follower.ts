@@ -1,4 +1,5 @@
-// Follows the store's change feed and applies entry changes to the EntryIndex.
+// Follows the store's change feed and applies entry changes to the EntryIndex (node changes are
+// passed on to its node listeners: open agent streams re-check their agent).
 //
 // Event ids increase but are not contiguous: on PostgreSQL a transaction that took id 11 may
 // commit after one that took id 12. So a skipped id is remembered as a gap and looked up again
@@ -87,6 +88,9 @@ export class ChangeFollower {
       else this.#index.remove(id);
     }
     this.#index.notify(ids);
+    this.#index.notifyNodes([
+      ...new Set(events.filter((e) => e.kind === 'node').map((e) => e.targetId)),
+    ]);
   }
 }
 

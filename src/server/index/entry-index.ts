@@ -14,6 +14,7 @@ export class EntryIndex {
   readonly #admins = new Map<string, Set<string>>();
   readonly #serverId: string;
   readonly #listeners = new Set<(changedIds: readonly string[]) => void>();
+  readonly #nodeListeners = new Set<(nodeIds: readonly string[]) => void>();
 
   constructor(serverId: string) {
     this.#serverId = serverId;
@@ -75,6 +76,20 @@ export class EntryIndex {
   notify(changedIds: readonly string[]): void {
     if (changedIds.length === 0) return;
     for (const fn of this.#listeners) fn(changedIds);
+  }
+
+  /**
+   * Subscribe to node record changes seen in the change feed (attested, re-attested, banned,
+   * evicted), by node SPIFFE ID. Returns unsubscribe.
+   */
+  onNodesChange(fn: (nodeIds: readonly string[]) => void): () => void {
+    this.#nodeListeners.add(fn);
+    return () => this.#nodeListeners.delete(fn);
+  }
+
+  notifyNodes(nodeIds: readonly string[]): void {
+    if (nodeIds.length === 0) return;
+    for (const fn of this.#nodeListeners) fn(nodeIds);
   }
 
   /**

@@ -145,7 +145,7 @@ async function harness(): Promise<Harness> {
     bundle: emptyBundle('example.org'),
     onChange: () => () => {},
   } as unknown as BundleCache;
-  const handlers = syncHandlers(svids, index, own, federated);
+  const handlers = syncHandlers(svids, index, own, federated, store.nodes);
   const ctx = createHandlerContext({
     service: SyncService,
     method: SyncService.method.syncAuthorizedEntries,

@@ -8,6 +8,8 @@ import type { FederatedBundleCache } from '../../federated-bundle-cache.ts';
 import type { EntryIndex } from '../../index/entry-index.ts';
 import type { SvidService } from '../../svid/svid-service.ts';
 import { AsyncQueue } from '../../../core/async-queue.ts';
+import { PermissionDeniedError } from '../../../core/errors.ts';
+import type { NodeStore } from '../../../store/types.ts';
 import { agentCaller } from '../context-keys.ts';
 import { bundleToWire, entryToWire } from '../convert.ts';
 import {
@@ -24,6 +26,7 @@ export function syncHandlers(
   index: EntryIndex,
   bundles: BundleCache,
   federated: FederatedBundleCache,
+  nodes: Pick<NodeStore, 'get'>,
 ): Partial<ServiceImpl<typeof SyncApi>> {
   return {
     async getAuthorizedEntries(_req, ctx) {
@@ -45,8 +48,12 @@ export function syncHandlers(
       const agent = agentCaller(ctx);
       const known = new Map<string, bigint>(Object.entries(req.known).slice(0, MAX_KNOWN));
       const sent = new FederatedBundlesSent();
-      const wake = new AsyncQueue<'entries' | 'bundle' | 'federated'>(10_000);
+      const wake = new AsyncQueue<'entries' | 'bundle' | 'federated' | 'node'>(10_000);
       const offIndex = index.onChange(() => wake.push('entries'));
+      // A ban or eviction ends the open stream too, not only the agent's next call.
+      const offNodes = index.onNodesChange((ids) => {
+        if (ids.includes(agent.spiffeId)) wake.push('node');
+      });
       const offBundle = bundles.onChange(() => wake.push('bundle'));
       const offFederated = federated.onChange(() => wake.push('federated'));
       ctx.signal.addEventListener('abort', () => wake.close());
@@ -59,6 +66,12 @@ export function syncHandlers(
         yield next(true, true);
         let pendingBundle = false;
         for await (const why of wake) {
+          if (why === 'node') {
+            const node = await nodes.get(agent.spiffeId);
+            if (!node) throw new PermissionDeniedError(`agent ${agent.spiffeId} was evicted`);
+            if (node.banned) throw new PermissionDeniedError(`agent ${agent.spiffeId} is banned`);
+            continue;
+          }
           pendingBundle ||= why === 'bundle';
           const msg = next(false, pendingBundle);
           pendingBundle = false;
@@ -73,6 +86,7 @@ export function syncHandlers(
         }
       } finally {
         offIndex();
+        offNodes();
         offBundle();
         offFederated();
       }
