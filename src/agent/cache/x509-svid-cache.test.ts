@@ -1,10 +1,13 @@
-// X509SvidCache when the server cannot be reached (e.g. entries restored from the data dir while
-// it is down): minting pauses with exponential backoff, logged once, instead of retrying on
-// every call.
+// X509SvidCache: when the server cannot be reached (e.g. entries restored from the data dir while
+// it is down) minting pauses with exponential backoff, logged once, instead of retrying on every
+// call; an entry change re-mints only when it changes what the certificate holds.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../core/clock.ts';
 import type { Entry } from '../../core/entry.ts';
+import { parseCsr } from '../../crypto/x509/csr.ts';
+import { issueX509SvidSync } from '../../crypto/x509/leaf.ts';
+import { HOUR, makeCa } from '../../crypto/x509/testing.ts';
 import { X509SvidCache } from './x509-svid-cache.ts';
 
 const entry: Entry = {
@@ -60,5 +63,50 @@ describe('X509SvidCache: mint failures', () => {
     assert.equal(logs.length, 1);
     assert.match(logs[0] ?? '', /pausing minting/);
     assert.equal(cache.size, 0);
+  });
+});
+
+describe('X509SvidCache: entry changes', () => {
+  it('re-mints only when the entry changes what the certificate holds', async () => {
+    const ca = await makeCa('ec-p256', 'example.org', Date.now());
+    let minted = 0;
+    const cache = new X509SvidCache({
+      clock: new ManualClock(Date.now()),
+      maxSize: 10,
+      mint: async (params) =>
+        params.map((p) => {
+          minted++;
+          const csr = parseCsr(p.csr);
+          const leaf = issueX509SvidSync({
+            ca,
+            subjectPublicKey: csr.publicKeyDer,
+            spiffeId: entry.spiffeId,
+            notBefore: Date.now() - 10_000,
+            notAfter: Date.now() + HOUR,
+          });
+          return { entryId: p.entryId, ok: true as const, chainDer: [leaf.der] };
+        }),
+    });
+    await cache.refresh(entries, ['e1']);
+    assert.equal(minted, 1);
+    const first = cache.get('e1');
+
+    // A new hint, selector set or federation: same certificate, new revision recorded.
+    const renamed: Entry = {
+      ...entry,
+      hint: 'db',
+      selectors: [{ type: 'unix', value: 'uid:2' }],
+      federatesWith: ['partner.test'],
+      revision: 2,
+    };
+    await cache.refresh(new Map([['e1', renamed]]));
+    assert.equal(minted, 1);
+    assert.equal(cache.get('e1')?.chainDer, first?.chainDer);
+    assert.equal(cache.get('e1')?.revision, 2);
+
+    // A DNS name is in the certificate: re-minted.
+    await cache.refresh(new Map([['e1', { ...renamed, dnsNames: ['db.local'], revision: 3 }]]));
+    assert.equal(minted, 2);
+    assert.notEqual(cache.get('e1')?.chainDer, first?.chainDer);
   });
 });

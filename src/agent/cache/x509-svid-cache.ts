@@ -1,6 +1,7 @@
 // X.509-SVIDs for the agent's entries. Workload keys are generated here and never leave the
 // agent (only CSRs go to the server). SVIDs are minted in batches, rotated at half-life with
-// jitter, re-minted when their entry changes or their CA is tainted, and bounded: beyond
+// jitter, re-minted when their entry changes what the certificate holds (not for a new hint or
+// selector set) or their CA is tainted, and bounded: beyond
 // `maxSize` the least recently used are dropped and minted again on demand.
 import { X509Certificate, createHash, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -16,6 +17,8 @@ export interface CachedX509Svid {
   readonly entryId: string;
   readonly spiffeId: string;
   readonly revision: number;
+  /** svidShape of the entry it was minted for. */
+  readonly shape: string;
   readonly chainDer: readonly Uint8Array[];
   readonly keyPkcs8Der: Uint8Array;
   readonly notBefore: number;
@@ -103,8 +106,13 @@ export class X509SvidCache {
     for (const id of consider) {
       const e = entries.get(id);
       if (!e) continue;
-      const s = this.#svids.get(id);
+      let s = this.#svids.get(id);
       if (!s && due.length + this.#svids.size >= this.#o.maxSize && !wanted.includes(id)) continue;
+      // A change that does not show in the certificate (hint, selectors, federation) keeps it.
+      if (s && s.revision !== e.revision && s.shape === svidShape(e)) {
+        s = { ...s, revision: e.revision };
+        this.#svids.set(id, s);
+      }
       if (!s || s.revision !== e.revision || now >= s.rotateAt || this.#tainted.has(s.anchor))
         due.push(e);
     }
@@ -176,6 +184,7 @@ export class X509SvidCache {
       entryId: entry.id,
       spiffeId: entry.spiffeId,
       revision: entry.revision,
+      shape: svidShape(entry),
       chainDer,
       keyPkcs8Der: new Uint8Array(key.export({ type: 'pkcs8', format: 'der' })),
       notBefore,
@@ -191,6 +200,18 @@ export class X509SvidCache {
     for (const s of this.#svids.values()) next = Math.min(next, s.rotateAt);
     return next;
   }
+}
+
+/** The entry fields an X.509-SVID is made from; a change of any of them re-mints it. */
+function svidShape(e: Entry): string {
+  return JSON.stringify([
+    e.spiffeId,
+    e.dnsNames,
+    e.x509SvidTtl,
+    e.expiresAt,
+    e.admin,
+    e.downstream,
+  ]);
 }
 
 function sha256(b: Uint8Array): string {
