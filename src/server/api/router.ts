@@ -60,7 +60,9 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
   router.service(SvidApi, svidHandlers(s.svids));
   router.service(
     SyncApi,
-    syncHandlers(s.svids, s.index, s.bundles, s.federatedBundles, s.store.nodes),
+    syncHandlers(s.svids, s.index, s.bundles, s.federatedBundles, {
+      get: (id) => s.store.nodes.get(id),
+    }),
   );
   router.service(BundleApi, {
     ...bundleHandlers(s.bundles),
