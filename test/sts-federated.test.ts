@@ -8,6 +8,9 @@ import * as jose from 'jose';
 import { emptyBundle, withJwtAuthority, type Bundle } from '../src/core/bundle.ts';
 import { openStore } from '../src/store/open.ts';
 import type { Store } from '../src/store/types.ts';
+import { createClient } from '@connectrpc/connect';
+import { StsService } from '../proto/gen/tessera/v1/sts_pb.js';
+import { adminSocketTransport } from '../src/client/server-transport.ts';
 import { adminClients } from './helpers/admin.ts';
 import { freePort } from './helpers/ports.ts';
 import { createTempDatabase, type TempDatabase } from './helpers/postgres.ts';
@@ -114,6 +117,23 @@ describe('federated JWT-SVIDs as subject tokens', () => {
     const ok = (await audits()).filter((a) => a.outcome === 'success').at(-1);
     assert.equal(ok?.details?.issuer, 'spiffe://partner.org');
     assert.equal(ok?.details?.policy, 'partner-prod');
+  });
+
+  it('the policy dry run checks a federated JWT-SVID as the exchange does', async () => {
+    const sts = createClient(StsService, adminSocketTransport(server.adminSocket));
+    const allow = await sts.testTrustPolicy({
+      policyName: 'partner-prod',
+      token: await svid(k1.privateKey, 'p-1'),
+    });
+    assert.equal(allow.decision, 'allow', allow.reason);
+    assert.equal(allow.attributes.subject, 'spiffe://partner.org/ns/prod/sa/api');
+    const denied = await sts.testTrustPolicy({
+      policyName: 'partner-prod',
+      token: await svid(k2.privateKey, 'p-2'),
+    });
+    assert.equal(denied.decision, 'deny');
+    assert.equal(denied.failing, 'token');
+    assert.match(denied.reason, /unknown kid/);
   });
 
   const refusals: Array<[string, () => Promise<string>, RegExp]> = [

@@ -52,6 +52,8 @@ export interface ServiceDeps {
   metrics: ServerMetrics;
   registry: StsRegistry;
   federation: FederationService;
+  /** The token exchange, when configured: the dry run checks tokens exactly as it does. */
+  tokenExchange: TokenExchange | undefined;
 }
 
 export function buildApiServices(d: ServiceDeps): ApiServices {
@@ -70,6 +72,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     metrics,
     registry,
     federation,
+    tokenExchange,
   } = d;
   const agents = new AgentService({
     store,
@@ -109,7 +112,14 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       defaultJwtTtlMs: config.default_jwt_svid_ttl,
       onIssued: (kind, n) => metrics.issued.inc({ kind }, n),
     }),
-    sts: new StsAdmin({ store, auditor, clock, registry, trustDomain: td.name }),
+    sts: new StsAdmin({
+      store,
+      auditor,
+      clock,
+      registry,
+      trustDomain: td.name,
+      verifySubject: tokenExchange && ((t) => tokenExchange.verifySubject(t)),
+    }),
     status: {
       trustDomain: td.name,
       serverId,

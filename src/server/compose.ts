@@ -257,6 +257,16 @@ export class TesseraServer {
         });
       });
       await applyFederationConfig(config, federation);
+      const { tokenExchange, introspection } = buildSts(config, {
+        trustDomain: td.name,
+        minter,
+        authorities,
+        auditor,
+        clock,
+        bundles,
+        store,
+        registry,
+      });
       const services = buildApiServices({
         config,
         td,
@@ -272,16 +282,7 @@ export class TesseraServer {
         metrics,
         registry,
         federation,
-      });
-      const { tokenExchange, introspection } = buildSts(config, {
-        trustDomain: td.name,
-        minter,
-        authorities,
-        auditor,
-        clock,
-        bundles,
-        store,
-        registry,
+        tokenExchange,
       });
       const server = new TesseraServer(
         config,

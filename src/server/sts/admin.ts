@@ -21,6 +21,7 @@ import {
   parseJwks,
   verifySubjectToken,
   type IssuerKeys,
+  type VerifiedSubjectToken,
 } from './issuers.ts';
 import type { CompiledTrustPolicy } from './policy/compile.ts';
 import { dryRunReport, evaluatePolicy, type DryRunReport } from './policy/evaluate.ts';
@@ -90,6 +91,7 @@ export class StsAdmin {
   readonly #auditor: Auditor;
   readonly #clock: Clock;
   readonly #registry: StsRegistry;
+  readonly #verifySubject: ((token: string) => Promise<VerifiedSubjectToken>) | undefined;
   readonly #trustDomain: string;
 
   constructor(o: {
@@ -98,11 +100,14 @@ export class StsAdmin {
     clock: Clock;
     registry: StsRegistry;
     trustDomain: string;
+    /** The token exchange's own subject-token check, when it runs (federated JWT-SVIDs too). */
+    verifySubject?: ((token: string) => Promise<VerifiedSubjectToken>) | undefined;
   }) {
     this.#store = o.store;
     this.#auditor = o.auditor;
     this.#clock = o.clock;
     this.#registry = o.registry;
+    this.#verifySubject = o.verifySubject;
     this.#trustDomain = o.trustDomain;
   }
 
@@ -415,7 +420,9 @@ export class StsAdmin {
       if (Buffer.byteLength(token) > MAX_SUBJECT_TOKEN_BYTES)
         throw new InvalidArgumentError(`token: larger than ${MAX_SUBJECT_TOKEN_BYTES} bytes`);
       try {
-        const v = await verifySubjectToken(token, this.#registry.trustedIssuers, this.#clock.now());
+        const v = this.#verifySubject
+          ? await this.#verifySubject(token)
+          : await verifySubjectToken(token, this.#registry.trustedIssuers, this.#clock.now());
         return { mode: 'token', ...dryRunReport(evaluatePolicy(policy, v.claims)) };
       } catch (e) {
         if (!(e instanceof OAuthError)) throw e;

@@ -298,19 +298,24 @@ export class TokenExchange {
   }
 
   async #verifySubjectToken(x: Exchange): Promise<void> {
-    const r = need(x.request);
+    x.subject = await this.verifySubject(need(x.request).subjectToken);
+  }
+
+  /**
+   * Verifies a subject token as the exchange does (also the admin dry run's check): a registered
+   * OIDC issuer named by `iss` wins; otherwise a spiffe:// `sub` makes the token a federated
+   * JWT-SVID (its `iss`, if any, plays no part). Failures are OAuthError invalid_grant.
+   */
+  async verifySubject(token: string): Promise<VerifiedSubjectToken> {
     const now = this.#o.clock.now();
     const issuers = this.#o.registry?.trustedIssuers ?? this.#issuers;
-    // A registered OIDC issuer named by `iss` wins; otherwise a spiffe:// `sub` makes the token
-    // a federated JWT-SVID (its `iss`, if any, plays no part).
-    const jws = decodeJws(r.subjectToken);
+    const jws = decodeJws(token);
     const claims = jws?.claims;
-    x.subject =
-      claims &&
+    return claims &&
       !(typeof claims.iss === 'string' && issuers.get(claims.iss) !== undefined) &&
       FederatedSubjectTokens.claimsSpiffeSubject(claims)
-        ? await this.#federated.verify(r.subjectToken, claims, now)
-        : await verifySubjectToken(r.subjectToken, issuers, now, jws);
+      ? this.#federated.verify(token, claims, now)
+      : verifySubjectToken(token, issuers, now, jws);
   }
 
   #authorize(x: Exchange): void {
