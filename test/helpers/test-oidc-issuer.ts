@@ -1,7 +1,6 @@
 // A stand-in external OIDC issuer (GitHub Actions) for token-exchange tests: a P-256 key and the
 // JWKS file the server is configured to trust, plus the RFC 8693 constants the tests share; and
 // an HTTPS issuer with an OIDC discovery document and rotating keys (startDiscoveryIssuer).
-import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -9,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as jose from 'jose';
+import { makeTlsFiles } from './https.ts';
 
 export const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
@@ -58,32 +58,8 @@ export interface DiscoveryIssuer {
 /** A local HTTPS OIDC issuer with a discovery document and rotating ES256 keys. */
 export async function startDiscoveryIssuer(): Promise<DiscoveryIssuer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-oidc-https-'));
-  const keyFile = path.join(dir, 'tls-key.pem');
-  const caFile = path.join(dir, 'tls-cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      caFile,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  const caPem = readFileSync(caFile, 'utf8');
+  const { caPem, certFile, keyFile } = makeTlsFiles(dir);
+  const caFile = path.join(dir, 'ca.pem');
   let published: Record<string, unknown>[] = [];
   let n = 0;
   const hits = new Map<string, number>();
@@ -103,37 +79,40 @@ export async function startDiscoveryIssuer(): Promise<DiscoveryIssuer> {
   rotate();
   const holder: { behaviour: DiscoveryIssuer['behaviour'] } = { behaviour: {} };
   let issuer = '';
-  const server = https.createServer({ key: readFileSync(keyFile), cert: caPem }, (req, res) => {
-    const p = req.url ?? '';
-    hits.set(p, (hits.get(p) ?? 0) + 1);
-    const behaviour = holder.behaviour;
-    const reply = (body: unknown) => {
-      const send = () => {
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(body));
+  const server = https.createServer(
+    { key: readFileSync(keyFile), cert: readFileSync(certFile) },
+    (req, res) => {
+      const p = req.url ?? '';
+      hits.set(p, (hits.get(p) ?? 0) + 1);
+      const behaviour = holder.behaviour;
+      const reply = (body: unknown) => {
+        const send = () => {
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify(body));
+        };
+        if (behaviour.delayMs) setTimeout(send, behaviour.delayMs);
+        else send();
       };
-      if (behaviour.delayMs) setTimeout(send, behaviour.delayMs);
-      else send();
-    };
-    if (p === '/.well-known/openid-configuration')
-      return reply({
-        issuer: behaviour.issuerInDocument ?? issuer,
-        jwks_uri: `${issuer}/jwks`,
-        id_token_signing_alg_values_supported: ['ES256'],
-      });
-    if (p === '/jwks') {
-      if (behaviour.redirectJwks) {
-        res.writeHead(302, { location: behaviour.redirectJwks });
-        return res.end();
+      if (p === '/.well-known/openid-configuration')
+        return reply({
+          issuer: behaviour.issuerInDocument ?? issuer,
+          jwks_uri: `${issuer}/jwks`,
+          id_token_signing_alg_values_supported: ['ES256'],
+        });
+      if (p === '/jwks') {
+        if (behaviour.redirectJwks) {
+          res.writeHead(302, { location: behaviour.redirectJwks });
+          return res.end();
+        }
+        return reply({
+          keys: published,
+          ...(behaviour.jwksPadBytes ? { pad: 'x'.repeat(behaviour.jwksPadBytes) } : {}),
+        });
       }
-      return reply({
-        keys: published,
-        ...(behaviour.jwksPadBytes ? { pad: 'x'.repeat(behaviour.jwksPadBytes) } : {}),
-      });
-    }
-    res.statusCode = 404;
-    res.end();
-  });
+      res.statusCode = 404;
+      res.end();
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   issuer = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const self: DiscoveryIssuer = {
