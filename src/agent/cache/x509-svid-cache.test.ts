@@ -110,3 +110,40 @@ describe('X509SvidCache: entry changes', () => {
     assert.notEqual(cache.get('e1')?.chainDer, first?.chainDer);
   });
 });
+
+describe('X509SvidCache: concurrent refreshes', () => {
+  it('mints an entry revision once, and a caller wanting it waits for the mint in flight', async () => {
+    const ca = await makeCa('ec-p256', 'example.org', Date.now());
+    let minted = 0;
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const cache = new X509SvidCache({
+      clock: new ManualClock(Date.now()),
+      maxSize: 10,
+      mint: async (params) => {
+        await gate;
+        return params.map((p) => {
+          minted++;
+          const leaf = issueX509SvidSync({
+            ca,
+            subjectPublicKey: parseCsr(p.csr).publicKeyDer,
+            spiffeId: entry.spiffeId,
+            notBefore: Date.now() - 10_000,
+            notAfter: Date.now() + HOUR,
+          });
+          return { entryId: p.entryId, ok: true as const, chainDer: [leaf.der] };
+        });
+      },
+    });
+    const timer = cache.refresh(entries);
+    await new Promise((r) => setTimeout(r, 50)); // the first mint is now in flight
+    let onDemandDone = false;
+    const onDemand = cache.refresh(entries, ['e1']).then(() => (onDemandDone = true));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(onDemandDone, false, 'the on-demand call waits for the mint in flight');
+    release();
+    await Promise.all([timer, onDemand]);
+    assert.equal(minted, 1);
+    assert.ok(cache.get('e1'));
+  });
+});

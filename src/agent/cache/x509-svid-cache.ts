@@ -56,6 +56,8 @@ export class X509SvidCache {
   /** Minting pauses until then after failed mint calls (see mintBackoff). */
   #pausedUntil = 0;
   #pause = 0;
+  /** Entry id → the revision being minted by some refresh, settled when that batch is done. */
+  readonly #inflight = new Map<string, { revision: number; done: Promise<void> }>();
 
   constructor(o: X509SvidCacheOptions) {
     this.#o = o;
@@ -118,15 +120,50 @@ export class X509SvidCache {
     }
     // While paused after failures, keep what is cached and ask the server nothing.
     if (now < this.#pausedUntil) due.length = 0;
-    for (let i = 0; i < due.length; i += MINT_BATCH) {
-      changed = (await this.#mint(due.slice(i, i + MINT_BATCH), entries)) || changed;
+    // Concurrent refreshes (the rotation timer, a workload's on-demand call) never mint the same
+    // entry revision twice: what another refresh is minting is waited for (if wanted), not redone.
+    const waits: Promise<void>[] = [];
+    const mine = due.filter((e) => {
+      const other = this.#inflight.get(e.id);
+      if (!other || other.revision !== e.revision) return true;
+      if (wanted.includes(e.id)) waits.push(other.done);
+      return false;
+    });
+    const batches: { entries: Entry[]; done: () => void }[] = [];
+    for (let i = 0; i < mine.length; i += MINT_BATCH) {
+      const batch = mine.slice(i, i + MINT_BATCH);
+      let done = () => {};
+      const settled = new Promise<void>((r) => (done = r));
+      for (const e of batch) this.#inflight.set(e.id, { revision: e.revision, done: settled });
+      batches.push({ entries: batch, done });
     }
+    const release = (b: (typeof batches)[number]) => {
+      this.#settle(b.entries);
+      b.done();
+    };
+    for (const [i, b] of batches.entries()) {
+      try {
+        changed = (await this.#mint(b.entries, entries)) || changed;
+      } catch (e) {
+        batches.slice(i).forEach(release);
+        throw e;
+      }
+      release(b);
+    }
+    await Promise.all(waits);
     while (this.#svids.size > this.#o.maxSize) {
       const oldest = this.#svids.keys().next().value as string;
       this.#svids.delete(oldest);
       changed = true;
     }
     if (changed) for (const fn of this.#listeners) fn();
+  }
+
+  /** Drops the in-flight marks these entries hold (unless a newer revision took them over). */
+  #settle(batch: readonly Entry[]): void {
+    for (const e of batch) {
+      if (this.#inflight.get(e.id)?.revision === e.revision) this.#inflight.delete(e.id);
+    }
   }
 
   async #mint(batch: readonly Entry[], entries: ReadonlyMap<string, Entry>): Promise<boolean> {
