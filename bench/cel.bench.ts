@@ -1,5 +1,5 @@
 // Trust-policy evaluation rate per template (mapping + condition + SPIFFE ID rendering), with a
-// baseline of sanitizing the same claims alone. Not part of bench/run.ts yet.
+// baseline of sanitizing the same claims alone.
 import { TrustDomain } from '../src/core/spiffe-id.ts';
 import { compileTrustPolicy } from '../src/server/sts/policy/compile.ts';
 import { evaluatePolicy, sanitizeClaims } from '../src/server/sts/policy/evaluate.ts';

@@ -4,7 +4,13 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 const ms = process.argv[2] ?? '2000';
-for (const file of ['crypto.bench.ts', 'server.bench.ts', 'agent.bench.ts', 'sts.bench.ts']) {
+for (const file of [
+  'crypto.bench.ts',
+  'server.bench.ts',
+  'agent.bench.ts',
+  'sts.bench.ts',
+  'cel.bench.ts',
+]) {
   console.log(`\n== ${file}`);
   const r = spawnSync(process.execPath, [path.join(import.meta.dirname, file), ms], {
     stdio: 'inherit',
