@@ -318,3 +318,58 @@ describe('token exchange (RFC 8693)', () => {
     assert.ok(closedByServer, 'the server closed the connection');
   });
 });
+
+describe('token endpoint rate limit', () => {
+  let server: ServerProcess;
+  let issuer: string;
+
+  before(async () => {
+    const { jwksFile } = testIssuer();
+    const port = await freePort();
+    issuer = `http://127.0.0.1:${port}`;
+    server = await startServer({
+      config: {
+        public_listen: `127.0.0.1:${port}`,
+        jwt: { issuer },
+        sts: {
+          issuers: [{ issuer: GITHUB_ISSUER, jwks_file: jwksFile, audiences: [GH_AUD] }],
+          policies: [githubActionsPolicy({ trustDomain: 'example.org', owner: 'octo-org' })],
+          rate_limit: { per_second: 0.5, burst: 3 },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('refuses an address over its rate with 429 slow_down, unaudited, and counts it', async () => {
+    const post = (path: string) =>
+      fetch(`${issuer}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: GRANT, subject_token: 'x.y.z' }).toString(),
+      });
+    // The token, introspection and revocation endpoints share the address's bucket.
+    const statuses = [];
+    for (const path of ['/token', '/token', '/introspect', '/token', '/revoke'])
+      statuses.push((await post(path)).status);
+    assert.deepEqual(statuses.slice(0, 3), [400, 400, 401]);
+    assert.deepEqual(statuses.slice(3), [429, 429]);
+    const limited = await post('/token');
+    assert.equal(limited.status, 429);
+    assert.equal(Number(limited.headers.get('retry-after')) >= 1, true);
+    assert.equal(limited.headers.get('cache-control'), 'no-store');
+    assert.equal(((await limited.json()) as { error: string }).error, 'slow_down');
+    // Only the two exchanges that were let through are audited.
+    const records = (
+      await adminClients(server.adminSocket).audit.listAuditRecords({
+        action: 'sts.exchange',
+        limit: 50,
+      })
+    ).records;
+    assert.equal(records.length, 2);
+    const metrics = await (await fetch(`http://${server.healthAddr}/metrics`)).text();
+    assert.match(metrics, /^tessera_public_rate_limited_total 3$/m);
+  });
+});

@@ -35,6 +35,7 @@ import { compileServerConfig, type ServerConfig } from './config/compile.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { startHealthServer } from './health-server.ts';
 import { startPublicServer, withBundleEndpoint } from './public-server.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { ChangeFollower } from './index/change-follower.ts';
 import { EntryIndex } from './index/entry-index.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
@@ -378,6 +379,13 @@ export class TesseraServer {
           bundle: () => this.bundles.bundle,
           tokenExchange: this.#tokenExchange,
           introspection: this.#introspection,
+          rateLimit: c.sts
+            ? new RateLimiter({
+                perSecond: c.sts.rate_limit.per_second,
+                burst: c.sts.rate_limit.burst,
+              })
+            : undefined,
+          onRateLimited: () => this.metrics.rateLimited.inc(),
         }).catch(async (e: unknown) => {
           await Promise.all([closeServer(api), closeServer(admin), health?.close()]);
           throw e;

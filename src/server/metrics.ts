@@ -9,6 +9,7 @@ export interface ServerMetrics {
   readonly issued: Counter<'kind'>;
   readonly rotations: Counter<'kind' | 'event'>;
   readonly audits: Counter<'action' | 'outcome'>;
+  readonly rateLimited: Counter;
 }
 
 export function createServerMetrics(): ServerMetrics {
@@ -45,6 +46,11 @@ export function createServerMetrics(): ServerMetrics {
       name: 'tessera_audit_records_total',
       help: 'Audit records written',
       labelNames: ['action', 'outcome'],
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'tessera_public_rate_limited_total',
+      help: 'Requests to the public token, introspection and revocation endpoints refused by the per-address rate limit',
       registers: [registry],
     }),
   };

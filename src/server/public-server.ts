@@ -11,6 +11,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Bundle } from '../core/bundle.ts';
 import { bundleToJwks, bundleToSpiffeJson } from '../crypto/bundle-format.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import { DPOP_ALGS } from './sts/dpop.ts';
 import { OAuthError, renderError, type TokenResponse } from './sts/errors.ts';
 import { MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
@@ -40,6 +41,10 @@ export interface PublicServerOptions {
         revoke(authorization: string | undefined, parseForm: () => Form): Promise<TokenResponse>;
       }
     | undefined;
+  /** Per client address, on the POST endpoints (token, introspect, revoke). */
+  rateLimit?: RateLimiter | undefined;
+  /** Called for every request refused by the rate limit (a metric; such requests are not audited). */
+  onRateLimited?: () => void;
 }
 
 export interface PublicServer {
@@ -234,8 +239,38 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
   // POST <prefix>/token with the form content type — the hot path — is served straight from the
   // node server (tokenFastPath); everything else, including every refusal of a wrong method or
   // content type on /token, goes through Fastify below.
+  const introspectPath = `${urls.prefix}/introspect`;
+  const revokePath = `${urls.prefix}/revoke`;
+  const introspection = o.introspection;
+  // The POST-form endpoints served here.
+  const formPaths = new Set([
+    ...(exchange ? [tokenPath] : []),
+    ...(introspection ? [introspectPath, revokePath] : []),
+  ]);
+  const limiter = o.rateLimit;
+  /** A POST endpoint over its client's rate: 429 with RFC 8628's `slow_down`, body unread. */
+  const overLimit = (req: http.IncomingMessage, res: http.ServerResponse): boolean => {
+    if (!limiter?.enabled) return false;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if (!formPaths.has(q < 0 ? url : url.slice(0, q))) return false;
+    const key = req.socket.remoteAddress ?? '';
+    if (limiter.take(key)) return false;
+    o.onRateLimited?.();
+    writeOAuth(
+      res,
+      {
+        status: 429,
+        headers: { 'retry-after': String(limiter.retryAfterSeconds(key)) },
+        body: { error: 'slow_down', error_description: 'too many requests from this address' },
+      },
+      true,
+    );
+    return true;
+  };
   const serverFactory = (handler: http.RequestListener) => {
     const h: http.RequestListener = (req, res) => {
+      if (overLimit(req, res)) return;
       if (exchange && isTokenRequest(req, tokenPath)) tokenFastPath(req, res, exchange);
       else handler(req, res);
     };
@@ -257,14 +292,6 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
     bundle: `${urls.prefix}/bundle`,
   };
   const known = new Set(Object.values(paths));
-  const introspectPath = `${urls.prefix}/introspect`;
-  const revokePath = `${urls.prefix}/revoke`;
-  const introspection = o.introspection;
-  // The POST-form endpoints served here.
-  const formPaths = new Set([
-    ...(exchange ? [tokenPath] : []),
-    ...(introspection ? [introspectPath, revokePath] : []),
-  ]);
   const sendOAuth = (reply: FastifyReply, r: TokenResponse) =>
     reply
       .headers(r.headers ?? {})

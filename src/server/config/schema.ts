@@ -137,6 +137,16 @@ export const serverConfigSchema = z.strictObject({
       federated_bundle_max_staleness: duration('sts.federated_bundle_max_staleness').default(
         30_000,
       ),
+      /**
+       * Per client address on the public POST endpoints (token, introspect, revoke): sustained
+       * requests per second (0 = no limit) and the burst allowed after idling.
+       */
+      rate_limit: z
+        .strictObject({
+          per_second: z.number().min(0).max(1_000_000).default(100),
+          burst: z.number().int().min(1).max(1_000_000).default(200),
+        })
+        .prefault({}),
     })
     .optional(),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
