@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { Code, type ConnectError } from '@connectrpc/connect';
+import { Code, ConnectError } from '@connectrpc/connect';
 import type { Clock } from '../core/clock.ts';
 import { DEFAULT_AGENT_DATA_DIR, DEFAULT_AGENT_SOCKET } from '../core/defaults.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
@@ -276,7 +276,25 @@ export class TesseraAgent {
       this.log.info({ spiffeId: saved.spiffeId }, 'reusing the persisted agent SVID');
       return;
     }
-    await this.#attest(saved ? 'the agent SVID has expired' : 'no agent SVID yet');
+    const why = saved ? 'the agent SVID has expired' : 'no agent SVID yet';
+    // A server rate-limiting attestation (many nodes starting behind one address) is waited out
+    // with backoff, a bounded number of times; every other failure ends the start as before.
+    const backoff = new Backoff({ initialMs: 1000, maxMs: this.config.max_backoff });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#attest(why);
+        return;
+      } catch (e) {
+        if (!(e instanceof ConnectError) || e.code !== Code.ResourceExhausted || attempt >= 10)
+          throw e;
+        const ms = backoff.next();
+        this.log.warn(
+          { retryInMs: ms, reason: e.rawMessage },
+          'attestation rate-limited; retrying',
+        );
+        await defaultSleep(ms, new AbortController().signal);
+      }
+    }
   }
 
   async #bootstrapBundle(): Promise<Uint8Array[]> {

@@ -36,6 +36,7 @@ import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { startHealthServer } from './health-server.ts';
 import { startPublicServer, withBundleEndpoint } from './public-server.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { ApiRateLimits } from './api/rate-limits.ts';
 import { ChangeFollower } from './index/change-follower.ts';
 import { EntryIndex } from './index/entry-index.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
@@ -323,6 +324,17 @@ export class TesseraServer {
     onListening?: (addr: { api: string; admin: string; health: string; public: string }) => void,
   ): Promise<void> {
     const c = this.config;
+    // One set of buckets for the API listener (the admin socket is never limited).
+    const rateLimits = new ApiRateLimits(
+      {
+        attestation: {
+          perSecond: c.rate_limit.attestation_per_second,
+          burst: c.rate_limit.attestation_burst,
+        },
+        signing: { perSecond: c.rate_limit.signing_per_second, burst: c.rate_limit.signing_burst },
+      },
+      (kind) => this.metrics.apiRateLimited.inc({ kind }),
+    );
     const handlerFor = (peerOf: typeof tlsPeer) =>
       createApiHandler(
         (router) => registerServices(router, this.#services),
@@ -341,6 +353,7 @@ export class TesseraServer {
             this.metrics.rpcs.inc({ method, code });
             this.metrics.rpcSeconds.observe({ method }, seconds);
           },
+          rateLimits,
         }),
         peerOf,
         c.max_request_bytes,

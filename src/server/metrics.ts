@@ -10,6 +10,7 @@ export interface ServerMetrics {
   readonly rotations: Counter<'kind' | 'event'>;
   readonly audits: Counter<'action' | 'outcome'>;
   readonly rateLimited: Counter;
+  readonly apiRateLimited: Counter<'kind'>;
 }
 
 export function createServerMetrics(): ServerMetrics {
@@ -46,6 +47,12 @@ export function createServerMetrics(): ServerMetrics {
       name: 'tessera_audit_records_total',
       help: 'Audit records written',
       labelNames: ['action', 'outcome'],
+      registers: [registry],
+    }),
+    apiRateLimited: new Counter({
+      name: 'tessera_api_rate_limited_total',
+      help: 'API calls refused by the per-address attestation or signing rate limit',
+      labelNames: ['kind'],
       registers: [registry],
     }),
     rateLimited: new Counter({

@@ -31,16 +31,20 @@ export class RateLimiter {
     return this.#o.perSecond > 0;
   }
 
-  /** Takes one token for `key`; false when its bucket is empty (the request is to be refused). */
-  take(key: string): boolean {
+  /**
+   * Takes `cost` tokens (one request, or the items of a batch; capped at the burst) for `key`;
+   * false when its bucket holds fewer (the request is to be refused, nothing is taken).
+   */
+  take(key: string, cost = 1): boolean {
     if (!this.enabled) return true;
     const now = this.#o.now();
     const b = this.#buckets.get(key) ?? { tokens: this.#o.burst, at: now };
     this.#buckets.delete(key);
     b.tokens = Math.min(this.#o.burst, b.tokens + ((now - b.at) / 1000) * this.#o.perSecond);
     b.at = now;
-    const allowed = b.tokens >= 1;
-    if (allowed) b.tokens -= 1;
+    const n = Math.min(Math.max(1, cost), this.#o.burst);
+    const allowed = b.tokens >= n;
+    if (allowed) b.tokens -= n;
     this.#buckets.set(key, b);
     if (this.#buckets.size > this.#o.maxKeys) {
       this.#buckets.delete(this.#buckets.keys().next().value as string);

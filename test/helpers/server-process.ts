@@ -46,6 +46,9 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
     health_listen: `127.0.0.1:${healthPort}`,
     ...(o.datastoreUrl ? { datastore_url: o.datastoreUrl } : {}),
     log_level: 'warn',
+    // Tests attest and mint in bursts from one address; the limits have tests of their own
+    // (server-suite), which set them explicitly.
+    rate_limit: { attestation_per_second: 0, signing_per_second: 0 },
     ...o.config,
   };
   const configFile = path.join(dataDir, 'server.yaml');

@@ -11,7 +11,14 @@ import type { Caller } from '../context.ts';
 import type { EntryIndex } from '../index/entry-index.ts';
 
 /** What the transport knows about the peer. */
-export type Peer = { kind: 'local' } | { kind: 'tls'; chainDer: readonly Uint8Array[] };
+export type Peer =
+  | { kind: 'local' }
+  | {
+      kind: 'tls';
+      chainDer: readonly Uint8Array[];
+      /** The client's IP address ("" when unknown): the key of the per-address rate limits. */
+      address?: string;
+    };
 
 export interface AuthenticatorOptions {
   store: Store;

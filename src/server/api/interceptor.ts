@@ -1,11 +1,13 @@
-// The one interceptor every RPC passes: authenticate the peer, authorize by the table (default
-// deny, denials audited), then run the handler with errors mapped to the wire in one place.
+// The one interceptor every RPC passes: per-address rate limits (attestation, signing), then
+// authenticate the peer, authorize by the table (default deny, denials audited), then run the
+// handler with errors mapped to the wire in one place.
 import { randomUUID } from 'node:crypto';
 import type { Interceptor, StreamResponse } from '@connectrpc/connect';
 import { PermissionDeniedError, isTesseraError } from '../../core/errors.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
 import type { Authenticator } from './authenticate.ts';
+import type { ApiRateLimits } from './rate-limits.ts';
 import { isAllowed } from './authz-table.ts';
 import { peerKey, requestKey } from './context-keys.ts';
 import { toConnectError } from './error-map.ts';
@@ -15,6 +17,8 @@ export interface InterceptorDeps {
   auditor: Auditor;
   log: (msg: string, fields: Record<string, unknown>) => void;
   observe: (method: string, code: string, seconds: number) => void;
+  /** Per-address limits on attestation and signing, checked before authentication. */
+  rateLimits?: ApiRateLimits | undefined;
 }
 
 export function apiInterceptor(d: InterceptorDeps): Interceptor {
@@ -36,6 +40,7 @@ export function apiInterceptor(d: InterceptorDeps): Interceptor {
     try {
       const peer = req.contextValues.get(peerKey);
       if (!peer) throw new Error('no transport peer on the request');
+      d.rateLimits?.check(method, peer, req.stream ? undefined : req.message);
       let ctx: RequestContext = { caller: { kind: 'anonymous' }, correlationId };
       try {
         ctx = { caller: await d.authenticator.resolve(peer), correlationId };

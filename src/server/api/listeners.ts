@@ -33,7 +33,7 @@ export function createApiHandler(
 const chains = new WeakMap<TLSSocket, Uint8Array[]>();
 export function tlsPeer(req: http2.Http2ServerRequest): Peer {
   const socket = req.stream.session?.socket as TLSSocket | undefined;
-  if (!socket) return { kind: 'tls', chainDer: [] };
+  if (!socket) return { kind: 'tls', chainDer: [], address: '' };
   let chain = chains.get(socket);
   if (!chain) {
     chain = [];
@@ -46,7 +46,7 @@ export function tlsPeer(req: http2.Http2ServerRequest): Peer {
     }
     chains.set(socket, chain);
   }
-  return { kind: 'tls', chainDer: chain };
+  return { kind: 'tls', chainDer: chain, address: socket.remoteAddress ?? '' };
 }
 
 export const localPeer = (): Peer => ({ kind: 'local' });

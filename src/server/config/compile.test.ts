@@ -40,6 +40,12 @@ describe('compileServerConfig', () => {
       join_token_ttl: 600_000,
       federated_bundle_refresh_interval: 10_000,
       node_attestors: { join_token: {} },
+      rate_limit: {
+        attestation_per_second: 1,
+        attestation_burst: 10,
+        signing_per_second: 500,
+        signing_burst: 1000,
+      },
       log_level: 'info',
       max_request_bytes: 4 * 1024 * 1024,
       datastore: { kind: 'sqlite', path: '/var/lib/tessera/datastore.sqlite3' },

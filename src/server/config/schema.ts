@@ -149,6 +149,15 @@ export const serverConfigSchema = z.strictObject({
         .prefault({}),
     })
     .optional(),
+  /** Per client address on the mTLS API (as SPIRE): node attestation and SVID signing; 0 = off. */
+  rate_limit: z
+    .strictObject({
+      attestation_per_second: z.number().min(0).max(1_000_000).default(1),
+      attestation_burst: z.number().int().min(1).max(1_000_000).default(10),
+      signing_per_second: z.number().min(0).max(1_000_000).default(500),
+      signing_burst: z.number().int().min(1).max(1_000_000).default(1000),
+    })
+    .prefault({}),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   max_request_bytes: z
     .number()
