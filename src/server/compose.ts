@@ -325,15 +325,8 @@ export class TesseraServer {
   ): Promise<void> {
     const c = this.config;
     // One set of buckets for the API listener (the admin socket is never limited).
-    const rateLimits = new ApiRateLimits(
-      {
-        attestation: {
-          perSecond: c.rate_limit.attestation_per_second,
-          burst: c.rate_limit.attestation_burst,
-        },
-        signing: { perSecond: c.rate_limit.signing_per_second, burst: c.rate_limit.signing_burst },
-      },
-      (kind) => this.metrics.apiRateLimited.inc({ kind }),
+    const rateLimits = new ApiRateLimits(c.rate_limit, (kind) =>
+      this.metrics.apiRateLimited.inc({ kind }),
     );
     const handlerFor = (peerOf: typeof tlsPeer) =>
       createApiHandler(

@@ -4,12 +4,11 @@
 // signature checks, datastore work or audit records. The local admin socket is not limited.
 import { ResourceExhaustedError } from '../../core/errors.ts';
 import { RateLimiter } from '../rate-limit.ts';
+import type { ServerConfigParsed } from '../config/schema.ts';
 import type { Peer } from './authenticate.ts';
 
-export interface ApiRateLimitConfig {
-  readonly attestation: { readonly perSecond: number; readonly burst: number };
-  readonly signing: { readonly perSecond: number; readonly burst: number };
-}
+/** The server config's `rate_limit` block. */
+export type ApiRateLimitConfig = ServerConfigParsed['rate_limit'];
 
 const items = (m: unknown) => {
   const params = (m as { params?: unknown } | undefined)?.params;
@@ -22,8 +21,11 @@ export class ApiRateLimits {
   readonly #onLimited: (kind: 'attestation' | 'signing') => void;
 
   constructor(c: ApiRateLimitConfig, onLimited: (kind: 'attestation' | 'signing') => void) {
-    this.#attestation = new RateLimiter(c.attestation);
-    this.#signing = new RateLimiter(c.signing);
+    this.#attestation = new RateLimiter({
+      perSecond: c.attestation_per_second,
+      burst: c.attestation_burst,
+    });
+    this.#signing = new RateLimiter({ perSecond: c.signing_per_second, burst: c.signing_burst });
     this.#onLimited = onLimited;
   }
 
