@@ -167,11 +167,6 @@ export class TesseraAgent {
       log.error({ err: (e as Error).message }, 'ignoring the persisted sync state; starting empty');
       return null;
     });
-    await stateFile
-      .removeLegacy()
-      .catch((e: unknown) =>
-        log.warn({ err: (e as Error).message }, 'could not remove federated-bundles.json'),
-      );
     if (restored) {
       sync.restore(restored);
       log.info(

@@ -1,14 +1,7 @@
 // The agent's persisted sync state: round trip, 0600, corrupt or oversized files refused with a
 // clear error, and writes coalesced (debounced, one in flight, retried after a failure).
 import assert from 'node:assert/strict';
-import {
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -18,7 +11,6 @@ import { MemoryKeyManager } from '../../crypto/keys/memory-key-manager.ts';
 import { makeCa } from '../../crypto/x509/testing.ts';
 import {
   CoalescingWriter,
-  LEGACY_FEDERATED_BUNDLES_FILE,
   MAX_SYNC_STATE_FILE_BYTES,
   SYNC_STATE_FILE,
   SyncStateFile,
@@ -165,15 +157,6 @@ describe('SyncStateFile', () => {
     writeFileSync(file.file, '{');
     truncateSync(file.file, MAX_SYNC_STATE_FILE_BYTES + 1); // sparse: costs no disk
     await assert.rejects(file.load(), /sync-state\.json: \d+ bytes, larger than/);
-  });
-
-  it('removes the legacy federated-bundles.json', async () => {
-    const d = dir();
-    const file = new SyncStateFile(d, 'example.org');
-    await file.removeLegacy();
-    writeFileSync(path.join(d, LEGACY_FEDERATED_BUNDLES_FILE), '{}');
-    await file.removeLegacy();
-    assert.equal(existsSync(path.join(d, LEGACY_FEDERATED_BUNDLES_FILE)), false);
   });
 });
 

@@ -8,7 +8,7 @@
 // the same wire → domain checks as what the server sends). Writes are coalesced by
 // CoalescingWriter: entry deltas can be frequent, the file is written at most once per delay and
 // never twice at the same time.
-import { readFile, stat, unlink } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { create, fromJson, toJson, type JsonValue } from '@bufbuild/protobuf';
 import type { Bundle } from '../../core/bundle.ts';
@@ -28,7 +28,6 @@ import {
 
 export const SYNC_STATE_FILE = 'sync-state.json';
 /** Where earlier versions kept the federated bundles alone; removed at start (sync refills it). */
-export const LEGACY_FEDERATED_BUNDLES_FILE = 'federated-bundles.json';
 /** Bounds what load() reads: a corrupt or planted huge file must not exhaust memory. */
 export const MAX_SYNC_STATE_FILE_BYTES = 64 * 1024 * 1024;
 /** The most entries the server takes as `known` (sync-handlers MAX_KNOWN); more is corrupt. */
@@ -140,15 +139,6 @@ export class SyncStateFile {
         .map((b) => toJson(BundleSchema, create(BundleSchema, bundleToWire(b)))),
     };
     await writeFileAtomic(this.file, JSON.stringify(doc), 0o600);
-  }
-
-  /** Removes federated-bundles.json of earlier versions, if any. */
-  async removeLegacy(): Promise<void> {
-    await unlink(path.join(path.dirname(this.file), LEGACY_FEDERATED_BUNDLES_FILE)).catch(
-      (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw e;
-      },
-    );
   }
 }
 
