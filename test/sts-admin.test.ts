@@ -12,6 +12,7 @@ import { freePort, waitFor } from './helpers/ports.ts';
 import { createTempDatabase, type TempDatabase } from './helpers/postgres.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
 import {
+  AT_TYPE,
   GRANT,
   JWT_TYPE,
   startDiscoveryIssuer,
@@ -128,5 +129,53 @@ describe('STS issuers and trust policies through the admin API, two servers', ()
     const ok = records.find((r) => r.outcome === 'success');
     assert.equal(ok?.details?.policy, 'octo-ci');
     assert.equal(ok?.details?.issuer, oidc.issuer);
+  });
+
+  it('an API policy that requires DPoP refuses Bearer requests on every server', async () => {
+    const stsA = createClient(StsService, adminSocketTransport(a.adminSocket));
+    const stsB = createClient(StsService, adminSocketTransport(b.adminSocket));
+    await stsA.addIssuer({ issuer: oidc.issuer, audiences: [AUD], discovery: true });
+    await stsA.createTrustPolicy({
+      policy: {
+        name: 'octo-api',
+        issuer: oidc.issuer,
+        condition: 'assertion.repository_owner == "octo-org"',
+        attributeMapping: { subject: 'assertion.sub' },
+        accessTokenAudience: 'https://api.example.org',
+        scopes: ['read'],
+        requireDpop: true,
+      },
+    });
+    const bearer = async (url: string) => {
+      const res = await fetch(`${url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: GRANT,
+          subject_token: await token(),
+          subject_token_type: JWT_TYPE,
+          requested_token_type: AT_TYPE,
+          audience: 'https://api.example.org',
+        }).toString(),
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    // B knows the policy only from the datastore: the flag must have been stored with it.
+    await waitFor(
+      async () =>
+        (await stsB.listTrustPolicies({})).policies.some(
+          (p) => p.name === 'octo-api' && p.requireDpop,
+        ),
+      5_000,
+      100,
+    );
+    for (const url of [urlA, urlB]) {
+      const r = await bearer(url);
+      assert.equal(r.status, 400, JSON.stringify(r.json));
+      assert.equal(r.json.error, 'invalid_dpop_proof');
+      assert.equal(r.json.access_token, undefined);
+    }
+    await stsA.deleteTrustPolicy({ name: 'octo-api' });
+    await stsA.removeIssuer({ issuer: oidc.issuer });
   });
 });

@@ -252,6 +252,8 @@ export interface TrustPolicyRecord {
   /** Access-token audience, or "" for a SPIFFE ID policy. */
   readonly accessTokenAudience: string;
   readonly accessTokenScopes: readonly string[];
+  /** Access-token policies: a DPoP proof is required (RFC 9449). */
+  readonly accessTokenRequireDpop: boolean;
   readonly ttl: string;
   /** The template it was made from (github, gitlab, kubernetes), or "". */
   readonly template: string;

@@ -368,6 +368,7 @@ describe('tessera trust-policy', () => {
         'access_token:',
         '  audience: https://api.example.org',
         '  scopes: [read, write]',
+        '  require_dpop: true',
         'ttl: 5m',
       ].join('\n'),
     );
@@ -377,6 +378,7 @@ describe('tessera trust-policy', () => {
     assert.deepEqual(p.accessToken, {
       audience: 'https://api.example.org',
       scopes: ['read', 'write'],
+      requireDpop: true,
     });
     assert.equal(p.spiffeId, null);
     const t = await s.cli(
@@ -409,7 +411,7 @@ describe('tessera trust-policy', () => {
     const table = await s.cli('trust-policy', 'list');
     assert.match(
       table.stdout,
-      /^octo-api\s+https:\/\/token\.actions\.githubusercontent\.com\s+access token https:\/\/api\.example\.org \[read write\]\s+5m\s+api$/m,
+      /^octo-api\s+https:\/\/token\.actions\.githubusercontent\.com\s+access token https:\/\/api\.example\.org \[read write\] \(DPoP\)\s+5m\s+api$/m,
     );
     ok(await s.cli('trust-policy', 'delete', '--name', 'octo-api'));
     ok(await s.cli('trust-policy', 'delete', '--name', 'github-octo-org'));

@@ -77,7 +77,9 @@ const policyJson = (p: TrustPolicy) => ({
   condition: p.condition,
   attributeMapping: p.attributeMapping,
   spiffeId: p.spiffeId || null,
-  accessToken: p.accessTokenAudience ? { audience: p.accessTokenAudience, scopes: p.scopes } : null,
+  accessToken: p.accessTokenAudience
+    ? { audience: p.accessTokenAudience, scopes: p.scopes, requireDpop: p.requireDpop }
+    : null,
   ttl: p.ttl,
   template: p.template || null,
   source: p.source,
@@ -87,7 +89,7 @@ const policyJson = (p: TrustPolicy) => ({
 const policyOutput = (p: TrustPolicy): string =>
   p.spiffeId
     ? p.spiffeId
-    : `access token ${p.accessTokenAudience}${p.scopes.length ? ` [${p.scopes.join(' ')}]` : ''}`;
+    : `access token ${p.accessTokenAudience}${p.scopes.length ? ` [${p.scopes.join(' ')}]` : ''}${p.requireDpop ? ' (DPoP)' : ''}`;
 
 function printIssuer(out: Printer, i: StsIssuer): void {
   if (out.json) return out.printJson(issuerJson(i));
@@ -228,6 +230,7 @@ interface PolicyFlags {
   spiffeId?: string;
   accessTokenAudience?: string;
   scope?: string[];
+  requireDpop?: boolean;
   ttl?: string;
   template?: string;
   param?: string[];
@@ -273,7 +276,12 @@ async function policyFromFlags(o: PolicyFlags): Promise<{
     if (!known.includes(k))
       throw new InvalidArgumentError(`--file: unknown field "${k.slice(0, 64)}"`);
   const fileMapping = (doc.attribute_mapping ?? {}) as Record<string, unknown>;
-  const fileAt = (doc.access_token ?? {}) as { audience?: unknown; scopes?: unknown };
+  const fileAt = (doc.access_token ?? {}) as Record<string, unknown>;
+  for (const k of Object.keys(fileAt))
+    if (!['audience', 'scopes', 'require_dpop'].includes(k))
+      throw new InvalidArgumentError(`--file: access_token: unknown field "${k.slice(0, 64)}"`);
+  if (fileAt.require_dpop !== undefined && typeof fileAt.require_dpop !== 'boolean')
+    throw new InvalidArgumentError('--file: access_token.require_dpop: must be true or false');
   const stringMap = (v: unknown, what: string): Record<string, string> => {
     if (typeof v !== 'object' || v === null || Array.isArray(v))
       throw new InvalidArgumentError(`--file: ${what}: must be a mapping`);
@@ -304,6 +312,9 @@ async function policyFromFlags(o: PolicyFlags): Promise<{
   const scopes = o.scope ?? (fileScopes as string[]);
   if (!audience && scopes.length > 0)
     throw new InvalidArgumentError('--scope applies only with --access-token-audience');
+  const requireDpop = o.requireDpop ?? (fileAt.require_dpop as boolean | undefined) ?? false;
+  if (!audience && requireDpop)
+    throw new InvalidArgumentError('--require-dpop applies only with --access-token-audience');
   return {
     policy: {
       name: o.name ?? str('name'),
@@ -313,6 +324,7 @@ async function policyFromFlags(o: PolicyFlags): Promise<{
       spiffeId,
       accessTokenAudience: audience,
       scopes: audience ? scopes : [],
+      requireDpop: audience ? requireDpop : false,
       ttl: o.ttl ?? str('ttl'),
     },
     template,
@@ -340,6 +352,7 @@ const policyFields = (cmd: Command): Command =>
     .option('--spiffe-id <template>', 'issue JWT-SVIDs for this SPIFFE ID template')
     .option('--access-token-audience <aud>', 'issue RFC 9068 access tokens for this audience')
     .option('--scope <scope>', 'access-token scope, repeatable', collect)
+    .option('--require-dpop', 'access tokens only with a DPoP proof (RFC 9449)')
     .option('--ttl <duration>', 'issued token lifetime (default 15m)')
     .addOption(
       new Option('--template <name>', 'build the policy from a template').choices([

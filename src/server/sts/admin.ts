@@ -338,6 +338,7 @@ export class StsAdmin {
       spiffeId: p.spiffe_id ?? '',
       accessTokenAudience: p.access_token?.audience ?? '',
       accessTokenScopes: [...(p.access_token?.scopes ?? [])],
+      accessTokenRequireDpop: p.access_token?.require_dpop ?? false,
       ttl: p.ttl,
       template,
       createdAt: now,

@@ -70,7 +70,13 @@ export function recordToPolicyInput(r: TrustPolicyRecord): TrustPolicyInput {
     attribute_mapping: { ...r.attributeMapping },
     ...(r.spiffeId !== '' ? { spiffe_id: r.spiffeId } : {}),
     ...(r.accessTokenAudience !== ''
-      ? { access_token: { audience: r.accessTokenAudience, scopes: [...r.accessTokenScopes] } }
+      ? {
+          access_token: {
+            audience: r.accessTokenAudience,
+            scopes: [...r.accessTokenScopes],
+            require_dpop: r.accessTokenRequireDpop,
+          },
+        }
       : {}),
     ttl: r.ttl,
   };

@@ -30,6 +30,7 @@ export function makeTrustPolicy(
     spiffeId: 'spiffe://example.org/ci/github/{repository*}',
     accessTokenAudience: '',
     accessTokenScopes: [],
+    accessTokenRequireDpop: false,
     ttl: '15m',
     template: '',
     createdAt: T0,
@@ -86,6 +87,7 @@ export const stsCases: Cases = {
       spiffeId: '',
       accessTokenAudience: 'https://api.example.org',
       accessTokenScopes: ['read', 'write'],
+      accessTokenRequireDpop: true,
       template: 'github',
       ttl: '10m',
     });

@@ -195,7 +195,16 @@ const v5: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5];
+/** v6: trust policies created through the API may require DPoP, as config policies can. */
+const v6: Migration = {
+  version: 6,
+  name: 'trust policy require_dpop',
+  statements: () => [
+    `alter table trust_policies add column access_token_require_dpop integer not null default 0`,
+  ],
+};
+
+export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

@@ -158,6 +158,7 @@ export interface TrustPolicyRow {
   access_token_audience: string;
   /** JSON array of strings. */
   access_token_scopes: string;
+  access_token_require_dpop: number;
   ttl: string;
   template: string;
   created_at: number;

@@ -257,6 +257,13 @@ export declare type TrustPolicy = Message<"tessera.v1.TrustPolicy"> & {
    * @generated from field: int64 updated_at = 12;
    */
   updatedAt: bigint;
+
+  /**
+   * Access-token policies: refuse requests without a DPoP proof (RFC 9449).
+   *
+   * @generated from field: bool require_dpop = 13;
+   */
+  requireDpop: boolean;
 };
 
 /**

@@ -33,6 +33,7 @@ function policyToWire(r: RegisteredPolicy): Wire<TrustPolicy> {
     spiffeId: p.spiffe_id ?? '',
     accessTokenAudience: p.access_token?.audience ?? '',
     scopes: [...(p.access_token?.scopes ?? [])],
+    requireDpop: p.access_token?.require_dpop ?? false,
     ttl: p.ttl,
     template: r.record?.template ?? '',
     source: r.source,
@@ -51,9 +52,15 @@ function policyDocument(p: TrustPolicy | undefined): Record<string, unknown> {
   if (Object.keys(p.attributeMapping).length > 0) doc.attribute_mapping = { ...p.attributeMapping };
   if (p.spiffeId) doc.spiffe_id = p.spiffeId;
   if (p.accessTokenAudience)
-    doc.access_token = { audience: p.accessTokenAudience, scopes: [...p.scopes] };
+    doc.access_token = {
+      audience: p.accessTokenAudience,
+      scopes: [...p.scopes],
+      require_dpop: p.requireDpop,
+    };
   else if (p.scopes.length > 0)
     throw new InvalidArgumentError('scopes: only with an access-token audience');
+  else if (p.requireDpop)
+    throw new InvalidArgumentError('require_dpop: only with an access-token audience');
   if (p.ttl) doc.ttl = p.ttl;
   return doc;
 }
