@@ -178,4 +178,54 @@ describe('STS issuers and trust policies through the admin API, two servers', ()
     await stsA.deleteTrustPolicy({ name: 'octo-api' });
     await stsA.removeIssuer({ issuer: oidc.issuer });
   });
+
+  it('an API policy can be an introspection client; others may not introspect', async () => {
+    const stsA = createClient(StsService, adminSocketTransport(a.adminSocket));
+    await stsA.addIssuer({ issuer: oidc.issuer, audiences: [AUD], discovery: true });
+    const policy = (name: string, introspectionClient: boolean) => ({
+      policy: {
+        name,
+        issuer: oidc.issuer,
+        condition: 'assertion.repository_owner == "octo-org"',
+        attributeMapping: { subject: 'assertion.sub' },
+        accessTokenAudience: `https://${name}.example.org`,
+        introspectionClient,
+      },
+    });
+    await stsA.createTrustPolicy(policy('gateway', true));
+    await stsA.createTrustPolicy(policy('plain', false));
+    const accessToken = async (name: string) => {
+      const res = await fetch(`${urlA}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: GRANT,
+          subject_token: await token(),
+          subject_token_type: JWT_TYPE,
+          requested_token_type: AT_TYPE,
+          audience: `https://${name}.example.org`,
+        }).toString(),
+      });
+      const json = (await res.json()) as { access_token?: string };
+      assert.ok(json.access_token, JSON.stringify(json));
+      return json.access_token;
+    };
+    const [gateway, plain] = [await accessToken('gateway'), await accessToken('plain')];
+    const introspect = (caller: string) =>
+      fetch(`${urlA}/introspect`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Bearer ${caller}`,
+        },
+        body: new URLSearchParams({ token: plain }).toString(),
+      });
+    const allowed = await introspect(gateway);
+    assert.equal(allowed.status, 200);
+    assert.equal(((await allowed.json()) as { active: boolean }).active, true);
+    assert.equal((await introspect(plain)).status, 403);
+    await stsA.deleteTrustPolicy({ name: 'gateway' });
+    await stsA.deleteTrustPolicy({ name: 'plain' });
+    await stsA.removeIssuer({ issuer: oidc.issuer });
+  });
 });

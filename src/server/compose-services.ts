@@ -169,6 +169,7 @@ export function buildSts(
     revoked: d.store.revokedTokens,
     auditor: d.auditor,
     clock: d.clock,
+    isApiClient: (id) => d.registry.isIntrospectionClient(id),
   });
   return { tokenExchange, introspection };
 }

@@ -254,6 +254,8 @@ export interface TrustPolicyRecord {
   readonly accessTokenScopes: readonly string[];
   /** Access-token policies: a DPoP proof is required (RFC 9449). */
   readonly accessTokenRequireDpop: boolean;
+  /** Access-token policies: its tokens may call /introspect and /revoke. */
+  readonly introspectionClient: boolean;
   readonly ttl: string;
   /** The template it was made from (github, gitlab, kubernetes), or "". */
   readonly template: string;

@@ -80,6 +80,7 @@ const policyJson = (p: TrustPolicy) => ({
   accessToken: p.accessTokenAudience
     ? { audience: p.accessTokenAudience, scopes: p.scopes, requireDpop: p.requireDpop }
     : null,
+  introspectionClient: p.introspectionClient,
   ttl: p.ttl,
   template: p.template || null,
   source: p.source,
@@ -231,6 +232,7 @@ interface PolicyFlags {
   accessTokenAudience?: string;
   scope?: string[];
   requireDpop?: boolean;
+  introspectionClient?: boolean;
   ttl?: string;
   template?: string;
   param?: string[];
@@ -271,6 +273,7 @@ async function policyFromFlags(o: PolicyFlags): Promise<{
     'ttl',
     'template',
     'template_params',
+    'introspection_client',
   ];
   for (const k of Object.keys(doc))
     if (!known.includes(k))
@@ -313,6 +316,14 @@ async function policyFromFlags(o: PolicyFlags): Promise<{
   if (!audience && scopes.length > 0)
     throw new InvalidArgumentError('--scope applies only with --access-token-audience');
   const requireDpop = o.requireDpop ?? (fileAt.require_dpop as boolean | undefined) ?? false;
+  if (doc.introspection_client !== undefined && typeof doc.introspection_client !== 'boolean')
+    throw new InvalidArgumentError('--file: introspection_client: must be true or false');
+  const introspectionClient =
+    o.introspectionClient ?? (doc.introspection_client as boolean | undefined) ?? false;
+  if (!audience && introspectionClient)
+    throw new InvalidArgumentError(
+      '--introspection-client applies only with --access-token-audience',
+    );
   if (!audience && requireDpop)
     throw new InvalidArgumentError('--require-dpop applies only with --access-token-audience');
   return {
@@ -325,6 +336,7 @@ async function policyFromFlags(o: PolicyFlags): Promise<{
       accessTokenAudience: audience,
       scopes: audience ? scopes : [],
       requireDpop: audience ? requireDpop : false,
+      introspectionClient: audience ? introspectionClient : false,
       ttl: o.ttl ?? str('ttl'),
     },
     template,
@@ -353,6 +365,10 @@ const policyFields = (cmd: Command): Command =>
     .option('--access-token-audience <aud>', 'issue RFC 9068 access tokens for this audience')
     .option('--scope <scope>', 'access-token scope, repeatable', collect)
     .option('--require-dpop', 'access tokens only with a DPoP proof (RFC 9449)')
+    .option(
+      '--introspection-client',
+      'its access tokens may call the introspection and revocation endpoints',
+    )
     .option('--ttl <duration>', 'issued token lifetime (default 15m)')
     .addOption(
       new Option('--template <name>', 'build the policy from a template').choices([

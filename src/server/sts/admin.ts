@@ -55,6 +55,8 @@ export interface PolicyInput {
   document?: Record<string, unknown>;
   template?: string;
   templateParams?: Readonly<Record<string, string>>;
+  /** Access-token policies: its tokens may call /introspect and /revoke. */
+  introspectionClient?: boolean;
 }
 
 export interface TestInput {
@@ -318,6 +320,10 @@ export class StsAdmin {
     const { doc, template } = this.#document(input);
     const compiled = this.#registry.compile(doc); // the compiler's message on any error
     const p = compiled.policy;
+    if (input.introspectionClient && !p.access_token)
+      throw new InvalidArgumentError(
+        `trust policy "${p.name}": introspection_client needs an access_token output`,
+      );
     if (this.#registry.isConfigPolicy(p.name))
       throw new AlreadyExistsError(`trust policy "${p.name}" is defined in the server config`);
     await this.#registry.poll();
@@ -339,6 +345,7 @@ export class StsAdmin {
       accessTokenAudience: p.access_token?.audience ?? '',
       accessTokenScopes: [...(p.access_token?.scopes ?? [])],
       accessTokenRequireDpop: p.access_token?.require_dpop ?? false,
+      introspectionClient: input.introspectionClient ?? false,
       ttl: p.ttl,
       template,
       createdAt: now,

@@ -40,6 +40,8 @@ export interface TokenIntrospectionOptions {
   readonly revoked: RevokedTokenStore;
   readonly auditor: Auditor;
   readonly clock: Clock;
+  /** Policies made introspection clients through the admin API (besides the config's list). */
+  isApiClient?: (clientId: string) => boolean;
 }
 
 /** The claims of a verified, unexpired access token of ours (revocation not yet checked). */
@@ -227,7 +229,8 @@ export class TokenIntrospection {
     // A DPoP-bound token is not a bearer token (RFC 9449 §7.1); DPoP-authenticated callers of
     // these endpoints are not supported, so it is refused here rather than used without a proof.
     if (v.claims.cnf) throw new CallerError(401, 'caller token: DPoP-bound, not a bearer token');
-    if (!this.#clients.has(v.claims.client_id))
+    const id = v.claims.client_id;
+    if (!this.#clients.has(id) && !this.#o.isApiClient?.(id))
       throw new CallerError(403, `client "${clip(v.claims.client_id)}" may not introspect`);
     return v.claims.client_id;
   }

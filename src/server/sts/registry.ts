@@ -33,6 +33,7 @@ export interface RegistryConfig {
   readonly issuers: readonly IssuerConfig[];
   readonly policies: readonly unknown[];
   readonly max_ttl: number;
+  readonly introspection_clients?: readonly string[];
 }
 
 export interface StsRegistryOptions {
@@ -59,6 +60,8 @@ export interface RegisteredPolicy {
   readonly source: Source;
   readonly compiled: CompiledTrustPolicy;
   readonly record?: TrustPolicyRecord;
+  /** Config policies: listed in sts.introspection_clients (API ones carry it in `record`). */
+  readonly introspectionClient?: boolean;
 }
 
 /** A stored record as the policy document the compiler takes. */
@@ -114,7 +117,12 @@ export class StsRegistry {
     });
     o.config.policies.forEach((p, i) => {
       try {
-        r.#configPolicies.push({ source: 'config', compiled: r.compile(p) });
+        const compiled = r.compile(p);
+        r.#configPolicies.push({
+          source: 'config',
+          compiled,
+          introspectionClient: (o.config.introspection_clients ?? []).includes(compiled.name),
+        });
       } catch (e) {
         throw new InvalidArgumentError(`config: sts.policies[${i}]: ${(e as Error).message}`);
       }
@@ -157,6 +165,11 @@ export class StsRegistry {
   };
 
   /** Policies created through the admin API for this issuer, in creation order. */
+  /** An API policy whose access tokens may call /introspect and /revoke. */
+  isIntrospectionClient(name: string): boolean {
+    return this.#apiPolicies.some((p) => p.compiled.name === name && p.record?.introspectionClient);
+  }
+
   apiPoliciesFor(issuer: string): readonly CompiledTrustPolicy[] {
     return this.#apiPoliciesByIssuer.get(issuer) ?? [];
   }

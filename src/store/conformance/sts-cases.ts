@@ -31,6 +31,7 @@ export function makeTrustPolicy(
     accessTokenAudience: '',
     accessTokenScopes: [],
     accessTokenRequireDpop: false,
+    introspectionClient: false,
     ttl: '15m',
     template: '',
     createdAt: T0,
@@ -88,6 +89,7 @@ export const stsCases: Cases = {
       accessTokenAudience: 'https://api.example.org',
       accessTokenScopes: ['read', 'write'],
       accessTokenRequireDpop: true,
+      introspectionClient: true,
       template: 'github',
       ttl: '10m',
     });

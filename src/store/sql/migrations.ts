@@ -195,12 +195,16 @@ const v5: Migration = {
   ],
 };
 
-/** v6: trust policies created through the API may require DPoP, as config policies can. */
+/**
+ * v6: trust policies created through the API may require DPoP and may be introspection clients,
+ * as config policies can.
+ */
 const v6: Migration = {
   version: 6,
-  name: 'trust policy require_dpop',
+  name: 'trust policy require_dpop and introspection_client',
   statements: () => [
     `alter table trust_policies add column access_token_require_dpop integer not null default 0`,
+    `alter table trust_policies add column introspection_client integer not null default 0`,
   ],
 };
 

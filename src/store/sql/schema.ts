@@ -159,6 +159,7 @@ export interface TrustPolicyRow {
   /** JSON array of strings. */
   access_token_scopes: string;
   access_token_require_dpop: number;
+  introspection_client: number;
   ttl: string;
   template: string;
   created_at: number;

@@ -264,6 +264,14 @@ export declare type TrustPolicy = Message<"tessera.v1.TrustPolicy"> & {
    * @generated from field: bool require_dpop = 13;
    */
   requireDpop: boolean;
+
+  /**
+   * Access-token policies: tokens it issues may call the introspection and revocation endpoints
+   * (the API's counterpart of sts.introspection_clients).
+   *
+   * @generated from field: bool introspection_client = 14;
+   */
+  introspectionClient: boolean;
 };
 
 /**

@@ -34,6 +34,7 @@ function policyToWire(r: RegisteredPolicy): Wire<TrustPolicy> {
     accessTokenAudience: p.access_token?.audience ?? '',
     scopes: [...(p.access_token?.scopes ?? [])],
     requireDpop: p.access_token?.require_dpop ?? false,
+    introspectionClient: r.record?.introspectionClient ?? r.introspectionClient ?? false,
     ttl: p.ttl,
     template: r.record?.template ?? '',
     source: r.source,
@@ -91,6 +92,7 @@ export function stsHandlers(admin: StsAdmin): Partial<ServiceImpl<typeof StsApi>
         document: policyDocument(req.policy),
         ...(req.template ? { template: req.template } : {}),
         templateParams: req.templateParams,
+        introspectionClient: req.policy?.introspectionClient ?? false,
       });
       return { policy: policyToWire(r) };
     },
