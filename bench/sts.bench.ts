@@ -4,40 +4,26 @@
 // crypto.verify + crypto.sign P-256 (the two signature operations an exchange needs) measured in
 // the same run (target ≥ 0.4), then the same ratio in CPU time (server CPU per exchange).
 // Run: ./node_modules/.bin/node bench/sts.bench.ts [ms-per-measurement]
-import { generateKeyPairSync, sign, verify } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { sign, verify } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import * as jose from 'jose';
 import { githubClaims } from '../src/server/sts/policy/claims-fixtures.ts';
-import { GITHUB_ISSUER, githubActionsPolicy } from '../src/server/sts/policy/templates.ts';
-import { freePort } from '../test/helpers/ports.ts';
-import { startServer } from '../test/helpers/server-process.ts';
+import { githubPolicy, startStsServer } from '../test/helpers/sts-server.ts';
 import { compare, measure, measureAsync, ratio } from './lib.ts';
 
 const ms = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = 16;
-const GH_AUD = 'https://github.com/octo-org';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-bench-sts-'));
-const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'gh-1', use: 'sig', alg: 'ES256' };
-const jwksFile = path.join(dir, 'github-jwks.json');
-writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
-const port = await freePort();
-const issuer = `http://127.0.0.1:${port}`;
-const server = await startServer({
-  config: {
-    public_listen: `127.0.0.1:${port}`,
-    jwt: { issuer },
-    sts: {
-      issuers: [{ issuer: GITHUB_ISSUER, jwks_file: jwksFile, audiences: [GH_AUD] }],
-      policies: [githubActionsPolicy({ trustDomain: 'example.org', owner: 'octo-org' })],
-      // The bench is one client address sending as fast as it can: measure the exchange, not
-      // the per-address limit.
-      rate_limit: { per_second: 0 },
-    },
-  },
+const {
+  server,
+  issuer,
+  signingKey: privateKey,
+  publicKey,
+} = await startStsServer({
+  policies: [githubPolicy()],
+  // The bench is one client address sending as fast as it can: measure the exchange, not the
+  // per-address limit.
+  rate_limit: { per_second: 0 },
 });
 
 try {

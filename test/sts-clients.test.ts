@@ -11,10 +11,11 @@ import { ExternalAccountClient } from 'google-auth-library';
 import * as jose from 'jose';
 import { runCli } from '../src/cli/test-harness.ts';
 import { githubClaims } from '../src/server/sts/policy/claims-fixtures.ts';
-import { GITHUB_ISSUER, githubActionsPolicy } from '../src/server/sts/policy/templates.ts';
+import { GITHUB_ISSUER } from '../src/server/sts/policy/templates.ts';
 import { freePort } from './helpers/ports.ts';
-import { startServer, type ServerProcess } from './helpers/server-process.ts';
-import { AT_TYPE, GH_AUD, JWT_TYPE, testIssuer } from './helpers/test-oidc-issuer.ts';
+import type { ServerProcess } from './helpers/server-process.ts';
+import { OCTO_API_POLICY, githubPolicy, startStsServer } from './helpers/sts-server.ts';
+import { AT_TYPE, JWT_TYPE } from './helpers/test-oidc-issuer.ts';
 
 const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
 const GCP_AUD =
@@ -27,41 +28,23 @@ describe('token endpoint clients', () => {
   let dir: string;
 
   before(async () => {
-    let jwksFile: string;
-    ({ dir, jwksFile, signingKey } = testIssuer());
-    const port = await freePort();
-    issuer = `http://127.0.0.1:${port}`;
-    server = await startServer({
-      config: {
-        public_listen: `127.0.0.1:${port}`,
-        jwt: { issuer },
-        sts: {
-          issuers: [{ issuer: GITHUB_ISSUER, jwks_file: jwksFile, audiences: [GH_AUD] }],
-          policies: [
-            githubActionsPolicy({ trustDomain: 'example.org', owner: 'octo-org' }),
-            {
-              name: 'octo-api',
-              issuer: GITHUB_ISSUER,
-              condition: 'assertion.repository_owner == "octo-org"',
-              attribute_mapping: { subject: 'assertion.sub' },
-              access_token: { audience: 'https://api.example.org', scopes: ['read', 'write'] },
-              ttl: '10m',
-            },
-            {
-              // What google-auth-library asks for: an access token for the pool provider
-              // audience with the cloud-platform scope. Listed after octo-api on purpose: the
-              // requested audience selects the policy, so the earlier one does not shadow it.
-              name: 'gcp-federation',
-              issuer: GITHUB_ISSUER,
-              condition: 'assertion.repository == "octo-org/gcp-deployer"',
-              attribute_mapping: { subject: 'assertion.sub' },
-              access_token: { audience: GCP_AUD, scopes: [CLOUD_PLATFORM] },
-              ttl: '10m',
-            },
-          ],
+    ({ server, issuer, dir, signingKey } = await startStsServer({
+      policies: [
+        githubPolicy(),
+        OCTO_API_POLICY,
+        {
+          // What google-auth-library asks for: an access token for the pool provider
+          // audience with the cloud-platform scope. Listed after octo-api on purpose: the
+          // requested audience selects the policy, so the earlier one does not shadow it.
+          name: 'gcp-federation',
+          issuer: GITHUB_ISSUER,
+          condition: 'assertion.repository == "octo-org/gcp-deployer"',
+          attribute_mapping: { subject: 'assertion.sub' },
+          access_token: { audience: GCP_AUD, scopes: [CLOUD_PLATFORM] },
+          ttl: '10m',
         },
-      },
-    });
+      ],
+    }));
   });
   after(async () => {
     await server?.stop();

@@ -7,11 +7,11 @@ import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
 import * as client from 'openid-client';
 import { githubClaims } from '../src/server/sts/policy/claims-fixtures.ts';
-import { GITHUB_ISSUER, githubActionsPolicy } from '../src/server/sts/policy/templates.ts';
+import { GITHUB_ISSUER } from '../src/server/sts/policy/templates.ts';
 import { adminClients } from './helpers/admin.ts';
-import { freePort } from './helpers/ports.ts';
-import { startServer, type ServerProcess } from './helpers/server-process.ts';
-import { AT_TYPE, GH_AUD, GRANT, JWT_TYPE, testIssuer } from './helpers/test-oidc-issuer.ts';
+import type { ServerProcess } from './helpers/server-process.ts';
+import { OCTO_API_POLICY, githubPolicy, startStsServer } from './helpers/sts-server.ts';
+import { AT_TYPE, GRANT, JWT_TYPE } from './helpers/test-oidc-issuer.ts';
 
 describe('token exchange (RFC 8693)', () => {
   let server: ServerProcess;
@@ -20,30 +20,9 @@ describe('token exchange (RFC 8693)', () => {
   let publicKey: KeyObject;
 
   before(async () => {
-    let jwksFile: string;
-    ({ jwksFile, signingKey, publicKey } = testIssuer());
-    const port = await freePort();
-    issuer = `http://127.0.0.1:${port}`;
-    server = await startServer({
-      config: {
-        public_listen: `127.0.0.1:${port}`,
-        jwt: { issuer },
-        sts: {
-          issuers: [{ issuer: GITHUB_ISSUER, jwks_file: jwksFile, audiences: [GH_AUD] }],
-          policies: [
-            githubActionsPolicy({ trustDomain: 'example.org', owner: 'octo-org' }),
-            {
-              name: 'octo-api',
-              issuer: GITHUB_ISSUER,
-              condition: 'assertion.repository_owner == "octo-org"',
-              attribute_mapping: { subject: 'assertion.sub' },
-              access_token: { audience: 'https://api.example.org', scopes: ['read', 'write'] },
-              ttl: '10m',
-            },
-          ],
-        },
-      },
-    });
+    ({ server, issuer, signingKey, publicKey } = await startStsServer({
+      policies: [githubPolicy(), OCTO_API_POLICY],
+    }));
   });
   after(async () => {
     await server?.stop();
@@ -324,20 +303,10 @@ describe('token endpoint rate limit', () => {
   let issuer: string;
 
   before(async () => {
-    const { jwksFile } = testIssuer();
-    const port = await freePort();
-    issuer = `http://127.0.0.1:${port}`;
-    server = await startServer({
-      config: {
-        public_listen: `127.0.0.1:${port}`,
-        jwt: { issuer },
-        sts: {
-          issuers: [{ issuer: GITHUB_ISSUER, jwks_file: jwksFile, audiences: [GH_AUD] }],
-          policies: [githubActionsPolicy({ trustDomain: 'example.org', owner: 'octo-org' })],
-          rate_limit: { per_second: 0.5, burst: 3 },
-        },
-      },
-    });
+    ({ server, issuer } = await startStsServer({
+      policies: [githubPolicy()],
+      rate_limit: { per_second: 0.5, burst: 3 },
+    }));
   });
   after(async () => {
     await server?.stop();
