@@ -2,7 +2,6 @@
 // and the only place that creates infrastructure. Everything else receives what it needs.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type http2 from 'node:http2';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
@@ -15,17 +14,8 @@ import { MemoryKeyManager } from '../crypto/keys/memory-key-manager.ts';
 import { loadUpstreamCa } from '../crypto/x509/upstream-ca.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/types.ts';
-import { apiInterceptor } from './api/interceptor.ts';
-import { Authenticator } from './api/authenticate.ts';
-import {
-  closeServer,
-  createApiHandler,
-  listenAdminSocket,
-  listenTls,
-  localPeer,
-  tlsPeer,
-} from './api/listeners.ts';
-import { registerServices, type ApiServices } from './api/router.ts';
+import type { ApiServices } from './api/router.ts';
+import { openListeners, type ListenerAddresses } from './listen.ts';
 import { Auditor } from './audit/auditor.ts';
 import { createAuthorityFactory } from './authority/authority-factory.ts';
 import { AuthorityManager } from './authority/authority-manager.ts';
@@ -33,10 +23,6 @@ import { BundleCache } from './bundle-cache.ts';
 import { FederatedBundleCache } from './federated-bundle-cache.ts';
 import { compileServerConfig, type ServerConfig } from './config/compile.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
-import { startHealthServer } from './health-server.ts';
-import { startPublicServer, withBundleEndpoint } from './public-server.ts';
-import { RateLimiter } from './rate-limit.ts';
-import { ApiRateLimits } from './api/rate-limits.ts';
 import { ChangeFollower } from './index/change-follower.ts';
 import { EntryIndex } from './index/entry-index.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
@@ -321,97 +307,29 @@ export class TesseraServer {
   /** Serves until `signal` aborts; resolves after a clean shutdown. */
   async run(
     signal: AbortSignal,
-    onListening?: (addr: { api: string; admin: string; health: string; public: string }) => void,
+    onListening?: (addresses: ListenerAddresses) => void,
   ): Promise<void> {
-    const c = this.config;
-    // One set of buckets for the API listener (the admin socket is never limited).
-    const rateLimits = new ApiRateLimits(c.rate_limit, (kind) =>
-      this.metrics.apiRateLimited.inc({ kind }),
-    );
-    const handlerFor = (peerOf: typeof tlsPeer) =>
-      createApiHandler(
-        (router) => registerServices(router, this.#services),
-        apiInterceptor({
-          authenticator: new Authenticator({
-            store: this.store,
-            bundles: this.bundles,
-            index: this.index,
-            agents: this.#services.agents,
-            clock: this.#o.clock,
-            trustDomain: c.trust_domain,
-          }),
-          auditor: this.#services.auditor,
-          log: (msg, fields) => this.log.error(fields, msg),
-          observe: (method, code, seconds) => {
-            this.metrics.rpcs.inc({ method, code });
-            this.metrics.rpcSeconds.observe({ method }, seconds);
-          },
-          rateLimits,
-        }),
-        peerOf,
-        c.max_request_bytes,
-      );
-    const [host, port] = splitHostPort(c.listen);
-    const api = await listenTls(
-      host,
-      port,
-      this.#serverSvid.material,
-      withBundleEndpoint(handlerFor(tlsPeer), () => this.bundles.bundle),
-    );
-    this.#serverSvid.onChange((m) => api.setSecureContext({ key: m.keyPem, cert: m.certPem }));
-    const sessions = trackSessions(api);
-    const admin = await listenAdminSocket(c.admin_socket, handlerFor(localPeer));
-    trackSessions(admin, sessions);
-    let healthAddr = '';
-    const health = c.health_listen
-      ? await startHealthServer(...splitHostPort(c.health_listen), {
-          registry: this.metrics.registry,
-          checkReady: () => this.#checkReady(),
-        })
-      : null;
-    if (health)
-      healthAddr = c.health_listen.replace(
-        /:0$/,
-        `:${(health.server.address() as { port: number }).port}`,
-      );
-    let publicAddr = '';
-    const pub = c.public_listen
-      ? await startPublicServer({
-          host: splitHostPort(c.public_listen)[0],
-          port: splitHostPort(c.public_listen)[1],
-          issuer: c.jwt.issuer,
-          certFile: c.public_cert_file,
-          keyFile: c.public_key_file,
-          bundle: () => this.bundles.bundle,
-          tokenExchange: this.#tokenExchange,
-          introspection: this.#introspection,
-          rateLimit: c.sts
-            ? new RateLimiter({
-                perSecond: c.sts.rate_limit.per_second,
-                burst: c.sts.rate_limit.burst,
-              })
-            : undefined,
-          onRateLimited: () => this.metrics.rateLimited.inc(),
-        }).catch(async (e: unknown) => {
-          await Promise.all([closeServer(api), closeServer(admin), health?.close()]);
-          throw e;
-        })
-      : null;
-    if (pub) publicAddr = c.public_listen.replace(/:0$/, `:${pub.port}`);
-    const apiAddr = `${host}:${(api.address() as { port: number }).port}`;
+    const listeners = await openListeners({
+      config: this.config,
+      store: this.store,
+      bundles: this.bundles,
+      index: this.index,
+      services: this.#services,
+      serverSvid: this.#serverSvid,
+      tokenExchange: this.#tokenExchange,
+      introspection: this.#introspection,
+      metrics: this.metrics,
+      log: this.log,
+      clock: this.#o.clock,
+      checkReady: () => this.#checkReady(),
+    });
+    const addresses = listeners.addresses;
     this.#ready = true;
     this.log.info(
-      {
-        api: apiAddr,
-        admin: c.admin_socket,
-        health: healthAddr,
-        public: publicAddr,
-        issuer: c.jwt.issuer,
-        trustDomain: c.trust_domain,
-      },
+      { ...addresses, issuer: this.config.jwt.issuer, trustDomain: this.config.trust_domain },
       'tessera server ready',
     );
-    onListening?.({ api: apiAddr, admin: c.admin_socket, health: healthAddr, public: publicAddr });
+    onListening?.(addresses);
     try {
       await runTasks(signal, this.#tasks(), (name, e) => {
         this.log.warn(
@@ -421,8 +339,7 @@ export class TesseraServer {
       });
     } finally {
       this.#ready = false;
-      for (const s of sessions) s.destroy();
-      await Promise.all([closeServer(api), closeServer(admin), health?.close(), pub?.close()]);
+      await listeners.close();
       await this.store.close();
       this.log.info('tessera server stopped');
     }
@@ -497,20 +414,4 @@ function readOrCreateServerId(dataDir: string): string {
   const id = randomUUID();
   writeFileSync(file, id + '\n', { mode: 0o600 });
   return id;
-}
-
-function splitHostPort(hp: string): [string, number] {
-  const i = hp.lastIndexOf(':');
-  return [hp.slice(0, i).replace(/^\[|\]$/g, ''), Number(hp.slice(i + 1))];
-}
-
-function trackSessions(
-  server: http2.Http2Server | http2.Http2SecureServer,
-  sessions = new Set<http2.ServerHttp2Session>(),
-): Set<http2.ServerHttp2Session> {
-  server.on('session', (s: http2.ServerHttp2Session) => {
-    sessions.add(s);
-    s.once('close', () => sessions.delete(s));
-  });
-  return sessions;
 }
