@@ -1,7 +1,7 @@
 // `tessera federation ...`: SPIFFE federation relationships (create, list, show, update, delete,
 // refresh) over the admin socket. See docs/federation.md.
-import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
+import { readInputText } from '../bounded-read.ts';
 import { TesseraError, UnavailableError } from '../../core/errors.ts';
 import {
   type FederationRelationship,
@@ -193,36 +193,5 @@ function printRelationship(ctx: AdminContext<object>, r: FederationRelationship 
 }
 
 /** Reads a bundle file (bounded); `-` reads standard input. */
-export async function readBundleFile(file: string, flag: string): Promise<string> {
-  let bytes: Buffer;
-  try {
-    bytes = file === '-' ? await readStdin() : await readFile(file);
-  } catch (e) {
-    if (e instanceof TesseraError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new TesseraError(
-      code === 'ENOENT' ? 'not_found' : 'invalid_argument',
-      `${flag}: cannot read ${file}: ${code ?? 'error'}`,
-    );
-  }
-  if (bytes.length > MAX_BUNDLE_FILE_BYTES) {
-    throw new TesseraError('invalid_argument', `${flag}: ${file} is larger than 1 MiB`);
-  }
-  const text = bytes.toString('utf8');
-  if (text.trim() === '') throw new TesseraError('invalid_argument', `${flag}: ${file} is empty`);
-  return text;
-}
-
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > MAX_BUNDLE_FILE_BYTES) {
-      throw new TesseraError('invalid_argument', 'standard input is larger than 1 MiB');
-    }
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks);
-}
+export const readBundleFile = (file: string, flag: string): Promise<string> =>
+  readInputText(file, flag, MAX_BUNDLE_FILE_BYTES);

@@ -2,7 +2,7 @@
 // the client side of docs/token-exchange.md. Plain HTTP(S) with node's fetch, no admin socket.
 // Table output puts the issued token alone on stdout (to capture it); json prints the response.
 // The subject token is read from a file and never printed, not even in errors.
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '../bounded-read.ts';
 import { type Command, Option } from 'commander';
 import { type ErrorCode, TesseraError } from '../../core/errors.ts';
 import { collect, type CliIo } from '../context.ts';
@@ -91,22 +91,7 @@ function endpointUrl(raw: string): URL {
 }
 
 async function readSubjectToken(file: string): Promise<string> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new TesseraError(
-      code === 'ENOENT' ? 'not_found' : 'invalid_argument',
-      `--subject-token: cannot read ${file}: ${code ?? 'error'}`,
-    );
-  }
-  if (bytes.length > MAX_SUBJECT_TOKEN) {
-    throw new TesseraError('invalid_argument', `--subject-token: ${file} is larger than 64 KiB`);
-  }
-  const token = bytes.toString('utf8').trim();
-  if (token === '') throw new TesseraError('invalid_argument', `--subject-token: ${file} is empty`);
-  return token;
+  return (await readInputText(file, '--subject-token', MAX_SUBJECT_TOKEN)).trim();
 }
 
 async function exchange(opts: ExchangeOptions): Promise<Record<string, unknown>> {

@@ -1,50 +1,24 @@
-// `tessera issuer ...` and `tessera trust-policy ...`: the external OIDC issuers and the trust
-// policies of the token exchange, managed through the admin API (tessera.v1.StsService), and
-// `tessera trust-policy test`, the dry run (docs/cli.md, docs/trust-policies.md). Policies are
+// `tessera trust-policy ...`: the trust policies of the token exchange, managed through the admin
+// API (tessera.v1.StsService; issuers are in issuer.ts), and `tessera trust-policy test`, the dry run (docs/cli.md, docs/trust-policies.md). Policies are
 // compiled and checked by the server (the CLI may not import the policy engine), so an invalid
 // CEL expression or template comes back with the compiler's message.
-import { open } from 'node:fs/promises';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { type Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { InvalidArgumentError, TesseraError } from '../../core/errors.ts';
 import {
   StsService,
-  type StsIssuer,
   type TrustPolicySchema,
   type TestTrustPolicyResponse,
   type TrustPolicy,
 } from '../../../proto/gen/tessera/v1/sts_pb.js';
+import { readTextFile } from '../bounded-read.ts';
 import { adminAction, adminCommand, collect, type CliIo } from '../context.ts';
-import { orDash, isoFromMillis, type Printer } from '../output.ts';
+import { isoFromMillis, type Printer } from '../output.ts';
 
-const MAX_JWKS_FILE = 256 * 1024;
 const MAX_POLICY_FILE = 64 * 1024;
 const MAX_TOKEN_FILE = 64 * 1024;
 const MAX_CLAIMS_FILE = 64 * 1024;
-
-/** Reads at most `max` bytes of a file; a larger file is refused, not truncated. */
-async function readBounded(file: string, max: number, what: string): Promise<string> {
-  let fh;
-  try {
-    fh = await open(file, 'r');
-  } catch (e) {
-    throw new InvalidArgumentError(`${what}: cannot read "${file}": ${(e as Error).message}`);
-  }
-  try {
-    const buf = Buffer.alloc(max + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-      if (n > max) throw new InvalidArgumentError(`${what}: "${file}" is larger than ${max} bytes`);
-    }
-    return buf.subarray(0, n).toString('utf8');
-  } finally {
-    await fh.close();
-  }
-}
 
 /** NAME=VALUE pairs → a record; a repeated name is an error. */
 function pairs(list: readonly string[] | undefined, what: string): Record<string, string> {
@@ -61,15 +35,6 @@ function pairs(list: readonly string[] | undefined, what: string): Record<string
 }
 
 // --- views -----------------------------------------------------------------------------------
-
-const issuerJson = (i: StsIssuer) => ({
-  issuer: i.issuer,
-  audiences: i.audiences,
-  keySource: i.keySource,
-  source: i.source,
-  keyIds: i.keyIds,
-  createdAt: i.createdAt === 0n ? null : isoFromMillis(i.createdAt),
-});
 
 const policyJson = (p: TrustPolicy) => ({
   name: p.name,
@@ -91,18 +56,6 @@ const policyOutput = (p: TrustPolicy): string =>
   p.spiffeId
     ? p.spiffeId
     : `access token ${p.accessTokenAudience}${p.scopes.length ? ` [${p.scopes.join(' ')}]` : ''}${p.requireDpop ? ' (DPoP)' : ''}`;
-
-function printIssuer(out: Printer, i: StsIssuer): void {
-  if (out.json) return out.printJson(issuerJson(i));
-  out.fields([
-    ['Issuer', i.issuer],
-    ['Audiences', i.audiences.join(', ')],
-    ['Key source', i.keySource],
-    ['Source', i.source],
-    ['Key IDs', i.keyIds.join(', ')],
-    ['Created at', i.createdAt === 0n ? '' : isoFromMillis(i.createdAt)],
-  ]);
-}
 
 function printPolicy(out: Printer, p: TrustPolicy): void {
   if (out.json) return out.printJson(policyJson(p));
@@ -153,73 +106,6 @@ function printReport(out: Printer, r: TestTrustPolicyResponse): void {
   out.fields(rows);
 }
 
-// --- issuer ----------------------------------------------------------------------------------
-
-export function registerIssuer(program: Command, io: CliIo): void {
-  const issuer = program
-    .command('issuer')
-    .description('external OIDC issuers whose tokens the token exchange accepts');
-
-  const add = adminCommand(issuer, 'add', 'register an issuer', io)
-    .requiredOption('--issuer <url>', "https URL, equal to the tokens' iss")
-    .option('--jwks-file <file>', "a JWK Set file: the issuer's keys, stored with it")
-    .option('--discovery', 'fetch keys through {issuer}/.well-known/openid-configuration')
-    .option('--audience <aud>', 'accepted token audience, repeatable (at least one)', collect);
-  adminAction<{ issuer: string; jwksFile?: string; discovery?: boolean; audience?: string[] }>(
-    add,
-    io,
-    async ({ opts, client, out }) => {
-      if (Boolean(opts.jwksFile) === Boolean(opts.discovery))
-        throw new InvalidArgumentError('exactly one of --jwks-file and --discovery is required');
-      if (!opts.audience?.length) throw new InvalidArgumentError('--audience is required');
-      const jwks = opts.jwksFile
-        ? await readBounded(opts.jwksFile, MAX_JWKS_FILE, '--jwks-file')
-        : '';
-      const res = await client(StsService).addIssuer({
-        issuer: opts.issuer,
-        audiences: opts.audience,
-        jwks,
-        discovery: Boolean(opts.discovery),
-      });
-      const i = need(res.issuer);
-      if (out.json) out.printJson(issuerJson(i));
-      else
-        out.line(`issuer ${i.issuer} added (${i.keySource}, keys: ${orDash(i.keyIds.join(', '))})`);
-    },
-  );
-
-  const list = adminCommand(issuer, 'list', 'list issuers (config and API)', io);
-  adminAction(list, io, async ({ client, out }) => {
-    const res = await client(StsService).listIssuers({});
-    if (out.json) out.printJson({ issuers: res.issuers.map(issuerJson) });
-    else
-      out.table(
-        ['ISSUER', 'AUDIENCES', 'KEYS', 'SOURCE'],
-        res.issuers.map((i) => [i.issuer, i.audiences.join(','), i.keySource, i.source]),
-      );
-  });
-
-  const show = adminCommand(issuer, 'show', 'show one issuer', io).requiredOption(
-    '--issuer <url>',
-    'issuer URL',
-  );
-  adminAction<{ issuer: string }>(show, io, async ({ opts, client, out }) => {
-    printIssuer(out, need((await client(StsService).getIssuer({ issuer: opts.issuer })).issuer));
-  });
-
-  const remove = adminCommand(
-    issuer,
-    'remove',
-    'remove an issuer (its trust policies must be deleted first)',
-    io,
-  ).requiredOption('--issuer <url>', 'issuer URL');
-  adminAction<{ issuer: string }>(remove, io, async ({ opts, client, out }) => {
-    await client(StsService).removeIssuer({ issuer: opts.issuer });
-    if (out.json) out.printJson({ removed: opts.issuer });
-    else out.line(`issuer ${opts.issuer} removed`);
-  });
-}
-
 // --- trust-policy ----------------------------------------------------------------------------
 
 interface PolicyFlags {
@@ -246,7 +132,7 @@ async function policyFromFlags(o: PolicyFlags): Promise<{
 }> {
   let doc: Record<string, unknown> = {};
   if (o.file) {
-    const text = await readBounded(o.file, MAX_POLICY_FILE, '--file');
+    const text = await readTextFile(o.file, MAX_POLICY_FILE, '--file');
     let parsed: unknown;
     try {
       parsed = parseYaml(text, { maxAliasCount: 10 });
@@ -464,15 +350,15 @@ export function registerTrustPolicy(program: Command, io: CliIo): void {
       const res = await client(StsService).testTrustPolicy({
         policyName: opts.policy ?? '',
         ...(inline ? { policy: inline } : {}),
-        token: opts.token ? (await readBounded(opts.token, MAX_TOKEN_FILE, '--token')).trim() : '',
-        claims: opts.claims ? await readBounded(opts.claims, MAX_CLAIMS_FILE, '--claims') : '',
+        token: opts.token ? (await readTextFile(opts.token, MAX_TOKEN_FILE, '--token')).trim() : '',
+        claims: opts.claims ? await readTextFile(opts.claims, MAX_CLAIMS_FILE, '--claims') : '',
       });
       printReport(out, res);
     },
   );
 }
 
-function need<T>(v: T | undefined): T {
+export function need<T>(v: T | undefined): T {
   if (v === undefined) throw new TesseraError('internal', 'the server returned an empty answer');
   return v;
 }
