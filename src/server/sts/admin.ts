@@ -15,16 +15,14 @@ import type { StsIssuerRecord, Store, TrustPolicyRecord } from '../../store/type
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
 import { discoverKeys } from './discovery.ts';
-import { OAuthError } from './errors.ts';
+import { dryRun, type TestInput, type TestResult } from './dry-run.ts';
 import {
-  MAX_SUBJECT_TOKEN_BYTES,
   parseJwks,
   verifySubjectToken,
   type IssuerKeys,
   type VerifiedSubjectToken,
 } from './issuers.ts';
 import type { CompiledTrustPolicy } from './policy/compile.ts';
-import { dryRunReport, evaluatePolicy, type DryRunReport } from './policy/evaluate.ts';
 import {
   GITHUB_ISSUER,
   githubActionsPolicy,
@@ -38,7 +36,6 @@ export const MAX_API_ISSUERS = 100;
 export const MAX_API_POLICIES = 500;
 export const MAX_AUDIENCES = 32;
 export const MAX_JWKS_DOCUMENT_BYTES = 256 * 1024;
-export const MAX_CLAIMS_DOCUMENT_BYTES = 64 * 1024;
 export const TEMPLATES = ['github', 'gitlab', 'kubernetes'] as const;
 export type TemplateName = (typeof TEMPLATES)[number];
 
@@ -57,21 +54,6 @@ export interface PolicyInput {
   templateParams?: Readonly<Record<string, string>>;
   /** Access-token policies: its tokens may call /introspect and /revoke. */
   introspectionClient?: boolean;
-}
-
-export interface TestInput {
-  /** A policy by name (config or API), or an inline document (not stored). */
-  policyName?: string;
-  policy?: Record<string, unknown>;
-  /** A subject token, verified as the exchange would (nothing is issued or recorded as used). */
-  token?: string;
-  /** Raw claims (JSON text), evaluated without any signature check. */
-  claims?: string;
-}
-
-export interface TestResult extends DryRunReport {
-  /** token | claims */
-  readonly mode: 'token' | 'claims';
 }
 
 const httpsIssuer = (v: string): string => {
@@ -419,45 +401,10 @@ export class StsAdmin {
     else if (input.policy)
       policy = this.#registry.compile(this.#document({ document: input.policy }).doc);
     else throw new InvalidArgumentError('a policy name or an inline policy is required');
-    const hasToken = input.token !== undefined && input.token !== '';
-    const hasClaims = input.claims !== undefined && input.claims !== '';
-    if (hasToken === hasClaims)
-      throw new InvalidArgumentError('exactly one of token and claims is required');
-    if (hasToken) {
-      const token = (input.token ?? '').trim();
-      if (Buffer.byteLength(token) > MAX_SUBJECT_TOKEN_BYTES)
-        throw new InvalidArgumentError(`token: larger than ${MAX_SUBJECT_TOKEN_BYTES} bytes`);
-      try {
-        const v = this.#verifySubject
-          ? await this.#verifySubject(token)
-          : await verifySubjectToken(token, this.#registry.trustedIssuers, this.#clock.now());
-        return { mode: 'token', ...dryRunReport(evaluatePolicy(policy, v.claims)) };
-      } catch (e) {
-        if (!(e instanceof OAuthError)) throw e;
-        return {
-          mode: 'token',
-          decision: 'deny',
-          policy: policy.name,
-          failing: 'token',
-          reason: e.reason === e.description ? e.description : `${e.description}: ${e.reason}`,
-          attributes: {},
-        };
-      }
-    }
-    const text = input.claims ?? '';
-    if (Buffer.byteLength(text) > MAX_CLAIMS_DOCUMENT_BYTES)
-      throw new InvalidArgumentError(`claims: larger than ${MAX_CLAIMS_DOCUMENT_BYTES} bytes`);
-    let claims: unknown;
-    try {
-      claims = JSON.parse(text);
-    } catch (e) {
-      throw new InvalidArgumentError(`claims: not JSON: ${(e as Error).message}`);
-    }
-    if (typeof claims !== 'object' || claims === null || Array.isArray(claims))
-      throw new InvalidArgumentError('claims: must be a JSON object');
-    return {
-      mode: 'claims',
-      ...dryRunReport(evaluatePolicy(policy, claims as Record<string, unknown>)),
-    };
+    return dryRun(policy, input, (token) =>
+      this.#verifySubject
+        ? this.#verifySubject(token)
+        : verifySubjectToken(token, this.#registry.trustedIssuers, this.#clock.now()),
+    );
   }
 }
