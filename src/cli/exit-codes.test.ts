@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { CommanderError } from 'commander';
 import { errorCodes, TesseraError } from '../core/errors.ts';
-import { CliExit, codeFromStatus, exitCodeOf, exitCodes } from './exit-codes.ts';
+import { CliExit, exitCodeOf, exitCodes } from './exit-codes.ts';
 
 test('every Tessera error code has an exit code', () => {
   for (const c of errorCodes) assert.equal(typeof exitCodes[c], 'number', c);
@@ -30,10 +30,4 @@ test('local errors, usage errors and deliberate exits', () => {
   assert.equal(exitCodeOf(new CommanderError(1, 'commander.unknownOption', 'x')), 2);
   assert.equal(exitCodeOf(new CliExit('integrity', 'x')), 8);
   assert.equal(exitCodeOf(new Error('boom')), 1);
-});
-
-test('batch status codes', () => {
-  assert.equal(codeFromStatus('already_exists'), 'already_exists');
-  assert.equal(codeFromStatus('usage'), 'internal');
-  assert.equal(codeFromStatus('weird'), 'internal');
 });

@@ -49,13 +49,6 @@ export class CliExit extends Error {
   }
 }
 
-/** Tessera error code for a per-item batch Status.code string ("" = ok). */
-export function codeFromStatus(code: string): ErrorCode {
-  return code in exitCodes && code !== 'usage' && code !== 'integrity'
-    ? (code as ErrorCode)
-    : 'internal';
-}
-
 export function outcomeOf(e: unknown): ErrorCode | CliOutcome {
   if (e instanceof CliExit) return e.outcome;
   if (e instanceof CommanderError) return 'usage';

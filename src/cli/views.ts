@@ -1,7 +1,6 @@
 // Wire messages → the CLI's stable JSON shapes and table rows. Keeping both here means the JSON
 // documented in docs/cli.md has exactly one definition.
 import { X509Certificate } from 'node:crypto';
-import type { Bundle } from '../core/bundle.ts';
 import { formatDuration } from '../core/duration.ts';
 import { jwsAlgForKey, publicJwk } from '../crypto/jwk.ts';
 import { parseCertificate, subjectAltNames } from '../crypto/x509/certificate.ts';
@@ -157,25 +156,6 @@ export const auditRow = (r: AuditRecord): string[] => [
   r.target,
   r.outcome,
 ];
-
-/** Wire bundle → the domain Bundle that src/crypto/bundle-format.ts encodes. */
-export function bundleFromWire(w: WireBundle): Bundle {
-  return {
-    trustDomain: w.trustDomain,
-    x509Authorities: w.x509Authorities.map((der, i) => ({
-      der,
-      tainted: w.x509Tainted[i] ?? false,
-    })),
-    jwtAuthorities: w.jwtAuthorities.map((k) => ({
-      kid: k.kid,
-      publicKeyDer: k.publicKey,
-      expiresAt: Number(k.expiresAt) * 1000,
-      tainted: k.tainted,
-    })),
-    sequence: Number(w.sequence),
-    refreshHint: Number(w.refreshHint),
-  };
-}
 
 export function bundleJson(w: WireBundle) {
   return {

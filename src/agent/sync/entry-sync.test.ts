@@ -17,7 +17,8 @@ import { Backoff } from '../../client/workload/backoff.ts';
 import type { ServerClients } from '../identity/server-link.ts';
 import { EntrySync } from './entry-sync.ts';
 import type { SyncState } from './sync-state-file.ts';
-import { bundleFromWire, entryFromWire } from './wire.ts';
+import { bundleFromWire } from '../../wire/bundle.ts';
+import { entryFromWire } from '../../wire/entry.ts';
 
 const ca = await makeCa('ec-p256', 'partner.test');
 const jwtKey = await new MemoryKeyManager().generate('jwt', 'ec-p256');

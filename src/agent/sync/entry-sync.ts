@@ -9,7 +9,9 @@ import type { SyncAuthorizedEntriesResponse } from '../../../proto/gen/tessera/v
 import { type Backoff, defaultSleep } from '../../client/workload/backoff.ts';
 import type { ServerClients } from '../identity/server-link.ts';
 import type { SyncState } from './sync-state-file.ts';
-import { bundleFromWire, entryFromWire, federatedBundleFromWire } from './wire.ts';
+import { bundleFromWire } from '../../wire/bundle.ts';
+import { entryFromWire } from '../../wire/entry.ts';
+import { federatedBundleFromWire } from './federated-bundle.ts';
 
 /** More federated bundles than this from one server are ignored (and logged). */
 export const MAX_FEDERATED_BUNDLES = 1000;

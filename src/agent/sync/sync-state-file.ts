@@ -18,13 +18,9 @@ import { bundleToSpiffeJson } from '../../crypto/bundle-format.ts';
 import { writeFileAtomic } from '../../crypto/keys/atomic-write.ts';
 import { BundleSchema, EntrySchema } from '../../../proto/gen/tessera/v1/types_pb.js';
 import { MAX_FEDERATED_BUNDLES } from './entry-sync.ts';
-import {
-  bundleFromWire,
-  bundleToWire,
-  entryFromWire,
-  entryToWire,
-  federatedBundleFromWire,
-} from './wire.ts';
+import { bundleFromWire, bundleToWire } from '../../wire/bundle.ts';
+import { entryFromWire, entryToWire } from '../../wire/entry.ts';
+import { federatedBundleFromWire } from './federated-bundle.ts';
 
 export const SYNC_STATE_FILE = 'sync-state.json';
 /** Where earlier versions kept the federated bundles alone; removed at start (sync refills it). */

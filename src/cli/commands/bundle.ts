@@ -7,7 +7,8 @@ import { bundleToPem, bundleToSpiffeJson } from '../../crypto/bundle-format.ts';
 import { BundleService } from '../../../proto/gen/tessera/v1/bundle_pb.js';
 import type { Bundle } from '../../../proto/gen/tessera/v1/types_pb.js';
 import { adminAction, adminCommand, type Clients, type CliIo } from '../context.ts';
-import { bundleFromWire, bundleJson } from '../views.ts';
+import { bundleFromWire } from '../../wire/bundle.ts';
+import { bundleJson } from '../views.ts';
 import { registerWorkloadBundle } from './workload-bundle.ts';
 import { registerFederatedBundle } from './federated-bundle.ts';
 

@@ -5,7 +5,7 @@ import { EntryService } from '../../../proto/gen/tessera/v1/entry_pb.js';
 import type { Entry, Status } from '../../../proto/gen/tessera/v1/types_pb.js';
 import { positiveInt, selectors } from '../args.ts';
 import { adminAction, adminCommand, type AdminContext, type CliIo } from '../context.ts';
-import { codeFromStatus } from '../exit-codes.ts';
+import { errorCodeFromStatus } from '../../wire/status.ts';
 import { entryFields, entryHeaders, entryJson, entryRow } from '../views.ts';
 import { addEntryFieldOptions, entryFromFlags, type EntryFlags } from './entry-fields.ts';
 
@@ -21,7 +21,7 @@ export function registerEntry(program: Command, io: CliIo): void {
 /** A failed batch item becomes the error its status code names (e.g. already_exists → exit 4). */
 function checkStatus(status: Status | undefined, what: string): void {
   if (status && status.code !== '') {
-    throw new TesseraError(codeFromStatus(status.code), `${what}: ${status.message}`);
+    throw new TesseraError(errorCodeFromStatus(status.code), `${what}: ${status.message}`);
   }
 }
 

@@ -12,7 +12,7 @@ import { SvidService } from '../../../proto/gen/tessera/v1/svid_pb.js';
 import { ttlSeconds } from '../args.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import { isoFromSeconds } from '../output.ts';
-import { bundleFromWire } from '../views.ts';
+import { bundleFromWire } from '../../wire/bundle.ts';
 import { fetchBundle } from './bundle.ts';
 
 interface MintFlags {

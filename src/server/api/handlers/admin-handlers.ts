@@ -12,7 +12,9 @@ import type { Store } from '../../../store/types.ts';
 import type { AuthorityManager } from '../../authority/authority-manager.ts';
 import type { BundleCache } from '../../bundle-cache.ts';
 import { requestOf } from '../context-keys.ts';
-import { authorityToWire, bundleToWire } from '../convert.ts';
+import { authorityToWire } from '../../../wire/authority.ts';
+import { bundleToWire } from '../../../wire/bundle.ts';
+import { secondsFromMs } from '../../../wire/time.ts';
 
 export function bundleHandlers(bundles: BundleCache): Partial<ServiceImpl<typeof BundleApi>> {
   return {
@@ -145,7 +147,7 @@ export function serverHandlers(
         datastore: s.datastore,
         entries: BigInt(s.entryCount()),
         agents: BigInt(await store.nodes.count()),
-        startedAt: BigInt(Math.floor(s.startedAt / 1000)),
+        startedAt: secondsFromMs(s.startedAt),
       };
     },
   };

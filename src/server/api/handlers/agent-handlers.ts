@@ -12,7 +12,9 @@ import type { BundleCache } from '../../bundle-cache.ts';
 import { AsyncQueue } from '../../../core/async-queue.ts';
 import { withTimeout } from '../with-timeout.ts';
 import { agentCaller, requestOf } from '../context-keys.ts';
-import { bundleToWire, nodeToWire, seconds, ttlMs } from '../convert.ts';
+import { bundleToWire } from '../../../wire/bundle.ts';
+import { nodeToWire } from '../../../wire/node.ts';
+import { secondsFromMs, ttlMsFromWire } from '../../../wire/time.ts';
 
 const STEP_TIMEOUT_MS = 15_000;
 const MAX_CHALLENGE_ROUNDS = 4;
@@ -61,7 +63,7 @@ export function agentHandlers(
                 value: {
                   spiffeId: svid.spiffeId,
                   svidChain: svid.chainDer,
-                  expiresAt: seconds(svid.expiresAt),
+                  expiresAt: secondsFromMs(svid.expiresAt),
                   bundle: bundleToWire(bundles.bundle),
                 },
               },
@@ -75,7 +77,7 @@ export function agentHandlers(
     async renewAgent(req, ctx) {
       const caller = agentCaller(ctx);
       const svid = await agents.renew(requestOf(ctx), caller.node, req.csr);
-      return { svidChain: svid.chainDer, expiresAt: seconds(svid.expiresAt) };
+      return { svidChain: svid.chainDer, expiresAt: secondsFromMs(svid.expiresAt) };
     },
     async listAgents(req) {
       const banned = req.byBanned === '' ? undefined : req.byBanned === 'true';
@@ -104,8 +106,12 @@ export function agentHandlers(
       return {};
     },
     async createJoinToken(req, ctx) {
-      const t = await agents.createJoinToken(requestOf(ctx), req.spiffeId, ttlMs(req.ttl));
-      return { token: t.token, expiresAt: seconds(t.expiresAt), agentSpiffeId: t.agentSpiffeId };
+      const t = await agents.createJoinToken(requestOf(ctx), req.spiffeId, ttlMsFromWire(req.ttl));
+      return {
+        token: t.token,
+        expiresAt: secondsFromMs(t.expiresAt),
+        agentSpiffeId: t.agentSpiffeId,
+      };
     },
   };
 }

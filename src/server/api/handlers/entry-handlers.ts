@@ -2,15 +2,19 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import type { EntryService as EntryApi } from '../../../../proto/gen/tessera/v1/entry_pb.js';
 import type { EntryService } from '../../registration/entry-service.ts';
 import { requestOf } from '../context-keys.ts';
-import { entryFromWire, entryToWire, statusOf } from '../convert.ts';
+import { entryInputFromWire, entryToWire } from '../../../wire/entry.ts';
+import { statusToWire } from '../../../wire/status.ts';
 
 export function entryHandlers(entries: EntryService): Partial<ServiceImpl<typeof EntryApi>> {
   return {
     async batchCreateEntry(req, ctx) {
-      const results = await entries.batchCreate(requestOf(ctx), req.entries.map(entryFromWire));
+      const results = await entries.batchCreate(
+        requestOf(ctx),
+        req.entries.map(entryInputFromWire),
+      );
       return {
         results: results.map((r) => ({
-          status: statusOf(r),
+          status: statusToWire(r),
           ...(r.ok ? { entry: entryToWire(r.value) } : {}),
         })),
       };
@@ -18,20 +22,22 @@ export function entryHandlers(entries: EntryService): Partial<ServiceImpl<typeof
     async batchUpdateEntry(req, ctx) {
       const updates = req.updates.map((u) => ({
         id: u.entry?.id ?? '',
-        input: entryFromWire(u.entry),
+        input: entryInputFromWire(u.entry),
         mask: u.mask,
       }));
       const results = await entries.batchUpdate(requestOf(ctx), updates);
       return {
         results: results.map((r) => ({
-          status: statusOf(r),
+          status: statusToWire(r),
           ...(r.ok ? { entry: entryToWire(r.value) } : {}),
         })),
       };
     },
     async batchDeleteEntry(req, ctx) {
       const results = await entries.batchDelete(requestOf(ctx), req.ids);
-      return { results: results.map((r, i) => ({ status: statusOf(r), id: req.ids[i] ?? '' })) };
+      return {
+        results: results.map((r, i) => ({ status: statusToWire(r), id: req.ids[i] ?? '' })),
+      };
     },
     async getEntry(req) {
       return { entry: entryToWire(await entries.get(req.id)) };

@@ -16,7 +16,8 @@ import type {
   RelationshipRequest,
 } from '../../federation/federation-service.ts';
 import { requestOf } from '../context-keys.ts';
-import { bundleToWire, seconds } from '../convert.ts';
+import { bundleToWire } from '../../../wire/bundle.ts';
+import { secondsFromMs } from '../../../wire/time.ts';
 
 function specFromWire(s: FederationRelationshipSpec | undefined): RelationshipRequest {
   if (!s) throw new InvalidArgumentError('relationship is required');
@@ -40,8 +41,8 @@ async function relationshipToWire(
     profile: r.profile,
     endpointSpiffeId: r.endpointSpiffeId,
     source: r.source,
-    createdAt: seconds(r.createdAt),
-    updatedAt: seconds(r.updatedAt),
+    createdAt: secondsFromMs(r.createdAt),
+    updatedAt: secondsFromMs(r.updatedAt),
     lastFetchAtMs: BigInt(r.status.lastFetchAt),
     lastSuccessAtMs: BigInt(r.status.lastSuccessAt),
     lastError: r.status.lastError,

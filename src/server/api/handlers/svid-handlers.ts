@@ -2,7 +2,8 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import type { SvidService as SvidApi } from '../../../../proto/gen/tessera/v1/svid_pb.js';
 import type { SvidService } from '../../svid/svid-service.ts';
 import { agentCaller, requestOf } from '../context-keys.ts';
-import { seconds, statusOf, ttlMs } from '../convert.ts';
+import { statusToWire } from '../../../wire/status.ts';
+import { secondsFromMs, ttlMsFromWire } from '../../../wire/time.ts';
 
 export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof SvidApi>> {
   return {
@@ -10,18 +11,18 @@ export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof Svi
       const svid = await svids.mintX509(requestOf(ctx), {
         spiffeId: req.spiffeId,
         csr: req.csr,
-        ttlMs: ttlMs(req.ttl),
+        ttlMs: ttlMsFromWire(req.ttl),
         dnsNames: req.dnsNames,
       });
-      return { svidChain: svid.chainDer, expiresAt: seconds(svid.expiresAt) };
+      return { svidChain: svid.chainDer, expiresAt: secondsFromMs(svid.expiresAt) };
     },
     async mintJWTSVID(req, ctx) {
       const svid = await svids.mintJwt(requestOf(ctx), {
         spiffeId: req.spiffeId,
         audience: req.audience,
-        ttlMs: ttlMs(req.ttl),
+        ttlMs: ttlMsFromWire(req.ttl),
       });
-      return { token: svid.token, expiresAt: seconds(svid.expiresAt) };
+      return { token: svid.token, expiresAt: secondsFromMs(svid.expiresAt) };
     },
     async batchNewX509SVID(req, ctx) {
       const agent = agentCaller(ctx);
@@ -33,13 +34,17 @@ export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof Svi
       return batchResults(req.params, results, (v) => ({
         spiffeId: v.spiffeId,
         svidChain: v.chainDer,
-        expiresAt: seconds(v.expiresAt),
+        expiresAt: secondsFromMs(v.expiresAt),
       }));
     },
     async newJWTSVID(req, ctx) {
       const agent = agentCaller(ctx);
       const svid = await svids.newJwt(requestOf(ctx), agent.node, req.entryId, req.audience);
-      return { spiffeId: svid.spiffeId, token: svid.token, expiresAt: seconds(svid.expiresAt) };
+      return {
+        spiffeId: svid.spiffeId,
+        token: svid.token,
+        expiresAt: secondsFromMs(svid.expiresAt),
+      };
     },
     async batchNewJWTSVID(req, ctx) {
       const agent = agentCaller(ctx);
@@ -51,7 +56,7 @@ export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof Svi
       return batchResults(req.params, results, (v) => ({
         spiffeId: v.spiffeId,
         token: v.token,
-        expiresAt: seconds(v.expiresAt),
+        expiresAt: secondsFromMs(v.expiresAt),
       }));
     },
   };
@@ -67,7 +72,7 @@ function batchResults<V, F extends object>(
 ) {
   return {
     results: results.map((r, i) => ({
-      status: statusOf(r),
+      status: statusToWire(r),
       entryId: params[i]?.entryId ?? '',
       ...(r.ok ? fields(r.value) : {}),
     })),

@@ -11,12 +11,13 @@ import { AsyncQueue } from '../../../core/async-queue.ts';
 import { PermissionDeniedError } from '../../../core/errors.ts';
 import type { NodeStore } from '../../../store/types.ts';
 import { agentCaller } from '../context-keys.ts';
-import { bundleToWire, entryToWire } from '../convert.ts';
 import {
   type FederatedDelta,
   FederatedBundlesSent,
   federatedBundlesFor,
 } from './federated-sync.ts';
+import { bundleToWire } from '../../../wire/bundle.ts';
+import { entryToWire } from '../../../wire/entry.ts';
 
 type SyncOut = MessageInitShape<typeof SyncAuthorizedEntriesResponseSchema>;
 const MAX_KNOWN = 100_000;
