@@ -1,9 +1,11 @@
 // The one table from errors to process exit codes. Tessera error codes (src/core/errors.ts) are
-// the contract; Connect codes from the server are first translated to them, so a given failure
-// exits the same way whether it was detected locally or by the server.
-import { Code, ConnectError } from '@connectrpc/connect';
+// the contract; Connect codes from the server are first translated to them
+// (src/wire/connect-codes.ts), so a given failure exits the same way whether it was detected
+// locally or by the server.
+import { ConnectError } from '@connectrpc/connect';
 import { CommanderError } from 'commander';
 import { type ErrorCode, isTesseraError } from '../core/errors.ts';
+import { errorCodeFromTransport } from '../wire/connect-codes.ts';
 
 /** CLI-only outcomes that have no Tessera error code. */
 export type CliOutcome = 'usage' | 'integrity';
@@ -23,22 +25,6 @@ export const exitCodes: Readonly<Record<ErrorCode | CliOutcome, number>> = {
   integrity: 8,
 };
 
-/** Inverse of the server's src/server/api/error-map.ts, plus the codes only transports produce. */
-const fromConnect: Partial<Record<Code, ErrorCode>> = {
-  [Code.InvalidArgument]: 'invalid_argument',
-  [Code.OutOfRange]: 'invalid_argument',
-  [Code.NotFound]: 'not_found',
-  [Code.AlreadyExists]: 'already_exists',
-  [Code.PermissionDenied]: 'permission_denied',
-  [Code.Unauthenticated]: 'unauthenticated',
-  [Code.FailedPrecondition]: 'failed_precondition',
-  [Code.Aborted]: 'failed_precondition',
-  [Code.ResourceExhausted]: 'resource_exhausted',
-  [Code.Unavailable]: 'unavailable',
-  [Code.DeadlineExceeded]: 'unavailable',
-  [Code.Unimplemented]: 'unimplemented',
-};
-
 /** A deliberate non-zero exit with a message (e.g. a broken audit chain), not a failure. */
 export class CliExit extends Error {
   readonly outcome: ErrorCode | CliOutcome;
@@ -53,7 +39,7 @@ export function outcomeOf(e: unknown): ErrorCode | CliOutcome {
   if (e instanceof CliExit) return e.outcome;
   if (e instanceof CommanderError) return 'usage';
   if (isTesseraError(e)) return e.code;
-  if (e instanceof ConnectError) return fromConnect[e.code] ?? 'internal';
+  if (e instanceof ConnectError) return errorCodeFromTransport(e.code) ?? 'internal';
   return 'internal';
 }
 

@@ -1,5 +1,5 @@
 // Errors with stable codes. The code is the contract: it is mapped to HTTP status, gRPC/Connect
-// code and CLI exit code in one table at each edge (see src/server/api/error-map.ts and
+// code and CLI exit code in one table each (src/wire/connect-codes.ts, both directions, and
 // src/cli/exit-codes.ts). Messages are for humans and must never carry secrets.
 
 export const errorCodes = [

@@ -1,24 +1,13 @@
-// The one place where errors become gRPC/Connect status codes on the Workload API. TesseraError
-// messages are written for clients (the spec's error texts live in them); anything else is an
-// internal fault: logged with a correlation id, and the client sees only that id.
+// The one place where errors become gRPC/Connect errors on the Workload API (codes through the
+// table in src/wire/connect-codes.ts). TesseraError messages are written for clients (the spec's
+// error texts live in them); anything else is an internal fault: logged with a correlation id,
+// and the client sees only that id.
 import { randomUUID } from 'node:crypto';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Interceptor, StreamResponse } from '@connectrpc/connect';
-import { isTesseraError, type ErrorCode } from '../../core/errors.ts';
+import { isTesseraError } from '../../core/errors.ts';
+import { connectCodeOf } from '../../wire/connect-codes.ts';
 import type { WorkloadApiLogger } from './log.ts';
-
-export const connectCodeOf: Record<ErrorCode, Code> = {
-  invalid_argument: Code.InvalidArgument,
-  not_found: Code.NotFound,
-  already_exists: Code.AlreadyExists,
-  permission_denied: Code.PermissionDenied,
-  unauthenticated: Code.Unauthenticated,
-  failed_precondition: Code.FailedPrecondition,
-  resource_exhausted: Code.ResourceExhausted,
-  unavailable: Code.Unavailable,
-  unimplemented: Code.Unimplemented,
-  internal: Code.Internal,
-};
 
 export function toConnectError(e: unknown, method: string, log: WorkloadApiLogger): ConnectError {
   if (e instanceof ConnectError) return e;

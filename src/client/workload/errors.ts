@@ -2,7 +2,8 @@
 // Endpoint spec: retry on Unavailable and PermissionDenied (and on a broken or ended stream),
 // never on InvalidArgument (a client bug, e.g. the security header) or Unimplemented.
 import { Code, ConnectError } from '@connectrpc/connect';
-import { TesseraError, type ErrorCode } from '../../core/errors.ts';
+import { TesseraError } from '../../core/errors.ts';
+import { errorCodeFromConnect } from '../../wire/connect-codes.ts';
 
 /** The server sent something this client cannot use; the stream is reopened after a backoff. */
 export class WorkloadResponseError extends TesseraError {
@@ -12,25 +13,16 @@ export class WorkloadResponseError extends TesseraError {
   }
 }
 
-const codeMap: Partial<Record<Code, ErrorCode>> = {
-  [Code.InvalidArgument]: 'invalid_argument',
-  [Code.NotFound]: 'not_found',
-  [Code.AlreadyExists]: 'already_exists',
-  [Code.PermissionDenied]: 'permission_denied',
-  [Code.Unauthenticated]: 'unauthenticated',
-  [Code.FailedPrecondition]: 'failed_precondition',
-  [Code.ResourceExhausted]: 'resource_exhausted',
-  [Code.Unavailable]: 'unavailable',
-  [Code.Unimplemented]: 'unimplemented',
-};
-
 /** A ConnectError (or anything else) as a TesseraError with the gRPC error as its cause. */
 export function toWorkloadError(e: unknown): TesseraError {
   if (e instanceof TesseraError) return e;
   if (e instanceof ConnectError) {
     const code =
-      codeMap[e.code] ??
-      (e.code === Code.Internal && !isSystemError(e.cause) ? 'internal' : 'unavailable');
+      e.code === Code.Internal
+        ? isSystemError(e.cause)
+          ? 'unavailable'
+          : 'internal'
+        : (errorCodeFromConnect(e.code) ?? 'unavailable');
     return new TesseraError(code, `Workload API: ${e.rawMessage || Code[e.code]}`, { cause: e });
   }
   const msg = e instanceof Error ? e.message : String(e);

@@ -1,21 +1,9 @@
-// The one place Tessera error codes become Connect/gRPC codes. Internal details never reach the
-// client: they are logged with the correlation id, which the client sees.
+// The one place the server API turns thrown errors into Connect errors (codes through the table
+// in src/wire/connect-codes.ts). Internal details never reach the client: they are logged with
+// the correlation id, which the client sees.
 import { Code, ConnectError } from '@connectrpc/connect';
-import type { ErrorCode } from '../../core/errors.ts';
 import { isTesseraError } from '../../core/errors.ts';
-
-export const connectCodeOf: Record<ErrorCode, Code> = {
-  invalid_argument: Code.InvalidArgument,
-  not_found: Code.NotFound,
-  already_exists: Code.AlreadyExists,
-  permission_denied: Code.PermissionDenied,
-  unauthenticated: Code.Unauthenticated,
-  failed_precondition: Code.FailedPrecondition,
-  resource_exhausted: Code.ResourceExhausted,
-  unavailable: Code.Unavailable,
-  unimplemented: Code.Unimplemented,
-  internal: Code.Internal,
-};
+import { connectCodeOf } from '../../wire/connect-codes.ts';
 
 /** Converts any thrown value into the ConnectError the client sees. `log` receives internal ones. */
 export function toConnectError(
