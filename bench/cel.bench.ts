@@ -2,7 +2,8 @@
 // baseline of sanitizing the same claims alone.
 import { TrustDomain } from '../src/core/spiffe-id.ts';
 import { compileTrustPolicy } from '../src/server/sts/policy/compile.ts';
-import { evaluatePolicy, sanitizeClaims } from '../src/server/sts/policy/evaluate.ts';
+import { sanitizeInput } from '../src/conditions/sanitize.ts';
+import { evaluatePolicy } from '../src/server/sts/policy/evaluate.ts';
 import {
   githubActionsPolicy,
   gitlabCiPolicy,
@@ -33,7 +34,7 @@ const cases = [
 for (const [name, policy, claims] of cases) {
   const compiled = compileTrustPolicy(policy, { trustDomain });
   if (!evaluatePolicy(compiled, claims).allowed) throw new Error(`${name}: fixture denied`);
-  const base = measure(`sanitize claims (${name})`, () => sanitizeClaims(claims), 1000);
+  const base = measure(`sanitize claims (${name})`, () => sanitizeInput(claims, 'claims'), 1000);
   const rate = measure(`evaluate policy (${name})`, () => evaluatePolicy(compiled, claims), 1000);
   ratio(`evaluate/sanitize (${name})`, rate, base);
 }

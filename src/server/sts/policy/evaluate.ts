@@ -2,13 +2,13 @@
 // clock, no I/O — signature, iss/aud/exp checks belong to the exchange endpoint; this decides what
 // the claims are allowed to become. Claims are untrusted, so they are bounded and copied first,
 // and every failure (hostile claims, a CEL runtime error, a bad mapped value) is a denial that
-// names the failing field; evaluatePolicy never throws.
+// names the failing field; evaluatePolicy never throws. The CEL engine, the claims budget and the
+// explanation of a false condition are src/conditions'; the attribute rules are the policy's.
 import type { SpiffeId } from '../../../core/spiffe-id.ts';
-import { celMessage, type CompiledTrustPolicy } from './compile.ts';
+import { describeValue, explainFalse, runExpression } from '../../../conditions/evaluate.ts';
+import { InputError, sanitizeInput } from '../../../conditions/sanitize.ts';
+import type { CompiledTrustPolicy } from './compile.ts';
 
-export const MAX_CLAIMS_BYTES = 64 * 1024;
-export const MAX_CLAIMS_DEPTH = 16;
-export const MAX_CLAIMS_VALUES = 4096;
 /** GCP caps google.subject at 127 bytes; GitLab subjects with long refs need more. */
 export const MAX_SUBJECT_BYTES = 256;
 export const MAX_ATTRIBUTE_BYTES = 1024;
@@ -53,25 +53,24 @@ export function evaluatePolicy(
 
   let assertion: Record<string, unknown>;
   try {
-    assertion = sanitizeClaims(claims);
+    assertion = sanitizeInput(claims, 'claims');
   } catch (e) {
-    return deny('claims', e instanceof ClaimsError ? e.message : 'claims are not a JSON object');
+    return deny('claims', e instanceof InputError ? e.message : 'claims are not a JSON object');
   }
   // The exchange verifies the token against this issuer's keys; checking again here keeps a policy
   // from ever being applied to another issuer's claims by a wiring mistake.
   if (assertion['iss'] !== compiled.issuer) {
-    return deny('issuer', `token issuer ${describe(assertion['iss'])} is not ${compiled.issuer}`);
+    return deny(
+      'issuer',
+      `token issuer ${describeValue(assertion['iss'])} is not ${compiled.issuer}`,
+    );
   }
 
   let total = 0;
   for (const { attribute, expr } of compiled.mapping) {
-    let value: unknown;
-    try {
-      value = expr.run({ assertion });
-    } catch (e) {
-      return deny(expr.field, `${expr.source}: ${celMessage(e)}`);
-    }
-    const checked = checkAttribute(attribute, value);
+    const run = runExpression(expr, { assertion });
+    if (!run.ok) return deny(expr.field, `${expr.source}: ${run.error}`);
+    const checked = checkAttribute(attribute, run.value);
     if ('error' in checked) return deny(expr.field, `${expr.source}: ${checked.error}`);
     attributes[attribute] = checked.value;
     total += checked.bytes;
@@ -81,16 +80,13 @@ export function evaluatePolicy(
   }
 
   const context = { assertion, attribute: { ...attributes } };
-  let result: unknown;
-  try {
-    result = compiled.condition.run(context);
-  } catch (e) {
-    return deny('condition', `${celMessage(e)}`);
-  }
-  if (result !== true) {
-    if (typeof result !== 'boolean')
-      return deny('condition', `evaluated to ${describe(result)}, not bool`);
-    return deny(...explainFalse(compiled, context));
+  const result = runExpression(compiled.condition, context);
+  if (!result.ok) return deny('condition', result.error);
+  if (result.value !== true) {
+    if (typeof result.value !== 'boolean')
+      return deny('condition', `evaluated to ${describeValue(result.value)}, not bool`);
+    const why = explainFalse(compiled.condition, compiled.conjuncts, context);
+    return deny(why.operand ? `condition: ${why.operand}` : 'condition', why.reason);
   }
 
   const base = {
@@ -112,34 +108,17 @@ export function evaluatePolicy(
   }
 }
 
-/** Names the first top-level `&&` operand that is not true (the whole condition decided). */
-function explainFalse(
-  compiled: CompiledTrustPolicy,
-  context: Record<string, unknown>,
-): [string, string] {
-  for (const c of compiled.conjuncts) {
-    let v: unknown;
-    try {
-      v = c.run(context);
-    } catch (e) {
-      return [`condition: ${c.source}`, celMessage(e)];
-    }
-    if (v !== true) return [`condition: ${c.source}`, `${c.source} is ${describe(v)}`];
-  }
-  return ['condition', `${compiled.condition.source} is false`];
-}
-
 type Checked = { value: AttributeValue; bytes: number } | { error: string };
 
 function checkAttribute(attribute: string, value: unknown): Checked {
   const max = attribute === 'subject' ? MAX_SUBJECT_BYTES : MAX_ATTRIBUTE_BYTES;
   if (attribute === 'groups') {
     if (!Array.isArray(value))
-      return { error: `evaluated to ${describe(value)}, not a list of strings` };
+      return { error: `evaluated to ${describeValue(value)}, not a list of strings` };
     if (value.length > MAX_GROUPS) return { error: `more than ${MAX_GROUPS} groups` };
     let bytes = 0;
     for (const g of value as unknown[]) {
-      if (typeof g !== 'string') return { error: `group ${describe(g)} is not a string` };
+      if (typeof g !== 'string') return { error: `group ${describeValue(g)} is not a string` };
       const n = Buffer.byteLength(g, 'utf8');
       if (n > MAX_ATTRIBUTE_BYTES)
         return { error: `a group is longer than ${MAX_ATTRIBUTE_BYTES} bytes` };
@@ -147,89 +126,12 @@ function checkAttribute(attribute: string, value: unknown): Checked {
     }
     return { value: [...(value as string[])], bytes };
   }
-  if (typeof value !== 'string') return { error: `evaluated to ${describe(value)}, not a string` };
+  if (typeof value !== 'string')
+    return { error: `evaluated to ${describeValue(value)}, not a string` };
   if (attribute === 'subject' && value === '') return { error: 'the subject is empty' };
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes > max) return { error: `longer than ${max} bytes` };
   return { value, bytes };
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'absent';
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 57) + '...' : v);
-  if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (Array.isArray(v)) return 'a list';
-  return `a ${typeof v === 'object' ? 'map' : typeof v}`;
-}
-
-class ClaimsError extends Error {}
-
-/**
- * Copies claims into CEL-ready values, refusing anything that is not JSON-shaped or too big:
- * ≈ JSON size ≤ 64 KiB, depth ≤ 16, ≤ 4096 values. Objects become null-prototype records (a
- * "__proto__" claim stays data), safe integers become CEL ints (BigInt) so `assertion.runner_id
- * == 42` works, other numbers stay doubles. The walk stops at the first bound it crosses, so a
- * huge or cyclic input costs no more than the bounds.
- */
-export function sanitizeClaims(claims: unknown): Record<string, unknown> {
-  let bytes = 0;
-  let values = 0;
-  const charge = (n: number) => {
-    bytes += n;
-    values++;
-    if (bytes > MAX_CLAIMS_BYTES) throw new ClaimsError(`claims exceed ${MAX_CLAIMS_BYTES} bytes`);
-    if (values > MAX_CLAIMS_VALUES)
-      throw new ClaimsError(`claims have more than ${MAX_CLAIMS_VALUES} values`);
-  };
-  const copy = (v: unknown, depth: number): unknown => {
-    if (depth > MAX_CLAIMS_DEPTH)
-      throw new ClaimsError(`claims nest deeper than ${MAX_CLAIMS_DEPTH} levels`);
-    switch (typeof v) {
-      case 'string':
-        charge(v.length + 2);
-        return v;
-      case 'boolean':
-        charge(5);
-        return v;
-      case 'number':
-        if (!Number.isFinite(v)) throw new ClaimsError('claims hold a non-finite number');
-        charge(String(v).length);
-        return Number.isSafeInteger(v) ? BigInt(v) : v;
-      case 'object': {
-        if (v === null) {
-          charge(4);
-          return null;
-        }
-        if (Array.isArray(v)) {
-          charge(2);
-          const out: unknown[] = [];
-          for (let i = 0; i < v.length; i++) {
-            charge(1);
-            out.push(copy(v[i], depth + 1));
-          }
-          return out;
-        }
-        const proto = Object.getPrototypeOf(v) as unknown;
-        if (proto !== Object.prototype && proto !== null) {
-          throw new ClaimsError('claims hold a value that is not JSON');
-        }
-        charge(2);
-        const out = Object.create(null) as Record<string, unknown>;
-        for (const k of Object.keys(v)) {
-          charge(k.length + 4);
-          out[k] = copy((v as Record<string, unknown>)[k], depth + 1);
-        }
-        return out;
-      }
-      default:
-        throw new ClaimsError(`claims hold a ${typeof v}, which is not JSON`);
-    }
-  };
-  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) {
-    throw new ClaimsError('claims are not a JSON object');
-  }
-  return copy(claims, 1) as Record<string, unknown>;
 }
 
 /** The JSON a dry run (`tessera trust-policy test`, coming next) prints. */

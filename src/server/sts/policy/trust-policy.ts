@@ -3,12 +3,12 @@
 // a SPIFFE ID built from the token's claims, or an access token for a fixed audience and scopes.
 // The model follows GCP Workload Identity Federation (../../../../docs/trust-policies.md):
 // attribute_mapping (CEL, claims → attributes) first, then condition (CEL, must be true).
-// This file is only the shape and the static checks; compile.ts parses the CEL.
+// This file is only the shape and the static checks; compile.ts parses the CEL. The
+// expression size is checked here too, so the error names the field before any parsing.
 import { z } from 'zod';
 import { InvalidArgumentError } from '../../../core/errors.ts';
+import { MAX_EXPRESSION_BYTES } from '../../../conditions/limits.ts';
 
-/** Longest CEL source accepted in any policy field (GCP allows 4096 chars for the condition). */
-export const MAX_EXPRESSION_BYTES = 4096;
 /** GCP allows 50 custom attributes; subject and groups come on top. */
 export const MAX_ATTRIBUTES = 52;
 export const DEFAULT_TTL = '15m';
