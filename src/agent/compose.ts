@@ -22,9 +22,8 @@ import { type AgentConfig, compileAgentConfig } from './config/compile.ts';
 import { AgentStateDir } from './identity/agent-identity.ts';
 import {
   type AgentNodeAttestor,
-  joinTokenAttestor,
-  x509PopAttestor,
-} from './identity/node-attestor.ts';
+  createAgentNodeAttestor,
+} from '../plugins/node-attestors/catalog.ts';
 import { AgentFatalError, ServerLink } from './identity/server-link.ts';
 import { EntrySync } from './sync/entry-sync.ts';
 import { CoalescingWriter, SyncStateFile } from './sync/sync-state-file.ts';
@@ -142,11 +141,7 @@ export class TesseraAgent {
       trustDomain: config.trust_domain,
       state,
     });
-    const attestor = config.join_token
-      ? joinTokenAttestor(config.join_token)
-      : config.x509pop
-        ? await x509PopAttestor(config.x509pop.cert_file, config.x509pop.key_file)
-        : null;
+    const attestor = await createAgentNodeAttestor(config);
     let agent: TesseraAgent | null = null;
     const backoff = new Backoff({ initialMs: 250, maxMs: config.max_backoff });
     const stateFile = new SyncStateFile(config.data_dir, config.trust_domain);

@@ -1,16 +1,10 @@
 // Wiring of the server's services for the composition root (compose.ts): what each API service
-// is built from. No I/O beyond reading the attestor CA files named in the config.
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+// is built from. No I/O here: node attestors read their own files (plugins/node-attestors).
 import type { Clock } from '../core/clock.ts';
 import { VERSION } from '../core/defaults.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import type { TrustDomain } from '../core/spiffe-id.ts';
-import {
-  createJoinTokenAttestor,
-  createX509PopAttestor,
-  type NodeAttestor,
-} from '../plugins/node-attestors/catalog.ts';
+import { createServerNodeAttestors } from '../plugins/node-attestors/catalog.ts';
 import type { Store } from '../store/types.ts';
 import type { ApiServices } from './api/router.ts';
 import { AgentService } from './attestation/agent-service.ts';
@@ -98,7 +92,10 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       clock,
       minter,
       trustDomain: td,
-      attestors: buildAttestors(config, store, clock),
+      attestors: createServerNodeAttestors(config.node_attestors, {
+        now: () => clock.now(),
+        joinTokens: { consume: (hash) => store.joinTokens.consume(hash, clock.now()) },
+      }),
       agentSvidTtlMs: config.agent_svid_ttl,
     }),
     svids: new SvidService({
@@ -172,30 +169,6 @@ export function buildSts(
     isApiClient: (id) => d.registry.isIntrospectionClient(id),
   });
   return { tokenExchange, introspection };
-}
-
-function buildAttestors(
-  config: ServerConfig,
-  store: Store,
-  clock: Clock,
-): Map<string, NodeAttestor> {
-  const m = new Map<string, NodeAttestor>();
-  if (config.node_attestors.join_token) {
-    const a = createJoinTokenAttestor({
-      consume: (hash) => store.joinTokens.consume(hash, clock.now()),
-    });
-    m.set(a.type, a);
-  }
-  const pop = config.node_attestors.x509pop;
-  if (pop) {
-    const pem = readFileSync(pop.ca_bundle_file, 'utf8');
-    const roots = [
-      ...pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g),
-    ].map((m) => new X509Certificate(m[0]));
-    const a = createX509PopAttestor({ roots, now: () => clock.now() });
-    m.set(a.type, a);
-  }
-  return m;
 }
 
 /** Introspection and revocation; every `sts.introspection_clients` name must issue access tokens. */

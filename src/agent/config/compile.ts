@@ -1,5 +1,9 @@
 // Compiles agent config from file, environment and flags (later wins) into a frozen object.
 import { InvalidArgumentError } from '../../core/errors.ts';
+import {
+  builtinNodeAttestors,
+  configuredAgentNodeAttestors,
+} from '../../plugins/node-attestors/catalog.ts';
 import { agentConfigSchema, type AgentConfigParsed } from './schema.ts';
 
 export type AgentConfig = Readonly<AgentConfigParsed>;
@@ -42,10 +46,9 @@ export function compileAgentConfig(
     throw new InvalidArgumentError(`config: ${path}: ${message}`);
   }
   const c = result.data;
-  if ((c.join_token ? 1 : 0) + (c.x509pop ? 1 : 0) > 1) {
-    throw new InvalidArgumentError(
-      'config: use one node attestor: join_token or x509pop, not both',
-    );
+  if (configuredAgentNodeAttestors(c).length > 1) {
+    const kinds = Object.keys(builtinNodeAttestors).join(' or ');
+    throw new InvalidArgumentError(`config: use one node attestor: ${kinds}, not both`);
   }
   const trustSources = [
     c.trust_bundle_file,

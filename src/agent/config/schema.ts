@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../../core/duration.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
+import { nodeAttestorsAgentShape } from '../../plugins/node-attestors/catalog.ts';
 
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   try {
@@ -32,9 +33,8 @@ export const agentConfigSchema = z.strictObject({
   /** The Workload API Unix socket. */
   socket_path: z.string().min(1),
   data_dir: z.string().min(1),
-  /** Node attestation: exactly one of join_token and x509pop. */
-  join_token: z.string().default(''),
-  x509pop: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
+  /** Node attestation: at most one of the built-in kinds (join_token, x509pop). */
+  ...nodeAttestorsAgentShape,
   /** How the agent first trusts the server: a PEM file, an https URL serving PEM, or nothing (insecure). */
   trust_bundle_file: z.string().default(''),
   trust_bundle_url: z.union([z.literal(''), z.url({ protocol: /^https$/ })]).default(''),

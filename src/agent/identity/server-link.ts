@@ -23,7 +23,7 @@ import {
   identityFrom,
   keyPem,
 } from './agent-identity.ts';
-import type { AgentNodeAttestor } from './node-attestor.ts';
+import type { AgentNodeAttestor } from '../../plugins/node-attestors/catalog.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 

@@ -1,7 +1,11 @@
-// The server half of a node attestor: turns evidence from an agent into an agent identity and
-// node selectors. One method, like SPIRE's NodeAttestor; an attestor that needs a proof of
-// possession asks for it through `challenge`.
+// A node attestor has two halves. The server half turns evidence from an agent into an agent
+// identity and node selectors: one method, like SPIRE's NodeAttestor; an attestor that needs a
+// proof of possession asks for it through `challenge`. The agent half produces that evidence and
+// answers the challenges. Each kind is a folder holding both halves and their config schemas,
+// listed in catalog.ts.
+import type { z } from 'zod';
 import type { Selector } from '../../core/selector.ts';
+import type { JoinTokenPort } from './join-token/server.ts';
 
 /** Sends a challenge to the agent and resolves with its response (bounded by the server). */
 export type ChallengeFn = (challenge: Uint8Array) => Promise<Uint8Array>;
@@ -16,10 +20,41 @@ export interface NodeAttestation {
   readonly canReattest: boolean;
 }
 
+/** The server half. */
 export interface NodeAttestor {
   readonly type: string;
   /** Throws PermissionDeniedError when the evidence does not hold. `payload` is untrusted. */
   attest(payload: Uint8Array, challenge: ChallengeFn): Promise<NodeAttestation>;
+}
+
+/** The agent half. */
+export interface AgentNodeAttestor {
+  readonly type: string;
+  /** join_token: a token attests once; x509pop: the same certificate may attest again. */
+  readonly canReattest: boolean;
+  payload(): Promise<Uint8Array>;
+  answer(challenge: Uint8Array): Uint8Array;
+}
+
+/** What the server's composition root hands every server half: narrow ports, no store. */
+export interface NodeAttestorServerDeps {
+  readonly now: () => number;
+  /** Single use of join tokens, enforced by the datastore. */
+  readonly joinTokens: JoinTokenPort;
+}
+
+/** One kind of node attestor: its two halves and the config schema of each. */
+export interface NodeAttestorPlugin<
+  S extends z.ZodType = z.ZodType,
+  A extends z.ZodType = z.ZodType,
+> {
+  readonly type: string;
+  /** Config of the server half, under `node_attestors.<type>` in the server config. */
+  readonly serverSchema: S;
+  createServer(config: z.output<S>, deps: NodeAttestorServerDeps): NodeAttestor;
+  /** Config of the agent half, under `<type>` in the agent config. */
+  readonly agentSchema: A;
+  createAgent(config: z.output<A>): Promise<AgentNodeAttestor>;
 }
 
 export const MAX_ATTESTATION_PAYLOAD_BYTES = 64 * 1024;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseDuration } from '../../core/duration.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import { keyTypes } from '../../core/authority.ts';
+import { nodeAttestorsServerSchema } from '../../plugins/node-attestors/catalog.ts';
 
 const duration = (_what: string) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -73,17 +74,8 @@ export const serverConfigSchema = z.strictObject({
   federated_bundle_refresh_interval: duration('federated_bundle_refresh_interval')
     .refine((ms) => ms >= 100 && ms <= 3_600_000, 'must be between 100ms and 1h')
     .default(10_000),
-  node_attestors: z
-    .strictObject({
-      join_token: z.strictObject({}).optional(),
-      x509pop: z
-        .strictObject({
-          /** PEM file of the CA certificates agent certificates must chain to. */
-          ca_bundle_file: z.string().min(1),
-        })
-        .optional(),
-    })
-    .prefault({ join_token: {} }),
+  /** One key per enabled built-in node attestor (plugins/node-attestors/catalog.ts). */
+  node_attestors: nodeAttestorsServerSchema,
   /** RFC 8693 token exchange at <issuer>/token (docs/token-exchange.md); absent = disabled. */
   sts: z
     .strictObject({

@@ -6,7 +6,8 @@ import type { NodeAttestor } from '../node-attestor.ts';
 
 export const JOIN_TOKEN_TYPE = 'join_token';
 
-export interface JoinTokenAttestorDeps {
+/** The datastore's part, given by the server: the plugin never sees the store. */
+export interface JoinTokenPort {
   /** Atomically consumes the unexpired token with this hash; null when none. */
   consume(tokenHash: string): Promise<{ spiffeId: string } | null>;
 }
@@ -22,7 +23,7 @@ export function joinTokenAgentSegment(token: string): string {
 
 const TOKEN_RE = /^[A-Za-z0-9_-]{16,128}$/;
 
-export function createJoinTokenAttestor(deps: JoinTokenAttestorDeps): NodeAttestor {
+export function createJoinTokenAttestor(deps: JoinTokenPort): NodeAttestor {
   return {
     type: JOIN_TOKEN_TYPE,
     async attest(payload) {
