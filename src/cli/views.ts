@@ -12,14 +12,9 @@ import type {
   X509Context,
   X509Svid,
 } from '../client/workload/index.ts';
-import type { AuditRecord } from '../../proto/gen/tessera/v1/audit_pb.js';
-import type { AuthorityInfo } from '../../proto/gen/tessera/v1/authority_pb.js';
-import type {
-  AttestedNode,
-  Bundle as WireBundle,
-  Entry,
-  Selector,
-} from '../../proto/gen/tessera/v1/types_pb.js';
+import type { AuditRecord } from '../client/api/audit.ts';
+import type { AuthorityInfo } from '../client/api/authority.ts';
+import type { AttestedNode, Bundle as WireBundle, Entry, Selector } from '../client/api/types.ts';
 import { isoFromMillis, isoFromSeconds, orDash } from './output.ts';
 
 const selectorText = (s: Selector): string => `${s.type}:${s.value}`;

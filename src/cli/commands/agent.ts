@@ -1,8 +1,8 @@
 // `tessera agent ...`: attested agents (nodes): list, show, ban, evict; and `agent run`.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../core/errors.ts';
-import { AgentService } from '../../../proto/gen/tessera/v1/agent_pb.js';
-import type { AttestedNode } from '../../../proto/gen/tessera/v1/types_pb.js';
+import { AgentService } from '../../client/api/agent.ts';
+import type { AttestedNode } from '../../client/api/types.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import { registerAgentRun } from './agent-run.ts';
 import { agentFields, agentHeaders, agentJson, agentRow } from '../views.ts';

@@ -1,6 +1,6 @@
 // `tessera audit ...`: read and verify the hash-chained audit log.
 import type { Command } from 'commander';
-import { AuditService } from '../../../proto/gen/tessera/v1/audit_pb.js';
+import { AuditService } from '../../client/api/audit.ts';
 import { nonNegativeBigInt, positiveInt } from '../args.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import { CliExit } from '../exit-codes.ts';

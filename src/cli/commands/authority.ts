@@ -2,8 +2,8 @@
 // prepare → activate → taint → revoke.
 import { type Command, Option } from 'commander';
 import { TesseraError } from '../../core/errors.ts';
-import { AuthorityService } from '../../../proto/gen/tessera/v1/authority_pb.js';
-import type { AuthorityInfo } from '../../../proto/gen/tessera/v1/authority_pb.js';
+import { AuthorityService } from '../../client/api/authority.ts';
+import type { AuthorityInfo } from '../../client/api/authority.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import type { Printer } from '../output.ts';
 import { authorityHeaders, authorityJson, authorityRow } from '../views.ts';

@@ -4,8 +4,8 @@
 import { type Command, Option } from 'commander';
 import { TesseraError } from '../../core/errors.ts';
 import { bundleToPem, bundleToSpiffeJson } from '../../crypto/bundle-format.ts';
-import { BundleService } from '../../../proto/gen/tessera/v1/bundle_pb.js';
-import type { Bundle } from '../../../proto/gen/tessera/v1/types_pb.js';
+import { BundleService } from '../../client/api/bundle.ts';
+import type { Bundle } from '../../client/api/types.ts';
 import { adminAction, adminCommand, type Clients, type CliIo } from '../context.ts';
 import { bundleFromWire } from '../../wire/bundle.ts';
 import { bundleJson } from '../views.ts';

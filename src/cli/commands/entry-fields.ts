@@ -2,7 +2,7 @@
 // a wire Entry plus the update mask naming exactly the fields that were given.
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { Command } from 'commander';
-import type { EntrySchema } from '../../../proto/gen/tessera/v1/types_pb.js';
+import type { EntrySchema } from '../../client/api/types.ts';
 import { selectors, ttlSeconds, unixSeconds } from '../args.ts';
 
 export interface EntryFlags {

@@ -1,8 +1,8 @@
 // `tessera entry ...`: registration entries (create, update, delete, show, list).
 import type { Command } from 'commander';
 import { InvalidArgumentError, TesseraError } from '../../core/errors.ts';
-import { EntryService } from '../../../proto/gen/tessera/v1/entry_pb.js';
-import type { Entry, Status } from '../../../proto/gen/tessera/v1/types_pb.js';
+import { EntryService } from '../../client/api/entry.ts';
+import type { Entry, Status } from '../../client/api/types.ts';
 import { positiveInt, selectors } from '../args.ts';
 import { adminAction, adminCommand, type AdminContext, type CliIo } from '../context.ts';
 import { errorCodeFromStatus } from '../../wire/status.ts';

@@ -2,7 +2,7 @@
 // the server, over the admin socket. `bundle show` (bundle.ts) prints this trust domain's own.
 import type { Command } from 'commander';
 import { TesseraError } from '../../core/errors.ts';
-import { BundleService } from '../../../proto/gen/tessera/v1/bundle_pb.js';
+import { BundleService } from '../../client/api/bundle.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import { bundleJson } from '../views.ts';
 import { readBundleFile } from './federation.ts';

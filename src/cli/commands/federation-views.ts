@@ -1,7 +1,7 @@
 // Federation relationships and federated bundles as the CLI shows them: the stable JSON shapes
 // (docs/cli.md) and the table rows.
-import type { FederationRelationship } from '../../../proto/gen/tessera/v1/federation_pb.js';
-import type { Bundle } from '../../../proto/gen/tessera/v1/types_pb.js';
+import type { FederationRelationship } from '../../client/api/federation.ts';
+import type { Bundle } from '../../client/api/types.ts';
 import { isoFromMillis, isoFromSeconds } from '../output.ts';
 
 const isoOrNull = (ms: bigint): string | null => (ms === 0n ? null : isoFromMillis(ms));

@@ -3,10 +3,7 @@
 import { type Command, Option } from 'commander';
 import { readInputText } from '../bounded-read.ts';
 import { TesseraError, UnavailableError } from '../../core/errors.ts';
-import {
-  type FederationRelationship,
-  FederationService,
-} from '../../../proto/gen/tessera/v1/federation_pb.js';
+import { type FederationRelationship, FederationService } from '../../client/api/federation.ts';
 import { adminAction, adminCommand, type AdminContext, type CliIo } from '../context.ts';
 import { bundleJson } from '../views.ts';
 import {

@@ -1,7 +1,7 @@
 // `tessera healthcheck`: for container HEALTHCHECKs and scripts. Exit 0 and "ok" only when the
 // server answers on the admin socket and reports itself ready.
 import type { Command } from 'commander';
-import { ServerService } from '../../../proto/gen/tessera/v1/server_pb.js';
+import { ServerService } from '../../client/api/server.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import { CliExit } from '../exit-codes.ts';
 import { isoFromSeconds } from '../output.ts';

@@ -2,7 +2,7 @@
 // managed through the admin API (tessera.v1.StsService; docs/cli.md, docs/token-exchange.md).
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../core/errors.ts';
-import { StsService, type StsIssuer } from '../../../proto/gen/tessera/v1/sts_pb.js';
+import { StsService, type StsIssuer } from '../../client/api/sts.ts';
 import { readTextFile } from '../bounded-read.ts';
 import { adminAction, adminCommand, collect, type CliIo } from '../context.ts';
 import { isoFromMillis, orDash, type Printer } from '../output.ts';

@@ -2,7 +2,7 @@
 // alone goes to stdout so it can be captured; its expiry goes to stderr. `jwt fetch|validate`
 // (workload-jwt.ts) use the agent's Workload API instead.
 import type { Command } from 'commander';
-import { SvidService } from '../../../proto/gen/tessera/v1/svid_pb.js';
+import { SvidService } from '../../client/api/svid.ts';
 import { ttlSeconds } from '../args.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import { isoFromSeconds } from '../output.ts';

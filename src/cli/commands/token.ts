@@ -1,7 +1,7 @@
 // `tessera token generate`: a one-time join token for node attestation. The token alone goes to
 // stdout (first line) so `tessera token generate | read t` works; context goes to stderr.
 import type { Command } from 'commander';
-import { AgentService } from '../../../proto/gen/tessera/v1/agent_pb.js';
+import { AgentService } from '../../client/api/agent.ts';
 import { ttlSeconds } from '../args.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import { isoFromSeconds } from '../output.ts';

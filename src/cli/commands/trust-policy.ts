@@ -11,7 +11,7 @@ import {
   type TrustPolicySchema,
   type TestTrustPolicyResponse,
   type TrustPolicy,
-} from '../../../proto/gen/tessera/v1/sts_pb.js';
+} from '../../client/api/sts.ts';
 import { readTextFile } from '../bounded-read.ts';
 import { adminAction, adminCommand, collect, type CliIo } from '../context.ts';
 import { isoFromMillis, type Printer } from '../output.ts';

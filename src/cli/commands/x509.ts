@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../../crypto/keys/atomic-write.ts';
 import { bundleToPem } from '../../crypto/bundle-format.ts';
 import { createCsr } from '../../crypto/x509/csr-create.ts';
 import { derToPem } from '../../crypto/x509/pem.ts';
-import { SvidService } from '../../../proto/gen/tessera/v1/svid_pb.js';
+import { SvidService } from '../../client/api/svid.ts';
 import { ttlSeconds } from '../args.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import { isoFromSeconds } from '../output.ts';

@@ -1,0 +1,4 @@
+// The server API's server service (descriptor, requests, responses),
+// as clients such as the CLI use them; generated from proto/tessera/v1/server.proto. One file per
+// service, so a command loads only the services it calls.
+export * from '../../../proto/gen/tessera/v1/server_pb.js';
