@@ -1,24 +1,57 @@
 // Layer boundary check (ARCHITECTURE.md "Layers and folders"): imports point inward only.
-// Fails with one line per violation. Run by `npm test`.
+// `allowed` below is that table, row for row; deviations kept on purpose are listed in
+// `deviations` with the reason the README gives. Fails with one line per violation. Run by
+// `npm test`.
 import { globSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-type Layer =
-  'core' | 'crypto' | 'store' | 'server' | 'agent' | 'plugins' | 'client' | 'cli' | 'proto';
+const srcLayers = [
+  'core',
+  'conditions',
+  'crypto',
+  'wire',
+  'store',
+  'plugins',
+  'server',
+  'agent',
+  'client',
+  'cli',
+] as const;
+type SrcLayer = (typeof srcLayers)[number];
+/** Outside src/: generated protobuf code, and the folders that drive the code from outside. */
+type Layer = SrcLayer | 'proto' | 'test' | 'bench' | 'scripts';
 
-const allowed: Record<Layer, Layer[]> = {
+const everySrcLayer: readonly Layer[] = [...srcLayers, 'proto'];
+
+/** ARCHITECTURE.md's table: what each layer may import besides itself. */
+export const table: Readonly<Record<Layer, readonly Layer[]>> = {
   core: [],
+  conditions: ['core'],
   crypto: ['core'],
+  wire: ['core', 'proto'],
   store: ['core'],
-  plugins: ['core', 'crypto'],
+  plugins: ['core', 'crypto', 'conditions'],
+  server: ['core', 'conditions', 'crypto', 'wire', 'store', 'plugins', 'proto'],
+  agent: ['core', 'conditions', 'crypto', 'wire', 'plugins', 'proto', 'client'],
+  client: ['core', 'wire', 'proto'],
+  cli: ['client', 'core', 'wire', 'crypto'],
   proto: [],
-  client: ['core', 'proto', 'crypto'],
-  server: ['core', 'crypto', 'store', 'plugins', 'proto'],
-  agent: ['core', 'crypto', 'plugins', 'proto', 'client'],
-  cli: ['client', 'core', 'proto', 'crypto'],
+  test: [...everySrcLayer, 'test', 'bench', 'scripts'],
+  bench: [...everySrcLayer, 'test', 'bench'],
+  scripts: [...everySrcLayer, 'scripts'],
 };
 
-// Composition roots: the only files allowed to reach across for `run` commands.
+/** Kept on purpose; each is recorded in the README's layout section with its reason. */
+export const deviations: Readonly<Partial<Record<Layer, readonly Layer[]>>> = {
+  // The workload SDK verifies X.509-SVIDs and JWT-SVIDs and parses bundles on the caller's side.
+  client: ['crypto'],
+};
+
+export const allowed: Readonly<Record<Layer, readonly Layer[]>> = Object.fromEntries(
+  Object.entries(table).map(([l, deps]) => [l, [...deps, ...(deviations[l as Layer] ?? [])]]),
+) as unknown as Record<Layer, readonly Layer[]>;
+
+// Composition roots: the only files of another layer the CLI may import (for `run` commands).
 const compositionRoots = ['src/server/compose.ts', 'src/agent/compose.ts'];
 
 // The pure core may compute with node:crypto but does no I/O and reads no ambient state.
@@ -30,11 +63,20 @@ const coreForbiddenText: Array<[RegExp, string]> = [
 ];
 const coreAllowedModules = new Set(['node:crypto', 'node:buffer', 'node:util']);
 
+const rel = (file: string) => path.relative('.', file).split(path.sep).join('/');
+
 export function layerOf(file: string): Layer | undefined {
-  const rel = path.relative('.', file).split(path.sep).join('/');
-  if (rel.startsWith('proto/')) return 'proto';
-  const m = /^src\/([a-z]+)\//.exec(rel);
-  return m && m[1] && m[1] in allowed ? (m[1] as Layer) : undefined;
+  const r = rel(file);
+  if (r.startsWith('proto/')) return 'proto';
+  const top = /^(test|bench|scripts)\//.exec(r);
+  if (top?.[1]) return top[1] as Layer;
+  const m = /^src\/([a-z]+)\//.exec(r);
+  return m?.[1] && (srcLayers as readonly string[]).includes(m[1]) ? (m[1] as Layer) : undefined;
+}
+
+/** Test code inside src/: a unit test beside the code, or a file in a `testing/` folder. */
+function isTestCode(file: string): boolean {
+  return file.endsWith('.test.ts') || rel(file).split('/').slice(0, -1).includes('testing');
 }
 
 const importRe =
@@ -44,18 +86,33 @@ export function checkFile(file: string, text: string): string[] {
   const problems: string[] = [];
   const layer = layerOf(file);
   if (!layer || layer === 'proto') return problems;
-  const isTest = file.endsWith('.test.ts');
+  const inSrc = (srcLayers as readonly string[]).includes(layer);
+  const isTest = inSrc && isTestCode(file);
   for (const m of text.matchAll(importRe)) {
     const spec = m[1] ?? m[2] ?? m[3];
     if (!spec) continue;
     if (spec.startsWith('.')) {
       const target = path.join(path.dirname(file), spec);
       const targetLayer = layerOf(target);
-      if (!targetLayer || targetLayer === layer) continue;
-      const rel = path.relative('.', target).split(path.sep).join('/');
-      if (layer === 'cli' && compositionRoots.includes(rel)) continue;
-      // Tests beside the code may use any lower layer's real implementations (no mocks).
-      if (isTest && targetLayer !== 'cli') continue;
+      if (!targetLayer) continue;
+      if (inSrc && !isTest) {
+        // Production code never depends on test code, wherever it lives.
+        if (targetLayer === 'test' || targetLayer === 'bench' || targetLayer === 'scripts') {
+          problems.push(`${file}: production code may not import ${targetLayer}/ (${spec})`);
+          continue;
+        }
+        if (isTestCode(target)) {
+          problems.push(`${file}: production code may not import test code (${spec})`);
+          continue;
+        }
+      }
+      if (targetLayer === layer) continue;
+      if (layer === 'cli' && compositionRoots.includes(rel(target))) continue;
+      if (isTest) {
+        // Tests beside the code may use any lower layer's real implementations (no mocks) and
+        // the helpers under test/, but never the CLI, benches or scripts.
+        if (targetLayer !== 'cli' && targetLayer !== 'bench' && targetLayer !== 'scripts') continue;
+      }
       if (!allowed[layer].includes(targetLayer)) {
         problems.push(`${file}: layer '${layer}' may not import '${targetLayer}' (${spec})`);
       }
@@ -77,7 +134,9 @@ export function checkFile(file: string, text: string): string[] {
 }
 
 if (import.meta.main) {
-  const files = globSync('src/**/*.ts').sort();
+  const files = ['src', 'test', 'bench', 'scripts']
+    .flatMap((dir) => globSync(`${dir}/**/*.ts`))
+    .sort();
   const problems = files.flatMap((f) => checkFile(f, readFileSync(f, 'utf8')));
   for (const p of problems) console.error(p);
   if (problems.length > 0) process.exit(1);

@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { checkFile, layerOf } from '../scripts/check-boundaries.ts';
+import { readFileSync } from 'node:fs';
+import { checkFile, deviations, layerOf, table } from '../scripts/check-boundaries.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -18,8 +19,14 @@ describe('layerOf', () => {
     assert.equal(layerOf('src/server/index/entry-index.ts'), 'server');
     assert.equal(layerOf('src/plugins/node-attestors/catalog.ts'), 'plugins');
     assert.equal(layerOf('proto/gen/tessera/v1/agent_pb.js'), 'proto');
-    assert.equal(layerOf('scripts/check-boundaries.ts'), undefined);
+    assert.equal(layerOf('src/wire/entry.ts'), 'wire');
+    assert.equal(layerOf('src/conditions/compile.ts'), 'conditions');
+    // test/, bench/ and scripts/ are checked too (what they may import).
+    assert.equal(layerOf('scripts/check-boundaries.ts'), 'scripts');
+    assert.equal(layerOf('test/helpers/admin.ts'), 'test');
+    assert.equal(layerOf('bench/run.ts'), 'bench');
     assert.equal(layerOf('src/unknown/x.ts'), undefined);
+    assert.equal(layerOf('examples/verify-jwt-svid.ts'), undefined);
   });
 });
 
@@ -156,9 +163,152 @@ describe('checkFile: layer imports', () => {
     );
   });
 
-  it('ignores files outside the layers', () => {
+  it('ignores generated code and files outside the layers', () => {
     assert.deepEqual(checkFile('scripts/x.ts', "import '../src/server/compose.ts';\n"), []);
     assert.deepEqual(checkFile('proto/gen/x.js', "import '../../src/server/compose.ts';\n"), []);
+    assert.deepEqual(checkFile('examples/x.ts', "import '../test/helpers/admin.ts';\n"), []);
+  });
+});
+
+describe('checkFile: the wire and conditions layers', () => {
+  it('lets wire use core and proto only', () => {
+    assert.deepEqual(
+      checkFile(
+        'src/wire/x.ts',
+        "import { a } from '../core/entry.ts';\nimport { b } from '../../proto/gen/tessera/v1/types_pb.js';\n",
+      ),
+      [],
+    );
+    assert.deepEqual(checkFile('src/wire/x.ts', "import { c } from '../crypto/jwk.ts';\n"), [
+      "src/wire/x.ts: layer 'wire' may not import 'crypto' (../crypto/jwk.ts)",
+    ]);
+  });
+
+  it('lets conditions use core only, and plugins, server and agent use conditions', () => {
+    assert.deepEqual(checkFile('src/conditions/x.ts', "import { w } from '../wire/entry.ts';\n"), [
+      "src/conditions/x.ts: layer 'conditions' may not import 'wire' (../wire/entry.ts)",
+    ]);
+    for (const file of ['src/plugins/x/y.ts', 'src/server/x/y.ts', 'src/agent/x/y.ts']) {
+      assert.deepEqual(checkFile(file, "import { c } from '../../conditions/compile.ts';\n"), []);
+    }
+  });
+
+  it('keeps the CLI off proto (it goes through client) and the client off crypto but for the SDK deviation', () => {
+    assert.deepEqual(
+      checkFile('src/cli/x.ts', "import { S } from '../../proto/gen/tessera/v1/entry_pb.js';\n"),
+      ["src/cli/x.ts: layer 'cli' may not import 'proto' (../../proto/gen/tessera/v1/entry_pb.js)"],
+    );
+    assert.deepEqual(
+      checkFile('src/cli/x.ts', "import { S } from '../client/api/entry.ts';\n"),
+      [],
+    );
+    assert.deepEqual(checkFile('src/cli/x.ts', "import { w } from '../wire/bundle.ts';\n"), []);
+    assert.deepEqual(
+      checkFile('src/client/workload/x.ts', "import { v } from '../../crypto/jwt/verify.ts';\n"),
+      [],
+    );
+    assert.deepEqual(
+      checkFile('src/client/x.ts', "import { p } from '../plugins/node-attestors/catalog.ts';\n"),
+      [
+        "src/client/x.ts: layer 'client' may not import 'plugins' (../plugins/node-attestors/catalog.ts)",
+      ],
+    );
+  });
+});
+
+describe('checkFile: test code', () => {
+  it('keeps production code off test/, bench/, scripts/ and test helpers inside src', () => {
+    assert.deepEqual(
+      checkFile('src/server/x.ts', "import { h } from '../../test/helpers/admin.ts';\n"),
+      ['src/server/x.ts: production code may not import test/ (../../test/helpers/admin.ts)'],
+    );
+    assert.deepEqual(checkFile('src/cli/x.ts', "import { m } from '../../bench/lib.ts';\n"), [
+      'src/cli/x.ts: production code may not import bench/ (../../bench/lib.ts)',
+    ]);
+    assert.deepEqual(checkFile('src/core/x.ts', "import { t } from '../../scripts/test.ts';\n"), [
+      'src/core/x.ts: production code may not import scripts/ (../../scripts/test.ts)',
+    ]);
+    assert.deepEqual(
+      checkFile('src/server/x.ts', "import { f } from '../crypto/x509/testing/ca.ts';\n"),
+      ['src/server/x.ts: production code may not import test code (../crypto/x509/testing/ca.ts)'],
+    );
+    assert.deepEqual(checkFile('src/server/x.ts', "import { f } from './y.test.ts';\n"), [
+      'src/server/x.ts: production code may not import test code (./y.test.ts)',
+    ]);
+  });
+
+  it('lets tests beside the code, and testing/ folders, use the helpers under test/', () => {
+    const spec = '../../test/helpers/openssl.ts';
+    assert.deepEqual(checkFile('src/plugins/x.test.ts', `import { m } from '${spec}';\n`), []);
+    assert.deepEqual(
+      checkFile('src/plugins/testing/x.ts', `import { m } from '../${spec}';\n`),
+      [],
+    );
+    assert.deepEqual(
+      checkFile('src/server/x.test.ts', "import { m } from '../../bench/lib.ts';\n"),
+      ["src/server/x.test.ts: layer 'server' may not import 'bench' (../../bench/lib.ts)"],
+    );
+  });
+
+  it('lets test/ and bench/ import anything, and scripts/ only src/ and proto/', () => {
+    assert.deepEqual(
+      checkFile('test/x.test.ts', "import { c } from '../scripts/check-boundaries.ts';\n"),
+      [],
+    );
+    assert.deepEqual(checkFile('test/x.test.ts', "import { c } from '../src/cli/main.ts';\n"), []);
+    assert.deepEqual(
+      checkFile('bench/x.bench.ts', "import { s } from '../test/helpers/sts-server.ts';\n"),
+      [],
+    );
+    assert.deepEqual(checkFile('scripts/x.ts', "import { s } from '../test/helpers/ports.ts';\n"), [
+      "scripts/x.ts: layer 'scripts' may not import 'test' (../test/helpers/ports.ts)",
+    ]);
+  });
+});
+
+describe('the table', () => {
+  it('is the one in ARCHITECTURE.md ("Layers and folders")', () => {
+    const src = [
+      'core',
+      'conditions',
+      'crypto',
+      'wire',
+      'store',
+      'plugins',
+      'server',
+      'agent',
+      'client',
+      'cli',
+      'proto',
+    ];
+    assert.deepEqual(table, {
+      core: [],
+      conditions: ['core'],
+      crypto: ['core'],
+      wire: ['core', 'proto'],
+      store: ['core'],
+      plugins: ['core', 'crypto', 'conditions'],
+      server: ['core', 'conditions', 'crypto', 'wire', 'store', 'plugins', 'proto'],
+      agent: ['core', 'conditions', 'crypto', 'wire', 'plugins', 'proto', 'client'],
+      client: ['core', 'wire', 'proto'],
+      cli: ['client', 'core', 'wire', 'crypto'],
+      proto: [],
+      test: [...src, 'test', 'bench', 'scripts'],
+      bench: [...src, 'test', 'bench'],
+      scripts: [...src, 'scripts'],
+    });
+  });
+
+  it('has each deviation recorded in the README layout section', () => {
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+    const layout = readme.slice(readme.indexOf('## Layout'), readme.indexOf('## Benchmarks'));
+    const recorded = [...layout.matchAll(/`src\/([a-z]+)` may import `src\/([a-z]+)`/g)].map(
+      (m) => `${m[1]} → ${m[2]}`,
+    );
+    const declared = Object.entries(deviations).flatMap(([from, to]) =>
+      (to ?? []).map((t) => `${from} → ${t}`),
+    );
+    assert.deepEqual(recorded.sort(), declared.sort());
   });
 });
 
