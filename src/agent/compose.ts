@@ -24,6 +24,7 @@ import {
   type AgentNodeAttestor,
   createAgentNodeAttestor,
 } from '../plugins/node-attestors/catalog.ts';
+import { msFromSeconds } from '../wire/time.ts';
 import { AgentFatalError, ServerLink } from './identity/server-link.ts';
 import { EntrySync } from './sync/entry-sync.ts';
 import { CoalescingWriter, SyncStateFile } from './sync/sync-state-file.ts';
@@ -200,12 +201,12 @@ export class TesseraAgent {
         return r.results.map((x) =>
           x.status && x.status.code !== ''
             ? { code: x.status.code, message: x.status.message }
-            : { token: x.token, expiresAt: Number(x.expiresAt) * 1000 },
+            : { token: x.token, expiresAt: msFromSeconds(x.expiresAt) },
         );
       },
       mintOne: async ({ entryId, audience }) => {
         const r = await link.clients().svid.newJWTSVID({ entryId, audience: [...audience] });
-        return { token: r.token, expiresAt: Number(r.expiresAt) * 1000 };
+        return { token: r.token, expiresAt: msFromSeconds(r.expiresAt) };
       },
     });
     const identities = new WorkloadIdentities({

@@ -1,5 +1,6 @@
 // Printers for the two output formats. JSON is the stable, scriptable contract (camelCase keys,
 // ISO-8601 times, bytes as PEM or base64); tables are for people and may change.
+import { msFromSeconds } from '../wire/time.ts';
 
 export interface Writer {
   write(chunk: string): unknown;
@@ -56,7 +57,7 @@ export class Printer {
 
 /** Unix seconds (wire int64) → ISO-8601, or null for 0 ("never"/"unset"). */
 export function isoFromSeconds(s: bigint): string | null {
-  return s === 0n ? null : new Date(Number(s) * 1000).toISOString();
+  return s === 0n ? null : new Date(msFromSeconds(s)).toISOString();
 }
 
 /** Unix milliseconds → ISO-8601. */
