@@ -59,8 +59,8 @@ export function compileTrustPolicy(input: unknown, opts: CompileOptions): Compil
 
   const mapping = Object.entries(policy.attribute_mapping).map(([attribute, source]) => {
     const field = `attribute_mapping.${attribute}`;
-    const expr = compileExpression(mappingEnv, source, field, err);
-    const type = expr.type;
+    const compiled = compileExpression(mappingEnv, source, field, err);
+    const type = compiled.type;
     const ok =
       attribute === 'groups'
         ? type === 'dyn' || type === 'list' || type === 'list<string>' || type === 'list<dyn>'
@@ -71,7 +71,7 @@ export function compileTrustPolicy(input: unknown, opts: CompileOptions): Compil
         `must evaluate to ${attribute === 'groups' ? 'a list of strings' : 'a string'}, not ${type}`,
       );
     }
-    return { attribute, expr: expr.expr };
+    return { attribute, expr: compiled.expr };
   });
 
   const condition = compileExpression(conditionEnv, policy.condition, 'condition', err);
