@@ -9,6 +9,7 @@ import {
   configuredAgentNodeAttestors,
   createAgentNodeAttestor,
   createServerNodeAttestors,
+  nodeAttestorsAgentShape,
   nodeAttestorsServerSchema,
   type NodeAttestorServerDeps,
 } from './catalog.ts';
@@ -35,6 +36,11 @@ describe('node attestor catalog', () => {
   it('lists each kind under its type', () => {
     assert.deepEqual(Object.keys(builtinNodeAttestors), ['join_token', 'x509pop']);
     for (const [type, p] of Object.entries(builtinNodeAttestors)) assert.equal(p.type, type);
+    // The config schemas list the same kinds, and nothing else.
+    assert.deepEqual(Object.keys(nodeAttestorsAgentShape), Object.keys(builtinNodeAttestors));
+    const every = { join_token: {}, x509pop: { ca_bundle_file: 'ca.pem' } };
+    assert.deepEqual(nodeAttestorsServerSchema.parse(every), every);
+    assert.equal(nodeAttestorsServerSchema.safeParse({ tpm: {} }).success, false);
   });
 
   it('enables join_token by default and builds only what the server config names', () => {
