@@ -28,6 +28,7 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
   '/tessera.v1.EntryService/BatchDeleteEntry': ADMIN,
   '/tessera.v1.EntryService/GetEntry': ADMIN,
   '/tessera.v1.EntryService/ListEntries': ADMIN,
+  '/tessera.v1.EntryService/CheckParent': ADMIN,
   '/tessera.v1.SvidService/MintX509SVID': ADMIN,
   '/tessera.v1.SvidService/MintJWTSVID': ADMIN,
   '/tessera.v1.SvidService/BatchNewX509SVID': AGENT,

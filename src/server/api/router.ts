@@ -69,7 +69,7 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
     ...federatedBundleHandlers(s.federation),
   });
   router.service(AuthorityApi, authorityHandlers(s.authorities));
-  router.service(AuditApi, auditHandlers(s.store));
+  router.service(AuditApi, auditHandlers(s.store, s.auditor));
   router.service(ServerApi, serverHandlers(s.store, s.status));
   router.service(FederationApi, federationHandlers(s.store, s.federation));
   router.service(StsApi, stsHandlers(s.sts));

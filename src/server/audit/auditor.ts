@@ -31,6 +31,7 @@ export class Auditor {
   readonly #onRecord: (action: string, outcome: AuditOutcome) => void;
   #pending: Pending[] = [];
   #flushing = false;
+  readonly #listeners = new Set<() => void>();
 
   constructor(
     clock: Clock,
@@ -50,6 +51,22 @@ export class Auditor {
   ): Promise<void> {
     await tx.audit.append(this.#event(ctx, input));
     this.#onRecord(input.action, input.outcome);
+    // Before the caller's commit: a listener that reads at once may not see it yet (see onAppend).
+    this.#notify();
+  }
+
+  /**
+   * Calls `listener` after this server appends records (followers of the log). A hint, not a
+   * delivery: records appended through `record` may still be uncommitted when it runs, and other
+   * servers sharing the database never call it, so followers also poll. Returns an unsubscribe.
+   */
+  onAppend(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #notify(): void {
+    for (const l of this.#listeners) l();
   }
 
   /** Appends one record outside any transaction; resolves when it is committed. */
@@ -73,6 +90,7 @@ export class Auditor {
           this.#onRecord(p.event.action, p.event.outcome);
           p.resolve();
         }
+        this.#notify();
       } catch (e) {
         for (const p of group) p.reject(e);
       }

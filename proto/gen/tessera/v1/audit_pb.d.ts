@@ -128,6 +128,48 @@ export declare type ListAuditRecordsResponse = Message<"tessera.v1.ListAuditReco
 export declare const ListAuditRecordsResponseSchema: GenMessage<ListAuditRecordsResponse>;
 
 /**
+ * @generated from message tessera.v1.FollowAuditRecordsRequest
+ */
+export declare type FollowAuditRecordsRequest = Message<"tessera.v1.FollowAuditRecordsRequest"> & {
+  /**
+   * @generated from field: int64 after_seq = 1;
+   */
+  afterSeq: bigint;
+
+  /**
+   * @generated from field: string action = 2;
+   */
+  action: string;
+
+  /**
+   * @generated from field: string actor = 3;
+   */
+  actor: string;
+};
+
+/**
+ * Describes the message tessera.v1.FollowAuditRecordsRequest.
+ * Use `create(FollowAuditRecordsRequestSchema)` to create a new message.
+ */
+export declare const FollowAuditRecordsRequestSchema: GenMessage<FollowAuditRecordsRequest>;
+
+/**
+ * @generated from message tessera.v1.FollowAuditRecordsResponse
+ */
+export declare type FollowAuditRecordsResponse = Message<"tessera.v1.FollowAuditRecordsResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.AuditRecord records = 1;
+   */
+  records: AuditRecord[];
+};
+
+/**
+ * Describes the message tessera.v1.FollowAuditRecordsResponse.
+ * Use `create(FollowAuditRecordsResponseSchema)` to create a new message.
+ */
+export declare const FollowAuditRecordsResponseSchema: GenMessage<FollowAuditRecordsResponse>;
+
+/**
  * @generated from message tessera.v1.VerifyAuditLogRequest
  */
 export declare type VerifyAuditLogRequest = Message<"tessera.v1.VerifyAuditLogRequest"> & {
@@ -189,6 +231,17 @@ export declare const AuditService: GenService<{
     methodKind: "unary";
     input: typeof VerifyAuditLogRequestSchema;
     output: typeof VerifyAuditLogResponseSchema;
+  },
+  /**
+   * The records after after_seq, then new ones as they are written, until the caller cancels.
+   * Records come in ascending seq order, in batches; an empty batch is never sent.
+   *
+   * @generated from rpc tessera.v1.AuditService.FollowAuditRecords
+   */
+  followAuditRecords: {
+    methodKind: "server_streaming";
+    input: typeof FollowAuditRecordsRequestSchema;
+    output: typeof FollowAuditRecordsResponseSchema;
   },
 }>;
 

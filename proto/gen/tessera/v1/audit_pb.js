@@ -9,7 +9,7 @@ import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
  * Describes the file tessera/v1/audit.proto.
  */
 export const file_tessera_v1_audit = /*@__PURE__*/
-  fileDesc("ChZ0ZXNzZXJhL3YxL2F1ZGl0LnByb3RvEgp0ZXNzZXJhLnYxIssBCgtBdWRpdFJlY29yZBILCgNzZXEYASABKAMSDAoEdGltZRgCIAEoAxINCgVhY3RvchgDIAEoCRIOCgZhY3Rpb24YBCABKAkSDgoGdGFyZ2V0GAUgASgJEg8KB291dGNvbWUYBiABKAkSFgoOY29ycmVsYXRpb25faWQYByABKAkSKAoHZGV0YWlscxgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJcHJldl9oYXNoGAkgASgJEgwKBGhhc2gYCiABKAkiaAoXTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QSEQoJYWZ0ZXJfc2VxGAEgASgDEg0KBWxpbWl0GAIgASgFEg4KBmFjdGlvbhgDIAEoCRINCgVhY3RvchgEIAEoCRIMCgR0YWlsGAUgASgIIkQKGExpc3RBdWRpdFJlY29yZHNSZXNwb25zZRIoCgdyZWNvcmRzGAEgAygLMhcudGVzc2VyYS52MS5BdWRpdFJlY29yZCIXChVWZXJpZnlBdWRpdExvZ1JlcXVlc3QiVAoWVmVyaWZ5QXVkaXRMb2dSZXNwb25zZRIKCgJvaxgBIAEoCBINCgVjb3VudBgCIAEoAxIPCgdiYWRfc2VxGAMgASgDEg4KBnJlYXNvbhgEIAEoCTLGAQoMQXVkaXRTZXJ2aWNlEl0KEExpc3RBdWRpdFJlY29yZHMSIy50ZXNzZXJhLnYxLkxpc3RBdWRpdFJlY29yZHNSZXF1ZXN0GiQudGVzc2VyYS52MS5MaXN0QXVkaXRSZWNvcmRzUmVzcG9uc2USVwoOVmVyaWZ5QXVkaXRMb2cSIS50ZXNzZXJhLnYxLlZlcmlmeUF1ZGl0TG9nUmVxdWVzdBoiLnRlc3NlcmEudjEuVmVyaWZ5QXVkaXRMb2dSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct]);
+  fileDesc("ChZ0ZXNzZXJhL3YxL2F1ZGl0LnByb3RvEgp0ZXNzZXJhLnYxIssBCgtBdWRpdFJlY29yZBILCgNzZXEYASABKAMSDAoEdGltZRgCIAEoAxINCgVhY3RvchgDIAEoCRIOCgZhY3Rpb24YBCABKAkSDgoGdGFyZ2V0GAUgASgJEg8KB291dGNvbWUYBiABKAkSFgoOY29ycmVsYXRpb25faWQYByABKAkSKAoHZGV0YWlscxgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEQoJcHJldl9oYXNoGAkgASgJEgwKBGhhc2gYCiABKAkiaAoXTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QSEQoJYWZ0ZXJfc2VxGAEgASgDEg0KBWxpbWl0GAIgASgFEg4KBmFjdGlvbhgDIAEoCRINCgVhY3RvchgEIAEoCRIMCgR0YWlsGAUgASgIIkQKGExpc3RBdWRpdFJlY29yZHNSZXNwb25zZRIoCgdyZWNvcmRzGAEgAygLMhcudGVzc2VyYS52MS5BdWRpdFJlY29yZCJNChlGb2xsb3dBdWRpdFJlY29yZHNSZXF1ZXN0EhEKCWFmdGVyX3NlcRgBIAEoAxIOCgZhY3Rpb24YAiABKAkSDQoFYWN0b3IYAyABKAkiRgoaRm9sbG93QXVkaXRSZWNvcmRzUmVzcG9uc2USKAoHcmVjb3JkcxgBIAMoCzIXLnRlc3NlcmEudjEuQXVkaXRSZWNvcmQiFwoVVmVyaWZ5QXVkaXRMb2dSZXF1ZXN0IlQKFlZlcmlmeUF1ZGl0TG9nUmVzcG9uc2USCgoCb2sYASABKAgSDQoFY291bnQYAiABKAMSDwoHYmFkX3NlcRgDIAEoAxIOCgZyZWFzb24YBCABKAkyrQIKDEF1ZGl0U2VydmljZRJdChBMaXN0QXVkaXRSZWNvcmRzEiMudGVzc2VyYS52MS5MaXN0QXVkaXRSZWNvcmRzUmVxdWVzdBokLnRlc3NlcmEudjEuTGlzdEF1ZGl0UmVjb3Jkc1Jlc3BvbnNlElcKDlZlcmlmeUF1ZGl0TG9nEiEudGVzc2VyYS52MS5WZXJpZnlBdWRpdExvZ1JlcXVlc3QaIi50ZXNzZXJhLnYxLlZlcmlmeUF1ZGl0TG9nUmVzcG9uc2USZQoSRm9sbG93QXVkaXRSZWNvcmRzEiUudGVzc2VyYS52MS5Gb2xsb3dBdWRpdFJlY29yZHNSZXF1ZXN0GiYudGVzc2VyYS52MS5Gb2xsb3dBdWRpdFJlY29yZHNSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct]);
 
 /**
  * Describes the message tessera.v1.AuditRecord.
@@ -33,18 +33,32 @@ export const ListAuditRecordsResponseSchema = /*@__PURE__*/
   messageDesc(file_tessera_v1_audit, 2);
 
 /**
+ * Describes the message tessera.v1.FollowAuditRecordsRequest.
+ * Use `create(FollowAuditRecordsRequestSchema)` to create a new message.
+ */
+export const FollowAuditRecordsRequestSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_audit, 3);
+
+/**
+ * Describes the message tessera.v1.FollowAuditRecordsResponse.
+ * Use `create(FollowAuditRecordsResponseSchema)` to create a new message.
+ */
+export const FollowAuditRecordsResponseSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_audit, 4);
+
+/**
  * Describes the message tessera.v1.VerifyAuditLogRequest.
  * Use `create(VerifyAuditLogRequestSchema)` to create a new message.
  */
 export const VerifyAuditLogRequestSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_audit, 3);
+  messageDesc(file_tessera_v1_audit, 5);
 
 /**
  * Describes the message tessera.v1.VerifyAuditLogResponse.
  * Use `create(VerifyAuditLogResponseSchema)` to create a new message.
  */
 export const VerifyAuditLogResponseSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_audit, 4);
+  messageDesc(file_tessera_v1_audit, 6);
 
 /**
  * @generated from service tessera.v1.AuditService

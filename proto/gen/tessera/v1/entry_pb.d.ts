@@ -268,6 +268,42 @@ export declare type ListEntriesResponse = Message<"tessera.v1.ListEntriesRespons
 export declare const ListEntriesResponseSchema: GenMessage<ListEntriesResponse>;
 
 /**
+ * @generated from message tessera.v1.CheckParentRequest
+ */
+export declare type CheckParentRequest = Message<"tessera.v1.CheckParentRequest"> & {
+  /**
+   * @generated from field: string parent_id = 1;
+   */
+  parentId: string;
+};
+
+/**
+ * Describes the message tessera.v1.CheckParentRequest.
+ * Use `create(CheckParentRequestSchema)` to create a new message.
+ */
+export declare const CheckParentRequestSchema: GenMessage<CheckParentRequest>;
+
+/**
+ * @generated from message tessera.v1.CheckParentResponse
+ */
+export declare type CheckParentResponse = Message<"tessera.v1.CheckParentResponse"> & {
+  /**
+   * "server" (this server's ID: the parent of node alias entries), "agent" (an attested agent),
+   * "join_token" (the agent of an unexpired, unused join token), "node_alias" (the SPIFFE ID of
+   * an existing entry), or "" when it names none of these.
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+};
+
+/**
+ * Describes the message tessera.v1.CheckParentResponse.
+ * Use `create(CheckParentResponseSchema)` to create a new message.
+ */
+export declare const CheckParentResponseSchema: GenMessage<CheckParentResponse>;
+
+/**
  * Registration entries. Admin only.
  *
  * @generated from service tessera.v1.EntryService
@@ -312,6 +348,17 @@ export declare const EntryService: GenService<{
     methodKind: "unary";
     input: typeof ListEntriesRequestSchema;
     output: typeof ListEntriesResponseSchema;
+  },
+  /**
+   * What a parent ID names, so that `entry create` can warn about an entry that can never be
+   * delivered (a mistyped agent ID). Read only; reveals no more than ListAgents/ListEntries.
+   *
+   * @generated from rpc tessera.v1.EntryService.CheckParent
+   */
+  checkParent: {
+    methodKind: "unary";
+    input: typeof CheckParentRequestSchema;
+    output: typeof CheckParentResponseSchema;
   },
 }>;
 

@@ -1,7 +1,7 @@
 // Bundle, authority, audit and status handlers: thin translations to the services.
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { JsonObject } from '@bufbuild/protobuf';
-import { verifyChain, GENESIS_HASH } from '../../../core/audit.ts';
+import { verifyChain, GENESIS_HASH, type AuditRecord } from '../../../core/audit.ts';
 import type { AuthorityKind } from '../../../core/authority.ts';
 import { InvalidArgumentError } from '../../../core/errors.ts';
 import type { AuditService as AuditApi } from '../../../../proto/gen/tessera/v1/audit_pb.js';
@@ -9,6 +9,8 @@ import type { AuthorityService as AuthorityApi } from '../../../../proto/gen/tes
 import type { BundleService as BundleApi } from '../../../../proto/gen/tessera/v1/bundle_pb.js';
 import type { ServerService as ServerApi } from '../../../../proto/gen/tessera/v1/server_pb.js';
 import type { Store } from '../../../store/types.ts';
+import type { Auditor } from '../../audit/auditor.ts';
+import { followAudit } from '../../audit/follow.ts';
 import type { AuthorityManager } from '../../authority/authority-manager.ts';
 import type { BundleCache } from '../../bundle-cache.ts';
 import { requestOf } from '../context-keys.ts';
@@ -69,7 +71,25 @@ export function authorityHandlers(
 const MAX_AUDIT_PAGE = 1000;
 const VERIFY_BATCH = 1000;
 
-export function auditHandlers(store: Store): Partial<ServiceImpl<typeof AuditApi>> {
+function auditRecordToWire(r: AuditRecord) {
+  return {
+    seq: BigInt(r.seq),
+    time: BigInt(r.time),
+    actor: r.actor,
+    action: r.action,
+    target: r.target,
+    outcome: r.outcome,
+    correlationId: r.correlationId,
+    details: JSON.parse(JSON.stringify(r.details)) as JsonObject,
+    prevHash: r.prevHash,
+    hash: r.hash,
+  };
+}
+
+export function auditHandlers(
+  store: Store,
+  auditor: Pick<Auditor, 'onAppend'>,
+): Partial<ServiceImpl<typeof AuditApi>> {
   return {
     async listAuditRecords(req) {
       const limit = req.limit || 100;
@@ -85,20 +105,21 @@ export function auditHandlers(store: Store): Partial<ServiceImpl<typeof AuditApi
             },
             limit,
           );
-      return {
-        records: records.map((r) => ({
-          seq: BigInt(r.seq),
-          time: BigInt(r.time),
-          actor: r.actor,
-          action: r.action,
-          target: r.target,
-          outcome: r.outcome,
-          correlationId: r.correlationId,
-          details: JSON.parse(JSON.stringify(r.details)) as JsonObject,
-          prevHash: r.prevHash,
-          hash: r.hash,
-        })),
-      };
+      return { records: records.map(auditRecordToWire) };
+    },
+    async *followAuditRecords(req, ctx) {
+      if (req.afterSeq < 0n) throw new InvalidArgumentError('after_seq: must not be negative');
+      const batches = followAudit({
+        audit: store.audit,
+        onAppend: (l) => auditor.onAppend(l),
+        filter: {
+          afterSeq: Number(req.afterSeq),
+          ...(req.action ? { action: req.action } : {}),
+          ...(req.actor ? { actor: req.actor } : {}),
+        },
+        signal: ctx.signal,
+      });
+      for await (const records of batches) yield { records: records.map(auditRecordToWire) };
     },
     async verifyAuditLog() {
       let start = { prevHash: GENESIS_HASH, prevSeq: 0 };
