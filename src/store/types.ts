@@ -111,6 +111,14 @@ export interface JoinTokenStore {
    * enforced here: of two concurrent callers exactly one gets the record.
    */
   consume(tokenHash: string, now: number): Promise<JoinTokenRecord | null>;
+  /**
+   * Whether an unexpired token exists whose hash starts with `hashPrefix` (lowercase hex, the
+   * default agent ID's last segment) or whose custom SPIFFE ID is `spiffeId`.
+   */
+  pendingExists(
+    match: { hashPrefix: string } | { spiffeId: string },
+    now: number,
+  ): Promise<boolean>;
   pruneExpired(now: number): Promise<number>;
 }
 

@@ -45,6 +45,7 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
   '/tessera.v1.AuthorityService/RevokeAuthority': ADMIN,
   '/tessera.v1.AuditService/ListAuditRecords': ADMIN,
   '/tessera.v1.AuditService/VerifyAuditLog': ADMIN,
+  '/tessera.v1.AuditService/FollowAuditRecords': ADMIN,
   '/tessera.v1.ServerService/GetStatus': ADMIN,
   '/tessera.v1.StsService/AddIssuer': ADMIN,
   '/tessera.v1.StsService/ListIssuers': ADMIN,

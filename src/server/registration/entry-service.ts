@@ -9,6 +9,7 @@ import type { TrustDomain } from '../../core/spiffe-id.ts';
 import type { EntryFilter, Page, Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
+import { checkParent, type ParentKind } from './parent-check.ts';
 
 export const MAX_BATCH = 500;
 
@@ -112,6 +113,11 @@ export class EntryService {
       throw new InvalidArgumentError('page_size: must be between 1 and 1000');
     }
     return this.#store.entries.list(filter, size, q.pageToken ?? '');
+  }
+
+  /** What `parentId` names (an agent, a pending join token's agent, a node alias...). */
+  checkParent(parentId: string): Promise<ParentKind> {
+    return checkParent(this.#store, this.#td, parentId, this.#clock.now());
   }
 
   async #create(ctx: RequestContext, input: EntryInput): Promise<Entry> {

@@ -34,6 +34,26 @@ export const joinTokenCases: Cases = {
     assert.equal(results.filter((r) => r !== null).length, 1);
   },
 
+  'finds a pending token by hash prefix or custom SPIFFE ID, never an expired or used one': async (
+    s,
+  ) => {
+    await s.joinTokens.create(token(10, { tokenHash: 'ab'.repeat(32) }));
+    await s.joinTokens.create(token(11, { tokenHash: 'cd'.repeat(32) }));
+    await s.joinTokens.create(token(12, { tokenHash: 'ef'.repeat(32), expiresAt: T0 }));
+    const pending = (m: { hashPrefix: string } | { spiffeId: string }) =>
+      s.joinTokens.pendingExists(m, T0);
+    assert.equal(await pending({ hashPrefix: 'ab'.repeat(16) }), true);
+    assert.equal(await pending({ hashPrefix: 'ab'.repeat(16) + 'ff' }), false);
+    assert.equal(await pending({ hashPrefix: 'ef'.repeat(16) }), false, 'expired at now');
+    assert.equal(await pending({ hashPrefix: '%' }), false, 'not a pattern');
+    assert.equal(await pending({ hashPrefix: '' }), false);
+    assert.equal(await pending({ spiffeId: 'spiffe://example.org/agent/11' }), true);
+    assert.equal(await pending({ spiffeId: 'spiffe://example.org/agent/13' }), false);
+    assert.equal(await pending({ spiffeId: '' }), false);
+    await s.joinTokens.consume('ab'.repeat(32), T0);
+    assert.equal(await pending({ hashPrefix: 'ab'.repeat(16) }), false, 'used');
+  },
+
   'prunes expired tokens only': async (s) => {
     await s.joinTokens.create(token(1, { expiresAt: T0 - 1 }));
     await s.joinTokens.create(token(2, { expiresAt: T0 }));

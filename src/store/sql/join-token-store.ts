@@ -36,6 +36,18 @@ export function joinTokenStore(ctx: SqlContext): JoinTokenStore {
         .executeTakeFirst();
       return row === undefined ? null : fromRow(row);
     },
+    async pendingExists(match, now) {
+      let q = db.selectFrom('join_tokens').select('token_hash').where('expires_at', '>', now);
+      if ('hashPrefix' in match) {
+        // Hex only, so the LIKE pattern has no wildcards of the caller's making.
+        if (!/^[0-9a-f]{1,64}$/.test(match.hashPrefix)) return false;
+        q = q.where('token_hash', 'like', `${match.hashPrefix}%`);
+      } else {
+        if (match.spiffeId === '') return false;
+        q = q.where('spiffe_id', '=', match.spiffeId);
+      }
+      return (await q.limit(1).executeTakeFirst()) !== undefined;
+    },
     async pruneExpired(now) {
       const r = await db
         .deleteFrom('join_tokens')

@@ -52,5 +52,8 @@ export function entryHandlers(entries: EntryService): Partial<ServiceImpl<typeof
       });
       return { entries: page.items.map(entryToWire), nextPageToken: page.nextPageToken };
     },
+    async checkParent(req) {
+      return { kind: await entries.checkParent(req.parentId) };
+    },
   };
 }
