@@ -55,3 +55,16 @@ export function isSubset(subset: readonly Selector[], superset: ReadonlySet<stri
   for (const s of subset) if (!superset.has(formatSelector(s))) return false;
   return true;
 }
+
+/**
+ * Selector types the built-in workload attestors produce (src/plugins/workload-attestors). Kept
+ * here so that the CLI, which may not import plugins, can warn about an entry that no attestor
+ * can match; the workload attestor catalog's test fails when the two lists differ.
+ */
+export const WORKLOAD_SELECTOR_TYPES: readonly string[] = Object.freeze(['unix', 'docker', 'k8s']);
+
+/**
+ * Selector types the built-in node attestors give an agent, which node alias entries (parent =
+ * the server ID) match: x509pop (join_token gives none). The node attestor catalog's test checks it.
+ */
+export const NODE_SELECTOR_TYPES: readonly string[] = Object.freeze(['x509pop']);

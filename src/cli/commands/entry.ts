@@ -8,6 +8,7 @@ import { adminAction, adminCommand, type AdminContext, type CliIo } from '../con
 import { errorCodeFromStatus } from '../../wire/status.ts';
 import { entryFields, entryHeaders, entryJson, entryRow } from '../views.ts';
 import { addEntryFieldOptions, entryFromFlags, type EntryFlags } from './entry-fields.ts';
+import { parentWarning, selectorTypeWarnings } from './entry-warnings.ts';
 
 export function registerEntry(program: Command, io: CliIo): void {
   const entry = program.command('entry').description('manage registration entries');
@@ -49,7 +50,30 @@ function registerCreate(entry: Command, io: CliIo): void {
     const r = res.results[0];
     checkStatus(r?.status, 'cannot create entry');
     printEntry(ctx, r?.entry);
+    if (r?.entry) await warnUndeliverable(ctx, r.entry.parentId, r.entry.selectors);
   });
+}
+
+/**
+ * After a create: warnings on stderr (the exit code stays 0) when no built-in attestor produces a
+ * selector's type or the parent ID names no agent. A server that cannot answer the parent check
+ * costs a warning, not the command.
+ */
+async function warnUndeliverable(
+  ctx: AdminContext<object>,
+  parentId: string,
+  selectors: readonly { type: string; value: string }[],
+): Promise<void> {
+  let kind: string | undefined;
+  try {
+    kind = (await ctx.client(EntryService).checkParent({ parentId })).kind;
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    ctx.out.note(`warning: could not check the parent ID: ${why}`);
+  }
+  for (const w of selectorTypeWarnings(selectors, kind ?? '')) ctx.out.note(`warning: ${w}`);
+  const parent = kind === undefined ? null : parentWarning(parentId, kind);
+  if (parent) ctx.out.note(`warning: ${parent}`);
 }
 
 function registerUpdate(entry: Command, io: CliIo): void {

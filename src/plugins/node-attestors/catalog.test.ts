@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { makeX509PopCerts } from '../../../test/helpers/openssl.ts';
+import { NODE_SELECTOR_TYPES } from '../../core/selector.ts';
 import {
   builtinNodeAttestors,
+  JOIN_TOKEN_TYPE,
   configuredAgentNodeAttestors,
   createAgentNodeAttestor,
   createServerNodeAttestors,
@@ -81,7 +83,22 @@ describe('node attestor catalog', () => {
     assert.equal(agent.type, 'x509pop');
     const result = await server.attest(await agent.payload(), async (n) => agent.answer(n));
     assert.ok(result.selectors.some((s) => s.value === 'subject:cn:node1.example.org'));
+    assert.deepEqual([...new Set(result.selectors.map((s) => s.type))], ['x509pop']);
     assert.equal(result.canReattest, true);
+  });
+
+  it('agrees with the node selector types core lists for the CLI (entry create warnings)', async () => {
+    // join_token gives an agent no selectors; every other kind gives selectors of its own type
+    // (x509pop: see the end-to-end case above).
+    assert.deepEqual(
+      NODE_SELECTOR_TYPES,
+      Object.keys(builtinNodeAttestors).filter((t) => t !== JOIN_TOKEN_TYPE),
+    );
+    const a = createServerNodeAttestors({ join_token: {} }, deps()).get('join_token');
+    const agent = await createAgentNodeAttestor({ join_token: TOKEN, x509pop: undefined });
+    assert.ok(a && agent);
+    const result = await a.attest(await agent.payload(), async () => assert.fail('no challenge'));
+    assert.deepEqual(result.selectors, []);
   });
 
   it('refuses an x509pop key that is not the certificate key', async () => {

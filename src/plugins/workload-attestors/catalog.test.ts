@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { WORKLOAD_SELECTOR_TYPES } from '../../core/selector.ts';
 import { builtinWorkloadAttestors, createWorkloadAttestors } from './catalog.ts';
 
 describe('workload attestor catalog', () => {
   it('lists the built-ins explicitly', () => {
     assert.deepEqual(Object.keys(builtinWorkloadAttestors), ['unix', 'docker', 'k8s']);
+  });
+
+  it('agrees with the selector types core lists for the CLI (entry create warnings)', () => {
+    // Each attestor's selectors carry its own type (see each attestor's tests).
+    const types = createWorkloadAttestors(
+      { unix: null, docker: null, k8s: { node_name: 'node-1' } },
+      { procRoot: '/proc', env: {} },
+    ).map((a) => a.type);
+    assert.deepEqual(types, Object.keys(builtinWorkloadAttestors));
+    assert.deepEqual([...WORKLOAD_SELECTOR_TYPES].sort(), [...types].sort());
   });
 
   it('builds the configured attestors in config order, defaulting a bare entry', () => {
