@@ -1,12 +1,10 @@
 // `tessera svid fetch|watch`: this process's X509-SVIDs from the agent's Workload API
 // (FetchX509SVID). `fetch` takes one message, prints it or writes it as PEM files; `watch` keeps
-// the stream open and prints one line per change until SIGINT/SIGTERM.
-import { mkdir, readdir, unlink } from 'node:fs/promises';
-import path from 'node:path';
+// the stream open and prints one line per change until SIGINT/SIGTERM, and with --write keeps
+// the PEM files current, running a command or signalling a process after each write.
 import type { Command } from 'commander';
-import { isTesseraError } from '../../core/errors.ts';
-import { writeFileAtomic } from '../../crypto/keys/atomic-write.ts';
-import { derToPem } from '../../crypto/x509/pem.ts';
+import { isTesseraError, TesseraError } from '../../core/errors.ts';
+import { collect } from '../context.ts';
 import { Backoff, defaultSleep, isRetryable } from '../../client/workload/index.ts';
 import type { WorkloadClient, X509Context, X509Svid } from '../../client/workload/index.ts';
 import type { CliIo } from '../context.ts';
@@ -20,6 +18,14 @@ import {
   x509SvidJson,
   x509SvidRow,
 } from '../views.ts';
+import { writeX509Files } from './svid-files.ts';
+import {
+  compileOutputs,
+  keepJwtFile,
+  runReload,
+  type OutputFlags,
+  type WatchOutputs,
+} from './svid-outputs.ts';
 import {
   explainWorkloadError,
   WORKLOAD_CALL_TIMEOUT_MS,
@@ -56,57 +62,11 @@ function registerFetch(svid: Command, io: CliIo): void {
   });
 }
 
-interface WrittenSvid {
-  index: number;
-  spiffeId: string;
-  hint: string;
-  expiresAt: string;
-  svid: string;
-  key: string;
-}
-
-/**
- * Files for an X509 context: svid.pem/svid.key for the default (first) SVID, svid.<n>.pem and
- * svid.<n>.key for the n-th further one, bundle.pem (the default SVID's trust domain) and
- * federated-<td>.pem for every other trust domain. Each file is replaced atomically; every key
- * is written before its certificate, and svid.pem last. A federated-<td>.pem left from an earlier
- * run whose trust domain the agent no longer sends is deleted: it must not stay trusted.
- */
+/** Writes the files (see svid-files.ts) and prints what was written. */
 async function writeContext(ctx: X509Context, dir: string, out: Printer): Promise<void> {
-  const [first] = ctx.svids;
-  if (!first) throw new Error('the Workload API returned no SVID');
-  const own = first.id.trustDomain.name;
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const bundle = path.join(dir, 'bundle.pem');
-  await writeFileAtomic(bundle, pems(ctx.bundles.get(own) ?? []), 0o644);
-  const federated: Record<string, string> = {};
-  for (const td of [...ctx.bundles.keys()].sort()) {
-    if (td === own) continue;
-    federated[td] = path.join(dir, `federated-${td}.pem`);
-    await writeFileAtomic(federated[td], pems(ctx.bundles.get(td) ?? []), 0o644);
-  }
-  for (const name of await readdir(dir)) {
-    const td = /^federated-(.+)\.pem$/.exec(name)?.[1];
-    if (td !== undefined && !Object.hasOwn(federated, td)) await unlink(path.join(dir, name));
-  }
-  const svids: WrittenSvid[] = [];
-  // Further SVIDs first, the default one last: whoever waits for svid.pem finds everything else.
-  for (let i = ctx.svids.length - 1; i >= 0; i--) {
-    const s = ctx.svids[i] as X509Svid;
-    const base = i === 0 ? 'svid' : `svid.${i}`;
-    const files = { svid: path.join(dir, `${base}.pem`), key: path.join(dir, `${base}.key`) };
-    const keyPem = s.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    await writeFileAtomic(files.key, keyPem, 0o600);
-    await writeFileAtomic(files.svid, pems(s.chainDer), 0o644);
-    svids.unshift({
-      index: i,
-      spiffeId: s.spiffeId,
-      hint: s.hint,
-      expiresAt: new Date(s.expiresAt).toISOString(),
-      ...files,
-    });
-  }
-  const def = svids[0] as WrittenSvid;
+  const { bundle, federated, svids } = await writeX509Files(ctx, dir);
+  const def = svids[0];
+  if (!def) throw new Error('the Workload API returned no SVID');
   if (out.json) {
     out.printJson({
       spiffeId: def.spiffeId,
@@ -126,8 +86,6 @@ async function writeContext(ctx: X509Context, dir: string, out: Printer): Promis
   }
 }
 
-const pems = (ders: readonly Uint8Array[]): string => ders.map((d) => derToPem(d)).join('');
-
 // --- watch -------------------------------------------------------------------------------------
 
 function registerWatch(svid: Command, io: CliIo): void {
@@ -136,11 +94,45 @@ function registerWatch(svid: Command, io: CliIo): void {
     'watch',
     'print a line on every X509-SVID or bundle change until SIGINT/SIGTERM',
     io,
-  );
-  workloadAction(cmd, io, async ({ client, endpoint, out }) => {
-    await untilStopped(io, (signal) =>
-      watch(client, signal, out, io, (e) => explainWorkloadError(e, endpoint)),
+  )
+    .option(
+      '--write <dir>',
+      'keep svid.pem, svid.key (0600), bundle.pem and federated-<td>.pem there current across rotations',
+    )
+    .option(
+      '--exec <command>',
+      'after each write, run this shell command (waited for, never overlapping)',
+    )
+    .option(
+      '--signal <sig>',
+      'after each write, send this signal (e.g. HUP) to the pid in --pid-file',
+    )
+    .option('--pid-file <file>', 'file holding the pid to signal (read at every write)')
+    .option(
+      '--jwt-audience <aud>',
+      'keep a JWT-SVID for this audience in --jwt-file, repeatable',
+      collect,
+    )
+    .option(
+      '--jwt-file <file>',
+      'file to keep the JWT-SVID in (0600), refreshed at half its lifetime',
     );
+  workloadAction<OutputFlags>(cmd, io, async ({ opts, client, endpoint, out }) => {
+    const outputs = compileOutputs(opts);
+    await untilStopped(io, async (stopped) => {
+      // One signal for both loops: SIGINT/SIGTERM ends them, and so does a failure of either.
+      const ac = new AbortController();
+      const signal = ac.signal;
+      stopped.addEventListener('abort', () => ac.abort(), { once: true });
+      if (stopped.aborted) ac.abort();
+      const jwt = outputs.jwt ? keepJwtFile(client, outputs.jwt, out, signal) : undefined;
+      try {
+        await watch(client, signal, out, io, (e) => explainWorkloadError(e, endpoint), outputs);
+      } finally {
+        ac.abort();
+        await jwt;
+      }
+    });
   });
 }
 
@@ -208,6 +200,7 @@ async function watch(
   out: Printer,
   io: CliIo,
   explain: (e: unknown) => unknown,
+  outputs: WatchOutputs,
 ): Promise<void> {
   const backoff = new Backoff();
   let state: WatchState | undefined;
@@ -218,7 +211,11 @@ async function watch(
         const next = stateOf(ctx);
         const changes = diffStates(state ?? stateOf(undefined), next);
         if (state === undefined || changed(changes)) {
+          // Files first, then the line: a line means the files are in place.
+          if (outputs.dir !== undefined) await writeFiles(ctx, outputs.dir);
           emit(out, io, state === undefined ? 'initial' : 'update', changes, ctx);
+          state = next;
+          if (outputs.dir !== undefined) await runReload(outputs.reload, out, signal);
         }
         state = next;
       }
@@ -240,6 +237,15 @@ async function watch(
       );
       await defaultSleep(delay, signal);
     }
+  }
+}
+
+/** A failed write ends the watch (not retried: the disk will not fix itself), naming --write. */
+async function writeFiles(ctx: X509Context, dir: string): Promise<void> {
+  try {
+    await writeX509Files(ctx, dir);
+  } catch (e) {
+    throw new TesseraError('internal', `--write ${dir}: ${(e as Error).message}`, { cause: e });
   }
 }
 
