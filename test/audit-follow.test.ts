@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { adminClients, entry, type AdminClients } from './helpers/admin.ts';
 import { startCli } from './helpers/cli-process.ts';
 import { waitFor } from './helpers/ports.ts';
+import { createTempDatabase, type TempDatabase } from './helpers/postgres.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
 
 const PARENT = 'spiffe://example.org/spire/server';
@@ -99,5 +100,60 @@ describe('audit list --follow', () => {
       assert.equal(await f.exited(), 2);
       assert.match(f.stderr(), new RegExp(`error: ${flag[0]} cannot be combined with --follow`));
     }
+  });
+});
+
+describe('audit list --follow with two servers sharing PostgreSQL', () => {
+  let db: TempDatabase;
+  let a: ServerProcess;
+  let b: ServerProcess;
+
+  before(async () => {
+    db = await createTempDatabase();
+    a = await startServer({ datastoreUrl: db.url });
+    b = await startServer({ datastoreUrl: db.url });
+  });
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await db?.drop();
+  });
+
+  it("a follower on one server sees the other server's records", async () => {
+    const tail = await adminClients(a.adminSocket).audit.listAuditRecords({ tail: true, limit: 1 });
+    const f = startCli(
+      [
+        'audit',
+        'list',
+        '--follow',
+        '--output',
+        'json',
+        '--after',
+        String(tail.records[0]?.seq ?? 0n),
+      ],
+      { TESSERA_ADMIN_SOCKET: a.adminSocket },
+    );
+    // First a record through A itself, so the follower is known to be streaming...
+    const first = await adminClients(a.adminSocket).entries.batchCreateEntry({
+      entries: [entry('spiffe://example.org/from-a', PARENT, ['unix:uid:4243'])],
+    });
+    const firstId = first.results[0]?.entry?.id;
+    assert.ok(firstId);
+    await f.waitForOutput("server A's own record", (out) => out.includes(firstId));
+    // ...then one through B only: A learns of it by reading the database (the poll).
+    const r = await adminClients(b.adminSocket).entries.batchCreateEntry({
+      entries: [entry('spiffe://example.org/from-b', PARENT, ['unix:uid:4243'])],
+    });
+    const id = r.results[0]?.entry?.id;
+    assert.ok(id);
+    await f.waitForOutput("server B's entry.create record", (out) => out.includes(id));
+    const rec = f
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; target: string })
+      .find((x) => x.target === id);
+    assert.equal(rec?.action, 'entry.create');
+    assert.equal(await f.stop('SIGTERM'), 0, f.stderr());
   });
 });
