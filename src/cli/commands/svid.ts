@@ -120,7 +120,8 @@ function registerWatch(svid: Command, io: CliIo): void {
   workloadAction<OutputFlags>(cmd, io, async ({ opts, client, endpoint, out }) => {
     const outputs = compileOutputs(opts);
     await untilStopped(io, async (stopped) => {
-      // One signal for both loops: SIGINT/SIGTERM ends them, and so does a failure of either.
+      // One signal for both loops: SIGINT/SIGTERM ends both, and so does a failure of the X509
+      // watch (the JWT loop retries its own failures).
       const ac = new AbortController();
       const signal = ac.signal;
       stopped.addEventListener('abort', () => ac.abort(), { once: true });
