@@ -4,7 +4,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -301,6 +309,11 @@ describe('workload commands', () => {
 
     test('svid fetch --write with several SVIDs: svid.<n>.pem and svid.<n>.key', async () => {
       const dir = path.join(out, 'several');
+      // Left from an earlier run with more SVIDs: deleted; a file that is not ours: kept.
+      mkdirSync(dir, { recursive: true });
+      for (const f of ['svid.3.pem', 'svid.3.key', 'svid.7.key', 'notes.txt']) {
+        writeFileSync(path.join(dir, f), 'old');
+      }
       const r = await s.workload('svid', 'fetch', '--write', dir, '--output', 'json');
       assert.equal(r.code, 0, r.stderr);
       const doc = JSON.parse(r.stdout);
@@ -321,7 +334,10 @@ describe('workload commands', () => {
         assert.ok(leaf?.checkPrivateKey(createPrivateKey(readFileSync(key, 'utf8'))));
         assert.ok(leaf?.subjectAltName?.startsWith(`URI:${doc.svids[n].spiffeId}`));
       }
-      assert.equal(existsSync(path.join(dir, 'svid.3.pem')), false);
+      for (const f of ['svid.3.pem', 'svid.3.key', 'svid.7.key']) {
+        assert.equal(existsSync(path.join(dir, f)), false, `${f} deleted`);
+      }
+      assert.equal(readFileSync(path.join(dir, 'notes.txt'), 'utf8'), 'old');
     });
 
     test('jwt fetch --spiffe-id picks that identity', async () => {
