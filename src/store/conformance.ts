@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import { type Cases, type StoreFactory, withStore } from './conformance/fixtures.ts';
 import { entryCases } from './conformance/entry-cases.ts';
-import { changeCases } from './conformance/change-cases.ts';
+import { changeCases, commitNotificationCases } from './conformance/change-cases.ts';
 import { nodeCases } from './conformance/node-cases.ts';
 import { joinTokenCases } from './conformance/join-token-cases.ts';
 import { revokedTokenCases } from './conformance/revoked-token-cases.ts';
@@ -20,6 +20,7 @@ export type { StoreFactory };
 const suites: ReadonlyArray<[string, Cases]> = [
   ['entries', entryCases],
   ['changes', changeCases],
+  ['commit notifications', commitNotificationCases],
   ['nodes', nodeCases],
   ['join tokens', joinTokenCases],
   ['revoked tokens', revokedTokenCases],

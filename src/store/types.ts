@@ -3,6 +3,7 @@
 //
 // Rules every implementation keeps:
 // - Every mutation of entries and nodes appends a change event in the same transaction.
+// - A committed write to a followed aggregate is announced (CommitNotifications) after commit.
 // - Invariants spanning rows are enforced by the database (unique indexes, DELETE ... RETURNING,
 //   row locks), never by memory, so several servers can share one PostgreSQL.
 // - Driver errors are mapped: unique violation → AlreadyExistsError; connection failures →
@@ -224,8 +225,39 @@ export interface StoreAggregates {
   readonly dpopProofs: DpopProofStore;
 }
 
+/**
+ * What a committed write announces: one topic per aggregate that other parts of the server, or
+ * other servers sharing the database, follow. `changes`: the change feed (entries and nodes).
+ * A new topic is announced by the aggregate's writes (`announce` in sql/commit-notifier.ts).
+ */
+export type CommitTopic = 'changes';
+export const COMMIT_TOPICS: readonly CommitTopic[] = ['changes'];
+
+/**
+ * Why a listener is called: `local` — a transaction of this store committed; `remote` — another
+ * store sharing the database committed (PostgreSQL LISTEN/NOTIFY); `resync` — the listening
+ * connection was (re)established, so announcements may have been missed.
+ */
+export type CommitSource = 'local' | 'remote' | 'resync';
+
+export type CommitListener = (topic: CommitTopic, source: CommitSource) => void;
+
+/**
+ * "Read now" signals. A listener is called after a write to its topic commits — never before,
+ * never for a rollback. Only a hint, never the data: it may come late, twice, or (across servers,
+ * while the database is unreachable) not at all, so readers keep their own cursor and still poll
+ * as a fallback. Listeners are called synchronously and must not throw (a throw is dropped: the
+ * write has committed and its caller must see success).
+ */
+export interface CommitNotifications {
+  /** Returns unsubscribe. */
+  subscribe(topic: CommitTopic, listener: CommitListener): () => void;
+}
+
 export interface Store extends StoreAggregates {
   readonly dialect: 'sqlite' | 'postgres';
+  /** Commits to followed aggregates, of this store and (PostgreSQL) of other servers. */
+  readonly notifications: CommitNotifications;
   /** Runs fn in one transaction; rolled back when fn throws. Nested calls are not supported. */
   transaction<T>(fn: (tx: StoreAggregates) => Promise<T>): Promise<T>;
   /** Cheap round trip; UnavailableError when the database cannot be reached. */

@@ -1,5 +1,6 @@
 // PostgreSQL store: the scale-out path where several servers share one database. Row locks and
 // an advisory lock for migrations keep them correct (see the aggregates in ../sql).
+import { createHash, randomUUID } from 'node:crypto';
 import { Kysely, PostgresDialect, type Transaction, sql } from 'kysely';
 import pg from 'pg';
 import type { Clock } from '../../core/clock.ts';
@@ -10,6 +11,8 @@ import { migrate } from '../sql/migrations.ts';
 import { createSqlStore } from '../sql/sql-store.ts';
 import { toStoreError } from '../sql/errors.ts';
 import { classifyPostgresError } from './postgres-errors.ts';
+import { CommitNotifier } from '../sql/commit-notifier.ts';
+import { PostgresListener, notifyPayload } from './postgres-listener.ts';
 
 /** Arbitrary constant naming "Tessera schema migrations" among advisory locks. */
 const MIGRATION_LOCK_KEY = 0x7e55e2a;
@@ -70,12 +73,41 @@ export function createPool(o: PostgresStoreOptions): pg.Pool {
   return pool;
 }
 
+/**
+ * The NOTIFY channel of the store's schema: channels are per database, and stores in different
+ * schemas of one database (several trust domains, the tests) must not wake each other. Hashed to
+ * stay under PostgreSQL's 63-byte identifier limit.
+ */
+export function commitChannel(schema: string): string {
+  return `tessera_commits_${createHash('sha256').update(schema).digest('hex').slice(0, 24)}`;
+}
+
 export async function openPostgresStore(o: PostgresStoreOptions, clock: Clock): Promise<Store> {
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: createPool(o) }) });
+  let listener: PostgresListener | undefined;
   try {
     await migrate(db, postgresDialect, clock);
-    return createSqlStore(db, postgresDialect, clock);
+    const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+    const channel = commitChannel(rows[0]?.schema ?? '');
+    const origin = randomUUID();
+    // NOTIFY inside the writing transaction: PostgreSQL delivers it on commit only.
+    const notifier = new CommitNotifier(async (trx, topic) => {
+      await sql`select pg_notify(${channel}, ${notifyPayload(topic, origin)})`.execute(trx);
+    });
+    listener = await PostgresListener.start({
+      url: o.url,
+      connectTimeoutMs: o.connectTimeoutMs,
+      channel,
+      origin,
+      deliver: (topic, source) => notifier.deliver(topic, source),
+    });
+    const started = listener;
+    return createSqlStore(db, postgresDialect, clock, {
+      notifier,
+      onClose: () => started.close(),
+    });
   } catch (e) {
+    await listener?.close();
     await db.destroy();
     throw toStoreError(e, postgresDialect);
   }

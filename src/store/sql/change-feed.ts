@@ -1,5 +1,6 @@
 // The change feed: one row per entry/node mutation, written in the mutation's transaction, so a
 // reader that sees an entry change also sees (or will see) its event, and a rollback drops both.
+// Appending announces the `changes` topic, delivered to followers once the transaction commits.
 import type { ChangeEvent, ChangeFeed, ChangeKind, ChangeOp } from '../types.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { type Db, type SqlContext, chunks } from './dialect.ts';
@@ -24,6 +25,7 @@ export async function appendChanges(
       .values(part.map((e) => ({ kind: e.kind, target_id: e.targetId, op: e.op, created_at: now })))
       .execute();
   }
+  if (events.length > 0) await ctx.notifier.announce(db, 'changes');
 }
 
 interface ChangeRowOut {

@@ -2,6 +2,7 @@
 import type { Kysely, SelectQueryBuilder, Transaction } from 'kysely';
 import type { Clock } from '../../core/clock.ts';
 import type { Schema } from './schema.ts';
+import type { CommitNotifier } from './commit-notifier.ts';
 
 /** What a driver error means, decided by the dialect that knows its driver's error shapes. */
 export type ErrorClass =
@@ -40,12 +41,14 @@ export interface SqlContext {
   readonly db: Db;
   readonly dialect: SqlDialect;
   readonly clock: Clock;
+  /** Opens transactions that may announce commits, and delivers the announcements. */
+  readonly notifier: CommitNotifier;
 }
 
 /** Runs fn atomically: inside the caller's transaction when there is one, else in a new one. */
 export function atomic<T>(ctx: SqlContext, fn: (db: Db) => Promise<T>): Promise<T> {
   if (ctx.db.isTransaction) return fn(ctx.db);
-  return ctx.db.transaction().execute(fn);
+  return ctx.notifier.transaction(ctx.db, fn);
 }
 
 /** Adds FOR UPDATE where the dialect has row locks. */

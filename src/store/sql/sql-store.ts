@@ -16,6 +16,7 @@ import { changeFeed } from './change-feed.ts';
 import { stsStore } from './sts-store.ts';
 import { federationStore } from './federation-store.ts';
 import { dpopProofStore } from './dpop-proof-store.ts';
+import { CommitNotifier } from './commit-notifier.ts';
 
 export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAggregates {
   const g = <T extends object>(a: T) => guarded(a, ctx.dialect, isClosed);
@@ -34,21 +35,35 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
   });
 }
 
-export function createSqlStore(db: Db, dialect: SqlDialect, clock: Clock): Store {
-  const ctx: SqlContext = { db, dialect, clock };
+export interface SqlStoreExtras {
+  /** Cross-server announcements and their receiver (PostgreSQL); in-process only when absent. */
+  readonly notifier?: CommitNotifier;
+  /** Runs on close(), before the pool is destroyed (the PostgreSQL listener). */
+  readonly onClose?: () => Promise<void>;
+}
+
+export function createSqlStore(
+  db: Db,
+  dialect: SqlDialect,
+  clock: Clock,
+  extras: SqlStoreExtras = {},
+): Store {
+  const notifier = extras.notifier ?? new CommitNotifier();
+  const ctx: SqlContext = { db, dialect, clock, notifier };
   let closed = false;
   const isClosed = () => closed;
   const aggregates = sqlAggregates(ctx, isClosed);
   return Object.freeze({
     ...aggregates,
     dialect: dialect.name,
+    notifications: { subscribe: notifier.subscribe.bind(notifier) },
     async transaction<T>(fn: (tx: StoreAggregates) => Promise<T>): Promise<T> {
       // Errors thrown by fn are the caller's and pass through as they are; only failures of
       // BEGIN/COMMIT themselves are driver errors to map.
       const own = { thrown: false };
       if (closed) throw closedError();
       try {
-        return await db.transaction().execute(async (trx) => {
+        return await notifier.transaction(db, async (trx) => {
           try {
             return await fn(sqlAggregates({ ...ctx, db: trx }, isClosed));
           } catch (e) {
@@ -71,7 +86,11 @@ export function createSqlStore(db: Db, dialect: SqlDialect, clock: Clock): Store
     async close() {
       if (closed) return;
       closed = true;
-      await db.destroy();
+      try {
+        await extras.onClose?.();
+      } finally {
+        await db.destroy();
+      }
     },
   });
 }
