@@ -24,6 +24,7 @@ import { FederatedBundleCache } from './federated-bundle-cache.ts';
 import { compileServerConfig, type ServerConfig } from './config/compile.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { ChangeFollower } from './index/change-follower.ts';
+import { type FollowedChanges, followChanges } from './index/follow-changes.ts';
 import { EntryIndex } from './index/entry-index.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { ServerSvid } from './server-svid.ts';
@@ -101,7 +102,7 @@ export class TesseraServer {
   readonly log: Logger;
   /** Federation relationships and foreign bundles; `federation.manager.onBundleUpdated(fn)`. */
   readonly federation: FederationService;
-  readonly #follower: ChangeFollower;
+  readonly #entrySync: FollowedChanges;
   readonly #serverSvid: ServerSvid;
   readonly #services: ApiServices;
   readonly #tokenExchange: TokenExchange | undefined;
@@ -120,7 +121,7 @@ export class TesseraServer {
       index: EntryIndex;
       metrics: ServerMetrics;
       log: Logger;
-      follower: ChangeFollower;
+      entrySync: FollowedChanges;
       serverSvid: ServerSvid;
       services: ApiServices;
       tokenExchange: TokenExchange | undefined;
@@ -138,7 +139,7 @@ export class TesseraServer {
     this.index = parts.index;
     this.metrics = parts.metrics;
     this.log = parts.log;
-    this.#follower = parts.follower;
+    this.#entrySync = parts.entrySync;
     this.#serverSvid = parts.serverSvid;
     this.#services = parts.services;
     this.#tokenExchange = parts.tokenExchange;
@@ -225,6 +226,10 @@ export class TesseraServer {
       await serverSvid.refresh(true);
       const index = new EntryIndex(serverSpiffeId(td).toString());
       const follower = await ChangeFollower.start(store, index, clock);
+      // A committed change wakes the follower at once; the entry-sync task polls as a fallback.
+      const entrySync = followChanges(store.notifications, follower, (e: unknown) =>
+        log.warn({ err: e }, 'entry sync after a commit notification failed; polling retries'),
+      );
       const registry = await buildStsRegistry(config, {
         trustDomain: td.name,
         store,
@@ -282,7 +287,7 @@ export class TesseraServer {
           index,
           metrics,
           log,
-          follower,
+          entrySync,
           serverSvid,
           services,
           tokenExchange,
@@ -339,6 +344,7 @@ export class TesseraServer {
       });
     } finally {
       this.#ready = false;
+      this.#entrySync.stop();
       await listeners.close();
       await this.store.close();
       this.log.info('tessera server stopped');
@@ -364,7 +370,7 @@ export class TesseraServer {
       {
         name: 'entry-sync',
         everyMs: this.#o.syncIntervalMs,
-        run: () => this.#follower.poll().then(() => undefined),
+        run: () => this.#entrySync.poll(),
       },
       {
         // Issuers and trust policies changed through another server's admin API.
