@@ -1,5 +1,6 @@
 // Bench helpers: every bench prints a rate and its ratio to a baseline measured in the same run
 // (ARCHITECTURE.md "Performance is measured by benchmarks"), so results compare across machines.
+import os from 'node:os';
 
 /** Runs `fn` repeatedly for about `ms` milliseconds (after a short warm-up) and returns ops/s. */
 export function measure(name: string, fn: () => unknown, ms = 2000): number {
@@ -70,4 +71,23 @@ export async function compare(
     for (const [i, s] of subjects.entries()) best[i] = Math.max(best[i] ?? 0, await s());
   }
   return Object.assign(best, { baseline: base });
+}
+
+/** p50, p99 and max of latency samples (nearest rank). */
+export function percentiles(xs: readonly number[]): { p50: number; p99: number; max: number } {
+  if (xs.length === 0) throw new Error('percentiles: no samples');
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+  return { p50: at(0.5), p99: at(0.99), max: s.at(-1)! };
+}
+
+/**
+ * The machine's load average beside the core count, flagged when other work competes for the
+ * cores (load above half of them): latency and wall-clock rates measured then are pessimistic.
+ */
+export function loadNote(when: string): string {
+  const [one, five] = os.loadavg();
+  const cores = os.availableParallelism();
+  const busy = one! > cores / 2;
+  return `${`machine load (${when})`.padEnd(48)} ${one!.toFixed(2)} (1 min), ${five!.toFixed(2)} (5 min) on ${cores} cores${busy ? ' — NOT QUIET: figures are pessimistic' : ''}`;
 }

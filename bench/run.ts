@@ -8,6 +8,7 @@ for (const file of [
   'crypto.bench.ts',
   'server.bench.ts',
   'agent.bench.ts',
+  'push.bench.ts',
   'sts.bench.ts',
   'cel.bench.ts',
 ]) {
