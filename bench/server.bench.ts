@@ -115,7 +115,10 @@ async function signingBenches(): Promise<void> {
       () =>
         measureAsync(
           'JWT-SVID mint for an agent (64 in flight)',
-          () => svids.newJwt(ctx, node, mine[i++ % mine.length]!.id, ['bench']),
+          async () => {
+            const e = mine[i++ % mine.length]!;
+            checkJwt(await svids.newJwt(ctx, node, e.id, ['bench']), e);
+          },
           ms,
           64,
         ),
@@ -123,15 +126,13 @@ async function signingBenches(): Promise<void> {
         const batch = 50;
         const rate = await measureAsync(
           'X.509-SVID batches of 50 from CSRs (4 in flight)',
-          () =>
-            svids.batchNewX509(
-              ctx,
-              node,
-              Array.from({ length: batch }, (_, k) => ({
-                entryId: mine[k]!.id,
-                csr: csrs[(i++ + k) % csrs.length]!,
-              })),
-            ),
+          async () => {
+            const params = Array.from({ length: batch }, (_, k) => ({
+              entryId: mine[k]!.id,
+              csr: csrs[(i++ + k) % csrs.length]!,
+            }));
+            checkBatch(await svids.batchNewX509(ctx, node, params), params, mine);
+          },
           ms,
           4,
         );
@@ -149,23 +150,63 @@ async function signingBenches(): Promise<void> {
   await store.close();
 }
 
-function lookupBench(): void {
-  const rate = (n: number) => {
+/**
+ * The lookup with 1,000 and with 100,000 entries in the index, in alternating rounds (best of
+ * each kept, bench/lib.ts compare()), each call checked to return exactly the agent's entries.
+ */
+async function lookupBench(): Promise<void> {
+  const AGENT_SHARE = 20;
+  const lookup = (n: number) => {
     const index = new EntryIndex(SERVER_ID);
-    for (const e of entries(n, 20)) index.upsert(e);
+    for (const e of entries(n, AGENT_SHARE)) index.upsert(e);
     const none = new Set<string>();
-    return measure(
-      `authorized-entries lookup, ${n.toLocaleString('en-US')} entries`,
-      () => index.authorizedFor(AGENT_ID, none, 0),
-      ms / 2,
-    );
+    return () =>
+      measure(
+        `authorized-entries lookup, ${n.toLocaleString('en-US')} entries`,
+        () => {
+          const found = index.authorizedFor(AGENT_ID, none, 0);
+          if (found.length !== AGENT_SHARE) {
+            throw new Error(`lookup found ${found.length} entries, expected ${AGENT_SHARE}`);
+          }
+        },
+        ms / 2,
+      );
   };
-  const small = rate(1_000);
-  const large = rate(100_000);
-  const r = small / large;
+  const rounds = await compare(lookup(1_000), [lookup(100_000)], 3);
+  const r = rounds.baseline / rounds[0]!;
   console.log(
-    `${'ratio lookup time 100k / 1k entries'.padEnd(48)} ${r.toFixed(3)} (target ≤ 2.00: ${r <= 2 ? 'ok' : 'ABOVE'})`,
+    `${'ratio lookup time 100k / 1k entries'.padEnd(48)} ${r.toFixed(3)} (target ≤ 2.00: ${r <= 2 ? 'ok' : 'ABOVE'}; best of 3 alternating rounds)`,
   );
+}
+
+/** A JWT-SVID for the entry asked for: a refused or wrong mint must not count as a fast one. */
+function checkJwt(svid: { spiffeId: string; token: string }, e: Entry): void {
+  if (svid.spiffeId !== e.spiffeId || svid.token.split('.').length !== 3) {
+    throw new Error(`JWT-SVID mint returned ${svid.spiffeId} for ${e.spiffeId}`);
+  }
+}
+
+/** Every item of the batch minted, in order, for its entry, with a certificate chain. */
+function checkBatch(
+  results: Awaited<ReturnType<SvidService['batchNewX509']>>,
+  params: ReadonlyArray<{ entryId: string }>,
+  all: readonly Entry[],
+): void {
+  if (results.length !== params.length) {
+    throw new Error(`X.509 batch: ${results.length} results for ${params.length} items`);
+  }
+  for (const [k, r] of results.entries()) {
+    if (!r.ok) throw new Error(`X.509 batch item ${k} refused: ${r.code}: ${r.message}`);
+    const want = all[k]!; // item k asks for entry k (see the batch above)
+    if (params[k]!.entryId !== want.id) throw new Error('X.509 batch: items out of order');
+    if (
+      r.value.entryId !== want.id ||
+      r.value.spiffeId !== want.spiffeId ||
+      r.value.chainDer.length === 0
+    ) {
+      throw new Error(`X.509 batch item ${k}: minted ${r.value.spiffeId} for ${want.spiffeId}`);
+    }
+  }
 }
 
 async function readyBench(): Promise<void> {
@@ -187,6 +228,11 @@ async function readyBench(): Promise<void> {
   let readyAt = 0;
   const done = server.run(ac.signal, () => (readyAt = performance.now()));
   while (readyAt === 0) await new Promise((r) => setTimeout(r, 5));
+  if (server.index.size !== all.length) {
+    throw new Error(
+      `server ready with ${server.index.size} entries indexed, expected ${all.length}`,
+    );
+  }
   const seconds = (readyAt - started) / 1000;
   console.log(
     `${'server ready with entries'.padEnd(48)} ${server.index.size.toLocaleString('en-US').padStart(12)} entries in ${seconds.toFixed(2)} s (target < 10 s: ${seconds < 10 ? 'ok' : 'ABOVE'})`,
@@ -196,5 +242,5 @@ async function readyBench(): Promise<void> {
 }
 
 await signingBenches();
-lookupBench();
+await lookupBench();
 await readyBench();
