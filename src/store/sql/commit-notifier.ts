@@ -43,7 +43,11 @@ export class CommitNotifier implements CommitNotifications {
     return result;
   }
 
-  /** Call inside the writing transaction `trx`, after the write. */
+  /**
+   * Call inside the writing transaction `trx`, after the write. To announce a new topic (add it
+   * to CommitTopic and COMMIT_TOPICS), call this from the aggregate's writes; a write that is a
+   * single statement outside any transaction goes through atomic() so that there is one.
+   */
   async announce(trx: Db, topic: CommitTopic): Promise<void> {
     const topics = this.#pending.get(trx);
     if (!trx.isTransaction || !topics) {
