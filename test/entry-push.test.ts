@@ -53,6 +53,12 @@ async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void
   }
 }
 
+/** The server's count of follower wake-ups from this source (tessera_change_notifications_total). */
+async function wakes(server: TesseraServer, source: string): Promise<number> {
+  const m = await server.metrics.changeNotifications.get();
+  return m.values.find((v) => v.labels.source === source)?.value ?? 0;
+}
+
 const AGENT = 'spiffe://example.org/spire/agent/join_token/push';
 
 describe('entry changes are pushed to the server index (poll interval: 1 h)', () => {
@@ -74,6 +80,7 @@ describe('entry changes are pushed to the server index (poll interval: 1 h)', ()
       await Promise.all(ids.map((i) => s.admin.entries.batchDeleteEntry({ ids: [i] })));
       await s.admin.entries.batchDeleteEntry({ ids: [id] });
       await until('the deletions in the index', () => s.server.index.size === 0);
+      assert.ok((await wakes(s.server, 'local')) >= 1);
     } finally {
       await s.stop();
     }
@@ -92,6 +99,7 @@ describe('entry changes are pushed to the server index (poll interval: 1 h)', ()
         await until('B’s entry in A’s index', () => a.server.index.ids().includes(id));
         await b.admin.entries.batchDeleteEntry({ ids: [id] });
         await until('B’s deletion in A’s index', () => !a.server.index.ids().includes(id));
+        assert.ok((await wakes(a.server, 'remote')) >= 1);
       } finally {
         await Promise.all([a.stop(), b.stop()]);
       }

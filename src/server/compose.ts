@@ -227,9 +227,11 @@ export class TesseraServer {
       const index = new EntryIndex(serverSpiffeId(td).toString());
       const follower = await ChangeFollower.start(store, index, clock);
       // A committed change wakes the follower at once; the entry-sync task polls as a fallback.
-      const entrySync = followChanges(store.notifications, follower, (e: unknown) =>
-        log.warn({ err: e }, 'entry sync after a commit notification failed; polling retries'),
-      );
+      const entrySync = followChanges(store.notifications, follower, {
+        onError: (e) =>
+          log.warn({ err: e }, 'entry sync after a commit notification failed; polling retries'),
+        onWake: (source) => metrics.changeNotifications.inc({ source }),
+      });
       const registry = await buildStsRegistry(config, {
         trustDomain: td.name,
         store,

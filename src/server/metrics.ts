@@ -11,6 +11,7 @@ export interface ServerMetrics {
   readonly audits: Counter<'action' | 'outcome'>;
   readonly rateLimited: Counter;
   readonly apiRateLimited: Counter<'kind'>;
+  readonly changeNotifications: Counter<'source'>;
 }
 
 export function createServerMetrics(): ServerMetrics {
@@ -53,6 +54,12 @@ export function createServerMetrics(): ServerMetrics {
       name: 'tessera_api_rate_limited_total',
       help: 'API calls refused by the per-address attestation or signing rate limit',
       labelNames: ['kind'],
+      registers: [registry],
+    }),
+    changeNotifications: new Counter({
+      name: 'tessera_change_notifications_total',
+      help: 'Commit notifications that woke the change follower: local (this server), remote (another server, LISTEN/NOTIFY), resync (listening connection re-established)',
+      labelNames: ['source'],
       registers: [registry],
     }),
     rateLimited: new Counter({

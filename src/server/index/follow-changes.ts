@@ -3,7 +3,7 @@
 // tick. The notification only says "poll now"; the follower still reads the feed from its own
 // cursor, and the periodic poll stays as the fallback for anything a notification missed.
 import { type Coalesced, coalesce } from '../../core/coalesce.ts';
-import type { CommitNotifications } from '../../store/types.ts';
+import type { CommitNotifications, CommitSource } from '../../store/types.ts';
 import type { ChangeFollower } from './change-follower.ts';
 
 export interface FollowedChanges {
@@ -16,11 +16,12 @@ export interface FollowedChanges {
 export function followChanges(
   notifications: CommitNotifications,
   follower: ChangeFollower,
-  onError: (e: unknown) => void,
+  hooks: { onError: (e: unknown) => void; onWake?: (source: CommitSource) => void },
 ): FollowedChanges {
   const poll = coalesce(() => follower.poll().then(() => undefined));
-  const stop = notifications.subscribe('changes', () => {
-    poll().catch(onError);
+  const stop = notifications.subscribe('changes', (_topic, source) => {
+    hooks.onWake?.(source);
+    poll().catch(hooks.onError);
   });
   return { poll, stop };
 }
