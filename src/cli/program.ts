@@ -2,78 +2,186 @@
 // command in-process. Errors become `error: <message>` on stderr and an exit code from the one
 // table in exit-codes.ts; stack traces only with TESSERA_DEBUG=1, since expected failures
 // (bad input, server refusals) are not bugs.
-import { ConnectError } from '@connectrpc/connect';
-import { Command, CommanderError } from 'commander';
+//
+// Start-up cost is the CLI's main cost (operators run it in loops), so only the invoked command
+// group is loaded: the table below names every group for the top-level help, and its `load`
+// imports the group's module (and with it the Connect client, protos, crypto, ...) on demand.
+// `tessera <group> ... --help` loads the real group, so every command's help is complete.
+import { Command, CommanderError, Help } from 'commander';
 import { VERSION } from '../core/defaults.ts';
-import { registerAgent } from './commands/agent.ts';
-import { registerAudit } from './commands/audit.ts';
-import { registerAuthority } from './commands/authority.ts';
-import { registerBundle } from './commands/bundle.ts';
-import { registerEntry } from './commands/entry.ts';
-import { registerHealthcheck } from './commands/healthcheck.ts';
-import { registerJwt } from './commands/jwt.ts';
-import { registerServer } from './commands/server.ts';
-import { registerSts } from './commands/sts.ts';
-import { registerSvid } from './commands/svid.ts';
-import { registerToken } from './commands/token.ts';
-import { registerX509 } from './commands/x509.ts';
-import { registerIssuer } from './commands/issuer.ts';
-import { registerTrustPolicy } from './commands/trust-policy.ts';
-import { registerFederation } from './commands/federation.ts';
 import type { CliIo } from './context.ts';
-import { exitCodeOf, exitCodes } from './exit-codes.ts';
 
 export type { CliIo } from './context.ts';
 
-export function buildProgram(io: CliIo): Command {
-  const program = new Command('tessera')
-    .description('Tessera: SPIFFE workload identity server, agent, admin and workload tools')
-    .version(VERSION)
-    // Throw instead of process.exit, and write through the injected streams: run() decides.
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => void io.stdout.write(s),
-      writeErr: (s) => void io.stderr.write(s),
-    })
-    .showSuggestionAfterError(true);
-  for (const register of [
-    registerServer,
-    registerEntry,
-    registerToken,
-    registerAgent,
-    registerBundle,
-    registerX509,
-    registerJwt,
-    registerSvid,
-    registerAuthority,
-    registerAudit,
-    registerHealthcheck,
-    registerSts,
-    registerIssuer,
-    registerTrustPolicy,
-    registerFederation,
-  ]) {
-    register(program, io);
+type Register = (program: Command, io: CliIo) => void;
+
+export interface CommandGroup {
+  name: string;
+  /** Must equal the description the group's module registers (a test compares the help). */
+  description: string;
+  /** Usage term shown after the name in the top-level help, e.g. "[options]" for a leaf command. */
+  term?: string;
+  load(): Promise<Register>;
+}
+
+/** Every top-level command, in help order. */
+export const commandTable: readonly CommandGroup[] = [
+  {
+    name: 'server',
+    description: 'run the Tessera server',
+    load: async () => (await import('./commands/server.ts')).registerServer,
+  },
+  {
+    name: 'entry',
+    description: 'manage registration entries',
+    load: async () => (await import('./commands/entry.ts')).registerEntry,
+  },
+  {
+    name: 'token',
+    description: 'manage join tokens',
+    load: async () => (await import('./commands/token.ts')).registerToken,
+  },
+  {
+    name: 'agent',
+    description: 'manage attested agents',
+    load: async () => (await import('./commands/agent.ts')).registerAgent,
+  },
+  {
+    name: 'bundle',
+    description: 'trust bundles',
+    load: async () => (await import('./commands/bundle.ts')).registerBundle,
+  },
+  {
+    name: 'x509',
+    description: 'X509-SVIDs',
+    load: async () => (await import('./commands/x509.ts')).registerX509,
+  },
+  {
+    name: 'jwt',
+    description: 'JWT-SVIDs',
+    load: async () => (await import('./commands/jwt.ts')).registerJwt,
+  },
+  {
+    name: 'svid',
+    description: "this process's X509-SVIDs from the agent's Workload API",
+    load: async () => (await import('./commands/svid.ts')).registerSvid,
+  },
+  {
+    name: 'authority',
+    description: 'manage signing authorities (X.509 CA, JWT keys)',
+    load: async () => (await import('./commands/authority.ts')).registerAuthority,
+  },
+  {
+    name: 'audit',
+    description: 'read and verify the audit log',
+    load: async () => (await import('./commands/audit.ts')).registerAudit,
+  },
+  {
+    name: 'healthcheck',
+    description: 'check that the server is up and ready',
+    term: '[options]',
+    load: async () => (await import('./commands/healthcheck.ts')).registerHealthcheck,
+  },
+  {
+    name: 'sts',
+    description: 'RFC 8693 token exchange (client)',
+    load: async () => (await import('./commands/sts.ts')).registerSts,
+  },
+  {
+    name: 'issuer',
+    description: 'external OIDC issuers whose tokens the token exchange accepts',
+    load: async () => (await import('./commands/issuer.ts')).registerIssuer,
+  },
+  {
+    name: 'trust-policy',
+    description: 'trust policies of the token exchange (which external tokens get what)',
+    load: async () => (await import('./commands/trust-policy.ts')).registerTrustPolicy,
+  },
+  {
+    name: 'federation',
+    description: 'SPIFFE federation relationships with other trust domains',
+    load: async () => (await import('./commands/federation.ts')).registerFederation,
+  },
+];
+
+function newProgram(io: CliIo): Command {
+  return (
+    new Command('tessera')
+      .description('Tessera: SPIFFE workload identity server, agent, admin and workload tools')
+      .version(VERSION)
+      // Throw instead of process.exit, and write through the injected streams: run() decides.
+      .exitOverride()
+      .configureOutput({
+        writeOut: (s) => void io.stdout.write(s),
+        writeErr: (s) => void io.stderr.write(s),
+      })
+      .showSuggestionAfterError(true)
+  );
+}
+
+/**
+ * The command tree with the groups named in `load` registered for real and every other group as
+ * a name and description only (enough for the top-level help and "did you mean").
+ */
+export async function buildProgram(
+  io: CliIo,
+  load: (group: CommandGroup) => boolean = () => true,
+): Promise<Command> {
+  const program = newProgram(io);
+  const chosen = commandTable.filter(load);
+  const registers = await Promise.all(chosen.map((g) => g.load()));
+  const terms = new Map<Command, string>();
+  for (const group of commandTable) {
+    const i = chosen.indexOf(group);
+    const register = registers[i];
+    if (register) {
+      register(program, io);
+    } else {
+      const stub = program.command(group.name).description(group.description);
+      if (group.term) terms.set(stub, group.term);
+    }
   }
+  // The stubs have no options or arguments: show the real group's usage term instead.
+  program.configureHelp({
+    subcommandTerm(this: Help, cmd: Command): string {
+      const term = terms.get(cmd);
+      return term ? `${cmd.name()} ${term}` : Help.prototype.subcommandTerm.call(this, cmd);
+    },
+  });
   return program;
+}
+
+/** The group the arguments invoke (`tessera help <group>` included), if any. */
+export function invokedGroup(argv: readonly string[]): CommandGroup | undefined {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  const name = words[0] === 'help' ? words[1] : words[0];
+  return commandTable.find((g) => g.name === name);
 }
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
-    await buildProgram(io).parseAsync([...argv], { from: 'user' });
+    const group = invokedGroup(argv);
+    const program = await buildProgram(io, (g) => g === group);
+    await program.parseAsync([...argv], { from: 'user' });
     return 0;
   } catch (e) {
     return report(e, io);
   }
 }
 
-function report(e: unknown, io: CliIo): number {
-  if (e instanceof CommanderError) {
-    // Commander has already printed help or its own "error: ..." line.
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
-    return exitCodes.usage;
-  }
+async function report(e: unknown, io: CliIo): Promise<number> {
+  // Commander has already printed the help or version it was asked for (`tessera` alone prints
+  // the help as an error: exit 2).
+  if (e instanceof CommanderError && e.exitCode === 0) return 0;
+  // Failure paths only: the error table pulls in the Connect runtime, which --version and
+  // --help never need.
+  const [{ ConnectError }, { exitCodeOf }] = await Promise.all([
+    import('@connectrpc/connect'),
+    import('./exit-codes.ts'),
+  ]);
+  // Commander has already printed its own "error: ..." line.
+  if (e instanceof CommanderError) return exitCodeOf(e);
   const message =
     e instanceof ConnectError ? e.rawMessage : e instanceof Error ? e.message : String(e);
   io.stderr.write(`error: ${message}\n`);
