@@ -11,6 +11,7 @@ for (const file of [
   'push.bench.ts',
   'sts.bench.ts',
   'cel.bench.ts',
+  'cli.bench.ts',
 ]) {
   console.log(`\n== ${file}`);
   const r = spawnSync(process.execPath, [path.join(import.meta.dirname, file), ms], {
