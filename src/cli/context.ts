@@ -64,6 +64,19 @@ export function adminAction<O extends object>(
   });
 }
 
+/**
+ * Another spelling of `target`'s flag (e.g. an older name kept for scripts): hidden from the
+ * help, it sets the same value, so the command reads only the target's attribute.
+ */
+export function optionAlias(cmd: Command, flags: string, target: string): Command {
+  const alias = new Option(flags).hideHelp();
+  cmd.addOption(alias);
+  cmd.on(`option:${alias.name()}`, (value: unknown) =>
+    cmd.setOptionValueWithSource(target, value, 'cli'),
+  );
+  return cmd;
+}
+
 /** Accumulates a repeatable flag: --x a --x b → ['a', 'b']. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];

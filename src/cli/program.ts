@@ -7,7 +7,7 @@
 // group is loaded: the table below names every group for the top-level help, and its `load`
 // imports the group's module (and with it the Connect client, protos, crypto, ...) on demand.
 // `tessera <group> ... --help` loads the real group, so every command's help is complete.
-import { Command, CommanderError, Help } from 'commander';
+import { Command, CommanderError, Help, type Option } from 'commander';
 import { VERSION } from '../core/defaults.ts';
 import type { CliIo } from './context.ts';
 
@@ -128,12 +128,24 @@ export async function buildProgram(
   load: (group: CommandGroup) => boolean = () => true,
 ): Promise<Command> {
   const program = newProgram(io);
+  const terms = new Map<Command, string>();
+  // Set before any command is added: subcommands copy their parent's help settings.
+  program.configureHelp({
+    // The stubs have no options or arguments: show the real group's usage term instead.
+    subcommandTerm(this: Help, cmd: Command): string {
+      const term = terms.get(cmd);
+      return term ? `${cmd.name()} ${term}` : Help.prototype.subcommandTerm.call(this, cmd);
+    },
+    // Commander enforces required options but does not say which they are.
+    optionDescription(this: Help, option: Option): string {
+      const text = Help.prototype.optionDescription.call(this, option);
+      return option.mandatory ? `${text} (required)` : text;
+    },
+  });
   const chosen = commandTable.filter(load);
   const registers = await Promise.all(chosen.map((g) => g.load()));
-  const terms = new Map<Command, string>();
   for (const group of commandTable) {
-    const i = chosen.indexOf(group);
-    const register = registers[i];
+    const register = registers[chosen.indexOf(group)];
     if (register) {
       register(program, io);
     } else {
@@ -141,13 +153,6 @@ export async function buildProgram(
       if (group.term) terms.set(stub, group.term);
     }
   }
-  // The stubs have no options or arguments: show the real group's usage term instead.
-  program.configureHelp({
-    subcommandTerm(this: Help, cmd: Command): string {
-      const term = terms.get(cmd);
-      return term ? `${cmd.name()} ${term}` : Help.prototype.subcommandTerm.call(this, cmd);
-    },
-  });
   return program;
 }
 

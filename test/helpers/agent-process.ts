@@ -38,7 +38,7 @@ export async function startAgent(
     server.apiAddr,
     '--trust-domain',
     server.trustDomain,
-    '--socket',
+    '--workload-socket',
     socketPath,
     '--data-dir',
     dataDir,

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 // The agent is loaded only when this command runs (and without the server's modules).
 import type { AgentRunFlags } from '../../agent/compose.ts';
-import type { CliIo } from '../context.ts';
+import { optionAlias, type CliIo } from '../context.ts';
 import { untilStopped } from '../signals.ts';
 
 export function registerAgentRun(agent: Command, io: CliIo): void {
@@ -13,8 +13,8 @@ export function registerAgentRun(agent: Command, io: CliIo): void {
     .option('--server <host:port>', 'server API address (config server_address)')
     .option('--trust-domain <td>', 'trust domain (config trust_domain)')
     .option(
-      '--socket <path>',
-      'Workload API socket (config socket_path; default .tessera/public/api.sock)',
+      '--workload-socket <path>',
+      'Workload API socket to serve (config socket_path; default .tessera/public/api.sock)',
     )
     .option('--data-dir <dir>', 'agent state directory (config data_dir; default .tessera/agent)')
     .option('--join-token <token>', 'attest with a join token (config join_token)')
@@ -29,8 +29,13 @@ export function registerAgentRun(agent: Command, io: CliIo): void {
       '--insecure-bootstrap',
       'trust the server on first contact without verifying it (never in production)',
     );
+  // The older spelling: everywhere else --socket names the server's admin socket.
+  optionAlias(cmd, '--socket <path>', 'workloadSocket');
   cmd.action(async () => {
-    const flags = cmd.opts<AgentRunFlags>();
+    const { workloadSocket, ...rest } = cmd.opts<
+      Omit<AgentRunFlags, 'socket'> & { workloadSocket?: string }
+    >();
+    const flags: AgentRunFlags = { ...rest, ...(workloadSocket ? { socket: workloadSocket } : {}) };
     const { loadAgentConfig, TesseraAgent } = await import('../../agent/compose.ts');
     const config = loadAgentConfig(flags, io.env);
     if (config.insecure_bootstrap) {

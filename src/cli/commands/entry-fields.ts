@@ -21,10 +21,18 @@ export interface EntryFlags {
 }
 
 export function addEntryFieldOptions(cmd: Command, forUpdate: boolean): Command {
+  // create checks these itself (with its own message); the help says so.
+  const required = forUpdate ? '' : ' (required)';
   cmd
-    .option('--spiffe-id <id>', 'SPIFFE ID the entry issues')
-    .option('--parent-id <id>', 'SPIFFE ID of the agent (or node alias) that may mint it')
-    .option('--selector <type:value...>', 'workload selector, repeatable (e.g. unix:uid:1000)')
+    .option('--spiffe-id <id>', `SPIFFE ID the entry issues${required}`)
+    .option(
+      '--parent-id <id>',
+      `SPIFFE ID of the agent (or node alias) that may mint it${required}`,
+    )
+    .option(
+      '--selector <type:value...>',
+      `workload selector, repeatable (e.g. unix:uid:1000)${required}`,
+    )
     .option('--x509-ttl <dur>', 'X509-SVID TTL, e.g. 1h (0 or unset: server default)')
     .option('--jwt-ttl <dur>', 'JWT-SVID TTL, e.g. 5m (0 or unset: server default)')
     .option('--dns <name...>', 'DNS SAN for X509-SVIDs, repeatable')

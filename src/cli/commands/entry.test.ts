@@ -104,6 +104,33 @@ describe('entry', () => {
     assert.match(gone.stderr, /^error: .*not found/);
   });
 
+  test('show ID: the ID as an argument too; two different IDs or none are usage errors', async () => {
+    const t = await s.cli('entry', 'show', id, '--output', 'json');
+    assert.equal(t.code, 0, t.stderr);
+    assert.equal(JSON.parse(t.stdout).id, id);
+    const same = await s.cli('entry', 'show', id, '--id', id, '--output', 'json');
+    assert.equal(same.code, 0, same.stderr);
+    const both = await s.cli('entry', 'show', id, '--id', '00000000-0000-4000-8000-000000000000');
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /^error: two different entry IDs/);
+    const none = await s.cli('entry', 'show');
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^error: give the entry ID/);
+  });
+
+  test('--help marks the required options', async () => {
+    const update = await s.cli('entry', 'update', '--help');
+    assert.match(update.stdout, /^ {2}--id <id> +entry ID \(required\)$/m);
+    assert.doesNotMatch(update.stdout, /--spiffe-id <id> .*\(required\)/);
+    const create = await s.cli('entry', 'create', '--help');
+    // The help wraps long lines: compare with whitespace folded.
+    const flat = create.stdout.replace(/\s+/g, ' ');
+    assert.match(flat, / --spiffe-id <id> SPIFFE ID the entry issues \(required\)/);
+    assert.match(flat, / --parent-id <id> [^-]* may mint it \(required\)/);
+    assert.match(flat, / --selector <type:value\.\.\.> [^-]*unix:uid:1000\) \(required\)/);
+    assert.doesNotMatch(flat, /--hint <hint> [^-]*\(required\)/);
+  });
+
   test('update changes only the given fields', async () => {
     const r = await s.cli(
       'entry',

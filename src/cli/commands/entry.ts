@@ -121,12 +121,16 @@ function registerDelete(entry: Command, io: CliIo): void {
 }
 
 function registerShow(entry: Command, io: CliIo): void {
-  const cmd = adminCommand(entry, 'show', 'show one entry', io).requiredOption(
-    '--id <id>',
-    'entry ID',
-  );
-  adminAction<{ id: string }>(cmd, io, async (ctx) => {
-    const res = await ctx.client(EntryService).getEntry({ id: ctx.opts.id });
+  const cmd = adminCommand(entry, 'show', 'show one entry', io)
+    .argument('[id]', 'entry ID (or --id)')
+    .option('--id <id>', 'entry ID');
+  adminAction<{ id?: string }>(cmd, io, async (ctx) => {
+    const [arg] = cmd.args;
+    if (arg !== undefined && ctx.opts.id !== undefined && arg !== ctx.opts.id)
+      throw new InvalidArgumentError(`two different entry IDs: ${arg} and --id ${ctx.opts.id}`);
+    const id = arg ?? ctx.opts.id;
+    if (id === undefined) throw new InvalidArgumentError('give the entry ID: entry show ID');
+    const res = await ctx.client(EntryService).getEntry({ id });
     printEntry(ctx, res.entry);
   });
 }

@@ -37,10 +37,14 @@ export function registerIssuer(program: Command, io: CliIo): void {
     .description('external OIDC issuers whose tokens the token exchange accepts');
 
   const add = adminCommand(issuer, 'add', 'register an issuer', io)
+    .alias('create')
     .requiredOption('--issuer <url>', "https URL, equal to the tokens' iss")
-    .option('--jwks-file <file>', "a JWK Set file: the issuer's keys, stored with it")
+    .option(
+      '--jwks-file <file>',
+      "a JWK Set file: the issuer's keys, stored with it (this or --discovery is required)",
+    )
     .option('--discovery', 'fetch keys through {issuer}/.well-known/openid-configuration')
-    .option('--audience <aud>', 'accepted token audience, repeatable (at least one)', collect);
+    .option('--audience <aud>', 'accepted token audience, repeatable (required)', collect);
   adminAction<{ issuer: string; jwksFile?: string; discovery?: boolean; audience?: string[] }>(
     add,
     io,
@@ -88,7 +92,9 @@ export function registerIssuer(program: Command, io: CliIo): void {
     'remove',
     'remove an issuer (its trust policies must be deleted first)',
     io,
-  ).requiredOption('--issuer <url>', 'issuer URL');
+  )
+    .alias('delete')
+    .requiredOption('--issuer <url>', 'issuer URL');
   adminAction<{ issuer: string }>(remove, io, async ({ opts, client, out }) => {
     await client(StsService).removeIssuer({ issuer: opts.issuer });
     if (out.json) out.printJson({ removed: opts.issuer });

@@ -13,7 +13,7 @@ import {
   type TrustPolicy,
 } from '../../client/api/sts.ts';
 import { readTextFile } from '../bounded-read.ts';
-import { adminAction, adminCommand, collect, type CliIo } from '../context.ts';
+import { adminAction, adminCommand, collect, optionAlias, type CliIo } from '../context.ts';
 import { isoFromMillis, type Printer } from '../output.ts';
 
 const MAX_POLICY_FILE = 64 * 1024;
@@ -327,16 +327,20 @@ export function registerTrustPolicy(program: Command, io: CliIo): void {
     'dry run: the decision, the failing predicate and the mapped attributes (nothing is issued)',
     io,
   )
-    .option('--policy <name>', 'a policy by name')
+    .option('--name <name>', 'a stored policy by name (this or --policy-file is required)')
     .option('--policy-file <file>', 'an inline policy document instead (not stored)')
-    .option('--token <file>', 'a subject token, verified as the exchange would')
+    .option(
+      '--token <file>',
+      'a subject token, verified as the exchange would (this or --claims is required)',
+    )
     .option('--claims <file>', 'raw claims (a JSON object), evaluated without signature checks');
-  adminAction<{ policy?: string; policyFile?: string; token?: string; claims?: string }>(
+  optionAlias(test, '--policy <name>', 'name');
+  adminAction<{ name?: string; policyFile?: string; token?: string; claims?: string }>(
     test,
     io,
     async ({ opts, client, out }) => {
-      if (Boolean(opts.policy) === Boolean(opts.policyFile))
-        throw new InvalidArgumentError('exactly one of --policy and --policy-file is required');
+      if (Boolean(opts.name) === Boolean(opts.policyFile))
+        throw new InvalidArgumentError('exactly one of --name and --policy-file is required');
       if (Boolean(opts.token) === Boolean(opts.claims))
         throw new InvalidArgumentError('exactly one of --token and --claims is required');
       const fromFile = opts.policyFile
@@ -348,7 +352,7 @@ export function registerTrustPolicy(program: Command, io: CliIo): void {
         );
       const inline = fromFile?.policy;
       const res = await client(StsService).testTrustPolicy({
-        policyName: opts.policy ?? '',
+        policyName: opts.name ?? '',
         ...(inline ? { policy: inline } : {}),
         token: opts.token ? (await readTextFile(opts.token, MAX_TOKEN_FILE, '--token')).trim() : '',
         claims: opts.claims ? await readTextFile(opts.claims, MAX_CLAIMS_FILE, '--claims') : '',

@@ -134,6 +134,21 @@ describe('tessera issuer', () => {
         ['https://gitlab.example.com', 'success'],
       ],
     );
+    // create and delete are aliases of add and remove (the verbs of every other group).
+    const created = await s.cli(
+      'issuer',
+      'create',
+      '--issuer',
+      'https://gitlab.example.com',
+      '--jwks-file',
+      other.jwksFile,
+      '--audience',
+      'a3',
+    );
+    ok(created);
+    assert.match(created.stdout, /^issuer https:\/\/gitlab\.example\.com added/m);
+    ok(await s.cli('issuer', 'delete', '--issuer', 'https://gitlab.example.com'));
+    assert.equal((await s.cli('issuer', 'show', '--issuer', 'https://gitlab.example.com')).code, 3);
   });
 
   test('bad input is refused with a clear error and changes nothing', async () => {
@@ -458,7 +473,7 @@ describe('tessera trust-policy', () => {
         await s.cli(
           'trust-policy',
           'test',
-          '--policy',
+          '--name', // --policy, its older spelling, is used above
           'octo-main',
           '--output',
           'json',

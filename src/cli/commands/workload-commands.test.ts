@@ -63,7 +63,7 @@ describe('workload commands', () => {
       assert.equal((await s.workload('bundle', 'fetch')).code, 5);
     });
 
-    test('a missing agent socket → exit 6 naming the socket', async () => {
+    test('a missing agent socket → exit 6 naming the socket, under either flag spelling', async () => {
       const missing = path.join(out, 'no-agent', 'api.sock');
       for (const args of [
         ['svid', 'fetch'],
@@ -72,12 +72,28 @@ describe('workload commands', () => {
         ['jwt', 'validate', '--audience', AUD, 'a.b.c'],
         ['bundle', 'fetch', '--format', 'jwks'],
       ]) {
-        const r = await runCli([...args, '--socket', missing]);
-        assert.equal(r.code, 6, `${args.join(' ')}: ${r.stderr}`);
-        assert.equal(
-          r.stderr,
-          `error: cannot reach the Workload API at socket ${missing} (no such socket); is the agent running? (use --socket or SPIFFE_ENDPOINT_SOCKET)\n`,
-        );
+        // --socket is the older spelling of --workload-socket on these commands.
+        for (const flag of ['--workload-socket', '--socket']) {
+          const r = await runCli([...args, flag, missing]);
+          assert.equal(r.code, 6, `${args.join(' ')} ${flag}: ${r.stderr}`);
+          assert.equal(
+            r.stderr,
+            `error: cannot reach the Workload API at socket ${missing} (no such socket); is the agent running? (use --workload-socket or SPIFFE_ENDPOINT_SOCKET)\n`,
+          );
+        }
+      }
+    });
+
+    test('--help names --workload-socket and not the admin --socket', async () => {
+      for (const args of [
+        ['svid', 'fetch'],
+        ['jwt', 'validate'],
+        ['bundle', 'fetch'],
+      ]) {
+        const r = await runCli([...args, '--help']);
+        assert.equal(r.code, 0);
+        assert.match(r.stdout, /--workload-socket <path>/);
+        assert.doesNotMatch(r.stdout, /--socket/);
       }
     });
 

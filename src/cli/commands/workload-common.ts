@@ -1,7 +1,8 @@
 // Shared plumbing of the workload-side commands (`svid fetch|watch`, `jwt fetch|validate`,
 // `bundle fetch`): they talk to the agent's Workload API, not to the server's admin socket, so
-// their --socket means the Workload API socket. Default: $SPIFFE_ENDPOINT_SOCKET (a unix:// or
-// tcp:// URI), else the agent's default socket ./.tessera/public/api.sock.
+// their socket flag is --workload-socket (--socket, its older spelling, still works; everywhere
+// else --socket is the admin socket). Default: $SPIFFE_ENDPOINT_SOCKET (a unix:// or tcp:// URI),
+// else the agent's default socket.
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { TesseraError, isTesseraError } from '../../core/errors.ts';
@@ -11,7 +12,7 @@ import {
   type WorkloadEndpoint,
 } from '../../client/workload/index.ts';
 import type { Env } from '../connect.ts';
-import type { CliIo } from '../context.ts';
+import { optionAlias, type CliIo } from '../context.ts';
 import { outputFormats, Printer, type OutputFormat } from '../output.ts';
 
 /** Where `tessera agent run` serves the Workload API when neither flag nor config says. */
@@ -21,7 +22,7 @@ export const DEFAULT_AGENT_SOCKET = path.join('.tessera', 'public', 'api.sock');
 export const WORKLOAD_CALL_TIMEOUT_MS = 30_000;
 
 export interface WorkloadOptions {
-  socket: string;
+  workloadSocket: string;
   output: OutputFormat;
 }
 
@@ -33,13 +34,13 @@ export interface WorkloadContext<O> {
   io: CliIo;
 }
 
-/** The --socket default: $SPIFFE_ENDPOINT_SOCKET, else the agent's default socket path. */
+/** The --workload-socket default: $SPIFFE_ENDPOINT_SOCKET, else the agent's default socket path. */
 export function defaultWorkloadSocket(env: Env): string {
   return env[ENDPOINT_ENV] || path.resolve(DEFAULT_AGENT_SOCKET);
 }
 
 /**
- * A --socket value as a Workload API address: `unix:///path`, `unix:/path` and `tcp://IP:port`
+ * A --workload-socket value as a Workload API address: `unix:///path`, `unix:/path` and `tcp://IP:port`
  * URIs are passed on as they are (the SDK checks them); anything else is a filesystem path
  * (relative to the working directory) of a Unix socket.
  */
@@ -60,17 +61,18 @@ export function workloadCommand(
   description: string,
   io: CliIo,
 ): Command {
-  return parent
+  const cmd = parent
     .command(name)
     .description(`${description} (Workload API)`)
     .option(
-      '--socket <path>',
-      `the agent's Workload API socket, not the server admin socket: a path, unix:///path or tcp://IP:port (env ${ENDPOINT_ENV})`,
+      '--workload-socket <path>',
+      `the agent's Workload API socket: a path, unix:///path or tcp://IP:port (env ${ENDPOINT_ENV})`,
       defaultWorkloadSocket(io.env),
     )
     .addOption(
       new Option('--output <format>', 'output format').choices(outputFormats).default('table'),
     );
+  return optionAlias(cmd, '--socket <path>', 'workloadSocket');
 }
 
 export function workloadAction<O extends object>(
@@ -81,7 +83,7 @@ export function workloadAction<O extends object>(
   return cmd.action(async () => {
     const opts = cmd.opts<O & WorkloadOptions>();
     const out = new Printer(io.stdout, io.stderr, opts.output);
-    const client = new WorkloadClient({ address: workloadAddress(opts.socket) });
+    const client = new WorkloadClient({ address: workloadAddress(opts.workloadSocket) });
     const endpoint = client.endpoint;
     try {
       await fn({ opts, client, endpoint, out, io });
@@ -109,7 +111,7 @@ function systemErrorCode(e: unknown): string | undefined {
 export function explainWorkloadError(e: unknown, ep: WorkloadEndpoint): unknown {
   if (!isTesseraError(e)) return e;
   const where = `the Workload API at ${describe(ep)}`;
-  const hint = `(use --socket or ${ENDPOINT_ENV})`;
+  const hint = `(use --workload-socket or ${ENDPOINT_ENV})`;
   if (e.code === 'unavailable') {
     const errno = systemErrorCode(e.cause);
     if (errno === 'EACCES') {
