@@ -7,6 +7,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Clock } from '../core/clock.ts';
+import { resolveLogFormat, textLogStream, type LogFormatSetting } from '../core/log-text.ts';
 import { DEFAULT_AGENT_DATA_DIR, DEFAULT_AGENT_SOCKET } from '../core/defaults.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import { pemToDers } from '../crypto/x509/pem.ts';
@@ -47,6 +48,7 @@ export interface AgentRunFlags {
   trustBundle?: string;
   trustBundleUrl?: string;
   insecureBootstrap?: boolean;
+  logFormat?: string;
 }
 
 /** Reads the config file and environment and applies flags. Used by `tessera agent run`. */
@@ -72,6 +74,7 @@ export function loadAgentConfig(flags: AgentRunFlags, env = process.env): AgentC
       trust_bundle_file: flags.trustBundle,
       trust_bundle_url: flags.trustBundleUrl,
       insecure_bootstrap: flags.insecureBootstrap,
+      log_format: flags.logFormat,
     },
     {
       dataDir: path.resolve(DEFAULT_AGENT_DATA_DIR),
@@ -129,7 +132,8 @@ export class TesseraAgent {
     options: TesseraAgentOptions = {},
   ): Promise<TesseraAgent> {
     const clock = options.clock ?? systemClock;
-    const log = options.logger ?? pino({ level: config.log_level }, pino.destination(2));
+    const log =
+      options.logger ?? pino({ level: config.log_level }, logDestination(config.log_format));
     if (config.insecure_bootstrap) {
       log.warn(
         'INSECURE BOOTSTRAP: the first connection to the server is not verified; use --trust-bundle in production',
@@ -400,6 +404,14 @@ async function mintX509(
 }
 
 /** A trust bundle file or URL body: PEM certificates or a SPIFFE bundle (JSON). */
+/** The log goes to stderr as JSON lines, or as text lines for a person (core/log-text.ts). */
+function logDestination(setting: LogFormatSetting): pino.DestinationStream {
+  const stderr = pino.destination(2);
+  return resolveLogFormat(setting, process.stderr.isTTY === true) === 'text'
+    ? textLogStream(stderr)
+    : stderr;
+}
+
 function readBundle(text: string, trustDomain: string): Uint8Array[] {
   const ders = text.trimStart().startsWith('{')
     ? parseSpiffeBundle(text, trustDomain).x509Authorities.map((a) => a.der)

@@ -1,6 +1,15 @@
-// Long-running commands (server run, agent run) stop cleanly on SIGINT, SIGTERM or the injected
-// signal (tests).
+// Long-running commands (server run, agent run): they stop cleanly on SIGINT, SIGTERM or the
+// injected signal (tests), and share the --log-format flag.
+import { Option } from 'commander';
 import type { CliIo } from './context.ts';
+
+/** --log-format of the long-running commands (config log_format, env TESSERA_LOG_FORMAT). */
+export function logFormatOption(): Option {
+  return new Option(
+    '--log-format <format>',
+    'log lines on stderr (config log_format; env TESSERA_LOG_FORMAT; default text on a terminal, else json)',
+  ).choices(['text', 'json']);
+}
 
 export async function untilStopped(
   io: CliIo,

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
+import { resolveLogFormat, textLogStream, type LogFormatSetting } from '../core/log-text.ts';
 import { DEFAULT_SERVER_DATA_DIR } from '../core/defaults.ts';
 
 import { TrustDomain, serverId as serverSpiffeId } from '../core/spiffe-id.ts';
@@ -52,6 +53,7 @@ export interface ServerRunFlags {
   publicCert?: string;
   publicKey?: string;
   issuer?: string;
+  logFormat?: string;
 }
 
 /** Reads the config file and environment, applies flags. Used by `tessera server run`. */
@@ -71,6 +73,7 @@ export function loadServerConfig(flags: ServerRunFlags, env = process.env): Serv
       public_cert_file: flags.publicCert,
       public_key_file: flags.publicKey,
       'jwt.issuer': flags.issuer,
+      log_format: flags.logFormat,
     },
     { dataDir: defaultServerDataDir(env) },
   );
@@ -158,7 +161,7 @@ export class TesseraServer {
       options.logger ??
       pino(
         { level: config.log_level, redact: ['*.token', '*.key', '*.privateKey'] },
-        pino.destination(2),
+        logDestination(config.log_format),
       );
     const td = TrustDomain.parse(config.trust_domain);
     mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
@@ -410,6 +413,14 @@ export class TesseraServer {
 }
 
 /** The configured hint, or SPIRE's rule: the CA lifetime / 10, at least a minute. */
+/** The log goes to stderr as JSON lines, or as text lines for a person (core/log-text.ts). */
+function logDestination(setting: LogFormatSetting): pino.DestinationStream {
+  const stderr = pino.destination(2);
+  return resolveLogFormat(setting, process.stderr.isTTY === true) === 'text'
+    ? textLogStream(stderr)
+    : stderr;
+}
+
 function refreshHintSeconds(config: ServerConfig): number {
   const ms =
     config.bundle_refresh_hint ?? Math.max(60_000, Math.min(config.ca.ttl, config.jwt.ttl) / 10);

@@ -15,6 +15,7 @@ export const agentEnv: Record<string, string> = {
   TESSERA_AGENT_DATA_DIR: 'data_dir',
   TESSERA_JOIN_TOKEN: 'join_token',
   TESSERA_LOG_LEVEL: 'log_level',
+  TESSERA_LOG_FORMAT: 'log_format',
 };
 
 export function compileAgentConfig(

@@ -50,6 +50,8 @@ export const agentConfigSchema = z.strictObject({
   /** Server reconnect backoff cap. */
   max_backoff: duration.default(30_000),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Log lines: text for people, json for collectors; auto = text when stderr is a terminal. */
+  log_format: z.enum(['auto', 'text', 'json']).default('auto'),
 });
 
 export type AgentConfigParsed = z.output<typeof agentConfigSchema>;

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 // The agent is loaded only when this command runs (and without the server's modules).
 import type { AgentRunFlags } from '../../agent/compose.ts';
 import { optionAlias, type CliIo } from '../context.ts';
-import { untilStopped } from '../signals.ts';
+import { logFormatOption, untilStopped } from '../signals.ts';
 
 export function registerAgentRun(agent: Command, io: CliIo): void {
   const cmd = agent
@@ -28,7 +28,8 @@ export function registerAgentRun(agent: Command, io: CliIo): void {
     .option(
       '--insecure-bootstrap',
       'trust the server on first contact without verifying it (never in production)',
-    );
+    )
+    .addOption(logFormatOption());
   // The older spelling: everywhere else --socket names the server's admin socket.
   optionAlias(cmd, '--socket <path>', 'workloadSocket');
   cmd.action(async () => {

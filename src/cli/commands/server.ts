@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 // The server is loaded only when this command runs: other commands stay light.
 import type { ServerRunFlags, TesseraServer } from '../../server/compose.ts';
 import type { CliIo } from '../context.ts';
-import { untilStopped } from '../signals.ts';
+import { logFormatOption, untilStopped } from '../signals.ts';
 
 export function registerServer(program: Command, io: CliIo): void {
   const server = program.command('server').description('run the Tessera server');
@@ -36,7 +36,8 @@ export function registerServer(program: Command, io: CliIo): void {
     .option(
       '--issuer <url>',
       'OIDC issuer and JWT-SVID iss (config jwt.issuer; default the public listener URL)',
-    );
+    )
+    .addOption(logFormatOption());
   runCmd.action(async () => {
     const flags = runCmd.opts<ServerRunFlags>();
     const { loadServerConfig, TesseraServer } = await import('../../server/compose.ts');

@@ -19,6 +19,7 @@ export const serverEnv: Record<string, string> = {
   TESSERA_ADMIN_SOCKET: 'admin_socket',
   TESSERA_DATASTORE_URL: 'datastore_url',
   TESSERA_LOG_LEVEL: 'log_level',
+  TESSERA_LOG_FORMAT: 'log_format',
 };
 
 export function compileServerConfig(

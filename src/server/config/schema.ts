@@ -151,6 +151,8 @@ export const serverConfigSchema = z.strictObject({
     })
     .prefault({}),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Log lines: text for people, json for collectors; auto = text when stderr is a terminal. */
+  log_format: z.enum(['auto', 'text', 'json']).default('auto'),
   max_request_bytes: z
     .number()
     .int()
