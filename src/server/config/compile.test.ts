@@ -46,6 +46,7 @@ describe('compileServerConfig', () => {
         signing_per_second: 500,
         signing_burst: 1000,
       },
+      log_format: 'auto',
       log_level: 'info',
       max_request_bytes: 4 * 1024 * 1024,
       datastore: { kind: 'sqlite', path: '/var/lib/tessera/datastore.sqlite3' },
@@ -151,6 +152,7 @@ describe('compileServerConfig', () => {
       TESSERA_HEALTH_LISTEN: '',
       TESSERA_ADMIN_SOCKET: '/env/a.sock',
       TESSERA_LOG_LEVEL: 'error',
+      TESSERA_LOG_FORMAT: 'text',
     };
     const c = compile({}, env);
     assert.equal(c.trust_domain, 'env.org');
@@ -159,12 +161,14 @@ describe('compileServerConfig', () => {
     assert.equal(c.health_listen, '127.0.0.1:8082');
     assert.equal(c.admin_socket, '/env/a.sock');
     assert.equal(c.log_level, 'error');
+    assert.equal(c.log_format, 'text');
     assert.deepEqual(Object.keys(serverEnv).sort(), [
       'TESSERA_ADMIN_SOCKET',
       'TESSERA_DATASTORE_URL',
       'TESSERA_DATA_DIR',
       'TESSERA_HEALTH_LISTEN',
       'TESSERA_LISTEN',
+      'TESSERA_LOG_FORMAT',
       'TESSERA_LOG_LEVEL',
       'TESSERA_TRUST_DOMAIN',
     ]);
