@@ -3,12 +3,12 @@
 //   keep X.509-SVIDs minted and rotated → serve the Workload API on the Unix socket.
 // While the server is away, workloads keep getting the cached SVIDs until they expire.
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { homedir } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Clock } from '../core/clock.ts';
 import { resolveLogFormat, textLogStream, type LogFormatSetting } from '../core/log-text.ts';
-import { DEFAULT_AGENT_DATA_DIR, DEFAULT_AGENT_SOCKET } from '../core/defaults.ts';
+import { DEFAULT_AGENT_SOCKET, defaultAgentDataDir } from '../core/defaults.ts';
 import { InvalidArgumentError } from '../core/errors.ts';
 import { pemToDers } from '../crypto/x509/pem.ts';
 import { parseSpiffeBundle } from '../crypto/bundle-format.ts';
@@ -77,8 +77,8 @@ export function loadAgentConfig(flags: AgentRunFlags, env = process.env): AgentC
       log_format: flags.logFormat,
     },
     {
-      dataDir: path.resolve(DEFAULT_AGENT_DATA_DIR),
-      socketPath: path.resolve(DEFAULT_AGENT_SOCKET),
+      dataDir: defaultAgentDataDir(env, homedir()),
+      socketPath: DEFAULT_AGENT_SOCKET,
     },
   );
 }

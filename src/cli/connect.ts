@@ -1,18 +1,16 @@
 // Clients for the admin socket. The socket path comes from --socket, then TESSERA_ADMIN_SOCKET,
-// then <default server data dir>/admin.sock — the same default `tessera server run` listens on.
+// then <default server data dir>/admin.sock — the same default `tessera server run` listens on,
+// wherever either command runs.
 import path from 'node:path';
 import type { DescService } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { adminSocketTransport } from '../client/server-transport.ts';
-import { DEFAULT_SERVER_DATA_DIR } from '../core/defaults.ts';
+import { serverDataDirDefault } from './paths.ts';
 
 export type Env = Record<string, string | undefined>;
 
 export function defaultSocketPath(env: Env): string {
-  return (
-    env.TESSERA_ADMIN_SOCKET ||
-    path.join(env.TESSERA_DATA_DIR || path.resolve(DEFAULT_SERVER_DATA_DIR), 'admin.sock')
-  );
+  return env.TESSERA_ADMIN_SOCKET || path.join(serverDataDirDefault(env), 'admin.sock');
 }
 
 /** Creates typed clients bound to one admin socket. */

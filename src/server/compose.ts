@@ -2,11 +2,12 @@
 // and the only place that creates infrastructure. Everything else receives what it needs.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import { resolveLogFormat, textLogStream, type LogFormatSetting } from '../core/log-text.ts';
-import { DEFAULT_SERVER_DATA_DIR } from '../core/defaults.ts';
+import { defaultServerDataDir as defaultDataDir } from '../core/defaults.ts';
 
 import { TrustDomain, serverId as serverSpiffeId } from '../core/spiffe-id.ts';
 import type { KeyManager } from '../crypto/key-manager.ts';
@@ -80,7 +81,7 @@ export function loadServerConfig(flags: ServerRunFlags, env = process.env): Serv
 }
 
 export function defaultServerDataDir(env = process.env): string {
-  return env.TESSERA_DATA_DIR || path.resolve(DEFAULT_SERVER_DATA_DIR);
+  return env.TESSERA_DATA_DIR || defaultDataDir(env, homedir());
 }
 
 export interface TesseraServerOptions {

@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 // The agent is loaded only when this command runs (and without the server's modules).
 import type { AgentRunFlags } from '../../agent/compose.ts';
+import { DEFAULT_AGENT_SOCKET } from '../../core/defaults.ts';
+import { agentDataDirDefault } from '../paths.ts';
 import { optionAlias, type CliIo } from '../context.ts';
 import { logFormatOption, untilStopped } from '../signals.ts';
 
@@ -14,9 +16,12 @@ export function registerAgentRun(agent: Command, io: CliIo): void {
     .option('--trust-domain <td>', 'trust domain (config trust_domain)')
     .option(
       '--workload-socket <path>',
-      'Workload API socket to serve (config socket_path; default .tessera/public/api.sock)',
+      `Workload API socket to serve (config socket_path; env TESSERA_AGENT_SOCKET; default ${DEFAULT_AGENT_SOCKET})`,
     )
-    .option('--data-dir <dir>', 'agent state directory (config data_dir; default .tessera/agent)')
+    .option(
+      '--data-dir <dir>',
+      `agent state directory (config data_dir; env TESSERA_AGENT_DATA_DIR; default ${agentDataDirDefault(io.env)})`,
+    )
     .option('--join-token <token>', 'attest with a join token (config join_token)')
     .option('--x509pop-cert <file>', 'attest with x509pop: certificate chain (PEM)')
     .option('--x509pop-key <file>', 'attest with x509pop: its private key (PEM)')

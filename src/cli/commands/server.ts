@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 // The server is loaded only when this command runs: other commands stay light.
 import type { ServerRunFlags, TesseraServer } from '../../server/compose.ts';
+import { serverDataDirDefault } from '../paths.ts';
 import type { CliIo } from '../context.ts';
 import { logFormatOption, untilStopped } from '../signals.ts';
 
@@ -13,11 +14,14 @@ export function registerServer(program: Command, io: CliIo): void {
     .description('run the server until SIGINT or SIGTERM')
     .option('--config <file>', 'YAML config file')
     .option('--trust-domain <td>', 'trust domain, e.g. example.org (config trust_domain)')
-    .option('--data-dir <dir>', 'data directory (config data_dir; env TESSERA_DATA_DIR)')
+    .option(
+      '--data-dir <dir>',
+      `data directory (config data_dir; env TESSERA_DATA_DIR; default ${serverDataDirDefault(io.env)})`,
+    )
     .option('--listen <host:port>', 'mTLS API listener (config listen; default 127.0.0.1:8081)')
     .option(
       '--admin-socket <path>',
-      'admin Unix socket (config admin_socket; default <data-dir>/admin.sock)',
+      'admin Unix socket (config admin_socket; env TESSERA_ADMIN_SOCKET; default <data-dir>/admin.sock)',
     )
     .option(
       '--datastore-url <url>',

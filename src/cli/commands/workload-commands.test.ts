@@ -19,7 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
 import { runCli } from '../test-harness.ts';
 import { startTestAgent, waitUntil, type TestAgentStand } from '../test-agent-harness.ts';
-import { workloadAddress } from './workload-common.ts';
+import { defaultWorkloadSocket, workloadAddress } from './workload-common.ts';
 
 const WEB = 'spiffe://example.org/web';
 const DB = 'spiffe://example.org/db';
@@ -97,10 +97,12 @@ describe('workload commands', () => {
       }
     });
 
-    test('without --socket: SPIFFE_ENDPOINT_SOCKET, else ./.tessera/public/api.sock', async () => {
-      const r = await runCli(['svid', 'fetch']);
+    test('without --workload-socket: SPIFFE_ENDPOINT_SOCKET, else the agent default', async () => {
+      assert.equal(defaultWorkloadSocket({}), '/tmp/tessera-agent/public/api.sock');
+      const missing = path.join(out, 'env-agent', 'api.sock');
+      const r = await runCli(['svid', 'fetch'], { SPIFFE_ENDPOINT_SOCKET: `unix://${missing}` });
       assert.equal(r.code, 6);
-      assert.ok(r.stderr.includes(path.resolve('.tessera/public/api.sock')), r.stderr);
+      assert.ok(r.stderr.includes(missing), r.stderr);
       const bad = await runCli(['svid', 'fetch'], { SPIFFE_ENDPOINT_SOCKET: 'http://x' });
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /invalid Workload API address "http:\/\/x"/);

@@ -5,6 +5,7 @@
 // else the agent's default socket.
 import path from 'node:path';
 import { type Command, Option } from 'commander';
+import { DEFAULT_AGENT_SOCKET } from '../../core/defaults.ts';
 import { TesseraError, isTesseraError } from '../../core/errors.ts';
 import {
   ENDPOINT_ENV,
@@ -14,9 +15,6 @@ import {
 import type { Env } from '../connect.ts';
 import { optionAlias, type CliIo } from '../context.ts';
 import { outputFormats, Printer, type OutputFormat } from '../output.ts';
-
-/** Where `tessera agent run` serves the Workload API when neither flag nor config says. */
-export const DEFAULT_AGENT_SOCKET = path.join('.tessera', 'public', 'api.sock');
 
 /** Bound on a one-shot Workload API call (connect + first message / unary answer). */
 export const WORKLOAD_CALL_TIMEOUT_MS = 30_000;
@@ -36,7 +34,7 @@ export interface WorkloadContext<O> {
 
 /** The --workload-socket default: $SPIFFE_ENDPOINT_SOCKET, else the agent's default socket path. */
 export function defaultWorkloadSocket(env: Env): string {
-  return env[ENDPOINT_ENV] || path.resolve(DEFAULT_AGENT_SOCKET);
+  return env[ENDPOINT_ENV] || DEFAULT_AGENT_SOCKET;
 }
 
 /**
