@@ -130,3 +130,18 @@ describe('what a command loads', () => {
     );
   });
 });
+
+describe('the launcher (bin/tessera.mjs)', () => {
+  test('runs without a usable cache directory: HOME in /proc, or no HOME at all', () => {
+    for (const env of [{ HOME: '/proc/nonexistent' }, {}]) {
+      const r = spawnSync(process.execPath, ['bin/tessera.mjs', '--version'], {
+        cwd: REPO,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '', ...env },
+        timeout: 60_000, // a bound for a hang (Node's recursive mkdir under /proc), not a timing
+      });
+      assert.equal(r.status, 0, `${JSON.stringify(env)}: ${r.error?.message ?? r.stderr}`);
+      assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
+    }
+  });
+});
