@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createClient } from '@connectrpc/connect';
-import { EntryService } from '../proto/gen/tessera/v1/entry_pb.js';
+import { EntryService } from '../src/client/api/entry.ts';
 import { adminSocketTransport } from '../src/client/server-transport.ts';
 import { VERSION } from '../src/core/defaults.ts';
 import { startServer } from '../test/helpers/server-process.ts';
