@@ -36,6 +36,8 @@ export class AgentFatalError extends TesseraError {
 }
 
 export interface ServerClients {
+  /** The agent SVID these clients authenticate with. */
+  readonly identity: AgentIdentity;
   readonly agent: Client<typeof AgentService>;
   readonly svid: Client<typeof SvidService>;
   readonly sync: Client<typeof SyncService>;
@@ -91,6 +93,7 @@ export class ServerLink {
       });
       this.#closeClients = close;
       this.#clients = {
+        identity: this.#identity,
         agent: createClient(AgentService, t),
         svid: createClient(SvidService, t),
         sync: createClient(SyncService, t),
@@ -117,7 +120,11 @@ export class ServerLink {
   }
 
   /** Node attestation over server-authenticated TLS (or none at all when insecure). */
-  async attest(attestor: AgentNodeAttestor, insecure: boolean): Promise<AgentIdentity> {
+  async attest(
+    attestor: AgentNodeAttestor,
+    insecure: boolean,
+    signal?: AbortSignal,
+  ): Promise<AgentIdentity> {
     const key = await newKey();
     const { transport, close } = mtlsConnection({
       address: this.#address,
@@ -135,7 +142,7 @@ export class ServerLink {
     const requests = new AsyncQueue<AttestAgentRequest>(16);
     requests.push(first);
     try {
-      for await (const res of api.attestAgent(requests)) {
+      for await (const res of api.attestAgent(requests, signal ? { signal } : {})) {
         if (res.step.case === 'challenge') {
           requests.push(
             create(AttestAgentRequestSchema, {
@@ -160,11 +167,14 @@ export class ServerLink {
   }
 
   /** Renews the agent SVID with a new key; the new one is used from the next call on. */
-  async renew(): Promise<AgentIdentity> {
+  async renew(signal?: AbortSignal): Promise<AgentIdentity> {
     const current = this.#identity;
     if (!current) throw new Error('the agent is not attested');
     const key = await newKey();
-    const res = await this.clients().agent.renewAgent({ csr: createCsr(key) });
+    const res = await this.clients().agent.renewAgent(
+      { csr: createCsr(key) },
+      signal ? { signal } : {},
+    );
     const identity = identityFrom(current.spiffeId, res.svidChain, key);
     await this.#state.saveIdentity(identity);
     this.#identity = identity;

@@ -18,8 +18,11 @@ export const MAX_FEDERATED_BUNDLES = 1000;
 
 export interface EntrySyncOptions {
   clients: () => ServerClients;
-  /** Called when the server refuses the agent (banned, evicted): the supervisor decides. */
-  onRefused: (e: ConnectError) => Promise<void>;
+  /**
+   * Called when the server refuses the agent (banned, evicted), with the clients the refused
+   * stream used (null if none were built): the agent's lifecycle decides.
+   */
+  onRefused: (e: ConnectError, used: ServerClients | null) => Promise<void>;
   onBundle: (b: Bundle) => Promise<void>;
   /** The agent's own trust domain: a federated bundle for it is refused. */
   trustDomain: string;
@@ -85,13 +88,15 @@ export class EntrySync {
 
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      let clients: ServerClients | null = null;
       try {
-        await this.#stream(signal);
+        clients = this.#o.clients();
+        await this.#stream(clients, signal);
       } catch (e) {
         if (signal.aborted) return;
         const ce = ConnectError.from(e);
         if (ce.code === Code.PermissionDenied || ce.code === Code.Unauthenticated)
-          await this.#o.onRefused(ce);
+          await this.#o.onRefused(ce, clients);
         else
           this.#o.log('entry sync interrupted; retrying', {
             code: Code[ce.code],
@@ -102,11 +107,11 @@ export class EntrySync {
     }
   }
 
-  async #stream(signal: AbortSignal): Promise<void> {
+  async #stream(clients: ServerClients, signal: AbortSignal): Promise<void> {
     const known: Record<string, bigint> = {};
     for (const [id, e] of this.#entries) known[id] = BigInt(e.revision);
     this.#declared = new Map(Object.entries(known));
-    for await (const msg of this.#o.clients().sync.syncAuthorizedEntries({ known }, { signal })) {
+    for await (const msg of clients.sync.syncAuthorizedEntries({ known }, { signal })) {
       await this.apply(msg);
       this.#o.backoff.reset();
     }

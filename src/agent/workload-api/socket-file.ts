@@ -78,7 +78,9 @@ async function removeStale(socketPath: string): Promise<void> {
     throw new FailedPreconditionError(`"${socketPath}" exists and is not a socket`);
   }
   if (await isServed(socketPath)) {
-    throw new FailedPreconditionError(`another process is serving on "${socketPath}"`);
+    throw new FailedPreconditionError(
+      `another process (another agent?) accepts connections on "${socketPath}": stop it, or use another socket path`,
+    );
   }
   unlinkSync(socketPath);
 }

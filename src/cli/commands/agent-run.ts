@@ -37,25 +37,35 @@ export function registerAgentRun(agent: Command, io: CliIo): void {
     .addOption(logFormatOption());
   // The older spelling: everywhere else --socket names the server's admin socket.
   optionAlias(cmd, '--socket <path>', 'workloadSocket');
-  cmd.action(async () => {
-    const { workloadSocket, ...rest } = cmd.opts<
-      Omit<AgentRunFlags, 'socket'> & { workloadSocket?: string }
-    >();
-    const flags: AgentRunFlags = { ...rest, ...(workloadSocket ? { socket: workloadSocket } : {}) };
-    const { loadAgentConfig, TesseraAgent } = await import('../../agent/compose.ts');
-    const config = loadAgentConfig(flags, io.env);
-    if (config.insecure_bootstrap) {
-      io.stderr.write(
-        'WARNING: --insecure-bootstrap: the server is not verified on first contact. Use --trust-bundle.\n',
+  // SIGINT/SIGTERM are handled from here on: while loading, bootstrapping and attesting too, a
+  // stop is a clean exit 0 (create() rejects once the signal aborted it, leaving nothing open).
+  cmd.action(() =>
+    untilStopped(io, async (signal) => {
+      const { workloadSocket, ...rest } = cmd.opts<
+        Omit<AgentRunFlags, 'socket'> & { workloadSocket?: string }
+      >();
+      const flags: AgentRunFlags = {
+        ...rest,
+        ...(workloadSocket ? { socket: workloadSocket } : {}),
+      };
+      const { loadAgentConfig, TesseraAgent } = await import('../../agent/compose.ts');
+      const config = loadAgentConfig(flags, io.env);
+      if (config.insecure_bootstrap) {
+        io.stderr.write(
+          'WARNING: --insecure-bootstrap: the server is not verified on first contact. Use --trust-bundle.\n',
+        );
+      }
+      const agent = await TesseraAgent.create(config, { env: io.env, signal }).catch(
+        (e: unknown) => {
+          if (signal.aborted) return null;
+          throw e;
+        },
       );
-    }
-    const agent = await TesseraAgent.create(config, { env: io.env });
-    await untilStopped(io, (signal) =>
-      agent.run(signal, (socket) =>
+      await agent?.run(signal, (socket) =>
         io.stderr.write(
           `tessera agent ready: ${agent.link.identity?.spiffeId} serving ${socket}\n`,
         ),
-      ),
-    );
-  });
+      );
+    }),
+  );
 }

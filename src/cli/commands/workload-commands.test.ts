@@ -19,6 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
 import { runCli } from '../test-harness.ts';
 import { startTestAgent, waitUntil, type TestAgentStand } from '../test-agent-harness.ts';
+import { leaveStaleSocket } from '../../../test/helpers/stale-socket.ts';
 import { defaultWorkloadSocket, workloadAddress } from './workload-common.ts';
 
 const WEB = 'spiffe://example.org/web';
@@ -78,9 +79,25 @@ describe('workload commands', () => {
           assert.equal(r.code, 6, `${args.join(' ')} ${flag}: ${r.stderr}`);
           assert.equal(
             r.stderr,
-            `error: cannot reach the Workload API at socket ${missing} (no such socket); is the agent running? (use --workload-socket or SPIFFE_ENDPOINT_SOCKET)\n`,
+            `error: no agent is listening on ${missing} (there is no socket file); is the agent running? (use --workload-socket or SPIFFE_ENDPOINT_SOCKET)\n`,
           );
         }
+      }
+    });
+
+    test('a socket file nobody listens on → exit 6 saying exactly that', async () => {
+      const stale = path.join(out, 'stale-agent.sock');
+      await leaveStaleSocket(stale);
+      for (const args of [
+        ['svid', 'fetch'],
+        ['jwt', 'fetch', '--audience', AUD],
+      ]) {
+        const r = await runCli([...args, '--workload-socket', stale]);
+        assert.equal(r.code, 6, `${args.join(' ')}: ${r.stderr}`);
+        assert.equal(
+          r.stderr,
+          `error: no agent is listening on ${stale} (the socket file exists, but nothing accepts connections); is the agent running? (use --workload-socket or SPIFFE_ENDPOINT_SOCKET)\n`,
+        );
       }
     });
 

@@ -128,6 +128,13 @@ export function explainWorkloadError(e: unknown, ep: WorkloadEndpoint): unknown 
         },
       );
     }
+    // The SDK already says it exactly: no socket file, or a file nobody listens on.
+    if (ep.kind === 'unix' && (errno === 'ENOENT' || errno === 'ECONNREFUSED')) {
+      const what = e.message.replace(/^Workload API: /, '');
+      return new TesseraError('unavailable', `${what}; is the agent running? ${hint}`, {
+        cause: e,
+      });
+    }
     const why =
       errno === 'ENOENT'
         ? 'no such socket'

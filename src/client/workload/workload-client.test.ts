@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Code } from '@connectrpc/connect';
 import { TesseraError } from '../../core/errors.ts';
@@ -11,6 +14,7 @@ import {
   svidMessage,
   type TestAuthority,
 } from './fake-workload-api.ts';
+import { leaveStaleSocket } from '../../../test/helpers/stale-socket.ts';
 import { WorkloadClient } from './workload-client.ts';
 
 let api: FakeWorkloadApi;
@@ -135,5 +139,34 @@ test('no server: fetch fails as unavailable', async () => {
     });
   } finally {
     c.close();
+  }
+});
+
+test('no agent: a missing socket file and a socket file nobody listens on are told apart', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tessera-noagent-'));
+  try {
+    const missing = path.join(dir, 'missing.sock');
+    const stale = path.join(dir, 'stale.sock');
+    await leaveStaleSocket(stale);
+    for (const [socket, why] of [
+      [missing, 'there is no socket file'],
+      [stale, 'the socket file exists, but nothing accepts connections'],
+    ] as const) {
+      const c = new WorkloadClient({ address: `unix://${socket}` });
+      for (const call of [
+        () => c.fetchX509Context({ timeoutMs: 30_000 }),
+        () => c.fetchJWTSVID({ audience: 'db' }, { timeoutMs: 30_000 }),
+      ]) {
+        await assert.rejects(call(), (e: unknown) => {
+          assert.ok(e instanceof TesseraError);
+          assert.equal(e.code, 'unavailable');
+          assert.equal(e.message, `Workload API: no agent is listening on ${socket} (${why})`);
+          return true;
+        });
+      }
+      c.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -163,7 +163,7 @@ export class WorkloadClient {
     try {
       return await call(signal, o.timeoutMs);
     } catch (e) {
-      throw toWorkloadError(e);
+      throw toWorkloadError(e, this.endpoint);
     }
   }
 
@@ -192,7 +192,7 @@ export class WorkloadClient {
       for await (const r of open(s)) yield parse(r);
     } catch (e) {
       if (s.aborted) return;
-      throw toWorkloadError(e);
+      throw toWorkloadError(e, this.endpoint);
     } finally {
       ac.abort();
     }

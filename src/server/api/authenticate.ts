@@ -1,7 +1,8 @@
 // Establishes who is calling. Untrusted input: the client certificate chain from the TLS
 // handshake (TLS has proven possession of the leaf key; we check everything else here).
 import type { Clock } from '../../core/clock.ts';
-import { PermissionDeniedError, UnauthenticatedError } from '../../core/errors.ts';
+import { UnauthenticatedError } from '../../core/errors.ts';
+import { AgentRefusedError } from '../../core/refusal.ts';
 import { SpiffeId, isAgentId } from '../../core/spiffe-id.ts';
 import { verifyX509Svid } from '../../crypto/x509/verify.ts';
 import type { Store } from '../../store/types.ts';
@@ -76,12 +77,15 @@ export class Authenticator {
   /** Agents are re-checked against their node record on every call: ban and evict act at once. */
   async #agent(spiffeId: string, serial: string): Promise<Caller> {
     let node = await this.#o.store.nodes.get(spiffeId);
-    if (!node) throw new PermissionDeniedError(`agent ${spiffeId} is not attested (evicted?)`);
-    if (node.banned) throw new PermissionDeniedError(`agent ${spiffeId} is banned`);
+    if (!node) {
+      throw new AgentRefusedError('agent_unknown', `agent ${spiffeId} is not attested (evicted?)`);
+    }
+    if (node.banned) throw new AgentRefusedError('agent_banned', `agent ${spiffeId} is banned`);
     if (serial === node.newSerialNumber && serial !== '') {
       node = await this.#o.agents.promoteSerial(node, serial);
     } else if (serial !== node.serialNumber) {
-      throw new PermissionDeniedError(
+      throw new AgentRefusedError(
+        'agent_svid_superseded',
         `agent ${spiffeId} presented an SVID that is no longer current`,
       );
     }

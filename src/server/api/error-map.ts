@@ -3,6 +3,7 @@
 // the correlation id, which the client sees.
 import { Code, ConnectError } from '@connectrpc/connect';
 import { isTesseraError } from '../../core/errors.ts';
+import { AgentRefusedError, REFUSAL_REASON_KEY } from '../../core/refusal.ts';
 import { connectCodeOf } from '../../wire/connect-codes.ts';
 
 /** Converts any thrown value into the ConnectError the client sees. `log` receives internal ones. */
@@ -12,6 +13,10 @@ export function toConnectError(
   log: (err: unknown) => void,
 ): ConnectError {
   if (e instanceof ConnectError) return e;
+  // The reason code rides as metadata (a gRPC trailer, a Connect header): see core/refusal.ts.
+  if (e instanceof AgentRefusedError) {
+    return new ConnectError(e.message, connectCodeOf[e.code], { [REFUSAL_REASON_KEY]: e.reason });
+  }
   if (isTesseraError(e) && e.code !== 'internal') {
     if (e.code === 'unavailable') log(e);
     return new ConnectError(e.message, connectCodeOf[e.code]);

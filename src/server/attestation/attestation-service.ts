@@ -1,7 +1,8 @@
 // Node attestation: verify an agent's evidence with the matching attestor, record the node and
 // its selectors, and issue its agent SVID. Every attempt is audited, successful or not.
 import type { Clock } from '../../core/clock.ts';
-import { InvalidArgumentError, PermissionDeniedError, isTesseraError } from '../../core/errors.ts';
+import { InvalidArgumentError, isTesseraError } from '../../core/errors.ts';
+import { AgentRefusedError } from '../../core/refusal.ts';
 import type { AttestedNode } from '../../core/node.ts';
 import { SpiffeId, type TrustDomain, agentId } from '../../core/spiffe-id.ts';
 import { parseCsr } from '../../crypto/x509/csr.ts';
@@ -62,7 +63,8 @@ export class AttestationService {
         : agentId(this.#o.trustDomain, attestor.type, ...result.idSegments);
       target = id.toString();
       const existing = await this.#o.store.nodes.get(target);
-      if (existing?.banned) throw new PermissionDeniedError(`agent ${target} is banned`);
+      if (existing?.banned)
+        throw new AgentRefusedError('agent_banned', `agent ${target} is banned`);
       const svid = await this.#o.minter.x509(target, csr.publicKey, this.#o.agentSvidTtlMs, []);
       const now = this.#o.clock.now();
       const node: AttestedNode = {

@@ -2,6 +2,7 @@
 // datastore (an atomic delete), so two agents racing one token cannot both win.
 import { createHash } from 'node:crypto';
 import { PermissionDeniedError } from '../../../core/errors.ts';
+import { AgentRefusedError } from '../../../core/refusal.ts';
 import type { NodeAttestor } from '../node-attestor.ts';
 
 export const JOIN_TOKEN_TYPE = 'join_token';
@@ -31,7 +32,8 @@ export function createJoinTokenAttestor(deps: JoinTokenPort): NodeAttestor {
       if (!TOKEN_RE.test(token)) throw new PermissionDeniedError('join token is malformed');
       const record = await deps.consume(hashJoinToken(token));
       if (!record)
-        throw new PermissionDeniedError(
+        throw new AgentRefusedError(
+          'join_token_rejected',
           'join token does not exist, has expired or was already used',
         );
       return {

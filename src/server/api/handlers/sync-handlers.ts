@@ -8,7 +8,7 @@ import type { FederatedBundleCache } from '../../federated-bundle-cache.ts';
 import type { EntryIndex } from '../../index/entry-index.ts';
 import type { SvidService } from '../../svid/svid-service.ts';
 import { AsyncQueue } from '../../../core/async-queue.ts';
-import { PermissionDeniedError } from '../../../core/errors.ts';
+import { AgentRefusedError } from '../../../core/refusal.ts';
 import type { NodeStore } from '../../../store/types.ts';
 import { agentCaller } from '../context-keys.ts';
 import {
@@ -69,8 +69,12 @@ export function syncHandlers(
         for await (const why of wake) {
           if (why === 'node') {
             const node = await nodes.get(agent.spiffeId);
-            if (!node) throw new PermissionDeniedError(`agent ${agent.spiffeId} was evicted`);
-            if (node.banned) throw new PermissionDeniedError(`agent ${agent.spiffeId} is banned`);
+            if (!node) {
+              throw new AgentRefusedError('agent_evicted', `agent ${agent.spiffeId} was evicted`);
+            }
+            if (node.banned) {
+              throw new AgentRefusedError('agent_banned', `agent ${agent.spiffeId} is banned`);
+            }
             continue;
           }
           pendingBundle ||= why === 'bundle';
