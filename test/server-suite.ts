@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Code, ConnectError } from '@connectrpc/connect';
+import { REFUSAL_REASON_KEY } from '../src/core/refusal.ts';
 import { createCsr } from '../src/crypto/x509/csr-create.ts';
 import { derToPem } from '../src/crypto/x509/pem.ts';
 import {
@@ -32,6 +33,11 @@ async function rejects(p: Promise<unknown>, code: Code, message?: RegExp): Promi
     return ce;
   }
   assert.fail('expected the call to fail');
+}
+
+/** The reason code a refusal carries in its metadata (src/core/refusal.ts). */
+function refusalReason(e: ConnectError): string | null {
+  return e.metadata.get(REFUSAL_REASON_KEY);
 }
 
 export function serverSuite(
@@ -214,16 +220,23 @@ export function serverSuite(
       const agent = await popAgent();
       const id = agent.identity!.spiffeId;
       await admin.agents.evictAgent({ spiffeId: id });
-      await rejects(
+      const unknown = await rejects(
         agent.syncApi().getAuthorizedEntries({}),
         Code.PermissionDenied,
         /not attested/,
       );
+      assert.equal(refusalReason(unknown), 'agent_unknown');
       const again = await popAgent();
       assert.equal(again.identity!.spiffeId, id);
       await admin.agents.banAgent({ spiffeId: id });
-      await rejects(again.syncApi().getAuthorizedEntries({}), Code.PermissionDenied, /is banned/);
-      await rejects(popAgent(), Code.PermissionDenied, /is banned/);
+      const banned = await rejects(
+        again.syncApi().getAuthorizedEntries({}),
+        Code.PermissionDenied,
+        /is banned/,
+      );
+      assert.equal(refusalReason(banned), 'agent_banned');
+      const reattest = await rejects(popAgent(), Code.PermissionDenied, /is banned/);
+      assert.equal(refusalReason(reattest), 'agent_banned');
       await admin.agents.evictAgent({ spiffeId: id });
     });
 
@@ -238,11 +251,12 @@ export function serverSuite(
         trustBundlePem: agent.trustBundlePem,
       });
       stale.identity = old;
-      await rejects(
+      const superseded = await rejects(
         stale.syncApi().getAuthorizedEntries({}),
         Code.PermissionDenied,
         /no longer current/,
       );
+      assert.equal(refusalReason(superseded), 'agent_svid_superseded');
     });
 
     it('refuses a banned agent at its next call, and the used join token cannot bring it back', async () => {
@@ -253,10 +267,11 @@ export function serverSuite(
       await admin.agents.banAgent({ spiffeId: agent.identity!.spiffeId });
       await rejects(agent.syncApi().getAuthorizedEntries({}), Code.PermissionDenied, /is banned/);
       await rejects(agent.renew(), Code.PermissionDenied, /is banned/);
-      await rejects(
+      const spent = await rejects(
         (await newAgent()).attest('join_token', Buffer.from(t.token)),
         Code.PermissionDenied,
       );
+      assert.equal(refusalReason(spent), 'join_token_rejected');
       const banned = await admin.agents.listAgents({ byBanned: 'true' });
       assert.ok(banned.agents.some((a) => a.spiffeId === agent.identity!.spiffeId));
     });

@@ -14,20 +14,31 @@ export interface AgentProcess {
   output(): string;
   stop(): Promise<number | null>;
   kill(): Promise<void>;
-  /** Starts again on the same data dir (without the join token: the persisted SVID is reused). */
+  /**
+   * Starts again on the same data dir, as an operator restarts a running agent: without the join
+   * token and without the bootstrap bundle (the data dir holds the SVID and bundle); pass either
+   * in `extraArgs` to add it.
+   */
   restart(extraArgs?: string[]): Promise<void>;
+  /** The bootstrap trust bundle file given at the first start (for a restart that passes it). */
+  readonly bundleFile: string;
   exited(): Promise<number | null>;
 }
 
 export async function startAgent(
   server: ServerProcess,
-  o: { joinToken?: string; args?: string[]; dataDir?: string } = {},
+  o: {
+    joinToken?: string;
+    args?: string[];
+    dataDir?: string;
+    socketPath?: string;
+    /** false: return once the process is spawned (for agents that should fail or be stopped early). */
+    ready?: boolean;
+  } = {},
 ): Promise<AgentProcess> {
   const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'tessera-agent-'));
   // The socket lives outside the private (0700) data dir, so workloads of any uid can reach it.
-  const publicDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-api-'));
-  chmodSync(publicDir, 0o755);
-  const socketPath = path.join(publicDir, 'api.sock');
+  const socketPath = o.socketPath ?? path.join(publicApiDir(), 'api.sock');
   const bundleFile = path.join(dataDir, 'bootstrap-bundle.pem');
   writeFileSync(bundleFile, await bundlePem(server.adminSocket));
   // Through bin/tessera, as operators start it (it sets the agent's V8 memory options).
@@ -42,13 +53,12 @@ export async function startAgent(
     socketPath,
     '--data-dir',
     dataDir,
-    '--trust-bundle',
-    bundleFile,
   ];
   let out = '';
   const a: AgentProcess = {
     dataDir,
     socketPath,
+    bundleFile,
     proc: undefined as unknown as ChildProcess,
     output: () => out,
     async stop() {
@@ -72,7 +82,7 @@ export async function startAgent(
     },
   };
   const gone = () => a.proc.exitCode !== null || a.proc.signalCode !== null;
-  const launch = async (args: string[]) => {
+  const launch = async (args: string[], ready = true) => {
     // Only this run's output counts (a restart follows earlier output).
     const from = out.length;
     a.proc = spawn(path.join(REPO, 'bin/tessera'), args, {
@@ -81,6 +91,7 @@ export async function startAgent(
     });
     a.proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     a.proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    if (!ready) return;
     const exited = a.exited().then((code) => {
       throw new Error(`agent exited (${code}): ${out}`);
     });
@@ -93,6 +104,22 @@ export async function startAgent(
       exited,
     ]);
   };
-  await launch([...base, ...(o.joinToken ? ['--join-token', o.joinToken] : []), ...(o.args ?? [])]);
+  await launch(
+    [
+      ...base,
+      '--trust-bundle',
+      bundleFile,
+      ...(o.joinToken ? ['--join-token', o.joinToken] : []),
+      ...(o.args ?? []),
+    ],
+    o.ready ?? true,
+  );
   return a;
+}
+
+/** A fresh directory for a Workload API socket, outside any private (0700) data dir. */
+export function publicApiDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-api-'));
+  chmodSync(dir, 0o755);
+  return dir;
 }

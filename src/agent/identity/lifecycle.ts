@@ -60,8 +60,8 @@ export class AgentLifecycle {
   async bootstrap(signal: AbortSignal): Promise<void> {
     const { state, link, log, clock } = this.#o;
     const saved = await state.loadIdentity();
-    const bundle = (await state.loadBundle()) ?? (await this.#o.bootstrapBundle(signal));
-    link.restore(saved, bundle);
+    const persisted = await state.loadBundle();
+    link.restore(saved, persisted ?? (await this.#o.bootstrapBundle(signal)), persisted !== null);
     if (saved && saved.expiresAt > clock.now()) {
       log.info({ spiffeId: saved.spiffeId }, 'reusing the persisted agent SVID');
       return;

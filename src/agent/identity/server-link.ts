@@ -49,6 +49,8 @@ export class ServerLink {
   readonly #state: AgentStateDir;
   #identity: AgentIdentity | null = null;
   #bundle: readonly Uint8Array[] = [];
+  /** Whether the data dir holds #bundle: a bootstrap bundle is written there on first use. */
+  #bundleSaved = false;
   #clients: ServerClients | null = null;
   #closeClients: () => void = () => {};
 
@@ -66,16 +68,25 @@ export class ServerLink {
     return this.#bundle;
   }
 
-  /** Restores the persisted identity and bundle (or the bootstrap bundle). */
-  restore(identity: AgentIdentity | null, bundle: readonly Uint8Array[]): void {
+  /**
+   * Restores the persisted identity and bundle (`saved`), or the bootstrap bundle (not saved
+   * yet: the server's first bundle is written to the data dir even when it is the same, so a
+   * restart needs no bootstrap bundle).
+   */
+  restore(identity: AgentIdentity | null, bundle: readonly Uint8Array[], saved: boolean): void {
     this.#identity = identity;
     this.#bundle = bundle;
+    this.#bundleSaved = saved;
     this.#resetClients();
   }
 
   async setBundle(caDers: readonly Uint8Array[]): Promise<void> {
-    if (caDers.length === 0 || sameDers(caDers, this.#bundle)) return;
+    if (caDers.length === 0) return;
+    const same = sameDers(caDers, this.#bundle);
+    if (same && this.#bundleSaved) return;
     await this.#state.saveBundle(caDers);
+    this.#bundleSaved = true;
+    if (same) return;
     this.#bundle = caDers;
     this.#resetClients();
   }

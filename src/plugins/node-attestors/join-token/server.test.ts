@@ -56,7 +56,9 @@ describe('join_token attestor', () => {
   it('denies a token the store does not hand out', async () => {
     const attestor = createJoinTokenAttestor({ consume: async () => null });
     await assert.rejects(attestor.attest(bytes(TOKEN), noChallenge), {
-      name: 'PermissionDeniedError',
+      name: 'AgentRefusedError',
+      code: 'permission_denied',
+      reason: 'join_token_rejected',
       message: 'join token does not exist, has expired or was already used',
     });
   });
@@ -120,7 +122,9 @@ describe('join_token attestor on a real SQLite store', () => {
     const first = await attestor().attest(bytes(token), noChallenge);
     assert.deepEqual(first.idSegments, [joinTokenAgentSegment(token)]);
     await assert.rejects(attestor().attest(bytes(token), noChallenge), {
-      name: 'PermissionDeniedError',
+      name: 'AgentRefusedError',
+      code: 'permission_denied',
+      reason: 'join_token_rejected',
       message: 'join token does not exist, has expired or was already used',
     });
   });
@@ -150,7 +154,9 @@ describe('join_token attestor on a real SQLite store', () => {
     });
     clock.advance(1000);
     await assert.rejects(attestor().attest(bytes(token), noChallenge), {
-      name: 'PermissionDeniedError',
+      name: 'AgentRefusedError',
+      code: 'permission_denied',
+      reason: 'join_token_rejected',
       message: 'join token does not exist, has expired or was already used',
     });
   });
