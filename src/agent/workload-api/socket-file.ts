@@ -82,9 +82,18 @@ async function removeStale(socketPath: string): Promise<void> {
       `another process (another agent?) accepts connections on "${socketPath}": stop it, or use another socket path`,
     );
   }
-  unlinkSync(socketPath);
+  try {
+    unlinkSync(socketPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // gone meanwhile: fine
+  }
 }
 
+/**
+ * Whether someone may be serving on the socket. Only a refused connection proves the file is
+ * stale; a listener that is slow to answer or whose backlog is full (EAGAIN) is still alive, so
+ * every other outcome counts as served: a live agent's socket is never deleted.
+ */
 function isServed(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = net.connect(socketPath);
@@ -93,7 +102,9 @@ function isServed(socketPath: string): Promise<boolean> {
       resolve(served);
     };
     c.once('connect', () => done(true));
-    c.once('error', () => done(false));
-    c.setTimeout(1000, () => done(false));
+    c.once('error', (e: NodeJS.ErrnoException) =>
+      done(e.code !== 'ECONNREFUSED' && e.code !== 'ENOENT'),
+    );
+    c.setTimeout(1000, () => done(true));
   });
 }
