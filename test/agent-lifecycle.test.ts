@@ -114,6 +114,21 @@ describe('agent identity across restarts', () => {
     );
   });
 
+  it('an evicted agent restarted with its spent join token exits 5, giving both reasons', async () => {
+    const t = await admin.agents.createJoinToken({});
+    const agent = await startAgent(server, { joinToken: t.token });
+    agents.push(agent);
+    assert.equal(await agent.stop(), 0);
+    await admin.agents.evictAgent({ spiffeId: t.agentSpiffeId });
+    const from = agent.output().length;
+    await agent.restart(['--join-token', t.token]).catch(() => {});
+    assert.equal(await exitCode(agent), 5);
+    assert.match(
+      agent.output().slice(from),
+      /error: the server refused this agent \(agent \S+ is not attested \(evicted\?\)\), and attesting again failed: node attestation refused: join token does not exist, has expired or was already used/,
+    );
+  });
+
   it('a persisted SVID the server refuses at start is replaced by attesting with x509pop', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-popkeys-'));
     writeFileSync(path.join(dir, 'node.pem'), pop.certPem);

@@ -82,8 +82,13 @@ export class AgentLifecycle {
     }
     await this.#attestOnce(`refused: ${reason ?? e.rawMessage}`, this.#stopped.signal).catch(
       (err: unknown) => {
-        if (err instanceof AgentFatalError) this.#fail(err);
-        else this.#o.log.warn({ err: (err as Error).message }, 're-attestation failed; will retry');
+        if (!(err instanceof AgentFatalError)) {
+          this.#o.log.warn({ err: (err as Error).message }, 're-attestation failed; will retry');
+          return;
+        }
+        // Both halves matter to the operator: why the SVID went, why attesting did not help.
+        const why = `the server refused this agent (${e.rawMessage}), and attesting again failed`;
+        this.#fail(new AgentFatalError(`${why}: ${err.message}`, { cause: err }));
       },
     );
   }

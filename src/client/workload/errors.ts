@@ -48,9 +48,9 @@ function noListener(socketPath: string, e: unknown): string | null {
 }
 
 /** The errno name (ENOENT, ECONNREFUSED, ...) of a failed system call in `e`'s cause chain. */
-export function systemErrorCode(e: unknown): string | undefined {
+function systemErrorCode(e: unknown): string | undefined {
   for (let c: unknown = e, i = 0; c instanceof Error && i < 5; c = c.cause, i++) {
-    const code = (c as { code?: unknown; syscall?: unknown }).code;
+    const code = (c as { code?: unknown }).code;
     if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
   }
   return undefined;
