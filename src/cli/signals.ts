@@ -17,8 +17,9 @@ export async function untilStopped(
 ): Promise<void> {
   const ac = new AbortController();
   const stop = (): void => ac.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // `on`, not `once`: a second signal during shutdown must not kill the process uncleanly.
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   io.signal?.addEventListener('abort', stop, { once: true });
   if (io.signal?.aborted) stop();
   try {
