@@ -18,6 +18,8 @@ import { REPO, startServer, type ServerProcess } from './helpers/server-process.
 
 const UID = process.getuid?.() ?? 0;
 const DEADLINE_MS = 60_000;
+/** Each test chains a few bounded waits (start, condition, exit): room for all of them. */
+const CHAINED = { timeout: 5 * DEADLINE_MS };
 
 /** Whether the agent on `socketPath` serves this process an X.509-SVID for `spiffeId`. */
 async function serves(socketPath: string, spiffeId: string): Promise<boolean> {
@@ -75,88 +77,108 @@ describe('agent identity across restarts', () => {
     await server?.stop();
   });
 
-  it('an evicted agent started with a new --join-token attests with it and serves its workloads', async () => {
-    const first = await admin.agents.createJoinToken({});
-    const agent = await startAgent(server, { joinToken: first.token });
-    agents.push(agent);
-    assert.equal(await agent.stop(), 0);
-    await admin.agents.evictAgent({ spiffeId: first.agentSpiffeId });
+  it(
+    'an evicted agent started with a new --join-token attests with it and serves its workloads',
+    CHAINED,
+    async () => {
+      const first = await admin.agents.createJoinToken({});
+      const agent = await startAgent(server, { joinToken: first.token });
+      agents.push(agent);
+      assert.equal(await agent.stop(), 0);
+      await admin.agents.evictAgent({ spiffeId: first.agentSpiffeId });
 
-    const second = await admin.agents.createJoinToken({});
-    await admin.entries.batchCreateEntry({
-      entries: [
-        entry('spiffe://example.org/after-evict', second.agentSpiffeId, [`unix:uid:${UID}`]),
-      ],
-    });
-    const from = agent.output().length;
-    await agent.restart(['--join-token', second.token]);
-    await waitFor(() => serves(agent.socketPath, 'spiffe://example.org/after-evict'), DEADLINE_MS);
-    const node = await admin.agents.getAgent({ spiffeId: second.agentSpiffeId });
-    assert.equal(node.agent?.spiffeId, second.agentSpiffeId);
-    assert.equal(agent.proc.exitCode, null, 'the agent kept running');
-    const out = agent.output().slice(from);
-    assert.match(out, /reusing the persisted agent SVID/);
-    assert.match(out, /"why":"refused: agent_unknown"/);
-  });
+      const second = await admin.agents.createJoinToken({});
+      await admin.entries.batchCreateEntry({
+        entries: [
+          entry('spiffe://example.org/after-evict', second.agentSpiffeId, [`unix:uid:${UID}`]),
+        ],
+      });
+      const from = agent.output().length;
+      await agent.restart(['--join-token', second.token]);
+      await waitFor(
+        () => serves(agent.socketPath, 'spiffe://example.org/after-evict'),
+        DEADLINE_MS,
+      );
+      const node = await admin.agents.getAgent({ spiffeId: second.agentSpiffeId });
+      assert.equal(node.agent?.spiffeId, second.agentSpiffeId);
+      assert.equal(agent.proc.exitCode, null, 'the agent kept running');
+      const out = agent.output().slice(from);
+      assert.match(out, /reusing the persisted agent SVID/);
+      assert.match(out, /"why":"refused: agent_unknown"/);
+    },
+  );
 
-  it('an evicted agent restarted without a new token exits 5, saying to use a new --join-token', async () => {
-    const t = await admin.agents.createJoinToken({});
-    const agent = await startAgent(server, { joinToken: t.token });
-    agents.push(agent);
-    assert.equal(await agent.stop(), 0);
-    await admin.agents.evictAgent({ spiffeId: t.agentSpiffeId });
-    const from = agent.output().length;
-    await agent.restart().catch(() => {}); // it may exit before or after it is ready
-    assert.equal(await exitCode(agent), 5);
-    assert.match(
-      agent.output().slice(from),
-      /the server refused this agent: agent spiffe:\/\/example\.org\/spire\/agent\/join_token\/\S+ is not attested \(evicted\?\); start the agent with a new --join-token/,
-    );
-  });
+  it(
+    'an evicted agent restarted without a new token exits 5, saying to use a new --join-token',
+    CHAINED,
+    async () => {
+      const t = await admin.agents.createJoinToken({});
+      const agent = await startAgent(server, { joinToken: t.token });
+      agents.push(agent);
+      assert.equal(await agent.stop(), 0);
+      await admin.agents.evictAgent({ spiffeId: t.agentSpiffeId });
+      const from = agent.output().length;
+      await agent.restart().catch(() => {}); // it may exit before or after it is ready
+      assert.equal(await exitCode(agent), 5);
+      assert.match(
+        agent.output().slice(from),
+        /the server refused this agent: agent spiffe:\/\/example\.org\/spire\/agent\/join_token\/\S+ is not attested \(evicted\?\); start the agent with a new --join-token/,
+      );
+    },
+  );
 
-  it('an evicted agent restarted with its spent join token exits 5, giving both reasons', async () => {
-    const t = await admin.agents.createJoinToken({});
-    const agent = await startAgent(server, { joinToken: t.token });
-    agents.push(agent);
-    assert.equal(await agent.stop(), 0);
-    await admin.agents.evictAgent({ spiffeId: t.agentSpiffeId });
-    const from = agent.output().length;
-    await agent.restart(['--join-token', t.token]).catch(() => {});
-    assert.equal(await exitCode(agent), 5);
-    assert.match(
-      agent.output().slice(from),
-      /error: the server refused this agent \(agent \S+ is not attested \(evicted\?\)\), and attesting again failed: node attestation refused: join token does not exist, has expired or was already used/,
-    );
-  });
+  it(
+    'an evicted agent restarted with its spent join token exits 5, giving both reasons',
+    CHAINED,
+    async () => {
+      const t = await admin.agents.createJoinToken({});
+      const agent = await startAgent(server, { joinToken: t.token });
+      agents.push(agent);
+      assert.equal(await agent.stop(), 0);
+      await admin.agents.evictAgent({ spiffeId: t.agentSpiffeId });
+      const from = agent.output().length;
+      await agent.restart(['--join-token', t.token]).catch(() => {});
+      assert.equal(await exitCode(agent), 5);
+      assert.match(
+        agent.output().slice(from),
+        /error: the server refused this agent \(agent \S+ is not attested \(evicted\?\)\), and attesting again failed: node attestation refused: join token does not exist, has expired or was already used/,
+      );
+    },
+  );
 
-  it('a persisted SVID the server refuses at start is replaced by attesting with x509pop', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-popkeys-'));
-    writeFileSync(path.join(dir, 'node.pem'), pop.certPem);
-    writeFileSync(path.join(dir, 'node.key'), pop.keyPem);
-    const popArgs = [
-      '--x509pop-cert',
-      path.join(dir, 'node.pem'),
-      '--x509pop-key',
-      path.join(dir, 'node.key'),
-    ];
-    const agent = await startAgent(server, { args: popArgs });
-    agents.push(agent);
-    const id = (await admin.agents.listAgents({ byAttestationType: 'x509pop' })).agents[0]!
-      .spiffeId;
-    assert.equal(await agent.stop(), 0);
-    await admin.agents.evictAgent({ spiffeId: id });
-    const from = agent.output().length;
-    await agent.restart(popArgs);
-    await waitFor(
-      () => admin.agents.getAgent({ spiffeId: id }).then((r) => r.agent !== undefined),
-      DEADLINE_MS,
-    );
-    assert.equal(agent.proc.exitCode, null, 'the agent kept running');
-    const out = agent.output().slice(from);
-    assert.match(out, /reusing the persisted agent SVID/);
-    assert.match(out, /"why":"refused: agent_unknown"/);
-    assert.match(out, /"msg":"attested"/);
-  });
+  it(
+    'a persisted SVID the server refuses at start is replaced by attesting with x509pop',
+    CHAINED,
+    async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-popkeys-'));
+      writeFileSync(path.join(dir, 'node.pem'), pop.certPem);
+      writeFileSync(path.join(dir, 'node.key'), pop.keyPem);
+      const popArgs = [
+        '--x509pop-cert',
+        path.join(dir, 'node.pem'),
+        '--x509pop-key',
+        path.join(dir, 'node.key'),
+      ];
+      const agent = await startAgent(server, { args: popArgs });
+      agents.push(agent);
+      const id = (await admin.agents.listAgents({ byAttestationType: 'x509pop' })).agents[0]!
+        .spiffeId;
+      assert.equal(await agent.stop(), 0);
+      await admin.agents.evictAgent({ spiffeId: id });
+      const from = agent.output().length;
+      await agent.restart(popArgs);
+      await waitFor(
+        () => admin.agents.getAgent({ spiffeId: id }).then((r) => r.agent !== undefined),
+        DEADLINE_MS,
+      );
+      // The server records the node before the agent has its answer: wait for that too.
+      await waitFor(() => agent.output().slice(from).includes('"msg":"attested"'), DEADLINE_MS);
+      assert.equal(agent.proc.exitCode, null, 'the agent kept running');
+      const out = agent.output().slice(from);
+      assert.match(out, /reusing the persisted agent SVID/);
+      assert.match(out, /"why":"refused: agent_unknown"/);
+    },
+  );
 });
 
 describe('agent Workload API socket', () => {
@@ -183,30 +205,34 @@ describe('agent Workload API socket', () => {
 
   const joinToken = async () => (await admin.agents.createJoinToken({})).token;
 
-  it('a second agent on the same socket refuses to start, naming the socket and --socket', async () => {
-    await waitFor(() => serves(agent.socketPath, 'spiffe://example.org/sock'), DEADLINE_MS);
-    const second = await startAgent(server, {
-      joinToken: await joinToken(),
-      socketPath: agent.socketPath,
-      ready: false,
-    });
-    others.push(second);
-    assert.equal(await exitCode(second), 7);
-    assert.ok(
-      second
-        .output()
-        .includes(
-          `error: Workload API socket ${agent.socketPath} (--socket, config socket_path): cannot listen: another process (another agent?) accepts connections on "${agent.socketPath}"`,
-        ),
-      second.output(),
-    );
-    assert.ok(
-      await serves(agent.socketPath, 'spiffe://example.org/sock'),
-      'the first one serves on',
-    );
-  });
+  it(
+    'a second agent on the same socket refuses to start, naming the socket and --socket',
+    CHAINED,
+    async () => {
+      await waitFor(() => serves(agent.socketPath, 'spiffe://example.org/sock'), DEADLINE_MS);
+      const second = await startAgent(server, {
+        joinToken: await joinToken(),
+        socketPath: agent.socketPath,
+        ready: false,
+      });
+      others.push(second);
+      assert.equal(await exitCode(second), 7);
+      assert.ok(
+        second
+          .output()
+          .includes(
+            `error: Workload API socket ${agent.socketPath} (--socket, config socket_path): cannot listen: another process (another agent?) accepts connections on "${agent.socketPath}"`,
+          ),
+        second.output(),
+      );
+      assert.ok(
+        await serves(agent.socketPath, 'spiffe://example.org/sock'),
+        'the first one serves on',
+      );
+    },
+  );
 
-  it('removes its socket file when it stops', async () => {
+  it('removes its socket file when it stops', CHAINED, async () => {
     assert.equal(await agent.stop(), 0);
     assert.equal(existsSync(agent.socketPath), false);
     const r = await cli(['svid', 'fetch', '--socket', agent.socketPath]);
@@ -214,49 +240,65 @@ describe('agent Workload API socket', () => {
     assert.match(r.stderr, /no agent is listening on \S+ \(there is no socket file\)/);
   });
 
-  it('a killed agent leaves a socket file that clients call unserved, and a restart replaces', async () => {
-    await agent.restart();
-    await agent.kill();
-    assert.ok(existsSync(agent.socketPath), 'SIGKILL left the socket file');
-    const r = await cli(['svid', 'fetch', '--socket', agent.socketPath]);
-    assert.equal(r.code, 6);
-    assert.equal(
-      r.stderr,
-      `error: no agent is listening on ${agent.socketPath} (the socket file exists, but nothing accepts connections); is the agent running? (use --socket or SPIFFE_ENDPOINT_SOCKET)\n`,
-    );
-    await agent.restart();
-    await waitFor(() => serves(agent.socketPath, 'spiffe://example.org/sock'), DEADLINE_MS);
-  });
+  it(
+    'a killed agent leaves a socket file that clients call unserved, and a restart replaces',
+    CHAINED,
+    async () => {
+      await agent.restart();
+      await agent.kill();
+      assert.ok(existsSync(agent.socketPath), 'SIGKILL left the socket file');
+      const r = await cli(['svid', 'fetch', '--socket', agent.socketPath]);
+      assert.equal(r.code, 6);
+      assert.equal(
+        r.stderr,
+        `error: no agent is listening on ${agent.socketPath} (the socket file exists, but nothing accepts connections); is the agent running? (use --socket or SPIFFE_ENDPOINT_SOCKET)\n`,
+      );
+      await agent.restart();
+      await waitFor(() => serves(agent.socketPath, 'spiffe://example.org/sock'), DEADLINE_MS);
+    },
+  );
 
-  it('a socket path taken by another file: exits 7 naming the listener, the file kept', async () => {
-    const file = path.join(publicApiDir(), 'taken');
-    writeFileSync(file, 'not a socket');
-    const a = await startAgent(server, {
-      joinToken: await joinToken(),
-      socketPath: file,
-      ready: false,
-    });
-    others.push(a);
-    assert.equal(await exitCode(a), 7);
-    assert.match(
-      a.output(),
-      /error: Workload API socket \S+ \(--socket, config socket_path\): cannot listen: "\S+" exists and is not a socket/,
-    );
-    assert.equal(readFileSync(file, 'utf8'), 'not a socket');
-  });
+  it(
+    'a socket path taken by another file: exits 7 naming the listener, the file kept',
+    CHAINED,
+    async () => {
+      const file = path.join(publicApiDir(), 'taken');
+      writeFileSync(file, 'not a socket');
+      const a = await startAgent(server, {
+        joinToken: await joinToken(),
+        socketPath: file,
+        ready: false,
+      });
+      others.push(a);
+      assert.equal(await exitCode(a), 7);
+      assert.match(
+        a.output(),
+        /error: Workload API socket \S+ \(--socket, config socket_path\): cannot listen: "\S+" exists and is not a socket/,
+      );
+      assert.equal(readFileSync(file, 'utf8'), 'not a socket');
+    },
+  );
 
-  it('a socket directory that cannot be made: exits non-zero naming the listener', async () => {
-    const parent = path.join(publicApiDir(), 'a-file');
-    writeFileSync(parent, '');
-    const socketPath = path.join(parent, 'api.sock');
-    const a = await startAgent(server, { joinToken: await joinToken(), socketPath, ready: false });
-    others.push(a);
-    assert.equal(await exitCode(a), 7);
-    assert.match(
-      a.output(),
-      /error: Workload API socket \S+ \(--socket, config socket_path\): cannot listen: socket directory "\S+" is not a directory/,
-    );
-  });
+  it(
+    'a socket directory that cannot be made: exits non-zero naming the listener',
+    CHAINED,
+    async () => {
+      const parent = path.join(publicApiDir(), 'a-file');
+      writeFileSync(parent, '');
+      const socketPath = path.join(parent, 'api.sock');
+      const a = await startAgent(server, {
+        joinToken: await joinToken(),
+        socketPath,
+        ready: false,
+      });
+      others.push(a);
+      assert.equal(await exitCode(a), 7);
+      assert.match(
+        a.output(),
+        /error: Workload API socket \S+ \(--socket, config socket_path\): cannot listen: socket directory "\S+" is not a directory/,
+      );
+    },
+  );
 });
 
 describe('agent SIGTERM', () => {
@@ -282,7 +324,7 @@ describe('agent SIGTERM', () => {
     await server?.stop();
   });
 
-  it('exits 0 on SIGTERM while attesting to a server that never answers', async () => {
+  it('exits 0 on SIGTERM while attesting to a server that never answers', CHAINED, async () => {
     const port = (blackhole.address() as net.AddressInfo).port;
     const t = await admin.agents.createJoinToken({});
     const agent = await startAgent(server, {
@@ -296,14 +338,17 @@ describe('agent SIGTERM', () => {
     assert.equal(await exitCode(agent), 0, agent.output());
   });
 
-  it('exits 0 on SIGTERM while its server is down, and leaves no socket file', async () => {
-    const t = await admin.agents.createJoinToken({});
-    const agent = await startAgent(server, { joinToken: t.token });
-    await server.stop();
-    await waitFor(() => agent.output().includes('entry sync interrupted'), DEADLINE_MS);
-    agent.proc.kill('SIGTERM');
-    assert.equal(await exitCode(agent), 0, agent.output());
-    assert.equal(existsSync(agent.socketPath), false);
-    await server.restart();
-  });
+  it(
+    'exits 0 on SIGTERM while its server is down, and leaves no socket file',
+    CHAINED,
+    async () => {
+      const t = await admin.agents.createJoinToken({});
+      const agent = await startAgent(server, { joinToken: t.token });
+      await server.kill(); // gone at once, as after a crash: the agent retries its connection
+      await waitFor(() => agent.output().includes('entry sync interrupted'), DEADLINE_MS);
+      agent.proc.kill('SIGTERM');
+      assert.equal(await exitCode(agent), 0, agent.output());
+      assert.equal(existsSync(agent.socketPath), false);
+    },
+  );
 });
