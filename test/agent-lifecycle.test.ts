@@ -206,7 +206,7 @@ describe('agent Workload API socket', () => {
   const joinToken = async () => (await admin.agents.createJoinToken({})).token;
 
   it(
-    'a second agent on the same socket refuses to start, naming the socket and --socket',
+    'a second agent on the same socket refuses to start, naming the socket and --workload-socket',
     CHAINED,
     async () => {
       await waitFor(() => serves(agent.socketPath, 'spiffe://example.org/sock'), DEADLINE_MS);
@@ -221,7 +221,7 @@ describe('agent Workload API socket', () => {
         second
           .output()
           .includes(
-            `error: Workload API socket ${agent.socketPath} (--socket, config socket_path): cannot listen: another process (another agent?) accepts connections on "${agent.socketPath}"`,
+            `error: Workload API socket ${agent.socketPath} (--workload-socket, config socket_path): cannot listen: another process (another agent?) accepts connections on "${agent.socketPath}"`,
           ),
         second.output(),
       );
@@ -235,7 +235,7 @@ describe('agent Workload API socket', () => {
   it('removes its socket file when it stops', CHAINED, async () => {
     assert.equal(await agent.stop(), 0);
     assert.equal(existsSync(agent.socketPath), false);
-    const r = await cli(['svid', 'fetch', '--socket', agent.socketPath]);
+    const r = await cli(['svid', 'fetch', '--workload-socket', agent.socketPath]);
     assert.equal(r.code, 6);
     assert.match(r.stderr, /no agent is listening on \S+ \(there is no socket file\)/);
   });
@@ -247,11 +247,11 @@ describe('agent Workload API socket', () => {
       await agent.restart();
       await agent.kill();
       assert.ok(existsSync(agent.socketPath), 'SIGKILL left the socket file');
-      const r = await cli(['svid', 'fetch', '--socket', agent.socketPath]);
+      const r = await cli(['svid', 'fetch', '--workload-socket', agent.socketPath]);
       assert.equal(r.code, 6);
       assert.equal(
         r.stderr,
-        `error: no agent is listening on ${agent.socketPath} (the socket file exists, but nothing accepts connections); is the agent running? (use --socket or SPIFFE_ENDPOINT_SOCKET)\n`,
+        `error: no agent is listening on ${agent.socketPath} (the socket file exists, but nothing accepts connections); is the agent running? (use --workload-socket or SPIFFE_ENDPOINT_SOCKET)\n`,
       );
       await agent.restart();
       await waitFor(() => serves(agent.socketPath, 'spiffe://example.org/sock'), DEADLINE_MS);
@@ -273,7 +273,7 @@ describe('agent Workload API socket', () => {
       assert.equal(await exitCode(a), 7);
       assert.match(
         a.output(),
-        /error: Workload API socket \S+ \(--socket, config socket_path\): cannot listen: "\S+" exists and is not a socket/,
+        /error: Workload API socket \S+ \(--workload-socket, config socket_path\): cannot listen: "\S+" exists and is not a socket/,
       );
       assert.equal(readFileSync(file, 'utf8'), 'not a socket');
     },
@@ -295,7 +295,7 @@ describe('agent Workload API socket', () => {
       assert.equal(await exitCode(a), 7);
       assert.match(
         a.output(),
-        /error: Workload API socket \S+ \(--socket, config socket_path\): cannot listen: socket directory "\S+" is not a directory/,
+        /error: Workload API socket \S+ \(--workload-socket, config socket_path\): cannot listen: socket directory "\S+" is not a directory/,
       );
     },
   );
