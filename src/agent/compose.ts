@@ -16,6 +16,9 @@ import { createWorkloadAttestors } from '../plugins/workload-attestors/catalog.t
 import { Backoff, defaultSleep } from '../client/workload/backoff.ts';
 import { JwtMintBatcher } from './cache/jwt-mint-batcher.ts';
 import { JwtSvidCache } from './cache/jwt-svid-cache.ts';
+import { AttestationService } from './attestation/attestation-service.ts';
+import { SyncedEntryMatcher } from './attestation/entry-matcher.ts';
+import { attestorsSource } from './attestation/workload-attestors.ts';
 import { WorkloadIdentities } from './cache/workload-identities.ts';
 import { X509SvidCache, type MintResult } from './cache/x509-svid-cache.ts';
 import { type AgentConfig, compileAgentConfig } from './config/compile.ts';
@@ -93,6 +96,7 @@ export class TesseraAgent {
   readonly sync: EntrySync;
   readonly x509: X509SvidCache;
   readonly identities: WorkloadIdentities;
+  readonly attestation: AttestationService;
   readonly #state: AgentStateDir;
   readonly #stateWriter: CoalescingWriter;
   readonly #attestor: AgentNodeAttestor | null;
@@ -107,6 +111,7 @@ export class TesseraAgent {
     sync: EntrySync;
     x509: X509SvidCache;
     identities: WorkloadIdentities;
+    attestation: AttestationService;
     state: AgentStateDir;
     stateWriter: CoalescingWriter;
     attestor: AgentNodeAttestor | null;
@@ -118,6 +123,7 @@ export class TesseraAgent {
     this.sync = p.sync;
     this.x509 = p.x509;
     this.identities = p.identities;
+    this.attestation = p.attestation;
     this.#state = p.state;
     this.#stateWriter = p.stateWriter;
     this.#attestor = p.attestor;
@@ -209,9 +215,13 @@ export class TesseraAgent {
         return { token: r.token, expiresAt: msFromSeconds(r.expiresAt) };
       },
     });
+    const attestation = new AttestationService({
+      selectors: attestorsSource(attestors),
+      entries: new SyncedEntryMatcher(sync, clock),
+      log,
+    });
     const identities = new WorkloadIdentities({
       trustDomain: config.trust_domain,
-      attestors,
       sync,
       x509,
       jwt: new JwtSvidCache(clock, config.jwt_svid_cache_max_size),
@@ -226,6 +236,7 @@ export class TesseraAgent {
       sync,
       x509,
       identities,
+      attestation,
       state,
       stateWriter,
       attestor,
@@ -241,6 +252,7 @@ export class TesseraAgent {
     const api = await startWorkloadApi({
       socketPath: this.config.socket_path,
       source: this.identities,
+      attestation: this.attestation,
       log: this.log,
     });
     this.log.info(

@@ -10,13 +10,9 @@ import { Health, file_grpc_health_v1_health } from '../../../proto/gen/grpc/heal
 import * as reflectV1 from '../../../proto/gen/grpc/reflection/v1/reflection_pb.js';
 import * as reflectV1alpha from '../../../proto/gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { SpiffeWorkloadAPI, file_spiffe_workload } from '../../../proto/gen/spiffe/workload_pb.js';
-import { AttestationCache } from './attestation-cache.ts';
-import {
-  connectionPeerKey,
-  identifyConnection,
-  releaseConnection,
-  type ConnectionPeer,
-} from './connection-peer.ts';
+import type { AttestationService } from '../attestation/attestation-service.ts';
+import type { ConnectionPeer } from '../attestation/connection-peer.ts';
+import { connectionPeerKey } from './caller.ts';
 import { errorMappingInterceptor } from './error-map.ts';
 import { workloadApiHandlers, type WorkloadHandlerDeps } from './handlers.ts';
 import { serveFastUnary, type FastUnaryDeps } from './fast-unary.ts';
@@ -31,6 +27,8 @@ export interface WorkloadApiOptions {
   /** Absolute path of the Unix socket (SPIFFE_ENDPOINT_SOCKET=unix://<socketPath>). */
   readonly socketPath: string;
   readonly source: WorkloadIdentitySource;
+  /** Identifies each connection's caller and attests it per call (agent/attestation). */
+  readonly attestation: AttestationService;
   readonly log?: WorkloadApiLogger;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection. Default 100. */
   readonly maxConcurrentStreams?: number;
@@ -40,16 +38,8 @@ export interface WorkloadApiOptions {
   readonly readMaxBytes?: number;
   /** A connection without any open stream is closed after this long. Default 60 s. */
   readonly idleTimeoutMs?: number;
-  /** Workload attestation of one request is abandoned (Unavailable) after this. Default 30 s. */
-  readonly attestTimeoutMs?: number;
   /** FetchJWTSVID / ValidateJWTSVID wait this long for the source (Unavailable). Default 30 s. */
   readonly jwtTimeoutMs?: number;
-  /**
-   * FetchJWTSVID reuses a connection's attestation for this long while the process's kernel
-   * facts (start time, executable, credentials, cgroup) read the same; see
-   * attestation-cache.ts. 0: attest every call. Default 1 s.
-   */
-  readonly attestCacheTtlMs?: number;
 }
 
 export interface WorkloadApi {
@@ -106,7 +96,7 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
     readMaxBytes,
     peerOf: (session) => (session && peers.get(session as http2.ServerHttp2Session)) ?? noPeer,
   });
-  const live = trackSessions(server, peers, opts.idleTimeoutMs ?? 60_000, log);
+  const live = trackSessions(server, peers, opts, log);
   const bound = await bindSocket(server, opts.socketPath);
   log.info({ socket: opts.socketPath }, 'workload API listening');
   let closing: Promise<void> | undefined;
@@ -123,11 +113,10 @@ function handlerDeps(
 ): WorkloadHandlerDeps {
   return {
     source: opts.source,
+    attestation: opts.attestation,
     log,
     shutdown,
-    attestTimeoutMs: opts.attestTimeoutMs ?? 30_000,
     jwtTimeoutMs: opts.jwtTimeoutMs ?? 30_000,
-    attestations: new AttestationCache({ ttlMs: opts.attestCacheTtlMs ?? 1000 }),
   };
 }
 
@@ -187,9 +176,10 @@ const noPeer: ConnectionPeer = { ok: false, reason: 'not an HTTP/2 request on th
 function trackSessions(
   server: http2.Http2Server,
   peers: WeakMap<http2.Http2Session, ConnectionPeer>,
-  idleMs: number,
+  opts: WorkloadApiOptions,
   log: WorkloadApiLogger,
 ): Live {
+  const idleMs = opts.idleTimeoutMs ?? 60_000;
   const live: Live = { sessions: new Set(), sockets: new Set() };
   // The raw sockets too: a session that never got the HTTP/2 preface ignores close()/destroy()
   // once the server is closing, and only destroying its socket ends it.
@@ -200,7 +190,7 @@ function trackSessions(
   server.on('session', (session: http2.ServerHttp2Session) => {
     live.sessions.add(session);
     // session.socket is a proxy that forwards property reads to the net.Socket.
-    const peer = identifyConnection(session.socket as Socket);
+    const peer = opts.attestation.identifyUnix(session.socket as Socket);
     if (!peer.ok) log.warn({ reason: peer.reason }, 'could not identify a workload API caller');
     peers.set(session, peer);
     let open = 0;
@@ -213,7 +203,7 @@ function trackSessions(
     });
     session.once('close', () => {
       live.sessions.delete(session);
-      releaseConnection(peer);
+      opts.attestation.release(peer);
     });
   });
   server.on('sessionError', (err: Error) =>
