@@ -10,6 +10,7 @@ import { AttestationCache } from './attestation-cache.ts';
 import type { AttestedCaller, EntryMatcher, SelectorSource } from './caller.ts';
 import { identifyUnixPeer, releaseConnection, type ConnectionPeer } from './connection-peer.ts';
 import { verifyPin } from './process-pin.ts';
+import { identifyTcpPeer, type TcpPeerOptions } from './tcp-peer.ts';
 
 type LogFn = (fields: Record<string, unknown>, msg: string) => void;
 
@@ -25,6 +26,8 @@ export interface AttestationServiceOptions {
    */
   readonly reuseTtlMs?: number;
   readonly log?: { readonly debug: LogFn };
+  /** Loopback TCP peer lookup bounds (tcp-peer.ts). */
+  readonly tcp?: TcpPeerOptions;
   /** Monotonic milliseconds (tests). */
   readonly now?: () => number;
 }
@@ -40,6 +43,7 @@ export class AttestationService {
   readonly #timeoutMs: number;
   readonly #cache: AttestationCache;
   readonly #debug: LogFn;
+  readonly #tcp: TcpPeerOptions;
 
   constructor(o: AttestationServiceOptions) {
     this.#selectors = o.selectors;
@@ -50,11 +54,17 @@ export class AttestationService {
       ...(o.now ? { now: o.now } : {}),
     });
     this.#debug = o.log?.debug ?? (() => {});
+    this.#tcp = o.tcp ?? {};
   }
 
   /** A Unix-socket connection's peer (SO_PEERCRED), pinned. Never throws. */
   identifyUnix(socket: Socket): ConnectionPeer {
     return identifyUnixPeer(socket);
+  }
+
+  /** A loopback TCP connection's peer (/proc/net/tcp{,6} → inode → pid), pinned. Never throws. */
+  identifyTcp(socket: Socket): Promise<ConnectionPeer> {
+    return identifyTcpPeer(socket, this.#tcp);
   }
 
   /** Releases the connection's pin (its pidfd); every later attest of it fails. */
