@@ -253,6 +253,9 @@ export class TesseraAgent {
       socketPath: this.config.socket_path,
       source: this.identities,
       attestation: this.attestation,
+      maxConnections: this.config.workload_api_max_connections,
+      maxConnectionsPerUid: this.config.workload_api_max_connections_per_uid,
+      prefaceTimeoutMs: this.config.workload_api_preface_timeout,
       log: this.log,
     });
     this.log.info(

@@ -34,6 +34,13 @@ export interface WorkloadApiOptions {
   readonly maxConcurrentStreams?: number;
   /** Connections served at once; further ones are closed at accept. Default 1024. */
   readonly maxConnections?: number;
+  /**
+   * Connections one caller (uid) may hold at once; further ones are closed at accept, so one
+   * process cannot use up `maxConnections` for everyone. Default 128.
+   */
+  readonly maxConnectionsPerUid?: number;
+  /** A connection that has not sent the HTTP/2 client preface by then is closed. Default 5 s. */
+  readonly prefaceTimeoutMs?: number;
   /** Largest request message. The Workload API's requests are tiny. Default 64 KiB. */
   readonly readMaxBytes?: number;
   /** A connection without any open stream is closed after this long. Default 60 s. */
@@ -90,7 +97,7 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
     },
     handler,
   );
-  server.maxConnections = opts.maxConnections ?? 1024;
+  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   installFastPath(server, {
     ...deps,
     readMaxBytes,
@@ -165,13 +172,35 @@ function routes(
   };
 }
 
+/** The per-uid bucket of connections whose caller could not be identified. */
+const UNIDENTIFIED = -1;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_MAX_CONNECTIONS_PER_UID = 128;
+
 const noPeer: ConnectionPeer = { ok: false, reason: 'not an HTTP/2 request on the socket' };
 
+/** What the accept step learned about a connection, carried on its socket for the session. */
+const kConnection = Symbol('workload API connection');
+
+interface Accepted {
+  readonly socket: Socket;
+  readonly peer: ConnectionPeer;
+  /** Over the caller's connection limit: closed as soon as its session exists. */
+  readonly refused: boolean;
+}
+
 /**
- * Identifies each connection once, at accept, and releases its pin when it closes. A connection
- * with no open stream for `idleMs` (a client that connected and went quiet, a half-open or
- * garbage connection that never became a stream) is destroyed; watchers are never cut: their
- * streams are the point of the Workload API, and they stay open for hours between rotations.
+ * Identifies each connection once, at accept (before its HTTP/2 session exists), counts it
+ * against its caller's uid, and releases its pin when it closes. Three bounds keep one process
+ * from starving the others:
+ * - per caller (uid): at most `maxConnectionsPerUid` open connections; more are closed at
+ *   accept. Below the global `maxConnections` (Node's accept limit), so one uid flooding the
+ *   socket leaves room for every other uid. Connections we could not identify share one bucket;
+ * - the HTTP/2 preface: a connection that has not sent its client preface (SETTINGS) within
+ *   `prefaceTimeoutMs` is closed, so silent connections cost seconds, not the idle timeout;
+ * - idle: a connection with no open stream for `idleMs` (a client that connected and went
+ *   quiet) is destroyed; watchers are never cut: their streams are the point of the Workload
+ *   API, and they stay open for hours between rotations.
  */
 function trackSessions(
   server: http2.Http2Server,
@@ -180,19 +209,52 @@ function trackSessions(
   log: WorkloadApiLogger,
 ): Live {
   const idleMs = opts.idleTimeoutMs ?? 60_000;
+  const prefaceMs = opts.prefaceTimeoutMs ?? 5000;
+  const perUidMax = opts.maxConnectionsPerUid ?? DEFAULT_MAX_CONNECTIONS_PER_UID;
+  const perUid = new Map<number, number>();
   const live: Live = { sessions: new Set(), sockets: new Set() };
-  // The raw sockets too: a session that never got the HTTP/2 preface ignores close()/destroy()
-  // once the server is closing, and only destroying its socket ends it.
-  server.on('connection', (socket: Socket) => {
+  // Before Node's own listener creates the session: the raw socket is ours here. The raw
+  // sockets are tracked too: a session that never got the HTTP/2 preface ignores
+  // close()/destroy() once the server is closing, and only destroying its socket ends it.
+  server.prependListener('connection', (socket: Socket) => {
     live.sockets.add(socket);
-    socket.once('close', () => live.sockets.delete(socket));
+    const peer = opts.attestation.identifyUnix(socket);
+    const key = peer.ok ? peer.caller.uid : UNIDENTIFIED;
+    const n = (perUid.get(key) ?? 0) + 1;
+    perUid.set(key, n);
+    const refused = n > perUidMax;
+    if (refused && n === perUidMax + 1) {
+      log.warn(
+        { uid: key === UNIDENTIFIED ? null : key, limit: perUidMax },
+        'workload API caller at its connection limit; closing its further connections',
+      );
+    }
+    socket.once('close', () => {
+      live.sockets.delete(socket);
+      const left = (perUid.get(key) ?? 1) - 1;
+      if (left > 0) perUid.set(key, left);
+      else perUid.delete(key);
+      opts.attestation.release(peer);
+    });
+    const accepted: Accepted = { socket, peer, refused };
+    Object.defineProperty(socket, kConnection, { value: accepted });
   });
   server.on('session', (session: http2.ServerHttp2Session) => {
-    live.sessions.add(session);
     // session.socket is a proxy that forwards property reads to the net.Socket.
-    const peer = opts.attestation.identifyUnix(session.socket as Socket);
+    const accepted = (session.socket as unknown as Record<symbol, Accepted | undefined>)[
+      kConnection
+    ];
+    if (!accepted || accepted.refused) {
+      session.destroy();
+      accepted?.socket.destroy();
+      return;
+    }
+    const { peer, socket } = accepted;
+    live.sessions.add(session);
     if (!peer.ok) log.warn({ reason: peer.reason }, 'could not identify a workload API caller');
     peers.set(session, peer);
+    const preface = setTimeout(() => socket.destroy(), prefaceMs);
+    session.once('remoteSettings', () => clearTimeout(preface));
     let open = 0;
     session.on('stream', (stream: http2.ServerHttp2Stream) => {
       open++;
@@ -202,8 +264,8 @@ function trackSessions(
       if (open === 0) session.destroy();
     });
     session.once('close', () => {
+      clearTimeout(preface);
       live.sessions.delete(session);
-      opts.attestation.release(peer);
     });
   });
   server.on('sessionError', (err: Error) =>
