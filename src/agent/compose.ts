@@ -218,6 +218,7 @@ export class TesseraAgent {
     const attestation = new AttestationService({
       selectors: attestorsSource(attestors),
       entries: new SyncedEntryMatcher(sync, clock),
+      clock,
       log,
     });
     const identities = new WorkloadIdentities({

@@ -39,13 +39,22 @@ function ctxFor(pid: number, pin: ProcessPin): ConnectionPeer {
   return { ok: true, transport: 'unix', caller: { pid, uid: 0, gid: 0 }, pin };
 }
 
-/** The attestation service over `source`, no entries; reuse for `ttlMs` (0: off). */
-function service(source: SelectorSource, ttlMs: number, now?: () => number): AttestationService {
+/**
+ * The attestation service over `source`, no entries; reuse for `ttlMs` (0: off). The kernel
+ * facts are re-read on every call (`revalidateMs` 0) unless a test says otherwise.
+ */
+function service(
+  source: SelectorSource,
+  ttlMs: number,
+  now?: () => number,
+  revalidateMs = 0,
+): AttestationService {
   return new AttestationService({
     selectors: source,
     entries: { match: () => [] },
     attestTimeoutMs: 5000,
     reuseTtlMs: ttlMs,
+    revalidateMs,
     ...(now ? { now } : {}),
   });
 }
@@ -253,6 +262,34 @@ describe('attestation service: reuse per connection, re-validated per call', () 
     await stop(child);
     await assert.rejects(attest(svc, ctx, true), /Unavailable|could not/i);
     assert.throws(() => processFingerprint(pin));
+  });
+
+  it('with a re-validation interval: facts re-read at most that often, the pin on every call', async () => {
+    const child = shellThatExecs();
+    try {
+      const pid = child.pid as number;
+      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node'), 'sh');
+      let now = 1000;
+      const { source, calls } = kernelSource();
+      const svc = service(source, 60_000, () => now, 100);
+      const ctx = ctxFor(pid, pinProcess(pid, undefined));
+      const before = await attest(svc, ctx, true);
+      child.stdin?.write('go\n');
+      await until(() => exeOf(pid).endsWith('sleep'), 'exec of sleep');
+      now += 99;
+      assert.deepEqual(await attest(svc, ctx, true), before, 'within the interval: reused');
+      assert.equal(calls.length, 1);
+      now += 1;
+      const after = texts(await attest(svc, ctx, true));
+      assert.equal(calls.length, 2, 'at the interval: the exec is seen and attested afresh');
+      assert.ok(after.includes(`unix:path:${exeOf(pid)}`));
+      // Within the next interval, a caller that is gone is refused at once (the pin).
+      now += 10;
+      await stop(child);
+      await assert.rejects(attest(svc, ctx, true), /could not verify existence/);
+    } finally {
+      await stop(child);
+    }
   });
 
   it('reads the credential lines of /proc/<pid>/status', () => {

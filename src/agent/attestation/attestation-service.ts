@@ -9,7 +9,8 @@ import type { Selector } from '../../core/selector.ts';
 import { AttestationCache } from './attestation-cache.ts';
 import type { AttestedCaller, EntryMatcher, SelectorSource } from './caller.ts';
 import { identifyUnixPeer, releaseConnection, type ConnectionPeer } from './connection-peer.ts';
-import { verifyPin } from './process-pin.ts';
+import { verifyPin, type ProcessPin } from './process-pin.ts';
+import type { Clock } from '../../core/clock.ts';
 import { identifyTcpPeer, type TcpPeerOptions } from './tcp-peer.ts';
 
 type LogFn = (fields: Record<string, unknown>, msg: string) => void;
@@ -25,12 +26,22 @@ export interface AttestationServiceOptions {
    * the same (attestation-cache.ts). 0: attest every call. Default 1 s.
    */
   readonly reuseTtlMs?: number;
+  /**
+   * A reused attestation's kernel facts (executable, credentials, cgroup) are read again at most
+   * this often per connection; the PID-reuse pin is checked on every call. 0: every call.
+   * Default 100 ms (attestation-cache.ts, docs/threat-model.md).
+   */
+  readonly revalidateMs?: number;
   readonly log?: { readonly debug: LogFn };
   /** Loopback TCP peer lookup bounds (tcp-peer.ts). */
   readonly tcp?: TcpPeerOptions;
   /** Monotonic milliseconds (tests). */
   readonly now?: () => number;
+  /** Wall clock for entry expiry; default the system clock. */
+  readonly clock?: Clock;
 }
+
+export const DEFAULT_REVALIDATE_MS = 100;
 
 export interface AttestOptions {
   /** A unary call may be answered from the connection's last attestation (re-validated). */
@@ -44,6 +55,13 @@ export class AttestationService {
   readonly #cache: AttestationCache;
   readonly #debug: LogFn;
   readonly #tcp: TcpPeerOptions;
+  /** Wall-clock milliseconds, for entry expiry (entries carry wall-clock expiry times). */
+  readonly #now: () => number;
+  /** Per connection: the last answer, reused while nothing it depends on changed. */
+  readonly #last = new WeakMap<
+    ProcessPin,
+    { readonly caller: AttestedCaller; readonly generation: number; readonly validUntil: number }
+  >();
 
   constructor(o: AttestationServiceOptions) {
     this.#selectors = o.selectors;
@@ -51,10 +69,12 @@ export class AttestationService {
     this.#timeoutMs = o.attestTimeoutMs ?? 30_000;
     this.#cache = new AttestationCache({
       ttlMs: o.reuseTtlMs ?? 1000,
+      revalidateMs: o.revalidateMs ?? DEFAULT_REVALIDATE_MS,
       ...(o.now ? { now: o.now } : {}),
     });
     this.#debug = o.log?.debug ?? (() => {});
     this.#tcp = o.tcp ?? {};
+    this.#now = o.clock ? () => o.clock!.now() : () => Date.now();
   }
 
   /** A Unix-socket connection's peer (SO_PEERCRED), pinned. Never throws. */
@@ -139,13 +159,37 @@ export class AttestationService {
     }
   }
 
+  /**
+   * The attested caller, its entries matched now. A reused attestation (the same frozen
+   * selectors) reuses its last answer while the matcher reports no change of entries and none of
+   * the matched entries has expired since.
+   */
   #caller(peer: ConnectionPeer & { ok: true }, selectors: readonly Selector[]): AttestedCaller {
-    return Object.freeze({
+    const generation = this.#entries.generation;
+    const last = this.#last.get(peer.pin);
+    if (
+      last !== undefined &&
+      generation !== undefined &&
+      last.generation === generation &&
+      last.caller.selectors === selectors &&
+      this.#now() < last.validUntil
+    ) {
+      return last.caller;
+    }
+    const entries = Object.freeze(this.#entries.match(selectors));
+    const caller: AttestedCaller = Object.freeze({
       process: peer.caller,
       transport: peer.transport,
       selectors,
-      entries: Object.freeze(this.#entries.match(selectors)),
+      entries,
     });
+    if (generation !== undefined) {
+      let validUntil = Infinity;
+      for (const e of entries)
+        if (e.expiresAt !== null) validUntil = Math.min(validUntil, e.expiresAt);
+      this.#last.set(peer.pin, { caller, generation, validUntil });
+    }
+    return caller;
   }
 }
 

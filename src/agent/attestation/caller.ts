@@ -29,4 +29,9 @@ export interface SelectorSource {
 /** Entries matching a set of selectors (entry-matcher.ts over the synced entries). */
 export interface EntryMatcher {
   match(selectors: readonly Selector[]): readonly Entry[];
+  /**
+   * Changes whenever the entries change; absent: results are never reused. Lets a connection's
+   * repeated calls reuse their match while the entries stay as they were.
+   */
+  readonly generation?: number;
 }

@@ -18,13 +18,19 @@ export class SyncedEntryMatcher implements EntryMatcher {
   #bySelector: Map<string, string[]> | null = null;
   /** Entry id → arrival order, the tie-break between entries created in the same second. */
   #position = new Map<string, number>();
+  #generation = 0;
 
   constructor(sync: EntrySource, clock: Clock) {
     this.#sync = sync;
     this.#clock = clock;
     sync.onChange(() => {
       this.#bySelector = null;
+      this.#generation++;
     });
+  }
+
+  get generation(): number {
+    return this.#generation;
   }
 
   /** Unexpired entries whose selectors are all among `selectors`, oldest first. */

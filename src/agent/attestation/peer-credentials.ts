@@ -39,6 +39,7 @@ let libc: Libc | undefined;
 let pidfdUnsupported = false;
 let pidfdOpenUnsupported = false;
 const ENOSYS = 38;
+const EINTR = 4;
 
 /** Loads koffi and binds libc once, on first use (the agent may never serve a connection). */
 function loadLibc(): Libc {
@@ -76,7 +77,10 @@ function loadLibc(): Libc {
         pollfd.writeInt16BE(POLLIN, 4);
         pollfd.writeInt16BE(0, 6);
       }
-      if ((poll(pollfd, 1, 0) as number) < 0) return -1;
+      // A signal (SIGPROF under --cpu-prof, say) may interrupt even a zero-timeout poll.
+      for (let tries = 0; (poll(pollfd, 1, 0) as number) < 0; tries++) {
+        if (koffi.errno() !== EINTR || tries >= 100) return -1;
+      }
       return le ? pollfd.readInt16LE(6) : pollfd.readInt16BE(6);
     },
     errno: () => koffi.errno(),
