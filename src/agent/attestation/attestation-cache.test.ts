@@ -144,7 +144,7 @@ describe('attestation service: reuse per connection, re-validated per call', () 
 
   it('with a pidfd pin (SO_PEERPIDFD): exec() on a connection is attested afresh', async (t) => {
     // The production path on kernels with SO_PEERPIDFD: the connection is identified at accept
-    // (identifyConnection), the caller then exec()s /bin/sleep (process.execve) on the same pid.
+    // (identifyUnixPeer), the caller then exec()s /bin/sleep (process.execve) on the same pid.
     const dir = mkdtempSync(path.join(tmpdir(), 'tessera-ac-'));
     const socketPath = path.join(dir, 's.sock');
     const accepted: net.Socket[] = [];
