@@ -145,7 +145,8 @@ async function answerOf(child: ChildProcess): Promise<{ pid: number; answer: Ans
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
+  // 'close', not 'exit': 'exit' may come before the child's last output has been read.
+  await new Promise<void>((r) => child.once('close', () => r()));
   clearTimeout(timer);
   const parsed = JSON.parse(out || '{}') as { pid: number; answer: Answer; error?: string };
   assert.equal(parsed.error, undefined, `${parsed.error ?? ''} ${err}`);

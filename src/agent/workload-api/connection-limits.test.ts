@@ -81,7 +81,8 @@ async function output(child: ChildProcess): Promise<string> {
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
+  // 'close', not 'exit': 'exit' may come before the child's last output has been read.
+  await new Promise<void>((r) => child.once('close', () => r()));
   clearTimeout(timer);
   return out;
 }
