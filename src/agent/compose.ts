@@ -13,6 +13,9 @@ import { createWorkloadAttestors } from '../plugins/workload-attestors/catalog.t
 import { Backoff } from '../client/workload/backoff.ts';
 import { JwtMintBatcher } from './cache/jwt-mint-batcher.ts';
 import { JwtSvidCache } from './cache/jwt-svid-cache.ts';
+import { AttestationService } from './attestation/attestation-service.ts';
+import { SyncedEntryMatcher } from './attestation/entry-matcher.ts';
+import { attestorsSource } from './attestation/workload-attestors.ts';
 import { WorkloadIdentities } from './cache/workload-identities.ts';
 import { X509SvidCache, type MintResult } from './cache/x509-svid-cache.ts';
 import { type AgentConfig, compileAgentConfig } from './config/compile.ts';
@@ -94,6 +97,7 @@ interface AgentParts {
   readonly sync: EntrySync;
   readonly x509: X509SvidCache;
   readonly identities: WorkloadIdentities;
+  readonly attestation: AttestationService;
   readonly lifecycle: AgentLifecycle;
   readonly stateWriter: CoalescingWriter;
 }
@@ -105,6 +109,7 @@ export class TesseraAgent {
   readonly sync: EntrySync;
   readonly x509: X509SvidCache;
   readonly identities: WorkloadIdentities;
+  readonly attestation: AttestationService;
   readonly #lifecycle: AgentLifecycle;
   readonly #stateWriter: CoalescingWriter;
 
@@ -115,6 +120,7 @@ export class TesseraAgent {
     this.sync = p.sync;
     this.x509 = p.x509;
     this.identities = p.identities;
+    this.attestation = p.attestation;
     this.#lifecycle = p.lifecycle;
     this.#stateWriter = p.stateWriter;
   }
@@ -160,7 +166,11 @@ export class TesseraAgent {
       },
     });
     const { sync, x509, stateWriter } = await syncAndCache(config, log, clock, link, lifecycle);
-    const identities = workloadIdentities(config, clock, link, sync, x509, options.env);
+    const { identities, attestation } = workloadIdentities(
+      config,
+      { clock, log, link, sync, x509 },
+      options.env,
+    );
     try {
       await lifecycle.bootstrap(options.signal ?? new AbortController().signal);
     } catch (e) {
@@ -168,7 +178,17 @@ export class TesseraAgent {
       await stateWriter.close();
       throw e;
     }
-    return new TesseraAgent({ config, log, link, sync, x509, identities, lifecycle, stateWriter });
+    return new TesseraAgent({
+      config,
+      log,
+      link,
+      sync,
+      x509,
+      identities,
+      attestation,
+      lifecycle,
+      stateWriter,
+    });
   }
 
   /**
@@ -183,6 +203,10 @@ export class TesseraAgent {
       api = await startWorkloadApi({
         socketPath: this.config.socket_path,
         source: this.identities,
+        attestation: this.attestation,
+        maxConnections: this.config.workload_api_max_connections,
+        maxConnectionsPerUid: this.config.workload_api_max_connections_per_uid,
+        prefaceTimeoutMs: this.config.workload_api_preface_timeout,
         log: this.log,
       }).catch((e: unknown) => {
         throw socketListenerError(e, this.config.socket_path);
@@ -276,15 +300,16 @@ async function syncAndCache(
   return { sync, x509, stateWriter };
 }
 
-/** What the Workload API serves: attestors, entry matching, SVID caches, batched JWT mints. */
+/**
+ * What the Workload API serves: caller attestation (attestors, entry matching) and the SVID
+ * caches with batched JWT mints.
+ */
 function workloadIdentities(
   config: AgentConfig,
-  clock: Clock,
-  link: ServerLink,
-  sync: EntrySync,
-  x509: X509SvidCache,
+  p: { clock: Clock; log: Logger; link: ServerLink; sync: EntrySync; x509: X509SvidCache },
   env: Record<string, string | undefined> | undefined,
-): WorkloadIdentities {
+): { identities: WorkloadIdentities; attestation: AttestationService } {
+  const { clock, link, sync, x509 } = p;
   const attestors = createWorkloadAttestors(config.workload_attestors, {
     procRoot: '/proc',
     env: env ?? process.env,
@@ -306,9 +331,14 @@ function workloadIdentities(
       return { token: r.token, expiresAt: msFromSeconds(r.expiresAt) };
     },
   });
-  return new WorkloadIdentities({
+  const attestation = new AttestationService({
+    selectors: attestorsSource(attestors),
+    entries: new SyncedEntryMatcher(sync, clock),
+    clock,
+    log: p.log,
+  });
+  const identities = new WorkloadIdentities({
     trustDomain: config.trust_domain,
-    attestors,
     sync,
     x509,
     jwt: new JwtSvidCache(clock, config.jwt_svid_cache_max_size),
@@ -316,6 +346,7 @@ function workloadIdentities(
     allowedForeignJwtClaims: config.allowed_foreign_jwt_claims,
     mintJwt: (entryId, audience) => jwtMints.mint(entryId, audience),
   });
+  return { identities, attestation };
 }
 
 async function mintX509(

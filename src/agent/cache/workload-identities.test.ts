@@ -11,7 +11,10 @@ import { MemoryKeyManager } from '../../crypto/keys/memory-key-manager.ts';
 import { makeCa } from '../../crypto/x509/testing.ts';
 import { SyncAuthorizedEntriesResponseSchema } from '../../../proto/gen/tessera/v1/sync_pb.js';
 import type { BundleSchema, EntrySchema } from '../../../proto/gen/tessera/v1/types_pb.js';
+import type { Selector } from '../../core/selector.ts';
 import { Backoff } from '../../client/workload/backoff.ts';
+import type { AttestedCaller } from '../attestation/caller.ts';
+import { SyncedEntryMatcher } from '../attestation/entry-matcher.ts';
 import type { ServerClients } from '../identity/server-link.ts';
 import { EntrySync } from '../sync/entry-sync.ts';
 import { JwtSvidCache } from './jwt-svid-cache.ts';
@@ -63,7 +66,16 @@ function entry(
   };
 }
 
-const sel = (uid: number) => [{ type: 'unix', value: `uid:${uid}` }];
+const sel = (uid: number): Selector[] => [{ type: 'unix', value: `uid:${uid}` }];
+
+/** The matcher of the last setup(): callers are attested against its entries. */
+let matcher: SyncedEntryMatcher;
+const who = (selectors: Selector[]): AttestedCaller => ({
+  process: { pid: 1, uid: 1, gid: 1 },
+  transport: 'unix',
+  selectors,
+  entries: matcher.match(selectors),
+});
 
 async function setup(allowedForeignJwtClaims?: string[]) {
   const sync = new EntrySync({
@@ -85,9 +97,9 @@ async function setup(allowedForeignJwtClaims?: string[]) {
     onChange: () => () => {},
     refresh: async () => {},
   } as unknown as X509SvidCache;
+  matcher = new SyncedEntryMatcher(sync, clock);
   const ids = new WorkloadIdentities({
     trustDomain: 'example.org',
-    attestors: [],
     sync,
     x509,
     jwt: new JwtSvidCache(clock, 10),
@@ -122,7 +134,7 @@ async function token(td: string, key: ManagedKey, kid: string, aud = 'me'): Prom
 describe('WorkloadIdentities: federated bundles', () => {
   it('a caller gets exactly the federated bundles its entries federate with', async () => {
     const { ids } = await setup();
-    const web = ids.view(sel(1));
+    const web = ids.view(who(sel(1)));
     assert.deepEqual([...web.federatedBundles.keys()], ['spiffe://partner.test']);
     assert.deepEqual(
       web.federatedBundles.get('spiffe://partner.test')?.map((d) => Buffer.from(d)),
@@ -141,11 +153,11 @@ describe('WorkloadIdentities: federated bundles', () => {
     );
 
     // Not held by the agent (missing.test): simply absent.
-    assert.deepEqual([...ids.view(sel(2)).federatedBundles.keys()], ['spiffe://other.test']);
-    assert.equal(ids.view(sel(3)).federatedBundles.size, 0);
-    assert.deepEqual([...ids.view(sel(3)).jwtBundles.keys()], ['spiffe://example.org']);
+    assert.deepEqual([...ids.view(who(sel(2))).federatedBundles.keys()], ['spiffe://other.test']);
+    assert.equal(ids.view(who(sel(3))).federatedBundles.size, 0);
+    assert.deepEqual([...ids.view(who(sel(3))).jwtBundles.keys()], ['spiffe://example.org']);
     // Both workloads' entries at once: the union.
-    assert.deepEqual([...ids.view([...sel(1), ...sel(2)]).federatedBundles.keys()].sort(), [
+    assert.deepEqual([...ids.view(who([...sel(1), ...sel(2)])).federatedBundles.keys()].sort(), [
       'spiffe://other.test',
       'spiffe://partner.test',
     ]);
@@ -161,7 +173,9 @@ describe('WorkloadIdentities: federated bundles', () => {
       }),
     );
     assert.equal(notified, 1);
-    const jwks = JSON.parse(ids.view(sel(1)).jwtBundles.get('spiffe://partner.test') ?? '') as {
+    const jwks = JSON.parse(
+      ids.view(who(sel(1))).jwtBundles.get('spiffe://partner.test') ?? '',
+    ) as {
       keys: { kid: string }[];
     };
     assert.equal(jwks.keys[0]?.kid, 'partner.test-2');
@@ -169,8 +183,8 @@ describe('WorkloadIdentities: federated bundles', () => {
       create(SyncAuthorizedEntriesResponseSchema, { federatedBundlesRemoved: ['partner.test'] }),
     );
     assert.equal(notified, 2);
-    assert.equal(ids.view(sel(1)).federatedBundles.size, 0);
-    assert.deepEqual([...ids.view(sel(1)).jwtBundles.keys()], ['spiffe://example.org']);
+    assert.equal(ids.view(who(sel(1))).federatedBundles.size, 0);
+    assert.deepEqual([...ids.view(who(sel(1))).jwtBundles.keys()], ['spiffe://example.org']);
   });
 
   it("ValidateJWTSVID: own and the caller's federated trust domains; foreign claims filtered", async () => {
@@ -178,7 +192,7 @@ describe('WorkloadIdentities: federated bundles', () => {
     const mine = await ids.validateJwtSvid(
       await token('example.org', own.jwt, 'example.org-1'),
       'me',
-      sel(1),
+      who(sel(1)),
     );
     assert.equal(mine.spiffeId, 'spiffe://example.org/w');
     assert.equal(mine.claims.iss, 'https://x', 'own claims are all returned');
@@ -186,26 +200,34 @@ describe('WorkloadIdentities: federated bundles', () => {
     const theirs = await ids.validateJwtSvid(
       await token('partner.test', partner.jwt, 'partner.test-1'),
       'me',
-      sel(1),
+      who(sel(1)),
     );
     assert.equal(theirs.spiffeId, 'spiffe://partner.test/w');
     assert.deepEqual(Object.keys(theirs.claims).sort(), ['aud', 'exp', 'sub']);
 
     const allowed = await (
       await setup(['iss'])
-    ).ids.validateJwtSvid(await token('partner.test', partner.jwt, 'partner.test-1'), 'me', sel(1));
+    ).ids.validateJwtSvid(
+      await token('partner.test', partner.jwt, 'partner.test-1'),
+      'me',
+      who(sel(1)),
+    );
     assert.deepEqual(Object.keys(allowed.claims).sort(), ['aud', 'exp', 'iss', 'sub']);
 
     // A key of one trust domain never verifies another's tokens.
     await assert.rejects(
-      ids.validateJwtSvid(await token('partner.test', other.jwt, 'other.test-1'), 'me', sel(1)),
+      ids.validateJwtSvid(
+        await token('partner.test', other.jwt, 'other.test-1'),
+        'me',
+        who(sel(1)),
+      ),
       /unknown kid/,
     );
     await assert.rejects(
       ids.validateJwtSvid(
         await token('stranger.test', partner.jwt, 'partner.test-1'),
         'me',
-        sel(1),
+        who(sel(1)),
       ),
       /unknown kid "partner.test-1" for trust domain "stranger.test"/,
     );
@@ -213,7 +235,7 @@ describe('WorkloadIdentities: federated bundles', () => {
       ids.validateJwtSvid(
         await token('partner.test', partner.jwt, 'partner.test-1'),
         'you',
-        sel(1),
+        who(sel(1)),
       ),
       /aud/,
     );
@@ -222,11 +244,11 @@ describe('WorkloadIdentities: federated bundles', () => {
     // entries federate elsewhere, or none at all, or without any identity, gets only its own.
     const partnerToken = await token('partner.test', partner.jwt, 'partner.test-1');
     for (const selectors of [sel(2), sel(3), []]) {
-      await assert.rejects(ids.validateJwtSvid(partnerToken, 'me', selectors), /unknown kid/);
+      await assert.rejects(ids.validateJwtSvid(partnerToken, 'me', who(selectors)), /unknown kid/);
       const ok = await ids.validateJwtSvid(
         await token('example.org', own.jwt, 'example.org-1'),
         'me',
-        selectors,
+        who(selectors),
       );
       assert.equal(ok.spiffeId, 'spiffe://example.org/w');
     }
@@ -236,14 +258,18 @@ describe('WorkloadIdentities: federated bundles', () => {
       create(SyncAuthorizedEntriesResponseSchema, { federatedBundlesRemoved: ['partner.test'] }),
     );
     await assert.rejects(
-      ids.validateJwtSvid(await token('partner.test', partner.jwt, 'partner.test-1'), 'me', sel(1)),
+      ids.validateJwtSvid(
+        await token('partner.test', partner.jwt, 'partner.test-1'),
+        'me',
+        who(sel(1)),
+      ),
       /unknown kid/,
     );
   });
 });
 
 describe('WorkloadIdentities: entries without a cached X.509-SVID (restored, server away)', () => {
-  it('attest survives failed mints; the view is identified but has no SVIDs; validation works', async () => {
+  it('prepare survives failed mints; the view is identified but has no SVIDs; validation works', async () => {
     const sync = new EntrySync({
       clients: () => ({}) as ServerClients,
       onRefused: async () => {},
@@ -282,30 +308,30 @@ describe('WorkloadIdentities: entries without a cached X.509-SVID (restored, ser
         throw new Error('connect ECONNREFUSED');
       },
     } as unknown as X509SvidCache;
+    matcher = new SyncedEntryMatcher(sync, clock);
     const ids = new WorkloadIdentities({
       trustDomain: 'example.org',
-      attestors: [{ type: 'unix', attest: async () => sel(1) }] as never,
       sync,
       x509,
       jwt: new JwtSvidCache(clock, 10),
       mintJwt: () => Promise.reject(new Error('server away')),
       clock,
     });
-    const selectors = await ids.attest({ pid: 1, uid: 1, gid: 1 }, new AbortController().signal);
-    assert.deepEqual(selectors, sel(1));
+    const caller = who(sel(1));
+    await ids.prepare(caller);
     assert.equal(refreshes, 1);
-    const view = ids.view(selectors);
+    const view = ids.view(caller);
     assert.equal(view.identified, true);
     assert.deepEqual(view.svids, []);
     assert.deepEqual([...view.jwtBundles.keys()].sort(), [
       'spiffe://example.org',
       'spiffe://partner.test',
     ]);
-    assert.equal(ids.view(sel(9)).identified, false);
+    assert.equal(ids.view(who(sel(9))).identified, false);
     const ok = await ids.validateJwtSvid(
       await token('partner.test', partner.jwt, 'partner.test-1'),
       'me',
-      selectors,
+      caller,
     );
     assert.equal(ok.spiffeId, 'spiffe://partner.test/w');
   });

@@ -1,19 +1,16 @@
 // The agent's answer to "what may this workload have?": the WorkloadIdentitySource behind the
-// Workload API. Workload selectors come from the workload attestors; an entry matches when all
-// its selectors are among them; its SVIDs come from the caches, minted on demand when missing.
+// Workload API. The caller arrives attested, its entries matched (agent/attestation); here its
+// SVIDs come from the caches, minted on demand when missing, and its bundles are assembled.
 import type { KeyObject } from 'node:crypto';
 import type { Bundle } from '../../core/bundle.ts';
 import type { Clock } from '../../core/clock.ts';
-import { type Entry, isExpired } from '../../core/entry.ts';
 import { PermissionDeniedError, UnavailableError } from '../../core/errors.ts';
-import { type Selector, formatSelector } from '../../core/selector.ts';
 import { bundleToJwks } from '../../crypto/bundle-format.ts';
 import { spkiToKeyObject } from '../../crypto/jwk.ts';
 import { verifyJwtSvid } from '../../crypto/jwt/verify.ts';
-import type { WorkloadAttestor } from '../../plugins/workload-attestors/workload-attestor.ts';
 import type { EntrySync } from '../sync/entry-sync.ts';
+import type { AttestedCaller } from '../attestation/caller.ts';
 import type {
-  CallerProcess,
   JwtSvidItem,
   WorkloadIdentitySource,
   WorkloadView,
@@ -26,7 +23,6 @@ const ON_DEMAND_MINT_TIMEOUT_MS = 10_000;
 
 export interface WorkloadIdentitiesOptions {
   trustDomain: string;
-  attestors: readonly WorkloadAttestor[];
   sync: EntrySync;
   x509: X509SvidCache;
   jwt: JwtSvidCache;
@@ -48,10 +44,6 @@ const FOREIGN_CLAIMS_KEPT = ['sub', 'aud', 'exp'];
 
 export class WorkloadIdentities implements WorkloadIdentitySource {
   readonly #o: WorkloadIdentitiesOptions;
-  /** Selector → ids of the entries that have it; rebuilt when the entries change. */
-  #bySelector: Map<string, string[]> | null = null;
-  /** Entry id → arrival order, the tie-break between entries created in the same second. */
-  #position = new Map<string, number>();
   /** Trust domain name → kid → key, for ValidateJWTSVID; dropped when the bundles change. */
   #jwtKeys = new Map<string, Map<string, KeyObject>>();
   /** JWKS JSON per bundle object (bundles are replaced on change, never mutated). */
@@ -62,33 +54,28 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
     this.#o = o;
     this.#foreignClaims = new Set([...FOREIGN_CLAIMS_KEPT, ...(o.allowedForeignJwtClaims ?? [])]);
     o.sync.onChange(() => {
-      this.#bySelector = null;
       this.#jwtKeys = new Map();
     });
   }
 
-  async attest(caller: CallerProcess, signal: AbortSignal): Promise<Selector[]> {
-    // The Workload API server bounds the whole attestation (attestTimeoutMs) through `signal`.
-    const all = await Promise.all(this.#o.attestors.map((a) => a.attest(caller.pid, signal)));
-    const selectors = all.flat();
+  async prepare(caller: AttestedCaller): Promise<void> {
     // Mint what this workload needs and the cache lacks (evicted, or new) before it asks. When
     // that fails (the server is away: entries restored from the data dir, say), the caller gets
     // what there is — bundles and validation, but no X.509-SVID until one can be minted; the
     // cache logs the failure and backs off.
-    const missing = this.#matching(selectors)
-      .filter((e) => !this.#o.x509.get(e.id))
-      .map((e) => e.id);
+    const missing = caller.entries.filter((e) => !this.#o.x509.get(e.id)).map((e) => e.id);
     if (missing.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         this.#o.x509.refresh(this.#o.sync.entries, missing).catch(() => {}),
-        new Promise((r) => setTimeout(r, ON_DEMAND_MINT_TIMEOUT_MS).unref()),
+        new Promise((r) => (timer = setTimeout(r, ON_DEMAND_MINT_TIMEOUT_MS).unref())),
       ]);
+      clearTimeout(timer);
     }
-    return selectors;
   }
 
-  view(selectors: readonly Selector[]): WorkloadView {
-    const entries = this.#matching(selectors);
+  view(caller: AttestedCaller): WorkloadView {
+    const entries = caller.entries;
     const svids: X509SvidItem[] = [];
     for (const e of entries) {
       const s = this.#o.x509.get(e.id);
@@ -148,13 +135,11 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
   }
 
   async fetchJwtSvids(
-    selectors: readonly Selector[],
+    caller: AttestedCaller,
     audience: readonly string[],
     spiffeId: string,
   ): Promise<JwtSvidItem[]> {
-    const entries = this.#matching(selectors).filter(
-      (e) => spiffeId === '' || e.spiffeId === spiffeId,
-    );
+    const entries = caller.entries.filter((e) => spiffeId === '' || e.spiffeId === spiffeId);
     if (entries.length === 0) throw new PermissionDeniedError('no identity issued');
     const out: JwtSvidItem[] = [];
     for (const e of entries) {
@@ -182,10 +167,10 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
   async validateJwtSvid(
     token: string,
     audience: string,
-    selectors: readonly Selector[],
+    caller: AttestedCaller,
   ): Promise<{ spiffeId: string; claims: Record<string, unknown> }> {
     const own = this.#o.trustDomain;
-    const federates = new Set(this.#matching(selectors).flatMap((e) => e.federatesWith));
+    const federates = new Set(caller.entries.flatMap((e) => e.federatesWith));
     const v = await verifyJwtSvid(token, {
       audience,
       now: this.#o.clock.now(),
@@ -211,43 +196,5 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
       this.#jwtKeys.set(td, keys);
     }
     return keys.get(kid) ?? null;
-  }
-
-  /** Unexpired entries whose selectors are all among `selectors`, oldest first. */
-  #matching(selectors: readonly Selector[]): Entry[] {
-    const have = new Set(selectors.map(formatSelector));
-    const index = this.#index();
-    const now = this.#o.clock.now();
-    const seen = new Set<string>();
-    const out: Entry[] = [];
-    for (const s of have) {
-      for (const id of index.get(s) ?? []) {
-        if (seen.has(id)) continue;
-        seen.add(id);
-        const e = this.#o.sync.entries.get(id);
-        if (e && !isExpired(e, now) && e.selectors.every((x) => have.has(formatSelector(x))))
-          out.push(e);
-      }
-    }
-    const pos = (id: string) => this.#position.get(id) ?? 0;
-    return out.sort((a, b) => a.createdAt - b.createdAt || pos(a.id) - pos(b.id));
-  }
-
-  #index(): Map<string, string[]> {
-    if (!this.#bySelector) {
-      const m = new Map<string, string[]>();
-      this.#position = new Map();
-      for (const e of this.#o.sync.entries.values()) {
-        this.#position.set(e.id, this.#position.size);
-        for (const s of e.selectors) {
-          const k = formatSelector(s);
-          const list = m.get(k);
-          if (list) list.push(e.id);
-          else m.set(k, [e.id]);
-        }
-      }
-      this.#bySelector = m;
-    }
-    return this.#bySelector;
   }
 }

@@ -51,6 +51,14 @@ export function compileAgentConfig(
     const kinds = Object.keys(builtinNodeAttestors).join(' or ');
     throw new InvalidArgumentError(`config: use one node attestor: ${kinds}, not both`);
   }
+  if (c.workload_api_max_connections_per_uid >= c.workload_api_max_connections) {
+    throw new InvalidArgumentError(
+      'config: workload_api_max_connections_per_uid: must be below workload_api_max_connections',
+    );
+  }
+  if (c.workload_api_preface_timeout <= 0) {
+    throw new InvalidArgumentError('config: workload_api_preface_timeout: must be positive');
+  }
   const trustSources = [
     c.trust_bundle_file,
     c.trust_bundle_url,

@@ -47,6 +47,12 @@ export const agentConfigSchema = z.strictObject({
   jwt_svid_cache_max_size: z.number().int().min(1).max(1_000_000).default(1000),
   /** Claims besides sub, aud, exp that ValidateJWTSVID returns for federated JWT-SVIDs. */
   allowed_foreign_jwt_claims: z.array(z.string().min(1).max(256)).max(100).default([]),
+  /** Workload API connections served at once; more are closed at accept. */
+  workload_api_max_connections: z.number().int().min(1).max(1_000_000).default(1024),
+  /** Workload API connections one caller (uid) may hold; below the global limit. */
+  workload_api_max_connections_per_uid: z.number().int().min(1).max(1_000_000).default(128),
+  /** A Workload API connection that has not sent the HTTP/2 preface by then is closed. */
+  workload_api_preface_timeout: duration.default(5000),
   /** Server reconnect backoff cap. */
   max_backoff: duration.default(30_000),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,74 +1,32 @@
-// Caller → selectors: workload attestation bracketed by the process pin (process-pin.ts), with a
-// time bound so a stuck attestor cannot hold a request (and its memory) forever. Unary calls may
-// reuse the connection's last attestation while the process still reads the same (see
-// attestation-cache.ts for why that is safe); streams always attest afresh (once per stream).
-import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
-import { UnavailableError } from '../../core/errors.ts';
-import type { Selector } from '../../core/selector.ts';
-import type { AttestationCache } from './attestation-cache.ts';
-import { connectionPeerKey, type ConnectionPeer } from './connection-peer.ts';
-import type { WorkloadIdentitySource } from './identity-source.ts';
-import type { WorkloadApiLogger } from './log.ts';
-import { verifyPin } from './process-pin.ts';
-import { untilAborted } from './abortable.ts';
+// The Workload API's side of caller attestation: the connection's peer travels from the
+// transport to the handlers (a Connect context value, or directly on the gRPC fast path), and
+// the attestation service (agent/attestation) turns it into the attested caller. Cancellation is
+// reported as Connect reports it.
+import { Code, ConnectError, createContextKey, type HandlerContext } from '@connectrpc/connect';
+import type { AttestationService } from '../attestation/attestation-service.ts';
+import type { AttestedCaller } from '../attestation/caller.ts';
+import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 
 export interface CallerDeps {
-  readonly source: WorkloadIdentitySource;
-  readonly log: WorkloadApiLogger;
-  readonly attestTimeoutMs: number;
-  /** Per-connection attestation results for unary calls; absent: always attest. */
-  readonly attestations?: AttestationCache;
+  readonly attestation: AttestationService;
 }
 
 /**
- * The caller's selectors. Every failure is Unavailable, as in SPIRE: the client retries with
- * backoff, and the retry attests afresh (a caller we could not identify or whose process changed
- * under us gets nothing, never a guess). `reuse`: a cached attestation of this connection's
- * process may answer, after the same pin check a fresh one gets.
+ * The attested caller of this call. `reuse`: a unary call may be answered from the
+ * connection's last attestation, re-validated (attestation-cache.ts). Failures are Unavailable.
  */
 export async function attestCaller(
   d: CallerDeps,
   ctx: CallContext,
   reuse = false,
-): Promise<Selector[]> {
+): Promise<AttestedCaller> {
   const peer = 'values' in ctx ? ctx.values.get(connectionPeerKey) : ctx.peer;
-  if (!peer.ok) {
-    throw new UnavailableError('could not identify the caller', { cause: peer.reason });
-  }
-  const cache = reuse && d.attestations?.enabled ? d.attestations : undefined;
-  const cached = cache?.get(peer.pin);
-  if (cached) {
-    await verifyPin(peer.pin);
-    return cached;
-  }
-  const before = cache?.fingerprint(peer.pin);
-  // One controller and one timer, not AbortSignal.any + AbortSignal.timeout: those cost a
-  // dependent-signal registration, a weak timer and (on expiry) a DOMException per call.
-  const bound = new AbortController();
-  const onCancel = () => bound.abort(ctx.signal.reason);
-  ctx.signal.addEventListener('abort', onCancel, { once: true });
-  const timer = setTimeout(
-    () => bound.abort(new UnavailableError('workload attestation timed out')),
-    d.attestTimeoutMs,
-  );
-  let selectors: Selector[];
   try {
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    selectors = await untilAborted(d.source.attest(peer.caller, bound.signal), bound.signal);
+    return await d.attestation.attest(peer, ctx.signal, { reuse });
   } catch (e) {
     if (ctx.signal.aborted) throw cancelled(ctx);
-    throw new UnavailableError('workload attestation failed', { cause: e });
-  } finally {
-    clearTimeout(timer);
-    ctx.signal.removeEventListener('abort', onCancel);
+    throw e;
   }
-  await verifyPin(peer.pin);
-  cache?.put(peer.pin, before, selectors);
-  d.log.debug(
-    { pid: peer.caller.pid, uid: peer.caller.uid, selectors: selectors.length },
-    'workload attested',
-  );
-  return selectors;
 }
 
 /**
@@ -88,3 +46,9 @@ export function cancelled(ctx: { readonly signal: AbortSignal }): ConnectError {
     ? reason
     : new ConnectError('request cancelled', Code.Canceled);
 }
+
+/** Carries the connection's peer from the transport to the handlers. */
+export const connectionPeerKey = createContextKey<ConnectionPeer>(
+  { ok: false, reason: 'no transport peer on the request' },
+  { description: 'workload API connection peer' },
+);

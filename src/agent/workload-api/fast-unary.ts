@@ -20,7 +20,7 @@ import {
   JWTSVIDRequestSchema,
   JWTSVIDResponseSchema,
 } from '../../../proto/gen/spiffe/workload_pb.js';
-import type { ConnectionPeer } from './connection-peer.ts';
+import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import { toConnectError } from './error-map.ts';
 import { fetchJwtSvid, type WorkloadHandlerDeps } from './handlers.ts';
 import { SECURITY_HEADER } from './security-header.ts';

@@ -14,7 +14,6 @@ import {
   TesseraError,
   UnavailableError,
 } from '../../core/errors.ts';
-import type { Selector } from '../../core/selector.ts';
 import { SpiffeId } from '../../core/spiffe-id.ts';
 import type { JWTSVIDResponseSchema } from '../../../proto/gen/spiffe/workload_pb.js';
 import {
@@ -24,14 +23,18 @@ import {
   type SpiffeWorkloadAPI,
 } from '../../../proto/gen/spiffe/workload_pb.js';
 import { DeadlineError, withinDeadline } from './abortable.ts';
+import type { AttestedCaller } from '../attestation/caller.ts';
 import { attestCaller, cancelled, type CallContext, type CallerDeps } from './caller.ts';
 import { claimsStruct } from './claims.ts';
-import type { WorkloadView } from './identity-source.ts';
+import type { WorkloadIdentitySource, WorkloadView } from './identity-source.ts';
+import type { WorkloadApiLogger } from './log.ts';
 import { jwtBundlesResponse, uniqueHints, usableHint, x509BundlesResponse } from './responses.ts';
 import { x509SvidResponse } from './responses.ts';
 import { fullStateStream } from './watch.ts';
 
 export interface WorkloadHandlerDeps extends CallerDeps {
+  readonly source: WorkloadIdentitySource;
+  readonly log: WorkloadApiLogger;
   /** Bound on minting/fetching JWT-SVIDs and on validating one (the source may call the server). */
   readonly jwtTimeoutMs: number;
   /** Aborted at shutdown: open streams end with Unavailable, so clients reconnect elsewhere. */
@@ -41,16 +44,16 @@ export interface WorkloadHandlerDeps extends CallerDeps {
 export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof SpiffeWorkloadAPI> {
   return {
     async *fetchX509SVID(_req, ctx) {
-      const selectors = await attestCaller(d, ctx);
-      yield* viewStream(d, ctx, selectors, X509SVIDResponseSchema, x509SvidResponse, true);
+      const caller = await attestCaller(d, ctx);
+      yield* viewStream(d, ctx, caller, X509SVIDResponseSchema, x509SvidResponse, true);
     },
     async *fetchX509Bundles(_req, ctx) {
-      const selectors = await attestCaller(d, ctx);
-      yield* viewStream(d, ctx, selectors, X509BundlesResponseSchema, x509BundlesResponse);
+      const caller = await attestCaller(d, ctx);
+      yield* viewStream(d, ctx, caller, X509BundlesResponseSchema, x509BundlesResponse);
     },
     async *fetchJWTBundles(_req, ctx) {
-      const selectors = await attestCaller(d, ctx);
-      yield* viewStream(d, ctx, selectors, JWTBundlesResponseSchema, jwtBundlesResponse);
+      const caller = await attestCaller(d, ctx);
+      yield* viewStream(d, ctx, caller, JWTBundlesResponseSchema, jwtBundlesResponse);
     },
     fetchJWTSVID: (req, ctx) => fetchJwtSvid(d, ctx, req),
     // No attestation: the port validates against every bundle this agent holds, whoever asks,
@@ -60,11 +63,11 @@ export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof 
       if (req.svid === '') throw new InvalidArgumentError('svid must be specified');
       // The caller's entries decide which federated trust domains it trusts (as in SPIRE); a
       // caller without an identity may still validate tokens of the own trust domain.
-      const selectors = await attestCaller(d, ctx, true);
+      const caller = await attestCaller(d, ctx, true);
       const { spiffeId, claims } = await bounded(
         d,
         ctx,
-        d.source.validateJwtSvid(req.svid, req.audience, selectors),
+        d.source.validateJwtSvid(req.svid, req.audience, caller),
       );
       return { spiffeId, claims: claimsStruct(claims) };
     },
@@ -83,12 +86,8 @@ export async function fetchJwtSvid(
   req: { readonly audience: readonly string[]; readonly spiffeId: string },
 ): Promise<MessageInitShape<typeof JWTSVIDResponseSchema>> {
   checkJwtSvidRequest(req.audience, req.spiffeId);
-  const selectors = await attestCaller(d, ctx, true);
-  const svids = await bounded(
-    d,
-    ctx,
-    d.source.fetchJwtSvids(selectors, req.audience, req.spiffeId),
-  );
+  const caller = await attestCaller(d, ctx, true);
+  const svids = await bounded(d, ctx, d.source.fetchJwtSvids(caller, req.audience, req.spiffeId));
   if (svids.length === 0) throw new PermissionDeniedError('no identity issued');
   return {
     svids: uniqueHints(svids).map((s) => ({
@@ -128,13 +127,19 @@ export function checkJwtSvidRequest(audience: readonly string[], spiffeId: strin
 async function* viewStream<D extends DescMessage>(
   d: WorkloadHandlerDeps,
   ctx: HandlerContext,
-  selectors: readonly Selector[],
+  caller: AttestedCaller,
   schema: D,
   toMessage: (view: WorkloadView) => MessageShape<D>,
   needsSvid = false,
 ): AsyncGenerator<MessageShape<D>> {
+  await d.source.prepare(caller);
+  let first = true;
   const compute = () => {
-    const view = d.source.view(selectors);
+    // The first message uses the call's match; later ones (on a change) match again, so entries
+    // created or deleted for these selectors show on the open stream.
+    const current = first ? caller : d.attestation.rematch(caller);
+    first = false;
+    const view = d.source.view(current);
     if (needsSvid ? view.svids.length === 0 : !view.identified)
       throw new PermissionDeniedError('no identity issued');
     return toMessage(view);

@@ -1,14 +1,7 @@
 // The port the Workload API server reads from; implemented by the agent's SVID cache
 // (src/agent/cache). Everything here is already decided for the caller's selectors: the server
 // adds the protocol (header check, streaming, encodings, error codes) and nothing else.
-import type { Selector } from '../../core/selector.ts';
-
-/** The calling process as the kernel reports it (SO_PEERCRED), pinned against PID reuse. */
-export interface CallerProcess {
-  readonly pid: number;
-  readonly uid: number;
-  readonly gid: number;
-}
+import type { AttestedCaller } from '../attestation/caller.ts';
 
 export interface X509SvidItem {
   readonly spiffeId: string;
@@ -47,10 +40,13 @@ export interface JwtSvidItem {
 }
 
 export interface WorkloadIdentitySource {
-  /** Runs the workload attestors for the caller; [] when nothing is known about it. */
-  attest(caller: CallerProcess, signal: AbortSignal): Promise<Selector[]>;
-  /** The current view for these selectors. `identified` false means "no identity". */
-  view(selectors: readonly Selector[]): WorkloadView;
+  /**
+   * Before a stream's first message: mints what the caller's entries need and the cache lacks
+   * (bounded; on failure the caller gets what there is).
+   */
+  prepare(caller: AttestedCaller): Promise<void>;
+  /** The current view for this caller. `identified` false means "no identity". */
+  view(caller: AttestedCaller): WorkloadView;
   /** Called whenever any view may have changed (rotation, entry or bundle change). */
   onChange(listener: () => void): () => void;
   /**
@@ -58,7 +54,7 @@ export interface WorkloadIdentitySource {
    * Throws PermissionDeniedError when the caller has no matching identity.
    */
   fetchJwtSvids(
-    selectors: readonly Selector[],
+    caller: AttestedCaller,
     audience: readonly string[],
     spiffeId: string,
   ): Promise<JwtSvidItem[]>;
@@ -70,6 +66,6 @@ export interface WorkloadIdentitySource {
   validateJwtSvid(
     token: string,
     audience: string,
-    selectors: readonly Selector[],
+    caller: AttestedCaller,
   ): Promise<{ spiffeId: string; claims: Record<string, unknown> }>;
 }

@@ -10,13 +10,9 @@ import { Health, file_grpc_health_v1_health } from '../../../proto/gen/grpc/heal
 import * as reflectV1 from '../../../proto/gen/grpc/reflection/v1/reflection_pb.js';
 import * as reflectV1alpha from '../../../proto/gen/grpc/reflection/v1alpha/reflection_pb.js';
 import { SpiffeWorkloadAPI, file_spiffe_workload } from '../../../proto/gen/spiffe/workload_pb.js';
-import { AttestationCache } from './attestation-cache.ts';
-import {
-  connectionPeerKey,
-  identifyConnection,
-  releaseConnection,
-  type ConnectionPeer,
-} from './connection-peer.ts';
+import type { AttestationService } from '../attestation/attestation-service.ts';
+import type { ConnectionPeer } from '../attestation/connection-peer.ts';
+import { connectionPeerKey } from './caller.ts';
 import { errorMappingInterceptor } from './error-map.ts';
 import { workloadApiHandlers, type WorkloadHandlerDeps } from './handlers.ts';
 import { serveFastUnary, type FastUnaryDeps } from './fast-unary.ts';
@@ -31,25 +27,26 @@ export interface WorkloadApiOptions {
   /** Absolute path of the Unix socket (SPIFFE_ENDPOINT_SOCKET=unix://<socketPath>). */
   readonly socketPath: string;
   readonly source: WorkloadIdentitySource;
+  /** Identifies each connection's caller and attests it per call (agent/attestation). */
+  readonly attestation: AttestationService;
   readonly log?: WorkloadApiLogger;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection. Default 100. */
   readonly maxConcurrentStreams?: number;
   /** Connections served at once; further ones are closed at accept. Default 1024. */
   readonly maxConnections?: number;
+  /**
+   * Connections one caller (uid) may hold at once; further ones are closed at accept, so one
+   * process cannot use up `maxConnections` for everyone. Default 128.
+   */
+  readonly maxConnectionsPerUid?: number;
+  /** A connection that has not sent the HTTP/2 client preface by then is closed. Default 5 s. */
+  readonly prefaceTimeoutMs?: number;
   /** Largest request message. The Workload API's requests are tiny. Default 64 KiB. */
   readonly readMaxBytes?: number;
   /** A connection without any open stream is closed after this long. Default 60 s. */
   readonly idleTimeoutMs?: number;
-  /** Workload attestation of one request is abandoned (Unavailable) after this. Default 30 s. */
-  readonly attestTimeoutMs?: number;
   /** FetchJWTSVID / ValidateJWTSVID wait this long for the source (Unavailable). Default 30 s. */
   readonly jwtTimeoutMs?: number;
-  /**
-   * FetchJWTSVID reuses a connection's attestation for this long while the process's kernel
-   * facts (start time, executable, credentials, cgroup) read the same; see
-   * attestation-cache.ts. 0: attest every call. Default 1 s.
-   */
-  readonly attestCacheTtlMs?: number;
 }
 
 export interface WorkloadApi {
@@ -100,13 +97,13 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
     },
     handler,
   );
-  server.maxConnections = opts.maxConnections ?? 1024;
+  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   installFastPath(server, {
     ...deps,
     readMaxBytes,
     peerOf: (session) => (session && peers.get(session as http2.ServerHttp2Session)) ?? noPeer,
   });
-  const live = trackSessions(server, peers, opts.idleTimeoutMs ?? 60_000, log);
+  const live = trackSessions(server, peers, opts, log);
   const bound = await bindSocket(server, opts.socketPath);
   log.info({ socket: opts.socketPath }, 'workload API listening');
   let closing: Promise<void> | undefined;
@@ -123,11 +120,10 @@ function handlerDeps(
 ): WorkloadHandlerDeps {
   return {
     source: opts.source,
+    attestation: opts.attestation,
     log,
     shutdown,
-    attestTimeoutMs: opts.attestTimeoutMs ?? 30_000,
     jwtTimeoutMs: opts.jwtTimeoutMs ?? 30_000,
-    attestations: new AttestationCache({ ttlMs: opts.attestCacheTtlMs ?? 1000 }),
   };
 }
 
@@ -176,33 +172,89 @@ function routes(
   };
 }
 
+/** The per-uid bucket of connections whose caller could not be identified. */
+const UNIDENTIFIED = -1;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_MAX_CONNECTIONS_PER_UID = 128;
+
 const noPeer: ConnectionPeer = { ok: false, reason: 'not an HTTP/2 request on the socket' };
 
+/** What the accept step learned about a connection, carried on its socket for the session. */
+const kConnection = Symbol('workload API connection');
+
+interface Accepted {
+  readonly socket: Socket;
+  readonly peer: ConnectionPeer;
+  /** Over the caller's connection limit: closed as soon as its session exists. */
+  readonly refused: boolean;
+}
+
 /**
- * Identifies each connection once, at accept, and releases its pin when it closes. A connection
- * with no open stream for `idleMs` (a client that connected and went quiet, a half-open or
- * garbage connection that never became a stream) is destroyed; watchers are never cut: their
- * streams are the point of the Workload API, and they stay open for hours between rotations.
+ * Identifies each connection once, at accept (before its HTTP/2 session exists), counts it
+ * against its caller's uid, and releases its pin when it closes. Three bounds keep one process
+ * from starving the others:
+ * - per caller (uid): at most `maxConnectionsPerUid` open connections; more are closed at
+ *   accept. Below the global `maxConnections` (Node's accept limit), so one uid flooding the
+ *   socket leaves room for every other uid. Connections we could not identify share one bucket;
+ * - the HTTP/2 preface: a connection that has not sent its client preface (SETTINGS) within
+ *   `prefaceTimeoutMs` is closed, so silent connections cost seconds, not the idle timeout;
+ * - idle: a connection with no open stream for `idleMs` (a client that connected and went
+ *   quiet) is destroyed; watchers are never cut: their streams are the point of the Workload
+ *   API, and they stay open for hours between rotations.
  */
 function trackSessions(
   server: http2.Http2Server,
   peers: WeakMap<http2.Http2Session, ConnectionPeer>,
-  idleMs: number,
+  opts: WorkloadApiOptions,
   log: WorkloadApiLogger,
 ): Live {
+  const idleMs = opts.idleTimeoutMs ?? 60_000;
+  const prefaceMs = opts.prefaceTimeoutMs ?? 5000;
+  const perUidMax = opts.maxConnectionsPerUid ?? DEFAULT_MAX_CONNECTIONS_PER_UID;
+  const perUid = new Map<number, number>();
   const live: Live = { sessions: new Set(), sockets: new Set() };
-  // The raw sockets too: a session that never got the HTTP/2 preface ignores close()/destroy()
-  // once the server is closing, and only destroying its socket ends it.
-  server.on('connection', (socket: Socket) => {
+  // Before Node's own listener creates the session: the raw socket is ours here. The raw
+  // sockets are tracked too: a session that never got the HTTP/2 preface ignores
+  // close()/destroy() once the server is closing, and only destroying its socket ends it.
+  server.prependListener('connection', (socket: Socket) => {
     live.sockets.add(socket);
-    socket.once('close', () => live.sockets.delete(socket));
+    const peer = opts.attestation.identifyUnix(socket);
+    const key = peer.ok ? peer.caller.uid : UNIDENTIFIED;
+    const n = (perUid.get(key) ?? 0) + 1;
+    perUid.set(key, n);
+    const refused = n > perUidMax;
+    if (refused && n === perUidMax + 1) {
+      log.warn(
+        { uid: key === UNIDENTIFIED ? null : key, limit: perUidMax },
+        'workload API caller at its connection limit; closing its further connections',
+      );
+    }
+    socket.once('close', () => {
+      live.sockets.delete(socket);
+      const left = (perUid.get(key) ?? 1) - 1;
+      if (left > 0) perUid.set(key, left);
+      else perUid.delete(key);
+      opts.attestation.release(peer);
+    });
+    const accepted: Accepted = { socket, peer, refused };
+    Object.defineProperty(socket, kConnection, { value: accepted });
   });
   server.on('session', (session: http2.ServerHttp2Session) => {
-    live.sessions.add(session);
     // session.socket is a proxy that forwards property reads to the net.Socket.
-    const peer = identifyConnection(session.socket as Socket);
+    const accepted = (session.socket as unknown as Record<symbol, Accepted | undefined>)[
+      kConnection
+    ];
+    if (!accepted || accepted.refused) {
+      session.destroy();
+      accepted?.socket.destroy();
+      return;
+    }
+    const { peer, socket } = accepted;
+    live.sessions.add(session);
     if (!peer.ok) log.warn({ reason: peer.reason }, 'could not identify a workload API caller');
     peers.set(session, peer);
+    const preface = setTimeout(() => socket.destroy(), prefaceMs);
+    session.once('remoteSettings', () => clearTimeout(preface));
     let open = 0;
     session.on('stream', (stream: http2.ServerHttp2Stream) => {
       open++;
@@ -212,8 +264,8 @@ function trackSessions(
       if (open === 0) session.destroy();
     });
     session.once('close', () => {
+      clearTimeout(preface);
       live.sessions.delete(session);
-      releaseConnection(peer);
     });
   });
   server.on('sessionError', (err: Error) =>

@@ -8,8 +8,8 @@ import { formatSelector, type Selector } from '../../core/selector.ts';
 import type { ManagedKey } from '../../crypto/key-manager.ts';
 import { signJwtSvid } from '../../crypto/jwt/sign.ts';
 import { verifyJwtSvid } from '../../crypto/jwt/verify.ts';
+import type { AttestedCaller, CallerProcess, SelectorSource } from '../attestation/caller.ts';
 import type {
-  CallerProcess,
   JwtSvidItem,
   WorkloadIdentitySource,
   WorkloadView,
@@ -35,7 +35,11 @@ export interface JwtAuthority {
   readonly kid: string;
 }
 
-export class StaticIdentitySource implements WorkloadIdentitySource {
+/**
+ * Both ends of the seam for tests: the SelectorSource behind the attestation service (selectors
+ * from `selectorsOf`, entries matched by the Workload API's view) and the identity source.
+ */
+export class StaticIdentitySource implements WorkloadIdentitySource, SelectorSource {
   state: StaticState;
   readonly attestCalls: CallerProcess[] = [];
   /** Caller → selectors; default: `unix:uid:<uid>`. */
@@ -77,8 +81,14 @@ export class StaticIdentitySource implements WorkloadIdentitySource {
     return this.selectorsOf(caller);
   }
 
-  view(selectors: readonly Selector[]): WorkloadView {
-    const mine = new Set(selectors.map(formatSelector));
+  readonly prepared: AttestedCaller[] = [];
+
+  async prepare(caller: AttestedCaller): Promise<void> {
+    this.prepared.push(caller);
+  }
+
+  view(caller: AttestedCaller): WorkloadView {
+    const mine = new Set(caller.selectors.map(formatSelector));
     const s = this.state;
     const svids = s.entries.filter((e) => mine.has(e.selector)).map((e) => e.svid);
     return {
@@ -98,11 +108,11 @@ export class StaticIdentitySource implements WorkloadIdentitySource {
   }
 
   async fetchJwtSvids(
-    selectors: readonly Selector[],
+    caller: AttestedCaller,
     audience: readonly string[],
     spiffeId: string,
   ): Promise<JwtSvidItem[]> {
-    const svids = this.view(selectors).svids.filter((s) => !spiffeId || s.spiffeId === spiffeId);
+    const svids = this.view(caller).svids.filter((s) => !spiffeId || s.spiffeId === spiffeId);
     if (svids.length === 0) throw new PermissionDeniedError('no identity issued');
     const iat = Math.floor(Date.now() / 1000);
     return Promise.all(
@@ -121,9 +131,9 @@ export class StaticIdentitySource implements WorkloadIdentitySource {
   async validateJwtSvid(
     token: string,
     audience: string,
-    selectors: readonly Selector[],
+    caller: AttestedCaller,
   ): Promise<{ spiffeId: string; claims: Record<string, unknown> }> {
-    const visible = this.view(selectors).jwtBundles;
+    const visible = this.view(caller).jwtBundles;
     const v = await verifyJwtSvid(token, {
       audience,
       now: Date.now(),

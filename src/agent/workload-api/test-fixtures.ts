@@ -11,6 +11,10 @@ import { publicJwk } from '../../crypto/jwk.ts';
 import { MemoryKeyManager } from '../../crypto/keys/memory-key-manager.ts';
 import { issueX509Svid } from '../../crypto/x509/leaf.ts';
 import { makeCa, type TestCa } from '../../crypto/x509/testing.ts';
+import {
+  AttestationService,
+  type AttestationServiceOptions,
+} from '../attestation/attestation-service.ts';
 import type { X509SvidItem } from './identity-source.ts';
 import { startWorkloadApi, type WorkloadApi, type WorkloadApiOptions } from './server.ts';
 import { StaticIdentitySource, type StaticEntry } from './static-identity-source.ts';
@@ -94,7 +98,8 @@ export async function startOnTempSocket(
   const dir = mkdtempSync(path.join(tmpdir(), 'tessera-wl-'));
   chmodSync(dir, 0o755);
   const socketPath = path.join(dir, 'sock', 'agent.sock');
-  const api = await startWorkloadApi({ socketPath, source, ...extra });
+  const attestation = staticAttestation(source);
+  const api = await startWorkloadApi({ socketPath, source, attestation, ...extra });
   return {
     dir,
     socketPath,
@@ -104,6 +109,17 @@ export async function startOnTempSocket(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The real attestation service over a static source's selectors. Entries are matched by the
+ * static source's view itself (by selector), so the service's matcher has none of its own.
+ */
+export function staticAttestation(
+  source: StaticIdentitySource,
+  o: Partial<AttestationServiceOptions> = {},
+): AttestationService {
+  return new AttestationService({ selectors: source, entries: { match: () => [] }, ...o });
 }
 
 // --- the independent gRPC client -------------------------------------------------------------

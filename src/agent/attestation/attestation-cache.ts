@@ -17,6 +17,13 @@
 // the entry and the call attests afresh. The facts in (b) may change without the process doing
 // anything; they are trusted for at most `ttlMs` (default 1 s, the same bound the unix attestor
 // already applies to re-reading passwd/group), after which the call attests afresh.
+// Re-validation interval. Reading the fingerprint costs four procfs reads (~20-30 µs), most of
+// the agent's own work on a FetchJWTSVID cache hit. So it is read at most every `revalidateMs`
+// per connection (the agent uses 100 ms), while the pin — the check that the pid is still the
+// process that connected, which is what stops another process from inheriting the identity —
+// stays on every call and is cheap (one poll(2) on the pidfd, or one stat read). The trade-off,
+// in docs/threat-model.md: a process that exec()s, changes its credentials or cgroup keeps its
+// previous selectors on that connection for at most `revalidateMs`.
 // The fingerprint is taken before attestation and again after it; a result is cached only when
 // both agree, so a process that changes while being attested is never cached under its new
 // fingerprint. The caller re-checks the pin (verifyPin) after using a cached result, exactly as
@@ -69,11 +76,18 @@ interface Cached {
   readonly fingerprint: string;
   readonly selectors: Selector[];
   readonly expiresAt: number;
+  /** When the fingerprint was last read and found unchanged (monotonic ms). */
+  checkedAt: number;
 }
 
 export interface AttestationCacheOptions {
   /** How long a result may be reused (facts outside the process). 0 disables the cache. */
   readonly ttlMs: number;
+  /**
+   * The fingerprint is read again at most this often per connection (0: on every call); the pin
+   * is checked on every call regardless. See "Re-validation interval" above. Default 0.
+   */
+  readonly revalidateMs?: number;
   /** Monotonic milliseconds. */
   readonly now?: () => number;
   readonly procRoot?: string;
@@ -85,12 +99,14 @@ export interface AttestationCacheOptions {
  */
 export class AttestationCache {
   readonly #ttlMs: number;
+  readonly #revalidateMs: number;
   readonly #now: () => number;
   readonly #procRoot: string;
   readonly #entries = new WeakMap<ProcessPin, Cached>();
 
   constructor(o: AttestationCacheOptions) {
     this.#ttlMs = o.ttlMs;
+    this.#revalidateMs = o.revalidateMs ?? 0;
     this.#now = o.now ?? (() => performance.now());
     this.#procRoot = o.procRoot ?? '/proc';
   }
@@ -103,10 +119,17 @@ export class AttestationCache {
   get(pin: ProcessPin): Selector[] | undefined {
     const c = this.#entries.get(pin);
     if (!c) return undefined;
-    if (this.#now() >= c.expiresAt || this.fingerprint(pin) !== c.fingerprint) {
+    const now = this.#now();
+    if (now >= c.expiresAt) {
       this.#entries.delete(pin);
       return undefined;
     }
+    if (now - c.checkedAt < this.#revalidateMs) return c.selectors;
+    if (this.fingerprint(pin) !== c.fingerprint) {
+      this.#entries.delete(pin);
+      return undefined;
+    }
+    c.checkedAt = now;
     return c.selectors;
   }
 
@@ -130,11 +153,13 @@ export class AttestationCache {
       this.#entries.delete(pin);
       return;
     }
+    const now = this.#now();
     this.#entries.set(pin, {
       fingerprint: after,
       // Handed to every later call on the connection: nobody may change it in between.
       selectors: Object.freeze(selectors) as Selector[],
-      expiresAt: this.#now() + this.#ttlMs,
+      expiresAt: now + this.#ttlMs,
+      checkedAt: now,
     });
   }
 }

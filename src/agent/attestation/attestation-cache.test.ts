@@ -8,13 +8,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { createContextValues, type HandlerContext } from '@connectrpc/connect';
 import type { Selector } from '../../core/selector.ts';
-import { AttestationCache, credentialLines, processFingerprint } from './attestation-cache.ts';
-import { attestCaller, type CallerDeps } from './caller.ts';
-import { connectionPeerKey, identifyConnection, releaseConnection } from './connection-peer.ts';
-import type { CallerProcess, WorkloadIdentitySource } from './identity-source.ts';
-import { silentLogger } from './log.ts';
+import { credentialLines, processFingerprint } from './attestation-cache.ts';
+import { AttestationService } from './attestation-service.ts';
+import type { CallerProcess, SelectorSource } from './caller.ts';
+import { identifyUnixPeer, releaseConnection, type ConnectionPeer } from './connection-peer.ts';
 import { pinProcess, type ProcessPin } from './process-pin.ts';
 
 /** A source whose selectors are what the kernel says now: uid (from status) and executable. */
@@ -33,23 +31,41 @@ function kernelSource(onAttest: (pid: number) => Promise<void> | void = () => {}
         { type: 'unix', value: `path:${readlinkSync(`/proc/${caller.pid}/exe`)}` },
       ];
     },
-  } as unknown as WorkloadIdentitySource;
+  } satisfies SelectorSource;
   return { source, calls };
 }
 
-function ctxFor(pid: number, pin: ProcessPin): HandlerContext {
-  return {
-    values: createContextValues().set(connectionPeerKey, {
-      ok: true,
-      caller: { pid, uid: 0, gid: 0 },
-      pin,
-    }),
-    signal: new AbortController().signal,
-  } as unknown as HandlerContext;
+function ctxFor(pid: number, pin: ProcessPin): ConnectionPeer {
+  return { ok: true, transport: 'unix', caller: { pid, uid: 0, gid: 0 }, pin };
 }
 
-function deps(source: WorkloadIdentitySource, cache: AttestationCache): CallerDeps {
-  return { source, log: silentLogger, attestTimeoutMs: 5000, attestations: cache };
+/**
+ * The attestation service over `source`, no entries; reuse for `ttlMs` (0: off). The kernel
+ * facts are re-read on every call (`revalidateMs` 0) unless a test says otherwise.
+ */
+function service(
+  source: SelectorSource,
+  ttlMs: number,
+  now?: () => number,
+  revalidateMs = 0,
+): AttestationService {
+  return new AttestationService({
+    selectors: source,
+    entries: { match: () => [] },
+    attestTimeoutMs: 5000,
+    reuseTtlMs: ttlMs,
+    revalidateMs,
+    ...(now ? { now } : {}),
+  });
+}
+
+/** One call's selectors; `reuse` as a unary call (FetchJWTSVID) asks. */
+async function attest(
+  svc: AttestationService,
+  peer: ConnectionPeer,
+  reuse: boolean,
+): Promise<readonly Selector[]> {
+  return (await svc.attest(peer, new AbortController().signal, { reuse })).selectors;
 }
 
 const texts = (s: readonly Selector[]) => s.map((x) => `${x.type}:${x.value}`);
@@ -82,21 +98,21 @@ function stop(child: ChildProcess): Promise<void> {
   return done;
 }
 
-describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
+describe('attestation service: reuse per connection, re-validated per call', () => {
   it('reuses the attestation while the process is unchanged; streams always attest', async () => {
     const { source, calls } = kernelSource();
-    const cache = new AttestationCache({ ttlMs: 60_000 });
+    const svc = service(source, 60_000);
     const pin = pinProcess(process.pid, undefined);
     const ctx = ctxFor(process.pid, pin);
-    const first = await attestCaller(deps(source, cache), ctx, true);
-    const second = await attestCaller(deps(source, cache), ctx, true);
+    const first = await attest(svc, ctx, true);
+    const second = await attest(svc, ctx, true);
     assert.deepEqual(second, first);
     assert.equal(calls.length, 1, 'the second call reused the first attestation');
-    await attestCaller(deps(source, cache), ctx, false);
+    await attest(svc, ctx, false);
     assert.equal(calls.length, 2, 'reuse=false attests');
     // A cache with TTL 0 is off.
-    await attestCaller(deps(source, new AttestationCache({ ttlMs: 0 })), ctx, true);
-    await attestCaller(deps(source, new AttestationCache({ ttlMs: 0 })), ctx, true);
+    await attest(service(source, 0), ctx, true);
+    await attest(service(source, 0), ctx, true);
     assert.equal(calls.length, 4);
   });
 
@@ -107,17 +123,17 @@ describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
       await until(() => exeOf(pid).endsWith('sh') || exeOf(pid).includes('dash'), 'sh');
       const shExe = exeOf(pid);
       const { source, calls } = kernelSource();
-      const cache = new AttestationCache({ ttlMs: 60_000 });
+      const svc = service(source, 60_000);
       const pin = pinProcess(pid, undefined);
       const ctx = ctxFor(pid, pin);
-      const before = await attestCaller(deps(source, cache), ctx, true);
+      const before = await attest(svc, ctx, true);
       assert.ok(texts(before).includes(`unix:path:${shExe}`));
-      await attestCaller(deps(source, cache), ctx, true);
+      await attest(svc, ctx, true);
       assert.equal(calls.length, 1);
 
       child.stdin?.write('go\n');
       await until(() => exeOf(pid).endsWith('sleep'), 'exec of sleep');
-      const after = await attestCaller(deps(source, cache), ctx, true);
+      const after = await attest(svc, ctx, true);
       assert.equal(calls.length, 2, 'exec invalidated the cached attestation');
       assert.ok(texts(after).includes(`unix:path:${exeOf(pid)}`));
       assert.ok(!texts(after).includes(`unix:path:${shExe}`), 'nothing of the predecessor');
@@ -128,7 +144,7 @@ describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
 
   it('with a pidfd pin (SO_PEERPIDFD): exec() on a connection is attested afresh', async (t) => {
     // The production path on kernels with SO_PEERPIDFD: the connection is identified at accept
-    // (identifyConnection), the caller then exec()s /bin/sleep (process.execve) on the same pid.
+    // (identifyUnixPeer), the caller then exec()s /bin/sleep (process.execve) on the same pid.
     const dir = mkdtempSync(path.join(tmpdir(), 'tessera-ac-'));
     const socketPath = path.join(dir, 's.sock');
     const accepted: net.Socket[] = [];
@@ -138,7 +154,7 @@ describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
     const child = spawn(process.execPath, ['-e', code], { stdio: ['pipe', 'ignore', 'ignore'] });
     try {
       await until(() => accepted.length > 0, 'connection');
-      const peer = identifyConnection(accepted[0]!);
+      const peer = identifyUnixPeer(accepted[0]!);
       assert.ok(peer.ok, peer.ok ? '' : peer.reason);
       if (peer.pin.pidfd === undefined) {
         t.skip('kernel without SO_PEERPIDFD (the start-time variant is tested above)');
@@ -146,17 +162,15 @@ describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
       }
       const pid = child.pid as number;
       const { source, calls } = kernelSource();
-      const cache = new AttestationCache({ ttlMs: 60_000 });
-      const ctx = { peer, signal: new AbortController().signal };
+      const svc = service(source, 60_000);
+      const ctx = peer;
       const nodeExe = exeOf(pid);
-      assert.ok(
-        texts(await attestCaller(deps(source, cache), ctx, true)).includes(`unix:path:${nodeExe}`),
-      );
-      await attestCaller(deps(source, cache), ctx, true);
+      assert.ok(texts(await attest(svc, ctx, true)).includes(`unix:path:${nodeExe}`));
+      await attest(svc, ctx, true);
       assert.equal(calls.length, 1, 'reused');
       child.stdin?.write('x');
       await until(() => exeOf(pid).endsWith('sleep'), 'exec of sleep');
-      const after = texts(await attestCaller(deps(source, cache), ctx, true));
+      const after = texts(await attest(svc, ctx, true));
       assert.equal(calls.length, 2, 'exec invalidated the cached attestation');
       assert.ok(!after.includes(`unix:path:${nodeExe}`));
       releaseConnection(peer);
@@ -181,14 +195,14 @@ describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
       await until(() => out.includes('ready'), 'child ready');
       const pid = child.pid as number;
       const { source, calls } = kernelSource();
-      const cache = new AttestationCache({ ttlMs: 60_000 });
+      const svc = service(source, 60_000);
       const ctx = ctxFor(pid, pinProcess(pid, undefined));
-      assert.ok(texts(await attestCaller(deps(source, cache), ctx, true)).includes('unix:uid:0'));
-      await attestCaller(deps(source, cache), ctx, true);
+      assert.ok(texts(await attest(svc, ctx, true)).includes('unix:uid:0'));
+      await attest(svc, ctx, true);
       assert.equal(calls.length, 1);
       child.stdin?.write('x');
       await until(() => out.includes('dropped'), 'setuid');
-      const after = texts(await attestCaller(deps(source, cache), ctx, true));
+      const after = texts(await attest(svc, ctx, true));
       assert.equal(calls.length, 2, 'the uid change invalidated the cached attestation');
       assert.ok(after.includes('unix:uid:65534'));
       assert.ok(!after.includes('unix:uid:0'));
@@ -200,14 +214,14 @@ describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
   it('expires after the TTL (facts outside the process, e.g. account names)', async () => {
     let now = 1000;
     const { source, calls } = kernelSource();
-    const cache = new AttestationCache({ ttlMs: 500, now: () => now });
+    const svc = service(source, 500, () => now);
     const ctx = ctxFor(process.pid, pinProcess(process.pid, undefined));
-    await attestCaller(deps(source, cache), ctx, true);
+    await attest(svc, ctx, true);
     now += 499;
-    await attestCaller(deps(source, cache), ctx, true);
+    await attest(svc, ctx, true);
     assert.equal(calls.length, 1);
     now += 1;
-    await attestCaller(deps(source, cache), ctx, true);
+    await attest(svc, ctx, true);
     assert.equal(calls.length, 2);
   });
 
@@ -223,14 +237,13 @@ describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
         child.stdin?.write('go\n');
         await until(() => exeOf(pid).endsWith('sleep'), 'exec of sleep');
       });
-      const cache = new AttestationCache({ ttlMs: 60_000 });
+      const svc = service(source, 60_000);
       const pin = pinProcess(pid, undefined);
       const ctx = ctxFor(pid, pin);
-      await attestCaller(deps(source, cache), ctx, true);
-      assert.equal(cache.get(pin), undefined, 'not cached: fingerprints before and after differ');
-      await attestCaller(deps(source, cache), ctx, true);
+      await attest(svc, ctx, true);
+      await attest(svc, ctx, true);
       assert.equal(calls.length, 2);
-      await attestCaller(deps(source, cache), ctx, true);
+      await attest(svc, ctx, true);
       assert.equal(calls.length, 2, 'the stable process is cached from then on');
     } finally {
       await stop(child);
@@ -242,13 +255,41 @@ describe('attestation cache (FetchJWTSVID reuse per connection)', () => {
     const pid = child.pid as number;
     await until(() => exeOf(pid).endsWith('sleep'), 'sleep');
     const { source } = kernelSource();
-    const cache = new AttestationCache({ ttlMs: 60_000 });
+    const svc = service(source, 60_000);
     const pin = pinProcess(pid, undefined);
     const ctx = ctxFor(pid, pin);
-    await attestCaller(deps(source, cache), ctx, true);
+    await attest(svc, ctx, true);
     await stop(child);
-    await assert.rejects(attestCaller(deps(source, cache), ctx, true), /Unavailable|could not/i);
+    await assert.rejects(attest(svc, ctx, true), /Unavailable|could not/i);
     assert.throws(() => processFingerprint(pin));
+  });
+
+  it('with a re-validation interval: facts re-read at most that often, the pin on every call', async () => {
+    const child = shellThatExecs();
+    try {
+      const pid = child.pid as number;
+      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node'), 'sh');
+      let now = 1000;
+      const { source, calls } = kernelSource();
+      const svc = service(source, 60_000, () => now, 100);
+      const ctx = ctxFor(pid, pinProcess(pid, undefined));
+      const before = await attest(svc, ctx, true);
+      child.stdin?.write('go\n');
+      await until(() => exeOf(pid).endsWith('sleep'), 'exec of sleep');
+      now += 99;
+      assert.deepEqual(await attest(svc, ctx, true), before, 'within the interval: reused');
+      assert.equal(calls.length, 1);
+      now += 1;
+      const after = texts(await attest(svc, ctx, true));
+      assert.equal(calls.length, 2, 'at the interval: the exec is seen and attested afresh');
+      assert.ok(after.includes(`unix:path:${exeOf(pid)}`));
+      // Within the next interval, a caller that is gone is refused at once (the pin).
+      now += 10;
+      await stop(child);
+      await assert.rejects(attest(svc, ctx, true), /could not verify existence/);
+    } finally {
+      await stop(child);
+    }
   });
 
   it('reads the credential lines of /proc/<pid>/status', () => {

@@ -1,13 +1,18 @@
-// The caller of a connection, identified once when the connection is accepted and cached for
-// every request on it (an HTTP/2 connection carries many streams; the kernel facts cannot change).
+// The caller of a connection, identified once when the connection is accepted and kept for every
+// request on it (an HTTP/2 connection carries many streams). Unix-socket peers come from the
+// kernel (SO_PEERCRED); loopback TCP peers from the socket tables (tcp-peer.ts).
 import type { Socket } from 'node:net';
-import { createContextKey } from '@connectrpc/connect';
-import type { CallerProcess } from './identity-source.ts';
+import type { CallerProcess } from './caller.ts';
 import { peerCredentials, peerPidfd, socketFd } from './peer-credentials.ts';
 import { pinProcess, releasePin, type ProcessPin } from './process-pin.ts';
 
 export type ConnectionPeer =
-  | { readonly ok: true; readonly caller: CallerProcess; readonly pin: ProcessPin }
+  | {
+      readonly ok: true;
+      readonly transport: 'unix' | 'tcp';
+      readonly caller: CallerProcess;
+      readonly pin: ProcessPin;
+    }
   | { readonly ok: false; readonly reason: string };
 
 /**
@@ -15,12 +20,12 @@ export type ConnectionPeer =
  * request, so the window for PID reuse starts as early as possible. Never throws: a connection
  * we cannot identify still gets answers, all of them "Unavailable".
  */
-export function identifyConnection(socket: Socket): ConnectionPeer {
+export function identifyUnixPeer(socket: Socket): ConnectionPeer {
   try {
     const fd = socketFd(socket);
     const { pid, uid, gid } = peerCredentials(fd);
     const pin = pinProcess(pid, peerPidfd(fd));
-    return { ok: true, caller: { pid, uid, gid }, pin };
+    return { ok: true, transport: 'unix', caller: { pid, uid, gid }, pin };
   } catch (e) {
     return { ok: false, reason: e instanceof Error ? e.message : String(e) };
   }
@@ -29,9 +34,3 @@ export function identifyConnection(socket: Socket): ConnectionPeer {
 export function releaseConnection(peer: ConnectionPeer): void {
   if (peer.ok) releasePin(peer.pin);
 }
-
-/** Carries the connection's peer from the transport to the handlers. */
-export const connectionPeerKey = createContextKey<ConnectionPeer>(
-  { ok: false, reason: 'no transport peer on the request' },
-  { description: 'workload API connection peer' },
-);

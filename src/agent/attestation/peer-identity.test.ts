@@ -6,11 +6,8 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createContextValues, type HandlerContext } from '@connectrpc/connect';
 import { UnavailableError } from '../../core/errors.ts';
-import { attestCaller } from './caller.ts';
-import { connectionPeerKey, identifyConnection, releaseConnection } from './connection-peer.ts';
-import { silentLogger } from './log.ts';
+import { identifyUnixPeer, releaseConnection, type ConnectionPeer } from './connection-peer.ts';
 import { closeFd, peerCredentials, peerPidfd, socketFd } from './peer-credentials.ts';
 import {
   parsePidfdPid,
@@ -30,7 +27,8 @@ import {
   workloadClient,
   type Pki,
   type Running,
-} from './test-fixtures.ts';
+  staticAttestation,
+} from '../workload-api/test-fixtures.ts';
 
 const NODE = process.execPath;
 
@@ -167,7 +165,7 @@ describe('peer credentials (SO_PEERCRED, SO_PEERPIDFD)', () => {
     const raw = await rawServer(run.dir);
     const child = connectingChild(raw.socketPath);
     const accepted = await raw.nextAccepted();
-    const peer = identifyConnection(accepted);
+    const peer = identifyUnixPeer(accepted);
     assert.ok(peer.ok, peer.ok ? '' : peer.reason);
     assert.equal(peer.caller.pid, child.pid);
     assert.equal(
@@ -213,30 +211,28 @@ describe('process pin', () => {
       child.kill('SIGKILL');
       await exited(child);
     };
-    const ctx = {
-      values: createContextValues().set(connectionPeerKey, {
-        ok: true,
-        caller: { pid: child.pid as number, uid: 0, gid: 0 },
-        pin,
-      }),
-      signal: new AbortController().signal,
-    } as unknown as HandlerContext;
-    const deps = { source: pki.source, log: silentLogger, attestTimeoutMs: 5000 };
+    const peer: ConnectionPeer = {
+      ok: true,
+      transport: 'unix',
+      caller: { pid: child.pid as number, uid: 0, gid: 0 },
+      pin,
+    };
+    const signal = new AbortController().signal;
     await assert.rejects(
-      attestCaller(deps, ctx),
+      staticAttestation(pki.source, { attestTimeoutMs: 5000 }).attest(peer, signal),
       /could not verify existence of the original caller/,
     );
 
     pki.source.attestHook = () => new Promise(() => {}); // an attestor that never answers
     const pin2 = pinProcess(process.pid, undefined);
-    ctx.values.set(connectionPeerKey, {
-      ok: true,
+    const peer2: ConnectionPeer = {
+      ...peer,
       caller: { pid: process.pid, uid: 0, gid: 0 },
       pin: pin2,
-    });
+    };
     const started = Date.now();
     await assert.rejects(
-      attestCaller({ ...deps, attestTimeoutMs: 100 }, ctx),
+      staticAttestation(pki.source, { attestTimeoutMs: 100 }).attest(peer2, signal),
       /workload attestation failed/,
     );
     assert.ok(Date.now() - started < 2000);

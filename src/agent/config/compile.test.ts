@@ -1,0 +1,52 @@
+// Agent config: the Workload API connection limits are defaulted, and refused (with the key)
+// when the per-uid limit is not below the global one.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compileAgentConfig } from './compile.ts';
+
+const base = { trust_domain: 'example.org', server_address: '127.0.0.1:8081' };
+const defaults = { dataDir: '/tmp/d', socketPath: '/tmp/s.sock' };
+
+describe('agent config: Workload API connection limits', () => {
+  it('defaults: 1024 connections, 128 per uid, 5 s for the HTTP/2 preface', () => {
+    const c = compileAgentConfig(base, {}, {}, defaults);
+    assert.equal(c.workload_api_max_connections, 1024);
+    assert.equal(c.workload_api_max_connections_per_uid, 128);
+    assert.equal(c.workload_api_preface_timeout, 5000);
+    const set = compileAgentConfig(
+      {
+        ...base,
+        workload_api_max_connections: 64,
+        workload_api_max_connections_per_uid: 8,
+        workload_api_preface_timeout: '2s',
+      },
+      {},
+      {},
+      defaults,
+    );
+    assert.equal(set.workload_api_max_connections_per_uid, 8);
+    assert.equal(set.workload_api_preface_timeout, 2000);
+  });
+
+  it('refuses a per-uid limit not below the global one, and bad values, naming the key', () => {
+    assert.throws(
+      () =>
+        compileAgentConfig(
+          { ...base, workload_api_max_connections: 10, workload_api_max_connections_per_uid: 10 },
+          {},
+          {},
+          defaults,
+        ),
+      /config: workload_api_max_connections_per_uid: must be below workload_api_max_connections/,
+    );
+    assert.throws(
+      () =>
+        compileAgentConfig({ ...base, workload_api_max_connections_per_uid: 0 }, {}, {}, defaults),
+      /config: workload_api_max_connections_per_uid:/,
+    );
+    assert.throws(
+      () => compileAgentConfig({ ...base, workload_api_preface_timeout: 'soon' }, {}, {}, defaults),
+      /config: workload_api_preface_timeout:/,
+    );
+  });
+});
