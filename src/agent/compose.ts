@@ -10,6 +10,7 @@ import { DEFAULT_AGENT_SOCKET, defaultAgentDataDir } from '../core/defaults.ts';
 import { FailedPreconditionError, TesseraError } from '../core/errors.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { createWorkloadAttestors } from '../plugins/workload-attestors/catalog.ts';
+import { lockDataDir, type DataDirLock } from '../plugins/data-dir-lock.ts';
 import { Backoff } from '../client/workload/backoff.ts';
 import { JwtMintBatcher } from './cache/jwt-mint-batcher.ts';
 import { JwtSvidCache } from './cache/jwt-svid-cache.ts';
@@ -112,6 +113,7 @@ export class TesseraAgent {
   readonly attestation: AttestationService;
   readonly #lifecycle: AgentLifecycle;
   readonly #stateWriter: CoalescingWriter;
+  #lock: DataDirLock | null = null;
 
   private constructor(p: AgentParts) {
     this.config = p.config;
@@ -125,10 +127,23 @@ export class TesseraAgent {
     this.#stateWriter = p.stateWriter;
   }
 
+  /** Locks the data directory first (a second agent on it refuses to start), then builds. */
   static async create(
     config: AgentConfig,
     options: TesseraAgentOptions = {},
   ): Promise<TesseraAgent> {
+    const lock = lockDataDir(config.data_dir);
+    try {
+      const agent = await TesseraAgent.#build(config, options);
+      agent.#lock = lock;
+      return agent;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  static async #build(config: AgentConfig, options: TesseraAgentOptions): Promise<TesseraAgent> {
     const clock = options.clock ?? systemClock;
     const log =
       options.logger ?? pino({ level: config.log_level }, logDestination(config.log_format));
@@ -221,6 +236,7 @@ export class TesseraAgent {
       await api?.close();
       this.link.close();
       await this.#stateWriter.close();
+      this.#lock?.release();
     }
     const fatal = this.#lifecycle.fatal;
     if (fatal) throw fatal;

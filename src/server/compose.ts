@@ -1,7 +1,7 @@
 // The server's composition root: the only place that reads config files and the environment,
 // and the only place that creates infrastructure. Everything else receives what it needs.
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -17,7 +17,7 @@ import { loadUpstreamCa } from '../crypto/x509/upstream-ca.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/types.ts';
 import type { ApiServices } from './api/router.ts';
-import { openListeners, type ListenerAddresses } from './listen.ts';
+import { openListeners, type ListenerAddresses, type OpenListeners } from './listen.ts';
 import { Auditor } from './audit/auditor.ts';
 import { createAuthorityFactory } from './authority/authority-factory.ts';
 import { AuthorityManager } from './authority/authority-manager.ts';
@@ -25,6 +25,7 @@ import { BundleCache } from './bundle-cache.ts';
 import { FederatedBundleCache } from './federated-bundle-cache.ts';
 import { compileServerConfig, type ServerConfig } from './config/compile.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
+import { lockDataDir, type DataDirLock } from '../plugins/data-dir-lock.ts';
 import { ChangeFollower } from './index/change-follower.ts';
 import { type FollowedChanges, followChanges } from './index/follow-changes.ts';
 import { EntryIndex } from './index/entry-index.ts';
@@ -112,6 +113,7 @@ export class TesseraServer {
   readonly #tokenExchange: TokenExchange | undefined;
   readonly #introspection: TokenIntrospection | undefined;
   readonly #registry: StsRegistry;
+  readonly #lock: DataDirLock;
   readonly #o: Timing;
   #ready = false;
 
@@ -132,6 +134,7 @@ export class TesseraServer {
       introspection: TokenIntrospection | undefined;
       registry: StsRegistry;
       federation: FederationService;
+      lock: DataDirLock;
     },
     o: Timing,
   ) {
@@ -150,6 +153,7 @@ export class TesseraServer {
     this.#introspection = parts.introspection;
     this.#registry = parts.registry;
     this.federation = parts.federation;
+    this.#lock = parts.lock;
     this.#o = o;
   }
 
@@ -165,16 +169,19 @@ export class TesseraServer {
         logDestination(config.log_format),
       );
     const td = TrustDomain.parse(config.trust_domain);
-    mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
-    const serverId = readOrCreateServerId(config.data_dir);
-    const metrics = createServerMetrics();
-    const store = await openStore(
-      config.datastore.kind === 'sqlite'
-        ? config.datastore
-        : { kind: 'postgres', url: config.datastore.url, poolSize: config.datastore.poolSize },
-      clock,
-    );
+    // Before anything reads or writes the data directory (server id, keys, SQLite, admin socket):
+    // a second process on the same directory stops here, naming the holder.
+    const lock = lockDataDir(config.data_dir);
+    let store: Store | null = null;
     try {
+      const serverId = readOrCreateServerId(config.data_dir);
+      const metrics = createServerMetrics();
+      store = await openStore(
+        config.datastore.kind === 'sqlite'
+          ? config.datastore
+          : { kind: 'postgres', url: config.datastore.url, poolSize: config.datastore.poolSize },
+        clock,
+      );
       const keys: KeyManager =
         config.key_manager === 'memory'
           ? new MemoryKeyManager()
@@ -300,6 +307,7 @@ export class TesseraServer {
           introspection,
           registry,
           federation,
+          lock,
         },
         {
           clock,
@@ -310,7 +318,8 @@ export class TesseraServer {
       services.status.ready = () => server.#ready;
       return server;
     } catch (e) {
-      await store.close();
+      await store?.close();
+      lock.release();
       throw e;
     }
   }
@@ -320,20 +329,14 @@ export class TesseraServer {
     signal: AbortSignal,
     onListening?: (addresses: ListenerAddresses) => void,
   ): Promise<void> {
-    const listeners = await openListeners({
-      config: this.config,
-      store: this.store,
-      bundles: this.bundles,
-      index: this.index,
-      services: this.#services,
-      serverSvid: this.#serverSvid,
-      tokenExchange: this.#tokenExchange,
-      introspection: this.#introspection,
-      metrics: this.metrics,
-      log: this.log,
-      clock: this.#o.clock,
-      checkReady: () => this.#checkReady(),
-    });
+    let listeners: OpenListeners;
+    try {
+      listeners = await this.#openListeners();
+    } catch (e) {
+      // Nothing stays half-started: openListeners closed what it had opened.
+      await this.#release();
+      throw e;
+    }
     const addresses = listeners.addresses;
     this.#ready = true;
     this.log.info(
@@ -352,9 +355,39 @@ export class TesseraServer {
       this.#ready = false;
       this.#entrySync.stop();
       await listeners.close();
-      await this.store.close();
+      await this.#release();
       this.log.info('tessera server stopped');
     }
+  }
+
+  /** Closes the store and releases the data directory (for a server created but never run, too). */
+  async close(): Promise<void> {
+    await this.#release();
+  }
+
+  async #release(): Promise<void> {
+    try {
+      await this.store.close();
+    } finally {
+      this.#lock.release();
+    }
+  }
+
+  #openListeners(): Promise<OpenListeners> {
+    return openListeners({
+      config: this.config,
+      store: this.store,
+      bundles: this.bundles,
+      index: this.index,
+      services: this.#services,
+      serverSvid: this.#serverSvid,
+      tokenExchange: this.#tokenExchange,
+      introspection: this.#introspection,
+      metrics: this.metrics,
+      log: this.log,
+      clock: this.#o.clock,
+      checkReady: () => this.#checkReady(),
+    });
   }
 
   #tasks(): Task[] {

@@ -24,6 +24,7 @@ import { startHealthServer } from './health-server.ts';
 import type { EntryIndex } from './index/entry-index.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { startPublicServer, withBundleEndpoint } from './public-server.ts';
+import { AdminSocketInUseError, ListenError, type ListenerName } from './listen-error.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { ServerSvid } from './server-svid.ts';
 import type { TokenExchange } from './sts/exchange.ts';
@@ -88,44 +89,82 @@ export async function openListeners(d: ListenerDeps): Promise<OpenListeners> {
       peerOf,
       c.max_request_bytes,
     );
+  // All or nothing: a listener that cannot open closes the ones already open and names itself
+  // and its flag, so the process stops at once instead of serving half.
+  const closers: Array<() => Promise<unknown>> = [];
+  const open = async <T>(
+    what: ListenerName,
+    address: string,
+    start: () => Promise<T>,
+    close: (t: T) => Promise<unknown>,
+  ): Promise<T> => {
+    try {
+      const t = await start();
+      closers.push(() => close(t));
+      return t;
+    } catch (e) {
+      await Promise.allSettled(closers.map((f) => f()));
+      throw e instanceof AdminSocketInUseError ? e : new ListenError(what, address, e);
+    }
+  };
   const [host, port] = splitHostPort(c.listen);
-  const api = await listenTls(
-    host,
-    port,
-    d.serverSvid.material,
-    withBundleEndpoint(handlerFor(tlsPeer), () => d.bundles.bundle),
+  const api = await open(
+    'api',
+    c.listen,
+    () =>
+      listenTls(
+        host,
+        port,
+        d.serverSvid.material,
+        withBundleEndpoint(handlerFor(tlsPeer), () => d.bundles.bundle),
+      ),
+    closeServer,
   );
   d.serverSvid.onChange((m) => api.setSecureContext({ key: m.keyPem, cert: m.certPem }));
   const sessions = trackSessions(api);
-  const admin = await listenAdminSocket(c.admin_socket, handlerFor(localPeer));
+  const admin = await open(
+    'admin',
+    c.admin_socket,
+    () => listenAdminSocket(c.admin_socket, handlerFor(localPeer)),
+    closeServer,
+  );
   trackSessions(admin, sessions);
   const health = c.health_listen
-    ? await startHealthServer(...splitHostPort(c.health_listen), {
-        registry: d.metrics.registry,
-        checkReady: () => d.checkReady(),
-      })
+    ? await open(
+        'health',
+        c.health_listen,
+        () =>
+          startHealthServer(...splitHostPort(c.health_listen), {
+            registry: d.metrics.registry,
+            checkReady: () => d.checkReady(),
+          }),
+        (h) => h.close(),
+      )
     : null;
   const pub = c.public_listen
-    ? await startPublicServer({
-        host: splitHostPort(c.public_listen)[0],
-        port: splitHostPort(c.public_listen)[1],
-        issuer: c.jwt.issuer,
-        certFile: c.public_cert_file,
-        keyFile: c.public_key_file,
-        bundle: () => d.bundles.bundle,
-        tokenExchange: d.tokenExchange,
-        introspection: d.introspection,
-        rateLimit: c.sts
-          ? new RateLimiter({
-              perSecond: c.sts.rate_limit.per_second,
-              burst: c.sts.rate_limit.burst,
-            })
-          : undefined,
-        onRateLimited: () => d.metrics.rateLimited.inc(),
-      }).catch(async (e: unknown) => {
-        await Promise.all([closeServer(api), closeServer(admin), health?.close()]);
-        throw e;
-      })
+    ? await open(
+        'public',
+        c.public_listen,
+        () =>
+          startPublicServer({
+            host: splitHostPort(c.public_listen)[0],
+            port: splitHostPort(c.public_listen)[1],
+            issuer: c.jwt.issuer,
+            certFile: c.public_cert_file,
+            keyFile: c.public_key_file,
+            bundle: () => d.bundles.bundle,
+            tokenExchange: d.tokenExchange,
+            introspection: d.introspection,
+            rateLimit: c.sts
+              ? new RateLimiter({
+                  perSecond: c.sts.rate_limit.per_second,
+                  burst: c.sts.rate_limit.burst,
+                })
+              : undefined,
+            onRateLimited: () => d.metrics.rateLimited.inc(),
+          }),
+        (p) => p.close(),
+      )
     : null;
   const withPort = (hp: string, p: number) => hp.replace(/:0$/, `:${p}`);
   return {
@@ -139,7 +178,7 @@ export async function openListeners(d: ListenerDeps): Promise<OpenListeners> {
     },
     async close() {
       for (const s of sessions) s.destroy();
-      await Promise.all([closeServer(api), closeServer(admin), health?.close(), pub?.close()]);
+      await Promise.all(closers.map((f) => f()));
     },
   };
 }

@@ -47,20 +47,26 @@ export function registerServer(program: Command, io: CliIo): void {
     const { loadServerConfig, TesseraServer } = await import('../../server/compose.ts');
     // Bad config is an InvalidArgumentError naming the key: exit 2 with that message.
     const config = loadServerConfig(flags, io.env);
-    const server = await TesseraServer.create(config);
-    await runUntilStopped(server, io);
+    // SIGINT/SIGTERM are handled from here on, starting included: a stop during start-up lets
+    // the start finish, then run() sees the aborted signal and shuts down cleanly (exit 0).
+    await untilStopped(io, async (signal) => {
+      const server = await TesseraServer.create(config);
+      await serve(server, signal, io);
+    });
   });
 }
 
-async function runUntilStopped(server: TesseraServer, io: CliIo): Promise<void> {
-  await untilStopped(io, (signal) =>
-    server.run(signal, (addr) => {
-      io.stderr.write(
-        `tessera server ready: api ${addr.api}, admin socket ${addr.admin}` +
-          (addr.health ? `, health ${addr.health}` : '') +
-          (addr.public ? `, public ${addr.public}` : '') +
-          '\n',
-      );
-    }),
-  );
+async function serve(
+  server: TesseraServer,
+  signal: AbortSignal,
+  io: CliIo,
+): Promise<void> {
+  await server.run(signal, (addr) => {
+    io.stderr.write(
+      `tessera server ready: api ${addr.api}, admin socket ${addr.admin}` +
+        (addr.health ? `, health ${addr.health}` : '') +
+        (addr.public ? `, public ${addr.public}` : '') +
+        '\n',
+    );
+  });
 }

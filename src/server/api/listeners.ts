@@ -1,13 +1,16 @@
 // Transport for the API: one HTTP/2 TLS listener presenting the server's SVID (callers present
 // SVIDs; we verify them ourselves so rotation never needs a restart), and a local admin socket
 // (HTTP/2 cleartext on a 0600 Unix socket in a 0700 directory) whose callers are local admins.
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
 import http2 from 'node:http2';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import { FailedPreconditionError } from '../../core/errors.ts';
+import { AdminSocketInUseError } from '../listen-error.ts';
 import type { TlsMaterial } from '../server-svid.ts';
 import type { Peer } from './authenticate.ts';
 import { peerKey } from './context-keys.ts';
@@ -80,7 +83,7 @@ export async function listenAdminSocket(
 ): Promise<http2.Http2Server> {
   const dir = path.dirname(socketPath);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (existsSync(socketPath)) unlinkSync(socketPath);
+  await removeStaleSocket(socketPath);
   const server = http2.createServer({}, handler);
   const old = process.umask(0o177);
   try {
@@ -90,6 +93,40 @@ export async function listenAdminSocket(
   }
   chmodSync(socketPath, 0o600);
   return server;
+}
+
+/**
+ * A socket file left by a server that is gone is replaced; one a server still listens on is
+ * never taken over (its admin commands would silently reach the wrong server), and a path that
+ * is not a socket at all is not ours to delete.
+ */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(socketPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!st.isSocket())
+    throw new FailedPreconditionError(`${socketPath} exists and is not a socket: not replacing it`);
+  if (await someoneListens(socketPath)) throw new AdminSocketInUseError(socketPath);
+  unlinkSync(socketPath);
+}
+
+function someoneListens(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    const done = (listening: boolean) => {
+      s.destroy();
+      resolve(listening);
+    };
+    s.once('connect', () => done(true));
+    // ECONNREFUSED: a file without a listener. Any other error: we cannot tell, so we assume
+    // nobody — the bind that follows reports a real problem by itself.
+    s.once('error', () => done(false));
+    s.setTimeout(5_000, () => done(true));
+  });
 }
 
 function listen(
