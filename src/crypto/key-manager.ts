@@ -26,4 +26,6 @@ export interface KeyManager {
   /** Deleting a missing ref is not an error. */
   delete(ref: string): Promise<void>;
   list(): Promise<string[]>;
+  /** Where the key of `ref` lives, for messages that tell an operator what to restore. */
+  locate(ref: string): string;
 }

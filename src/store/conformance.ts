@@ -9,6 +9,7 @@ import { joinTokenCases } from './conformance/join-token-cases.ts';
 import { revokedTokenCases } from './conformance/revoked-token-cases.ts';
 import { bundleCases } from './conformance/bundle-cases.ts';
 import { authorityCases } from './conformance/authority-cases.ts';
+import { keyJournalCases } from './conformance/key-journal-cases.ts';
 import { auditCases } from './conformance/audit-cases.ts';
 import { transactionCases } from './conformance/transaction-cases.ts';
 import { stsCases } from './conformance/sts-cases.ts';
@@ -26,6 +27,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['revoked tokens', revokedTokenCases],
   ['bundles', bundleCases],
   ['authorities', authorityCases],
+  ['key journal', keyJournalCases],
   ['audit', auditCases],
   ['transactions', transactionCases],
   ['sts issuers and trust policies', stsCases],

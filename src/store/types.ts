@@ -176,6 +176,32 @@ export interface AuthorityStore {
   delete(kind: AuthorityKind, id: string): Promise<void>;
 }
 
+/** Where one key this server generated stands; see KeyJournalStore. */
+export type KeyJournalState = 'pending' | 'committed' | 'retired';
+
+export interface KeyJournalRecord {
+  readonly serverId: string;
+  readonly keyRef: string;
+  readonly state: KeyJournalState;
+  readonly updatedAt: number;
+}
+
+/**
+ * What a server did with each key it generated: the only ground for deleting a key file.
+ * `pending` is committed before the key is generated, `committed` in the transaction that
+ * records its authority, `retired` in the transaction that removes the authority (pruned past
+ * its life, revoked, or a replaced prepared one). A key without a record — another server's, or
+ * one this datastore never heard of — is never deleted.
+ */
+export interface KeyJournalStore {
+  /** Inserts or replaces the record of (serverId, keyRef). */
+  set(serverId: string, keyRef: string, state: KeyJournalState, now: number): Promise<void>;
+  /** This server's records, by key ref. */
+  list(serverId: string): Promise<KeyJournalRecord[]>;
+  /** Forgets the record once its key is gone; a missing record is not an error. */
+  delete(serverId: string, keyRef: string): Promise<void>;
+}
+
 export interface AuditFilter {
   afterSeq?: number;
   action?: string;
@@ -218,6 +244,7 @@ export interface StoreAggregates {
   readonly revokedTokens: RevokedTokenStore;
   readonly bundles: BundleStore;
   readonly authorities: AuthorityStore;
+  readonly keyJournal: KeyJournalStore;
   readonly audit: AuditStore;
   readonly changes: ChangeFeed;
   readonly sts: StsStore;

@@ -74,6 +74,10 @@ export class DiskKeyManager implements KeyManager {
     await fsyncDir(this.dir);
   }
 
+  locate(ref: string): string {
+    return this.#file(ref);
+  }
+
   async list(): Promise<string[]> {
     const names = await readdir(this.dir);
     return names

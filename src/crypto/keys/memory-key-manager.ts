@@ -23,6 +23,10 @@ export class MemoryKeyManager implements KeyManager {
     this.#keys.delete(assertKeyRef(ref));
   }
 
+  locate(ref: string): string {
+    return `process memory (key_manager: memory; ${assertKeyRef(ref)} is gone with the process)`;
+  }
+
   async list(): Promise<string[]> {
     return [...this.#keys.keys()].sort();
   }

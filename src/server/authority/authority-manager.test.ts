@@ -170,17 +170,78 @@ describe('AuthorityManager bootstrap', () => {
     });
   });
 
-  it('removes orphan keys left by a crash between key generation and the transaction', async () => {
+  it("never deletes a key file its own journal does not mention (another server's, another datastore's)", async () => {
     await withEnv(async ({ open, keys }) => {
-      const orphan = `x509-${'ab'.repeat(16)}`;
-      await keys.generate(orphan, 'ec-p256');
+      const foreign = `x509-${'ab'.repeat(16)}`;
+      await keys.generate(foreign, 'ec-p256');
       await keys.generate('unrelated-key', 'ec-p256');
       const m = await open();
       const refs = await keys.list();
-      assert.ok(!refs.includes(orphan));
-      assert.ok(refs.includes('unrelated-key'), 'keys of other owners are left alone');
-      assert.equal(refs.length, 3);
+      assert.ok(refs.includes(foreign), 'a key this datastore never heard of stays');
+      assert.ok(refs.includes('unrelated-key'));
+      assert.equal(refs.length, 4);
       assert.equal(m.list().length, 2);
+    });
+  });
+
+  it('deletes at start a key whose generation began but never committed (crash in between)', async () => {
+    await withEnv(async ({ open, keys, store, clock }) => {
+      const crashed = `jwt-${'cd'.repeat(16)}`;
+      await store.keyJournal.set('server-a', crashed, 'pending', clock.now());
+      await keys.generate(crashed, 'ec-p256');
+      // The same key pending in another server's journal is not this server's to judge.
+      await store.keyJournal.set('server-b', `jwt-${'ef'.repeat(16)}`, 'pending', clock.now());
+      await keys.generate(`jwt-${'ef'.repeat(16)}`, 'ec-p256');
+      const m = await open();
+      const refs = await keys.list();
+      assert.ok(!refs.includes(crashed));
+      assert.ok(refs.includes(`jwt-${'ef'.repeat(16)}`));
+      assert.deepEqual(
+        (await store.keyJournal.list('server-a')).map((r) => [r.keyRef, r.state]).sort(),
+        m
+          .list()
+          .map((a) => [a.keyRef, 'committed'])
+          .sort(),
+      );
+    });
+  });
+
+  it('deletes a retired key, and one left retired by a crash before its file went', async () => {
+    await withEnv(async ({ open, keys, store, clock }) => {
+      const m = await open();
+      const first = one(m, 'x509', 'active');
+      await m.prepare('x509', ADMIN);
+      await m.activate('x509', '', ADMIN);
+      clock.advance(2 * HOUR);
+      await m.rotate();
+      assert.ok(!m.list().some((a) => a.id === first.id), 'pruned past its life');
+      assert.ok(!(await keys.list()).includes(first.keyRef));
+      assert.ok(!(await store.keyJournal.list('server-a')).some((r) => r.keyRef === first.keyRef));
+      // A crash between the retiring transaction and the file deletion: start-up finishes it.
+      const left = `x509-${'12'.repeat(16)}`;
+      await keys.generate(left, 'ec-p256');
+      await store.keyJournal.set('server-a', left, 'retired', clock.now());
+      await open();
+      assert.ok(!(await keys.list()).includes(left));
+      assert.ok(!(await store.keyJournal.list('server-a')).some((r) => r.keyRef === left));
+    });
+  });
+
+  it('names the missing key file and what to do about it', async () => {
+    await withEnv(async ({ open, keys }) => {
+      const m = await open();
+      const active = one(m, 'jwt', 'active');
+      await keys.delete(active.keyRef);
+      const again = await open();
+      assert.throws(() => again.activeJwt(), {
+        name: 'MissingAuthorityKeyError',
+        code: 'failed_precondition',
+        message:
+          `the private key of the active jwt authority ${active.id} is missing from process memory ` +
+          `(key_manager: memory; ${active.keyRef} is gone with the process): restore that file from ` +
+          'a backup (and restart the server), or replace the authority: ' +
+          '`tessera authority prepare --kind jwt` then `tessera authority activate --kind jwt`',
+      });
     });
   });
 });

@@ -2,9 +2,15 @@
 // prepared → active → old, publishing each new key in the trust bundle before it signs anything
 // (prepare inserts into the bundle in the same transaction that records the slot).
 //
-// Crash safety: a key is generated in the key manager first, then one transaction records the
-// authority, updates the bundle and appends the audit record. A crash before the transaction
-// leaves an orphan key file that start-up removes; a crash after it leaves a consistent state.
+// Crash safety and key deletion: every key this server generates goes through the key journal
+// (store KeyJournalStore). `pending` is committed before the key is generated; one transaction
+// then records the authority, marks the key `committed`, updates the bundle and appends the audit
+// record. Removing an authority marks its key `retired` in the same transaction, and the file is
+// deleted after. Start-up finishes what a crash interrupted: it deletes the keys of its own
+// journal that are `retired`, or `pending` with no authority record. A key file the journal does
+// not mention is never deleted: "this datastore does not know it" may mean it belongs to another
+// server or another datastore (a second server started on this directory once deleted the
+// first one's keys that way).
 import { randomBytes } from 'node:crypto';
 import {
   type Authority,
@@ -61,7 +67,7 @@ export class AuthorityManager {
   static async create(o: AuthorityManagerOptions): Promise<AuthorityManager> {
     const m = new AuthorityManager(o);
     await m.#reload();
-    await m.#removeOrphanKeys();
+    await m.#sweepJournal();
     await m.rotate();
     return m;
   }
@@ -157,6 +163,7 @@ export class AuthorityManager {
       );
     await this.#o.store.transaction(async (tx) => {
       await tx.authorities.delete(kind, a.id);
+      await this.#retireKey(tx, a);
       await this.#mutateBundle(tx, (b) => this.#removeFromBundle(b, a));
       await this.#o.auditor.record(tx, ctx, {
         action: `authority.${kind}.revoke`,
@@ -164,7 +171,7 @@ export class AuthorityManager {
         outcome: 'success',
       });
     });
-    await this.#o.keys.delete(a.keyRef);
+    await this.#deleteKey(a.keyRef);
     await this.#reload();
     this.#o.onChange?.(kind, 'revoke');
     return a;
@@ -176,6 +183,10 @@ export class AuthorityManager {
     const id = randomBytes(16).toString('hex');
     const keyRef = `${kind}-${id}`;
     const now = this.#o.clock.now();
+    // Committed before the key exists: a crash from here to the transaction leaves a `pending`
+    // record that start-up resolves. A failed transaction leaves it too (it may have committed
+    // after all, unseen), so the key is never deleted here on a guess.
+    await this.#o.store.keyJournal.set(this.#o.serverId, keyRef, 'pending', now);
     const made = await this.#o.factory.make(kind, keyRef, now);
     const authority: Authority = {
       ...made,
@@ -189,6 +200,7 @@ export class AuthorityManager {
     };
     await this.#o.store.transaction(async (tx) => {
       await tx.authorities.insert(authority);
+      await tx.keyJournal.set(this.#o.serverId, keyRef, 'committed', now);
       await this.#mutateBundle(tx, (b) => this.#publish(b, authority));
       await this.#o.auditor.record(tx, ctx, {
         action: `authority.${kind}.prepare`,
@@ -226,6 +238,7 @@ export class AuthorityManager {
       if (a.status !== 'old' || a.notAfter > now) continue;
       await this.#o.store.transaction(async (tx) => {
         await tx.authorities.delete(kind, a.id);
+        await this.#retireKey(tx, a);
         await this.#mutateBundle(tx, (b) => this.#removeFromBundle(b, a));
         await this.#o.auditor.record(tx, SYSTEM, {
           action: `authority.${kind}.prune`,
@@ -233,7 +246,7 @@ export class AuthorityManager {
           outcome: 'success',
         });
       });
-      await this.#o.keys.delete(a.keyRef);
+      await this.#deleteKey(a.keyRef);
       await this.#reload();
       this.#o.onChange?.(kind, 'prune');
     }
@@ -243,9 +256,10 @@ export class AuthorityManager {
   async #discard(a: Authority): Promise<void> {
     await this.#o.store.transaction(async (tx) => {
       await tx.authorities.delete(a.kind, a.id);
+      await this.#retireKey(tx, a);
       await this.#mutateBundle(tx, (b) => this.#removeFromBundle(b, a));
     });
-    await this.#o.keys.delete(a.keyRef);
+    await this.#deleteKey(a.keyRef);
     await this.#reload();
   }
 
@@ -304,11 +318,28 @@ export class AuthorityManager {
     }
   }
 
-  /** Keys whose authority record never committed (crash between key write and transaction). */
-  async #removeOrphanKeys(): Promise<void> {
-    const known = new Set(this.#authorities.map((a) => a.keyRef));
-    for (const ref of await this.#o.keys.list()) {
-      if (/^(x509|jwt)-[0-9a-f]{32}$/.test(ref) && !known.has(ref)) await this.#o.keys.delete(ref);
+  /** In the transaction that removes the authority: from now on its key is ours to delete. */
+  async #retireKey(tx: StoreAggregates, a: Authority): Promise<void> {
+    await tx.keyJournal.set(this.#o.serverId, a.keyRef, 'retired', this.#o.clock.now());
+  }
+
+  /** After the retiring transaction: the file, then the record (a crash between is re-swept). */
+  async #deleteKey(keyRef: string): Promise<void> {
+    this.#keys.delete(keyRef);
+    await this.#o.keys.delete(keyRef);
+    await this.#o.store.keyJournal.delete(this.#o.serverId, keyRef);
+  }
+
+  /**
+   * Start-up: deletes the keys this server's journal retired, and those it began to generate
+   * whose authority never committed. Nothing else: a key some authority record still names is
+   * kept whatever the journal says, and a key the journal does not mention is not ours to judge.
+   */
+  async #sweepJournal(): Promise<void> {
+    const named = new Set(this.#authorities.map((a) => a.keyRef));
+    for (const r of await this.#o.store.keyJournal.list(this.#o.serverId)) {
+      if (named.has(r.keyRef) || r.state === 'committed') continue;
+      await this.#deleteKey(r.keyRef);
     }
   }
 
@@ -330,11 +361,21 @@ export class AuthorityManager {
 
   #keyOf(a: Authority): ManagedKey {
     const key = this.#keys.get(a.keyRef);
-    if (!key)
-      throw new FailedPreconditionError(
-        `the private key of ${a.kind} authority ${a.id} is missing`,
-      );
+    if (!key) throw new MissingAuthorityKeyError(a, this.#o.keys.locate(a.keyRef));
     return key;
+  }
+}
+
+/** An authority whose private key the key manager no longer has: what to do is in the message. */
+export class MissingAuthorityKeyError extends FailedPreconditionError {
+  constructor(a: Authority, location: string) {
+    super(
+      `the private key of the ${a.status} ${a.kind} authority ${a.id} is missing from ` +
+        `${location}: restore that file from a backup (and restart the server), or replace the ` +
+        `authority: \`tessera authority prepare --kind ${a.kind}\` then ` +
+        `\`tessera authority activate --kind ${a.kind}\``,
+    );
+    this.name = 'MissingAuthorityKeyError';
   }
 }
 

@@ -208,7 +208,24 @@ const v6: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6];
+/**
+ * v7: the key journal (KeyJournalStore): which key files a server generated and whether their
+ * authority committed or retired. Key files are deleted only on its word.
+ */
+const v7: Migration = {
+  version: 7,
+  name: 'key journal',
+  statements: (t) => [
+    `create table key_journal (
+      server_id ${t.key} not null,
+      key_ref ${t.key} not null,
+      state text not null,
+      updated_at bigint not null,
+      constraint key_journal_pkey primary key (server_id, key_ref))`,
+  ],
+};
+
+export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

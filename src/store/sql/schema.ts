@@ -172,6 +172,13 @@ export interface StsRevisionRow {
   revision: number;
 }
 
+export interface KeyJournalRow {
+  server_id: string;
+  key_ref: string;
+  state: string;
+  updated_at: number;
+}
+
 export interface Schema {
   entries: EntryRow;
   entry_selectors: EntrySelectorRow;
@@ -189,4 +196,5 @@ export interface Schema {
   sts_revision: StsRevisionRow;
   federations: FederationRow;
   dpop_proofs: DpopProofRow;
+  key_journal: KeyJournalRow;
 }

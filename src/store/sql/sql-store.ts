@@ -11,6 +11,7 @@ import { joinTokenStore } from './join-token-store.ts';
 import { revokedTokenStore } from './revoked-token-store.ts';
 import { bundleStore } from './bundle-store.ts';
 import { authorityStore } from './authority-store.ts';
+import { keyJournalStore } from './key-journal-store.ts';
 import { auditStore } from './audit-store.ts';
 import { changeFeed } from './change-feed.ts';
 import { stsStore } from './sts-store.ts';
@@ -27,6 +28,7 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
     revokedTokens: g(revokedTokenStore(ctx)),
     bundles: g(bundleStore(ctx)),
     authorities: g(authorityStore(ctx)),
+    keyJournal: g(keyJournalStore(ctx)),
     audit: g(auditStore(ctx)),
     changes: g(changeFeed(ctx)),
     sts: g(stsStore(ctx)),
