@@ -1,8 +1,9 @@
-// Starts a long-running `tessera` command (audit list --follow, svid watch) as a real process,
-// so tests can read its output while it runs and stop it with a signal as an operator would.
+// `tessera` commands as real processes: startCli for a long-running one (audit list --follow,
+// svid watch) whose output tests read while it runs and stop with a signal as an operator would;
+// runCli for one expected to end by itself (a server that refuses to start, an admin command).
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { REPO } from './server-process.ts';
+import { CLI, REPO } from './server-process.ts';
 import { waitFor } from './ports.ts';
 
 export interface CliProcess {
@@ -55,4 +56,51 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliP
       return exited;
     },
   };
+}
+
+export interface Finished {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Wall-clock ms from spawn to exit. */
+  readonly ms: number;
+}
+
+/** Spawns `tessera ...args`; rejects if it has not exited within `deadlineMs` (it is then killed). */
+export function runCli(
+  args: readonly string[],
+  o: { cwd?: string; env?: Record<string, string>; deadlineMs?: number } = {},
+): Promise<Finished> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: o.cwd,
+    env: { ...process.env, ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const deadlineMs = o.deadlineMs ?? 60_000;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(`tessera ${args.join(' ')} still running after ${deadlineMs} ms\n${stderr}`),
+      );
+    }, deadlineMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      // Streams may still hold the last chunk: wait for them to end.
+      let open = 2;
+      const end = () => {
+        if (--open === 0) resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+      };
+      if (child.stdout.readableEnded) end();
+      else child.stdout.once('end', end);
+      if (child.stderr.readableEnded) end();
+      else child.stderr.once('end', end);
+    });
+  });
 }

@@ -1,0 +1,149 @@
+// Black box: a server process that cannot start stops at once and says why; one that can, owns
+// its data directory and admin socket and stops cleanly on SIGTERM.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runCli } from './helpers/cli-process.ts';
+import { freePort } from './helpers/ports.ts';
+import { startServer } from './helpers/server-process.ts';
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'tessera-lifecycle-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** Holds a TCP port until closed, so that a server cannot bind it. */
+async function occupy(): Promise<{ port: number; close(): Promise<void> }> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((r) => srv.close(() => r())),
+  };
+}
+
+async function serverArgs(dir: string): Promise<Record<string, string>> {
+  return {
+    '--trust-domain': 'example.org',
+    '--data-dir': dir,
+    '--admin-socket': path.join(dir, 'admin.sock'),
+    '--listen': `127.0.0.1:${await freePort()}`,
+    '--health-listen': `127.0.0.1:${await freePort()}`,
+    '--public-listen': `127.0.0.1:${await freePort()}`,
+  };
+}
+
+const fresh = (name: string): string => {
+  const dir = path.join(root, name);
+  mkdirSync(dir);
+  return dir;
+};
+
+const argv = (flags: Record<string, string>) => ['server', 'run', ...Object.entries(flags).flat()];
+
+describe('server start-up failures are clear and final', () => {
+  for (const [flag, what] of [
+    ['--listen', 'API listener'],
+    ['--health-listen', 'health listener'],
+    ['--public-listen', 'public listener'],
+  ] as const) {
+    it(`a taken ${flag} address stops the process, naming the ${what} and ${flag}`, async () => {
+      const dir = path.join(root, flag.slice(2));
+      const taken = await occupy();
+      try {
+        const flags = { ...(await serverArgs(dir)), [flag]: `127.0.0.1:${taken.port}` };
+        const r = await runCli(argv(flags), { env: { TESSERA_LOG_LEVEL: 'warn' } });
+        assert.equal(r.code, 6, r.stderr);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^error: cannot open the ${what} on 127\\.0\\.0\\.1:${taken.port} \\(${flag}\\): ` +
+              'the address is already in use \\(EADDRINUSE\\)$',
+            'm',
+          ),
+        );
+        // Nothing half-started is left behind: the same directory starts cleanly right after.
+        const s = await startServer({ dataDir: dir });
+        assert.equal(await s.stop(), 0);
+      } finally {
+        await taken.close();
+      }
+    });
+  }
+});
+
+describe('a running server owns its data directory and admin socket', () => {
+  it('refuses a second process on the directory or the socket; SIGTERM exits 0', async () => {
+    const a = await startServer({ dataDir: fresh('a') });
+    try {
+      // A second server on the same data directory.
+      const same = await runCli(argv(await serverArgs(a.dataDir)));
+      assert.equal(same.code, 7, same.stderr);
+      assert.ok(
+        same.stderr.includes(
+          `error: data directory ${a.dataDir} is in use by another Tessera process (pid ${a.proc.pid}): ` +
+            'stop it first, or give this process its own --data-dir',
+        ),
+        same.stderr,
+      );
+      // An agent on it too (the lock is taken before anything else, attestation included).
+      const agent = await runCli([
+        'agent',
+        'run',
+        '--server',
+        a.apiAddr,
+        '--trust-domain',
+        'example.org',
+        '--data-dir',
+        a.dataDir,
+        '--socket',
+        path.join(root, 'agent.sock'),
+        '--join-token',
+        'unused',
+        '--insecure-bootstrap',
+      ]);
+      assert.equal(agent.code, 7, agent.stderr);
+      assert.match(
+        agent.stderr,
+        new RegExp(`data directory ${a.dataDir} is in use .*pid ${a.proc.pid}`),
+      );
+      // Another server with its own directory but the first one's admin socket.
+      const other = {
+        ...(await serverArgs(path.join(root, 'b'))),
+        '--admin-socket': a.adminSocket,
+      };
+      const sock = await runCli(argv(other));
+      assert.equal(sock.code, 7, sock.stderr);
+      assert.ok(
+        sock.stderr.includes(
+          `error: the admin socket ${a.adminSocket} is in use by a running server: stop that server, ` +
+            'or give this one another --admin-socket',
+        ),
+        sock.stderr,
+      );
+      // The first server was not disturbed.
+      const health = await runCli(['healthcheck', '--socket', a.adminSocket]);
+      assert.equal(health.code, 0, health.stderr);
+      assert.equal(health.stdout, 'ok\n');
+    } finally {
+      assert.equal(await a.stop(), 0, a.output());
+    }
+    assert.doesNotMatch(a.output(), /error/i);
+  });
+
+  it('replaces an admin socket file nobody listens on (left by kill -9)', async () => {
+    const a = await startServer({ dataDir: fresh('c') });
+    await a.kill();
+    const b = await startServer({
+      dataDir: fresh('d'),
+      config: { admin_socket: a.adminSocket },
+    });
+    try {
+      const health = await runCli(['healthcheck', '--socket', a.adminSocket]);
+      assert.equal(health.code, 0, health.stderr);
+    } finally {
+      assert.equal(await b.stop(), 0);
+    }
+  });
+});
