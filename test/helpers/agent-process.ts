@@ -34,6 +34,11 @@ export async function startAgent(
     socketPath?: string;
     /** false: return once the process is spawned (for agents that should fail or be stopped early). */
     ready?: boolean;
+    /** Bootstrap from this URL instead of a bundle file (--trust-bundle-url). */
+    trustBundleUrl?: string;
+    env?: Record<string, string>;
+    /** How long to wait for "ready" (default 30 s). */
+    readyWithinMs?: number;
   } = {},
 ): Promise<AgentProcess> {
   const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'tessera-agent-'));
@@ -86,7 +91,7 @@ export async function startAgent(
     // Only this run's output counts (a restart follows earlier output).
     const from = out.length;
     a.proc = spawn(path.join(REPO, 'bin/tessera'), args, {
-      env: { ...process.env, TESSERA_LOG_LEVEL: 'info' },
+      env: { ...process.env, TESSERA_LOG_LEVEL: 'info', ...o.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     a.proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -99,7 +104,7 @@ export async function startAgent(
     await Promise.race([
       waitFor(
         () => out.slice(from).includes('tessera agent ready') && existsSync(socketPath),
-        30_000,
+        o.readyWithinMs ?? 30_000,
       ),
       exited,
     ]);
@@ -107,8 +112,9 @@ export async function startAgent(
   await launch(
     [
       ...base,
-      '--trust-bundle',
-      bundleFile,
+      ...(o.trustBundleUrl
+        ? ['--trust-bundle-url', o.trustBundleUrl]
+        : ['--trust-bundle', bundleFile]),
       ...(o.joinToken ? ['--join-token', o.joinToken] : []),
       ...(o.args ?? []),
     ],
