@@ -11,7 +11,7 @@ export function registerToken(program: Command, io: CliIo): void {
   const cmd = adminCommand(token, 'generate', 'create a join token for agent attestation', io)
     .option(
       '--spiffe-id <id>',
-      'SPIFFE ID the agent gets (default spiffe://<td>/spire/agent/join_token/<id>)',
+      "also register this ID as a node alias of the token's agent: entries with it as parent reach that agent",
     )
     .option('--ttl <dur>', 'token lifetime, e.g. 10m (default: server join_token_ttl)');
   adminAction<{ spiffeId?: string; ttl?: string }>(cmd, io, async ({ opts, client, out }) => {
@@ -26,6 +26,8 @@ export function registerToken(program: Command, io: CliIo): void {
     }
     out.line(res.token);
     out.note(`agent SPIFFE ID: ${res.agentSpiffeId}`);
+    if (opts.spiffeId)
+      out.note(`node alias: ${opts.spiffeId} (an entry with parent ${res.agentSpiffeId})`);
     out.note(`expires at: ${expiresAt ?? 'never'}`);
   });
 }

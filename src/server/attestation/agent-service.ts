@@ -1,8 +1,9 @@
 // Attested agents: renewal of agent SVIDs, and the admin operations list, show, ban, evict and
 // join-token generation. A banned or evicted agent is refused at its next call, because every
 // agent call re-reads its node record (see api/authenticate.ts).
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
+import { type Entry, validateEntryInput } from '../../core/entry.ts';
 import { InvalidArgumentError, NotFoundError } from '../../core/errors.ts';
 import type { AttestedNode } from '../../core/node.ts';
 import { SpiffeId, type TrustDomain, agentId, isAgentId } from '../../core/spiffe-id.ts';
@@ -114,7 +115,7 @@ export class AgentService {
     ctx: RequestContext,
     spiffeId: string,
     ttlMs: number,
-  ): Promise<{ token: string; expiresAt: number; agentSpiffeId: string }> {
+  ): Promise<{ token: string; expiresAt: number; agentSpiffeId: string; alias: Entry | null }> {
     const ttl = ttlMs || this.#o.joinTokenTtlMs;
     if (ttl <= 0 || ttl > MAX_JOIN_TOKEN_TTL_MS)
       throw new InvalidArgumentError('ttl: must be between 1s and 30d');
@@ -129,24 +130,51 @@ export class AgentService {
     const token = randomBytes(24).toString('base64url');
     const now = this.#o.clock.now();
     const expiresAt = now + ttl;
-    const agentSpiffeId =
-      spiffeId ||
-      agentId(this.#o.trustDomain, JOIN_TOKEN_TYPE, joinTokenAgentSegment(token)).toString();
+    // The agent always gets its join_token ID, so the server knows it for an agent by its path.
+    const agentSpiffeId = agentId(
+      this.#o.trustDomain,
+      JOIN_TOKEN_TYPE,
+      joinTokenAgentSegment(token),
+    ).toString();
+    const alias = spiffeId ? this.#nodeAlias(spiffeId, agentSpiffeId, now) : null;
     await this.#o.store.transaction(async (tx) => {
       await tx.joinTokens.create({
         tokenHash: hashJoinToken(token),
-        spiffeId,
+        spiffeId: '',
         expiresAt,
         createdAt: now,
       });
+      if (alias) {
+        await tx.entries.create(alias);
+        await this.#o.auditor.record(tx, ctx, {
+          action: 'entry.create',
+          target: alias.id,
+          outcome: 'success',
+          details: { spiffeId: alias.spiffeId, parentId: alias.parentId, nodeAlias: true },
+        });
+      }
       await this.#o.auditor.record(tx, ctx, {
         action: 'join_token.create',
         target: agentSpiffeId,
         outcome: 'success',
-        details: { expiresAt },
+        details: alias ? { expiresAt, alias: alias.spiffeId } : { expiresAt },
       });
     });
-    return { token, expiresAt, agentSpiffeId };
+    return { token, expiresAt, agentSpiffeId, alias };
+  }
+
+  /**
+   * SPIRE's meaning of `token generate -spiffeID`: an entry naming the token's agent (parent =
+   * its join_token ID, selector spiffe_id:<that ID>), so that entries whose parent is the given
+   * ID reach that agent's workloads (the entry index walks such chains). No workload attestor
+   * produces `spiffe_id` selectors, so no workload ever gets the alias itself.
+   */
+  #nodeAlias(spiffeId: string, agentSpiffeId: string, now: number): Entry {
+    const fields = validateEntryInput(
+      { spiffeId, parentId: agentSpiffeId, selectors: [`spiffe_id:${agentSpiffeId}`] },
+      this.#o.trustDomain,
+    );
+    return { ...fields, id: randomUUID(), revision: 1, createdAt: now };
   }
 
   #agentId(text: string): string {

@@ -318,3 +318,30 @@ describe('EntryIndex.authorizedEntry', () => {
     assert.equal(index.authorizedEntry(AGENT, none, 'missing', NOW), undefined);
   });
 });
+
+describe('EntryIndex: node aliases parented by an agent (token generate --spiffe-id)', () => {
+  it('reaches entries under the alias, through chains of aliases, for that agent only', () => {
+    const nodeAlias = entry('nodes/web', AGENT, {
+      selectors: [parseSelector(`spiffe_id:${AGENT}`)],
+    });
+    const group = entry('groups/frontend', nodeAlias.spiffeId);
+    const workload = entry('web', nodeAlias.spiffeId);
+    const nested = entry('frontend/app', group.spiffeId);
+    const elsewhere = entry('db', 'spiffe://example.org/nodes/db');
+    const index = indexOf(nodeAlias, group, workload, nested, elsewhere);
+    assert.deepEqual(
+      ids(index.authorizedFor(AGENT, none, NOW)),
+      ids([nodeAlias, group, workload, nested]),
+    );
+    assert.deepEqual(index.authorizedFor(OTHER_AGENT, none, NOW), []);
+    for (const e of [workload, nested]) {
+      assert.equal(index.authorizedEntry(AGENT, none, e.id, NOW), e);
+      assert.equal(index.authorizedEntry(OTHER_AGENT, none, e.id, NOW), undefined);
+    }
+    assert.equal(index.authorizedEntry(AGENT, none, elsewhere.id, NOW), undefined);
+    // An expired alias grants nothing below it.
+    index.upsert({ ...nodeAlias, expiresAt: NOW - 1, revision: 1 });
+    assert.deepEqual(index.authorizedFor(AGENT, none, NOW), []);
+    assert.equal(index.authorizedEntry(AGENT, none, workload.id, NOW), undefined);
+  });
+});

@@ -317,7 +317,8 @@ export declare const EvictAgentResponseSchema: GenMessage<EvictAgentResponse>;
  */
 export declare type CreateJoinTokenRequest = Message<"tessera.v1.CreateJoinTokenRequest"> & {
   /**
-   * Optional SPIFFE ID for the agent; default spiffe://<td>/spire/agent/join_token/<token id>.
+   * Optional: also create a node alias entry with this SPIFFE ID for the token's agent
+   * (parent = its ID spiffe://<td>/spire/agent/join_token/<token id>, as SPIRE's -spiffeID).
    *
    * @generated from field: string spiffe_id = 1;
    */
