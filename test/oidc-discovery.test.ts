@@ -91,8 +91,9 @@ describe('public listener: OIDC discovery, JWKS and bundle endpoints', () => {
     assert.equal(md.revocation_endpoint, `${issuer}/revoke`);
     const res = await httpsFetch(`${issuer}/.well-known/openid-configuration`, {});
     assert.match(res.headers.get('cache-control') ?? '', /max-age=\d+/);
-    // Token-exchange endpoints are advertised but not served yet.
-    assert.equal((await httpsFetch(`${issuer}/token`, {})).status, 404);
+    // The advertised token endpoint is served with the public listener (POST only), with no
+    // sts block in the config.
+    assert.equal((await httpsFetch(`${issuer}/token`, {})).status, 405);
   });
 
   it('jose verifies a minted JWT-SVID against the JWKS; iss is the issuer', async () => {

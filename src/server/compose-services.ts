@@ -116,6 +116,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       registry,
       trustDomain: td.name,
       verifySubject: tokenExchange && ((t) => tokenExchange.verifySubject(t)),
+      exchangeServed: tokenExchange !== undefined,
     }),
     status: {
       trustDomain: td.name,
@@ -141,7 +142,10 @@ export interface StsDeps {
   registry: StsRegistry;
 }
 
-/** The token endpoint and introspection/revocation, when the config has an `sts` block. */
+/**
+ * The token endpoint and introspection/revocation, whenever the public listener is on (the
+ * `sts` block then has every default when absent, see config/compile.ts).
+ */
 export function buildSts(
   config: ServerConfig,
   d: StsDeps,

@@ -48,6 +48,11 @@ export function compileServerConfig(
       [k.slice(dot + 1)]: v,
     };
   }
+  // The token exchange is on whenever the public listener is: issuers and trust policies may
+  // come from the admin API alone, and the discovery document advertises /token, /introspect
+  // and /revoke, which must then answer. The `sts` block only tunes it.
+  if (typeof merged.public_listen === 'string' && merged.public_listen && merged.sts == null)
+    merged.sts = {};
   const result = serverConfigSchema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0];

@@ -77,6 +77,7 @@ export class StsAdmin {
   readonly #registry: StsRegistry;
   readonly #verifySubject: ((token: string) => Promise<VerifiedSubjectToken>) | undefined;
   readonly #trustDomain: string;
+  readonly #exchangeServed: boolean;
 
   constructor(o: {
     store: Store;
@@ -86,6 +87,12 @@ export class StsAdmin {
     trustDomain: string;
     /** The token exchange's own subject-token check, when it runs (federated JWT-SVIDs too). */
     verifySubject?: ((token: string) => Promise<VerifiedSubjectToken>) | undefined;
+    /**
+     * Whether this server serves the token exchange (its public listener is on). When it does
+     * not, adding an issuer or a policy here is refused: it would succeed into a setup that
+     * cannot exchange anything.
+     */
+    exchangeServed: boolean;
   }) {
     this.#store = o.store;
     this.#auditor = o.auditor;
@@ -93,6 +100,16 @@ export class StsAdmin {
     this.#registry = o.registry;
     this.#verifySubject = o.verifySubject;
     this.#trustDomain = o.trustDomain;
+    this.#exchangeServed = o.exchangeServed;
+  }
+
+  #mustServeExchange(what: string): void {
+    if (this.#exchangeServed) return;
+    throw new FailedPreconditionError(
+      `this server does not serve the token exchange, so ${what} could not be used here: start ` +
+        'it with --public-listen (config public_listen), which serves /token, /introspect and ' +
+        '/revoke; nothing was stored',
+    );
   }
 
   /** Refused changes are audited too (outcome `error`, with the code and reason), then rethrown. */
@@ -136,6 +153,7 @@ export class StsAdmin {
   }
 
   async #addIssuer(ctx: RequestContext, input: AddIssuerInput): Promise<RegisteredIssuer> {
+    this.#mustServeExchange('an issuer');
     const issuer = httpsIssuer(input.issuer);
     const audiences = [...new Set(input.audiences)];
     if (audiences.length === 0 || audiences.length > MAX_AUDIENCES)
@@ -299,6 +317,7 @@ export class StsAdmin {
   }
 
   async #createPolicy(ctx: RequestContext, input: PolicyInput): Promise<RegisteredPolicy> {
+    this.#mustServeExchange('a trust policy');
     const { doc, template } = this.#document(input);
     const compiled = this.#registry.compile(doc); // the compiler's message on any error
     const p = compiled.policy;

@@ -79,6 +79,7 @@ for (const [name, open] of variants()) {
         warn: (msg) => warnings.push(msg),
       });
       const admin = new StsAdmin({
+        exchangeServed: true,
         store,
         auditor: new Auditor(systemClock, store),
         clock: systemClock,
