@@ -1,14 +1,15 @@
 // Black box: a server process that cannot start stops at once and says why; one that can, owns
 // its data directory and admin socket and stops cleanly on SIGTERM.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runCli } from './helpers/cli-process.ts';
-import { freePort } from './helpers/ports.ts';
-import { startServer } from './helpers/server-process.ts';
+import { freePort, waitFor } from './helpers/ports.ts';
+import { CLI, startServer } from './helpers/server-process.ts';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'tessera-lifecycle-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -144,6 +145,72 @@ describe('a running server owns its data directory and admin socket', () => {
       assert.equal(health.code, 0, health.stderr);
     } finally {
       assert.equal(await b.stop(), 0);
+    }
+  });
+
+  it('starts without its X.509 authority key, not ready, saying what to do; prepare + activate fix it', async () => {
+    const a = await startServer({ dataDir: fresh('e') });
+    const shown = await runCli([
+      'authority',
+      'show',
+      '--kind',
+      'x509',
+      '--output',
+      'json',
+      '--socket',
+      a.adminSocket,
+    ]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(await a.stop(), 0);
+    const keyDir = path.join(a.dataDir, 'keys');
+    const x509Key = readdirSync(keyDir).find((f) => f.startsWith('x509-'));
+    assert.ok(x509Key);
+    unlinkSync(path.join(keyDir, x509Key));
+    // Started by hand: it does not become ready, which the helper waits for.
+    const proc = spawn(
+      process.execPath,
+      [CLI, 'server', 'run', '--config', path.join(a.dataDir, 'server.yaml')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const id = x509Key.slice('x509-'.length, -'.pem'.length);
+      const expected =
+        `the private key of the active x509 authority ${id} is missing from ${path.join(keyDir, x509Key)}: ` +
+        'restore that file from a backup (and restart the server), or replace the authority: ' +
+        '`tessera authority prepare --kind x509` then `tessera authority activate --kind x509`';
+      await waitFor(() => out.includes(expected), 60_000);
+      let health = await runCli(['healthcheck', '--socket', a.adminSocket]);
+      await waitFor(
+        async () => {
+          health = await runCli(['healthcheck', '--socket', a.adminSocket]);
+          return health.code !== null && health.stderr.includes('not ready');
+        },
+        60_000,
+        200,
+      );
+      assert.equal(health.code, 6, health.stderr);
+      const readyz = await fetch(`http://${a.healthAddr}/readyz`);
+      assert.equal(readyz.status, 503);
+      assert.ok(((await readyz.json()) as { reason: string }).reason.includes(expected));
+      for (const step of ['prepare', 'activate']) {
+        const r = await runCli(['authority', step, '--kind', 'x509', '--socket', a.adminSocket]);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      await waitFor(
+        async () => (await fetch(`http://${a.healthAddr}/readyz`)).status === 200,
+        60_000,
+      );
+      const ok = await runCli(['healthcheck', '--socket', a.adminSocket]);
+      assert.equal(ok.code, 0, ok.stderr);
+    } finally {
+      const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+      proc.kill('SIGTERM');
+      assert.equal(await exited, 0, out);
     }
   });
 });

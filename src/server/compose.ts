@@ -20,7 +20,7 @@ import type { ApiServices } from './api/router.ts';
 import { openListeners, type ListenerAddresses, type OpenListeners } from './listen.ts';
 import { Auditor } from './audit/auditor.ts';
 import { createAuthorityFactory } from './authority/authority-factory.ts';
-import { AuthorityManager } from './authority/authority-manager.ts';
+import { AuthorityManager, MissingAuthorityKeyError } from './authority/authority-manager.ts';
 import { BundleCache } from './bundle-cache.ts';
 import { FederatedBundleCache } from './federated-bundle-cache.ts';
 import { compileServerConfig, type ServerConfig } from './config/compile.ts';
@@ -234,7 +234,13 @@ export class TesseraServer {
         spiffeId: serverSpiffeId(td).toString(),
         ttlMs: config.default_x509_svid_ttl,
       });
-      await serverSvid.refresh(true);
+      // A missing authority key does not stop the start: the server runs, not ready (/readyz and
+      // `tessera healthcheck` say why), its API refusing handshakes without an X.509 authority,
+      // so that the admin socket can take `tessera authority prepare/activate`.
+      for (const e of authorities.missingKeys()) log.error(e.message);
+      await serverSvid.refresh(true).catch((e: unknown) => {
+        if (!(e instanceof MissingAuthorityKeyError)) throw e;
+      });
       const index = new EntryIndex(serverSpiffeId(td).toString());
       const follower = await ChangeFollower.start(store, index, clock);
       // A committed change wakes the follower at once; the entry-sync task polls as a fallback.
@@ -315,7 +321,9 @@ export class TesseraServer {
           syncIntervalMs: options.syncIntervalMs ?? 250,
         },
       );
-      services.status.ready = () => server.#ready;
+      // What `tessera healthcheck` reads: listening, and able to sign (as /readyz, without the
+      // datastore round trip).
+      services.status.ready = () => server.#ready && server.#canSign();
       return server;
     } catch (e) {
       await store?.close();
@@ -436,6 +444,16 @@ export class TesseraServer {
         run: () => this.federation.manager.tick(),
       },
     ];
+  }
+
+  #canSign(): boolean {
+    try {
+      this.authorities.activeX509();
+      this.authorities.activeJwt();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async #checkReady(): Promise<void> {

@@ -115,7 +115,7 @@ export async function openListeners(d: ListenerDeps): Promise<OpenListeners> {
       listenTls(
         host,
         port,
-        d.serverSvid.material,
+        d.serverSvid.current,
         withBundleEndpoint(handlerFor(tlsPeer), () => d.bundles.bundle),
       ),
     closeServer,

@@ -31,6 +31,11 @@ export class ServerSvid {
     return this.#material;
   }
 
+  /** The material, or null while none could be minted (the X.509 authority's key is missing). */
+  get current(): TlsMaterial | null {
+    return this.#material;
+  }
+
   onChange(fn: (m: TlsMaterial) => void): void {
     this.#listeners.add(fn);
   }

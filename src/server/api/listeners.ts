@@ -54,16 +54,19 @@ export function tlsPeer(req: http2.Http2ServerRequest): Peer {
 
 export const localPeer = (): Peer => ({ kind: 'local' });
 
+/**
+ * Without `tls` (no server SVID yet) the listener is bound and refuses every handshake until
+ * setSecureContext() gives it a certificate.
+ */
 export async function listenTls(
   host: string,
   port: number,
-  tls: TlsMaterial,
+  tls: TlsMaterial | null,
   handler: Handler,
 ): Promise<http2.Http2SecureServer> {
   const server = http2.createSecureServer(
     {
-      key: tls.keyPem,
-      cert: tls.certPem,
+      ...(tls ? { key: tls.keyPem, cert: tls.certPem } : {}),
       // Ask for a client certificate but let the handshake finish without one: attestation is
       // anonymous, and SVIDs are verified against the live bundle in Authenticator.
       requestCert: true,

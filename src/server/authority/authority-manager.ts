@@ -108,6 +108,15 @@ export class AuthorityManager {
     return { authority, key: this.#keyOf(authority) };
   }
 
+  /** Active and prepared authorities whose private key the key manager does not have. */
+  missingKeys(): MissingAuthorityKeyError[] {
+    return this.#authorities
+      .filter(
+        (a) => (a.status === 'active' || a.status === 'prepared') && !this.#keys.has(a.keyRef),
+      )
+      .map((a) => new MissingAuthorityKeyError(a, this.#o.keys.locate(a.keyRef)));
+  }
+
   // --- forced rotation (admin) ---
 
   async prepare(kind: AuthorityKind, ctx: RequestContext): Promise<Authority> {
