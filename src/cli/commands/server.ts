@@ -56,11 +56,7 @@ export function registerServer(program: Command, io: CliIo): void {
   });
 }
 
-async function serve(
-  server: TesseraServer,
-  signal: AbortSignal,
-  io: CliIo,
-): Promise<void> {
+async function serve(server: TesseraServer, signal: AbortSignal, io: CliIo): Promise<void> {
   await server.run(signal, (addr) => {
     io.stderr.write(
       `tessera server ready: api ${addr.api}, admin socket ${addr.admin}` +
