@@ -209,7 +209,7 @@ it('federates over https_web with a Tessera public listener, trusting federation
       /^tessera_federation_fetches_total\{trust_domain="c\.test",outcome="updated"\} 1$/m,
     );
   } finally {
-    await d.store.close();
+    await d.close();
     stopC.abort();
     await runningC;
   }
