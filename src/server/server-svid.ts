@@ -26,11 +26,6 @@ export class ServerSvid {
     this.#ttlMs = o.ttlMs;
   }
 
-  get material(): TlsMaterial {
-    if (!this.#material) throw new Error('server SVID not minted yet');
-    return this.#material;
-  }
-
   /** The material, or null while none could be minted (the X.509 authority's key is missing). */
   get current(): TlsMaterial | null {
     return this.#material;
