@@ -24,20 +24,45 @@ describe('token generate', () => {
     assert.match(r.stderr, /^expires at: \d{4}-/m);
   });
 
-  test('json, with a chosen SPIFFE ID', async () => {
+  test('json, with a node alias (--spiffe-id): the agent keeps its join_token ID', async () => {
     const r = await s.cli(
       'token',
       'generate',
       '--spiffe-id',
-      'spiffe://example.org/spire/agent/node1',
+      'spiffe://example.org/nodes/node1',
       '--output',
       'json',
     );
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
-    assert.equal(j.agentSpiffeId, 'spiffe://example.org/spire/agent/node1');
+    assert.match(j.agentSpiffeId, /^spiffe:\/\/example\.org\/spire\/agent\/join_token\/[\w-]+$/);
     assert.equal(typeof j.token, 'string');
     assert.ok(Date.parse(j.expiresAt) > Date.now());
+    const alias = await s.cli(
+      'entry',
+      'list',
+      '--spiffe-id',
+      'spiffe://example.org/nodes/node1',
+      '--output',
+      'json',
+    );
+    const [entry] = JSON.parse(alias.stdout).entries;
+    assert.equal(entry.parentId, j.agentSpiffeId);
+    assert.deepEqual(entry.selectors, [`spiffe_id:${j.agentSpiffeId}`]);
+  });
+
+  test('an alias under /spire/ is refused, nothing created', async () => {
+    const r = await s.cli(
+      'token',
+      'generate',
+      '--spiffe-id',
+      'spiffe://example.org/spire/agent/n1',
+    );
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      'error: spiffe_id: paths under /spire/ are reserved for the server and agents\n',
+    );
   });
 });
 
