@@ -2,7 +2,15 @@
 // its data directory and admin socket and stops cleanly on SIGTERM.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -146,6 +154,20 @@ describe('a running server owns its data directory and admin socket', () => {
     } finally {
       assert.equal(await b.stop(), 0);
     }
+  });
+
+  it('never deletes an admin socket path that is not a socket', async () => {
+    const dir = fresh('f');
+    const notASocket = path.join(dir, 'admin.sock');
+    writeFileSync(notASocket, 'precious\n');
+    const r = await runCli(argv(await serverArgs(dir)));
+    assert.equal(r.code, 6, r.stderr);
+    assert.equal(
+      r.stderr,
+      `error: cannot open the admin socket on ${notASocket} (--admin-socket): ` +
+        `${notASocket} exists and is not a socket: not replacing it\n`,
+    );
+    assert.equal(readFileSync(notASocket, 'utf8'), 'precious\n');
   });
 
   it('starts without its X.509 authority key, not ready, saying what to do; prepare + activate fix it', async () => {
