@@ -74,7 +74,7 @@ describe('server start-up failures are clear and final', () => {
         );
         // Nothing half-started is left behind: the same directory starts cleanly right after.
         const s = await startServer({ dataDir: dir });
-        assert.equal(await s.stop(), 0);
+        assert.equal(await s.stop(), 0, s.output());
       } finally {
         await taken.close();
       }
@@ -152,7 +152,7 @@ describe('a running server owns its data directory and admin socket', () => {
       const health = await runCli(['healthcheck', '--socket', a.adminSocket]);
       assert.equal(health.code, 0, health.stderr);
     } finally {
-      assert.equal(await b.stop(), 0);
+      assert.equal(await b.stop(), 0, b.output());
     }
   });
 
@@ -183,7 +183,7 @@ describe('a running server owns its data directory and admin socket', () => {
       a.adminSocket,
     ]);
     assert.equal(shown.code, 0, shown.stderr);
-    assert.equal(await a.stop(), 0);
+    assert.equal(await a.stop(), 0, a.output());
     const keyDir = path.join(a.dataDir, 'keys');
     const x509Key = readdirSync(keyDir).find((f) => f.startsWith('x509-'));
     assert.ok(x509Key);

@@ -342,6 +342,7 @@ export class TesseraServer {
       listeners = await this.#openListeners();
     } catch (e) {
       // Nothing stays half-started: openListeners closed what it had opened.
+      this.#entrySync.stop();
       await this.#release();
       throw e;
     }
@@ -370,6 +371,7 @@ export class TesseraServer {
 
   /** Closes the store and releases the data directory (for a server created but never run, too). */
   async close(): Promise<void> {
+    this.#entrySync.stop();
     await this.#release();
   }
 
