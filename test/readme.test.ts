@@ -3,17 +3,21 @@
 // Long-running commands (servers, agents, watchers) start in the background, as in "another
 // terminal", and must come up; every other command must exit 0 without printing an error;
 // `<placeholders>` are filled from what earlier commands printed, as a reader would. At the end
-// every background process gets SIGTERM and must exit cleanly.
+// every background process gets SIGTERM and must exit cleanly. One substitution a reader makes
+// too: the README's PostgreSQL database is a fresh one the test creates (as every PostgreSQL
+// test does), not a `tessera` database that may already hold someone's data.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { createTempDatabase, type TempDatabase } from './helpers/postgres.ts';
 import { REPO } from './helpers/server-process.ts';
 import { nextCommands, placeholders, readmeSteps, type Step } from './helpers/readme-steps.ts';
 
 const STEP_TIMEOUT_MS = 90_000;
+const README_PG_URL = 'postgres://postgres@127.0.0.1:5432/tessera';
 
 interface Ran {
   command: string;
@@ -65,15 +69,21 @@ describe('the README, run as written', () => {
     LANG: 'C.UTF-8',
   });
   const history: Ran[] = [];
+  let db: TempDatabase | undefined;
   const background: Array<{ command: string; proc: ChildProcess; output: () => string }> = [];
 
   after(async () => {
     for (const b of background.reverse()) await stop(b.proc);
+    await db?.drop();
     rmSync(root, { recursive: true, force: true });
   });
 
-  const fill = (command: string): string => {
+  const fill = async (command: string): Promise<string> => {
     let out = command;
+    if (out.includes(README_PG_URL)) {
+      db ??= await createTempDatabase('tessera_readme');
+      out = out.replaceAll(README_PG_URL, db.url);
+    }
     for (const name of placeholders(command)) {
       const filler = fillers.find(([re]) => re.test(name));
       const value = filler?.[1](history);
@@ -89,7 +99,7 @@ describe('the README, run as written', () => {
       env[step.name] = (await shell(`printf '%s' ${step.value}`, cwd, env)).stdout;
       return;
     }
-    const command = fill(step.command);
+    const command = await fill(step.command);
     const where = `README line ${step.line}: ${command}`;
     if (step.kind === 'background') {
       const b = startBackground(command, cwd, env);
@@ -152,7 +162,10 @@ function shell(
 
 function startBackground(command: string, cwd: string, env: Record<string, string>) {
   // Its own process group, so that SIGTERM reaches the process npm or the shell started.
-  const proc = spawn('bash', ['-c', `exec ${command}`], { cwd, env, detached: true });
+  // `exec` after any leading VAR=value assignments, so that the signal reaches the command.
+  const m = /^((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)(.*)$/.exec(command);
+  const script = `${m?.[1] ?? ''}exec ${m?.[2] ?? command}`;
+  const proc = spawn('bash', ['-c', script], { cwd, env, detached: true });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
