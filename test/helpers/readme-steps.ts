@@ -68,6 +68,15 @@ function stepsOf(command: string, line: number): Step[] {
   if (parts[0] === 'npm ci' && parts.length > 1) return stepsOf(parts.slice(1).join(' && '), line);
   if (/^npm test\b/.test(command))
     return [{ kind: 'skip', command, line, why: 'this is the test run' }];
+  if (/^npm run bench\b/.test(command))
+    return [
+      {
+        kind: 'skip',
+        command,
+        line,
+        why: 'benchmarks are measured by npm run bench, not timed in tests',
+      },
+    ];
   for (const [re, readyWhen] of LONG_RUNNING) {
     if (re.test(command)) return [{ kind: 'background', command, line, readyWhen }];
   }
