@@ -1,8 +1,9 @@
 // The one caller-attestation path for every door. Given a connection's peer (connection-peer.ts
 // for Unix sockets, tcp-peer.ts for loopback TCP), it runs the workload attestors under a time
 // bound, re-checks the process pin (PID reuse), matches entries once, and returns the caller.
-// Unary calls may reuse the connection's last attestation while the process still reads the same
-// (attestation-cache.ts says why that is safe); streams always attest afresh (once per stream).
+// Calls may reuse the connection's last attestation while the process still reads the same
+// (attestation-cache.ts says why that is safe): the Workload API's unary FetchJWTSVID and its
+// streams (at their start) do; the other doors say per call.
 import type { Socket } from 'node:net';
 import { UnavailableError } from '../../core/errors.ts';
 import type { Selector } from '../../core/selector.ts';

@@ -41,15 +41,10 @@ export function serveFastUnary(
   stream: http2.ServerHttp2Stream,
   headers: http2.IncomingHttpHeaders,
 ): boolean {
-  if (headers[':path'] !== FAST_PATH || headers[':method'] !== 'POST') return false;
-  const contentType = headers['content-type'];
-  if (contentType !== 'application/grpc' && contentType !== 'application/grpc+proto') return false;
-  const encoding = headers['grpc-encoding'];
-  if (encoding !== undefined && encoding !== 'identity') return false;
-  const timeout = headers['grpc-timeout'];
-  if (Array.isArray(timeout)) return false;
-  const timeoutMs = timeout === undefined ? undefined : parseGrpcTimeout(timeout);
-  if (timeoutMs === null) return false;
+  if (headers[':path'] !== FAST_PATH) return false;
+  const plain = plainGrpc(headers);
+  if (!plain) return false;
+  const { contentType, timeoutMs } = plain;
   // handle() answers every outcome itself; this catch is for a stream that went away while an
   // answer was being written (Node throws then), which must not become an unhandled rejection.
   handle(d, stream, headers, contentType, timeoutMs).catch((e: unknown) =>
@@ -59,6 +54,26 @@ export function serveFastUnary(
     ),
   );
   return true;
+}
+
+/**
+ * The content type and deadline of a plain gRPC call (POST, application/grpc or
+ * application/grpc+proto, no message compression, a well-formed or absent grpc-timeout); null
+ * for anything else, which is left to connect-node.
+ */
+export function plainGrpc(
+  headers: http2.IncomingHttpHeaders,
+): { readonly contentType: string; readonly timeoutMs: number | undefined } | null {
+  if (headers[':method'] !== 'POST') return null;
+  const contentType = headers['content-type'];
+  if (contentType !== 'application/grpc' && contentType !== 'application/grpc+proto') return null;
+  const encoding = headers['grpc-encoding'];
+  if (encoding !== undefined && encoding !== 'identity') return null;
+  const timeout = headers['grpc-timeout'];
+  if (Array.isArray(timeout)) return null;
+  const timeoutMs = timeout === undefined ? undefined : parseGrpcTimeout(timeout);
+  if (timeoutMs === null) return null;
+  return { contentType, timeoutMs };
 }
 
 async function handle(
@@ -105,15 +120,7 @@ async function handle(
     const reason: unknown = call.signal.aborted ? call.signal.reason : e;
     const ce = toConnectError(reason, FAST_PATH, d.log);
     // Trailers-only response, as gRPC servers (and connect-node) send for an error.
-    stream.respond(
-      {
-        ':status': 200,
-        'content-type': contentType,
-        'grpc-status': String(ce.code),
-        'grpc-message': encodeGrpcMessage(ce.rawMessage),
-      },
-      { endStream: true },
-    );
+    respondError(stream, contentType, ce);
   } finally {
     if (deadline) clearTimeout(deadline);
     stream.removeListener('close', onClose);
@@ -121,7 +128,7 @@ async function handle(
 }
 
 /** The request body, at most one message of `max` bytes plus its 5-byte frame header. */
-function readBody(
+export function readBody(
   stream: http2.ServerHttp2Stream,
   max: number,
   signal: AbortSignal,
@@ -167,11 +174,14 @@ function parseRequest(bytes: Uint8Array) {
   }
 }
 
-/** The one uncompressed gRPC message of a unary request (Connect's texts and codes). */
-export function unframe(body: Buffer): Uint8Array {
+/**
+ * The one uncompressed gRPC message of a request of a unary or server-streaming method (Connect's
+ * texts and codes).
+ */
+export function unframe(body: Buffer, method = 'unary'): Uint8Array {
   if (body.byteLength < 5) {
     throw new ConnectError(
-      'protocol error: missing input message for unary method',
+      `protocol error: missing input message for ${method} method`,
       Code.Unimplemented,
     );
   }
@@ -190,7 +200,7 @@ export function unframe(body: Buffer): Uint8Array {
   }
   if (body.byteLength > 5 + len) {
     throw new ConnectError(
-      'protocol error: received extra input message for unary method',
+      `protocol error: received extra input message for ${method} method`,
       Code.Unimplemented,
     );
   }
@@ -211,4 +221,19 @@ export function parseGrpcTimeout(value: string): number | null {
 /** grpc-message: percent-encoded UTF-8 outside printable ASCII, and '%' itself. */
 export function encodeGrpcMessage(message: string): string {
   return message.replace(/[^\x20-\x24\x26-\x7e]+/g, (s) => encodeURIComponent(s));
+}
+
+/** Ends a gRPC call with an error: trailers-only before any message, else in the trailers. */
+export function respondError(
+  stream: http2.ServerHttp2Stream,
+  contentType: string,
+  ce: ConnectError,
+): void {
+  const status = { 'grpc-status': String(ce.code), 'grpc-message': encodeGrpcMessage(ce.rawMessage) };
+  if (!stream.headersSent) {
+    stream.respond({ ':status': 200, 'content-type': contentType, ...status }, { endStream: true });
+    return;
+  }
+  stream.once('wantTrailers', () => stream.sendTrailers(status));
+  stream.end();
 }

@@ -43,16 +43,18 @@ export interface WorkloadHandlerDeps extends CallerDeps {
 
 export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof SpiffeWorkloadAPI> {
   return {
+    // Streams, like FetchJWTSVID, may start from the connection's last attestation, re-validated
+    // (attestation-cache.ts): a thousand streams opened on one connection attest once.
     async *fetchX509SVID(_req, ctx) {
-      const caller = await attestCaller(d, ctx);
+      const caller = await attestCaller(d, ctx, true);
       yield* viewStream(d, ctx, caller, X509SVIDResponseSchema, x509SvidResponse, true);
     },
     async *fetchX509Bundles(_req, ctx) {
-      const caller = await attestCaller(d, ctx);
+      const caller = await attestCaller(d, ctx, true);
       yield* viewStream(d, ctx, caller, X509BundlesResponseSchema, x509BundlesResponse);
     },
     async *fetchJWTBundles(_req, ctx) {
-      const caller = await attestCaller(d, ctx);
+      const caller = await attestCaller(d, ctx, true);
       yield* viewStream(d, ctx, caller, JWTBundlesResponseSchema, jwtBundlesResponse);
     },
     fetchJWTSVID: (req, ctx) => fetchJwtSvid(d, ctx, req),

@@ -15,12 +15,14 @@ import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import { connectionPeerKey } from './caller.ts';
 import { errorMappingInterceptor } from './error-map.ts';
 import { workloadApiHandlers, type WorkloadHandlerDeps } from './handlers.ts';
-import { serveFastUnary, type FastUnaryDeps } from './fast-unary.ts';
+import { serveFastStream, type FastStreamDeps } from './fast-stream.ts';
+import { serveFastUnary } from './fast-unary.ts';
 import { ServingStatus, createHealthState, healthHandlers, type HealthState } from './health.ts';
 import type { WorkloadIdentitySource } from './identity-source.ts';
 import { silentLogger, type WorkloadApiLogger } from './log.ts';
 import { reflectionIndex, reflectionV1, reflectionV1alpha } from './reflection.ts';
 import { securityHeaderInterceptor, WORKLOAD_SERVICE } from './security-header.ts';
+import { SharedResponses } from './shared-responses.ts';
 import { bindSocket, removeSocket, type BoundSocket } from './socket-file.ts';
 
 export interface WorkloadApiOptions {
@@ -47,6 +49,12 @@ export interface WorkloadApiOptions {
   readonly idleTimeoutMs?: number;
   /** FetchJWTSVID / ValidateJWTSVID wait this long for the source (Unavailable). Default 30 s. */
   readonly jwtTimeoutMs?: number;
+  /**
+   * Serve plain gRPC calls of FetchJWTSVID and the server streams directly (fast-unary.ts,
+   * fast-stream.ts) instead of through connect-node. Default true; false serves every call
+   * through Connect (tests run the same suite both ways).
+   */
+  readonly fastPaths?: boolean;
 }
 
 export interface WorkloadApi {
@@ -98,11 +106,14 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
     handler,
   );
   server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  installFastPath(server, {
-    ...deps,
-    readMaxBytes,
-    peerOf: (session) => (session && peers.get(session as http2.ServerHttp2Session)) ?? noPeer,
-  });
+  if (opts.fastPaths ?? true) {
+    installFastPath(server, {
+      ...deps,
+      readMaxBytes,
+      responses: new SharedResponses({ source: opts.source, attestation: opts.attestation }),
+      peerOf: (session) => (session && peers.get(session as http2.ServerHttp2Session)) ?? noPeer,
+    });
+  }
   const live = trackSessions(server, peers, opts, log);
   const bound = await bindSocket(server, opts.socketPath);
   log.info({ socket: opts.socketPath }, 'workload API listening');
@@ -128,13 +139,14 @@ function handlerDeps(
 }
 
 /**
- * Puts fast-unary.ts in front of connect-node: plain gRPC FetchJWTSVID streams are served there,
- * every other stream goes on to Node's HTTP/2 compatibility layer (hence Connect) as before.
+ * Puts fast-unary.ts and fast-stream.ts in front of connect-node: plain gRPC FetchJWTSVID calls
+ * and FetchX509SVID/FetchX509Bundles/FetchJWTBundles streams are served there, every other
+ * stream goes on to Node's HTTP/2 compatibility layer (hence Connect) as before.
  * Node installs that layer as the server's one 'stream' listener when a request handler is
  * given; we take it and call it ourselves. If Node ever arranges this differently, we fail at
  * start rather than serve some requests twice.
  */
-function installFastPath(server: http2.Http2Server, d: FastUnaryDeps): void {
+function installFastPath(server: http2.Http2Server, d: FastStreamDeps): void {
   const listeners = server.listeners('stream');
   const compat = listeners[0] as ((...args: unknown[]) => void) | undefined;
   if (listeners.length !== 1 || compat === undefined) {
@@ -144,7 +156,8 @@ function installFastPath(server: http2.Http2Server, d: FastUnaryDeps): void {
   server.on(
     'stream',
     (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
-      if (!serveFastUnary(d, stream, headers)) compat.call(server, stream, headers, ...rest);
+      if (serveFastUnary(d, stream, headers) || serveFastStream(d, stream, headers)) return;
+      compat.call(server, stream, headers, ...rest);
     },
   );
 }

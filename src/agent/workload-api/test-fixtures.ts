@@ -99,7 +99,10 @@ export async function startOnTempSocket(
   chmodSync(dir, 0o755);
   const socketPath = path.join(dir, 'sock', 'agent.sock');
   const attestation = staticAttestation(source);
-  const api = await startWorkloadApi({ socketPath, source, attestation, ...extra });
+  // TESSERA_TEST_CONNECT_ONLY=1 runs the same tests with every call served by connect-node
+  // (no gRPC fast paths), so both paths are held to the same answers.
+  const fastPaths = process.env['TESSERA_TEST_CONNECT_ONLY'] !== '1';
+  const api = await startWorkloadApi({ socketPath, source, attestation, fastPaths, ...extra });
   return {
     dir,
     socketPath,

@@ -1,0 +1,202 @@
+// A direct gRPC path for the Workload API's server streams (FetchX509SVID, FetchX509Bundles,
+// FetchJWTBundles), as fast-unary.ts is for FetchJWTSVID. Through connect-node, every stream
+// holds a compat request/response pair, several async-iterable layers and a linked
+// AbortController, and every message is built and encoded per stream: most of the agent's CPU
+// per stream opened and per change pushed to a thousand open streams. Here the HTTP/2 stream is
+// served directly, and the messages are the shared frames of shared-responses.ts: each distinct
+// answer is encoded once per change and the same bytes are written to every stream that gets it.
+//
+// Only plain gRPC requests take this path (fast-unary.ts plainGrpc); anything else is left to
+// connect-node, unchanged. The rules are those of the Connect route (handlers.ts viewStream):
+// the security header, one request message, attestation (the connection's, re-validated: as
+// FetchJWTSVID), prepare, full state at once then on change with identical repeats suppressed,
+// PermissionDenied "no identity issued" when the identity is gone, Unavailable at shutdown, the
+// error mapping (error-map.ts), readMaxBytes, the client's deadline and cancellation.
+import type http2 from 'node:http2';
+import { fromBinary, type DescMessage } from '@bufbuild/protobuf';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { InvalidArgumentError, UnavailableError } from '../../core/errors.ts';
+import {
+  JWTBundlesRequestSchema,
+  JWTBundlesResponseSchema,
+  X509BundlesRequestSchema,
+  X509BundlesResponseSchema,
+  X509SVIDRequestSchema,
+  X509SVIDResponseSchema,
+} from '../../../proto/gen/spiffe/workload_pb.js';
+import { attestCaller } from './caller.ts';
+import { toConnectError } from './error-map.ts';
+import { plainGrpc, readBody, respondError, unframe, type FastUnaryDeps } from './fast-unary.ts';
+import { jwtBundlesResponse, x509BundlesResponse, x509SvidResponse } from './responses.ts';
+import { SECURITY_HEADER } from './security-header.ts';
+import { SharedResponses, type StreamKind } from './shared-responses.ts';
+import { changeTicks } from './watch.ts';
+
+export interface FastStreamDeps extends FastUnaryDeps {
+  readonly responses: SharedResponses;
+}
+
+interface Route {
+  readonly request: DescMessage;
+  readonly kind: StreamKind;
+}
+
+const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
+  [
+    '/SpiffeWorkloadAPI/FetchX509SVID',
+    {
+      request: X509SVIDRequestSchema,
+      kind: {
+        name: 'x509-svid',
+        schema: X509SVIDResponseSchema,
+        toMessage: x509SvidResponse,
+        needsSvid: true,
+      },
+    },
+  ],
+  [
+    '/SpiffeWorkloadAPI/FetchX509Bundles',
+    {
+      request: X509BundlesRequestSchema,
+      kind: {
+        name: 'x509-bundles',
+        schema: X509BundlesResponseSchema,
+        toMessage: x509BundlesResponse,
+        needsSvid: false,
+      },
+    },
+  ],
+  [
+    '/SpiffeWorkloadAPI/FetchJWTBundles',
+    {
+      request: JWTBundlesRequestSchema,
+      kind: {
+        name: 'jwt-bundles',
+        schema: JWTBundlesResponseSchema,
+        toMessage: jwtBundlesResponse,
+        needsSvid: false,
+      },
+    },
+  ],
+]);
+
+/**
+ * Serves the stream when it is a plain gRPC call of one of the three server-streaming methods
+ * and returns true; returns false (having touched nothing) for every other request.
+ */
+export function serveFastStream(
+  d: FastStreamDeps,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+): boolean {
+  const path = headers[':path'];
+  const route = path === undefined ? undefined : ROUTES.get(path);
+  if (route === undefined) return false;
+  const plain = plainGrpc(headers);
+  if (!plain) return false;
+  // handle() answers every outcome itself; this catch is for a stream that went away while an
+  // answer was being written (Node throws then), which must not become an unhandled rejection.
+  handle(d, stream, headers, path!, route, plain.contentType, plain.timeoutMs).catch(
+    (e: unknown) =>
+      d.log.debug(
+        { err: e instanceof Error ? e.message : String(e) },
+        'workload API stream ended early',
+      ),
+  );
+  return true;
+}
+
+async function handle(
+  d: FastStreamDeps,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  path: string,
+  route: Route,
+  contentType: string,
+  timeoutMs: number | undefined,
+): Promise<void> {
+  // Aborted with Connect's reasons (and Unavailable at shutdown), so the end is reported as the
+  // Connect route reports it.
+  const call = new AbortController();
+  let closeShared: (() => void) | undefined;
+  const onClose = () => {
+    if (!call.signal.aborted) call.abort(new ConnectError('request cancelled', Code.Canceled));
+  };
+  const onShutdown = () => {
+    if (!call.signal.aborted) call.abort(new UnavailableError('the Workload API is shutting down'));
+  };
+  stream.once('close', onClose);
+  stream.on('error', () => {}); // a reset stream: 'close' follows, nothing else to do
+  d.shutdown.addEventListener('abort', onShutdown, { once: true });
+  if (d.shutdown.aborted) onShutdown();
+  const deadline =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(
+          () => call.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)),
+          timeoutMs,
+        );
+  try {
+    // Same rule and text as securityHeaderInterceptor: exactly one value, exactly "true".
+    if (headers[SECURITY_HEADER] !== 'true') {
+      throw new InvalidArgumentError('security header missing from request');
+    }
+    const body = await readBody(stream, d.readMaxBytes, call.signal);
+    parseRequest(route.request, unframe(body, 'server-streaming'));
+    const ctx = { peer: d.peerOf(stream.session), signal: call.signal };
+    // Nothing is written before the caller is attested: an unattested caller gets its error only.
+    const caller = await attestCaller(d, ctx, true);
+    await d.source.prepare(caller);
+    const key = SharedResponses.callerKey(caller);
+    let last: Buffer | undefined;
+    closeShared = d.responses.open();
+    const changed = () => d.responses.changed();
+    for await (const _ of changeTicks(d.source, call.signal, changed)) {
+      const answer = d.responses.answer(route.kind, caller, key);
+      if ('error' in answer) throw answer.error;
+      // Identical repeats are suppressed (SPIRE compares with proto.Equal; the encoding of a
+      // view is deterministic, so equal bytes are equal messages).
+      if (last !== undefined && (last === answer.frame || last.equals(answer.frame))) continue;
+      last = answer.frame;
+      if (stream.destroyed || stream.closed) return;
+      if (!stream.headersSent) {
+        stream.respond({ ':status': 200, 'content-type': contentType }, { waitForTrailers: true });
+      }
+      // A slow reader: wait for it (changes meanwhile coalesce into one recomputation).
+      if (!stream.write(answer.frame)) await drained(stream, call.signal);
+    }
+    throw call.signal.reason;
+  } catch (e) {
+    if (stream.destroyed || stream.closed) return;
+    const reason: unknown = call.signal.aborted ? call.signal.reason : e;
+    respondError(stream, contentType, toConnectError(reason, path, d.log));
+  } finally {
+    if (deadline) clearTimeout(deadline);
+    stream.removeListener('close', onClose);
+    d.shutdown.removeEventListener('abort', onShutdown);
+    closeShared?.();
+  }
+}
+
+/** Resolves when the stream takes writes again, or when the call ends. */
+function drained(stream: http2.ServerHttp2Stream, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.removeListener('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Connect's behaviour and text for a request message that does not parse. */
+function parseRequest(schema: DescMessage, bytes: Uint8Array): void {
+  try {
+    fromBinary(schema, bytes);
+  } catch (e) {
+    const m = e instanceof Error ? e.message : String(e);
+    throw new ConnectError(`parse binary: ${m}`, Code.Internal);
+  }
+}
