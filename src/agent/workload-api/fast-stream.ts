@@ -96,12 +96,11 @@ export function serveFastStream(
   if (!plain) return false;
   // handle() answers every outcome itself; this catch is for a stream that went away while an
   // answer was being written (Node throws then), which must not become an unhandled rejection.
-  handle(d, stream, headers, path!, route, plain.contentType, plain.timeoutMs).catch(
-    (e: unknown) =>
-      d.log.debug(
-        { err: e instanceof Error ? e.message : String(e) },
-        'workload API stream ended early',
-      ),
+  handle(d, stream, headers, path!, route, plain.contentType, plain.timeoutMs).catch((e: unknown) =>
+    d.log.debug(
+      { err: e instanceof Error ? e.message : String(e) },
+      'workload API stream ended early',
+    ),
   );
   return true;
 }

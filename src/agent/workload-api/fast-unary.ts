@@ -229,7 +229,10 @@ export function respondError(
   contentType: string,
   ce: ConnectError,
 ): void {
-  const status = { 'grpc-status': String(ce.code), 'grpc-message': encodeGrpcMessage(ce.rawMessage) };
+  const status = {
+    'grpc-status': String(ce.code),
+    'grpc-message': encodeGrpcMessage(ce.rawMessage),
+  };
   if (!stream.headersSent) {
     stream.respond({ ':status': 200, 'content-type': contentType, ...status }, { endStream: true });
     return;
