@@ -24,13 +24,13 @@ import {
   X509SVIDRequestSchema,
   X509SVIDResponseSchema,
 } from '../../../proto/gen/spiffe/workload_pb.js';
+import type { AttestedCaller } from '../attestation/caller.ts';
 import { attestCaller } from './caller.ts';
 import { toConnectError } from './error-map.ts';
 import { plainGrpc, readBody, respondError, unframe, type FastUnaryDeps } from './fast-unary.ts';
 import { jwtBundlesResponse, x509BundlesResponse, x509SvidResponse } from './responses.ts';
 import { SECURITY_HEADER } from './security-header.ts';
 import { SharedResponses, type StreamKind } from './shared-responses.ts';
-import { changeTicks } from './watch.ts';
 
 export interface FastStreamDeps extends FastUnaryDeps {
   readonly responses: SharedResponses;
@@ -117,9 +117,8 @@ async function handle(
   // Aborted with Connect's reasons (and Unavailable at shutdown), so the end is reported as the
   // Connect route reports it.
   const call = new AbortController();
-  let closeShared: (() => void) | undefined;
   const onClose = () => {
-    if (!call.signal.aborted) call.abort(new ConnectError('request cancelled', Code.Canceled));
+    if (!call.signal.aborted) call.abort(CANCELLED);
   };
   const onShutdown = () => {
     if (!call.signal.aborted) call.abort(new UnavailableError('the Workload API is shutting down'));
@@ -146,24 +145,7 @@ async function handle(
     // Nothing is written before the caller is attested: an unattested caller gets its error only.
     const caller = await attestCaller(d, ctx, true);
     await d.source.prepare(caller);
-    const key = SharedResponses.callerKey(caller);
-    let last: Buffer | undefined;
-    closeShared = d.responses.open();
-    const changed = () => d.responses.changed();
-    for await (const _ of changeTicks(d.source, call.signal, changed)) {
-      const answer = d.responses.answer(route.kind, caller, key);
-      if ('error' in answer) throw answer.error;
-      // Identical repeats are suppressed (SPIRE compares with proto.Equal; the encoding of a
-      // view is deterministic, so equal bytes are equal messages).
-      if (last !== undefined && (last === answer.frame || last.equals(answer.frame))) continue;
-      last = answer.frame;
-      if (stream.destroyed || stream.closed) return;
-      if (!stream.headersSent) {
-        stream.respond({ ':status': 200, 'content-type': contentType }, { waitForTrailers: true });
-      }
-      // A slow reader: wait for it (changes meanwhile coalesce into one recomputation).
-      if (!stream.write(answer.frame)) await drained(stream, call.signal);
-    }
+    await follow(d, stream, route.kind, caller, contentType, call.signal);
     throw call.signal.reason;
   } catch (e) {
     if (stream.destroyed || stream.closed) return;
@@ -173,20 +155,78 @@ async function handle(
     if (deadline) clearTimeout(deadline);
     stream.removeListener('close', onClose);
     d.shutdown.removeEventListener('abort', onShutdown);
-    closeShared?.();
   }
 }
 
-/** Resolves when the stream takes writes again, or when the call ends. */
-function drained(stream: http2.ServerHttp2Stream, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.removeListener('drain', done);
-      signal.removeEventListener('abort', done);
-      resolve();
+/**
+ * The client went away: nothing is written to it any more, so one shared reason serves (a
+ * ConnectError per stream costs a stack trace per closed stream).
+ */
+const CANCELLED = new ConnectError('request cancelled', Code.Canceled);
+
+/**
+ * Writes the caller's answer at once and again after every change whose answer differs from the
+ * last one written (identical repeats are suppressed, as SPIRE does with proto.Equal: the
+ * encoding of a view is deterministic, so equal bytes are equal messages). Notifications coalesce:
+ * one recomputation per burst, and none while a slow reader has not drained the last message.
+ * Resolves when `signal` aborts; rejects with the answer's error (the identity went away).
+ * Event-driven rather than an async loop: with a thousand open streams a change wakes each one.
+ */
+function follow(
+  d: FastStreamDeps,
+  stream: http2.ServerHttp2Stream,
+  kind: StreamKind,
+  caller: AttestedCaller,
+  contentType: string,
+  signal: AbortSignal,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const key = SharedResponses.callerKey(caller);
+    const closeShared = d.responses.open();
+    let last: Buffer | undefined;
+    let pending = true;
+    let draining = false;
+    let done = false;
+    const finish = (e?: Error) => {
+      if (done) return;
+      done = true;
+      off();
+      closeShared();
+      signal.removeEventListener('abort', onAbort);
+      stream.removeListener('drain', onDrain);
+      if (e) reject(e);
+      else resolve();
     };
-    stream.once('drain', done);
-    signal.addEventListener('abort', done, { once: true });
+    const send = () => {
+      pending = false;
+      if (done) return;
+      if (stream.destroyed || stream.closed) return finish();
+      const answer = d.responses.answer(kind, caller, key);
+      if ('error' in answer) return finish(answer.error);
+      if (last !== undefined && (last === answer.frame || last.equals(answer.frame))) return;
+      last = answer.frame;
+      if (!stream.headersSent) {
+        stream.respond({ ':status': 200, 'content-type': contentType }, { waitForTrailers: true });
+      }
+      if (!stream.write(answer.frame)) draining = true;
+    };
+    const onDrain = () => {
+      draining = false;
+      if (pending) send();
+    };
+    // Runs inside the source's notification: the shared answers are dropped before any stream
+    // recomputes (in a microtask, after every listener ran).
+    const off = d.source.onChange(() => {
+      d.responses.changed();
+      if (pending) return;
+      pending = true;
+      if (!draining) queueMicrotask(send);
+    });
+    const onAbort = () => finish();
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.on('drain', onDrain);
+    if (signal.aborted) finish();
+    else send();
   });
 }
 

@@ -12,7 +12,7 @@
 // it (the streams recompute asynchronously, after every listener ran).
 import { toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import { PermissionDeniedError } from '../../core/errors.ts';
-import { formatSelector } from '../../core/selector.ts';
+import { formatSelector, type Selector } from '../../core/selector.ts';
 import type { AttestedCaller } from '../attestation/caller.ts';
 import type { WorkloadIdentitySource, WorkloadView } from './identity-source.ts';
 
@@ -27,6 +27,8 @@ export interface StreamKind<D extends DescMessage = DescMessage> {
 
 /** A gRPC frame (flag byte, length, message) to write, or the error that ends the stream. */
 export type SharedAnswer = { readonly frame: Buffer } | { readonly error: Error };
+
+const keys = new WeakMap<readonly Selector[], string>();
 
 interface Held {
   readonly answer: SharedAnswer;
@@ -49,7 +51,8 @@ export interface SharedResponsesDeps {
 export class SharedResponses {
   readonly #d: SharedResponsesDeps;
   readonly #now: () => number;
-  #held = new Map<string, Held>();
+  /** Per kind, per caller key. */
+  #held = new Map<StreamKind, Map<string, Held>>();
   #streams = 0;
 
   constructor(d: SharedResponsesDeps) {
@@ -59,7 +62,13 @@ export class SharedResponses {
 
   /** The key under which callers share answers: their selectors, as a set. Once per stream. */
   static callerKey(caller: AttestedCaller): string {
-    return JSON.stringify(caller.selectors.map(formatSelector).sort());
+    // A reused attestation hands out the same frozen selectors: their key is made once.
+    let key = keys.get(caller.selectors);
+    if (key === undefined) {
+      key = JSON.stringify(caller.selectors.map(formatSelector).sort());
+      keys.set(caller.selectors, key);
+    }
+    return key;
   }
 
   /** A stream opens; the returned function says it closed. */
@@ -80,15 +89,18 @@ export class SharedResponses {
 
   /** The caller's current answer of this kind: shared, or computed and encoded now. */
   answer(kind: StreamKind, caller: AttestedCaller, callerKey: string): SharedAnswer {
-    const key = `${kind.name}\n${callerKey}`;
-    const held = this.#held.get(key);
+    let ofKind = this.#held.get(kind);
+    const held = ofKind?.get(callerKey);
     if (held && this.#now() < held.validUntil) return held.answer;
     const current = this.#d.attestation.rematch(caller);
     let validUntil = Infinity;
     for (const e of current.entries)
       if (e.expiresAt !== null) validUntil = Math.min(validUntil, e.expiresAt);
     const answer = compute(kind, this.#d.source.view(current));
-    if (this.#streams > 0) this.#held.set(key, { answer, validUntil });
+    if (this.#streams > 0) {
+      if (!ofKind) this.#held.set(kind, (ofKind = new Map()));
+      ofKind.set(callerKey, { answer, validUntil });
+    }
     return answer;
   }
 }

@@ -8,8 +8,6 @@ import type { WorkloadIdentitySource } from './identity-source.ts';
 export async function* changeTicks(
   source: Pick<WorkloadIdentitySource, 'onChange'>,
   signal: AbortSignal,
-  /** Runs inside the source's notification, before this stream wakes (shared-responses.ts). */
-  onNotify?: () => void,
 ): AsyncGenerator<void> {
   let pending = true;
   let wake: (() => void) | undefined;
@@ -19,7 +17,6 @@ export async function* changeTicks(
     w?.();
   };
   const off = source.onChange(() => {
-    onNotify?.();
     pending = true;
     poke();
   });
