@@ -94,7 +94,7 @@ describe('FetchJWTSVID gRPC fast path', () => {
     pki = await makePki(async (p) => [
       { selector: 'unix:uid:0', svid: await p.svid(`${TD}/a`, 'e1') },
     ]);
-    run = await startOnTempSocket(pki.source);
+    run = await startOnTempSocket(pki.source, { fastPaths: true }); // this path itself, always
   });
   after(() => run.stop());
 
