@@ -45,7 +45,12 @@ export interface WorkloadIdentitySource {
    * (bounded; on failure the caller gets what there is).
    */
   prepare(caller: AttestedCaller): Promise<void>;
-  /** The current view for this caller. `identified` false means "no identity". */
+  /**
+   * The current view for this caller. `identified` false means "no identity". Depends on nothing
+   * of the caller but its selectors and the entries they match, and changes only with an onChange
+   * notification: the Workload API shares one encoded answer between the streams of callers with
+   * the same selectors (shared-responses.ts).
+   */
   view(caller: AttestedCaller): WorkloadView;
   /** Called whenever any view may have changed (rotation, entry or bundle change). */
   onChange(listener: () => void): () => void;
