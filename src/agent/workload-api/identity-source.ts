@@ -47,9 +47,9 @@ export interface WorkloadIdentitySource {
   prepare(caller: AttestedCaller): Promise<void>;
   /**
    * The current view for this caller. `identified` false means "no identity". Depends on nothing
-   * of the caller but its selectors and the entries they match, and changes only with an onChange
-   * notification: the Workload API shares one encoded answer between the streams of callers with
-   * the same selectors (shared-responses.ts).
+   * of the caller but its selectors and the entries they match, and every change is followed by
+   * an onChange notification: until then the Workload API may share one encoded answer between
+   * the streams of callers with the same selectors (shared-responses.ts).
    */
   view(caller: AttestedCaller): WorkloadView;
   /** Called whenever any view may have changed (rotation, entry or bundle change). */

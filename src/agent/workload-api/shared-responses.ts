@@ -97,7 +97,11 @@ export class SharedResponses {
     for (const e of current.entries)
       if (e.expiresAt !== null) validUntil = Math.min(validUntil, e.expiresAt);
     const answer = compute(kind, this.#d.source.view(current));
-    if (this.#streams > 0) {
+    // A refusal is not held: it is cheap to compute, and a source may change before it notifies
+    // (the X.509-SVID cache notifies when a whole refresh is done), so a caller whose SVID just
+    // arrived must not be refused from an earlier answer. A frame held a little too long is
+    // replaced at the notification, like on any open stream.
+    if (this.#streams > 0 && 'frame' in answer) {
       if (!ofKind) this.#held.set(kind, (ofKind = new Map()));
       ofKind.set(callerKey, { answer, validUntil });
     }
