@@ -215,6 +215,7 @@ function cpuUs(pid: number): number {
 async function streamsBench(clients: WorkloadClient[], myId: string): Promise<void> {
   const latencies: number[] = [];
   const streams: ReturnType<typeof fetchX509>[] = [];
+  const a0 = cpuUs(agent.proc.pid!);
   for (let i = 0; i < STREAMS; i++) {
     const t0 = performance.now();
     const s = fetchX509(clients[i % clients.length]!);
@@ -222,9 +223,12 @@ async function streamsBench(clients: WorkloadClient[], myId: string): Promise<vo
     latencies.push(performance.now() - t0);
     streams.push(s);
   }
+  // The streams are opened one after another: the agent's CPU time per stream is what a first
+  // message costs it, whatever the machine's load adds to the wall-clock wait.
+  const agentUsPerStream = (cpuUs(agent.proc.pid!) - a0) / STREAMS;
   const p = percentiles(latencies);
   console.log(
-    `${'FetchX509SVID first message, 1,000 streams'.padEnd(48)} p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms (target p99 < 20 ms: ${p.p99 < 20 ? 'ok' : 'ABOVE'})`,
+    `${'FetchX509SVID first message, 1,000 streams'.padEnd(48)} p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms (target p99 < 20 ms: ${p.p99 < 20 ? 'ok' : 'ABOVE'}); agent CPU ${agentUsPerStream.toFixed(0)} µs per stream`,
   );
   const rss = agentRssMb();
   console.log(
