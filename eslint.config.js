@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'proto/gen/**', 'tmp/**', '.tessera/**'] },
+  { ignores: ['node_modules/**', 'proto/gen/**', 'tmp/**', '.tessera/**', 'build/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {
