@@ -97,7 +97,8 @@ function bundle(write: boolean): Promise<esbuild.BuildResult<{ metafile: true }>
  */
 function inputsOf(result: esbuild.BuildResult<{ metafile: true }>): string[] {
   const own = Object.keys(result.metafile.inputs).filter(
-    (f) => !f.includes(':') && !f.startsWith('node_modules/'),
+    // (node_modules may be a symbolic link, whose files esbuild names by their real path)
+    (f) => !f.includes(':') && !f.split('/').includes('node_modules'),
   );
   return [...own.sort(), 'node_modules/.package-lock.json'];
 }
@@ -121,7 +122,10 @@ export async function buildCli(): Promise<number> {
     {
       cwd: REPO,
       encoding: 'utf8',
-      env: { ...process.env, TESSERA_CLI_BUILD_INPUTS: JSON.stringify({ files, fingerprint: before }) },
+      env: {
+        ...process.env,
+        TESSERA_CLI_BUILD_INPUTS: JSON.stringify({ files, fingerprint: before }),
+      },
     },
   );
   if (r.status !== 0) {
