@@ -17,7 +17,7 @@ export function defaultSocketPath(env: Env): string {
 export function adminClientFactory(
   socketPath: string,
 ): <S extends DescService>(service: S) => Client<S> {
-  const transport = adminSocketTransport(socketPath);
+  const transport = adminSocketTransport(socketPath, { httpVersion: '1.1' });
   return (service) => createClient(service, transport);
 }
 
