@@ -4,7 +4,8 @@
 // - `tessera entry list` against a real server with 100 entries / `node -e 0` (target ≤ 3)
 // Each ratio is printed twice: best-of-rounds wall time, and CPU time per run (the children's
 // user + system time from /proc/self/stat), which moves less when other processes load the
-// machine. A command that exits non-zero or prints the wrong thing fails the bench.
+// machine. A command that exits non-zero or prints the wrong thing fails the bench. It says whether
+// `entry list` ran from the CLI snapshot (npm run build) or from the sources.
 // Run: ./node_modules/.bin/node bench/cli.bench.ts [ms-per-measurement]
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -84,6 +85,18 @@ try {
 
   // Warm-up (fills Node's compile cache on a fresh machine), then alternating rounds.
   for (const s of subjects) once(s);
+  // Which path bin/tessera takes for `entry list`: the CLI snapshot only when it is built and
+  // fresh (npm run build); the module loader's debug log names the sources when they load.
+  const probe = spawnSync(TESSERA, list.args, {
+    env: { ...env, NODE_DEBUG: 'module,esm' },
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  console.log(
+    probe.stderr.includes('src/cli/program.ts')
+      ? 'tessera entry list runs from the sources (no fresh CLI snapshot: npm run build)'
+      : 'tessera entry list runs from the CLI snapshot (build/cli/cli.blob)',
+  );
   for (const s of subjects) Object.assign(s, { bestMs: Infinity, cpuMs: 0, runs: 0 });
   const deadline = performance.now() + Math.max(ms, 1000) * subjects.length;
   do for (const s of subjects) once(s);
