@@ -3,7 +3,15 @@
 // groups, and falls back to the sources when the build is stale or missing.
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -93,6 +101,18 @@ test('bin/tessera runs its admin groups from a fresh snapshot', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, fromSources(['entry', 'list']).stdout);
   assert.equal(loadedSources(r), false, r.stderr);
+  // Through a directory that links to bin/ (as the README test's checkout does).
+  const elsewhere = path.join(copy, 'elsewhere');
+  mkdirSync(elsewhere);
+  symlinkSync(path.join(copy, 'bin'), path.join(elsewhere, 'bin'));
+  const linked = spawnSync(path.join(elsewhere, 'bin/tessera'), ['entry', 'list'], {
+    env: { ...env, NODE_DEBUG: 'module,esm' },
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  assert.equal(linked.status, 0, linked.stderr);
+  assert.equal(linked.stdout, r.stdout);
+  assert.equal(loadedSources(linked), false);
   // Other groups are not in the snapshot: they start from the sources.
   assert.equal(loadedSources(launcher(['healthcheck', '--help'])), true);
 });

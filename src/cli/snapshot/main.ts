@@ -6,6 +6,7 @@
 // A stale snapshot never runs: the build records the size and mtime of every file it bundled,
 // and each start compares them (a few hundred stat calls, ~1 ms). When any differs — a
 // developer edited src/ — the command runs from the sources instead, as bin/tessera.mjs would.
+import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { startupSnapshot } from 'node:v8';
@@ -36,8 +37,10 @@ if (startupSnapshot.isBuildingSnapshot()) {
   const build = JSON.parse(process.env.TESSERA_CLI_BUILD_INPUTS ?? 'null') as BuildInputs | null;
   if (!build) throw new Error('TESSERA_CLI_BUILD_INPUTS is not set: build with npm run build');
   startupSnapshot.setDeserializeMainFunction(() => {
-    // bin/tessera starts `node --snapshot-blob <blob> <repo>/bin/tessera.mjs args...`.
-    const root = path.resolve(path.dirname(process.argv[1] ?? ''), '..');
+    // bin/tessera starts `node --snapshot-blob <blob> <repo>/bin/tessera.mjs args...`; the path
+    // may pass through a symbolic link (`bin` linked into another directory): the repository is
+    // where the real file is, as for Node's own main module.
+    const root = path.dirname(path.dirname(realpathSync.native(process.argv[1] ?? '')));
     const io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
     const start = fingerprint(root, build.files) === build.fingerprint ? run : runFromSources(root);
     void start(process.argv.slice(2), io).then((code) => {
