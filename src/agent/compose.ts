@@ -11,6 +11,7 @@ import { FailedPreconditionError, TesseraError } from '../core/errors.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { createWorkloadAttestors } from '../plugins/workload-attestors/catalog.ts';
 import { lockDataDir, type DataDirLock } from '../plugins/data-dir-lock.ts';
+import { tidyDataDir } from '../plugins/data-dir-tidy.ts';
 import { Backoff } from '../client/workload/backoff.ts';
 import { JwtMintBatcher } from './cache/jwt-mint-batcher.ts';
 import { JwtSvidCache } from './cache/jwt-svid-cache.ts';
@@ -20,14 +21,14 @@ import { attestorsSource } from './attestation/workload-attestors.ts';
 import { WorkloadIdentities } from './cache/workload-identities.ts';
 import { X509SvidCache, type MintResult } from './cache/x509-svid-cache.ts';
 import { type AgentConfig, compileAgentConfig } from './config/compile.ts';
-import { AgentStateDir } from './identity/agent-identity.ts';
+import { AGENT_STATE_FILES, AgentStateDir } from './identity/agent-identity.ts';
 import { loadBootstrapBundle } from './identity/bootstrap-bundle.ts';
 import { AgentLifecycle } from './identity/lifecycle.ts';
 import { createAgentNodeAttestor } from '../plugins/node-attestors/catalog.ts';
 import { msFromSeconds } from '../wire/time.ts';
 import { ServerLink } from './identity/server-link.ts';
 import { EntrySync } from './sync/entry-sync.ts';
-import { CoalescingWriter, SyncStateFile } from './sync/sync-state-file.ts';
+import { CoalescingWriter, SYNC_STATE_FILE, SyncStateFile } from './sync/sync-state-file.ts';
 import { startWorkloadApi, type WorkloadApi } from './workload-api/server.ts';
 
 export const systemClock: Clock = { now: () => Date.now() };
@@ -134,7 +135,7 @@ export class TesseraAgent {
   ): Promise<TesseraAgent> {
     const lock = lockDataDir(config.data_dir);
     try {
-      const agent = await TesseraAgent.#build(config, options);
+      const agent = await TesseraAgent.#build(config, options, lock);
       agent.#lock = lock;
       return agent;
     } catch (e) {
@@ -143,10 +144,25 @@ export class TesseraAgent {
     }
   }
 
-  static async #build(config: AgentConfig, options: TesseraAgentOptions): Promise<TesseraAgent> {
+  static async #build(
+    config: AgentConfig,
+    options: TesseraAgentOptions,
+    lock: DataDirLock,
+  ): Promise<TesseraAgent> {
     const clock = options.clock ?? systemClock;
     const log =
       options.logger ?? pino({ level: config.log_level }, logDestination(config.log_format));
+    // The files this agent replaces atomically: temp files of a write a crash cut short.
+    await tidyDataDir(
+      lock,
+      [
+        {
+          dir: lock.dir,
+          isOurs: (name) => AGENT_STATE_FILES.has(name) || name === SYNC_STATE_FILE,
+        },
+      ],
+      log,
+    );
     if (config.insecure_bootstrap) {
       log.warn(
         'INSECURE BOOTSTRAP: the first connection to the server is not verified; use --trust-bundle in production',

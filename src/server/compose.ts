@@ -1,7 +1,7 @@
 // The server's composition root: the only place that reads config files and the environment,
 // and the only place that creates infrastructure. Everything else receives what it needs.
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -11,7 +11,8 @@ import { defaultServerDataDir as defaultDataDir } from '../core/defaults.ts';
 
 import { TrustDomain, serverId as serverSpiffeId } from '../core/spiffe-id.ts';
 import type { KeyManager } from '../crypto/key-manager.ts';
-import { DiskKeyManager } from '../crypto/keys/disk-key-manager.ts';
+import { writeFileAtomic } from '../crypto/keys/atomic-write.ts';
+import { DiskKeyManager, isKeyFileName } from '../crypto/keys/disk-key-manager.ts';
 import { MemoryKeyManager } from '../crypto/keys/memory-key-manager.ts';
 import { loadUpstreamCa } from '../crypto/x509/upstream-ca.ts';
 import { openStore } from '../store/open.ts';
@@ -26,6 +27,7 @@ import { FederatedBundleCache } from './federated-bundle-cache.ts';
 import { compileServerConfig, type ServerConfig } from './config/compile.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { lockDataDir, type DataDirLock } from '../plugins/data-dir-lock.ts';
+import { tidyDataDir } from '../plugins/data-dir-tidy.ts';
 import { ChangeFollower } from './index/change-follower.ts';
 import { type FollowedChanges, followChanges } from './index/follow-changes.ts';
 import { EntryIndex } from './index/entry-index.ts';
@@ -41,6 +43,9 @@ import { applyFederationConfig, buildFederation } from './compose-federation.ts'
 import type { FederationService } from './federation/federation-service.ts';
 
 export { VERSION } from '../core/defaults.ts';
+/** In the data directory: this server's id, and the disk key manager's keys. */
+const SERVER_ID_FILE = 'server-id';
+const KEYS_DIR = 'keys';
 export const systemClock: Clock = { now: () => Date.now() };
 
 export interface ServerRunFlags {
@@ -174,7 +179,16 @@ export class TesseraServer {
     const lock = lockDataDir(config.data_dir);
     let store: Store | null = null;
     try {
-      const serverId = readOrCreateServerId(config.data_dir);
+      // The files this server replaces atomically: temp files of a write a crash cut short.
+      await tidyDataDir(
+        lock,
+        [
+          { dir: lock.dir, isOurs: (name) => name === SERVER_ID_FILE },
+          { dir: path.join(lock.dir, KEYS_DIR), isOurs: isKeyFileName },
+        ],
+        log,
+      );
+      const serverId = await readOrCreateServerId(config.data_dir);
       const metrics = createServerMetrics();
       store = await openStore(
         config.datastore.kind === 'sqlite'
@@ -185,7 +199,7 @@ export class TesseraServer {
       const keys: KeyManager =
         config.key_manager === 'memory'
           ? new MemoryKeyManager()
-          : await DiskKeyManager.create(path.join(config.data_dir, 'keys'));
+          : await DiskKeyManager.create(path.join(config.data_dir, KEYS_DIR));
       const auditor = new Auditor(clock, store, (action, outcome) =>
         metrics.audits.inc({ action, outcome }),
       );
@@ -481,10 +495,11 @@ function refreshHintSeconds(config: ServerConfig): number {
   return Math.max(1, Math.floor(ms / 1000));
 }
 
-function readOrCreateServerId(dataDir: string): string {
-  const file = path.join(dataDir, 'server-id');
+/** Written atomically: a crash while writing it never leaves an empty or torn id. */
+async function readOrCreateServerId(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, SERVER_ID_FILE);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   const id = randomUUID();
-  writeFileSync(file, id + '\n', { mode: 0o600 });
+  await writeFileAtomic(file, id + '\n', 0o600);
   return id;
 }

@@ -42,6 +42,8 @@ export function keyPem(id: AgentIdentity): string {
 }
 
 const FILES = { cert: 'agent-svid.pem', key: 'agent-svid.key', bundle: 'bundle.pem' };
+/** The files AgentStateDir replaces atomically in the data dir. */
+export const AGENT_STATE_FILES: ReadonlySet<string> = new Set(Object.values(FILES));
 
 export class AgentStateDir {
   readonly dir: string;

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { atomicTempName, TEMP_RANDOM_BYTES } from './atomic-temp.ts';
 
 export async function writeFileAtomic(
   file: string,
@@ -10,8 +11,12 @@ export async function writeFileAtomic(
   mode: number,
 ): Promise<void> {
   const dir = path.dirname(file);
-  // Same directory so rename(2) is atomic; leading dot so listings skip it.
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${randomBytes(6).toString('hex')}`);
+  // Same directory so rename(2) is atomic; leading dot so listings skip it. A crash before the
+  // rename leaves it behind: removed at the next start (atomic-temp.ts).
+  const tmp = path.join(
+    dir,
+    atomicTempName(path.basename(file), randomBytes(TEMP_RANDOM_BYTES).toString('hex')),
+  );
   const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);

@@ -7,11 +7,16 @@ import type { KeyType } from '../../core/authority.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { fsyncDir, writeFileAtomic } from './atomic-write.ts';
 import type { KeyManager, ManagedKey } from '../key-manager.ts';
-import { assertKeyRef } from './key-ref.ts';
+import { assertKeyRef, isKeyRef } from './key-ref.ts';
 import { generatePrivateKey } from './key-types.ts';
 import { exportPkcs8Pem, localKey } from './local-key.ts';
 
 const SUFFIX = '.pem';
+
+/** Whether `name` is a key file this manager writes: `<ref>.pem` for a valid ref. */
+export function isKeyFileName(name: string): boolean {
+  return name.endsWith(SUFFIX) && isKeyRef(name.slice(0, -SUFFIX.length));
+}
 
 export class DiskKeyManager implements KeyManager {
   readonly dir: string;

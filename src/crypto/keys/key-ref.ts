@@ -12,3 +12,8 @@ export function assertKeyRef(ref: unknown): string {
   }
   return ref;
 }
+
+/** Whether `ref` is a valid key ref (the disk manager's file names are `<ref>.pem`). */
+export function isKeyRef(ref: string): boolean {
+  return REF_RE.test(ref);
+}
