@@ -14,8 +14,14 @@ import { bundleToJwks, bundleToSpiffeJson } from '../crypto/bundle-format.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { DPOP_ALGS } from './sts/dpop.ts';
 import { OAuthError, renderError, type TokenResponse } from './sts/errors.ts';
-import { MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
-import { isTokenRequest, tokenFastPath, writeOAuth, type TokenHandler } from './token-endpoint.ts';
+import { bodyTooLarge, MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
+import {
+  isTokenRequest,
+  lingerOnClose,
+  tokenFastPath,
+  writeOAuth,
+  type TokenHandler,
+} from './token-endpoint.ts';
 
 /** Longest Cache-Control max-age of the public documents, seconds. */
 const MAX_AGE_CAP = 300;
@@ -264,15 +270,18 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
   });
   app.setErrorHandler(async (err: { statusCode?: number }, req, reply) => {
     if (formPaths.has(req.url.split('?')[0] ?? '')) {
-      const big = err.statusCode === 413;
+      // Over the limit, announced or streamed (Fastify stops reading the moment a chunked body
+      // passes it): answered as the token fast path does, and the connection closed after the
+      // answer, so that node does not read the rest of the body to keep it alive.
+      if (err.statusCode === 413) {
+        lingerOnClose(req.raw.socket);
+        return sendOAuth(reply.header('connection', 'close'), renderError(bodyTooLarge()));
+      }
       return sendOAuth(
         reply,
         renderError(
           err.statusCode && err.statusCode < 500
-            ? new OAuthError(
-                'invalid_request',
-                big ? 'request body too large' : 'malformed request',
-              )
+            ? new OAuthError('invalid_request', 'malformed request')
             : err,
         ),
       );

@@ -3,8 +3,9 @@
 // routing, hooks and parser (most of an exchange's cost otherwise); everything else goes through
 // Fastify (public-server.ts), which answers the refusals.
 import type http from 'node:http';
-import { OAuthError, renderError, type TokenResponse } from './sts/errors.ts';
-import { MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
+import type net from 'node:net';
+import { renderError, type TokenResponse } from './sts/errors.ts';
+import { bodyTooLarge, MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
 
 /** The token exchange as the public listener calls it. */
 export interface TokenHandler {
@@ -12,8 +13,38 @@ export interface TokenHandler {
 }
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
-/** How much of a too-large token request body is read and dropped before the socket is closed. */
-const MAX_DRAIN_BYTES = 1024 * 1024;
+/**
+ * After refusing a body, how long the rest is dropped before closing: until the client closes,
+ * LINGER_IDLE_MS without a byte, LINGER_MS in all, or LINGER_BYTES (nginx's lingering close
+ * defaults are 5 s idle, 30 s in all).
+ */
+const LINGER_IDLE_MS = 5000;
+const LINGER_MS = 30_000;
+const LINGER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Closes the connection of a refused, unread body without losing the answer. Closing a socket
+ * with unread bytes resets it, and a client still sending then gets a write error and may never
+ * read the answer already sent. So, once node has written a `connection: close` answer (it calls
+ * destroySoon() then), we half-close — the client sees the answer and the end of the stream —
+ * and drop what still arrives, within the bounds above, then close (lingering close, as nginx
+ * and Apache do). Nothing of it is parsed.
+ */
+export function lingerOnClose(socket: net.Socket): void {
+  let dropped = 0;
+  socket.destroySoon = function destroySoon(this: net.Socket) {
+    this.end();
+    this.setTimeout(LINGER_IDLE_MS, () => this.destroy());
+    const cap = setTimeout(() => this.destroy(), LINGER_MS);
+    cap.unref();
+    this.once('close', () => clearTimeout(cap));
+    this.on('data', (d: Buffer) => {
+      dropped += d.length;
+      if (dropped > LINGER_BYTES) this.destroy();
+    });
+    this.resume();
+  };
+}
 
 export function isTokenRequest(req: http.IncomingMessage, tokenPath: string): boolean {
   if (req.method !== 'POST') return false;
@@ -39,46 +70,32 @@ export function writeOAuth(res: http.ServerResponse, r: TokenResponse, close = f
 }
 
 /**
- * POST /token (form content type already checked): the body is read up to MAX_FORM_BYTES (a
- * larger one, announced or streamed, is refused with 400 invalid_request), then handed to the
- * exchange with the request's DPoP headers. Same responses as the Fastify routes.
+ * POST /token (form content type already checked): the body is read up to MAX_FORM_BYTES, then
+ * handed to the exchange with the request's DPoP headers. Same responses as the Fastify routes.
+ * A larger body — announced by its content-length, or streamed (chunked) past the limit — is
+ * answered at once with 400 invalid_request, and the connection is closed once the answer is
+ * written (lingerOnClose): the rest is never parsed.
  */
 export function tokenFastPath(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   exchange: TokenHandler,
 ): void {
-  // Too large: the rest of the body is read and dropped so that the client, having sent it all,
-  // reads the answer — up to MAX_DRAIN_BYTES; beyond that the connection is closed unanswered.
-  const tooLarge = (close: boolean) =>
-    writeOAuth(
-      res,
-      renderError(new OAuthError('invalid_request', 'request body too large')),
-      close,
-    );
-  const announced = Number(req.headers['content-length'] ?? 0);
-  if (announced > MAX_DRAIN_BYTES) {
-    tooLarge(true);
-    return;
-  }
+  const tooLarge = () => {
+    req.removeListener('data', onData);
+    req.removeListener('end', onEnd);
+    req.resume(); // what still arrives is dropped, within lingerOnClose's bounds
+    lingerOnClose(req.socket);
+    writeOAuth(res, renderError(bodyTooLarge()), true);
+  };
   const chunks: Buffer[] = [];
   let size = 0;
-  let failed = false;
-  req.on('data', (c: Buffer) => {
+  const onData = (c: Buffer) => {
     size += c.length;
-    if (size > MAX_DRAIN_BYTES) req.destroy();
-    else if (size <= MAX_FORM_BYTES) chunks.push(c);
-  });
-  req.on('error', () => {
-    failed = true;
-    res.destroy();
-  });
-  req.on('end', () => {
-    if (failed) return;
-    if (size > MAX_FORM_BYTES) {
-      tooLarge(false);
-      return;
-    }
+    if (size > MAX_FORM_BYTES) tooLarge();
+    else chunks.push(c);
+  };
+  const onEnd = () => {
     const body = Buffer.concat(chunks).toString('utf8');
     // Each DPoP header separately (RFC 9449 §4.3: more than one is refused by the exchange).
     const dpop = req.headersDistinct.dpop ?? [];
@@ -88,5 +105,13 @@ export function tokenFastPath(
         (r) => writeOAuth(res, r),
         () => writeOAuth(res, renderError(new Error('internal error'))),
       );
-  });
+  };
+  // A reset by the client: nothing to answer.
+  req.on('error', () => res.destroy());
+  if (Number(req.headers['content-length'] ?? 0) > MAX_FORM_BYTES) {
+    tooLarge();
+    return;
+  }
+  req.on('data', onData);
+  req.on('end', onEnd);
 }

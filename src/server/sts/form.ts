@@ -9,9 +9,16 @@ const REPEATABLE = new Set(['audience', 'resource']);
 
 export type Form = ReadonlyMap<string, readonly string[]>;
 
+/** The refusal of a body over MAX_FORM_BYTES, on every form endpoint (token, introspect, revoke). */
+export function bodyTooLarge(): OAuthError {
+  return new OAuthError(
+    'invalid_request',
+    `request body too large (limit ${MAX_FORM_BYTES} bytes)`,
+  );
+}
+
 export function parseForm(body: string): Form {
-  if (Buffer.byteLength(body, 'utf8') > MAX_FORM_BYTES)
-    throw new OAuthError('invalid_request', 'request body too large');
+  if (Buffer.byteLength(body, 'utf8') > MAX_FORM_BYTES) throw bodyTooLarge();
   const form = new Map<string, string[]>();
   if (body === '') return form;
   for (const pair of body.split('&')) {
