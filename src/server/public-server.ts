@@ -16,6 +16,7 @@ import { DPOP_ALGS } from './sts/dpop.ts';
 import { OAuthError, renderError, type TokenResponse } from './sts/errors.ts';
 import { bodyTooLarge, MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
 import {
+  isLingering,
   isTokenRequest,
   lingerOnClose,
   tokenFastPath,
@@ -193,6 +194,10 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
   };
   const serverFactory = (handler: http.RequestListener) => {
     const h: http.RequestListener = (req, res) => {
+      if (isLingering(req.socket)) {
+        req.socket.destroy();
+        return;
+      }
       if (overLimit(req, res)) return;
       if (exchange && isTokenRequest(req, tokenPath)) tokenFastPath(req, res, exchange);
       else handler(req, res);
@@ -274,7 +279,7 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
       // passes it): answered as the token fast path does, and the connection closed after the
       // answer, so that node does not read the rest of the body to keep it alive.
       if (err.statusCode === 413) {
-        lingerOnClose(req.raw.socket);
+        lingerOnClose(req.raw);
         return sendOAuth(reply.header('connection', 'close'), renderError(bodyTooLarge()));
       }
       return sendOAuth(

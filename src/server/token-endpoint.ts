@@ -14,36 +14,50 @@ export interface TokenHandler {
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 /**
- * After refusing a body, how long the rest is dropped before closing: until the client closes,
- * LINGER_IDLE_MS without a byte, LINGER_MS in all, or LINGER_BYTES (nginx's lingering close
- * defaults are 5 s idle, 30 s in all).
+ * After refusing a body, how much of the rest is dropped before closing: until the client closes,
+ * LINGER_BYTES more, LINGER_IDLE_MS without a byte, or LINGER_MS in all (nginx's lingering close:
+ * 5 s and 30 s). The bytes bound is well above what socket buffers hold, so that a client that
+ * wrote that much before reading still finds the answer.
  */
+const LINGER_BYTES = 16 * 1024 * 1024;
 const LINGER_IDLE_MS = 5000;
 const LINGER_MS = 30_000;
-const LINGER_BYTES = 16 * 1024 * 1024;
+const lingering = new WeakSet<net.Socket>();
 
 /**
  * Closes the connection of a refused, unread body without losing the answer. Closing a socket
  * with unread bytes resets it, and a client still sending then gets a write error and may never
  * read the answer already sent. So, once node has written a `connection: close` answer (it calls
  * destroySoon() then), we half-close — the client sees the answer and the end of the stream —
- * and drop what still arrives, within the bounds above, then close (lingering close, as nginx
- * and Apache do). Nothing of it is parsed.
+ * and let what still arrives be dropped, within the bounds above, then close (lingering close,
+ * as nginx and Apache do).
  */
-export function lingerOnClose(socket: net.Socket): void {
+export function lingerOnClose(req: http.IncomingMessage): void {
+  const socket = req.socket;
+  lingering.add(socket);
+  // The body's bytes still reach the request stream (node's parser reads the socket itself).
   let dropped = 0;
+  req.removeAllListeners('data');
+  req.on('data', (c: Buffer) => {
+    dropped += c.length;
+    if (dropped > LINGER_BYTES) socket.destroy();
+  });
   socket.destroySoon = function destroySoon(this: net.Socket) {
     this.end();
     this.setTimeout(LINGER_IDLE_MS, () => this.destroy());
     const cap = setTimeout(() => this.destroy(), LINGER_MS);
     cap.unref();
     this.once('close', () => clearTimeout(cap));
-    this.on('data', (d: Buffer) => {
-      dropped += d.length;
-      if (dropped > LINGER_BYTES) this.destroy();
-    });
     this.resume();
   };
+}
+
+/**
+ * Whether the connection is closing after a refused body: a request pipelined behind that body
+ * is never served (its answer could not be sent anyway).
+ */
+export function isLingering(socket: net.Socket): boolean {
+  return lingering.has(socket);
 }
 
 export function isTokenRequest(req: http.IncomingMessage, tokenPath: string): boolean {
@@ -84,8 +98,7 @@ export function tokenFastPath(
   const tooLarge = () => {
     req.removeListener('data', onData);
     req.removeListener('end', onEnd);
-    req.resume(); // what still arrives is dropped, within lingerOnClose's bounds
-    lingerOnClose(req.socket);
+    lingerOnClose(req); // what still arrives is dropped, within its bounds
     writeOAuth(res, renderError(bodyTooLarge()), true);
   };
   const chunks: Buffer[] = [];
