@@ -45,7 +45,8 @@ async function serverArgs(dir: string): Promise<Record<string, string>> {
 
 const fresh = (name: string): string => {
   const dir = path.join(root, name);
-  mkdirSync(dir);
+  // Private, as a server makes it: a wider one would be tightened with a warning on stderr.
+  mkdirSync(dir, { mode: 0o700 });
   return dir;
 };
 
