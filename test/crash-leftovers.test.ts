@@ -283,7 +283,7 @@ describe('agent start after a crash', () => {
       a
         .output()
         .includes(
-          `cannot listen: socket directory "${socketDir}" is writable by other users (mode 0777, uid ${UID}): ` +
+          `cannot listen: socket directory "${socketDir}" is writable by other users (mode 0777, uid ${UID}, gid ${process.getgid?.() ?? 0}): ` +
             'they could replace the socket; remove their write permission, or choose another socket path',
         ),
       a.output(),

@@ -20,6 +20,7 @@ import { ensureDirectory } from './socket-file.ts';
 
 const UID = process.getuid?.() ?? 0;
 const OTHER = 4321;
+const GID = process.getgid?.() ?? 0;
 const root = mkdtempSync(path.join(tmpdir(), 'tessera-sockdir-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -72,12 +73,23 @@ describe('socket directory', () => {
   });
 
   it('refuses an own socket directory writable by others (no sticky bit)', () => {
-    for (const mode of [0o777, 0o775, 0o757]) {
+    for (const [mode, group] of [
+      [0o777, UID],
+      [0o757, UID],
+      [0o775, OTHER], // a group the agent is not the primary member of
+    ] as const) {
       const dir = dirOf(`open-${mode.toString(8)}`, UID, mode);
-      assert.throws(() => ensureDirectory(dir, UID), {
-        message: `socket directory "${dir}" is writable by other users (mode 0${mode.toString(8)}, uid ${UID}): they could replace the socket; remove their write permission, or choose another socket path`,
+      chownSync(dir, UID, group);
+      chmodSync(dir, mode);
+      assert.throws(() => ensureDirectory(dir, UID, GID), {
+        message: `socket directory "${dir}" is writable by other users (mode 0${mode.toString(8)}, uid ${UID}, gid ${group}): they could replace the socket; remove their write permission, or choose another socket path`,
       });
     }
+    // Group-writable for the agent's own primary group (umask 002 with user-private groups).
+    const own = dirOf('own-group', UID, 0o775);
+    chownSync(own, UID, GID);
+    chmodSync(own, 0o775);
+    ensureDirectory(own, UID, GID);
   });
 
   it('accepts root-owned components for a non-root agent, and resolves symlinks first', () => {

@@ -8,7 +8,7 @@
 // The directory is what keeps the socket ours: whoever can write to it, or to any directory above
 // it, can replace the socket (or the directory) with their own and answer workloads with their
 // SVIDs. So every component of its path must be owned by the agent's uid or root and writable by
-// no one else, the one exception being a sticky directory such as /tmp itself (others may add
+// no one else (its own primary group aside), the one exception being a sticky directory such as /tmp itself (others may add
 // entries there, but not rename or remove ours). The default socket is
 // /tmp/tessera-agent/public/api.sock: a /tmp/tessera-agent pre-created by another local user is
 // refused, never used. Components the agent creates are made 0755.
@@ -30,6 +30,7 @@ export async function bindSocket(
   server: net.Server,
   socketPath: string,
   uid = process.getuid?.() ?? 0,
+  gid = process.getgid?.() ?? 0,
 ): Promise<BoundSocket> {
   if (!path.isAbsolute(socketPath)) {
     throw new InvalidArgumentError(`socket path "${socketPath}" must be absolute`);
@@ -37,7 +38,7 @@ export async function bindSocket(
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
     throw new InvalidArgumentError(`socket path is longer than ${MAX_SOCKET_PATH_BYTES} bytes`);
   }
-  ensureDirectory(path.dirname(socketPath), uid);
+  ensureDirectory(path.dirname(socketPath), uid, gid);
   await removeStale(socketPath);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -66,7 +67,7 @@ export function removeSocket(b: BoundSocket): void {
  * ones one by one (0755), checking each as it comes. Throws FailedPreconditionError naming the
  * first component that someone else could change.
  */
-export function ensureDirectory(dir: string, uid: number): void {
+export function ensureDirectory(dir: string, uid: number, gid = -1): void {
   let existing = dir;
   const missing: string[] = [];
   for (;;) {
@@ -84,7 +85,8 @@ export function ensureDirectory(dir: string, uid: number): void {
   let current = realpathSync(existing);
   const target = path.join(current, ...missing);
   const name = (c: string) => (c === target ? dir : c);
-  for (const component of ancestry(current)) checkComponent(component, uid, name(component), dir);
+  for (const component of ancestry(current))
+    checkComponent(component, { uid, gid }, name(component), dir);
   for (const part of missing) {
     current = path.join(current, part);
     try {
@@ -94,7 +96,7 @@ export function ensureDirectory(dir: string, uid: number): void {
       // Made meanwhile by someone else: checked like any other component below.
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    checkComponent(current, uid, name(current), dir);
+    checkComponent(current, { uid, gid }, name(current), dir);
   }
 }
 
@@ -107,9 +109,15 @@ function ancestry(dir: string): string[] {
 
 /**
  * One directory on the socket's path (`shown` as the operator named it when it is the socket's
- * own directory): ours or root's, and writable by no one else unless sticky.
+ * own directory): ours or root's, and writable by no one else unless sticky. Group-writable is
+ * accepted only for the agent's own primary group (a user-private group, as umask 002 makes).
  */
-function checkComponent(component: string, uid: number, shown: string, dir: string): void {
+function checkComponent(
+  component: string,
+  { uid, gid }: { uid: number; gid: number },
+  shown: string,
+  dir: string,
+): void {
   // lstat: the path was resolved, so a symlink here was put in place since — by whom, unknown.
   const st = lstatSync(component);
   if (!st.isDirectory()) throw notADirectory(shown);
@@ -122,9 +130,10 @@ function checkComponent(component: string, uid: number, shown: string, dir: stri
         'root: its owner could replace the socket; remove it, or choose another socket path',
     );
   }
-  if ((mode & 0o022) !== 0 && (mode & 0o1000) === 0) {
+  const writable = (mode & 0o002) !== 0 || ((mode & 0o020) !== 0 && st.gid !== gid);
+  if (writable && (mode & 0o1000) === 0) {
     throw new FailedPreconditionError(
-      `${named} is writable by other users (mode ${octal}, uid ${st.uid}): they could replace ` +
+      `${named} is writable by other users (mode ${octal}, uid ${st.uid}, gid ${st.gid}): they could replace ` +
         'the socket; remove their write permission, or choose another socket path',
     );
   }
