@@ -285,6 +285,8 @@ async function syncAndCache(
       x509.setBundle(b);
     },
     backoff: new Backoff({ initialMs: 250, maxMs: config.max_backoff }),
+    serverBack: (fn) => link.onServerBack(fn),
+    onFailure: (e) => link.noteFailure(e),
     log: (msg, fields) => log.warn(fields ?? {}, msg),
     trustDomain: config.trust_domain,
   });

@@ -116,6 +116,8 @@ export class AgentLifecycle {
     const { link, clock, log } = this.#o;
     const id = link.identity;
     const now = clock.now();
+    // While the server is away, ask once a tick: its first answer wakes the entry sync.
+    if (id && id.expiresAt > now && link.down) await link.probe(signal);
     if (!id || id.expiresAt <= now) {
       if (this.#canAttest()) await this.#attestOnce('the agent SVID has expired', signal);
       else

@@ -1,9 +1,20 @@
 // The agent's link to its server: node attestation, agent SVID renewal, and the mTLS clients
 // built from the current agent SVID and trust bundle (rebuilt whenever either changes).
+//
+// It also watches how calls end: a call that finds the server unreachable marks it down, and the
+// next call that gets an answer marks it back and tells `onServerBack` listeners, so the entry
+// sync reconnects at once instead of waiting out its backoff. While the server is down the
+// lifecycle probes it once a tick (`probe`, a cheap GetBundle on the same session).
 import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { create } from '@bufbuild/protobuf';
-import { type Client, createClient } from '@connectrpc/connect';
+import {
+  Code,
+  ConnectError,
+  type Client,
+  type Interceptor,
+  createClient,
+} from '@connectrpc/connect';
 import { AsyncQueue } from '../../core/async-queue.ts';
 import { TesseraError } from '../../core/errors.ts';
 import { createCsr } from '../../crypto/x509/csr-create.ts';
@@ -14,6 +25,7 @@ import {
   AttestAgentRequestSchema,
   type AttestAgentRequest,
 } from '../../../proto/gen/tessera/v1/agent_pb.js';
+import { BundleService } from '../../../proto/gen/tessera/v1/bundle_pb.js';
 import { SvidService } from '../../../proto/gen/tessera/v1/svid_pb.js';
 import { SyncService } from '../../../proto/gen/tessera/v1/sync_pb.js';
 import {
@@ -41,6 +53,7 @@ export interface ServerClients {
   readonly agent: Client<typeof AgentService>;
   readonly svid: Client<typeof SvidService>;
   readonly sync: Client<typeof SyncService>;
+  readonly bundle: Client<typeof BundleService>;
 }
 
 export class ServerLink {
@@ -53,6 +66,19 @@ export class ServerLink {
   #bundleSaved = false;
   #clients: ServerClients | null = null;
   #closeClients: () => void = () => {};
+  /** A call found the server unreachable and none has been answered since. */
+  #down = false;
+  readonly #backListeners = new Set<() => void>();
+  readonly #observe: Interceptor = (next) => async (req) => {
+    try {
+      const res = await next(req);
+      this.#answered();
+      return res;
+    } catch (e) {
+      this.noteFailure(e);
+      throw e;
+    }
+  };
 
   constructor(o: { address: string; trustDomain: string; state: AgentStateDir }) {
     this.#address = o.address;
@@ -91,6 +117,38 @@ export class ServerLink {
     this.#resetClients();
   }
 
+  /** Whether the last call that reached for the server found it unreachable. */
+  get down(): boolean {
+    return this.#down;
+  }
+
+  /** Calls `fn` each time the server answers again after being down; returns an unsubscribe. */
+  onServerBack(fn: () => void): () => void {
+    this.#backListeners.add(fn);
+    return () => this.#backListeners.delete(fn);
+  }
+
+  /**
+   * Records a failed call (also one seen outside the interceptor, such as a stream that broke
+   * after its headers): Unavailable means the server did not answer.
+   */
+  noteFailure(e: unknown): void {
+    if (ConnectError.from(e).code === Code.Unavailable) this.#down = true;
+  }
+
+  /** One cheap authenticated call, to learn whether the server answers again (errors ignored). */
+  async probe(signal: AbortSignal): Promise<void> {
+    await this.clients()
+      .bundle.getBundle({}, { signal })
+      .catch(() => {});
+  }
+
+  #answered(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    for (const fn of this.#backListeners) fn();
+  }
+
   clients(): ServerClients {
     if (!this.#identity) throw new Error('the agent is not attested');
     if (!this.#clients) {
@@ -101,6 +159,7 @@ export class ServerLink {
         serverId: this.#serverId,
         clientCertPem: certPem(this.#identity),
         clientKeyPem: keyPem(this.#identity),
+        interceptors: [this.#observe],
       });
       this.#closeClients = close;
       this.#clients = {
@@ -108,6 +167,7 @@ export class ServerLink {
         agent: createClient(AgentService, t),
         svid: createClient(SvidService, t),
         sync: createClient(SyncService, t),
+        bundle: createClient(BundleService, t),
       };
     }
     return this.#clients;
