@@ -61,6 +61,7 @@ export class AgentLifecycle {
     const { state, link, log, clock } = this.#o;
     const saved = await state.loadIdentity();
     const persisted = await state.loadBundle();
+    await link.resolveAddresses();
     link.restore(saved, persisted ?? (await this.#o.bootstrapBundle(signal)), persisted !== null);
     if (saved && saved.expiresAt > clock.now()) {
       log.info({ spiffeId: saved.spiffeId }, 'reusing the persisted agent SVID');

@@ -35,7 +35,7 @@ export interface EntrySyncOptions {
    * returns an unsubscribe. A broken stream is reported through `onFailure` first.
    */
   serverBack?: (fn: () => void) => () => void;
-  onFailure?: (e: unknown) => void;
+  onFailure?: (e: unknown, used: ServerClients | null) => void;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -104,7 +104,7 @@ export class EntrySync {
         await this.#stream(clients, signal);
       } catch (e) {
         if (signal.aborted) return;
-        this.#o.onFailure?.(e);
+        this.#o.onFailure?.(e, clients);
         retryInMs = this.#o.backoff.next();
         const ce = ConnectError.from(e);
         if (ce.code === Code.PermissionDenied || ce.code === Code.Unauthenticated)
