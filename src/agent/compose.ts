@@ -171,7 +171,9 @@ export class TesseraAgent {
     const state = new AgentStateDir(config.data_dir);
     await state.init();
     const link = new ServerLink({
-      address: config.server_address,
+      addresses: config.server_address,
+      onFailover: (from, to) =>
+        log.warn({ from, to }, 'the server does not answer; using the next server address'),
       trustDomain: config.trust_domain,
       state,
     });
@@ -301,6 +303,8 @@ async function syncAndCache(
       x509.setBundle(b);
     },
     backoff: new Backoff({ initialMs: 250, maxMs: config.max_backoff }),
+    serverBack: (fn) => link.onServerBack(fn),
+    onFailure: (e, used) => link.noteFailure(e, used?.address ?? link.address),
     log: (msg, fields) => log.warn(fields ?? {}, msg),
     trustDomain: config.trust_domain,
   });

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import type { PeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import type { Transport } from '@connectrpc/connect';
+import type { Interceptor, Transport } from '@connectrpc/connect';
 import { Http2SessionManager, createConnectTransport } from '@connectrpc/connect-node';
 
 /**
@@ -48,6 +48,8 @@ export interface MtlsOptions {
    * server CPU is dearer than bytes, and SVIDs and tokens (keys, signatures) barely compress.
    */
   compression?: boolean;
+  /** Wrap every call (the agent watches outcomes to learn when the server answers again). */
+  interceptors?: Interceptor[];
 }
 
 export function mtlsTransport(o: MtlsOptions): Transport {
@@ -69,6 +71,7 @@ export function mtlsConnection(o: MtlsOptions): { transport: Transport; close():
     baseUrl: `https://${o.address}`,
     sessionManager: sessions,
     ...(o.compression === false ? { acceptCompression: [] } : {}),
+    ...(o.interceptors ? { interceptors: o.interceptors } : {}),
   });
   return { transport, close: () => sessions.abort() };
 }

@@ -1,5 +1,6 @@
 // The server's view of its own trust bundle, read from the store and refreshed whenever an
-// authority changes here and periodically (another server sharing the database may rotate).
+// authority changes here, on every `bundles` commit notification (another server sharing the
+// database published or rotated a key: PostgreSQL NOTIFY), and periodically as a fallback.
 import type { Bundle } from '../core/bundle.ts';
 import { emptyBundle } from '../core/bundle.ts';
 import type { Store } from '../store/types.ts';
@@ -10,6 +11,8 @@ export class BundleCache {
   #bundle: Bundle;
   #roots: Uint8Array[] = [];
   readonly #listeners = new Set<(b: Bundle) => void>();
+  /** Refreshes run one after another, so a slower, older read never replaces a newer one. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(store: Store, trustDomain: string) {
     this.#store = store;
@@ -31,7 +34,16 @@ export class BundleCache {
     return () => this.#listeners.delete(fn);
   }
 
-  async refresh(): Promise<Bundle> {
+  refresh(): Promise<Bundle> {
+    const run = this.#queue.then(
+      () => this.#read(),
+      () => this.#read(),
+    );
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #read(): Promise<Bundle> {
     const b = (await this.#store.bundles.get(this.#trustDomain)) ?? emptyBundle(this.#trustDomain);
     if (b.sequence !== this.#bundle.sequence || this.#roots.length === 0) {
       this.#bundle = b;

@@ -211,6 +211,16 @@ export class TesseraServer {
             )
           : null;
       const bundles = new BundleCache(store, td.name);
+      // A key another server published reaches this server's bundle at its commit (NOTIFY), not
+      // at the next periodic refresh. Lives as long as the store (closing it ends notifications).
+      store.notifications.subscribe('bundles', () => {
+        bundles.refresh().catch((e: unknown) => {
+          log.warn(
+            { err: e },
+            'bundle refresh after a notification failed; the periodic one retries',
+          );
+        });
+      });
       let serverSvid: ServerSvid | null = null;
       const authorities = await AuthorityManager.create({
         store,
@@ -220,6 +230,7 @@ export class TesseraServer {
         serverId,
         trustDomain: td.name,
         refreshHintSeconds: refreshHintSeconds(config),
+        publishDelayMs: config.authority_publish_delay,
         factory: createAuthorityFactory({
           keys,
           trustDomain: td.name,

@@ -50,3 +50,34 @@ describe('agent config: Workload API connection limits', () => {
     );
   });
 });
+
+describe('agent config: server addresses', () => {
+  it('takes one HOST:PORT, a comma-separated list (--server A,B) or a YAML list', () => {
+    assert.deepEqual(compileAgentConfig(base, {}, {}, defaults).server_address, ['127.0.0.1:8081']);
+    assert.deepEqual(
+      compileAgentConfig(base, {}, { server_address: 'a.example:8081, 10.0.0.2:8081' }, defaults)
+        .server_address,
+      ['a.example:8081', '10.0.0.2:8081'],
+    );
+    assert.deepEqual(
+      compileAgentConfig(
+        { ...base, server_address: ['[::1]:8081', 'b.example:9'] },
+        {},
+        {},
+        defaults,
+      ).server_address,
+      ['[::1]:8081', 'b.example:9'],
+    );
+  });
+
+  it('refuses an address without a port, naming the key', () => {
+    assert.throws(
+      () => compileAgentConfig(base, {}, { server_address: 'a:1,b' }, defaults),
+      /config: server_address\.1: expected HOST:PORT/,
+    );
+    assert.throws(
+      () => compileAgentConfig({ ...base, server_address: [] }, {}, {}, defaults),
+      /config: server_address: expected HOST:PORT/,
+    );
+  });
+});

@@ -38,7 +38,14 @@ export function compileAgentConfig(
   if (!result.success) {
     const issue = result.error.issues[0];
     const path = issue?.path.join('.') || '(root)';
-    const missing = issue && path !== '(root)' && merged[path] === undefined;
+    // Absent: nothing at the issue's path (a nested key or list item of a value given as a
+    // string, such as "a:1,b", is there: the string was given).
+    let at: unknown = merged;
+    for (const k of issue?.path ?? []) {
+      if (at === null || typeof at !== 'object') break;
+      at = (at as Record<PropertyKey, unknown>)[k];
+    }
+    const missing = issue && path !== '(root)' && at === undefined;
     const message = missing
       ? 'required'
       : issue?.code === 'unrecognized_keys'

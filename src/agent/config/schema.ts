@@ -28,8 +28,22 @@ export const agentConfigSchema = z.strictObject({
       return z.NEVER;
     }
   }),
-  /** The server's API listener. */
-  server_address: hostPort,
+  /**
+   * The servers' API listeners: HOST:PORT, a comma-separated list of them (as --server A,B), or
+   * a YAML list; a name may resolve to several addresses. The agent uses one at a time and
+   * moves to the next when it stops answering (servers of one trust domain share a database).
+   */
+  server_address: z
+    .union([
+      z.string().transform((v) =>
+        v
+          .split(',')
+          .map((a) => a.trim())
+          .filter((a) => a !== ''),
+      ),
+      z.array(z.string()),
+    ])
+    .pipe(z.array(hostPort).min(1, 'expected HOST:PORT').max(16, 'at most 16 addresses')),
   /** The Workload API Unix socket. */
   socket_path: z.string().min(1),
   data_dir: z.string().min(1),

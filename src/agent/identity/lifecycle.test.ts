@@ -28,7 +28,7 @@ function setup(attestor: AgentNodeAttestor | null) {
   dirs.push(dir);
   const state = new AgentStateDir(dir);
   // Port 1 on loopback: nothing listens, a dial is refused at once.
-  const link = new ServerLink({ address: '127.0.0.1:1', trustDomain: 'example.org', state });
+  const link = new ServerLink({ addresses: ['127.0.0.1:1'], trustDomain: 'example.org', state });
   link.restore(null, [], false);
   let logged = '';
   const sink = new Writable({

@@ -61,6 +61,7 @@ export class AgentLifecycle {
     const { state, link, log, clock } = this.#o;
     const saved = await state.loadIdentity();
     const persisted = await state.loadBundle();
+    await link.resolveAddresses();
     link.restore(saved, persisted ?? (await this.#o.bootstrapBundle(signal)), persisted !== null);
     if (saved && saved.expiresAt > clock.now()) {
       log.info({ spiffeId: saved.spiffeId }, 'reusing the persisted agent SVID');
@@ -116,6 +117,8 @@ export class AgentLifecycle {
     const { link, clock, log } = this.#o;
     const id = link.identity;
     const now = clock.now();
+    // While the server is away, ask once a tick: its first answer wakes the entry sync.
+    if (id && id.expiresAt > now && link.down) await link.probe(signal);
     if (!id || id.expiresAt <= now) {
       if (this.#canAttest()) await this.#attestOnce('the agent SVID has expired', signal);
       else

@@ -1,9 +1,22 @@
 // The agent's link to its server: node attestation, agent SVID renewal, and the mTLS clients
 // built from the current agent SVID and trust bundle (rebuilt whenever either changes).
+//
+// It also watches how calls end: a call that finds the server unreachable marks it down, and the
+// next call that gets an answer marks it back and tells `onServerBack` listeners, so the entry
+// sync reconnects at once instead of waiting out its backoff. While the server is down the
+// lifecycle probes it once a tick (`probe`, a cheap GetBundle on the same session). With several
+// server addresses (server-endpoints.ts), a server that does not answer is left for the next one:
+// the same agent SVID and bundle serve with every server of the trust domain.
 import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { create } from '@bufbuild/protobuf';
-import { type Client, createClient } from '@connectrpc/connect';
+import {
+  Code,
+  ConnectError,
+  type Client,
+  type Interceptor,
+  createClient,
+} from '@connectrpc/connect';
 import { AsyncQueue } from '../../core/async-queue.ts';
 import { TesseraError } from '../../core/errors.ts';
 import { createCsr } from '../../crypto/x509/csr-create.ts';
@@ -14,6 +27,7 @@ import {
   AttestAgentRequestSchema,
   type AttestAgentRequest,
 } from '../../../proto/gen/tessera/v1/agent_pb.js';
+import { BundleService } from '../../../proto/gen/tessera/v1/bundle_pb.js';
 import { SvidService } from '../../../proto/gen/tessera/v1/svid_pb.js';
 import { SyncService } from '../../../proto/gen/tessera/v1/sync_pb.js';
 import {
@@ -23,6 +37,7 @@ import {
   identityFrom,
   keyPem,
 } from './agent-identity.ts';
+import { type Lookup, ServerEndpoints } from './server-endpoints.ts';
 import type { AgentNodeAttestor } from '../../plugins/node-attestors/catalog.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -38,13 +53,17 @@ export class AgentFatalError extends TesseraError {
 export interface ServerClients {
   /** The agent SVID these clients authenticate with. */
   readonly identity: AgentIdentity;
+  /** The server address they call. */
+  readonly address: string;
   readonly agent: Client<typeof AgentService>;
   readonly svid: Client<typeof SvidService>;
   readonly sync: Client<typeof SyncService>;
+  readonly bundle: Client<typeof BundleService>;
 }
 
 export class ServerLink {
-  readonly #address: string;
+  readonly #endpoints: ServerEndpoints;
+  readonly #onFailover: (from: string, to: string) => void;
   readonly #serverId: string;
   readonly #state: AgentStateDir;
   #identity: AgentIdentity | null = null;
@@ -53,9 +72,32 @@ export class ServerLink {
   #bundleSaved = false;
   #clients: ServerClients | null = null;
   #closeClients: () => void = () => {};
+  /** A call found the server unreachable and none has been answered since. */
+  #down = false;
+  readonly #backListeners = new Set<() => void>();
+  /** Watches the calls to `address`: an answer marks the server back, Unavailable moves on. */
+  #observe(address: string): Interceptor {
+    return (next) => async (req) => {
+      try {
+        const res = await next(req);
+        this.#answered();
+        return res;
+      } catch (e) {
+        this.noteFailure(e, address);
+        throw e;
+      }
+    };
+  }
 
-  constructor(o: { address: string; trustDomain: string; state: AgentStateDir }) {
-    this.#address = o.address;
+  constructor(o: {
+    addresses: readonly string[];
+    trustDomain: string;
+    state: AgentStateDir;
+    lookup?: Lookup;
+    onFailover?: (from: string, to: string) => void;
+  }) {
+    this.#endpoints = new ServerEndpoints(o.addresses, o.lookup);
+    this.#onFailover = o.onFailover ?? (() => {});
     this.#serverId = `spiffe://${o.trustDomain}/spire/server`;
     this.#state = o.state;
   }
@@ -91,23 +133,75 @@ export class ServerLink {
     this.#resetClients();
   }
 
+  /** Whether the last call that reached for the server found it unreachable. */
+  get down(): boolean {
+    return this.#down;
+  }
+
+  /** Calls `fn` each time the server answers again after being down; returns an unsubscribe. */
+  onServerBack(fn: () => void): () => void {
+    this.#backListeners.add(fn);
+    return () => this.#backListeners.delete(fn);
+  }
+
+  /** The server address in use now. */
+  get address(): string {
+    return this.#endpoints.current;
+  }
+
+  /** Expands server names into all their addresses (before the first call). */
+  async resolveAddresses(): Promise<void> {
+    await this.#endpoints.resolve();
+  }
+
+  /**
+   * Records a failed call to `address` (also one seen outside the interceptor, such as a stream
+   * that broke after its headers): Unavailable means the server did not answer, and the next
+   * address, if any, is used from the next call on.
+   */
+  noteFailure(e: unknown, address: string): void {
+    if (ConnectError.from(e).code !== Code.Unavailable) return;
+    this.#down = true;
+    const next = this.#endpoints.advance(address);
+    if (next === null) return;
+    this.#onFailover(address, next);
+    this.#resetClients();
+  }
+
+  /** One cheap authenticated call, to learn whether the server answers again (errors ignored). */
+  async probe(signal: AbortSignal): Promise<void> {
+    await this.clients()
+      .bundle.getBundle({}, { signal })
+      .catch(() => {});
+  }
+
+  #answered(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    for (const fn of this.#backListeners) fn();
+  }
+
   clients(): ServerClients {
     if (!this.#identity) throw new Error('the agent is not attested');
     if (!this.#clients) {
+      const address = this.#endpoints.current;
       const { transport: t, close } = mtlsConnection({
         compression: false,
-        address: this.#address,
+        address,
         trustBundlePem: this.#bundlePem(),
         serverId: this.#serverId,
         clientCertPem: certPem(this.#identity),
         clientKeyPem: keyPem(this.#identity),
+        interceptors: [this.#observe(address)],
       });
       this.#closeClients = close;
       this.#clients = {
         identity: this.#identity,
+        address,
         agent: createClient(AgentService, t),
         svid: createClient(SvidService, t),
         sync: createClient(SyncService, t),
+        bundle: createClient(BundleService, t),
       };
     }
     return this.#clients;
@@ -137,8 +231,9 @@ export class ServerLink {
     signal?: AbortSignal,
   ): Promise<AgentIdentity> {
     const key = await newKey();
+    const address = this.#endpoints.current;
     const { transport, close } = mtlsConnection({
-      address: this.#address,
+      address,
       trustBundlePem: this.#bundlePem(),
       serverId: this.#serverId,
       insecure,
@@ -171,6 +266,10 @@ export class ServerLink {
         }
       }
       throw new Error('attestation ended without a result');
+    } catch (e) {
+      // The next attempt goes to the next server (nothing was attested on this one).
+      this.noteFailure(e, address);
+      throw e;
     } finally {
       requests.close();
       close();

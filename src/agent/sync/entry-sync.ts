@@ -1,7 +1,8 @@
 // Keeps the agent's copy of its authorized entries, of the trust bundle and of the federated
 // bundles its entries federate with current from the server's SyncAuthorizedEntries stream: a
 // full set first (only what differs from what the agent holds), then deltas. Never polls full
-// lists. Reconnects with backoff when the stream breaks.
+// lists. Reconnects with backoff when the stream breaks, but at once when the server answers
+// another call again (`serverBack`): the backoff spares a failing server, not one that is back.
 import { Code, ConnectError } from '@connectrpc/connect';
 import { type Bundle, bundleEquals } from '../../core/bundle.ts';
 import type { Entry } from '../../core/entry.ts';
@@ -29,6 +30,12 @@ export interface EntrySyncOptions {
   /** Called with the complete set whenever a federated bundle arrived, changed or was dropped. */
   onFederatedBundles?: (bundles: ReadonlyMap<string, Bundle>) => Promise<void>;
   backoff: Backoff;
+  /**
+   * Subscribes to "the server answers again" (any call succeeded after one found it unreachable);
+   * returns an unsubscribe. A broken stream is reported through `onFailure` first.
+   */
+  serverBack?: (fn: () => void) => () => void;
+  onFailure?: (e: unknown, used: ServerClients | null) => void;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -41,6 +48,8 @@ export class EntrySync {
   /** What the current stream's request declared as known (id → revision). */
   #declared: ReadonlyMap<string, bigint> = new Map();
   readonly #listeners = new Set<() => void>();
+  /** A server-back wake-up ended a wait since the stream last delivered a message. */
+  #woken = false;
 
   constructor(o: EntrySyncOptions) {
     this.#o = o;
@@ -89,11 +98,14 @@ export class EntrySync {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       let clients: ServerClients | null = null;
+      let retryInMs: number | null = null;
       try {
         clients = this.#o.clients();
         await this.#stream(clients, signal);
       } catch (e) {
         if (signal.aborted) return;
+        this.#o.onFailure?.(e, clients);
+        retryInMs = this.#o.backoff.next();
         const ce = ConnectError.from(e);
         if (ce.code === Code.PermissionDenied || ce.code === Code.Unauthenticated)
           await this.#o.onRefused(ce, clients);
@@ -101,9 +113,30 @@ export class EntrySync {
           this.#o.log('entry sync interrupted; retrying', {
             code: Code[ce.code],
             reason: ce.rawMessage,
+            retryInMs,
           });
       }
-      await defaultSleep(this.#o.backoff.next(), signal);
+      await this.#wait(retryInMs ?? this.#o.backoff.next(), signal);
+    }
+  }
+
+  /**
+   * Waits out the backoff, or less: the first answer the server gives another call (after this
+   * failure) ends the wait. Once per failure streak, so a server that answers but keeps failing
+   * the stream is still retried with backoff.
+   */
+  async #wait(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#woken || !this.#o.serverBack) return defaultSleep(ms, signal);
+    const back = new AbortController();
+    const unsubscribe = this.#o.serverBack(() => back.abort());
+    try {
+      await defaultSleep(ms, AbortSignal.any([signal, back.signal]));
+    } finally {
+      unsubscribe();
+    }
+    if (back.signal.aborted && !signal.aborted) {
+      this.#woken = true;
+      this.#o.log('the server answers again; entry sync reconnects now', { insteadOfMs: ms });
     }
   }
 
@@ -114,6 +147,7 @@ export class EntrySync {
     for await (const msg of clients.sync.syncAuthorizedEntries({ known }, { signal })) {
       await this.apply(msg);
       this.#o.backoff.reset();
+      this.#woken = false;
     }
   }
 

@@ -12,7 +12,10 @@ export function registerAgentRun(agent: Command, io: CliIo): void {
     .command('run')
     .description('run the node agent until SIGINT or SIGTERM')
     .option('--config <file>', 'YAML config file')
-    .option('--server <host:port>', 'server API address (config server_address)')
+    .option(
+      '--server <host:port,...>',
+      'server API address, or several, comma-separated: the agent moves to the next when one stops answering (config server_address)',
+    )
     .option('--trust-domain <td>', 'trust domain (config trust_domain)')
     .option(
       '--workload-socket <path>',

@@ -37,7 +37,10 @@ interface Env {
   keys: MemoryKeyManager;
   clock: ManualClock;
   events: string[];
-  open: () => Promise<AuthorityManager>;
+  open: (o?: {
+    publishDelayMs: number;
+    sleep: (ms: number) => Promise<void>;
+  }) => Promise<AuthorityManager>;
   bundle: () => Promise<Bundle>;
   actions: () => Promise<string[]>;
 }
@@ -61,8 +64,9 @@ async function withEnv(fn: (env: Env) => Promise<void>): Promise<void> {
     keys,
     clock,
     events,
-    open: () =>
+    open: (o) =>
       AuthorityManager.create({
+        ...o,
         store,
         keys,
         factory,
@@ -114,6 +118,32 @@ function inBundle(b: Bundle, a: Authority) {
 }
 
 describe('AuthorityManager bootstrap', () => {
+  it('activates its first authorities only once they were published for the publish delay', async () => {
+    await withEnv(async ({ open, bundle, clock, actions }) => {
+      const slept: number[] = [];
+      let published: Bundle | null = null;
+      const m = await open({
+        publishDelayMs: 2000,
+        sleep: async (ms) => {
+          // While it waits, both keys are in the stored bundle and nothing is active yet.
+          published = await bundle();
+          slept.push(ms);
+          assert.deepEqual(await actions(), ['authority.x509.prepare', 'authority.jwt.prepare']);
+          clock.advance(ms);
+        },
+      });
+      assert.deepEqual(slept, [2000]);
+      assert.equal(published!.x509Authorities.length, 1);
+      assert.equal(published!.jwtAuthorities.length, 1);
+      one(m, 'x509', 'active');
+      one(m, 'jwt', 'active');
+      // A restart with active authorities does not wait again.
+      const again = await open({ publishDelayMs: 2000, sleep: async (ms) => void slept.push(ms) });
+      assert.deepEqual(slept, [2000]);
+      one(again, 'jwt', 'active');
+    });
+  });
+
   it('creates one active x509 and one active jwt authority and publishes both', async () => {
     await withEnv(async ({ open, bundle, keys, actions, events }) => {
       const m = await open();
@@ -142,13 +172,14 @@ describe('AuthorityManager bootstrap', () => {
       assert.ok(b.sequence > 0);
 
       assert.deepEqual((await keys.list()).sort(), [x.keyRef, j.keyRef].sort());
+      // Both published first, then both activated (after the publish delay, 0 here).
       assert.deepEqual(await actions(), [
         'authority.x509.prepare',
-        'authority.x509.activate',
         'authority.jwt.prepare',
+        'authority.x509.activate',
         'authority.jwt.activate',
       ]);
-      assert.deepEqual(events, ['x509.prepare', 'x509.activate', 'jwt.prepare', 'jwt.activate']);
+      assert.deepEqual(events, ['x509.prepare', 'jwt.prepare', 'x509.activate', 'jwt.activate']);
     });
   });
 

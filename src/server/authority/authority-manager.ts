@@ -2,6 +2,13 @@
 // prepared → active → old, publishing each new key in the trust bundle before it signs anything
 // (prepare inserts into the bundle in the same transaction that records the slot).
 //
+// Across servers sharing a database, "published" means "in every server's bundle": the bundle
+// change announces the `bundles` topic and the other servers refresh their bundle caches on it
+// (PostgreSQL NOTIFY). Scheduled rotation activates a key long after it was prepared; the first
+// authority of a server that has none (its first start) is activated only once it has been in
+// the stored bundle for `publishDelayMs`, so a JWT-SVID or X.509-SVID it signs verifies against
+// any server's bundle from the start.
+//
 // Crash safety and key deletion: every key this server generates goes through the key journal
 // (store KeyJournalStore). `pending` is committed before the key is generated; one transaction
 // then records the authority, marks the key `committed`, updates the bundle and appends the audit
@@ -49,6 +56,13 @@ export interface AuthorityManagerOptions {
   trustDomain: string;
   /** spiffe_refresh_hint (seconds) written with every bundle change. */
   refreshHintSeconds: number;
+  /**
+   * How long a server's first authority of a kind stays published (prepared) before it is
+   * activated: time for the other servers to see it (default 0: a single server).
+   */
+  publishDelayMs?: number;
+  /** Waits (default: a timer); injected so tests with a manual clock need not sleep. */
+  sleep?: (ms: number) => Promise<void>;
   /** Called after any change (rotation metrics, TLS certificate refresh). */
   onChange?: (kind: AuthorityKind, event: string) => void;
 }
@@ -74,20 +88,36 @@ export class AuthorityManager {
 
   /** Timer-driven: prepare, activate and prune as the rules say. Idempotent. */
   async rotate(): Promise<void> {
+    // A kind with no active authority (the first start): prepare, let it be seen, activate.
+    const fresh: Authority[] = [];
     for (const kind of ['x509', 'jwt'] as const) {
+      if (this.#find(kind, 'active')) continue;
+      fresh.push(this.#find(kind, 'prepared') ?? (await this.#prepare(kind, SYSTEM)));
+    }
+    await this.#untilPublished(fresh);
+    for (const a of fresh) await this.#activate(a.kind, a.id, SYSTEM);
+    for (const kind of ['x509', 'jwt'] as const) {
+      if (fresh.some((a) => a.kind === kind)) continue;
       const now = this.#o.clock.now();
       const active = this.#find(kind, 'active');
-      if (!active) {
-        const prepared = this.#find(kind, 'prepared') ?? (await this.#prepare(kind, SYSTEM));
-        await this.#activate(kind, prepared.id, SYSTEM);
-        continue;
-      }
+      if (!active) continue;
       const t = rotationThresholds(active);
       let prepared = this.#find(kind, 'prepared');
       if (!prepared && now >= t.prepareAt) prepared = await this.#prepare(kind, SYSTEM);
       if (prepared && now >= t.activateAt) await this.#activate(kind, prepared.id, SYSTEM);
       await this.#prune(kind, now);
     }
+  }
+
+  /** Waits until each authority has been in the stored bundle for publishDelayMs. */
+  async #untilPublished(authorities: readonly Authority[]): Promise<void> {
+    const delay = this.#o.publishDelayMs ?? 0;
+    if (authorities.length === 0 || delay <= 0) return;
+    const until = Math.max(...authorities.map((a) => a.createdAt + delay));
+    const wait = until - this.#o.clock.now();
+    if (wait <= 0) return;
+    const sleep = this.#o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    await sleep(wait);
   }
 
   list(kind?: AuthorityKind): Authority[] {

@@ -39,6 +39,7 @@ describe('compileServerConfig', () => {
       agent_svid_ttl: 3_600_000,
       join_token_ttl: 600_000,
       federated_bundle_refresh_interval: 10_000,
+      authority_publish_delay: 0,
       node_attestors: { join_token: {} },
       rate_limit: {
         attestation_per_second: 1,

@@ -4,8 +4,10 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { validateFederationInput } from '../../core/federation.ts';
 import { serverConfigSchema, type ServerConfigParsed } from './schema.ts';
 
-export interface ServerConfig extends ServerConfigParsed {
+export interface ServerConfig extends Omit<ServerConfigParsed, 'authority_publish_delay'> {
   readonly admin_socket: string;
+  /** In ms: 2 s by default with PostgreSQL (other servers may share it), 0 with SQLite. */
+  readonly authority_publish_delay: number;
   readonly datastore:
     { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; poolSize: number };
 }
@@ -98,6 +100,7 @@ export function compileServerConfig(
   const compiled: ServerConfig = {
     ...c,
     admin_socket: c.admin_socket || `${c.data_dir}${sep}admin.sock`,
+    authority_publish_delay: c.authority_publish_delay ?? (c.datastore_url ? 2000 : 0),
     datastore: c.datastore_url
       ? { kind: 'postgres', url: c.datastore_url, poolSize: c.datastore_pool_size }
       : { kind: 'sqlite', path: `${c.data_dir}${sep}datastore.sqlite3` },

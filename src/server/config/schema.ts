@@ -70,6 +70,13 @@ export const serverConfigSchema = z.strictObject({
   join_token_ttl: duration('join_token_ttl').default(600_000),
   /** spiffe_refresh_hint of the bundle; absent = min(ca.ttl, jwt.ttl) / 10, at least 1 minute. */
   bundle_refresh_hint: duration('bundle_refresh_hint').optional(),
+  /**
+   * How long a server's first authority stays published in the stored bundle before it signs,
+   * so that every server sharing the database has it; absent = 2s with PostgreSQL, 0 with SQLite.
+   */
+  authority_publish_delay: duration('authority_publish_delay')
+    .refine((ms) => ms <= 300_000, 'must be at most 5m')
+    .optional(),
   /** How often the federated bundles are re-read from the datastore (other servers may change them). */
   federated_bundle_refresh_interval: duration('federated_bundle_refresh_interval')
     .refine((ms) => ms >= 100 && ms <= 3_600_000, 'must be between 100ms and 1h')

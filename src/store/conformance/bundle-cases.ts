@@ -31,6 +31,22 @@ export const bundleCases: Cases = {
     assert.deepEqual(stored.jwtAuthorities[0]!.publicKeyDer, bytes(0, 255, 1));
   },
 
+  'mutate() announces the bundles topic after a change commits, not for an unchanged bundle':
+    async (s) => {
+      const heard: string[] = [];
+      const off = s.notifications.subscribe('bundles', (t, source) => heard.push(`${t} ${source}`));
+      try {
+        await s.bundles.mutate(TD, (b) => b);
+        assert.deepEqual(heard, []);
+        await s.bundles.mutate(TD, (b) => withX509Authority(b, ALL_BYTES));
+        assert.deepEqual(heard, ['bundles local']);
+        await s.transaction((tx) => tx.bundles.mutate(TD, (b) => ({ ...b, refreshHint: 7 })));
+        assert.deepEqual(heard, ['bundles local', 'bundles local']);
+      } finally {
+        off();
+      }
+    },
+
   'concurrent mutate() calls lose no update': async (s) => {
     await Promise.all(
       Array.from({ length: 20 }, (_, i) =>

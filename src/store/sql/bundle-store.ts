@@ -1,5 +1,6 @@
 // Trust bundles. mutate() is a read-modify-write under the bundle's row lock, so concurrent
-// rotations on several servers never lose one another's authorities.
+// rotations on several servers never lose one another's authorities. A change announces the
+// `bundles` topic in its transaction, so other servers refresh their bundle caches on commit.
 import { type Bundle, bundleEquals, emptyBundle } from '../../core/bundle.ts';
 import type { BundleStore } from '../types.ts';
 import { type SqlContext, atomic, lockRows } from './dialect.ts';
@@ -33,6 +34,7 @@ async function mutateBundle(
     const stored: Bundle = { ...next, sequence: current.sequence + 1 };
     const { trust_domain: _t, ...set } = toBundleRow(stored);
     await db.updateTable('bundles').set(set).where('trust_domain', '=', trustDomain).execute();
+    await ctx.notifier.announce(db, 'bundles');
     return stored;
   });
 }
