@@ -52,7 +52,7 @@ export const allowed: Readonly<Record<Layer, readonly Layer[]>> = Object.fromEnt
 ) as unknown as Record<Layer, readonly Layer[]>;
 
 // Composition roots: the only files of another layer the CLI may import (for `run` commands).
-const compositionRoots = ['src/server/compose.ts', 'src/agent/compose.ts'];
+const compositionRoots = ['src/server/compose/server.ts', 'src/agent/compose.ts'];
 
 // The pure core may compute with node:crypto but does no I/O and reads no ambient state.
 const coreForbiddenText: Array<[RegExp, string]> = [

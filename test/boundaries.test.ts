@@ -16,7 +16,7 @@ before(() => {
 describe('layerOf', () => {
   it('maps files to layers', () => {
     assert.equal(layerOf('src/core/entry.ts'), 'core');
-    assert.equal(layerOf('src/server/index/entry-index.ts'), 'server');
+    assert.equal(layerOf('src/server/registration/entry-index.ts'), 'server');
     assert.equal(layerOf('src/plugins/node-attestors/catalog.ts'), 'plugins');
     assert.equal(layerOf('proto/gen/tessera/v1/agent_pb.js'), 'proto');
     assert.equal(layerOf('src/wire/entry.ts'), 'wire');
@@ -113,11 +113,14 @@ describe('checkFile: layer imports', () => {
       ],
     );
     assert.deepEqual(
-      checkFile('src/cli/commands/x.ts', "import { runServer } from '../../server/compose.ts';\n"),
+      checkFile(
+        'src/cli/commands/x.ts',
+        "import { runServer } from '../../server/compose/server.ts';\n",
+      ),
       [],
     );
     assert.deepEqual(
-      checkFile('src/cli/x.ts', "const m = await import('../server/compose.ts');\n"),
+      checkFile('src/cli/x.ts', "const m = await import('../server/compose/server.ts');\n"),
       [],
     );
   });
@@ -164,8 +167,11 @@ describe('checkFile: layer imports', () => {
   });
 
   it('ignores generated code and files outside the layers', () => {
-    assert.deepEqual(checkFile('scripts/x.ts', "import '../src/server/compose.ts';\n"), []);
-    assert.deepEqual(checkFile('proto/gen/x.js', "import '../../src/server/compose.ts';\n"), []);
+    assert.deepEqual(checkFile('scripts/x.ts', "import '../src/server/compose/server.ts';\n"), []);
+    assert.deepEqual(
+      checkFile('proto/gen/x.js', "import '../../src/server/compose/server.ts';\n"),
+      [],
+    );
     assert.deepEqual(checkFile('examples/x.ts', "import '../test/helpers/admin.ts';\n"), []);
   });
 });

@@ -12,7 +12,7 @@ import type { Store } from '../../../store/types.ts';
 import type { Auditor } from '../../audit/auditor.ts';
 import { followAudit } from '../../audit/follow.ts';
 import type { AuthorityManager } from '../../authority/authority-manager.ts';
-import type { BundleCache } from '../../bundle-cache.ts';
+import type { BundleCache } from '../../authority/bundle-cache.ts';
 import { requestOf } from '../context-keys.ts';
 import { authorityToWire } from '../../../wire/authority.ts';
 import { bundleToWire } from '../../../wire/bundle.ts';

@@ -9,12 +9,12 @@ import http from 'node:http';
 import type http2 from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import type { Bundle } from '../core/bundle.ts';
-import { bundleToJwks, bundleToSpiffeJson } from '../crypto/bundle-format.ts';
+import type { Bundle } from '../../core/bundle.ts';
+import { bundleToJwks, bundleToSpiffeJson } from '../../crypto/bundle-format.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { DPOP_ALGS } from './sts/dpop.ts';
-import { OAuthError, renderError, type TokenResponse } from './sts/errors.ts';
-import { MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
+import { DPOP_ALGS } from '../sts/dpop.ts';
+import { OAuthError, renderError, type TokenResponse } from '../sts/errors.ts';
+import { MAX_FORM_BYTES, parseForm, type Form } from '../sts/form.ts';
 import { isTokenRequest, tokenFastPath, writeOAuth, type TokenHandler } from './token-endpoint.ts';
 
 /** Longest Cache-Control max-age of the public documents, seconds. */

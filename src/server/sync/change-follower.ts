@@ -7,7 +7,7 @@
 // Applying an event re-reads the entry's current state, so order and repeats do not matter.
 import type { Clock } from '../../core/clock.ts';
 import type { ChangeEvent, Store } from '../../store/types.ts';
-import type { EntryIndex } from './entry-index.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
 
 export const GAP_TTL_MS = 60_000;
 /**

@@ -1,8 +1,8 @@
 // The server's view of its own trust bundle, read from the store and refreshed whenever an
 // authority changes here and periodically (another server sharing the database may rotate).
-import type { Bundle } from '../core/bundle.ts';
-import { emptyBundle } from '../core/bundle.ts';
-import type { Store } from '../store/types.ts';
+import type { Bundle } from '../../core/bundle.ts';
+import { emptyBundle } from '../../core/bundle.ts';
+import type { Store } from '../../store/types.ts';
 
 export class BundleCache {
   readonly #store: Store;

@@ -3,8 +3,8 @@
 // routing, hooks and parser (most of an exchange's cost otherwise); everything else goes through
 // Fastify (public-server.ts), which answers the refusals.
 import type http from 'node:http';
-import { OAuthError, renderError, type TokenResponse } from './sts/errors.ts';
-import { MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
+import { OAuthError, renderError, type TokenResponse } from '../sts/errors.ts';
+import { MAX_FORM_BYTES, parseForm, type Form } from '../sts/form.ts';
 
 /** The token exchange as the public listener calls it. */
 export interface TokenHandler {

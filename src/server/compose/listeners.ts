@@ -4,10 +4,10 @@
 // interceptor (rate limits, authentication, default-deny authorization, error mapping).
 import type http2 from 'node:http2';
 import type { Logger } from 'pino';
-import type { Clock } from '../core/clock.ts';
-import type { Store } from '../store/types.ts';
-import { Authenticator } from './api/authenticate.ts';
-import { apiInterceptor } from './api/interceptor.ts';
+import type { Clock } from '../../core/clock.ts';
+import type { Store } from '../../store/types.ts';
+import { Authenticator } from '../api/authenticate.ts';
+import { apiInterceptor } from '../api/interceptor.ts';
 import {
   closeServer,
   createApiHandler,
@@ -15,20 +15,20 @@ import {
   listenTls,
   localPeer,
   tlsPeer,
-} from './api/listeners.ts';
-import { ApiRateLimits } from './api/rate-limits.ts';
-import { registerServices, type ApiServices } from './api/router.ts';
-import type { BundleCache } from './bundle-cache.ts';
-import type { ServerConfig } from './config/compile.ts';
-import { startHealthServer } from './health-server.ts';
-import type { EntryIndex } from './index/entry-index.ts';
+} from '../api/listeners.ts';
+import { ApiRateLimits } from '../api/rate-limits.ts';
+import { registerServices, type ApiServices } from '../api/router.ts';
+import type { BundleCache } from '../authority/bundle-cache.ts';
+import type { ServerConfig } from '../config/compile.ts';
+import { startHealthServer } from '../http/health-server.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
 import type { ServerMetrics } from './metrics.ts';
-import { startPublicServer, withBundleEndpoint } from './public-server.ts';
-import { AdminSocketInUseError, ListenError, type ListenerName } from './listen-error.ts';
-import { RateLimiter } from './rate-limit.ts';
-import type { ServerSvid } from './server-svid.ts';
-import type { TokenExchange } from './sts/exchange.ts';
-import type { TokenIntrospection } from './sts/introspection.ts';
+import { startPublicServer, withBundleEndpoint } from '../http/public-server.ts';
+import { AdminSocketInUseError, ListenError, type ListenerName } from '../http/listen-error.ts';
+import { RateLimiter } from '../http/rate-limit.ts';
+import type { ServerSvid } from '../authority/server-svid.ts';
+import type { TokenExchange } from '../sts/exchange.ts';
+import type { TokenIntrospection } from '../sts/introspection.ts';
 
 export interface ListenerDeps {
   readonly config: ServerConfig;
