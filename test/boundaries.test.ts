@@ -222,6 +222,39 @@ describe('checkFile: the wire and conditions layers', () => {
   });
 });
 
+describe('checkFile: inside the server', () => {
+  const storeImpl =
+    "import { openStore } from '../../../store/open.ts';\nimport { SqliteStore } from '../../../store/sqlite/sqlite-store.ts';\n";
+
+  it('keeps handlers off store implementations: port types only', () => {
+    assert.deepEqual(checkFile('src/server/api/handlers/x.ts', storeImpl), [
+      'src/server/api/handlers/x.ts: only the composition root may import a store implementation; use the port types of src/store/types.ts (../../../store/open.ts)',
+      'src/server/api/handlers/x.ts: only the composition root may import a store implementation; use the port types of src/store/types.ts (../../../store/sqlite/sqlite-store.ts)',
+    ]);
+    assert.deepEqual(
+      checkFile(
+        'src/server/api/handlers/x.ts',
+        "import type { NodeStore } from '../../../store/types.ts';\n",
+      ),
+      [],
+    );
+  });
+
+  it('holds for every server service; the composition root and unit tests may open a store', () => {
+    assert.deepEqual(
+      checkFile('src/server/sts/x.ts', "import { openStore } from '../../store/open.ts';\n"),
+      [
+        'src/server/sts/x.ts: only the composition root may import a store implementation; use the port types of src/store/types.ts (../../store/open.ts)',
+      ],
+    );
+    assert.deepEqual(
+      checkFile('src/server/compose/x.ts', "import { openStore } from '../../store/open.ts';\n"),
+      [],
+    );
+    assert.deepEqual(checkFile('src/server/api/handlers/x.test.ts', storeImpl), []);
+  });
+});
+
 describe('checkFile: test code', () => {
   it('keeps production code off test/, bench/, scripts/ and test helpers inside src', () => {
     assert.deepEqual(

@@ -5,7 +5,7 @@ import { UnauthenticatedError } from '../../core/errors.ts';
 import { AgentRefusedError } from '../../core/refusal.ts';
 import { SpiffeId, isAgentId } from '../../core/spiffe-id.ts';
 import { verifyX509Svid } from '../../crypto/x509/verify.ts';
-import type { Store } from '../../store/types.ts';
+import type { NodeStore } from '../../store/types.ts';
 import type { AgentService } from '../attestation/agent-service.ts';
 import type { BundleCache } from '../authority/bundle-cache.ts';
 import type { Caller } from '../context.ts';
@@ -22,7 +22,7 @@ export type Peer =
     };
 
 export interface AuthenticatorOptions {
-  store: Store;
+  store: { readonly nodes: Pick<NodeStore, 'get'> };
   bundles: BundleCache;
   index: EntryIndex;
   agents: AgentService;
