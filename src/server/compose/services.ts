@@ -22,7 +22,8 @@ import { EntryService } from '../registration/entry-service.ts';
 import { TokenExchange } from '../sts/exchange.ts';
 import { StsAdmin } from '../sts/admin.ts';
 import { DEFAULT_DISCOVERY } from '../sts/discovery.ts';
-import { readCaFile, StsRegistry } from '../sts/registry.ts';
+import { StsRegistry } from '../sts/registry.ts';
+import { readCaFile, readJwksFiles } from './files.ts';
 import {
   type IntrospectionConfig,
   TokenIntrospection,
@@ -162,6 +163,7 @@ export function buildSts(
     registry: d.registry,
     tokenEndpoint: oidcUrls(config.jwt.issuer).token,
     dpopProofs: d.store.dpopProofs,
+    jwksFiles: readJwksFiles(config.sts.issuers),
     bundle: (td) => d.store.bundles.get(td),
   });
   const introspection = newIntrospection(config.sts, tokenExchange, {
@@ -206,6 +208,7 @@ export function buildStsRegistry(
     store: d.store,
     clock: d.clock,
     discovery: { ...DEFAULT_DISCOVERY, ca: readCaFile(sts?.ca_file ?? '') },
+    jwksFiles: readJwksFiles(sts?.issuers ?? []),
     warn: (msg, fields) => d.warn(msg, fields),
   });
 }

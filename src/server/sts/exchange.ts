@@ -25,6 +25,7 @@ import { clip, type Form } from './form.ts';
 import { decodeJws } from './jws.ts';
 import {
   loadIssuer,
+  type JwksFiles,
   MAX_SUBJECT_TOKEN_BYTES,
   verifySubjectToken,
   type IssuerConfig,
@@ -64,6 +65,8 @@ export interface TokenExchangeOptions {
   readonly tokenEndpoint: string;
   /** Seen DPoP proof jtis, single use enforced by the database. */
   readonly dpopProofs: DpopProofStore;
+  /** The contents of the config issuers' `jwks_file`s (read by the composition root). */
+  readonly jwksFiles: JwksFiles;
   /** A trust domain's bundle from the store (federated JWT-SVID subject tokens). */
   bundle(trustDomain: string): Promise<Bundle | null>;
 }
@@ -98,7 +101,7 @@ export class TokenExchange {
   readonly #policies: ReadonlyMap<string, readonly CompiledTrustPolicy[]>;
   readonly #steps: ReadonlyArray<[string, Step]>;
 
-  /** Loads the JWKS files and compiles the policies; a bad one is a config error naming it. */
+  /** Parses the JWKS files' contents and compiles the policies; a bad one is a config error naming it. */
   constructor(o: TokenExchangeOptions) {
     this.#o = o;
     const issuers = new Map<string, TrustedIssuer>();
@@ -111,7 +114,7 @@ export class TokenExchange {
           `config: sts.issuers[${i}]: issuer "${c.issuer}" is repeated`,
         );
       if (td === undefined) {
-        issuers.set(c.issuer, loadIssuer(c, `sts.issuers[${i}]`));
+        issuers.set(c.issuer, loadIssuer(c, `sts.issuers[${i}]`, o.jwksFiles));
         return;
       }
       if (c.jwks_file !== undefined)
