@@ -2,6 +2,7 @@
 // endpoint), the local admin socket, health/metrics and the public listener (OIDC discovery,
 // https_web bundle, token exchange) — and closes them again. All requests go through the one API
 // interceptor (rate limits, authentication, default-deny authorization, error mapping).
+import { readFileSync } from 'node:fs';
 import type http2 from 'node:http2';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
@@ -58,6 +59,12 @@ export interface OpenListeners {
   readonly addresses: ListenerAddresses;
   /** Ends open sessions and closes every listener. */
   close(): Promise<void>;
+}
+
+/** The public listener's certificate chain and key, read from the operator's files. */
+function readTls(certFile: string, keyFile: string): { cert: string; key: string } | undefined {
+  if (!certFile || !keyFile) return undefined;
+  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
 }
 
 export async function openListeners(d: ListenerDeps): Promise<OpenListeners> {
@@ -150,8 +157,7 @@ export async function openListeners(d: ListenerDeps): Promise<OpenListeners> {
             host: splitHostPort(c.public_listen)[0],
             port: splitHostPort(c.public_listen)[1],
             issuer: c.jwt.issuer,
-            certFile: c.public_cert_file,
-            keyFile: c.public_key_file,
+            tls: readTls(c.public_cert_file, c.public_key_file),
             bundle: () => d.bundles.bundle,
             tokenExchange: d.tokenExchange,
             introspection: d.introspection,

@@ -1,7 +1,8 @@
 // Plain HTTP for operators and orchestrators: /healthz (the process is up), /readyz (datastore
 // reachable and authorities active), /metrics (Prometheus).
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type RouteHandlerMethod } from 'fastify';
 import type { Registry } from 'prom-client';
+import { routesOf, type RouteId } from './routes.ts';
 
 export interface HealthDeps {
   registry: Registry;
@@ -15,19 +16,26 @@ export async function startHealthServer(
   d: HealthDeps,
 ): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 1024 });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    try {
-      await d.checkReady();
-      return { status: 'ready' };
-    } catch (e) {
-      return reply.code(503).send({ status: 'not ready', reason: (e as Error).message });
-    }
-  });
-  app.get('/metrics', async (_req, reply) => {
-    reply.header('content-type', d.registry.contentType);
-    return d.registry.metrics();
-  });
+  const handlers: Partial<Record<RouteId, RouteHandlerMethod>> = {
+    healthz: async () => ({ status: 'ok' }),
+    readyz: async (_req, reply) => {
+      try {
+        await d.checkReady();
+        return { status: 'ready' };
+      } catch (e) {
+        return reply.code(503).send({ status: 'not ready', reason: (e as Error).message });
+      }
+    },
+    metrics: async (_req, reply) => {
+      reply.header('content-type', d.registry.contentType);
+      return d.registry.metrics();
+    },
+  };
+  for (const route of routesOf('health')) {
+    const handler = handlers[route.id as RouteId];
+    if (!handler) throw new TypeError(`health route ${route.id} has no handler`);
+    app.route({ method: route.method, url: route.path, handler });
+  }
   await app.listen({ host, port });
   return app;
 }
