@@ -1,4 +1,4 @@
-// Wiring of federation for the composition root (compose.ts): reads the files the `federation`
+// Wiring of federation for the composition root (compose/server.ts): reads the files the `federation`
 // config block names (extra CA for https_web, initial trust bundles) and builds the manager and
 // the admin service. Config relationships are applied by `applyFederationConfig` at start.
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Wiring of the server's services for the composition root (compose.ts): what each API service
+// Wiring of the server's services for the composition root (compose/server.ts): what each API service
 // is built from. No I/O here: node attestors read their own files (plugins/node-attestors).
 import type { Clock } from '../../core/clock.ts';
 import { VERSION } from '../../core/defaults.ts';
@@ -155,9 +155,7 @@ export function buildSts(
   const tokenExchange = new TokenExchange({
     config: config.sts,
     trustDomain: d.trustDomain,
-    issuer: config.jwt.issuer,
     minter: d.minter,
-    authorities: d.authorities,
     auditor: d.auditor,
     clock: d.clock,
     registry: d.registry,

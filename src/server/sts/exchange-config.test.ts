@@ -21,12 +21,10 @@ const build = (config: Partial<StsConfig>) =>
     config: { issuers: [], policies: [], max_ttl: 3_600_000, ...config },
     jwksFiles: readJwksFiles(config.issuers ?? []),
     trustDomain: 'example.org',
-    issuer: 'https://oidc.example.org',
     tokenEndpoint: 'https://oidc.example.org/token',
     clock: { now: () => 0 },
     bundle: async () => null,
     minter: undefined as never,
-    authorities: undefined as never,
     auditor: undefined as never,
     dpopProofs: undefined as never,
   });

@@ -3,12 +3,10 @@
 // through an ordered list of small steps; any step may throw an OAuthError, which renderError
 // turns into the RFC 6749 §5.2 response. Every exchange and every denial is audited (never the
 // token itself).
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
-import { signJwt } from '../../crypto/jwt/sign-claims.ts';
-import type { AuthorityManager } from '../authority/authority-manager.ts';
 import type { Bundle } from '../../core/bundle.ts';
 import type { DpopProofStore } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
@@ -53,10 +51,7 @@ export interface StsConfig {
 export interface TokenExchangeOptions {
   readonly config: StsConfig;
   readonly trustDomain: string;
-  /** The server's OIDC issuer (`iss` of access tokens). */
-  readonly issuer: string;
   readonly minter: Minter;
-  readonly authorities: AuthorityManager;
   readonly auditor: Auditor;
   readonly clock: Clock;
   /** Issuers and policies registered through the admin API, tried after the config's. */
@@ -395,35 +390,22 @@ export class TokenExchange {
     const extra = scopes.filter((s) => !at.scopes.includes(s));
     if (extra.length > 0)
       throw new OAuthError('invalid_scope', `scope "${clip(extra[0] ?? '')}" is not allowed`);
-    const { authority, key } = this.#o.authorities.activeJwt();
-    const now = this.#o.clock.now();
-    const exp = Math.floor(Math.min(now + ttlMs, authority.notAfter) / 1000);
-    const iat = Math.floor(now / 1000);
-    if (exp <= iat) throw new Error('the active JWT authority is about to expire');
     const subject = d.attributes.subject;
-    const token = await signJwt({
-      key,
-      kid: authority.id,
-      typ: 'at+jwt',
-      claims: {
-        iss: this.#o.issuer,
-        sub: typeof subject === 'string' ? subject : '',
-        aud: at.audience,
-        client_id: p.name,
-        ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
-        jti: randomBytes(16).toString('base64url'),
-        iat,
-        exp,
-        ...(x.dpop ? { cnf: { jkt: x.dpop.jkt } } : {}),
-      },
+    const signed = await this.#o.minter.accessToken({
+      subject: typeof subject === 'string' ? subject : '',
+      audience: at.audience,
+      clientId: p.name,
+      scopes,
+      jkt: x.dpop?.jkt,
+      ttlMs,
     });
     x.issued = `${at.audience} (access token)`;
     x.response = tokenResponse(
-      token,
+      signed.token,
       TOKEN_TYPE_ACCESS_TOKEN,
       x.dpop ? 'DPoP' : 'Bearer',
-      exp * 1000,
-      now,
+      signed.expiresAt,
+      signed.issuedAt,
     );
   }
 }
