@@ -52,7 +52,12 @@ export const allowed: Readonly<Record<Layer, readonly Layer[]>> = Object.fromEnt
 ) as unknown as Record<Layer, readonly Layer[]>;
 
 // Composition roots: the only files of another layer the CLI may import (for `run` commands).
-const compositionRoots = ['src/server/compose.ts', 'src/agent/compose.ts'];
+const compositionRoots = ['src/server/compose/server.ts', 'src/agent/compose.ts'];
+
+// Inside the server only its composition root (server/compose/) opens a store; everything else —
+// handlers above all — receives narrow ports and may import from src/store only the port types.
+const serverCompositionRoot = 'src/server/compose/';
+const storePortFiles = new Set(['src/store/types.ts']);
 
 // The pure core may compute with node:crypto but does no I/O and reads no ambient state.
 const coreForbiddenText: Array<[RegExp, string]> = [
@@ -105,6 +110,18 @@ export function checkFile(file: string, text: string): string[] {
           problems.push(`${file}: production code may not import test code (${spec})`);
           continue;
         }
+      }
+      if (
+        layer === 'server' &&
+        !isTest &&
+        targetLayer === 'store' &&
+        !rel(file).startsWith(serverCompositionRoot) &&
+        !storePortFiles.has(rel(target))
+      ) {
+        problems.push(
+          `${file}: only the composition root may import a store implementation; use the port types of src/store/types.ts (${spec})`,
+        );
+        continue;
       }
       if (targetLayer === layer) continue;
       if (layer === 'cli' && compositionRoots.includes(rel(target))) continue;

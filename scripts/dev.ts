@@ -11,7 +11,7 @@ import { TesseraAgent, loadAgentConfig } from '../src/agent/compose.ts';
 import { WorkloadClient } from '../src/client/workload/index.ts';
 import { run } from '../src/cli/program.ts';
 import { derToPem } from '../src/crypto/x509/pem.ts';
-import { loadServerConfig, TesseraServer } from '../src/server/compose.ts';
+import { loadServerConfig, TesseraServer } from '../src/server/compose/server.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dir = path.join(root, '.tessera/dev');

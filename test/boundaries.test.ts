@@ -16,7 +16,7 @@ before(() => {
 describe('layerOf', () => {
   it('maps files to layers', () => {
     assert.equal(layerOf('src/core/entry.ts'), 'core');
-    assert.equal(layerOf('src/server/index/entry-index.ts'), 'server');
+    assert.equal(layerOf('src/server/registration/entry-index.ts'), 'server');
     assert.equal(layerOf('src/plugins/node-attestors/catalog.ts'), 'plugins');
     assert.equal(layerOf('proto/gen/tessera/v1/agent_pb.js'), 'proto');
     assert.equal(layerOf('src/wire/entry.ts'), 'wire');
@@ -113,11 +113,14 @@ describe('checkFile: layer imports', () => {
       ],
     );
     assert.deepEqual(
-      checkFile('src/cli/commands/x.ts', "import { runServer } from '../../server/compose.ts';\n"),
+      checkFile(
+        'src/cli/commands/x.ts',
+        "import { runServer } from '../../server/compose/server.ts';\n",
+      ),
       [],
     );
     assert.deepEqual(
-      checkFile('src/cli/x.ts', "const m = await import('../server/compose.ts');\n"),
+      checkFile('src/cli/x.ts', "const m = await import('../server/compose/server.ts');\n"),
       [],
     );
   });
@@ -164,8 +167,11 @@ describe('checkFile: layer imports', () => {
   });
 
   it('ignores generated code and files outside the layers', () => {
-    assert.deepEqual(checkFile('scripts/x.ts', "import '../src/server/compose.ts';\n"), []);
-    assert.deepEqual(checkFile('proto/gen/x.js', "import '../../src/server/compose.ts';\n"), []);
+    assert.deepEqual(checkFile('scripts/x.ts', "import '../src/server/compose/server.ts';\n"), []);
+    assert.deepEqual(
+      checkFile('proto/gen/x.js', "import '../../src/server/compose/server.ts';\n"),
+      [],
+    );
     assert.deepEqual(checkFile('examples/x.ts', "import '../test/helpers/admin.ts';\n"), []);
   });
 });
@@ -213,6 +219,39 @@ describe('checkFile: the wire and conditions layers', () => {
         "src/client/x.ts: layer 'client' may not import 'plugins' (../plugins/node-attestors/catalog.ts)",
       ],
     );
+  });
+});
+
+describe('checkFile: inside the server', () => {
+  const storeImpl =
+    "import { openStore } from '../../../store/open.ts';\nimport { SqliteStore } from '../../../store/sqlite/sqlite-store.ts';\n";
+
+  it('keeps handlers off store implementations: port types only', () => {
+    assert.deepEqual(checkFile('src/server/api/handlers/x.ts', storeImpl), [
+      'src/server/api/handlers/x.ts: only the composition root may import a store implementation; use the port types of src/store/types.ts (../../../store/open.ts)',
+      'src/server/api/handlers/x.ts: only the composition root may import a store implementation; use the port types of src/store/types.ts (../../../store/sqlite/sqlite-store.ts)',
+    ]);
+    assert.deepEqual(
+      checkFile(
+        'src/server/api/handlers/x.ts',
+        "import type { NodeStore } from '../../../store/types.ts';\n",
+      ),
+      [],
+    );
+  });
+
+  it('holds for every server service; the composition root and unit tests may open a store', () => {
+    assert.deepEqual(
+      checkFile('src/server/sts/x.ts', "import { openStore } from '../../store/open.ts';\n"),
+      [
+        'src/server/sts/x.ts: only the composition root may import a store implementation; use the port types of src/store/types.ts (../../store/open.ts)',
+      ],
+    );
+    assert.deepEqual(
+      checkFile('src/server/compose/x.ts', "import { openStore } from '../../store/open.ts';\n"),
+      [],
+    );
+    assert.deepEqual(checkFile('src/server/api/handlers/x.test.ts', storeImpl), []);
   });
 });
 

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { loadServerConfig, TesseraServer } from '../src/server/compose.ts';
+import { loadServerConfig, TesseraServer } from '../src/server/compose/server.ts';
 import { adminClients, entry } from './helpers/admin.ts';
 import { createTempDatabase } from './helpers/postgres.ts';
 

@@ -16,7 +16,7 @@ import type { ManagedKey } from '../src/crypto/key-manager.ts';
 import { signJwtSvid } from '../src/crypto/jwt/sign.ts';
 import { MemoryKeyManager } from '../src/crypto/keys/memory-key-manager.ts';
 import { derToPem } from '../src/crypto/x509/pem.ts';
-import { makeCa } from '../src/crypto/x509/testing.ts';
+import { makeCa } from '../src/crypto/x509/testing/ca.ts';
 import { openStore } from '../src/store/open.ts';
 import type { Store } from '../src/store/types.ts';
 import { JwtSource, X509Source } from '../src/client/workload/index.ts';

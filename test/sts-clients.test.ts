@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExternalAccountClient } from 'google-auth-library';
 import * as jose from 'jose';
-import { runCli } from '../src/cli/test-harness.ts';
+import { runCli } from '../src/cli/testing/harness.ts';
 import { githubClaims } from '../src/server/sts/policy/claims-fixtures.ts';
 import { GITHUB_ISSUER } from '../src/server/sts/policy/templates.ts';
 import { freePort } from './helpers/ports.ts';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { derToPem } from '../src/crypto/x509/pem.ts';
-import { makeCa } from '../src/crypto/x509/testing.ts';
+import { makeCa } from '../src/crypto/x509/testing/ca.ts';
 import { adminClients, entry } from './helpers/admin.ts';
 import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
 import { startCli } from './helpers/cli-process.ts';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { runCli } from './test-harness.ts';
+import { runCli } from './testing/harness.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const elsewhere = mkdtempSync(path.join(tmpdir(), 'tessera-cli-cwd-'));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildProgram, commandTable, invokedGroup, type CliIo } from './program.ts';
-import { runCli } from './test-harness.ts';
+import { runCli } from './testing/harness.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

@@ -14,7 +14,7 @@ import {
 import { signJwtSvidSync } from './jwt/sign.ts';
 import { MemoryKeyManager } from './keys/memory-key-manager.ts';
 import { pemToDers } from './x509/pem.ts';
-import { makeCa } from './x509/testing.ts';
+import { makeCa } from './x509/testing/ca.ts';
 
 async function sampleBundle() {
   const km = new MemoryKeyManager();

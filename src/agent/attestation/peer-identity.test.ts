@@ -28,7 +28,7 @@ import {
   type Pki,
   type Running,
   staticAttestation,
-} from '../workload-api/test-fixtures.ts';
+} from '../workload-api/testing/fixtures.ts';
 
 const NODE = process.execPath;
 

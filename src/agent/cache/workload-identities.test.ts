@@ -8,7 +8,7 @@ import type { Clock } from '../../core/clock.ts';
 import type { ManagedKey } from '../../crypto/key-manager.ts';
 import { signJwtSvid } from '../../crypto/jwt/sign.ts';
 import { MemoryKeyManager } from '../../crypto/keys/memory-key-manager.ts';
-import { makeCa } from '../../crypto/x509/testing.ts';
+import { makeCa } from '../../crypto/x509/testing/ca.ts';
 import { SyncAuthorizedEntriesResponseSchema } from '../../../proto/gen/tessera/v1/sync_pb.js';
 import type { BundleSchema, EntrySchema } from '../../../proto/gen/tessera/v1/types_pb.js';
 import type { Selector } from '../../core/selector.ts';

@@ -7,7 +7,7 @@ import { ManualClock } from '../../core/clock.ts';
 import type { Entry } from '../../core/entry.ts';
 import { parseCsr } from '../../crypto/x509/csr.ts';
 import { issueX509SvidSync } from '../../crypto/x509/leaf.ts';
-import { HOUR, makeCa } from '../../crypto/x509/testing.ts';
+import { HOUR, makeCa } from '../../crypto/x509/testing/ca.ts';
 import { X509SvidCache } from './x509-svid-cache.ts';
 
 const entry: Entry = {

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Entry } from '../../core/entry.ts';
 import { MemoryKeyManager } from '../../crypto/keys/memory-key-manager.ts';
-import { makeCa } from '../../crypto/x509/testing.ts';
+import { makeCa } from '../../crypto/x509/testing/ca.ts';
 import {
   SyncAuthorizedEntriesResponseSchema,
   type SyncAuthorizedEntriesRequest,

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import type { Bundle } from '../../core/bundle.ts';
 import type { Entry } from '../../core/entry.ts';
 import { MemoryKeyManager } from '../../crypto/keys/memory-key-manager.ts';
-import { makeCa } from '../../crypto/x509/testing.ts';
+import { makeCa } from '../../crypto/x509/testing/ca.ts';
 import {
   CoalescingWriter,
   MAX_SYNC_STATE_FILE_BYTES,

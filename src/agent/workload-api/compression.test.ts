@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { TD, makePki, startOnTempSocket, type Pki, type Running } from './test-fixtures.ts';
+import { TD, makePki, startOnTempSocket, type Pki, type Running } from './testing/fixtures.ts';
 
 interface FirstMessage {
   readonly encoding: string | undefined;

@@ -15,7 +15,7 @@ import {
   startOnTempSocket,
   workloadClient,
   type Running,
-} from './test-fixtures.ts';
+} from './testing/fixtures.ts';
 
 const isRoot = process.getuid?.() === 0;
 

@@ -11,7 +11,7 @@ import {
   X509BundlesResponseSchema,
   X509SVIDResponseSchema,
 } from '../../../proto/gen/spiffe/workload_pb.js';
-import { TD, makePki, startOnTempSocket, type Pki, type Running } from './test-fixtures.ts';
+import { TD, makePki, startOnTempSocket, type Pki, type Running } from './testing/fixtures.ts';
 
 interface Streamed {
   contentType: string;

@@ -11,7 +11,7 @@ import {
   JWTSVIDResponseSchema,
 } from '../../../proto/gen/spiffe/workload_pb.js';
 import { encodeGrpcMessage, parseGrpcTimeout, unframe } from './fast-unary.ts';
-import { TD, makePki, startOnTempSocket, type Pki, type Running } from './test-fixtures.ts';
+import { TD, makePki, startOnTempSocket, type Pki, type Running } from './testing/fixtures.ts';
 
 interface Reply {
   httpStatus: number;

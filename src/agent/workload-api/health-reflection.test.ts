@@ -17,7 +17,7 @@ import {
   startOnTempSocket,
   type Pki,
   type Running,
-} from './test-fixtures.ts';
+} from './testing/fixtures.ts';
 
 type Client = grpc.Client & Record<string, (...a: unknown[]) => unknown>;
 

@@ -17,7 +17,7 @@ import {
   workloadClient,
   type Pki,
   type Running,
-} from './test-fixtures.ts';
+} from './testing/fixtures.ts';
 
 const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 const IDLE_MS = 300;

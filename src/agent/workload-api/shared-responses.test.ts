@@ -10,7 +10,7 @@ import { X509SVIDResponseSchema } from '../../../proto/gen/spiffe/workload_pb.js
 import type { AttestedCaller } from '../attestation/caller.ts';
 import { x509SvidResponse } from './responses.ts';
 import { SharedResponses, type SharedAnswer, type StreamKind } from './shared-responses.ts';
-import { TD, makePki, type Pki } from './test-fixtures.ts';
+import { TD, makePki, type Pki } from './testing/fixtures.ts';
 
 const X509: StreamKind = {
   name: 'x509-svid',

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors.ts';
 import { startWorkloadApi } from './server.ts';
-import { makePki, sleep, staticAttestation } from './test-fixtures.ts';
+import { makePki, sleep, staticAttestation } from './testing/fixtures.ts';
 
 describe('socket file', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'tessera-sockfile-'));

@@ -20,7 +20,7 @@ import {
   type GrpcClient,
   type Pki,
   type Running,
-} from './test-fixtures.ts';
+} from './testing/fixtures.ts';
 
 interface WireSvid {
   spiffe_id: string;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
-import { runCli, startTestServer, type TestServer } from '../test-harness.ts';
+import { runCli, startTestServer, type TestServer } from '../testing/harness.ts';
 
 let s: TestServer;
 

@@ -2,8 +2,8 @@
 // built-in attestor produces or the parent ID names no agent; it stays quiet for the usual cases.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent, type TestAgentStand } from '../test-agent-harness.ts';
-import { startTestServer, type TestServer } from '../test-harness.ts';
+import { startTestAgent, type TestAgentStand } from '../testing/agent-harness.ts';
+import { startTestServer, type TestServer } from '../testing/harness.ts';
 
 const SERVER_ID = 'spiffe://example.org/spire/server';
 

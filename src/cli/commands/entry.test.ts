@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestServer, type TestServer } from '../test-harness.ts';
+import { startTestServer, type TestServer } from '../testing/harness.ts';
 
 const PARENT = 'spiffe://example.org/spire/agent/join_token/abc';
 let s: TestServer;

@@ -11,8 +11,8 @@ import {
   bundleJson,
   foreignDomain,
   startEndpoint,
-} from '../../server/federation/test-endpoint.ts';
-import { startTestServer, type TestServer } from '../test-harness.ts';
+} from '../../server/federation/testing/bundle-endpoint.ts';
+import { startTestServer, type TestServer } from '../testing/harness.ts';
 
 const TD = 'remote.test';
 const ENDPOINT_ID = `spiffe://${TD}/spire/server`;

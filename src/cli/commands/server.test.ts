@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { runCli } from '../test-harness.ts';
+import { runCli } from '../testing/harness.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'tessera-cli-run-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,7 +2,7 @@
 // defaults; the environment sits between the file and the flags (see loadServerConfig).
 import type { Command } from 'commander';
 // The server is loaded only when this command runs: other commands stay light.
-import type { ServerRunFlags, TesseraServer } from '../../server/compose.ts';
+import type { ServerRunFlags, TesseraServer } from '../../server/compose/server.ts';
 import { serverDataDirDefault } from '../paths.ts';
 import type { CliIo } from '../context.ts';
 import { logFormatOption, untilStopped } from '../signals.ts';
@@ -44,7 +44,7 @@ export function registerServer(program: Command, io: CliIo): void {
     .addOption(logFormatOption());
   runCmd.action(async () => {
     const flags = runCmd.opts<ServerRunFlags>();
-    const { loadServerConfig, TesseraServer } = await import('../../server/compose.ts');
+    const { loadServerConfig, TesseraServer } = await import('../../server/compose/server.ts');
     // Bad config is an InvalidArgumentError naming the key: exit 2 with that message.
     const config = loadServerConfig(flags, io.env);
     // SIGINT/SIGTERM are handled from here on, starting included: a stop during start-up lets

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
-import { startTestServer, type TestServer } from '../test-harness.ts';
+import { startTestServer, type TestServer } from '../testing/harness.ts';
 
 let s: TestServer;
 let out: string;

@@ -17,7 +17,7 @@ import {
   type DiscoveryIssuer,
   type TestIssuer,
 } from '../../../test/helpers/test-oidc-issuer.ts';
-import { startTestServer, type TestServer } from '../test-harness.ts';
+import { startTestServer, type TestServer } from '../testing/harness.ts';
 
 let s: TestServer;
 let oidc: DiscoveryIssuer;

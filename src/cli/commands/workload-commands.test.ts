@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
-import { runCli } from '../test-harness.ts';
-import { startTestAgent, waitUntil, type TestAgentStand } from '../test-agent-harness.ts';
+import { runCli } from '../testing/harness.ts';
+import { startTestAgent, waitUntil, type TestAgentStand } from '../testing/agent-harness.ts';
 import { leaveStaleSocket } from '../../../test/helpers/stale-socket.ts';
 import { defaultWorkloadSocket, workloadAddress } from './workload-common.ts';
 

@@ -12,7 +12,7 @@ import {
   makeAuthority,
   mintJwt,
   type TestAuthority,
-} from './fake-workload-api.ts';
+} from './testing/fake-workload-api.ts';
 import { jwtSvidMiddleware, spiffeOf, type SpiffeRequest } from './http-middleware.ts';
 import { JwtSource } from './jwt-source.ts';
 import { JwtSvidVerifier, staticJwtBundles } from './jwt-verifier.ts';

@@ -13,7 +13,7 @@ import {
   mintSvid,
   svidMessage,
   type TestAuthority,
-} from './fake-workload-api.ts';
+} from './testing/fake-workload-api.ts';
 import {
   createMtlsHttp2Server,
   createMtlsHttpsServer,

@@ -13,7 +13,7 @@ import {
   mintSvid,
   svidMessage,
   type TestAuthority,
-} from './fake-workload-api.ts';
+} from './testing/fake-workload-api.ts';
 import { leaveStaleSocket } from '../../../test/helpers/stale-socket.ts';
 import { WorkloadClient } from './workload-client.ts';
 

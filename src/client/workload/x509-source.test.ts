@@ -9,7 +9,7 @@ import {
   mintSvid,
   svidMessage,
   type TestAuthority,
-} from './fake-workload-api.ts';
+} from './testing/fake-workload-api.ts';
 import type { X509Context } from './types.ts';
 import { pickByHint, X509Source } from './x509-source.ts';
 

@@ -7,7 +7,7 @@ import { children, raw, readRoot } from '../der/der-reader.ts';
 import { createCsr } from './csr-create.ts';
 import { parseCsr, parseCsrAsync } from './csr.ts';
 import { pemToDers } from './pem.ts';
-import { ecKey, openssl } from './testing.ts';
+import { ecKey, openssl } from './testing/ca.ts';
 
 /** Rebuilds a CSR with parts swapped, to forge bad ones. */
 function rebuild(

@@ -19,7 +19,7 @@ import {
 import { issueX509SvidSync } from './leaf.ts';
 import { encodeName } from './name.ts';
 import { signingAlgorithmFor } from './signature-algorithm.ts';
-import { ecKey, HOUR, makeCa, NOW, type TestCa } from './testing.ts';
+import { ecKey, HOUR, makeCa, NOW, type TestCa } from './testing/ca.ts';
 import { verifyX509Svid } from './verify.ts';
 
 function leaf(ca: TestCa, id = 'spiffe://example.org/w', notAfter = NOW + HOUR): Uint8Array {

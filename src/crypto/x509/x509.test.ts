@@ -10,7 +10,7 @@ import { createIntermediateCa } from './ca.ts';
 import { certNotAfter, certSerialHex } from './cert-info.ts';
 import { issueX509Svid, issueX509SvidSync } from './leaf.ts';
 import { derToPem, pemToDers } from './pem.ts';
-import { ecKey, HOUR, makeCa, NOW, openssl, opensslText, opensslVerify } from './testing.ts';
+import { ecKey, HOUR, makeCa, NOW, openssl, opensslText, opensslVerify } from './testing/ca.ts';
 import { loadUpstreamCa } from './upstream-ca.ts';
 
 function leafFor(ca: Awaited<ReturnType<typeof makeCa>>, extra: { dnsNames?: string[] } = {}) {

@@ -5,11 +5,11 @@ import { UnauthenticatedError } from '../../core/errors.ts';
 import { AgentRefusedError } from '../../core/refusal.ts';
 import { SpiffeId, isAgentId } from '../../core/spiffe-id.ts';
 import { verifyX509Svid } from '../../crypto/x509/verify.ts';
-import type { Store } from '../../store/types.ts';
+import type { NodeStore } from '../../store/types.ts';
 import type { AgentService } from '../attestation/agent-service.ts';
-import type { BundleCache } from '../bundle-cache.ts';
+import type { BundleCache } from '../authority/bundle-cache.ts';
 import type { Caller } from '../context.ts';
-import type { EntryIndex } from '../index/entry-index.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
 
 /** What the transport knows about the peer. */
 export type Peer =
@@ -22,7 +22,7 @@ export type Peer =
     };
 
 export interface AuthenticatorOptions {
-  store: Store;
+  store: { readonly nodes: Pick<NodeStore, 'get'> };
   bundles: BundleCache;
   index: EntryIndex;
   agents: AgentService;

@@ -18,7 +18,8 @@ const genDir = path.join(here, '../../../proto/gen/tessera/v1');
  */
 function registeredPaths(): string[] {
   const router = createConnectRouter();
-  registerServices(router, {} as ApiServices);
+  // The handlers take the store ports they read (`s.store.audit`, ...) at registration.
+  registerServices(router, { store: {} } as unknown as ApiServices);
   return router.handlers.map((h) => h.requestPath).sort();
 }
 

@@ -12,8 +12,8 @@ import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { FailedPreconditionError } from '../../core/errors.ts';
-import { AdminSocketInUseError } from '../listen-error.ts';
-import type { TlsMaterial } from '../server-svid.ts';
+import { AdminSocketInUseError } from '../http/listen-error.ts';
+import type { TlsMaterial } from '../authority/server-svid.ts';
 import type { Peer } from './authenticate.ts';
 import { peerKey } from './context-keys.ts';
 

@@ -3,7 +3,7 @@
 // (counted per SVID of a batch). A flood is refused with ResourceExhausted before it costs
 // signature checks, datastore work or audit records. The local admin socket is not limited.
 import { ResourceExhaustedError } from '../../core/errors.ts';
-import { RateLimiter } from '../rate-limit.ts';
+import { RateLimiter } from '../http/rate-limit.ts';
 import type { ServerConfigParsed } from '../config/schema.ts';
 import type { Peer } from './authenticate.ts';
 

@@ -13,12 +13,12 @@ import { StsService as StsApi } from '../../../proto/gen/tessera/v1/sts_pb.js';
 import type { AgentService } from '../attestation/agent-service.ts';
 import type { AttestationService } from '../attestation/attestation-service.ts';
 import type { AuthorityManager } from '../authority/authority-manager.ts';
-import type { BundleCache } from '../bundle-cache.ts';
-import type { FederatedBundleCache } from '../federated-bundle-cache.ts';
-import type { EntryIndex } from '../index/entry-index.ts';
+import type { BundleCache } from '../authority/bundle-cache.ts';
+import type { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
 import type { EntryService } from '../registration/entry-service.ts';
 import type { SvidService } from '../svid/svid-service.ts';
-import type { Store } from '../../store/types.ts';
+import type { StoreAggregates } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import { agentHandlers } from './handlers/agent-handlers.ts';
 import {
@@ -38,7 +38,8 @@ import type { FederationService } from '../federation/federation-service.ts';
 import { federatedBundleHandlers, federationHandlers } from './handlers/federation-handlers.ts';
 
 export interface ApiServices {
-  store: Store;
+  /** Only the aggregates the handlers read directly; services hold their own ports. */
+  store: Pick<StoreAggregates, 'nodes' | 'audit' | 'bundles'>;
   auditor: Auditor;
   entries: EntryService;
   agents: AgentService;
@@ -69,8 +70,8 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
     ...federatedBundleHandlers(s.federation),
   });
   router.service(AuthorityApi, authorityHandlers(s.authorities));
-  router.service(AuditApi, auditHandlers(s.store, s.auditor));
-  router.service(ServerApi, serverHandlers(s.store, s.status));
-  router.service(FederationApi, federationHandlers(s.store, s.federation));
+  router.service(AuditApi, auditHandlers(s.store.audit, s.auditor));
+  router.service(ServerApi, serverHandlers(s.store.nodes, s.status));
+  router.service(FederationApi, federationHandlers(s.store.bundles, s.federation));
   router.service(StsApi, stsHandlers(s.sts));
 }

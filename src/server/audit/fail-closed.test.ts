@@ -13,7 +13,7 @@ import type { AuditStore, Store, StoreAggregates } from '../../store/types.ts';
 import { createAuthorityFactory } from '../authority/authority-factory.ts';
 import { AuthorityManager } from '../authority/authority-manager.ts';
 import type { RequestContext } from '../context.ts';
-import { EntryIndex } from '../index/entry-index.ts';
+import { EntryIndex } from '../registration/entry-index.ts';
 import { EntryService } from '../registration/entry-service.ts';
 import { Minter } from '../svid/minter.ts';
 import { SvidService } from '../svid/svid-service.ts';

@@ -23,7 +23,7 @@ import {
   bundleJson,
   foreignDomain,
   startEndpoint,
-} from './test-endpoint.ts';
+} from './testing/bundle-endpoint.ts';
 
 const REAL_NOW = Date.now();
 const TD = 'remote.test';

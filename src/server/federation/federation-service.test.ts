@@ -12,7 +12,7 @@ import { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
 import { FederationManager } from './federation-manager.ts';
 import { type ConfigRelationship, FederationService } from './federation-service.ts';
-import { type ForeignDomain, bundleJson, foreignDomain } from './test-endpoint.ts';
+import { type ForeignDomain, bundleJson, foreignDomain } from './testing/bundle-endpoint.ts';
 import { createTempDatabase } from '../../../test/helpers/postgres.ts';
 
 const NOW = Date.UTC(2030, 0, 1);

@@ -9,12 +9,12 @@ import { initialFederationStatus } from '../../core/federation.ts';
 import { bundleToPem } from '../../crypto/bundle-format.ts';
 import { openStore } from '../../store/open.ts';
 import { Auditor } from '../audit/auditor.ts';
-import { loadServerConfig, systemClock, TesseraServer } from '../compose.ts';
+import { loadServerConfig, systemClock, TesseraServer } from '../compose/server.ts';
 import { FederationManager } from './federation-manager.ts';
 import { generateKeyPairSync } from 'node:crypto';
 import { issueX509Svid } from '../../crypto/x509/leaf.ts';
 import { derToPem } from '../../crypto/x509/pem.ts';
-import { makeCa } from '../../crypto/x509/testing.ts';
+import { makeCa } from '../../crypto/x509/testing/ca.ts';
 
 let dir = '';
 let server: TesseraServer;

@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { readJwksFiles } from '../compose/files.ts';
 import { TokenExchange, type StsConfig } from './exchange.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-sts-config-'));
@@ -18,13 +19,12 @@ writeFileSync(
 const build = (config: Partial<StsConfig>) =>
   new TokenExchange({
     config: { issuers: [], policies: [], max_ttl: 3_600_000, ...config },
+    jwksFiles: readJwksFiles(config.issuers ?? []),
     trustDomain: 'example.org',
-    issuer: 'https://oidc.example.org',
     tokenEndpoint: 'https://oidc.example.org/token',
     clock: { now: () => 0 },
     bundle: async () => null,
     minter: undefined as never,
-    authorities: undefined as never,
     auditor: undefined as never,
     dpopProofs: undefined as never,
   });

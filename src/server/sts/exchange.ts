@@ -3,12 +3,10 @@
 // through an ordered list of small steps; any step may throw an OAuthError, which renderError
 // turns into the RFC 6749 §5.2 response. Every exchange and every denial is audited (never the
 // token itself).
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
-import { signJwt } from '../../crypto/jwt/sign-claims.ts';
-import type { AuthorityManager } from '../authority/authority-manager.ts';
 import type { Bundle } from '../../core/bundle.ts';
 import type { DpopProofStore } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
@@ -25,6 +23,7 @@ import { clip, type Form } from './form.ts';
 import { decodeJws } from './jws.ts';
 import {
   loadIssuer,
+  type JwksFiles,
   MAX_SUBJECT_TOKEN_BYTES,
   verifySubjectToken,
   type IssuerConfig,
@@ -52,10 +51,7 @@ export interface StsConfig {
 export interface TokenExchangeOptions {
   readonly config: StsConfig;
   readonly trustDomain: string;
-  /** The server's OIDC issuer (`iss` of access tokens). */
-  readonly issuer: string;
   readonly minter: Minter;
-  readonly authorities: AuthorityManager;
   readonly auditor: Auditor;
   readonly clock: Clock;
   /** Issuers and policies registered through the admin API, tried after the config's. */
@@ -64,6 +60,8 @@ export interface TokenExchangeOptions {
   readonly tokenEndpoint: string;
   /** Seen DPoP proof jtis, single use enforced by the database. */
   readonly dpopProofs: DpopProofStore;
+  /** The contents of the config issuers' `jwks_file`s (read by the composition root). */
+  readonly jwksFiles: JwksFiles;
   /** A trust domain's bundle from the store (federated JWT-SVID subject tokens). */
   bundle(trustDomain: string): Promise<Bundle | null>;
 }
@@ -98,7 +96,7 @@ export class TokenExchange {
   readonly #policies: ReadonlyMap<string, readonly CompiledTrustPolicy[]>;
   readonly #steps: ReadonlyArray<[string, Step]>;
 
-  /** Loads the JWKS files and compiles the policies; a bad one is a config error naming it. */
+  /** Parses the JWKS files' contents and compiles the policies; a bad one is a config error naming it. */
   constructor(o: TokenExchangeOptions) {
     this.#o = o;
     const issuers = new Map<string, TrustedIssuer>();
@@ -111,7 +109,7 @@ export class TokenExchange {
           `config: sts.issuers[${i}]: issuer "${c.issuer}" is repeated`,
         );
       if (td === undefined) {
-        issuers.set(c.issuer, loadIssuer(c, `sts.issuers[${i}]`));
+        issuers.set(c.issuer, loadIssuer(c, `sts.issuers[${i}]`, o.jwksFiles));
         return;
       }
       if (c.jwks_file !== undefined)
@@ -392,35 +390,22 @@ export class TokenExchange {
     const extra = scopes.filter((s) => !at.scopes.includes(s));
     if (extra.length > 0)
       throw new OAuthError('invalid_scope', `scope "${clip(extra[0] ?? '')}" is not allowed`);
-    const { authority, key } = this.#o.authorities.activeJwt();
-    const now = this.#o.clock.now();
-    const exp = Math.floor(Math.min(now + ttlMs, authority.notAfter) / 1000);
-    const iat = Math.floor(now / 1000);
-    if (exp <= iat) throw new Error('the active JWT authority is about to expire');
     const subject = d.attributes.subject;
-    const token = await signJwt({
-      key,
-      kid: authority.id,
-      typ: 'at+jwt',
-      claims: {
-        iss: this.#o.issuer,
-        sub: typeof subject === 'string' ? subject : '',
-        aud: at.audience,
-        client_id: p.name,
-        ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
-        jti: randomBytes(16).toString('base64url'),
-        iat,
-        exp,
-        ...(x.dpop ? { cnf: { jkt: x.dpop.jkt } } : {}),
-      },
+    const signed = await this.#o.minter.accessToken({
+      subject: typeof subject === 'string' ? subject : '',
+      audience: at.audience,
+      clientId: p.name,
+      scopes,
+      jkt: x.dpop?.jkt,
+      ttlMs,
     });
     x.issued = `${at.audience} (access token)`;
     x.response = tokenResponse(
-      token,
+      signed.token,
       TOKEN_TYPE_ACCESS_TOKEN,
       x.dpop ? 'DPoP' : 'Bearer',
-      exp * 1000,
-      now,
+      signed.expiresAt,
+      signed.issuedAt,
     );
   }
 }

@@ -4,7 +4,6 @@
 // the issuer named by `iss` (exact string), and the algorithm is checked against the key type —
 // the token's `alg` header alone never decides anything (no `none`, no HS*).
 import type { KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { jwkToPublicKey } from '../../crypto/jwk.ts';
 import { OAuthError } from './errors.ts';
@@ -52,12 +51,18 @@ export function algsForKey(key: KeyObject): string[] {
 
 export type IssuerKeys = ReadonlyMap<string, { key: KeyObject; algs: readonly string[] }>;
 
-export function loadIssuer(c: IssuerConfig, where: string): TrustedIssuer {
+/** The contents of the config's `jwks_file`s by path, read by the composition root. */
+export type JwksFiles = ReadonlyMap<string, string>;
+
+export function loadIssuer(c: IssuerConfig, where: string, files: JwksFiles): TrustedIssuer {
   if (c.jwks_file === undefined)
     throw new InvalidArgumentError(`config: ${where}.jwks_file: required for an https issuer`);
+  const text = files.get(c.jwks_file);
+  // A programmer's error: the composition root reads every jwks_file of the config.
+  if (text === undefined) throw new TypeError(`${where}.jwks_file: "${c.jwks_file}" was not read`);
   let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(c.jwks_file, 'utf8'));
+    doc = JSON.parse(text);
   } catch (e) {
     throw new InvalidArgumentError(
       `config: ${where}.jwks_file: cannot read a JWKS from "${c.jwks_file}": ${(e as Error).message}`,

@@ -2,7 +2,7 @@
 // server's admin API is in effect there at once and on the other after its next poll. Also the
 // precedence rules: config wins over clashing datastore records; unusable records are ignored.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +16,8 @@ import { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
 import { StsAdmin } from './admin.ts';
 import { DEFAULT_DISCOVERY } from './discovery.ts';
-import { readCaFile, StsRegistry, type RegistryConfig } from './registry.ts';
+import { readJwksFiles } from '../compose/files.ts';
+import { StsRegistry, type RegistryConfig } from './registry.ts';
 
 const systemClock: Clock = { now: () => Date.now() };
 const ctx: RequestContext = { caller: { kind: 'local-admin' }, correlationId: 'c-1' };
@@ -76,6 +77,7 @@ for (const [name, open] of variants()) {
         store,
         clock: systemClock,
         discovery: DEFAULT_DISCOVERY,
+        jwksFiles: readJwksFiles(c.issuers),
         warn: (msg) => warnings.push(msg),
       });
       const admin = new StsAdmin({
@@ -187,25 +189,3 @@ for (const [name, open] of variants()) {
     });
   });
 }
-
-describe('sts.ca_file', () => {
-  it('reads PEM certificates; a missing file or one without certificates is a config error', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-ca-'));
-    try {
-      assert.deepEqual(readCaFile(''), []);
-      assert.throws(
-        () => readCaFile(path.join(dir, 'nope.pem')),
-        /config: sts\.ca_file: cannot read/,
-      );
-      const empty = path.join(dir, 'empty.pem');
-      writeFileSync(empty, 'not a certificate\n');
-      assert.throws(() => readCaFile(empty), /holds no PEM certificate/);
-      const two = path.join(dir, 'two.pem');
-      const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
-      writeFileSync(two, `${pem}\n${pem}\n`);
-      assert.equal(readCaFile(two).length, 2);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});

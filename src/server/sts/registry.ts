@@ -12,7 +12,6 @@
 // datastore's STS revision (one single-row read) every `sts.reload_interval` and reloads when it
 // moved, so a change reaches every server sharing the database within that interval.
 // Discovery key caches survive reloads (keyed by issuer URL).
-import { readFileSync } from 'node:fs';
 import type { Clock } from '../../core/clock.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
@@ -21,6 +20,7 @@ import { DiscoveryKeys, type DiscoveryOptions } from './discovery.ts';
 import { federatedTrustDomain } from './federated.ts';
 import {
   loadIssuer,
+  type JwksFiles,
   parseJwks,
   type IssuerConfig,
   type IssuerKeys,
@@ -42,6 +42,8 @@ export interface StsRegistryOptions {
   readonly store: Store;
   readonly clock: Clock;
   readonly discovery: Omit<DiscoveryOptions, 'clock'>;
+  /** The contents of the config issuers' `jwks_file`s (read by the composition root). */
+  readonly jwksFiles: JwksFiles;
   /** Datastore records that cannot be used (clash, orphan, no longer compiling). */
   readonly warn?: (msg: string, fields: Record<string, unknown>) => void;
 }
@@ -112,7 +114,7 @@ export class StsRegistry {
         r.#configIssuers.set(c.issuer, {
           source: 'config',
           keySource: 'jwks_file',
-          trusted: loadIssuer(c, `sts.issuers[${i}]`),
+          trusted: loadIssuer(c, `sts.issuers[${i}]`, o.jwksFiles),
         });
     });
     o.config.policies.forEach((p, i) => {
@@ -292,23 +294,4 @@ export class StsRegistry {
   discoveryOptions(): DiscoveryOptions {
     return { ...this.#o.discovery, clock: this.#o.clock };
   }
-}
-
-/** Reads `sts.ca_file` (composition root helper): the PEM certificates it holds. */
-export function readCaFile(file: string): string[] {
-  if (!file) return [];
-  let pem: string;
-  try {
-    pem = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InvalidArgumentError(
-      `config: sts.ca_file: cannot read "${file}": ${(e as Error).message}`,
-    );
-  }
-  const certs = [
-    ...pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g),
-  ].map((m) => m[0]);
-  if (certs.length === 0)
-    throw new InvalidArgumentError(`config: sts.ca_file: "${file}" holds no PEM certificate`);
-  return certs;
 }

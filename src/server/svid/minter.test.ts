@@ -166,6 +166,54 @@ describe('Minter.jwt', () => {
   });
 });
 
+describe('Minter.accessToken', () => {
+  it('signs an RFC 9068 access token with the active JWT authority, DPoP-bound when asked', async () => {
+    clock.set(T0 + 5678);
+    const issuer = 'https://oidc.example.org';
+    const t = await minter(issuer).accessToken({
+      subject: 'repo:octo/app',
+      audience: 'https://api.example.org',
+      clientId: 'deploy',
+      scopes: ['read', 'write'],
+      jkt: 'thumbprint',
+      ttlMs: 300_000,
+    });
+    const active = authorities.activeJwt().authority;
+    assert.deepEqual(decodeProtectedHeader(t.token), {
+      alg: 'ES256',
+      kid: active.id,
+      typ: 'at+jwt',
+    });
+    const { jti, ...claims } = decodeJwt(t.token);
+    assert.equal(typeof jti, 'string');
+    assert.deepEqual(claims, {
+      iss: issuer,
+      sub: 'repo:octo/app',
+      aud: 'https://api.example.org',
+      client_id: 'deploy',
+      scope: 'read write',
+      iat: Math.floor((T0 + 5678) / 1000),
+      exp: Math.floor((T0 + 5678 + 300_000) / 1000),
+      cnf: { jkt: 'thumbprint' },
+    });
+    assert.equal(t.expiresAt, (claims.exp as number) * 1000);
+    assert.equal(t.issuedAt, T0 + 5678);
+    const plain = decodeJwt(
+      (
+        await minter(issuer).accessToken({
+          subject: 's',
+          audience: 'a',
+          clientId: 'c',
+          scopes: [],
+          ttlMs: 60_000,
+        })
+      ).token,
+    );
+    assert.equal(plain.scope, undefined);
+    assert.equal(plain.cnf, undefined);
+  });
+});
+
 describe('checkAudience', () => {
   it('accepts 1..32 values of 1..1024 bytes', () => {
     checkAudience(['a']);

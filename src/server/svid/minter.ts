@@ -1,11 +1,13 @@
-// Signs X.509-SVIDs and JWT-SVIDs with the active authorities. TTLs are capped at the signing
+// Every signature the server makes for others: X.509-SVIDs, JWT-SVIDs and RFC 9068 access tokens
+// (the token exchange's output), with the active authorities. TTLs are capped at the signing
 // authority's remaining life, so no SVID outlives the key that vouches for it.
 import type { Clock } from '../../core/clock.ts';
 import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors.ts';
 import { parseLeafId } from '../../core/spiffe-id.ts';
-import type { KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { issueX509Svid } from '../../crypto/x509/leaf.ts';
 import { signJwtSvid } from '../../crypto/jwt/sign.ts';
+import { signJwt } from '../../crypto/jwt/sign-claims.ts';
 import type { AuthorityManager } from '../authority/authority-manager.ts';
 
 /** Leaves start slightly in the past to absorb clock skew (SPIRE uses 10 s). */
@@ -25,6 +27,24 @@ export interface JwtSvid {
   readonly spiffeId: string;
   readonly token: string;
   readonly expiresAt: number;
+}
+
+/** An RFC 9068 access token to sign (what the trust policy decided; checked by the caller). */
+export interface AccessTokenRequest {
+  readonly subject: string;
+  readonly audience: string;
+  readonly clientId: string;
+  readonly scopes: readonly string[];
+  /** RFC 9449: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`). */
+  readonly jkt?: string | undefined;
+  readonly ttlMs: number;
+}
+
+export interface AccessToken {
+  readonly token: string;
+  readonly expiresAt: number;
+  /** The clock reading the token was signed at (`iat`, in ms). */
+  readonly issuedAt: number;
 }
 
 export interface MinterOptions {
@@ -85,6 +105,32 @@ export class Minter {
       },
     });
     return { spiffeId, token, expiresAt: exp * 1000 };
+  }
+
+  /** An RFC 9068 access token (`typ: at+jwt`), signed by the active JWT authority. */
+  async accessToken(r: AccessTokenRequest): Promise<AccessToken> {
+    const { authority, key } = this.#o.authorities.activeJwt();
+    const now = this.#o.clock.now();
+    const exp = Math.floor(Math.min(now + r.ttlMs, authority.notAfter) / 1000);
+    const iat = Math.floor(now / 1000);
+    if (exp <= iat) throw new Error('the active JWT authority is about to expire');
+    const token = await signJwt({
+      key,
+      kid: authority.id,
+      typ: 'at+jwt',
+      claims: {
+        iss: this.#o.issuer,
+        sub: r.subject,
+        aud: r.audience,
+        client_id: r.clientId,
+        ...(r.scopes.length > 0 ? { scope: r.scopes.join(' ') } : {}),
+        jti: randomBytes(16).toString('base64url'),
+        iat,
+        exp,
+        ...(r.jkt !== undefined ? { cnf: { jkt: r.jkt } } : {}),
+      },
+    });
+    return { token, expiresAt: exp * 1000, issuedAt: now };
   }
 }
 

@@ -11,7 +11,7 @@ import { type ParsedCsr, parseCsr, parseCsrAsync } from '../../crypto/x509/csr.t
 import type { Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../context.ts';
-import type { EntryIndex } from '../index/entry-index.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
 import type { BatchResult } from '../registration/entry-service.ts';
 import type { JwtSvid, Minter, X509Svid } from './minter.ts';
 

@@ -8,11 +8,11 @@ import type { AuditService as AuditApi } from '../../../../proto/gen/tessera/v1/
 import type { AuthorityService as AuthorityApi } from '../../../../proto/gen/tessera/v1/authority_pb.js';
 import type { BundleService as BundleApi } from '../../../../proto/gen/tessera/v1/bundle_pb.js';
 import type { ServerService as ServerApi } from '../../../../proto/gen/tessera/v1/server_pb.js';
-import type { Store } from '../../../store/types.ts';
+import type { AuditStore, NodeStore } from '../../../store/types.ts';
 import type { Auditor } from '../../audit/auditor.ts';
 import { followAudit } from '../../audit/follow.ts';
 import type { AuthorityManager } from '../../authority/authority-manager.ts';
-import type { BundleCache } from '../../bundle-cache.ts';
+import type { BundleCache } from '../../authority/bundle-cache.ts';
 import { requestOf } from '../context-keys.ts';
 import { authorityToWire } from '../../../wire/authority.ts';
 import { bundleToWire } from '../../../wire/bundle.ts';
@@ -87,7 +87,7 @@ function auditRecordToWire(r: AuditRecord) {
 }
 
 export function auditHandlers(
-  store: Store,
+  audit: AuditStore,
   auditor: Pick<Auditor, 'onAppend'>,
 ): Partial<ServiceImpl<typeof AuditApi>> {
   return {
@@ -96,8 +96,8 @@ export function auditHandlers(
       if (limit < 1 || limit > MAX_AUDIT_PAGE)
         throw new InvalidArgumentError(`limit: must be 1..${MAX_AUDIT_PAGE}`);
       const records = req.tail
-        ? await store.audit.tail(limit)
-        : await store.audit.list(
+        ? await audit.tail(limit)
+        : await audit.list(
             {
               afterSeq: Number(req.afterSeq),
               ...(req.action ? { action: req.action } : {}),
@@ -110,7 +110,7 @@ export function auditHandlers(
     async *followAuditRecords(req, ctx) {
       if (req.afterSeq < 0n) throw new InvalidArgumentError('after_seq: must not be negative');
       const batches = followAudit({
-        audit: store.audit,
+        audit,
         onAppend: (l) => auditor.onAppend(l),
         filter: {
           afterSeq: Number(req.afterSeq),
@@ -125,7 +125,7 @@ export function auditHandlers(
       let start = { prevHash: GENESIS_HASH, prevSeq: 0 };
       let count = 0;
       for (;;) {
-        const batch = await store.audit.list({ afterSeq: start.prevSeq }, VERIFY_BATCH);
+        const batch = await audit.list({ afterSeq: start.prevSeq }, VERIFY_BATCH);
         if (batch.length === 0) break;
         const check = verifyChain(batch, start);
         if (!check.ok)
@@ -155,7 +155,7 @@ export interface StatusSource {
 }
 
 export function serverHandlers(
-  store: Store,
+  nodes: Pick<NodeStore, 'count'>,
   s: StatusSource,
 ): Partial<ServiceImpl<typeof ServerApi>> {
   return {
@@ -167,7 +167,7 @@ export function serverHandlers(
         ready: s.ready(),
         datastore: s.datastore,
         entries: BigInt(s.entryCount()),
-        agents: BigInt(await store.nodes.count()),
+        agents: BigInt(await nodes.count()),
         startedAt: secondsFromMs(s.startedAt),
       };
     },

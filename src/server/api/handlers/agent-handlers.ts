@@ -8,7 +8,7 @@ import {
 } from '../../../../proto/gen/tessera/v1/agent_pb.js';
 import type { AgentService } from '../../attestation/agent-service.ts';
 import type { AttestationService } from '../../attestation/attestation-service.ts';
-import type { BundleCache } from '../../bundle-cache.ts';
+import type { BundleCache } from '../../authority/bundle-cache.ts';
 import { AsyncQueue } from '../../../core/async-queue.ts';
 import { withTimeout } from '../with-timeout.ts';
 import { agentCaller, requestOf } from '../context-keys.ts';

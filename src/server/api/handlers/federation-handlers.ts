@@ -10,7 +10,7 @@ import type {
   FederationRelationshipSchema,
   FederationRelationshipSpec,
 } from '../../../../proto/gen/tessera/v1/federation_pb.js';
-import type { Store } from '../../../store/types.ts';
+import type { BundleStore } from '../../../store/types.ts';
 import type {
   FederationService,
   RelationshipRequest,
@@ -31,10 +31,10 @@ function specFromWire(s: FederationRelationshipSpec | undefined): RelationshipRe
 }
 
 async function relationshipToWire(
-  store: Store,
+  bundles: Pick<BundleStore, 'get'>,
   r: FederationRelationship,
 ): Promise<MessageInitShape<typeof FederationRelationshipSchema>> {
-  const bundle = await store.bundles.get(r.trustDomain);
+  const bundle = await bundles.get(r.trustDomain);
   return {
     trustDomain: r.trustDomain,
     bundleEndpointUrl: r.bundleEndpointUrl,
@@ -53,10 +53,10 @@ async function relationshipToWire(
 }
 
 export function federationHandlers(
-  store: Store,
+  bundles: Pick<BundleStore, 'get'>,
   federation: FederationService,
 ): Partial<ServiceImpl<typeof FederationApi>> {
-  const wire = (r: FederationRelationship) => relationshipToWire(store, r);
+  const wire = (r: FederationRelationship) => relationshipToWire(bundles, r);
   return {
     async createFederationRelationship(req, ctx) {
       return {

@@ -3,9 +3,9 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import type { Entry } from '../../../core/entry.ts';
 import type { SyncService as SyncApi } from '../../../../proto/gen/tessera/v1/sync_pb.js';
 import { type SyncAuthorizedEntriesResponseSchema } from '../../../../proto/gen/tessera/v1/sync_pb.js';
-import type { BundleCache } from '../../bundle-cache.ts';
-import type { FederatedBundleCache } from '../../federated-bundle-cache.ts';
-import type { EntryIndex } from '../../index/entry-index.ts';
+import type { BundleCache } from '../../authority/bundle-cache.ts';
+import type { FederatedBundleCache } from '../../authority/federated-bundle-cache.ts';
+import type { EntryIndex } from '../../registration/entry-index.ts';
 import type { SvidService } from '../../svid/svid-service.ts';
 import { AsyncQueue } from '../../../core/async-queue.ts';
 import { AgentRefusedError } from '../../../core/refusal.ts';
@@ -15,7 +15,7 @@ import {
   type FederatedDelta,
   FederatedBundlesSent,
   federatedBundlesFor,
-} from './federated-sync.ts';
+} from '../../sync/federated-sync.ts';
 import { bundleToWire } from '../../../wire/bundle.ts';
 import { entryToWire } from '../../../wire/entry.ts';
 

@@ -1,6 +1,6 @@
 // Why a server listener could not open, naming the listener and the flag that sets it: the
 // operator reads one line and knows what to change.
-import { FailedPreconditionError, UnavailableError } from '../core/errors.ts';
+import { FailedPreconditionError, UnavailableError } from '../../core/errors.ts';
 
 export type ListenerName = 'api' | 'admin' | 'health' | 'public';
 

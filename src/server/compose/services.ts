@@ -1,35 +1,36 @@
-// Wiring of the server's services for the composition root (compose.ts): what each API service
+// Wiring of the server's services for the composition root (compose/server.ts): what each API service
 // is built from. No I/O here: node attestors read their own files (plugins/node-attestors).
-import type { Clock } from '../core/clock.ts';
-import { VERSION } from '../core/defaults.ts';
-import { InvalidArgumentError } from '../core/errors.ts';
-import type { TrustDomain } from '../core/spiffe-id.ts';
-import { createServerNodeAttestors } from '../plugins/node-attestors/catalog.ts';
-import type { Store } from '../store/types.ts';
-import type { ApiServices } from './api/router.ts';
-import { AgentService } from './attestation/agent-service.ts';
-import { AttestationService } from './attestation/attestation-service.ts';
-import type { Auditor } from './audit/auditor.ts';
-import type { AuthorityManager } from './authority/authority-manager.ts';
-import type { BundleCache } from './bundle-cache.ts';
-import type { FederatedBundleCache } from './federated-bundle-cache.ts';
-import type { ServerConfig } from './config/compile.ts';
-import type { EntryIndex } from './index/entry-index.ts';
-import type { FederationService } from './federation/federation-service.ts';
+import type { Clock } from '../../core/clock.ts';
+import { VERSION } from '../../core/defaults.ts';
+import { InvalidArgumentError } from '../../core/errors.ts';
+import type { TrustDomain } from '../../core/spiffe-id.ts';
+import { createServerNodeAttestors } from '../../plugins/node-attestors/catalog.ts';
+import type { Store } from '../../store/types.ts';
+import type { ApiServices } from '../api/router.ts';
+import { AgentService } from '../attestation/agent-service.ts';
+import { AttestationService } from '../attestation/attestation-service.ts';
+import type { Auditor } from '../audit/auditor.ts';
+import type { AuthorityManager } from '../authority/authority-manager.ts';
+import type { BundleCache } from '../authority/bundle-cache.ts';
+import type { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
+import type { ServerConfig } from '../config/compile.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
+import type { FederationService } from '../federation/federation-service.ts';
 import type { ServerMetrics } from './metrics.ts';
-import { oidcUrls } from './public-server.ts';
-import { EntryService } from './registration/entry-service.ts';
-import { TokenExchange } from './sts/exchange.ts';
-import { StsAdmin } from './sts/admin.ts';
-import { DEFAULT_DISCOVERY } from './sts/discovery.ts';
-import { readCaFile, StsRegistry } from './sts/registry.ts';
+import { oidcUrls } from '../http/public-server.ts';
+import { EntryService } from '../registration/entry-service.ts';
+import { TokenExchange } from '../sts/exchange.ts';
+import { StsAdmin } from '../sts/admin.ts';
+import { DEFAULT_DISCOVERY } from '../sts/discovery.ts';
+import { StsRegistry } from '../sts/registry.ts';
+import { readCaFile, readJwksFiles } from './files.ts';
 import {
   type IntrospectionConfig,
   TokenIntrospection,
   type TokenIntrospectionOptions,
-} from './sts/introspection.ts';
-import type { Minter } from './svid/minter.ts';
-import { SvidService } from './svid/svid-service.ts';
+} from '../sts/introspection.ts';
+import type { Minter } from '../svid/minter.ts';
+import { SvidService } from '../svid/svid-service.ts';
 
 export interface ServiceDeps {
   config: ServerConfig;
@@ -154,14 +155,13 @@ export function buildSts(
   const tokenExchange = new TokenExchange({
     config: config.sts,
     trustDomain: d.trustDomain,
-    issuer: config.jwt.issuer,
     minter: d.minter,
-    authorities: d.authorities,
     auditor: d.auditor,
     clock: d.clock,
     registry: d.registry,
     tokenEndpoint: oidcUrls(config.jwt.issuer).token,
     dpopProofs: d.store.dpopProofs,
+    jwksFiles: readJwksFiles(config.sts.issuers),
     bundle: (td) => d.store.bundles.get(td),
   });
   const introspection = newIntrospection(config.sts, tokenExchange, {
@@ -206,6 +206,7 @@ export function buildStsRegistry(
     store: d.store,
     clock: d.clock,
     discovery: { ...DEFAULT_DISCOVERY, ca: readCaFile(sts?.ca_file ?? '') },
+    jwksFiles: readJwksFiles(sts?.issuers ?? []),
     warn: (msg, fields) => d.warn(msg, fields),
   });
 }

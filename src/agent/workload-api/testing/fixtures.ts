@@ -7,21 +7,21 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { publicJwk } from '../../crypto/jwk.ts';
-import { MemoryKeyManager } from '../../crypto/keys/memory-key-manager.ts';
-import { issueX509Svid } from '../../crypto/x509/leaf.ts';
-import { makeCa, type TestCa } from '../../crypto/x509/testing.ts';
+import { publicJwk } from '../../../crypto/jwk.ts';
+import { MemoryKeyManager } from '../../../crypto/keys/memory-key-manager.ts';
+import { issueX509Svid } from '../../../crypto/x509/leaf.ts';
+import { makeCa, type TestCa } from '../../../crypto/x509/testing/ca.ts';
 import {
   AttestationService,
   type AttestationServiceOptions,
-} from '../attestation/attestation-service.ts';
-import type { X509SvidItem } from './identity-source.ts';
-import { startWorkloadApi, type WorkloadApi, type WorkloadApiOptions } from './server.ts';
-import { StaticIdentitySource, type StaticEntry } from './static-identity-source.ts';
+} from '../../attestation/attestation-service.ts';
+import type { X509SvidItem } from '../identity-source.ts';
+import { startWorkloadApi, type WorkloadApi, type WorkloadApiOptions } from '../server.ts';
+import { StaticIdentitySource, type StaticEntry } from '../static-identity-source.ts';
 
 export const TD = 'spiffe://example.org';
 export const FED_TD = 'spiffe://other.org';
-export const REPO = path.resolve(import.meta.dirname, '../../..');
+export const REPO = path.resolve(import.meta.dirname, '../../../..');
 const HOUR = 3_600_000;
 
 export interface Pki {

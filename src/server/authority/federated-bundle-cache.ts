@@ -2,8 +2,8 @@
 // the server's own. Read from the store periodically (another server sharing the database may
 // store or delete one) and on refresh(), which whoever stores a federated bundle here calls right
 // after (the bundle fetcher, the admin API). Listeners hear which trust domains changed.
-import { type Bundle, bundleEquals } from '../core/bundle.ts';
-import type { Store } from '../store/types.ts';
+import { type Bundle, bundleEquals } from '../../core/bundle.ts';
+import type { Store } from '../../store/types.ts';
 
 /** What one refresh changed: trust domains whose bundle is new or different, and deleted ones. */
 export interface FederatedBundleChange {

@@ -1,9 +1,9 @@
 // The server's own X.509-SVID (spiffe://<td>/spire/server) for its TLS listener. Its key lives
 // only in memory; it is re-minted at half-life and whenever the active X.509 authority changes.
 import { generateKeyPairSync } from 'node:crypto';
-import type { Clock } from '../core/clock.ts';
-import { derToPem } from '../crypto/x509/pem.ts';
-import type { Minter } from './svid/minter.ts';
+import type { Clock } from '../../core/clock.ts';
+import { derToPem } from '../../crypto/x509/pem.ts';
+import type { Minter } from '../svid/minter.ts';
 
 export interface TlsMaterial {
   readonly keyPem: string;

@@ -6,11 +6,11 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadAgentConfig, TesseraAgent } from '../agent/compose.ts';
-import { WorkloadClient } from '../client/workload/index.ts';
-import { loadServerConfig, TesseraServer } from '../server/compose.ts';
-import { run } from './program.ts';
-import { runCli, type CliResult } from './test-harness.ts';
+import { loadAgentConfig, TesseraAgent } from '../../agent/compose.ts';
+import { WorkloadClient } from '../../client/workload/index.ts';
+import { loadServerConfig, TesseraServer } from '../../server/compose/server.ts';
+import { run } from '../program.ts';
+import { runCli, type CliResult } from './harness.ts';
 
 export const TRUST_DOMAIN = 'example.org';
 

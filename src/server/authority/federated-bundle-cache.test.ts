@@ -3,11 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Bundle, emptyBundle } from '../core/bundle.ts';
-import { ManualClock } from '../core/clock.ts';
-import { T0 } from '../store/conformance/fixtures.ts';
-import { openStore } from '../store/open.ts';
-import type { Store } from '../store/types.ts';
+import { type Bundle, emptyBundle } from '../../core/bundle.ts';
+import { ManualClock } from '../../core/clock.ts';
+import { T0 } from '../../store/conformance/fixtures.ts';
+import { openStore } from '../../store/open.ts';
+import type { Store } from '../../store/types.ts';
 import { type FederatedBundleChange, FederatedBundleCache } from './federated-bundle-cache.ts';
 
 let dir = '';

@@ -3,8 +3,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadServerConfig, TesseraServer } from '../server/compose.ts';
-import { run } from './program.ts';
+import { loadServerConfig, TesseraServer } from '../../server/compose/server.ts';
+import { run } from '../program.ts';
 
 export interface CliResult {
   code: number;

@@ -4,17 +4,17 @@
 // RFC 7662 introspection (`<issuer>/introspect`) and RFC 7009 revocation (`<issuer>/revoke`), all
 // POST form only. TLS from operator-supplied files, or plain HTTP behind a TLS proxy. Every other
 // route is a bodiless GET; anything else is refused before a body is read.
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type http2 from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import type { Bundle } from '../core/bundle.ts';
-import { bundleToJwks, bundleToSpiffeJson } from '../crypto/bundle-format.ts';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Bundle } from '../../core/bundle.ts';
+import { bundleToJwks, bundleToSpiffeJson } from '../../crypto/bundle-format.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { DPOP_ALGS } from './sts/dpop.ts';
-import { OAuthError, renderError, type TokenResponse } from './sts/errors.ts';
-import { bodyTooLarge, MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
+import { DPOP_ALGS } from '../sts/dpop.ts';
+import { OAuthError, renderError, type TokenResponse } from '../sts/errors.ts';
+import { bodyTooLarge, MAX_FORM_BYTES, parseForm, type Form } from '../sts/form.ts';
+import { routesOf, type HttpRoute, type RouteId } from './routes.ts';
 import {
   isLingering,
   isTokenRequest,
@@ -32,8 +32,8 @@ export interface PublicServerOptions {
   port: number;
   /** The OIDC issuer; its path (if any) prefixes every route. */
   issuer: string;
-  certFile: string;
-  keyFile: string;
+  /** PEM certificate chain and key (read by the composition root); plain HTTP when absent. */
+  tls?: { readonly cert: string; readonly key: string } | undefined;
   bundle(): Bundle;
   /** Serves POST <prefix>/token when set (the token exchange). */
   tokenExchange?: TokenHandler | undefined;
@@ -55,6 +55,8 @@ export interface PublicServerOptions {
 
 export interface PublicServer {
   readonly port: number;
+  /** What the listener registered (method, path), HEAD included: checked against the table. */
+  readonly registered: ReadonlyArray<{ method: string; url: string }>;
   close(): Promise<void>;
 }
 
@@ -148,32 +150,77 @@ export function withBundleEndpoint(next: H2Handler, bundle: () => Bundle): H2Han
   };
 }
 
-export async function startPublicServer(o: PublicServerOptions): Promise<PublicServer> {
-  const urls = oidcUrls(o.issuer);
-  const https =
-    o.certFile && o.keyFile
-      ? {
-          cert: readFileSync(o.certFile, 'utf8'),
-          key: readFileSync(o.keyFile, 'utf8'),
-          minVersion: 'TLSv1.2' as const,
-        }
-      : null;
-  const tokenPath = `${urls.prefix}/token`;
+type Introspection = NonNullable<PublicServerOptions['introspection']>;
+
+const sendOAuth = (reply: FastifyReply, r: TokenResponse) =>
+  reply
+    .headers(r.headers ?? {})
+    .code(r.status)
+    .header('cache-control', 'no-store')
+    .header('pragma', 'no-cache')
+    .header('content-type', 'application/json')
+    .send(JSON.stringify(r.body));
+
+const bodyOf = (req: { body: unknown }) => (typeof req.body === 'string' ? req.body : '');
+
+type RouteHandler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/** The handler of each row of the table this listener serves; a row without one is not served. */
+function handlers(o: PublicServerOptions): Partial<Record<RouteId, RouteHandler>> {
+  const document = (reply: FastifyReply) => {
+    const b = o.bundle();
+    reply.header('cache-control', cacheControl(b));
+    return b;
+  };
   const exchange = o.tokenExchange;
-  // POST <prefix>/token with the form content type — the hot path — is served straight from the
-  // node server (tokenFastPath); everything else, including every refusal of a wrong method or
-  // content type on /token, goes through Fastify below.
-  const introspectPath = `${urls.prefix}/introspect`;
-  const revokePath = `${urls.prefix}/revoke`;
-  const introspection = o.introspection;
-  // The POST-form endpoints served here.
-  const formPaths = new Set([
-    ...(exchange ? [tokenPath] : []),
-    ...(introspection ? [introspectPath, revokePath] : []),
-  ]);
+  const introspection: Introspection | undefined = o.introspection;
+  return {
+    discovery: async (_req, reply) => discoveryDocument(o.issuer, document(reply)),
+    jwks: async (_req, reply) => {
+      const b = document(reply);
+      reply.header('content-type', 'application/json');
+      return bundleToJwks(b, { use: 'sig' });
+    },
+    bundle: async (_req, reply) => {
+      const b = document(reply);
+      reply.header('content-type', 'application/json');
+      return reply.send(bundleBody(b));
+    },
+    // Registered so that the hooks and error handler apply to /token (wrong methods and content
+    // types are answered by them); a well-formed POST never gets here (tokenFastPath).
+    ...(exchange && {
+      token: async (req, reply) => {
+        const body = bodyOf(req);
+        const dpop = req.raw.headersDistinct.dpop ?? [];
+        return sendOAuth(reply, await exchange.handle(() => parseForm(body), dpop));
+      },
+    }),
+    ...(introspection && {
+      introspect: async (req, reply) => {
+        const body = bodyOf(req);
+        return sendOAuth(
+          reply,
+          await introspection.introspect(req.headers.authorization, () => parseForm(body)),
+        );
+      },
+      revoke: async (req, reply) => {
+        const body = bodyOf(req);
+        return sendOAuth(
+          reply,
+          await introspection.revoke(req.headers.authorization, () => parseForm(body)),
+        );
+      },
+    }),
+  };
+}
+
+/** A POST form endpoint over its client's rate: 429 with RFC 8628's `slow_down`, body unread. */
+function overLimit(
+  o: PublicServerOptions,
+  formPaths: ReadonlySet<string>,
+): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   const limiter = o.rateLimit;
-  /** A POST endpoint over its client's rate: 429 with RFC 8628's `slow_down`, body unread. */
-  const overLimit = (req: http.IncomingMessage, res: http.ServerResponse): boolean => {
+  return (req, res) => {
     if (!limiter?.enabled) return false;
     const url = req.url ?? '';
     const q = url.indexOf('?');
@@ -192,47 +239,18 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
     );
     return true;
   };
-  const serverFactory = (handler: http.RequestListener) => {
-    const h: http.RequestListener = (req, res) => {
-      if (isLingering(req.socket)) {
-        req.socket.destroy();
-        return;
-      }
-      if (overLimit(req, res)) return;
-      if (exchange && isTokenRequest(req, tokenPath)) tokenFastPath(req, res, exchange);
-      else handler(req, res);
-    };
-    const server = https ? createHttpsServer(https, h) : http.createServer(h);
-    // Fastify's keep-alive default (it sets its timeouts only on servers it creates itself); the
-    // request and header timeouts stay at node's defaults (300 s, 60 s).
-    server.keepAliveTimeout = 72_000;
-    return server;
-  };
-  const app: FastifyInstance = Fastify({
-    logger: false,
-    bodyLimit: 1024,
-    exposeHeadRoutes: true,
-    serverFactory,
-  }) as unknown as FastifyInstance;
-  const paths = {
-    discovery: `${urls.prefix}/.well-known/openid-configuration`,
-    jwks: `${urls.prefix}/keys`,
-    bundle: `${urls.prefix}/bundle`,
-  };
-  const known = new Set(Object.values(paths));
-  const sendOAuth = (reply: FastifyReply, r: TokenResponse) =>
-    reply
-      .headers(r.headers ?? {})
-      .code(r.status)
-      .header('cache-control', 'no-store')
-      .header('pragma', 'no-cache')
-      .header('content-type', 'application/json')
-      .send(JSON.stringify(r.body));
+}
 
-  // Runs before any body is parsed: wrong methods and bodies are refused unread.
-  app.addHook('onRequest', async (req, reply) => {
-    const path = req.url.split('?')[0] ?? '';
-    if (formPaths.has(path)) {
+/**
+ * Runs before any body is parsed: wrong methods and bodies are refused unread, by what the
+ * route's row declares (`form` routes: POST with the form type; `none` routes: bodiless GET).
+ */
+function refuseEarly(byPath: ReadonlyMap<string, HttpRoute>) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    const route = byPath.get(req.url.split('?')[0] ?? '');
+    // Unknown paths fall through to the not-found handler (bodies there are capped by bodyLimit).
+    if (!route) return undefined;
+    if (route.body === 'form') {
       if (req.method !== 'POST')
         return reply
           .code(405)
@@ -252,8 +270,6 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
         );
       return undefined;
     }
-    // Unknown paths fall through to the not-found handler (bodies there are capped by bodyLimit).
-    if (!known.has(path)) return undefined;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       // The body (if any) is never read, so the connection is not reused.
       return reply
@@ -269,11 +285,11 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
         .send({ error: 'request body not accepted' });
     }
     return undefined;
-  });
-  app.setNotFoundHandler((_req, reply) => {
-    void reply.code(404).send({ error: 'not found' });
-  });
-  app.setErrorHandler(async (err: { statusCode?: number }, req, reply) => {
+  };
+}
+
+function errorHandler(formPaths: ReadonlySet<string>) {
+  return async (err: { statusCode?: number }, req: FastifyRequest, reply: FastifyReply) => {
     if (formPaths.has(req.url.split('?')[0] ?? '')) {
       // Over the limit, announced or streamed (Fastify stops reading the moment a chunked body
       // passes it): answered as the token fast path does, and the connection closed after the
@@ -294,26 +310,57 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
     const code =
       err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     return reply.code(code).send({ error: code === 500 ? 'internal error' : 'bad request' });
-  });
+  };
+}
 
-  app.get(paths.discovery, async (_req, reply) => {
-    const b = o.bundle();
-    reply.header('cache-control', cacheControl(b));
-    return discoveryDocument(o.issuer, b);
+export async function startPublicServer(o: PublicServerOptions): Promise<PublicServer> {
+  const { prefix } = oidcUrls(o.issuer);
+  const handlerOf = handlers(o);
+  // The rows served here: every GET document, the POST form endpoints when configured.
+  const served = routesOf('public').flatMap((route) => {
+    const handler = handlerOf[route.id as RouteId];
+    return handler ? [{ route, url: `${prefix}${route.path}`, handler }] : [];
   });
-  app.get(paths.jwks, async (_req, reply) => {
-    const b = o.bundle();
-    reply.header('cache-control', cacheControl(b));
-    reply.header('content-type', 'application/json');
-    return bundleToJwks(b, { use: 'sig' });
+  const byPath = new Map(served.map((s) => [s.url, s.route]));
+  const formPaths = new Set(served.filter((s) => s.route.body === 'form').map((s) => s.url));
+  const tokenPath = `${prefix}/token`;
+  const exchange = o.tokenExchange;
+  const limited = overLimit(o, formPaths);
+  const tls = o.tls ? { cert: o.tls.cert, key: o.tls.key, minVersion: 'TLSv1.2' as const } : null;
+  // POST <prefix>/token with the form content type — the hot path — is served straight from the
+  // node server (tokenFastPath); everything else, including every refusal of a wrong method or
+  // content type on /token, goes through Fastify below.
+  const serverFactory = (handler: http.RequestListener) => {
+    const h: http.RequestListener = (req, res) => {
+      if (isLingering(req.socket)) {
+        req.socket.destroy();
+        return;
+      }
+      if (limited(req, res)) return;
+      if (exchange && isTokenRequest(req, tokenPath)) tokenFastPath(req, res, exchange);
+      else handler(req, res);
+    };
+    const server = tls ? createHttpsServer(tls, h) : http.createServer(h);
+    // Fastify's keep-alive default (it sets its timeouts only on servers it creates itself); the
+    // request and header timeouts stay at node's defaults (300 s, 60 s).
+    server.keepAliveTimeout = 72_000;
+    return server;
+  };
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    bodyLimit: 1024,
+    exposeHeadRoutes: true,
+    serverFactory,
+  }) as unknown as FastifyInstance;
+  const registered: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) registered.push({ method, url: r.url });
   });
-  app.get(paths.bundle, async (_req, reply) => {
-    const b = o.bundle();
-    reply.header('cache-control', cacheControl(b));
-    reply.header('content-type', 'application/json');
-    return reply.send(bundleBody(b));
+  app.addHook('onRequest', refuseEarly(byPath));
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.code(404).send({ error: 'not found' });
   });
-
+  app.setErrorHandler(errorHandler(formPaths));
   if (formPaths.size > 0) {
     // Only the form type is parsed (the onRequest hook refused the others), as a raw string.
     app.removeAllContentTypeParsers();
@@ -325,30 +372,12 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
       },
     );
   }
-  const bodyOf = (req: { body: unknown }) => (typeof req.body === 'string' ? req.body : '');
-  if (exchange) {
-    // Registered so that the hooks and error handler apply to /token (wrong methods and content
-    // types are answered by them); a well-formed POST never gets here (tokenFastPath).
-    app.post(tokenPath, { bodyLimit: MAX_FORM_BYTES }, async (req, reply) => {
-      const body = bodyOf(req);
-      const dpop = req.raw.headersDistinct.dpop ?? [];
-      return sendOAuth(reply, await exchange.handle(() => parseForm(body), dpop));
-    });
-  }
-  if (introspection) {
-    app.post(introspectPath, { bodyLimit: MAX_FORM_BYTES }, async (req, reply) => {
-      const body = bodyOf(req);
-      return sendOAuth(
-        reply,
-        await introspection.introspect(req.headers.authorization, () => parseForm(body)),
-      );
-    });
-    app.post(revokePath, { bodyLimit: MAX_FORM_BYTES }, async (req, reply) => {
-      const body = bodyOf(req);
-      return sendOAuth(
-        reply,
-        await introspection.revoke(req.headers.authorization, () => parseForm(body)),
-      );
+  for (const { route, url, handler } of served) {
+    app.route({
+      method: route.method,
+      url,
+      ...(route.body === 'form' ? { bodyLimit: MAX_FORM_BYTES } : {}),
+      handler,
     });
   }
 
@@ -356,6 +385,7 @@ export async function startPublicServer(o: PublicServerOptions): Promise<PublicS
   const addr = app.server.address();
   return {
     port: addr && typeof addr === 'object' ? addr.port : o.port,
+    registered,
     close: () => app.close(),
   };
 }

@@ -4,11 +4,11 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { KeyType } from '../../core/authority.ts';
-import type { ManagedKey } from '../key-manager.ts';
-import { MemoryKeyManager } from '../keys/memory-key-manager.ts';
-import { createSelfSignedCa } from './ca.ts';
-import { derToPem } from './pem.ts';
+import type { KeyType } from '../../../core/authority.ts';
+import type { ManagedKey } from '../../key-manager.ts';
+import { MemoryKeyManager } from '../../keys/memory-key-manager.ts';
+import { createSelfSignedCa } from '../ca.ts';
+import { derToPem } from '../pem.ts';
 
 export const HOUR = 3_600_000;
 export const NOW = Date.UTC(2030, 0, 1);

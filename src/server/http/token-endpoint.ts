@@ -4,8 +4,8 @@
 // Fastify (public-server.ts), which answers the refusals.
 import type http from 'node:http';
 import type net from 'node:net';
-import { renderError, type TokenResponse } from './sts/errors.ts';
-import { bodyTooLarge, MAX_FORM_BYTES, parseForm, type Form } from './sts/form.ts';
+import { renderError, type TokenResponse } from '../sts/errors.ts';
+import { bodyTooLarge, MAX_FORM_BYTES, parseForm, type Form } from '../sts/form.ts';
 
 /** The token exchange as the public listener calls it. */
 export interface TokenHandler {

@@ -1,17 +1,17 @@
-// Wiring of federation for the composition root (compose.ts): reads the files the `federation`
+// Wiring of federation for the composition root (compose/server.ts): reads the files the `federation`
 // config block names (extra CA for https_web, initial trust bundles) and builds the manager and
 // the admin service. Config relationships are applied by `applyFederationConfig` at start.
 import { readFileSync } from 'node:fs';
 import { Counter, type Registry } from 'prom-client';
-import type { Clock } from '../core/clock.ts';
-import { InvalidArgumentError } from '../core/errors.ts';
-import { pemToDers } from '../crypto/x509/pem.ts';
-import type { Store } from '../store/types.ts';
-import type { Auditor } from './audit/auditor.ts';
-import type { ServerConfig } from './config/compile.ts';
-import { defaultFetchLimits } from './federation/endpoint-client.ts';
-import { type FederationLog, FederationManager } from './federation/federation-manager.ts';
-import { type ConfigRelationship, FederationService } from './federation/federation-service.ts';
+import type { Clock } from '../../core/clock.ts';
+import { InvalidArgumentError } from '../../core/errors.ts';
+import { pemToDers } from '../../crypto/x509/pem.ts';
+import type { Store } from '../../store/types.ts';
+import type { Auditor } from '../audit/auditor.ts';
+import type { ServerConfig } from '../config/compile.ts';
+import { defaultFetchLimits } from '../federation/endpoint-client.ts';
+import { type FederationLog, FederationManager } from '../federation/federation-manager.ts';
+import { type ConfigRelationship, FederationService } from '../federation/federation-service.ts';
 
 export interface FederationDeps {
   store: Store;

@@ -1,9 +1,9 @@
 // The server's view of its own trust bundle, read from the store and refreshed whenever an
 // authority changes here, on every `bundles` commit notification (another server sharing the
 // database published or rotated a key: PostgreSQL NOTIFY), and periodically as a fallback.
-import type { Bundle } from '../core/bundle.ts';
-import { emptyBundle } from '../core/bundle.ts';
-import type { Store } from '../store/types.ts';
+import type { Bundle } from '../../core/bundle.ts';
+import { emptyBundle } from '../../core/bundle.ts';
+import type { Store } from '../../store/types.ts';
 
 export class BundleCache {
   readonly #store: Store;

@@ -9,17 +9,17 @@ import path from 'node:path';
 import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { ManagedKey } from '../../crypto/key-manager.ts';
-import { MemoryKeyManager } from '../../crypto/keys/memory-key-manager.ts';
-import { signJwtSvid } from '../../crypto/jwt/sign.ts';
-import { publicJwk } from '../../crypto/jwk.ts';
-import { createSelfSignedCa } from '../../crypto/x509/ca.ts';
-import { issueX509Svid } from '../../crypto/x509/leaf.ts';
+import type { ManagedKey } from '../../../crypto/key-manager.ts';
+import { MemoryKeyManager } from '../../../crypto/keys/memory-key-manager.ts';
+import { signJwtSvid } from '../../../crypto/jwt/sign.ts';
+import { publicJwk } from '../../../crypto/jwk.ts';
+import { createSelfSignedCa } from '../../../crypto/x509/ca.ts';
+import { issueX509Svid } from '../../../crypto/x509/leaf.ts';
 import {
   SpiffeWorkloadAPI,
   type X509SVIDResponseSchema,
-} from '../../../proto/gen/spiffe/workload_pb.js';
-import { SECURITY_HEADER } from './workload-client.ts';
+} from '../../../../proto/gen/spiffe/workload_pb.js';
+import { SECURITY_HEADER } from '../workload-client.ts';
 
 export type X509Init = MessageInitShape<typeof X509SVIDResponseSchema>;
 type Method = 'x509' | 'x509Bundles' | 'jwt' | 'jwtBundles' | 'validate';

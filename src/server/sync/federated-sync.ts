@@ -1,8 +1,8 @@
 // Which federated bundles an agent receives over sync: exactly those of the trust domains its
 // authorized entries federate with (when the server holds one), never every federated bundle;
 // and, per stream, what changed since the last message.
-import { type Bundle, bundleEquals } from '../../../core/bundle.ts';
-import type { Entry } from '../../../core/entry.ts';
+import { type Bundle, bundleEquals } from '../../core/bundle.ts';
+import type { Entry } from '../../core/entry.ts';
 
 export interface FederatedBundleView {
   get(trustDomain: string): Bundle | undefined;

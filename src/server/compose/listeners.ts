@@ -2,12 +2,13 @@
 // endpoint), the local admin socket, health/metrics and the public listener (OIDC discovery,
 // https_web bundle, token exchange) — and closes them again. All requests go through the one API
 // interceptor (rate limits, authentication, default-deny authorization, error mapping).
+import { readFileSync } from 'node:fs';
 import type http2 from 'node:http2';
 import type { Logger } from 'pino';
-import type { Clock } from '../core/clock.ts';
-import type { Store } from '../store/types.ts';
-import { Authenticator } from './api/authenticate.ts';
-import { apiInterceptor } from './api/interceptor.ts';
+import type { Clock } from '../../core/clock.ts';
+import type { Store } from '../../store/types.ts';
+import { Authenticator } from '../api/authenticate.ts';
+import { apiInterceptor } from '../api/interceptor.ts';
 import {
   closeServer,
   createApiHandler,
@@ -15,20 +16,20 @@ import {
   listenTls,
   localPeer,
   tlsPeer,
-} from './api/listeners.ts';
-import { ApiRateLimits } from './api/rate-limits.ts';
-import { registerServices, type ApiServices } from './api/router.ts';
-import type { BundleCache } from './bundle-cache.ts';
-import type { ServerConfig } from './config/compile.ts';
-import { startHealthServer } from './health-server.ts';
-import type { EntryIndex } from './index/entry-index.ts';
+} from '../api/listeners.ts';
+import { ApiRateLimits } from '../api/rate-limits.ts';
+import { registerServices, type ApiServices } from '../api/router.ts';
+import type { BundleCache } from '../authority/bundle-cache.ts';
+import type { ServerConfig } from '../config/compile.ts';
+import { startHealthServer } from '../http/health-server.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
 import type { ServerMetrics } from './metrics.ts';
-import { startPublicServer, withBundleEndpoint } from './public-server.ts';
-import { AdminSocketInUseError, ListenError, type ListenerName } from './listen-error.ts';
-import { RateLimiter } from './rate-limit.ts';
-import type { ServerSvid } from './server-svid.ts';
-import type { TokenExchange } from './sts/exchange.ts';
-import type { TokenIntrospection } from './sts/introspection.ts';
+import { startPublicServer, withBundleEndpoint } from '../http/public-server.ts';
+import { AdminSocketInUseError, ListenError, type ListenerName } from '../http/listen-error.ts';
+import { RateLimiter } from '../http/rate-limit.ts';
+import type { ServerSvid } from '../authority/server-svid.ts';
+import type { TokenExchange } from '../sts/exchange.ts';
+import type { TokenIntrospection } from '../sts/introspection.ts';
 
 export interface ListenerDeps {
   readonly config: ServerConfig;
@@ -58,6 +59,12 @@ export interface OpenListeners {
   readonly addresses: ListenerAddresses;
   /** Ends open sessions and closes every listener. */
   close(): Promise<void>;
+}
+
+/** The public listener's certificate chain and key, read from the operator's files. */
+function readTls(certFile: string, keyFile: string): { cert: string; key: string } | undefined {
+  if (!certFile || !keyFile) return undefined;
+  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
 }
 
 export async function openListeners(d: ListenerDeps): Promise<OpenListeners> {
@@ -150,8 +157,7 @@ export async function openListeners(d: ListenerDeps): Promise<OpenListeners> {
             host: splitHostPort(c.public_listen)[0],
             port: splitHostPort(c.public_listen)[1],
             issuer: c.jwt.issuer,
-            certFile: c.public_cert_file,
-            keyFile: c.public_key_file,
+            tls: readTls(c.public_cert_file, c.public_key_file),
             bundle: () => d.bundles.bundle,
             tokenExchange: d.tokenExchange,
             introspection: d.introspection,

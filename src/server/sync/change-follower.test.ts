@@ -9,7 +9,7 @@ import { T0, makeEntry } from '../../store/conformance/fixtures.ts';
 import { openStore } from '../../store/open.ts';
 import type { ChangeEvent, ChangeFeed, Store } from '../../store/types.ts';
 import { ChangeFollower, GAP_TTL_MS, RELOAD_AFTER_MS } from './change-follower.ts';
-import { EntryIndex } from './entry-index.ts';
+import { EntryIndex } from '../registration/entry-index.ts';
 
 const SERVER = 'spiffe://example.org/spire/server';
 const AGENT = 'spiffe://example.org/spire/agent/join_token/a';

@@ -5,24 +5,24 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { createContextValues, createHandlerContext } from '@connectrpc/connect';
-import { type Bundle, emptyBundle } from '../../../core/bundle.ts';
-import { ManualClock } from '../../../core/clock.ts';
-import type { Entry } from '../../../core/entry.ts';
-import { T0, makeEntry, makeNode } from '../../../store/conformance/fixtures.ts';
-import { openStore } from '../../../store/open.ts';
-import type { Store } from '../../../store/types.ts';
+import { type Bundle, emptyBundle } from '../../core/bundle.ts';
+import { ManualClock } from '../../core/clock.ts';
+import type { Entry } from '../../core/entry.ts';
+import { T0, makeEntry, makeNode } from '../../store/conformance/fixtures.ts';
+import { openStore } from '../../store/open.ts';
+import type { Store } from '../../store/types.ts';
 import {
   GetAuthorizedEntriesRequestSchema,
   SyncAuthorizedEntriesRequestSchema,
   SyncService,
-} from '../../../../proto/gen/tessera/v1/sync_pb.js';
-import type { BundleCache } from '../../bundle-cache.ts';
-import { FederatedBundleCache } from '../../federated-bundle-cache.ts';
-import { EntryIndex } from '../../index/entry-index.ts';
-import type { SvidService } from '../../svid/svid-service.ts';
-import { requestKey } from '../context-keys.ts';
+} from '../../../proto/gen/tessera/v1/sync_pb.js';
+import type { BundleCache } from '../authority/bundle-cache.ts';
+import { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
+import { EntryIndex } from '../registration/entry-index.ts';
+import type { SvidService } from '../svid/svid-service.ts';
+import { requestKey } from '../api/context-keys.ts';
 import { FederatedBundlesSent, federatedBundlesFor } from './federated-sync.ts';
-import { syncHandlers } from './sync-handlers.ts';
+import { syncHandlers } from '../api/handlers/sync-handlers.ts';
 
 function fed(td: string, sequence: number): Bundle {
   return {

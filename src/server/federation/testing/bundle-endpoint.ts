@@ -5,11 +5,11 @@ import { generateKeyPairSync } from 'node:crypto';
 import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Bundle } from '../../core/bundle.ts';
-import { bundleToSpiffeJson } from '../../crypto/bundle-format.ts';
-import { issueX509Svid } from '../../crypto/x509/leaf.ts';
-import { derToPem } from '../../crypto/x509/pem.ts';
-import { makeCa, type TestCa } from '../../crypto/x509/testing.ts';
+import type { Bundle } from '../../../core/bundle.ts';
+import { bundleToSpiffeJson } from '../../../crypto/bundle-format.ts';
+import { issueX509Svid } from '../../../crypto/x509/leaf.ts';
+import { derToPem } from '../../../crypto/x509/pem.ts';
+import { makeCa, type TestCa } from '../../../crypto/x509/testing/ca.ts';
 
 export const HOUR_MS = 3_600_000;
 

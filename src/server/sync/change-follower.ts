@@ -7,11 +7,11 @@
 // Applying an event re-reads the entry's current state, so order and repeats do not matter.
 import type { Clock } from '../../core/clock.ts';
 import type { ChangeEvent, Store } from '../../store/types.ts';
-import type { EntryIndex } from './entry-index.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
 
 export const GAP_TTL_MS = 60_000;
 /**
- * Change events are pruned after an hour (compose.ts). A follower that could not poll for a
+ * Change events are pruned after an hour (compose/server.ts). A follower that could not poll for a
  * good part of that (datastore outage, a stalled process) may have missed pruned events, so it
  * reloads every entry instead of trusting the feed.
  */
