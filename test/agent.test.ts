@@ -513,12 +513,13 @@ describe('agent re-attestation', () => {
   it('exits with a clear error when its SVID expired and its join token is spent', async () => {
     const admin = adminClients(server.adminSocket);
     const t = await admin.agents.createJoinToken({});
-    // Stopped once it holds its 4 s agent SVID (however long it takes to get there), and left
-    // down until that SVID has expired.
+    // Stopped once its data dir holds its 4 s agent SVID and the bundle that came with it
+    // (however long it takes to get there), and left down until that SVID has expired.
     const agent = await startAgent(server, { joinToken: t.token, ready: false });
     agents.push(agent);
     const svidFile = path.join(agent.dataDir, 'agent-svid.pem');
-    await waitFor(() => existsSync(svidFile), DEADLINE_MS);
+    const bundleFile = path.join(agent.dataDir, 'bundle.pem');
+    await waitFor(() => existsSync(svidFile) && existsSync(bundleFile), DEADLINE_MS);
     await agent.kill();
     const notAfter = Date.parse(new X509Certificate(readFileSync(svidFile)).validTo);
     await waitFor(() => Date.now() > notAfter, DEADLINE_MS, 200);
@@ -528,7 +529,7 @@ describe('agent re-attestation', () => {
     );
     const err = await exited;
     assert.ok(err, 'the agent did not start');
-    assert.equal(await agent.exited(), 5);
+    assert.equal(await agent.exited(), 5, agent.output());
     assert.match(
       agent.output(),
       /node attestation refused: join token does not exist, has expired or was already used/,
