@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import tls from 'node:tls';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,9 +20,11 @@ import {
   peerSpiffeId,
 } from '../src/client/workload/index.ts';
 import { derToPem } from '../src/crypto/x509/pem.ts';
+import { NOT_BEFORE_SKEW_MS } from '../src/server/svid/minter.ts';
 import { adminClients, entry, type AdminClients } from './helpers/admin.ts';
 import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
 import { makeX509PopCerts, opensslVerify } from './helpers/openssl.ts';
+import { waitFor } from './helpers/ports.ts';
 import { REPO, startServer, type ServerProcess } from './helpers/server-process.ts';
 import {
   fetchX509,
@@ -34,6 +36,13 @@ import {
 import grpc from '@grpc/grpc-js';
 
 const UID = process.getuid?.() ?? 0;
+// Rotation and expiry are observed on real clocks, so every wait polls for a condition with a
+// generous deadline (the machine may be slow and busy), and no TTL has to outlive a step of
+// unknown length: a short-lived agent SVID is only renewed, never left alone across a server
+// outage or a stopped agent's restart; an outage is survived by an agent whose SVID outlives it.
+const DEADLINE_MS = 60_000;
+/** Each test chains a few bounded waits: room for all of them. */
+const CHAINED = { timeout: 5 * DEADLINE_MS };
 
 /** Splits concatenated DER certificates. */
 function splitDer(buf: Buffer): Buffer[] {
@@ -71,25 +80,17 @@ describe('agent black-box', () => {
     await server?.stop();
   });
 
-  it('serves an X.509-SVID that OpenSSL verifies, and entry changes reach the stream within 1 s', async () => {
+  // How soon a change arrives is measured by bench/push.bench.ts (p99 against its target), not
+  // here: the agent never polls, so a change reaching a stream opened before it was made was
+  // pushed.
+  it('serves an X.509-SVID that OpenSSL verifies, and entry changes reach the open stream', async () => {
     const created = await admin.entries.batchCreateEntry({
       entries: [entry('spiffe://example.org/web', agentId, [`unix:uid:${UID}`], { hint: 'web' })],
     });
     const webId = created.results[0]!.entry!.id;
     const client = workloadClient(agent.socketPath);
     // The entry reaches the agent asynchronously: retry the stream until an identity arrives.
-    let stream = fetchX509(client);
-    let first: X509Response | null = null;
-    for (let i = 0; i < 50 && !first; i++) {
-      try {
-        first = await stream.next(2000);
-      } catch {
-        stream.cancel();
-        await new Promise((r) => setTimeout(r, 100));
-        stream = fetchX509(client);
-      }
-    }
-    assert.ok(first, 'an SVID arrived');
+    const { stream, first } = await firstSvid(client);
     assert.equal(first.svids.length, 1);
     const svid = first.svids[0]!;
     assert.equal(svid.spiffe_id, 'spiffe://example.org/web');
@@ -100,20 +101,17 @@ describe('agent black-box', () => {
     const key = createPrivateKey({ key: svid.x509_svid_key, format: 'der', type: 'pkcs8' });
     assert.ok(new X509Certificate(chain[0]!).checkPrivateKey(key));
 
-    const t0 = performance.now();
     await admin.entries.batchCreateEntry({
       entries: [entry('spiffe://example.org/db', agentId, [`unix:uid:${UID}`], { hint: 'db' })],
     });
-    const second = await stream.next(5000);
-    const latency = performance.now() - t0;
+    const second = await stream.next(DEADLINE_MS);
     assert.deepEqual(
       second.svids.map((s) => s.spiffe_id),
       ['spiffe://example.org/web', 'spiffe://example.org/db'],
     );
-    assert.ok(latency < 1000, `entry change reached the workload in ${latency.toFixed(0)} ms`);
 
     await admin.entries.batchDeleteEntry({ ids: [webId] });
-    const third = await stream.next(5000);
+    const third = await stream.next(DEADLINE_MS);
     assert.deepEqual(
       third.svids.map((s) => s.spiffe_id),
       ['spiffe://example.org/db'],
@@ -301,19 +299,58 @@ describe('agent black-box', () => {
   });
 });
 
+const leafOf = (m: X509Response) => new X509Certificate(splitDer(m.svids[0]!.x509_svid)[0]!);
+
+/**
+ * The first FetchX509SVID message carrying an SVID: the stream is opened again while the agent
+ * has none for this process yet (its entry still syncing), within the deadline.
+ */
+async function firstSvid(
+  client: ReturnType<typeof workloadClient>,
+): Promise<{ stream: ReturnType<typeof fetchX509>; first: X509Response }> {
+  const deadline = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const stream = fetchX509(client);
+    const first = await stream.next(5000).catch(() => null);
+    if (first && first.svids.length > 0) return { stream, first };
+    stream.cancel();
+    if (Date.now() > deadline) throw new Error(`no X.509-SVID within ${DEADLINE_MS} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The next message on `stream` with an SVID that `accept`s, within the deadline. */
+async function nextSvid(
+  stream: ReturnType<typeof fetchX509>,
+  accept: (leaf: X509Certificate) => boolean,
+  within = DEADLINE_MS,
+): Promise<X509Response> {
+  const deadline = Date.now() + within;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`no such X.509-SVID within ${within} ms`);
+    const m = await stream.next(left);
+    if (m.svids.length > 0 && accept(leafOf(m))) return m;
+  }
+}
+
 describe('agent rotation', () => {
+  // Workload SVIDs of 20 s (rotated after about 10 s), agent SVIDs of 20 s (renewed after 10 s):
+  // lifetimes far above the backdated notBefore's 10 s (core/svid-life.ts), and half of each
+  // leaves the agent 10 s for a renewal however slow the machine is.
+  const TTL_S = 20;
   let server: ServerProcess;
   let agent: AgentProcess;
 
   before(async () => {
-    server = await startServer({ config: { agent_svid_ttl: '6s' } });
+    server = await startServer({ config: { agent_svid_ttl: `${TTL_S}s` } });
     const admin = adminClients(server.adminSocket);
     const t = await admin.agents.createJoinToken({});
     agent = await startAgent(server, { joinToken: t.token });
     await admin.entries.batchCreateEntry({
       entries: [
         entry('spiffe://example.org/short', t.agentSpiffeId, [`unix:uid:${UID}`], {
-          x509SvidTtl: 6,
+          x509SvidTtl: TTL_S,
         }),
       ],
     });
@@ -324,50 +361,102 @@ describe('agent rotation', () => {
     await server?.stop();
   });
 
-  const serialOf = (m: X509Response) =>
-    new X509Certificate(splitDer(m.svids[0]!.x509_svid)[0]!).serialNumber;
-
-  it('rotates workload SVIDs and its own agent SVID at half-life, and resumes after a server outage', async () => {
+  it('rotates workload SVIDs at half-life, not as soon as they are issued', CHAINED, async () => {
     const client = workloadClient(agent.socketPath);
-    let s = fetchX509(client);
-    let first: X509Response | null = null;
-    for (let i = 0; i < 50 && !first; i++) {
-      first = await s.next(2000).catch(() => null);
-      if (!first) {
-        s.cancel();
-        await new Promise((r) => setTimeout(r, 100));
-        s = fetchX509(client);
-      }
+    const { stream, first } = await firstSvid(client);
+    try {
+      const a = leafOf(first);
+      const b = leafOf(await nextSvid(stream, (l) => l.serialNumber !== a.serialNumber));
+      assert.ok(Date.parse(b.validTo) > Date.parse(a.validTo), 'the new SVID lives longer');
+      // Issued at half-life or later, less jitter (a tenth of the life) and the certificates'
+      // whole seconds: a slow machine only makes this later.
+      const apart = Date.parse(b.validFrom) - Date.parse(a.validFrom);
+      assert.ok(apart >= 0.4 * TTL_S * 1000 - 1000, `rotated ${apart} ms after issuance`);
+    } finally {
+      stream.cancel();
+      client.close();
     }
-    assert.ok(first, 'an SVID arrived');
-    const rotated = await s.next(8000);
-    assert.notEqual(serialOf(rotated), serialOf(first), 'a new SVID before the old one expired');
+  });
 
-    // The agent renewed its own SVID too (6 s life → renewal at 3 s).
-    const renewals = await adminClients(server.adminSocket).audit.listAuditRecords({
-      action: 'agent.renew',
-      limit: 10,
-    });
-    assert.ok(renewals.records.length >= 1, 'agent.renew audited');
-
-    await server.stop();
-    await new Promise((r) => setTimeout(r, 1000));
-    await server.restart();
-    const after = await s.next(10_000);
-    assert.notEqual(
-      serialOf(after),
-      serialOf(rotated),
-      'rotation resumed after the server came back',
-    );
-    s.cancel();
-    client.close();
+  it('renews its own agent SVID at half-life', CHAINED, async () => {
+    const admin = adminClients(server.adminSocket);
+    const records = async (action: string) =>
+      (await admin.audit.listAuditRecords({ action, limit: 10 })).records;
+    let renewals: Awaited<ReturnType<typeof records>> = [];
+    await waitFor(async () => (renewals = await records('agent.renew')).length > 0, DEADLINE_MS);
+    const attested = await records('agent.attest');
+    assert.equal(attested.length, 1, 'attested once, then renewed');
+    const apart = Number(renewals[0]!.time) - Number(attested[0]!.time);
+    // Half of the 20 s, less the certificate's whole second: a slow machine only makes it later.
+    assert.ok(apart >= (TTL_S / 2) * 1000 - 1000, `renewed ${apart} ms after attesting`);
+    assert.equal(agent.proc.exitCode, null, 'and kept running');
   });
 
   it('stops cleanly on SIGTERM', async () => {
     const t0 = performance.now();
-    assert.equal(await agent.stop(), 0);
-    assert.ok(performance.now() - t0 < 5000, 'exited promptly');
+    assert.equal(await agent.stop(), 0, agent.output());
+    // Promptly: not after some timeout or backoff ran out (those are 30 s and more).
+    assert.ok(performance.now() - t0 < 20_000, 'exited promptly');
   });
+});
+
+describe('agent rotation across a server outage', () => {
+  // The agent SVID (1 h, the default) outlives any outage; workload SVIDs of 10 s fall due
+  // while the server is away (and may expire: the agent keeps serving them).
+  let server: ServerProcess;
+  let agent: AgentProcess;
+
+  before(async () => {
+    server = await startServer();
+    const admin = adminClients(server.adminSocket);
+    const t = await admin.agents.createJoinToken({});
+    agent = await startAgent(server, { joinToken: t.token });
+    await admin.entries.batchCreateEntry({
+      entries: [
+        entry('spiffe://example.org/short', t.agentSpiffeId, [`unix:uid:${UID}`], {
+          x509SvidTtl: 10,
+        }),
+      ],
+    });
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await server?.stop();
+  });
+
+  it(
+    'keeps serving its SVIDs while the server is away, and rotates again once it is back',
+    CHAINED,
+    async () => {
+      const client = workloadClient(agent.socketPath);
+      const { stream, first } = await firstSvid(client);
+      try {
+        const from = agent.output().length;
+        await server.stop();
+        // The agent met the outage: a rotation fell due and could not be minted.
+        await waitFor(
+          () => agent.output().slice(from).includes('could not mint X.509-SVIDs'),
+          DEADLINE_MS,
+        );
+        const restartedAt = Date.now();
+        await server.restart();
+        // Minting resumes after its backoff (at most 30 s) once the server answers again: an SVID
+        // the restarted server issued (notBefore is backdated, in whole seconds) reaches the stream.
+        const after = await nextSvid(
+          stream,
+          (l) => Date.parse(l.validFrom) + NOT_BEFORE_SKEW_MS + 1000 >= restartedAt,
+          2 * DEADLINE_MS,
+        );
+        assert.notEqual(leafOf(after).serialNumber, leafOf(first).serialNumber);
+        assert.equal(after.svids[0]!.spiffe_id, 'spiffe://example.org/short');
+        assert.equal(agent.proc.exitCode, null, 'the agent kept running');
+      } finally {
+        stream.cancel();
+        client.close();
+      }
+    },
+  );
 });
 
 describe('agent re-attestation', () => {
@@ -410,32 +499,37 @@ describe('agent re-attestation', () => {
     const id = list.agents[0]!.spiffeId;
     const before = list.agents[0]!.createdAt;
     await admin.agents.evictAgent({ spiffeId: id });
-    let back = false;
-    for (let i = 0; i < 50 && !back; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      back = await admin.agents.getAgent({ spiffeId: id }).then(
-        (r) => r.agent !== undefined && r.agent.createdAt >= before,
-        () => false,
-      );
-    }
-    assert.ok(back, 'the agent attested again after eviction');
+    await waitFor(
+      () =>
+        admin.agents.getAgent({ spiffeId: id }).then(
+          (r) => r.agent !== undefined && r.agent.createdAt >= before,
+          () => false,
+        ),
+      DEADLINE_MS,
+    );
     assert.equal(agent.proc.exitCode, null, 'and kept running');
   });
 
   it('exits with a clear error when its SVID expired and its join token is spent', async () => {
     const admin = adminClients(server.adminSocket);
     const t = await admin.agents.createJoinToken({});
-    const agent = await startAgent(server, { joinToken: t.token });
+    // Stopped once its data dir holds its 4 s agent SVID and the bundle that came with it
+    // (however long it takes to get there), and left down until that SVID has expired.
+    const agent = await startAgent(server, { joinToken: t.token, ready: false });
     agents.push(agent);
+    const svidFile = path.join(agent.dataDir, 'agent-svid.pem');
+    const bundleFile = path.join(agent.dataDir, 'bundle.pem');
+    await waitFor(() => existsSync(svidFile) && existsSync(bundleFile), DEADLINE_MS);
     await agent.kill();
-    await new Promise((r) => setTimeout(r, 4500)); // past the 4 s agent SVID
+    const notAfter = Date.parse(new X509Certificate(readFileSync(svidFile)).validTo);
+    await waitFor(() => Date.now() > notAfter, DEADLINE_MS, 200);
     const exited = agent.restart(['--join-token', t.token]).then(
       () => null,
       (e: unknown) => e as Error,
     );
     const err = await exited;
     assert.ok(err, 'the agent did not start');
-    assert.equal(await agent.exited(), 5);
+    assert.equal(await agent.exited(), 5, agent.output());
     assert.match(
       agent.output(),
       /node attestation refused: join token does not exist, has expired or was already used/,

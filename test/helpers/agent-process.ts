@@ -37,7 +37,7 @@ export async function startAgent(
     /** Bootstrap from this URL instead of a bundle file (--trust-bundle-url). */
     trustBundleUrl?: string;
     env?: Record<string, string>;
-    /** How long to wait for "ready" (default 30 s). */
+    /** How long to wait for "ready" (default 90 s: a busy machine starts processes slowly). */
     readyWithinMs?: number;
   } = {},
 ): Promise<AgentProcess> {
@@ -103,11 +103,15 @@ export async function startAgent(
     exited.catch(() => {});
     await Promise.race([
       waitFor(
-        () => out.slice(from).includes('tessera agent ready') && existsSync(socketPath),
-        o.readyWithinMs ?? 30_000,
-      ),
+        () => gone() || (out.slice(from).includes('tessera agent ready') && existsSync(socketPath)),
+        o.readyWithinMs ?? 90_000,
+      ).then(() => (gone() ? exited : undefined)),
       exited,
-    ]);
+    ]).catch(async (e: unknown) => {
+      // Not left running behind the failed start: nobody else holds the process to stop it.
+      await a.kill();
+      throw e;
+    });
   };
   await launch(
     [

@@ -8,6 +8,8 @@ import { freePort, waitFor } from './ports.ts';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 export const CLI = path.join(REPO, 'src/cli/main.ts');
+/** A server loads and type-strips its whole module tree first: on a busy machine, many seconds. */
+const READY_WITHIN_MS = 90_000;
 
 export interface ServerProcess {
   readonly dataDir: string;
@@ -35,6 +37,21 @@ export interface ServerOptions {
 }
 
 export async function startServer(o: ServerOptions = {}): Promise<ServerProcess> {
+  // The ports were free a moment ago, not reserved: another process on this busy machine may bind
+  // one first (then this server exits naming it). Only then is a start tried again, on new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(o);
+    } catch (e) {
+      if (!(e instanceof PortTakenError) || attempt >= 3) throw e;
+    }
+  }
+}
+
+/** Our freshly chosen port was bound by someone else before the server could bind it. */
+class PortTakenError extends Error {}
+
+async function startOnce(o: ServerOptions): Promise<ServerProcess> {
   const dataDir = o.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'tessera-srv-'));
   const trustDomain = o.trustDomain ?? 'example.org';
   const apiPort = await freePort();
@@ -79,25 +96,48 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
     },
   };
   const launch = async () => {
+    const from = out.length;
     sp.proc = spawn(process.execPath, [CLI, 'server', 'run', '--config', configFile], {
       env: { ...process.env, ...o.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     sp.proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     sp.proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    let gone = false;
     const exited = new Promise<never>((_, reject) =>
-      sp.proc.once('exit', (code, signal) =>
-        reject(new Error(`server exited (${code ?? signal})`)),
-      ),
+      sp.proc.once('exit', (code, signal) => {
+        gone = true;
+        reject(new Error(`server exited (${code ?? signal})`));
+      }),
     );
     exited.catch(() => {});
+    // Ready, and this process is the one answering: it printed that it serves on its addresses
+    // (another server may have taken the health port, and answer /readyz for it).
     const ready = waitFor(
-      async () => (await fetch(`http://${sp.healthAddr}/readyz`)).status === 200,
-      30_000,
+      async () =>
+        gone ||
+        ((config.listen !== sp.apiAddr ||
+          out.slice(from).includes(`tessera server ready: api ${sp.apiAddr},`)) &&
+          (await fetch(`http://${sp.healthAddr}/readyz`)).status === 200),
+      READY_WITHIN_MS,
     );
-    await Promise.race([ready, exited]).catch((e: unknown) => {
-      throw new Error(`server did not become ready: ${(e as Error).message}\n${out}`);
-    });
+    try {
+      await Promise.race([ready, exited]);
+      if (gone) await exited;
+    } catch (e) {
+      // Not left running behind the failed start: nobody else holds the process to stop it.
+      await sp.kill();
+      const text = out.slice(from);
+      const message = `server did not become ready: ${(e as Error).message}\n${out}`;
+      const taken = (addr: string, flag: string) =>
+        text.includes(`on ${addr} (${flag}): the address is already in use`);
+      if (
+        (config.listen === sp.apiAddr && taken(sp.apiAddr, '--listen')) ||
+        (config.health_listen === sp.healthAddr && taken(sp.healthAddr, '--health-listen'))
+      )
+        throw new PortTakenError(message);
+      throw new Error(message);
+    }
   };
   await launch();
   return sp;

@@ -147,3 +147,40 @@ describe('X509SvidCache: concurrent refreshes', () => {
     assert.ok(cache.get('e1'));
   });
 });
+
+describe('X509SvidCache: rotation', () => {
+  it('rotates at half of the life left on arrival, not of the backdated notBefore', async () => {
+    // A 6 s SVID issued now, backdated 10 s as the server does: half of notAfter − notBefore
+    // (8 s) would be past already, re-minting it on every refresh.
+    const T = Math.floor(Date.now() / 1000) * 1000; // certificate times have whole seconds
+    const ca = await makeCa('ec-p256', 'example.org', T - HOUR);
+    const clock = new ManualClock(T);
+    let minted = 0;
+    const cache = new X509SvidCache({
+      clock,
+      maxSize: 10,
+      random: () => 1, // the most jitter: a tenth of the life left
+      mint: async (params) =>
+        params.map((p) => {
+          minted++;
+          const leaf = issueX509SvidSync({
+            ca,
+            subjectPublicKey: parseCsr(p.csr).publicKeyDer,
+            spiffeId: entry.spiffeId,
+            notBefore: clock.now() - 10_000,
+            notAfter: clock.now() + 6_000,
+          });
+          return { entryId: p.entryId, ok: true as const, chainDer: [leaf.der] };
+        }),
+    });
+    await cache.refresh(entries);
+    assert.equal(minted, 1);
+    assert.equal(cache.get('e1')?.rotateAt, T + 3_000 - 600);
+    clock.advance(2_399);
+    await cache.refresh(entries);
+    assert.equal(minted, 1, 'not due before half-life minus jitter');
+    clock.advance(1);
+    await cache.refresh(entries);
+    assert.equal(minted, 2, 'due at half-life minus jitter');
+  });
+});

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import type { Clock } from '../../core/clock.ts';
 import type { Bundle } from '../../core/bundle.ts';
 import type { Entry } from '../../core/entry.ts';
+import { halfLifeAt } from '../../core/svid-life.ts';
 import { createCsr } from '../../crypto/x509/csr-create.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -209,10 +210,11 @@ export class X509SvidCache {
     const leaf = new X509Certificate(Buffer.from(chainDer[0] ?? new Uint8Array()));
     const notBefore = Date.parse(leaf.validFrom);
     const expiresAt = Date.parse(leaf.validTo);
-    const life = expiresAt - notBefore;
-    // Half-life, pulled earlier by up to a tenth of the life so that SVIDs issued together do
-    // not all come back together.
-    const jitter = (this.#o.random ?? Math.random)() * (life / 10);
+    // Half of the life left on arrival (notBefore is backdated: core/svid-life.ts), pulled
+    // earlier by up to a tenth of that life so that SVIDs issued together do not all come back
+    // together.
+    const halfLife = halfLifeAt(notBefore, expiresAt, this.#o.clock.now());
+    const jitter = (this.#o.random ?? Math.random)() * ((expiresAt - halfLife) / 5);
     const top = new X509Certificate(Buffer.from(chainDer[chainDer.length - 1] ?? new Uint8Array()));
     const anchor = this.#cas.find(
       (ca) => top.checkIssued(ca.cert) && top.verify(ca.cert.publicKey),
@@ -226,7 +228,7 @@ export class X509SvidCache {
       keyPkcs8Der: new Uint8Array(key.export({ type: 'pkcs8', format: 'der' })),
       notBefore,
       expiresAt,
-      rotateAt: notBefore + life / 2 - jitter,
+      rotateAt: halfLife - jitter,
       anchor: anchor?.hash ?? '',
     };
   }

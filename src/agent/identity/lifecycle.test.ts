@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { Code, ConnectError } from '@connectrpc/connect';
 import pino from 'pino';
+import { ManualClock } from '../../core/clock.ts';
 import { REFUSAL_REASON_KEY, type RefusalReason } from '../../core/refusal.ts';
 import { type AgentIdentity, AgentStateDir } from './agent-identity.ts';
 import { AgentLifecycle } from './lifecycle.ts';
@@ -110,5 +111,78 @@ describe('agent lifecycle: refusals', () => {
     const { lifecycle } = setup(null);
     await lifecycle.refused(refusal(null, 'no'), null);
     assert.match(lifecycle.fatal?.message ?? '', /^the server refused this agent: no; start/);
+  });
+});
+
+describe('agent lifecycle: renewal', () => {
+  it('renews its SVID at half of the life left on arrival, not of the backdated notBefore', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tessera-lifecycle-'));
+    dirs.push(dir);
+    const T = 1_800_000_000_000;
+    const clock = new ManualClock(T);
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    // A 6 s agent SVID, backdated 10 s as the server issues it.
+    const issued = (): AgentIdentity => ({
+      spiffeId: 'spiffe://example.org/spire/agent/join_token/a',
+      chainDer: [],
+      key: privateKey,
+      notBefore: clock.now() - 10_000,
+      expiresAt: clock.now() + 6_000,
+      serialHex: '01',
+    });
+    let identity: AgentIdentity | null = null;
+    let renewals = 0;
+    // Only what the lifecycle uses of its link: attest and renew hand out a new SVID.
+    const link = {
+      get identity() {
+        return identity;
+      },
+      bundle: [],
+      restore() {},
+      async attest() {
+        return (identity = issued());
+      },
+      async renew() {
+        renewals++;
+        return (identity = issued());
+      },
+    } as unknown as ServerLink;
+    let ticked = Promise.withResolvers<void>();
+    const lifecycle = new AgentLifecycle({
+      link,
+      state: new AgentStateDir(dir),
+      attestor: await joinToken(),
+      clock,
+      log: pino({ level: 'silent' }),
+      insecureBootstrap: false,
+      maxBackoffMs: 1000,
+      bootstrapBundle: async () => [],
+      onTick: async () => ticked.resolve(),
+    });
+    const ac = new AbortController();
+    await lifecycle.bootstrap(ac.signal);
+    assert.equal(identity, link.identity);
+    const running = lifecycle.maintain(ac.signal);
+    // Each step waits for the next tick (once a second) to have seen the clock.
+    const tickAt = async (ms: number) => {
+      ticked = Promise.withResolvers<void>();
+      clock.set(ms);
+      await ticked.promise;
+    };
+    try {
+      await tickAt(T + 2_999);
+      assert.equal(renewals, 0, 'not renewed before half of its 6 s');
+      await tickAt(T + 3_000);
+      assert.equal(renewals, 1, 'renewed at half of its 6 s');
+      // The renewed SVID arrived at T + 3 s: its half-life is T + 6 s.
+      await tickAt(T + 5_999);
+      assert.equal(renewals, 1);
+      await tickAt(T + 6_000);
+      assert.equal(renewals, 2);
+    } finally {
+      ac.abort();
+      await running;
+    }
+    assert.equal(lifecycle.fatal, null);
   });
 });

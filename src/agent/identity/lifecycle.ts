@@ -1,12 +1,14 @@
 // The agent's own identity over its life: start from the persisted agent SVID or attest; renew
-// at half-life; attest again when the server refuses the SVID (evicted, unknown, superseded) or
-// it expired, as far as the attestor allows; stop for good when banned or out of evidence.
+// at half-life (of the life left on arrival: core/svid-life.ts); attest again when the server
+// refuses the SVID (evicted, unknown, superseded) or it expired, as far as the attestor allows;
+// stop for good when banned or out of evidence.
 //
 // The server says why it refused as a reason code (core/refusal.ts); message text is never read.
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
 import { type RefusalReason, refusalReasonIn } from '../../core/refusal.ts';
+import { halfLifeAt } from '../../core/svid-life.ts';
 import { Backoff, defaultSleep } from '../../client/workload/backoff.ts';
 import type { AgentIdentity, AgentStateDir } from './agent-identity.ts';
 import type { AgentNodeAttestor } from '../../plugins/node-attestors/catalog.ts';
@@ -39,6 +41,8 @@ export class AgentLifecycle {
   /** A join token attests once: after one attempt in this process it is spent. */
   #attempted = false;
   #attesting: Promise<void> | null = null;
+  /** When each agent SVID this process obtained arrived (a persisted one: unknown). */
+  readonly #received = new WeakMap<AgentIdentity, number>();
 
   constructor(o: AgentLifecycleOptions) {
     this.#o = o;
@@ -129,8 +133,9 @@ export class AgentLifecycle {
         );
       return;
     }
-    if (now >= id.notBefore + (id.expiresAt - id.notBefore) / 2) {
+    if (now >= halfLifeAt(id.notBefore, id.expiresAt, this.#received.get(id))) {
       const renewed = await link.renew(signal);
+      this.#received.set(renewed, clock.now());
       log.info({ expiresAt: new Date(renewed.expiresAt).toISOString() }, 'renewed the agent SVID');
     }
     await this.#o.onTick();
@@ -179,6 +184,7 @@ export class AgentLifecycle {
     try {
       const insecure = this.#o.insecureBootstrap && link.bundle.length === 0;
       const id = await link.attest(attestor, insecure, signal);
+      this.#received.set(id, this.#o.clock.now());
       this.#attempted = true;
       log.info({ spiffeId: id.spiffeId }, 'attested');
     } catch (e) {

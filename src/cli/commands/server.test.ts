@@ -56,6 +56,31 @@ test('server run: flags override the config file; serves until aborted', async (
   assert.match(r.stderr, /^tessera server ready: api 127\.0\.0\.1:\d+, admin socket /m);
 });
 
+test('server run: a stop before the start (while loading) exits 0 and opens nothing', async () => {
+  const dataDir = path.join(dir, 'stopped-early');
+  const ac = new AbortController();
+  ac.abort();
+  const r = await runCli(
+    [
+      'server',
+      'run',
+      '--trust-domain',
+      'example.org',
+      '--data-dir',
+      dataDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--health-listen',
+      '127.0.0.1:0',
+    ],
+    env,
+    ac.signal,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.equal(existsSync(dataDir), false, 'no data directory, store or lock was created');
+});
+
 test('server run: bad config exits 2 with the key path', async () => {
   const noTd = await runCli(['server', 'run', '--data-dir', path.join(dir, 'x')], env);
   assert.equal(noTd.code, 2);

@@ -44,12 +44,15 @@ export function registerServer(program: Command, io: CliIo): void {
     .addOption(logFormatOption());
   runCmd.action(async () => {
     const flags = runCmd.opts<ServerRunFlags>();
-    const { loadServerConfig, TesseraServer } = await import('../../server/compose/server.ts');
-    // Bad config is an InvalidArgumentError naming the key: exit 2 with that message.
-    const config = loadServerConfig(flags, io.env);
-    // SIGINT/SIGTERM are handled from here on, starting included: a stop during start-up lets
-    // the start finish, then run() sees the aborted signal and shuts down cleanly (exit 0).
+    // SIGINT/SIGTERM are handled from here on, loading and starting included (as the agent's):
+    // a stop while the server's modules load (many seconds on a busy machine) ends with exit 0
+    // before anything opens; a stop during start-up lets the start finish, then run() sees the
+    // aborted signal and shuts down cleanly (exit 0).
     await untilStopped(io, async (signal) => {
+      const { loadServerConfig, TesseraServer } = await import('../../server/compose/server.ts');
+      // Bad config is an InvalidArgumentError naming the key: exit 2 with that message.
+      const config = loadServerConfig(flags, io.env);
+      if (signal.aborted) return;
       const server = await TesseraServer.create(config);
       await serve(server, signal, io);
     });
