@@ -5,6 +5,9 @@
 import { type KeyObject, createHash, sign, verify } from 'node:crypto';
 import { canonicalJson } from './audit.ts';
 
+/** The checkpoint key's file name in the server's data dir. */
+export const CHECKPOINT_KEY_FILE = 'audit-checkpoint.key';
+
 export interface AuditCheckpoint {
   readonly v: 1;
   readonly trustDomain: string;
@@ -87,7 +90,9 @@ export function parseCheckpoints(text: string, publicKey: KeyObject): AuditCheck
       time: unsigned.time,
       keyId: unsigned.keyId,
     };
-    if (!verify(null, Buffer.from(canonicalJson(payload)), publicKey, Buffer.from(sig, 'base64url')))
+    if (
+      !verify(null, Buffer.from(canonicalJson(payload)), publicKey, Buffer.from(sig, 'base64url'))
+    )
       throw new CheckpointError(`${at}: bad signature`);
     out.push({ ...payload, sig });
   });

@@ -1,12 +1,15 @@
 // The audit checkpoint signing key: Ed25519, in the server's data dir (0600), never in the
 // database — the point of a checkpoint is that whoever can rewrite the database cannot forge one.
-import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import {
+  type KeyObject,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+} from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { keyIdOf } from '../../core/audit-checkpoint.ts';
 import { FailedPreconditionError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../crypto/keys/atomic-write.ts';
-
-export const CHECKPOINT_KEY_FILE = 'audit-checkpoint.key';
 
 export interface CheckpointKey {
   readonly privateKey: KeyObject;

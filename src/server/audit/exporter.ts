@@ -64,7 +64,8 @@ export class AuditExporter {
             cursor = { seq: last.seq, hash: last.hash };
             await o.cursor.write(cursor);
             o.metrics.delivered(batch.length);
-            if (failures > 0) o.log.info({ sink: o.name, seq: last.seq }, 'audit sink delivering again');
+            if (failures > 0)
+              o.log.info({ sink: o.name, seq: last.seq }, 'audit sink delivering again');
             failures = 0;
             if (batch.length === o.batchSize) continue;
           }

@@ -24,7 +24,11 @@ const SD_ID = 'tessera@32473';
 
 const SEVERITY: Record<string, number> = { success: 6, denied: 4, error: 3 };
 
-export function syslogMessage(r: ExportedRecord, o: Pick<SyslogSinkOptions, 'facility' | 'appName'>, host = hostname()): string {
+export function syslogMessage(
+  r: ExportedRecord,
+  o: Pick<SyslogSinkOptions, 'facility' | 'appName'>,
+  host = hostname(),
+): string {
   const pri = o.facility * 8 + (SEVERITY[r.outcome] ?? 5);
   const msgId = printable(r.action, 32);
   const sd = `[${SD_ID} seq="${r.seq}" hash="${r.hash}" prevHash="${r.prevHash}" outcome="${sdEscape(r.outcome)}"]`;
@@ -54,7 +58,10 @@ export function syslogSink(o: SyslogSinkOptions): ExportSink {
       const s = o.tls
         ? tls.connect({ host: o.host, port: o.port, ca: o.tls.ca, servername: o.tls.serverName })
         : net.connect({ host: o.host, port: o.port });
-      const timer = setTimeout(() => fail(new Error(`connect timeout after ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
+      const timer = setTimeout(
+        () => fail(new Error(`connect timeout after ${o.connectTimeoutMs} ms`)),
+        o.connectTimeoutMs,
+      );
       const onAbort = () => fail(new Error('stopping'));
       signal.addEventListener('abort', onAbort, { once: true });
       function fail(e: Error) {

@@ -20,6 +20,7 @@ import type { Store } from '../../store/types.ts';
 import type { ApiServices } from '../api/router.ts';
 import { openListeners, type ListenerAddresses, type OpenListeners } from './listeners.ts';
 import { Auditor } from '../audit/auditor.ts';
+import { buildAudit, type AuditOutside } from './audit.ts';
 import { createAuthorityFactory } from '../authority/authority-factory.ts';
 import { AuthorityManager, MissingAuthorityKeyError } from '../authority/authority-manager.ts';
 import { BundleCache } from '../authority/bundle-cache.ts';
@@ -119,6 +120,7 @@ export class TesseraServer {
   readonly #introspection: TokenIntrospection | undefined;
   readonly #registry: StsRegistry;
   readonly #lock: DataDirLock;
+  readonly #audit: AuditOutside;
   readonly #o: Timing;
   #ready = false;
 
@@ -140,6 +142,7 @@ export class TesseraServer {
       registry: StsRegistry;
       federation: FederationService;
       lock: DataDirLock;
+      audit: AuditOutside;
     },
     o: Timing,
   ) {
@@ -159,6 +162,7 @@ export class TesseraServer {
     this.#registry = parts.registry;
     this.federation = parts.federation;
     this.#lock = parts.lock;
+    this.#audit = parts.audit;
     this.#o = o;
   }
 
@@ -321,6 +325,15 @@ export class TesseraServer {
         federation,
         tokenExchange,
       });
+      // Checkpoints of the head and SIEM export (src/server/compose-audit.ts).
+      const audit = await buildAudit(config, {
+        store,
+        auditor,
+        clock,
+        log,
+        registry: metrics.registry,
+        serverId,
+      });
       const server = new TesseraServer(
         config,
         {
@@ -339,6 +352,7 @@ export class TesseraServer {
           registry,
           federation,
           lock,
+          audit,
         },
         {
           clock,
@@ -378,8 +392,9 @@ export class TesseraServer {
       'tessera server ready',
     );
     onListening?.(addresses);
+    this.#audit.start();
     try {
-      await runTasks(signal, this.#tasks(), (name, e) => {
+      await runTasks(signal, [...this.#tasks(), ...this.#audit.tasks], (name, e) => {
         this.log.warn(
           { task: name, err: e instanceof Error ? e.message : e },
           'background task failed; retrying',
@@ -402,6 +417,8 @@ export class TesseraServer {
 
   async #release(): Promise<void> {
     try {
+      // The export sinks stop and the shutdown checkpoint is written while the store is open.
+      await this.#audit.stop();
       await this.store.close();
     } finally {
       this.#lock.release();
