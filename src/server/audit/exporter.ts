@@ -129,15 +129,14 @@ export class AuditExporter {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(t);
         signal.removeEventListener('abort', done);
-        self.#wake = null;
-        if (wakeable) self.#woken = false;
+        this.#wake = null;
+        if (wakeable) this.#woken = false;
         resolve();
-      }
+      };
+      const t = setTimeout(done, ms);
       this.#wake = wakeable ? done : null;
       signal.addEventListener('abort', done, { once: true });
     });
