@@ -6,6 +6,7 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +15,7 @@ import { ManualClock } from '../../core/clock.ts';
 import { T0 } from '../../store/conformance/fixtures.ts';
 import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
+import { makeTlsFiles } from '../../../test/helpers/https.ts';
 import { waitFor } from '../../../test/helpers/ports.ts';
 import type { RequestContext } from '../context.ts';
 import { Auditor } from './auditor.ts';
@@ -157,6 +159,52 @@ describe('syslog sink', () => {
       });
     await allDelivered(() => (frames.length > 0 ? parsed() : []));
     await assertContinuous(parsed());
+  });
+
+  it('speaks TLS to a receiver whose certificate chains to the CA file', async () => {
+    const tlsDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-syslog-tls-'));
+    stops.push(async () => rmSync(tlsDir, { recursive: true, force: true }));
+    const { caPem, certFile, keyFile } = makeTlsFiles(tlsDir);
+    let text = '';
+    const srv = tls.createServer(
+      { cert: readFileSync(certFile), key: readFileSync(keyFile) },
+      (sock) => sock.on('data', (d: Buffer) => (text += d.toString('utf8'))),
+    );
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    stops.push(() => new Promise((r) => srv.close(() => r())));
+    const port = (srv.address() as net.AddressInfo).port;
+    await logMany(2);
+    const head = await store.audit.head();
+    startExporter(
+      'syslog-tls',
+      syslogSink({
+        host: '127.0.0.1',
+        port,
+        tls: { ca: caPem, serverName: '127.0.0.1' },
+        facility: 4,
+        appName: 'tessera',
+        connectTimeoutMs: 5000,
+      }),
+    );
+    await waitFor(() => text.includes(`seq="${head.seq}"`), 30_000);
+    assert.match(text, /^\d+ <3[68]>1 /);
+
+    // A receiver with a certificate from another CA is refused: nothing is sent to it.
+    const other = mkdtempSync(path.join(os.tmpdir(), 'tessera-syslog-tls-'));
+    stops.push(async () => rmSync(other, { recursive: true, force: true }));
+    const stats = startExporter(
+      'syslog-tls-wrong-ca',
+      syslogSink({
+        host: '127.0.0.1',
+        port,
+        tls: { ca: makeTlsFiles(other).caPem, serverName: '127.0.0.1' },
+        facility: 4,
+        appName: 'tessera',
+        connectTimeoutMs: 5000,
+      }),
+    );
+    await waitFor(() => stats.failed > 0, 30_000);
+    assert.equal(stats.delivered, 0);
   });
 });
 

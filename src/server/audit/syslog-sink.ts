@@ -56,7 +56,15 @@ export function syslogSink(o: SyslogSinkOptions): ExportSink {
   const connect = (signal: AbortSignal) =>
     new Promise<net.Socket>((resolve, reject) => {
       const s = o.tls
-        ? tls.connect({ host: o.host, port: o.port, ca: o.tls.ca, servername: o.tls.serverName })
+        ? tls.connect({
+            host: o.host,
+            port: o.port,
+            ca: o.tls.ca,
+            // SNI takes no IP address; the certificate is then checked against the host itself.
+            ...(net.isIP(o.tls.serverName) ? {} : { servername: o.tls.serverName }),
+            checkServerIdentity: (_host, cert) =>
+              tls.checkServerIdentity(o.tls?.serverName ?? o.host, cert),
+          })
         : net.connect({ host: o.host, port: o.port });
       const timer = setTimeout(
         () => fail(new Error(`connect timeout after ${o.connectTimeoutMs} ms`)),
