@@ -278,3 +278,24 @@ suite('PostgreSQL', async () => {
   const server = await startServer({ datastoreUrl: pgDb.url, config: fast });
   return { server, db: await postgresDb(pgDb.url) };
 });
+
+describe('audit checkpoints at shutdown', () => {
+  it('a clean stop signs the final head, even between intervals', async () => {
+    const server = await startServer({ config: { audit: { checkpoints: { interval: '24h' } } } });
+    try {
+      await writeRecords(server, 3);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+    const db = sqliteDb(server);
+    try {
+      const h = await head(db);
+      const lines = readFileSync(checkpointsFile(server), 'utf8').trim().split('\n');
+      const last = JSON.parse(lines.at(-1) as string) as { seq: number; hash: string };
+      assert.deepEqual({ seq: last.seq, hash: last.hash }, h);
+      assert.ok(lines.length >= 2, 'one at start, one at shutdown');
+    } finally {
+      await db.close();
+    }
+  });
+});

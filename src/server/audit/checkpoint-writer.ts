@@ -29,8 +29,20 @@ export class CheckpointWriter {
     this.#o = o;
   }
 
-  /** Signs and writes the current head; unless `always`, only when it moved since the last one. */
-  async checkpoint(always = false): Promise<AuditCheckpoint | null> {
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Signs and writes the current head; unless `always`, only when it moved since the last one.
+   * Calls run one at a time: two overlapping ones could otherwise write an older head after a
+   * newer one, which `audit verify` would rightly read as a log cut short.
+   */
+  checkpoint(always = false): Promise<AuditCheckpoint | null> {
+    const run = this.#queue.then(() => this.#checkpoint(always));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #checkpoint(always: boolean): Promise<AuditCheckpoint | null> {
     const head = await this.#o.audit.head();
     if (!always && head.seq === this.#lastSeq && head.hash === this.#lastHash) return null;
     const c = signCheckpoint(
