@@ -68,9 +68,7 @@ export async function verifyAuditLog(
         ok: false,
         count: check.last.prevSeq,
         badSeq: check.seq,
-        reason: gap
-          ? `records ${range(check.last.prevSeq + 1, check.seq - 1)} are missing`
-          : check.reason,
+        reason: gap ? missing(check.last.prevSeq + 1, check.seq - 1) : check.reason,
         ...(gap ? { missingFrom: check.last.prevSeq + 1, missingTo: check.seq - 1 } : {}),
         checkpointsVerified: cp,
       });
@@ -100,7 +98,7 @@ export async function verifyAuditLog(
       ok: false,
       count: last,
       badSeq: last + 1,
-      reason: `truncated: records ${range(last + 1, head.seq)} are missing (the recorded head is seq ${head.seq})`,
+      reason: `truncated: ${missing(last + 1, head.seq)} (the recorded head is seq ${head.seq})`,
       missingFrom: last + 1,
       missingTo: head.seq,
       checkpointsVerified: cp,
@@ -121,7 +119,7 @@ export async function verifyAuditLog(
       ok: false,
       count: last,
       badSeq: last + 1,
-      reason: `truncated: the checkpoint at seq ${beyond.seq} is beyond the end of the log (seq ${last}): records ${range(last + 1, beyond.seq)} are missing`,
+      reason: `truncated: the checkpoint at seq ${beyond.seq} is beyond the end of the log (seq ${last}): ${missing(last + 1, beyond.seq)}`,
       missingFrom: last + 1,
       missingTo: beyond.seq,
       checkpointsVerified: cp,
@@ -142,6 +140,6 @@ export async function verifyAuditLog(
   return result({ count: last, checkpointsVerified: cp });
 }
 
-function range(from: number, to: number): string {
-  return from === to ? `${from}` : `${from}..${to}`;
+function missing(from: number, to: number): string {
+  return from === to ? `record ${from} is missing` : `records ${from}..${to} are missing`;
 }
