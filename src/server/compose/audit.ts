@@ -46,7 +46,8 @@ export async function buildAudit(
   },
 ): Promise<AuditOutside> {
   const m = auditMetrics(d.registry);
-  const writer = config.audit.checkpoints.enabled ? await buildCheckpoints(config, d) : null;
+  const checkpoints = config.audit.checkpoints.enabled ? await buildCheckpoints(config, d) : null;
+  const writer = checkpoints?.writer ?? null;
   const exporters: AuditExporter[] = [];
   for (const sink of config.audit.sinks) {
     exporters.push(
@@ -92,6 +93,7 @@ export async function buildAudit(
         ]
       : [],
     start() {
+      checkpoints?.announce();
       running = exporters.map((e) => e.run(stopping.signal));
       void checkpoint(false).catch(() => {});
     },
@@ -108,14 +110,10 @@ export async function buildAudit(
 async function buildCheckpoints(
   config: ServerConfig,
   d: { store: Store; clock: Clock; log: Logger; serverId: string },
-): Promise<CheckpointWriter> {
+): Promise<{ writer: CheckpointWriter; announce: () => void }> {
   const c = config.audit.checkpoints;
   const key = await loadOrCreateCheckpointKey(
     c.key_file || path.join(config.data_dir, CHECKPOINT_KEY_FILE),
-  );
-  d.log.info(
-    { keyId: key.keyId, publicKey: key.publicPem, created: key.created },
-    'audit checkpoint key (keep the public key outside this server: tessera audit checkpoint-key)',
   );
   let sink: CheckpointSink;
   if (c.sink.type === 'file') {
@@ -129,7 +127,7 @@ async function buildCheckpoints(
       attempts: c.sink.attempts,
     });
   }
-  return new CheckpointWriter({
+  const writer = new CheckpointWriter({
     audit: d.store.audit,
     clock: d.clock,
     key,
@@ -137,6 +135,13 @@ async function buildCheckpoints(
     serverId: d.serverId,
     sink,
   });
+  // Printed once the server is up (a start that fails prints only its error).
+  const announce = () =>
+    d.log.info(
+      { keyId: key.keyId, publicKey: key.publicPem, created: key.created },
+      'audit checkpoint key (keep the public key outside this server: tessera audit checkpoint-key)',
+    );
+  return { writer, announce };
 }
 
 async function buildSink(s: SinkConfig, log: Logger): Promise<ExportSink> {
