@@ -149,7 +149,12 @@ async function readCheckpoints(opts: VerifyFlags, io: CliIo): Promise<AuditCheck
   if (pub.asymmetricKeyType !== 'ed25519')
     throw new InvalidArgumentError(`--checkpoint-key: ${keyFile} is not an Ed25519 key`);
   const file = opts.checkpoints as string;
-  const size = (await stat(file)).size;
+  const size = await stat(file).then(
+    (st) => st.size,
+    (e: Error) => {
+      throw new InvalidArgumentError(`--checkpoints: cannot read ${file}: ${e.message}`);
+    },
+  );
   if (size > MAX_CHECKPOINT_FILE)
     throw new InvalidArgumentError(`--checkpoints: ${file} is larger than 256 MiB`);
   let all: AuditCheckpoint[];
