@@ -25,6 +25,14 @@ import type { Task } from './tasks.ts';
 
 type SinkConfig = ServerConfig['audit']['sinks'][number];
 
+/** Below the data dir: one cursor file per export sink. */
+export const AUDIT_SINKS_DIR = 'audit-sinks';
+
+/** Files in the data dir written atomically here (temp files of an interrupted write are ours). */
+export const isAuditFileName = (name: string): boolean => name === CHECKPOINT_KEY_FILE;
+export const isCursorFileName = (name: string): boolean =>
+  /^[a-z0-9][a-z0-9_-]*\.cursor$/.test(name);
+
 export interface AuditOutside {
   /** Periodic tasks (checkpoints) for the server's task list. */
   readonly tasks: Task[];
@@ -191,7 +199,7 @@ async function buildSink(s: SinkConfig, log: Logger): Promise<ExportSink> {
 }
 
 async function cursorPath(dataDir: string, name: string): Promise<string> {
-  const dir = path.join(dataDir, 'audit-sinks');
+  const dir = path.join(dataDir, AUDIT_SINKS_DIR);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   return path.join(dir, `${name}.cursor`);
 }

@@ -20,7 +20,13 @@ import type { Store } from '../../store/types.ts';
 import type { ApiServices } from '../api/router.ts';
 import { openListeners, type ListenerAddresses, type OpenListeners } from './listeners.ts';
 import { Auditor } from '../audit/auditor.ts';
-import { buildAudit, type AuditOutside } from './audit.ts';
+import {
+  AUDIT_SINKS_DIR,
+  buildAudit,
+  isAuditFileName,
+  isCursorFileName,
+  type AuditOutside,
+} from './audit.ts';
 import { createAuthorityFactory } from '../authority/authority-factory.ts';
 import { AuthorityManager, MissingAuthorityKeyError } from '../authority/authority-manager.ts';
 import { BundleCache } from '../authority/bundle-cache.ts';
@@ -187,8 +193,9 @@ export class TesseraServer {
       await tidyDataDir(
         lock,
         [
-          { dir: lock.dir, isOurs: (name) => name === SERVER_ID_FILE },
+          { dir: lock.dir, isOurs: (name) => name === SERVER_ID_FILE || isAuditFileName(name) },
           { dir: path.join(lock.dir, KEYS_DIR), isOurs: isKeyFileName },
+          { dir: path.join(lock.dir, AUDIT_SINKS_DIR), isOurs: isCursorFileName },
         ],
         log,
       );
