@@ -332,7 +332,7 @@ export class TesseraServer {
         federation,
         tokenExchange,
       });
-      // Checkpoints of the head and SIEM export (src/server/compose-audit.ts).
+      // Checkpoints of the head and SIEM export (compose/audit.ts).
       const audit = await buildAudit(config, {
         store,
         auditor,
