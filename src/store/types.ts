@@ -217,6 +217,12 @@ export interface AuditStore {
   list(filter: AuditFilter, limit: number): Promise<AuditRecord[]>;
   /** Most recent first. */
   tail(limit: number): Promise<AuditRecord[]>;
+  /**
+   * The recorded head of the chain (seq and hash of the last record appended; seq 0 and
+   * GENESIS_HASH before any). Kept apart from the rows, so a verifier can tell a truncated log
+   * from a short one.
+   */
+  head(): Promise<{ seq: number; hash: string }>;
 }
 
 /** SPIFFE federation relationships, one per foreign trust domain, with their fetch status. */

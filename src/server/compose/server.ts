@@ -20,6 +20,13 @@ import type { Store } from '../../store/types.ts';
 import type { ApiServices } from '../api/router.ts';
 import { openListeners, type ListenerAddresses, type OpenListeners } from './listeners.ts';
 import { Auditor } from '../audit/auditor.ts';
+import {
+  AUDIT_SINKS_DIR,
+  buildAudit,
+  isAuditFileName,
+  isCursorFileName,
+  type AuditOutside,
+} from './audit.ts';
 import { createAuthorityFactory } from '../authority/authority-factory.ts';
 import { AuthorityManager, MissingAuthorityKeyError } from '../authority/authority-manager.ts';
 import { BundleCache } from '../authority/bundle-cache.ts';
@@ -119,6 +126,7 @@ export class TesseraServer {
   readonly #introspection: TokenIntrospection | undefined;
   readonly #registry: StsRegistry;
   readonly #lock: DataDirLock;
+  readonly #audit: AuditOutside;
   readonly #o: Timing;
   #ready = false;
 
@@ -140,6 +148,7 @@ export class TesseraServer {
       registry: StsRegistry;
       federation: FederationService;
       lock: DataDirLock;
+      audit: AuditOutside;
     },
     o: Timing,
   ) {
@@ -159,6 +168,7 @@ export class TesseraServer {
     this.#registry = parts.registry;
     this.federation = parts.federation;
     this.#lock = parts.lock;
+    this.#audit = parts.audit;
     this.#o = o;
   }
 
@@ -183,8 +193,9 @@ export class TesseraServer {
       await tidyDataDir(
         lock,
         [
-          { dir: lock.dir, isOurs: (name) => name === SERVER_ID_FILE },
+          { dir: lock.dir, isOurs: (name) => name === SERVER_ID_FILE || isAuditFileName(name) },
           { dir: path.join(lock.dir, KEYS_DIR), isOurs: isKeyFileName },
+          { dir: path.join(lock.dir, AUDIT_SINKS_DIR), isOurs: isCursorFileName },
         ],
         log,
       );
@@ -321,6 +332,15 @@ export class TesseraServer {
         federation,
         tokenExchange,
       });
+      // Checkpoints of the head and SIEM export (compose/audit.ts).
+      const audit = await buildAudit(config, {
+        store,
+        auditor,
+        clock,
+        log,
+        registry: metrics.registry,
+        serverId,
+      });
       const server = new TesseraServer(
         config,
         {
@@ -339,6 +359,7 @@ export class TesseraServer {
           registry,
           federation,
           lock,
+          audit,
         },
         {
           clock,
@@ -378,8 +399,9 @@ export class TesseraServer {
       'tessera server ready',
     );
     onListening?.(addresses);
+    this.#audit.start();
     try {
-      await runTasks(signal, this.#tasks(), (name, e) => {
+      await runTasks(signal, [...this.#tasks(), ...this.#audit.tasks], (name, e) => {
         this.log.warn(
           { task: name, err: e instanceof Error ? e.message : e },
           'background task failed; retrying',
@@ -402,6 +424,8 @@ export class TesseraServer {
 
   async #release(): Promise<void> {
     try {
+      // The export sinks stop and the shutdown checkpoint is written while the store is open.
+      await this.#audit.stop();
       await this.store.close();
     } finally {
       this.#lock.release();

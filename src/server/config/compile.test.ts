@@ -14,7 +14,7 @@ function compile(
   return compileServerConfig(file, env, flags, defaults);
 }
 
-function rejects(file: Record<string, unknown>, message: string): void {
+function rejects(file: Record<string, unknown>, message: string | RegExp): void {
   assert.throws(() => compile(file), { name: 'InvalidArgumentError', message });
 }
 
@@ -50,8 +50,76 @@ describe('compileServerConfig', () => {
       log_format: 'auto',
       log_level: 'info',
       max_request_bytes: 4 * 1024 * 1024,
+      audit: {
+        checkpoints: {
+          enabled: true,
+          interval: 60_000,
+          key_file: '',
+          sink: { type: 'file', path: '' },
+        },
+        sinks: [],
+      },
       datastore: { kind: 'sqlite', path: '/var/lib/tessera/datastore.sqlite3' },
     });
+  });
+
+  it('audit: sinks get their defaults; unknown keys, bad values and duplicate names are refused', () => {
+    const c = compile({
+      ...TD,
+      audit: {
+        checkpoints: { interval: '5s', sink: { type: 'http', url: 'https://c.example/x' } },
+        sinks: [
+          { name: 'f', type: 'file', path: '/var/log/a.jsonl', fsync: 'interval' },
+          { name: 's', type: 'syslog', address: 'siem:6514', tls: { ca_file: '/ca.pem' } },
+          { name: 'w', type: 'webhook', url: 'https://siem/x', secret_file: '/s' },
+        ],
+      },
+    });
+    assert.deepEqual(c.audit.checkpoints.sink, {
+      type: 'http',
+      url: 'https://c.example/x',
+      timeout: 5000,
+      attempts: 3,
+    });
+    assert.equal(c.audit.checkpoints.interval, 5000);
+    assert.deepEqual(c.audit.sinks[0], {
+      name: 'f',
+      type: 'file',
+      path: '/var/log/a.jsonl',
+      start: 'beginning',
+      batch_size: 100,
+      poll_interval: 1000,
+      max_backoff: 60_000,
+      max_bytes: 100 * 1024 * 1024,
+      keep: 5,
+      fsync: 'interval',
+      fsync_interval: 1000,
+    });
+    assert.deepEqual(c.audit.sinks[1]?.type === 'syslog' && c.audit.sinks[1].tls, {
+      ca_file: '/ca.pem',
+      server_name: '',
+    });
+    rejects(
+      { ...TD, audit: { sinks: [{ name: 'f', type: 'file', path: '/a', rotate: 1 }] } },
+      'config: audit.sinks.0: unknown key "rotate"',
+    );
+    rejects(
+      { ...TD, audit: { sinks: [{ name: 'f', type: 'file', path: '/a', fsync: 'sometimes' }] } },
+      /^config: audit\.sinks\.0\.fsync: /,
+    );
+    rejects(
+      {
+        ...TD,
+        audit: {
+          sinks: [
+            { name: 'x', type: 'file', path: '/a' },
+            { name: 'x', type: 'file', path: '/b' },
+          ],
+        },
+      },
+      'config: audit.sinks[1].name: "x" is used twice (it names the sink\'s cursor)',
+    );
+    rejects({ ...TD, audit: { retention: '1y' } }, 'config: audit: unknown key "retention"');
   });
 
   it('defaults the issuer to the public listener URL; the issuer flag sets jwt.issuer', () => {

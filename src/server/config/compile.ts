@@ -96,6 +96,14 @@ export function compileServerConfig(
     );
   }
   checkFederation(c);
+  const names = new Set<string>();
+  c.audit.sinks.forEach((sink, i) => {
+    if (names.has(sink.name))
+      throw new InvalidArgumentError(
+        `config: audit.sinks[${i}].name: "${sink.name}" is used twice (it names the sink's cursor)`,
+      );
+    names.add(sink.name);
+  });
   const sep = c.data_dir.endsWith('/') ? '' : '/';
   const compiled: ServerConfig = {
     ...c,

@@ -23,6 +23,71 @@ const hostPort = z
 
 const keyType = z.enum(keyTypes as unknown as [string, ...string[]]);
 
+const sinkName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected lowercase letters, digits, "-" and "_"');
+
+/** Common to every export sink: how it reads the audit table (the spool) and retries. */
+const sinkCommon = {
+  name: sinkName,
+  /** Where a sink without a cursor file starts: the first record, or the head at first start. */
+  start: z.enum(['beginning', 'now']).default('beginning'),
+  batch_size: z.number().int().min(1).max(10_000).default(100),
+  poll_interval: duration('poll_interval')
+    .refine((ms) => ms >= 10 && ms <= 60_000, 'must be between 10ms and 1m')
+    .default(1_000),
+  max_backoff: duration('max_backoff')
+    .refine((ms) => ms >= 100 && ms <= 3_600_000, 'must be between 100ms and 1h')
+    .default(60_000),
+};
+
+const auditSinkSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('file'),
+    ...sinkCommon,
+    path: z.string().min(1),
+    /** Rotate when the file would grow past this many bytes. */
+    max_bytes: z
+      .number()
+      .int()
+      .min(4096)
+      .default(100 * 1024 * 1024),
+    /** Rotated files kept (path.1 … path.N). */
+    keep: z.number().int().min(1).max(1000).default(5),
+    fsync: z.enum(['always', 'interval', 'never']).default('always'),
+    fsync_interval: duration('fsync_interval')
+      .refine((ms) => ms >= 10 && ms <= 60_000, 'must be between 10ms and 1m')
+      .default(1_000),
+  }),
+  z.strictObject({
+    type: z.literal('syslog'),
+    ...sinkCommon,
+    address: hostPort,
+    /** RFC 5425: TLS to the receiver, verified with this CA file. */
+    tls: z
+      .strictObject({
+        ca_file: z.string().min(1),
+        /** Name checked in the receiver's certificate; default: the address's host. */
+        server_name: z.string().default(''),
+      })
+      .optional(),
+    /** Syslog facility number 0..23 (10 = authpriv). */
+    facility: z.number().int().min(0).max(23).default(10),
+    app_name: z.string().min(1).max(48).default('tessera'),
+    connect_timeout: duration('connect_timeout').default(5_000),
+  }),
+  z.strictObject({
+    type: z.literal('webhook'),
+    ...sinkCommon,
+    url: z.url({ protocol: /^https?$/ }),
+    /** File holding the HMAC-SHA256 secret (its bytes, trailing newline removed); ≥ 16 bytes. */
+    secret_file: z.string().min(1),
+    timeout: duration('timeout').default(10_000),
+    /** Attempts per batch before the sink backs off (max_backoff) and starts over. */
+    attempts: z.number().int().min(1).max(20).default(5),
+  }),
+]);
+
 export const serverConfigSchema = z.strictObject({
   trust_domain: z.string().transform((v, ctx) => {
     try {
@@ -155,6 +220,37 @@ export const serverConfigSchema = z.strictObject({
       attestation_burst: z.number().int().min(1).max(1_000_000).default(10),
       signing_per_second: z.number().min(0).max(1_000_000).default(500),
       signing_burst: z.number().int().min(1).max(1_000_000).default(1000),
+    })
+    .prefault({}),
+  /** Audit checkpoints and SIEM export (docs/configuration.md#audit). */
+  audit: z
+    .strictObject({
+      checkpoints: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          interval: duration('audit.checkpoints.interval')
+            .refine((ms) => ms >= 100 && ms <= 86_400_000, 'must be between 100ms and 24h')
+            .default(60_000),
+          /** Ed25519 key, created on first start; default <data_dir>/audit-checkpoint.key. */
+          key_file: z.string().default(''),
+          sink: z
+            .discriminatedUnion('type', [
+              z.strictObject({
+                type: z.literal('file'),
+                /** Default <data_dir>/audit-checkpoints.jsonl */
+                path: z.string().default(''),
+              }),
+              z.strictObject({
+                type: z.literal('http'),
+                url: z.url({ protocol: /^https?$/ }),
+                timeout: duration('audit.checkpoints.sink.timeout').default(5_000),
+                attempts: z.number().int().min(1).max(10).default(3),
+              }),
+            ])
+            .default({ type: 'file', path: '' }),
+        })
+        .prefault({}),
+      sinks: z.array(auditSinkSchema).max(16).default([]),
     })
     .prefault({}),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -73,4 +73,11 @@ export const auditCases: Cases = {
     );
     assert.equal((await s.audit.tail(1))[0]?.seq, 1201);
   },
+
+  'head() names the last record appended, genesis before any': async (s) => {
+    assert.deepEqual(await s.audit.head(), { seq: 0, hash: GENESIS_HASH });
+    await s.audit.append(auditEvent(1));
+    const [, last] = await s.audit.appendMany([auditEvent(2), auditEvent(3)]);
+    assert.deepEqual(await s.audit.head(), { seq: 3, hash: last?.hash });
+  },
 };

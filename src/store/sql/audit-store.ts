@@ -110,6 +110,14 @@ export function auditStore(ctx: SqlContext): AuditStore {
       const rows = await q.orderBy('seq').limit(limit).execute();
       return rows.map(fromRow);
     },
+    async head() {
+      const h = await db
+        .selectFrom('audit_head')
+        .select(['seq', 'hash'])
+        .where('id', '=', 1)
+        .executeTakeFirstOrThrow();
+      return { seq: Number(h.seq), hash: h.hash };
+    },
     async tail(limit) {
       checkLimit('limit', limit);
       const rows = await db

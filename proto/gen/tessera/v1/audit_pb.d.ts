@@ -170,9 +170,39 @@ export declare type FollowAuditRecordsResponse = Message<"tessera.v1.FollowAudit
 export declare const FollowAuditRecordsResponseSchema: GenMessage<FollowAuditRecordsResponse>;
 
 /**
+ * A checkpoint of the head, whose signature the caller has already checked: the chain must
+ * reach seq and have this hash there.
+ *
+ * @generated from message tessera.v1.AuditCheckpoint
+ */
+export declare type AuditCheckpoint = Message<"tessera.v1.AuditCheckpoint"> & {
+  /**
+   * @generated from field: int64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: string hash = 2;
+   */
+  hash: string;
+};
+
+/**
+ * Describes the message tessera.v1.AuditCheckpoint.
+ * Use `create(AuditCheckpointSchema)` to create a new message.
+ */
+export declare const AuditCheckpointSchema: GenMessage<AuditCheckpoint>;
+
+/**
  * @generated from message tessera.v1.VerifyAuditLogRequest
  */
 export declare type VerifyAuditLogRequest = Message<"tessera.v1.VerifyAuditLogRequest"> & {
+  /**
+   * Ascending by seq; at most 100,000.
+   *
+   * @generated from field: repeated tessera.v1.AuditCheckpoint checkpoints = 1;
+   */
+  checkpoints: AuditCheckpoint[];
 };
 
 /**
@@ -191,6 +221,8 @@ export declare type VerifyAuditLogResponse = Message<"tessera.v1.VerifyAuditLogR
   ok: boolean;
 
   /**
+   * Records verified from seq 1 (up to the break when not ok).
+   *
    * @generated from field: int64 count = 2;
    */
   count: bigint;
@@ -204,6 +236,37 @@ export declare type VerifyAuditLogResponse = Message<"tessera.v1.VerifyAuditLogR
    * @generated from field: string reason = 4;
    */
   reason: string;
+
+  /**
+   * The recorded head (audit_head) the chain was checked against.
+   *
+   * @generated from field: int64 head_seq = 5;
+   */
+  headSeq: bigint;
+
+  /**
+   * @generated from field: string head_hash = 6;
+   */
+  headHash: string;
+
+  /**
+   * A truncation or gap: the sequence numbers missing_from..missing_to are not in the log.
+   *
+   * @generated from field: int64 missing_from = 7;
+   */
+  missingFrom: bigint;
+
+  /**
+   * @generated from field: int64 missing_to = 8;
+   */
+  missingTo: bigint;
+
+  /**
+   * Checkpoints whose hash matched the chain at their seq.
+   *
+   * @generated from field: int64 checkpoints_verified = 9;
+   */
+  checkpointsVerified: bigint;
 };
 
 /**

@@ -1,7 +1,7 @@
 // Bundle, authority, audit and status handlers: thin translations to the services.
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { JsonObject } from '@bufbuild/protobuf';
-import { verifyChain, GENESIS_HASH, type AuditRecord } from '../../../core/audit.ts';
+import type { AuditRecord } from '../../../core/audit.ts';
 import type { AuthorityKind } from '../../../core/authority.ts';
 import { InvalidArgumentError } from '../../../core/errors.ts';
 import type { AuditService as AuditApi } from '../../../../proto/gen/tessera/v1/audit_pb.js';
@@ -11,6 +11,7 @@ import type { ServerService as ServerApi } from '../../../../proto/gen/tessera/v
 import type { AuditStore, NodeStore } from '../../../store/types.ts';
 import type { Auditor } from '../../audit/auditor.ts';
 import { followAudit } from '../../audit/follow.ts';
+import { verifyAuditLog } from '../../audit/verify.ts';
 import type { AuthorityManager } from '../../authority/authority-manager.ts';
 import type { BundleCache } from '../../authority/bundle-cache.ts';
 import { requestOf } from '../context-keys.ts';
@@ -69,7 +70,6 @@ export function authorityHandlers(
 }
 
 const MAX_AUDIT_PAGE = 1000;
-const VERIFY_BATCH = 1000;
 
 function auditRecordToWire(r: AuditRecord) {
   return {
@@ -121,25 +121,22 @@ export function auditHandlers(
       });
       for await (const records of batches) yield { records: records.map(auditRecordToWire) };
     },
-    async verifyAuditLog() {
-      let start = { prevHash: GENESIS_HASH, prevSeq: 0 };
-      let count = 0;
-      for (;;) {
-        const batch = await audit.list({ afterSeq: start.prevSeq }, VERIFY_BATCH);
-        if (batch.length === 0) break;
-        const check = verifyChain(batch, start);
-        if (!check.ok)
-          return {
-            ok: false,
-            // Records 1..last.prevSeq verified before the break.
-            count: BigInt(check.last.prevSeq),
-            badSeq: BigInt(check.seq),
-            reason: check.reason,
-          };
-        count += check.count;
-        start = check.last;
-      }
-      return { ok: true, count: BigInt(count), badSeq: 0n, reason: '' };
+    async verifyAuditLog(req) {
+      const v = await verifyAuditLog(
+        audit,
+        req.checkpoints.map((c) => ({ seq: Number(c.seq), hash: c.hash })),
+      );
+      return {
+        ok: v.ok,
+        count: BigInt(v.count),
+        badSeq: BigInt(v.badSeq),
+        reason: v.reason,
+        headSeq: BigInt(v.head.seq),
+        headHash: v.head.hash,
+        missingFrom: BigInt(v.missingFrom),
+        missingTo: BigInt(v.missingTo),
+        checkpointsVerified: BigInt(v.checkpointsVerified),
+      };
     },
   };
 }
