@@ -138,6 +138,8 @@ describe('agent lifecycle: renewal', () => {
         return identity;
       },
       bundle: [],
+      down: false,
+      async resolveAddresses() {},
       restore() {},
       async attest() {
         return (identity = issued());
