@@ -2,12 +2,9 @@
 // and the only place that creates infrastructure. Everything else receives what it needs.
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
-import { resolveLogFormat, textLogStream, type LogFormatSetting } from '../../core/log-text.ts';
-import { defaultServerDataDir as defaultDataDir } from '../../core/defaults.ts';
 
 import { TrustDomain, serverId as serverSpiffeId } from '../../core/spiffe-id.ts';
 import type { KeyManager } from '../../crypto/key-manager.ts';
@@ -31,8 +28,7 @@ import { createAuthorityFactory } from '../authority/authority-factory.ts';
 import { AuthorityManager, MissingAuthorityKeyError } from '../authority/authority-manager.ts';
 import { BundleCache } from '../authority/bundle-cache.ts';
 import { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
-import { compileServerConfig, type ServerConfig } from '../config/compile.ts';
-import { parseConfigYaml, readConfigFile } from '../../plugins/config-file.ts';
+import type { ServerConfig } from '../config/compile.ts';
 import { lockDataDir, type DataDirLock } from '../../plugins/data-dir-lock.ts';
 import { tidyDataDir } from '../../plugins/data-dir-tidy.ts';
 import { ChangeFollower } from '../sync/change-follower.ts';
@@ -53,49 +49,9 @@ export { VERSION } from '../../core/defaults.ts';
 /** In the data directory: this server's id, and the disk key manager's keys. */
 const SERVER_ID_FILE = 'server-id';
 const KEYS_DIR = 'keys';
+export { defaultServerDataDir, loadServerConfig, type ServerRunFlags } from './config.ts';
+import { logDestination, refreshHintSeconds } from './config.ts';
 export const systemClock: Clock = { now: () => Date.now() };
-
-export interface ServerRunFlags {
-  config?: string;
-  trustDomain?: string;
-  dataDir?: string;
-  listen?: string;
-  adminSocket?: string;
-  datastoreUrl?: string;
-  healthListen?: string;
-  publicListen?: string;
-  publicCert?: string;
-  publicKey?: string;
-  issuer?: string;
-  logFormat?: string;
-}
-
-/** Reads the config file and environment, applies flags. Used by `tessera server run`. */
-export function loadServerConfig(flags: ServerRunFlags, env = process.env): ServerConfig {
-  const file = flags.config ? parseConfigYaml(readConfigFile(flags.config), flags.config) : {};
-  return compileServerConfig(
-    file,
-    env,
-    {
-      trust_domain: flags.trustDomain,
-      data_dir: flags.dataDir,
-      listen: flags.listen,
-      admin_socket: flags.adminSocket,
-      datastore_url: flags.datastoreUrl,
-      health_listen: flags.healthListen,
-      public_listen: flags.publicListen,
-      public_cert_file: flags.publicCert,
-      public_key_file: flags.publicKey,
-      'jwt.issuer': flags.issuer,
-      log_format: flags.logFormat,
-    },
-    { dataDir: defaultServerDataDir(env) },
-  );
-}
-
-export function defaultServerDataDir(env = process.env): string {
-  return env.TESSERA_DATA_DIR || defaultDataDir(env, homedir());
-}
 
 export interface TesseraServerOptions {
   clock?: Clock;
@@ -513,21 +469,6 @@ export class TesseraServer {
     this.authorities.activeX509();
     this.authorities.activeJwt();
   }
-}
-
-/** The configured hint, or SPIRE's rule: the CA lifetime / 10, at least a minute. */
-/** The log goes to stderr as JSON lines, or as text lines for a person (core/log-text.ts). */
-function logDestination(setting: LogFormatSetting): pino.DestinationStream {
-  const stderr = pino.destination(2);
-  return resolveLogFormat(setting, process.stderr.isTTY === true) === 'text'
-    ? textLogStream(stderr)
-    : stderr;
-}
-
-function refreshHintSeconds(config: ServerConfig): number {
-  const ms =
-    config.bundle_refresh_hint ?? Math.max(60_000, Math.min(config.ca.ttl, config.jwt.ttl) / 10);
-  return Math.max(1, Math.floor(ms / 1000));
 }
 
 /** Written atomically: a crash while writing it never leaves an empty or torn id. */
