@@ -256,9 +256,11 @@ function suite(name: string, open: () => Promise<{ server: ServerProcess; db: Db
         server.dataDir,
       );
       assert.equal(r.code, 8, r.stdout + r.stderr);
+      // Which check names the rewrite first depends on whether an interval checkpoint of the
+      // old chain landed at the same seq as one of the new chain (timing): either proves it.
       assert.match(
         r.stderr,
-        /two checkpoints at seq \d+ name different hashes: the log was rewritten between them\n$/,
+        /(two checkpoints at seq \d+ name different hashes|the checkpoint at seq \d+ names another hash): the log was rewritten/,
       );
     });
   });
