@@ -262,10 +262,12 @@ export interface StoreAggregates {
  * What a committed write announces: one topic per aggregate that other parts of the server, or
  * other servers sharing the database, follow. `changes`: the change feed (entries and nodes).
  * `bundles`: a trust bundle changed (an authority was published, activated, tainted or removed).
+ * `access`: server workloads, credential providers, access policies or secrets changed (released
+ * credentials cached by agents must be re-checked).
  * A new topic is announced by the aggregate's writes (`announce` in sql/commit-notifier.ts).
  */
-export type CommitTopic = 'changes' | 'bundles';
-export const COMMIT_TOPICS: readonly CommitTopic[] = ['changes', 'bundles'];
+export type CommitTopic = 'changes' | 'bundles' | 'access';
+export const COMMIT_TOPICS: readonly CommitTopic[] = ['changes', 'bundles', 'access'];
 
 /**
  * Why a listener is called: `local` — a transaction of this store committed; `remote` — another

@@ -1,0 +1,187 @@
+// The access model (docs/access.md): a client workload, known by its SPIFFE ID and attested
+// attributes, is granted a server workload (an API, a database) by an access policy whose
+// condition holds now, and receives a credential from the policy's credential provider.
+//
+// These are the shapes every room shares — the store keeps them, server/access decides over
+// them, server/broker releases credentials for them, the agent caches and hands them over. Pure
+// data; validation of names and fields lives beside each type.
+import type { Selector } from './selector.ts';
+
+/** Names of server workloads, credential providers, policies and secrets. */
+export const NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
+
+export type ServerProtocol = 'http' | 'https' | 'postgres' | 'redis' | 'mysql' | 'tcp';
+export const SERVER_PROTOCOLS: readonly ServerProtocol[] = Object.freeze([
+  'http',
+  'https',
+  'postgres',
+  'redis',
+  'mysql',
+  'tcp',
+]);
+
+/**
+ * How a credential is presented to the server workload, as the CLI spells it:
+ * `authorization-bearer`, `header:NAME`, `basic`, `query:NAME`, `postgres-password`,
+ * `redis-auth`, `mysql-password`, `aws-sigv4`; "" when the application fetches the credential
+ * itself and nothing is injected.
+ */
+export type Presentation = string;
+
+/** A server workload: the thing a client reaches. */
+export interface ServerWorkload {
+  /** Unique; NAME_PATTERN. */
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly protocol: ServerProtocol;
+  /** HTTP(S) only: requests under this path ("" = any). */
+  readonly pathPrefix: string;
+  readonly present: Presentation;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/**
+ * A configured credential provider. `config` holds only non-secret settings; secrets are named
+ * (`secret: NAME`) and read from the secret store when a credential is released.
+ */
+export interface CredentialProviderRecord {
+  /** Unique; NAME_PATTERN. */
+  readonly name: string;
+  /** A type from the credential-provider catalog (src/plugins/credential-providers/catalog.ts). */
+  readonly type: string;
+  /** Validated by the type's schema; JSON-serialisable. */
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export type AccessEffect = 'allow' | 'deny';
+
+/** An access policy: client pattern → server workload, with a condition. */
+export interface AccessPolicy {
+  /** Unique; NAME_PATTERN. */
+  readonly name: string;
+  /**
+   * SPIFFE ID pattern: an exact ID (`spiffe://td/ns/prod/sa/web`), a whole trust domain
+   * (`spiffe://td`), or a path glob (`*` one segment, `**` any number of trailing segments).
+   */
+  readonly client: string;
+  /** Server workload name. */
+  readonly server: string;
+  /** Credential provider name; "" for a deny policy. */
+  readonly credentialProvider: string;
+  /** CEL over `client`, `request`, `now`; "" = always. */
+  readonly condition: string;
+  readonly effect: AccessEffect;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** The attested client, as the agent saw it and the server re-checks it. */
+export interface AccessClient {
+  readonly spiffeId: string;
+  readonly selectors: readonly Selector[];
+  /** Attested attributes beyond selectors (e.g. `unix.uid`), flat strings. */
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+/** HTTP facts of the request a credential is for (proxy, credential API); absent otherwise. */
+export interface AccessHttpRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly host: string;
+}
+
+/** One question to the decision: may this client reach this server workload now? */
+export interface AccessRequest {
+  readonly client: AccessClient;
+  /** Server workload name. */
+  readonly server: string;
+  readonly request?: AccessHttpRequest;
+  /** Epoch ms; the `now` the conditions see. */
+  readonly at: number;
+}
+
+export type AccessDecisionReason =
+  | 'allowed'
+  | 'denied-by-policy'
+  | 'condition-false'
+  | 'no-matching-policy'
+  | 'unknown-server-workload';
+
+export interface AccessDecision {
+  readonly allowed: boolean;
+  readonly reason: AccessDecisionReason;
+  /** The deciding policy ("" when none matched). */
+  readonly policy: string;
+  /** Allowed: the provider to release from; "" otherwise. */
+  readonly credentialProvider: string;
+  /**
+   * Denied because a condition was false: the failing sub-expression of the most specific
+   * matching allow policy (never a value); "" otherwise.
+   */
+  readonly failedCondition: string;
+}
+
+/** What decides (server/access): synchronous over an index kept fresh from the store. */
+export interface AccessDecider {
+  decide(req: AccessRequest): AccessDecision;
+}
+
+/** A released credential's value. Never logged, never audited, never stored in plaintext. */
+export type CredentialValue =
+  /** A bearer token, API key or signed JWT. */
+  | { readonly kind: 'token'; readonly token: string }
+  /** A password, with its username ("" when the server workload takes a password alone). */
+  | { readonly kind: 'password'; readonly username: string; readonly password: string }
+  /** AWS credentials (cloud providers). */
+  | {
+      readonly kind: 'aws';
+      readonly accessKeyId: string;
+      readonly secretAccessKey: string;
+      readonly sessionToken: string;
+    };
+
+export interface Credential {
+  readonly value: CredentialValue;
+  /** Epoch ms; null when the value does not expire (a static secret). */
+  readonly expiresAt: number | null;
+  /** The lease that ends it early (dynamic credentials); "" when none. */
+  readonly leaseId: string;
+}
+
+/**
+ * A lease: a released credential that exists somewhere until it is ended (a PostgreSQL role).
+ * Kept in the datastore so a restarted or another server ends it.
+ */
+export interface Lease {
+  readonly id: string;
+  readonly provider: string;
+  readonly server: string;
+  readonly client: string;
+  readonly policy: string;
+  /** The agent the credential was released through ("" for admin/test releases). */
+  readonly agent: string;
+  /** Provider-private facts needed to end it (e.g. the role name); never a secret value. */
+  readonly data: Readonly<Record<string, string>>;
+  readonly expiresAt: number;
+  readonly createdAt: number;
+}
+
+/**
+ * Audit details of `access.request` — the inputs of a decision, enough to replay it (what-if).
+ * `access.authorization` carries { decision, reason, policy, failed_condition }; `access.credential`
+ * carries { provider, lease_id, expires_at }. All three share one correlation id; the actor is the
+ * client SPIFFE ID and the target the server workload name.
+ */
+export interface AccessRequestAuditDetails {
+  readonly client: string;
+  /** `type:value` strings. */
+  readonly selectors: readonly string[];
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly server: string;
+  readonly request?: AccessHttpRequest;
+  readonly agent: string;
+}
