@@ -1,0 +1,70 @@
+// Built-in credential providers, listed explicitly: no discovery. Each type is a folder with its
+// config schema and factory (credential-provider.ts); the broker builds providers from their
+// records through this catalog and never branches on a type.
+import { InvalidArgumentError } from '../../core/errors.ts';
+import type {
+  CredentialProvider,
+  CredentialProviderDeps,
+  CredentialProviderPlugin,
+} from './credential-provider.ts';
+import type { CredentialProviderRecord } from '../../core/access.ts';
+
+export type {
+  CredentialMinting,
+  CredentialProvider,
+  CredentialProviderDeps,
+  CredentialProviderPlugin,
+  CredentialRequest,
+  LeasePort,
+  SecretReader,
+} from './credential-provider.ts';
+
+export const builtinCredentialProviders: Readonly<Record<string, CredentialProviderPlugin>> =
+  Object.freeze({});
+
+function plugin(type: string): CredentialProviderPlugin {
+  const p = Object.hasOwn(builtinCredentialProviders, type)
+    ? builtinCredentialProviders[type]
+    : undefined;
+  if (!p) {
+    const known = Object.keys(builtinCredentialProviders).join(', ');
+    throw new InvalidArgumentError(
+      `unknown credential provider type "${type}" (built-in: ${known})`,
+    );
+  }
+  return p;
+}
+
+/**
+ * Validates a provider's config with its type's schema. Returns the normalised config (defaults
+ * filled) and the secrets it names. Throws InvalidArgumentError naming the type and key path.
+ */
+export function validateCredentialProviderConfig(
+  type: string,
+  config: unknown,
+): { config: Record<string, unknown>; secrets: string[] } {
+  const p = plugin(type);
+  const parsed = p.schema.safeParse(config ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = ['config', ...(issue?.path ?? []).map(String)].join('.');
+    const message =
+      issue?.code === 'unrecognized_keys'
+        ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        : (issue?.message ?? 'invalid');
+    throw new InvalidArgumentError(`credential provider type ${type}: ${where}: ${message}`);
+  }
+  return {
+    config: parsed.data as Record<string, unknown>,
+    secrets: p.secretsOf(parsed.data),
+  };
+}
+
+/** Builds a provider from its stored record (config validated again). */
+export function createCredentialProvider(
+  record: CredentialProviderRecord,
+  deps: CredentialProviderDeps,
+): CredentialProvider {
+  const { config } = validateCredentialProviderConfig(record.type, record.config);
+  return plugin(record.type).create(record, config, deps);
+}
