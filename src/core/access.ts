@@ -130,6 +130,25 @@ export interface AccessDecider {
   decide(req: AccessRequest): AccessDecision;
 }
 
+/** Which leases to end: every lease matching all the given fields. */
+export interface LeaseScope {
+  readonly policy?: string;
+  readonly provider?: string;
+  readonly server?: string;
+  readonly client?: string;
+  readonly agent?: string;
+}
+
+/**
+ * What ends access (server/broker): ends matching leases (dynamic roles dropped) and tells agents
+ * to drop cached credentials. Called by the admin services when a policy or provider is deleted
+ * or changed, when an agent is banned or evicted and when an entry is deleted.
+ */
+export interface AccessRevocation {
+  /** Returns how many leases were ended. */
+  revoke(scope: LeaseScope, reason: string): Promise<number>;
+}
+
 /** A released credential's value. Never logged, never audited, never stored in plaintext. */
 export type CredentialValue =
   /** A bearer token, API key or signed JWT. */

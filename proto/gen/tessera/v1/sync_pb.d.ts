@@ -120,6 +120,15 @@ export declare type SyncAuthorizedEntriesResponse = Message<"tessera.v1.SyncAuth
    * @generated from field: repeated string federated_bundles_removed = 6;
    */
   federatedBundlesRemoved: string[];
+
+  /**
+   * Changes whenever server workloads, credential providers, access policies or secrets change
+   * (or leases are revoked): the agent drops every credential it cached when it differs from the
+   * last value it saw. Set on every message that follows such a change, and on the first message.
+   *
+   * @generated from field: int64 access_revision = 7;
+   */
+  accessRevision: bigint;
 };
 
 /**
