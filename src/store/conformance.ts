@@ -15,6 +15,7 @@ import { transactionCases } from './conformance/transaction-cases.ts';
 import { stsCases } from './conformance/sts-cases.ts';
 import { federationCases } from './conformance/federation-cases.ts';
 import { dpopProofCases } from './conformance/dpop-proof-cases.ts';
+import { secretCases } from './conformance/secret-cases.ts';
 
 export type { StoreFactory };
 
@@ -33,6 +34,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['sts issuers and trust policies', stsCases],
   ['federations', federationCases],
   ['dpop proofs', dpopProofCases],
+  ['secrets', secretCases],
 ];
 
 export function storeConformance(name: string, factory: StoreFactory): void {

@@ -19,6 +19,8 @@ const uniqueMessages: Readonly<Record<string, string>> = {
   sts_issuers_pkey: 'an STS issuer with this URL is already registered',
   trust_policies_pkey: 'a trust policy with this name already exists',
   federations_pkey: 'a federation relationship with this trust domain already exists',
+  secret_keks_pkey: 'a key-encryption key with this id already exists',
+  secret_keks_one_active: 'another key-encryption key is already active',
 };
 
 export function toStoreError(e: unknown, dialect: SqlDialect): TesseraError {

@@ -225,7 +225,43 @@ const v7: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7];
+/**
+ * v9: the secret store (docs/access.md): secrets with their current version, envelope-encrypted
+ * versions (ciphertext, nonce, wrapped data key — never plaintext) and key-encryption key
+ * records; at most one KEK is active (a partial unique index, so two servers starting at once
+ * cannot both make one).
+ */
+const v9: Migration = {
+  version: 9,
+  name: 'secret store',
+  statements: (t) => [
+    `create table secrets (
+      name ${t.key} not null constraint secrets_pkey primary key,
+      current_version integer not null,
+      created_at bigint not null,
+      updated_at bigint not null)`,
+    `create table secret_versions (
+      name ${t.key} not null references secrets (name) on delete cascade,
+      version integer not null,
+      ciphertext ${t.bytes} not null,
+      nonce ${t.bytes} not null,
+      wrapped_key ${t.bytes} not null,
+      kek_id text not null,
+      size integer not null,
+      created_at bigint not null,
+      constraint secret_versions_pkey primary key (name, version))`,
+    `create index secret_versions_kek_idx on secret_versions (kek_id, name, version)`,
+    `create table secret_keks (
+      id ${t.key} not null constraint secret_keks_pkey primary key,
+      state text not null,
+      check_value text not null,
+      created_at bigint not null,
+      updated_at bigint not null)`,
+    `create unique index secret_keks_one_active on secret_keks (state) where state = 'active'`,
+  ],
+};
+
+export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v9];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

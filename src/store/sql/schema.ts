@@ -179,6 +179,32 @@ export interface KeyJournalRow {
   updated_at: number;
 }
 
+export interface SecretRow {
+  name: string;
+  current_version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SecretVersionRow {
+  name: string;
+  version: number;
+  ciphertext: Uint8Array;
+  nonce: Uint8Array;
+  wrapped_key: Uint8Array;
+  kek_id: string;
+  size: number;
+  created_at: number;
+}
+
+export interface SecretKekRow {
+  id: string;
+  state: string;
+  check_value: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Schema {
   entries: EntryRow;
   entry_selectors: EntrySelectorRow;
@@ -197,4 +223,7 @@ export interface Schema {
   federations: FederationRow;
   dpop_proofs: DpopProofRow;
   key_journal: KeyJournalRow;
+  secrets: SecretRow;
+  secret_versions: SecretVersionRow;
+  secret_keks: SecretKekRow;
 }

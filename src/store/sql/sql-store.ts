@@ -18,6 +18,7 @@ import { stsStore } from './sts-store.ts';
 import { federationStore } from './federation-store.ts';
 import { dpopProofStore } from './dpop-proof-store.ts';
 import { CommitNotifier } from './commit-notifier.ts';
+import { secretStore } from './secret-store.ts';
 
 export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAggregates {
   const g = <T extends object>(a: T) => guarded(a, ctx.dialect, isClosed);
@@ -34,6 +35,7 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
     sts: g(stsStore(ctx)),
     federations: g(federationStore(ctx)),
     dpopProofs: g(dpopProofStore(ctx)),
+    secrets: g(secretStore(ctx)),
   });
 }
 

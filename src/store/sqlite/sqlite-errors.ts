@@ -16,6 +16,7 @@ const UNAVAILABLE = new Map([
 
 const uniqueByColumns: Readonly<Record<string, string>> = {
   'entries.identity_hash': 'entries_identity_uq',
+  'secret_keks.state': 'secret_keks_one_active',
 };
 
 export function classifySqliteError(e: unknown): ErrorClass {
