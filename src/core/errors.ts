@@ -85,3 +85,14 @@ export class ResourceExhaustedError extends TesseraError {
 export function isTesseraError(e: unknown): e is TesseraError {
   return e instanceof TesseraError;
 }
+
+/**
+ * A write lost a race it can retry: the record changed since it was read (a concurrent writer,
+ * a key rotation). Reported as failed_precondition when retries run out.
+ */
+export class ConflictError extends FailedPreconditionError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConflictError';
+  }
+}

@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import {
-  dataKeyAad,
-  kekCheckValue,
-  openValue,
-  sealValue,
-  unwrapKey,
-  wrapKey,
-} from './envelope.ts';
+import { dataKeyAad, kekCheckValue, openValue, sealValue, unwrapKey, wrapKey } from './envelope.ts';
 
 const text = (s: string) => new Uint8Array(Buffer.from(s));
 const B = { name: 'db-password', version: 3 };

@@ -13,7 +13,12 @@ import type { KekManager } from './kek-manager.ts';
 
 export type { KekManager } from './kek-manager.ts';
 export { assertKekId, KEK_ID_PATTERN } from './kek-manager.ts';
-export { DiskKekManager, diskKekConfigSchema, DISK_TYPE, isKekFileName } from './disk/disk-kek-manager.ts';
+export {
+  DiskKekManager,
+  diskKekConfigSchema,
+  DISK_TYPE,
+  isKekFileName,
+} from './disk/disk-kek-manager.ts';
 
 export interface KekManagerConfig {
   readonly disk?: DiskKekConfig | undefined;

@@ -62,7 +62,7 @@ export const secretCases: Cases = {
   'a stale writer is refused and changes nothing': async (s) => {
     await withKek(s);
     await s.secrets.putVersion(ver('db', 1), 10);
-    const conflict = { name: 'FailedPreconditionError', message: /^conflict: / };
+    const conflict = { name: 'ConflictError', message: /^conflict: / };
     await assert.rejects(s.secrets.putVersion(ver('db', 1), 10), conflict);
     await assert.rejects(s.secrets.putVersion(ver('db', 3), 10), conflict);
     await assert.rejects(s.secrets.putVersion(ver('new', 2), 10), conflict);

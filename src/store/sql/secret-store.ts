@@ -3,7 +3,7 @@
 // move in one transaction; a version is only added under a KEK the same transaction sees active.
 // Every mutation announces the `access` topic.
 import { sql } from 'kysely';
-import { FailedPreconditionError, NotFoundError } from '../../core/errors.ts';
+import { ConflictError, FailedPreconditionError, NotFoundError } from '../../core/errors.ts';
 import type {
   KekRecord,
   KekState,
@@ -42,7 +42,7 @@ const kekOf = (r: SecretKekRow): KekRecord => ({
 });
 
 const notFound = (name: string) => new NotFoundError(`secret "${name}" not found`);
-const conflict = (msg: string) => new FailedPreconditionError(`conflict: ${msg}`);
+const conflict = (msg: string) => new ConflictError(`conflict: ${msg}`);
 
 /** The KEK row, locked against a concurrent state change until this transaction ends. */
 async function kekForWrite(ctx: SqlContext, db: Db, id: string) {
@@ -63,7 +63,12 @@ export function secretStore(ctx: SqlContext): SecretStore {
     },
     async list(limit) {
       checkLimit('limit', limit);
-      const rows = await db.selectFrom('secrets').selectAll().orderBy('name').limit(limit).execute();
+      const rows = await db
+        .selectFrom('secrets')
+        .selectAll()
+        .orderBy('name')
+        .limit(limit)
+        .execute();
       return rows.map(secretOf);
     },
     async versions(name) {
@@ -97,7 +102,12 @@ export function secretStore(ctx: SqlContext): SecretStore {
         if (v.version === 1) {
           row = await tx
             .insertInto('secrets')
-            .values({ name: v.name, current_version: 1, created_at: v.createdAt, updated_at: v.createdAt })
+            .values({
+              name: v.name,
+              current_version: 1,
+              created_at: v.createdAt,
+              updated_at: v.createdAt,
+            })
             .onConflict((oc) => oc.column('name').doNothing())
             .returningAll()
             .executeTakeFirst();

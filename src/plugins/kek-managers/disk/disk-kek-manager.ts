@@ -7,12 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { FailedPreconditionError, InvalidArgumentError } from '../../../core/errors.ts';
 import { fsyncDir, writeFileAtomic } from '../../../crypto/keys/atomic-write.ts';
-import {
-  KEY_BYTES,
-  kekCheckValue,
-  unwrapKey,
-  wrapKey,
-} from '../../../crypto/secrets/envelope.ts';
+import { KEY_BYTES, kekCheckValue, unwrapKey, wrapKey } from '../../../crypto/secrets/envelope.ts';
 import { assertKekId, KEK_ID_PATTERN, type KekManager } from '../kek-manager.ts';
 
 export const DISK_TYPE = 'disk';
