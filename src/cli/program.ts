@@ -102,6 +102,11 @@ export const commandTable: readonly CommandGroup[] = [
     description: 'SPIFFE federation relationships with other trust domains',
     load: async () => (await import('./commands/federation.ts')).registerFederation,
   },
+  {
+    name: 'secret',
+    description: 'the encrypted secret store (values are write-only)',
+    load: async () => (await import('./commands/secret.ts')).registerSecret,
+  },
 ];
 
 function newProgram(io: CliIo): Command {

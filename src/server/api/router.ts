@@ -36,6 +36,9 @@ import type { StsAdmin } from '../sts/admin.ts';
 import { FederationService as FederationApi } from '../../../proto/gen/tessera/v1/federation_pb.js';
 import type { FederationService } from '../federation/federation-service.ts';
 import { federatedBundleHandlers, federationHandlers } from './handlers/federation-handlers.ts';
+import { SecretService as SecretApi } from '../../../proto/gen/tessera/v1/secret_pb.js';
+import type { SecretStoreService } from '../broker/secret-store.ts';
+import { secretHandlers } from './handlers/secret-handlers.ts';
 
 export interface ApiServices {
   /** Only the aggregates the handlers read directly; services hold their own ports. */
@@ -53,6 +56,8 @@ export interface ApiServices {
   /** Issuers and trust policies of the token exchange (always served; see docs/token-exchange.md). */
   sts: StsAdmin;
   federation: FederationService;
+  /** The secret store (admin only; values are write-only). */
+  secrets: SecretStoreService;
 }
 
 export function registerServices(router: ConnectRouter, s: ApiServices): void {
@@ -74,4 +79,5 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
   router.service(ServerApi, serverHandlers(s.store.nodes, s.status));
   router.service(FederationApi, federationHandlers(s.store.bundles, s.federation));
   router.service(StsApi, stsHandlers(s.sts));
+  router.service(SecretApi, secretHandlers(s.secrets));
 }

@@ -44,6 +44,7 @@ import type { StsRegistry } from '../sts/registry.ts';
 import { runTasks, type Task } from './tasks.ts';
 import { applyFederationConfig, buildFederation } from './federation.ts';
 import type { FederationService } from '../federation/federation-service.ts';
+import { buildSecretStore, kekTidyDirs } from './secrets.ts';
 
 export { VERSION } from '../../core/defaults.ts';
 /** In the data directory: this server's id, and the disk key manager's keys. */
@@ -152,6 +153,7 @@ export class TesseraServer {
           { dir: lock.dir, isOurs: (name) => name === SERVER_ID_FILE || isAuditFileName(name) },
           { dir: path.join(lock.dir, KEYS_DIR), isOurs: isKeyFileName },
           { dir: path.join(lock.dir, AUDIT_SINKS_DIR), isOurs: isCursorFileName },
+          ...kekTidyDirs(config),
         ],
         log,
       );
@@ -241,6 +243,8 @@ export class TesseraServer {
           log.warn({ err: e }, 'entry sync after a commit notification failed; polling retries'),
         onWake: (source) => metrics.changeNotifications.inc({ source }),
       });
+      // A missing or wrong KEK file stops the start here, naming the file (compose/secrets.ts).
+      const secrets = await buildSecretStore(config, { store, auditor, clock });
       const registry = await buildStsRegistry(config, {
         trustDomain: td.name,
         store,
@@ -287,6 +291,7 @@ export class TesseraServer {
         registry,
         federation,
         tokenExchange,
+        secrets,
       });
       // Checkpoints of the head and SIEM export (compose/audit.ts).
       const audit = await buildAudit(config, {

@@ -16,6 +16,7 @@ import type { FederatedBundleCache } from '../authority/federated-bundle-cache.t
 import type { ServerConfig } from '../config/compile.ts';
 import type { EntryIndex } from '../registration/entry-index.ts';
 import type { FederationService } from '../federation/federation-service.ts';
+import type { SecretStoreService } from '../broker/secret-store.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { oidcUrls } from '../http/public-server.ts';
 import { EntryService } from '../registration/entry-service.ts';
@@ -49,6 +50,8 @@ export interface ServiceDeps {
   federation: FederationService;
   /** The token exchange, when configured: the dry run checks tokens exactly as it does. */
   tokenExchange: TokenExchange | undefined;
+  /** The secret store (compose/secrets.ts), started: its KEKs checked. */
+  secrets: SecretStoreService;
 }
 
 export function buildApiServices(d: ServiceDeps): ApiServices {
@@ -129,6 +132,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       entryCount: () => index.size,
     },
     federation,
+    secrets: d.secrets,
   };
 }
 

@@ -59,7 +59,27 @@ describe('compileServerConfig', () => {
         },
         sinks: [],
       },
+      secrets: { key_manager: { disk: {} } },
       datastore: { kind: 'sqlite', path: '/var/lib/tessera/datastore.sqlite3' },
+    });
+  });
+
+  it('secrets: the disk KEK manager by default; its dir; unknown keys refused', () => {
+    assert.deepEqual(
+      compile({ ...TD, secrets: { key_manager: { disk: { dir: '/k' } } } }).secrets,
+      {
+        key_manager: { disk: { dir: '/k' } },
+      },
+    );
+    assert.throws(() => compile({ ...TD, secrets: { key_manager: { kms: {} } } }), {
+      name: 'InvalidArgumentError',
+      message: 'config: secrets.key_manager: unknown key "kms"',
+    });
+    assert.throws(() => compile({ ...TD, secrets: { key_manager: { disk: { dir: '' } } } }), {
+      message: /^config: secrets\.key_manager\.disk\.dir: /,
+    });
+    assert.throws(() => compile({ ...TD, secrets: { kek: 1 } }), {
+      message: 'config: secrets: unknown key "kek"',
     });
   });
 

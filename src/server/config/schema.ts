@@ -5,6 +5,7 @@ import { parseDuration } from '../../core/duration.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import { keyTypes } from '../../core/authority.ts';
 import { nodeAttestorsServerSchema } from '../../plugins/node-attestors/catalog.ts';
+import { diskKekConfigSchema } from '../../plugins/kek-managers/catalog.ts';
 
 const duration = (_what: string) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -291,6 +292,19 @@ export const serverConfigSchema = z.strictObject({
         .default([]),
     })
     .optional(),
+  /**
+   * The secret store (docs/access.md, "Secret store"): which manager keeps the key-encryption
+   * keys. Absent = `disk` with its defaults (KEK files in <data_dir>/secrets).
+   */
+  secrets: z
+    .strictObject({
+      key_manager: z
+        .strictObject({
+          disk: diskKekConfigSchema.prefault({}),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
 });
 
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
