@@ -14,6 +14,7 @@ import type { KekManager } from './kek-manager.ts';
 export type { KekManager } from './kek-manager.ts';
 export { assertKekId, KEK_ID_PATTERN } from './kek-manager.ts';
 export {
+  DEFAULT_KEK_DIR,
   DiskKekManager,
   diskKekConfigSchema,
   DISK_TYPE,

@@ -2,14 +2,16 @@
 // kek-managers) and the service, whose start checks every KEK file the datastore needs.
 import path from 'node:path';
 import type { Clock } from '../../core/clock.ts';
-import { createKekManager, isKekFileName } from '../../plugins/kek-managers/catalog.ts';
+import {
+  createKekManager,
+  DEFAULT_KEK_DIR,
+  isKekFileName,
+} from '../../plugins/kek-managers/catalog.ts';
 import type { AtomicWriteDir } from '../../plugins/data-dir-tidy.ts';
 import type { Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import { SecretStoreService } from '../broker/secret-store.ts';
 import type { ServerConfig } from '../config/compile.ts';
-
-export const DEFAULT_KEK_DIR = 'secrets';
 
 /**
  * The KEK directory when it is the default one inside the locked data directory: temp files of
