@@ -6,7 +6,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createClient } from '@connectrpc/connect';
@@ -220,8 +228,18 @@ describe('tessera secret (real server and CLI)', () => {
     );
 
     renameSync(kekFile + '.away', kekFile);
+    // What an interrupted KEK write leaves (removed at start), and look-alikes (kept).
+    const orphan = path.join(dir, `.${name}.tmp-0123456789ab`);
+    const kept = [
+      path.join(dir, `.${name}.tmp-0123456789AB`),
+      path.join(dir, `.other.tmp-0123456789ab`),
+    ];
+    for (const f of [orphan, ...kept]) writeFileSync(f, 'x', { mode: 0o600 });
     await server.restart();
+    assert.equal(existsSync(orphan), false, 'the temp file of an interrupted KEK write is removed');
+    for (const f of kept) assert.equal(existsSync(f), true, `${f} kept`);
     await server.stop();
+    for (const f of kept) rmSync(f);
     assert.equal((await readAll(server)).get('s'), 'v');
   });
 
