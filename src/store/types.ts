@@ -279,6 +279,11 @@ export type KekState = 'pending' | 'active' | 'retired';
 export interface KekRecord {
   readonly id: string;
   readonly state: KekState;
+  /**
+   * The server that created it (its id): only that server may roll back its pending KEK; a
+   * rotation in progress on another server is not touched.
+   */
+  readonly owner: string;
   /** The KEK manager's check value (verify() compares it); "" while pending and not yet made. */
   readonly checkValue: string;
   readonly createdAt: number;

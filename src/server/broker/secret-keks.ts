@@ -15,7 +15,12 @@
 // A key is destroyed only when its record proves this store made it and nothing refers to it.
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
-import { ConflictError, FailedPreconditionError, UnavailableError } from '../../core/errors.ts';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  FailedPreconditionError,
+  UnavailableError,
+} from '../../core/errors.ts';
 import { dataKeyAad } from '../../crypto/secrets/envelope.ts';
 import type { KekManager } from '../../plugins/kek-managers/catalog.ts';
 import type { KekRecord, Store } from '../../store/types.ts';
@@ -37,6 +42,8 @@ export interface KekKeeperOptions {
   readonly kek: KekManager;
   readonly auditor: Auditor;
   readonly clock: Clock;
+  /** This server's id: the owner of the KEKs it creates. */
+  readonly serverId: string;
   /** Test hook: called after each re-wrapped data key (to stop a rotation midway). */
   readonly onRewrap?: () => void;
 }
@@ -83,7 +90,11 @@ export class KekKeeper {
   async #recover(): Promise<void> {
     const { store, kek } = this.#o;
     for (const k of await store.secrets.listKeks()) {
-      if (k.state === 'pending' && k.checkValue === '') {
+      if (k.state === 'pending' && k.owner !== this.#o.serverId) {
+        // Another server's rotation, maybe in progress: not ours to finish or roll back. Its
+        // key must be here (copied) once it is active; until then nothing is wrapped by it.
+        continue;
+      } else if (k.state === 'pending' && k.checkValue === '') {
         // Step 1 or 2 was cut short: nothing is wrapped by it yet. The record proves the key ours.
         await kek.destroy(k.id);
         await store.secrets.deleteKek(k.id);
@@ -94,7 +105,7 @@ export class KekKeeper {
       }
     }
     const keks = await store.secrets.listKeks();
-    if (keks.some((k) => k.state === 'pending')) {
+    if (keks.some((k) => k.state === 'pending' && k.owner === this.#o.serverId)) {
       await this.#rotate(STARTUP_CONTEXT, true);
     } else if (!keks.some((k) => k.state === 'active')) {
       await this.#first();
@@ -102,8 +113,23 @@ export class KekKeeper {
   }
 
   async #first(): Promise<void> {
-    const { store, auditor } = this.#o;
+    const { store } = this.#o;
     const k = await this.#newPending();
+    try {
+      await this.#activateFirst(k);
+    } catch (e) {
+      if (!(e instanceof AlreadyExistsError)) throw e;
+      // Another server sharing the datastore made the first KEK at the same moment: ours goes,
+      // and theirs must be here too (its file copied), or this start stops naming it.
+      await this.#forget(k.id);
+      for (const other of await store.secrets.listKeks()) {
+        await this.#o.kek.verify(other.id, other.checkValue);
+      }
+    }
+  }
+
+  async #activateFirst(k: KekRecord): Promise<void> {
+    const { store, auditor } = this.#o;
     await store.transaction(async (tx) => {
       await tx.secrets.updateKek(k.id, 'active', k.checkValue, this.#o.clock.now());
       await auditor.record(tx, STARTUP_CONTEXT, {
@@ -123,21 +149,35 @@ export class KekKeeper {
     await store.secrets.addKek({
       id,
       state: 'pending',
+      owner: this.#o.serverId,
       checkValue: '',
       createdAt: now,
       updatedAt: now,
     });
     const checkValue = await kek.create(id);
     await store.secrets.updateKek(id, 'pending', checkValue, clock.now());
-    return { id, state: 'pending', checkValue, createdAt: now, updatedAt: clock.now() };
+    return {
+      id,
+      state: 'pending',
+      owner: this.#o.serverId,
+      checkValue,
+      createdAt: now,
+      updatedAt: clock.now(),
+    };
   }
 
   async #rotate(ctx: RequestContext, resumed: boolean): Promise<KekRotationResult> {
     const { store } = this.#o;
     const keks = await store.secrets.listKeks();
-    const pendings = keks.filter((k) => k.state === 'pending' && k.checkValue !== '');
-    // Another rotation's pending KEK (interrupted, or of another server): finish that one.
-    const target = pendings[0] ?? (await this.#newPending());
+    const foreign = keks.find((k) => k.state === 'pending' && k.owner !== this.#o.serverId);
+    if (foreign) {
+      throw new FailedPreconditionError(
+        `secret store: a KEK rotation by server ${foreign.owner} is in progress (KEK ${foreign.id}); try again when it has finished`,
+      );
+    }
+    // This server's interrupted rotation: finish that one.
+    const target =
+      keks.find((k) => k.state === 'pending' && k.checkValue !== '') ?? (await this.#newPending());
     let rewrapped = 0;
     for (let attempt = 1; ; attempt++) {
       const old = (await store.secrets.listKeks()).filter((k) => k.id !== target.id);

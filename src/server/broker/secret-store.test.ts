@@ -50,6 +50,7 @@ async function env(): Promise<Env> {
         kek: await DiskKekManager.create(kekDir),
         auditor: new Auditor(clock, e.store),
         clock,
+        serverId: 'server-1',
         ...(onRewrap ? { onRewrap } : {}),
       });
     },
@@ -230,6 +231,7 @@ describe('SecretStoreService', () => {
     await e.store.secrets.addKek({
       id,
       state: 'pending',
+      owner: 'server-1',
       checkValue: '',
       createdAt: now,
       updatedAt: now,
@@ -238,6 +240,36 @@ describe('SecretStoreService', () => {
     const again = await e.open();
     assert.equal((await e.store.secrets.listKeks()).length, 1);
     assert.equal((await kekFiles(e)).length, 1);
+    assert.equal(str(await again.read('a')), 'x');
+    await e.close();
+  });
+
+  it("another server's pending KEK is left alone at start; a rotation waits for it", async () => {
+    const e = await env();
+    const s = await e.open();
+    await s.put(CTX, 'a', v('x'));
+    const now = e.clock.now();
+    const id = 'aaaabbbbccccdddd';
+    await e.store.secrets.addKek({
+      id,
+      state: 'pending',
+      owner: 'server-2',
+      checkValue: '',
+      createdAt: now,
+      updatedAt: now,
+    });
+    const again = await e.open();
+    assert.deepEqual(
+      (await e.store.secrets.listKeks()).map((k) => [k.state, k.owner]),
+      [
+        ['active', 'server-1'],
+        ['pending', 'server-2'],
+      ],
+    );
+    await assert.rejects(again.rotateKek(CTX), {
+      name: 'FailedPreconditionError',
+      message: `secret store: a KEK rotation by server server-2 is in progress (KEK ${id}); try again when it has finished`,
+    });
     assert.equal(str(await again.read('a')), 'x');
     await e.close();
   });

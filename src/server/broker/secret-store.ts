@@ -45,6 +45,8 @@ export interface SecretStoreServiceOptions {
   readonly kek: KekManager;
   readonly auditor: Auditor;
   readonly clock: Clock;
+  /** This server's id (owner of the KEKs it creates). */
+  readonly serverId: string;
   /** Test hook: called after each data key re-wrapped by a KEK rotation. */
   readonly onRewrap?: () => void;
 }

@@ -25,7 +25,7 @@ export function kekTidyDirs(config: ServerConfig): AtomicWriteDir[] {
 
 export async function buildSecretStore(
   config: ServerConfig,
-  d: { store: Store; auditor: Auditor; clock: Clock },
+  d: { store: Store; auditor: Auditor; clock: Clock; serverId: string },
 ): Promise<SecretStoreService> {
   const kek = await createKekManager(config.secrets.key_manager, { dataDir: config.data_dir });
   return SecretStoreService.create({ ...d, kek });

@@ -244,7 +244,7 @@ export class TesseraServer {
         onWake: (source) => metrics.changeNotifications.inc({ source }),
       });
       // A missing or wrong KEK file stops the start here, naming the file (compose/secrets.ts).
-      const secrets = await buildSecretStore(config, { store, auditor, clock });
+      const secrets = await buildSecretStore(config, { store, auditor, clock, serverId });
       const registry = await buildStsRegistry(config, {
         trustDomain: td.name,
         store,

@@ -9,6 +9,7 @@ const b = (...xs: number[]) => new Uint8Array(xs);
 const kek = (id: string, state: KekRecord['state'] = 'active'): KekRecord => ({
   id,
   state,
+  owner: 'server-1',
   checkValue: `check-${id}`,
   createdAt: T0,
   updatedAt: T0,

@@ -254,6 +254,7 @@ const v9: Migration = {
     `create table secret_keks (
       id ${t.key} not null constraint secret_keks_pkey primary key,
       state text not null,
+      owner text not null,
       check_value text not null,
       created_at bigint not null,
       updated_at bigint not null)`,

@@ -200,6 +200,7 @@ export interface SecretVersionRow {
 export interface SecretKekRow {
   id: string;
   state: string;
+  owner: string;
   check_value: string;
   created_at: number;
   updated_at: number;

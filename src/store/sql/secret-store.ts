@@ -36,6 +36,7 @@ const versionOf = (r: SecretVersionRow): SecretVersionRecord => ({
 const kekOf = (r: SecretKekRow): KekRecord => ({
   id: r.id,
   state: r.state as KekState,
+  owner: r.owner,
   checkValue: r.check_value,
   createdAt: Number(r.created_at),
   updatedAt: Number(r.updated_at),
@@ -207,6 +208,7 @@ export function secretStore(ctx: SqlContext): SecretStore {
           .values({
             id: k.id,
             state: k.state,
+            owner: k.owner,
             check_value: k.checkValue,
             created_at: k.createdAt,
             updated_at: k.updatedAt,
