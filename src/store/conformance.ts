@@ -16,6 +16,7 @@ import { stsCases } from './conformance/sts-cases.ts';
 import { federationCases } from './conformance/federation-cases.ts';
 import { dpopProofCases } from './conformance/dpop-proof-cases.ts';
 import { secretCases } from './conformance/secret-cases.ts';
+import { accessCases } from './conformance/access-cases.ts';
 
 export type { StoreFactory };
 
@@ -35,6 +36,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['federations', federationCases],
   ['dpop proofs', dpopProofCases],
   ['secrets', secretCases],
+  ['access model', accessCases],
 ];
 
 export function storeConformance(name: string, factory: StoreFactory): void {

@@ -21,6 +21,9 @@ const uniqueMessages: Readonly<Record<string, string>> = {
   federations_pkey: 'a federation relationship with this trust domain already exists',
   secret_keks_pkey: 'a key-encryption key with this id already exists',
   secret_keks_one_active: 'another key-encryption key is already active',
+  server_workloads_pkey: 'a server workload with this name already exists',
+  credential_providers_pkey: 'a credential provider with this name already exists',
+  access_policies_pkey: 'an access policy with this name already exists',
 };
 
 export function toStoreError(e: unknown, dialect: SqlDialect): TesseraError {

@@ -226,6 +226,44 @@ const v7: Migration = {
 };
 
 /**
+ * v8: the access model (docs/access.md): server workloads, credential providers and access
+ * policies. References are checked by the store under row locks (a deny policy names no
+ * provider), so there are no foreign keys; the indexes serve those checks and the per-server list.
+ */
+const v8: Migration = {
+  version: 8,
+  name: 'access model',
+  statements: (t) => [
+    `create table server_workloads (
+      name ${t.key} not null constraint server_workloads_pkey primary key,
+      host text not null,
+      port integer not null,
+      protocol text not null,
+      path_prefix text not null,
+      present text not null,
+      created_at bigint not null,
+      updated_at bigint not null)`,
+    `create table credential_providers (
+      name ${t.key} not null constraint credential_providers_pkey primary key,
+      type text not null,
+      config text not null,
+      created_at bigint not null,
+      updated_at bigint not null)`,
+    `create table access_policies (
+      name ${t.key} not null constraint access_policies_pkey primary key,
+      client text not null,
+      server ${t.key} not null,
+      credential_provider ${t.key} not null,
+      condition text not null,
+      effect text not null,
+      created_at bigint not null,
+      updated_at bigint not null)`,
+    `create index access_policies_server_idx on access_policies (server, name)`,
+    `create index access_policies_provider_idx on access_policies (credential_provider, name)`,
+  ],
+};
+
+/**
  * v9: the secret store (docs/access.md): secrets with their current version, envelope-encrypted
  * versions (ciphertext, nonce, wrapped data key — never plaintext) and key-encryption key
  * records; at most one KEK is active (a partial unique index, so two servers starting at once
@@ -262,7 +300,7 @@ const v9: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v9];
+export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

@@ -206,6 +206,39 @@ export interface SecretKekRow {
   updated_at: number;
 }
 
+export interface ServerWorkloadRow {
+  name: string;
+  host: string;
+  port: number;
+  protocol: string;
+  path_prefix: string;
+  present: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CredentialProviderRow {
+  name: string;
+  type: string;
+  /** JSON object: the provider's non-secret settings. */
+  config: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AccessPolicyRow {
+  name: string;
+  client: string;
+  server: string;
+  /** "" for a deny policy. */
+  credential_provider: string;
+  condition: string;
+  /** allow | deny */
+  effect: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Schema {
   entries: EntryRow;
   entry_selectors: EntrySelectorRow;
@@ -227,4 +260,7 @@ export interface Schema {
   secrets: SecretRow;
   secret_versions: SecretVersionRow;
   secret_keks: SecretKekRow;
+  server_workloads: ServerWorkloadRow;
+  credential_providers: CredentialProviderRow;
+  access_policies: AccessPolicyRow;
 }

@@ -17,6 +17,7 @@ import { changeFeed } from './change-feed.ts';
 import { stsStore } from './sts-store.ts';
 import { federationStore } from './federation-store.ts';
 import { dpopProofStore } from './dpop-proof-store.ts';
+import { accessStore } from './access-store.ts';
 import { CommitNotifier } from './commit-notifier.ts';
 import { secretStore } from './secret-store.ts';
 
@@ -36,6 +37,7 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
     federations: g(federationStore(ctx)),
     dpopProofs: g(dpopProofStore(ctx)),
     secrets: g(secretStore(ctx)),
+    access: g(accessStore(ctx)),
   });
 }
 
