@@ -1,0 +1,122 @@
+// Admin operations on credential providers: the type's schema validates the config (through the
+// injected catalog validator), every secret the config names must exist in the secret store,
+// then the record is stored and audited in one transaction. Deleting one ends its leases.
+import type { CredentialProviderRecord } from '../../core/access.ts';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../core/errors.ts';
+import type { RequestContext } from '../context.ts';
+import type { AccessAdminDeps } from './access-admin-deps.ts';
+import { type At, checkName, type CredentialProviderInput, shown } from './access-fields.ts';
+
+export const MAX_PROVIDER_TYPE_LENGTH = 64;
+
+/** Audit details of a provider: its type, the config's keys and the secrets it names (never a value). */
+export const describeProvider = (p: CredentialProviderRecord, secrets: readonly string[]) => ({
+  type: p.type,
+  config_keys: Object.keys(p.config).sort(),
+  refers_to: [...secrets].sort(),
+});
+
+export interface CheckedProvider {
+  readonly record: Omit<CredentialProviderRecord, 'createdAt' | 'updatedAt'>;
+  readonly secrets: readonly string[];
+}
+
+/** Name, type and config (the catalog's schema, normalised); `at` prefixes document errors. */
+export function checkProvider(
+  d: Pick<AccessAdminDeps, 'validateProviderConfig'>,
+  at: At,
+  input: CredentialProviderInput,
+): CheckedProvider {
+  const name = checkName(at, 'name', input.name);
+  if (input.type === '') throw new InvalidArgumentError(`${at}type: is required`);
+  if (input.type.length > MAX_PROVIDER_TYPE_LENGTH)
+    throw new InvalidArgumentError(`${at}type: longer than ${MAX_PROVIDER_TYPE_LENGTH} characters`);
+  try {
+    const { config, secrets } = d.validateProviderConfig(input.type, input.config);
+    return { record: { name, type: input.type, config }, secrets };
+  } catch (e) {
+    if (at !== '' && e instanceof InvalidArgumentError)
+      throw new InvalidArgumentError(`${at.slice(0, -1)}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+/** Every secret named must exist (checked before anything is stored). */
+export async function checkSecretsExist(
+  d: Pick<AccessAdminDeps, 'secrets'>,
+  at: At,
+  name: string,
+  secrets: readonly string[],
+): Promise<void> {
+  for (const s of secrets) {
+    if (!(await d.secrets.exists(s)))
+      throw new FailedPreconditionError(
+        `${at === '' ? '' : at.slice(0, -1) + ': '}credential provider "${name}": secret ${shown(s)} does not exist (create it with \`tessera secret put\`)`,
+      );
+  }
+}
+
+export class CredentialProviderAdmin {
+  readonly #d: AccessAdminDeps;
+
+  constructor(d: AccessAdminDeps) {
+    this.#d = d;
+  }
+
+  async create(
+    ctx: RequestContext,
+    input: CredentialProviderInput,
+  ): Promise<CredentialProviderRecord> {
+    const { record, secrets } = checkProvider(this.#d, '', input);
+    await checkSecretsExist(this.#d, '', record.name, secrets);
+    const now = this.#d.clock.now();
+    return this.#d.store.transaction(async (tx) => {
+      const created = await tx.access.createCredentialProvider({
+        ...record,
+        createdAt: now,
+        updatedAt: now,
+      });
+      await this.#d.auditor.record(tx, ctx, {
+        action: 'credential_provider.create',
+        target: record.name,
+        outcome: 'success',
+        details: describeProvider(created, secrets),
+      });
+      return created;
+    });
+  }
+
+  /** Deletes it (refused while policies use it), then ends the leases released through it. */
+  async delete(
+    ctx: RequestContext,
+    name: string,
+  ): Promise<{ provider: CredentialProviderRecord; leasesEnded: number }> {
+    checkName('', 'name', name);
+    const provider = await this.#d.store.transaction(async (tx) => {
+      const gone = await tx.access.deleteCredentialProvider(name);
+      await this.#d.auditor.record(tx, ctx, {
+        action: 'credential_provider.delete',
+        target: name,
+        outcome: 'success',
+        details: { type: gone.type },
+      });
+      return gone;
+    });
+    const leasesEnded = await this.#d.revocation.revoke(
+      { provider: name },
+      `credential provider "${name}" deleted`,
+    );
+    return { provider, leasesEnded };
+  }
+
+  async get(name: string): Promise<CredentialProviderRecord> {
+    checkName('', 'name', name);
+    const p = await this.#d.store.access.getCredentialProvider(name);
+    if (!p) throw new NotFoundError(`credential provider "${name}" does not exist`);
+    return p;
+  }
+
+  list(): Promise<CredentialProviderRecord[]> {
+    return this.#d.store.access.listCredentialProviders();
+  }
+}
