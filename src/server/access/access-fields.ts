@@ -104,7 +104,6 @@ function checkPathPrefix(at: At, v: string, protocol: ServerProtocol): string {
   if (v.length > MAX_PATH_PREFIX_LENGTH)
     throw fieldError(at, 'path_prefix', `longer than ${MAX_PATH_PREFIX_LENGTH} characters`);
   if (!v.startsWith('/')) throw fieldError(at, 'path_prefix', 'must start with "/"');
-  // eslint-disable-next-line no-control-regex
   if (/[\s?#\u0000-\u001f\u007f]/.test(v))
     throw fieldError(at, 'path_prefix', 'must not contain spaces, control characters, "?" or "#"');
   return v;
