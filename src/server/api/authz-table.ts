@@ -71,6 +71,23 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
   '/tessera.v1.BundleService/SetFederatedBundle': ADMIN,
   '/tessera.v1.BundleService/ListFederatedBundles': ADMIN,
   '/tessera.v1.BundleService/DeleteFederatedBundle': ADMIN,
+  '/tessera.v1.ServerWorkloadService/CreateServerWorkload': ADMIN,
+  '/tessera.v1.ServerWorkloadService/ListServerWorkloads': ADMIN,
+  '/tessera.v1.ServerWorkloadService/GetServerWorkload': ADMIN,
+  '/tessera.v1.ServerWorkloadService/UpdateServerWorkload': ADMIN,
+  '/tessera.v1.ServerWorkloadService/DeleteServerWorkload': ADMIN,
+  '/tessera.v1.CredentialProviderService/CreateCredentialProvider': ADMIN,
+  '/tessera.v1.CredentialProviderService/ListCredentialProviders': ADMIN,
+  '/tessera.v1.CredentialProviderService/GetCredentialProvider': ADMIN,
+  '/tessera.v1.CredentialProviderService/DeleteCredentialProvider': ADMIN,
+  '/tessera.v1.AccessPolicyService/CreateAccessPolicy': ADMIN,
+  '/tessera.v1.AccessPolicyService/ListAccessPolicies': ADMIN,
+  '/tessera.v1.AccessPolicyService/GetAccessPolicy': ADMIN,
+  '/tessera.v1.AccessPolicyService/UpdateAccessPolicy': ADMIN,
+  '/tessera.v1.AccessPolicyService/DeleteAccessPolicy': ADMIN,
+  '/tessera.v1.AccessPolicyService/ImportAccessDocument': ADMIN,
+  '/tessera.v1.AccessPolicyService/TestAccess': ADMIN,
+  '/tessera.v1.AccessPolicyService/WhatIfAccess': ADMIN,
 };
 
 export function isAllowed(path: string, caller: Caller): boolean {

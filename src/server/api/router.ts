@@ -39,6 +39,17 @@ import { federatedBundleHandlers, federationHandlers } from './handlers/federati
 import { SecretService as SecretApi } from '../../../proto/gen/tessera/v1/secret_pb.js';
 import type { SecretStoreService } from '../broker/secret-store.ts';
 import { secretHandlers } from './handlers/secret-handlers.ts';
+import {
+  AccessPolicyService as AccessPolicyApi,
+  CredentialProviderService as CredentialProviderApi,
+  ServerWorkloadService as ServerWorkloadApi,
+} from '../../../proto/gen/tessera/v1/access_pb.js';
+import type { AccessModelServices } from '../access/access-model.ts';
+import {
+  accessPolicyModelHandlers,
+  credentialProviderHandlers,
+  serverWorkloadHandlers,
+} from './handlers/access-handlers.ts';
 
 export interface ApiServices {
   /** Only the aggregates the handlers read directly; services hold their own ports. */
@@ -58,6 +69,8 @@ export interface ApiServices {
   federation: FederationService;
   /** The secret store (admin only; values are write-only). */
   secrets: SecretStoreService;
+  /** Server workloads, credential providers, access policies and their import. */
+  accessModel: AccessModelServices;
 }
 
 export function registerServices(router: ConnectRouter, s: ApiServices): void {
@@ -80,4 +93,10 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
   router.service(FederationApi, federationHandlers(s.store.bundles, s.federation));
   router.service(StsApi, stsHandlers(s.sts));
   router.service(SecretApi, secretHandlers(s.secrets));
+  router.service(ServerWorkloadApi, serverWorkloadHandlers(s.accessModel));
+  router.service(CredentialProviderApi, credentialProviderHandlers(s.accessModel));
+  // TestAccess and WhatIfAccess: the decision room's handlers are spread in here too.
+  router.service(AccessPolicyApi, {
+    ...accessPolicyModelHandlers(s.accessModel),
+  });
 }

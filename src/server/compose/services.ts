@@ -32,6 +32,9 @@ import {
 } from '../sts/introspection.ts';
 import type { Minter } from '../svid/minter.ts';
 import { SvidService } from '../svid/svid-service.ts';
+import { buildAccessModel } from '../access/access-model.ts';
+import { validateCredentialProviderConfig } from '../../plugins/credential-providers/catalog.ts';
+import { interimCheckPolicy, interimRevocation, interimSecretExistence } from './access-interim.ts';
 
 export interface ServiceDeps {
   config: ServerConfig;
@@ -133,6 +136,15 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     },
     federation,
     secrets: d.secrets,
+    accessModel: buildAccessModel({
+      store,
+      auditor,
+      clock,
+      validateProviderConfig: validateCredentialProviderConfig,
+      secrets: interimSecretExistence,
+      checkPolicy: interimCheckPolicy,
+      revocation: interimRevocation,
+    }),
   };
 }
 

@@ -1,0 +1,79 @@
+// The access model ↔ its wire messages (tessera/v1/access.proto). Times are Unix milliseconds.
+// From the wire only the caller-settable fields are read; the server validates them.
+import type { JsonObject, MessageInitShape } from '@bufbuild/protobuf';
+import type { AccessPolicy, CredentialProviderRecord, ServerWorkload } from '../core/access.ts';
+import type {
+  AccessPolicy as WireAccessPolicy,
+  AccessPolicySchema,
+  CredentialProvider as WireCredentialProvider,
+  CredentialProviderSchema,
+  ServerWorkload as WireServerWorkload,
+  ServerWorkloadSchema,
+} from '../../proto/gen/tessera/v1/access_pb.js';
+
+export function serverWorkloadToWire(
+  w: ServerWorkload,
+): MessageInitShape<typeof ServerWorkloadSchema> {
+  return {
+    name: w.name,
+    host: w.host,
+    port: w.port,
+    protocol: w.protocol,
+    pathPrefix: w.pathPrefix,
+    present: w.present,
+    createdAt: BigInt(w.createdAt),
+    updatedAt: BigInt(w.updatedAt),
+  };
+}
+
+export function serverWorkloadFromWire(w: WireServerWorkload) {
+  return {
+    name: w.name,
+    host: w.host,
+    port: w.port,
+    protocol: w.protocol,
+    pathPrefix: w.pathPrefix,
+    present: w.present,
+  };
+}
+
+export function credentialProviderToWire(
+  p: CredentialProviderRecord,
+): MessageInitShape<typeof CredentialProviderSchema> {
+  return {
+    name: p.name,
+    type: p.type,
+    // JSON-serialisable by contract (core/access.ts); the round trip drops anything else.
+    config: JSON.parse(JSON.stringify(p.config)) as JsonObject,
+    createdAt: BigInt(p.createdAt),
+    updatedAt: BigInt(p.updatedAt),
+  };
+}
+
+export function credentialProviderFromWire(p: WireCredentialProvider) {
+  return { name: p.name, type: p.type, config: p.config ?? {} };
+}
+
+export function accessPolicyToWire(p: AccessPolicy): MessageInitShape<typeof AccessPolicySchema> {
+  return {
+    name: p.name,
+    client: p.client,
+    server: p.server,
+    credentialProvider: p.credentialProvider,
+    condition: p.condition,
+    deny: p.effect === 'deny',
+    createdAt: BigInt(p.createdAt),
+    updatedAt: BigInt(p.updatedAt),
+  };
+}
+
+export function accessPolicyFromWire(p: WireAccessPolicy) {
+  return {
+    name: p.name,
+    client: p.client,
+    server: p.server,
+    credentialProvider: p.credentialProvider,
+    condition: p.condition,
+    deny: p.deny,
+  };
+}
