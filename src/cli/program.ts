@@ -107,6 +107,22 @@ export const commandTable: readonly CommandGroup[] = [
     description: 'the encrypted secret store (values are write-only)',
     load: async () => (await import('./commands/secret.ts')).registerSecret,
   },
+  {
+    name: 'server-workload',
+    description: 'server workloads: the APIs and databases clients are granted access to',
+    load: async () => (await import('./commands/server-workload.ts')).registerServerWorkload,
+  },
+  {
+    name: 'credential-provider',
+    description: 'credential providers: where released credentials come from',
+    load: async () =>
+      (await import('./commands/credential-provider.ts')).registerCredentialProvider,
+  },
+  {
+    name: 'access-policy',
+    description: 'access policies: which clients may reach which server workloads',
+    load: async () => (await import('./commands/access-policy.ts')).registerAccessPolicy,
+  },
 ];
 
 function newProgram(io: CliIo): Command {

@@ -1,0 +1,105 @@
+// Server workloads, credential providers and access policies as the CLI shows them: the stable
+// JSON shapes (docs/cli.md) and the table rows.
+import type { Command } from 'commander';
+import type { AccessPolicy, CredentialProvider, ServerWorkload } from '../../client/api/access.ts';
+import { InvalidArgumentError, TesseraError } from '../../core/errors.ts';
+import { isoFromMillis } from '../output.ts';
+import type { AdminContext } from '../context.ts';
+
+export function serverWorkloadJson(w: ServerWorkload) {
+  return {
+    name: w.name,
+    host: w.host,
+    port: w.port,
+    protocol: w.protocol,
+    pathPrefix: w.pathPrefix,
+    present: w.present,
+    createdAt: isoFromMillis(w.createdAt),
+    updatedAt: isoFromMillis(w.updatedAt),
+  };
+}
+
+export const serverWorkloadHeaders = ['NAME', 'PROTOCOL', 'HOST', 'PORT', 'PATH PREFIX', 'PRESENT'];
+
+export const serverWorkloadRow = (w: ServerWorkload): string[] => [
+  w.name,
+  w.protocol,
+  w.host,
+  String(w.port),
+  w.pathPrefix,
+  w.present,
+];
+
+export function credentialProviderJson(p: CredentialProvider) {
+  return {
+    name: p.name,
+    type: p.type,
+    config: p.config ?? {},
+    createdAt: isoFromMillis(p.createdAt),
+    updatedAt: isoFromMillis(p.updatedAt),
+  };
+}
+
+export const credentialProviderHeaders = ['NAME', 'TYPE', 'CREATED'];
+
+export const credentialProviderRow = (p: CredentialProvider): string[] => [
+  p.name,
+  p.type,
+  isoFromMillis(p.createdAt),
+];
+
+export function accessPolicyJson(p: AccessPolicy) {
+  return {
+    name: p.name,
+    effect: p.deny ? 'deny' : 'allow',
+    client: p.client,
+    server: p.server,
+    credentialProvider: p.credentialProvider,
+    condition: p.condition,
+    createdAt: isoFromMillis(p.createdAt),
+    updatedAt: isoFromMillis(p.updatedAt),
+  };
+}
+
+export const accessPolicyHeaders = ['NAME', 'EFFECT', 'CLIENT', 'SERVER', 'PROVIDER', 'CONDITION'];
+
+export const accessPolicyRow = (p: AccessPolicy): string[] => [
+  p.name,
+  p.deny ? 'deny' : 'allow',
+  p.client,
+  p.server,
+  p.credentialProvider,
+  p.condition,
+];
+
+/** Prints one object as JSON or "Key: value" lines. */
+export function printOne<T>(
+  ctx: AdminContext<object>,
+  v: T | undefined,
+  what: string,
+  json: (v: T) => Record<string, unknown>,
+): void {
+  if (!v) throw new TesseraError('internal', `the server returned no ${what}`);
+  const j = json(v);
+  if (ctx.out.json) {
+    ctx.out.printJson(j);
+    return;
+  }
+  ctx.out.fields(
+    Object.entries(j).map(([k, val]) => [k, typeof val === 'string' ? val : JSON.stringify(val)]),
+  );
+}
+
+/** `show NAME` / `delete NAME`: the name as the argument or --name (both: they must agree). */
+export function withNameArg(cmd: Command, what: string): Command {
+  return cmd.argument('[name]', `${what} name (or --name)`).option('--name <name>', `${what} name`);
+}
+
+export function nameFrom(cmd: Command, opts: { name?: string }, usage: string): string {
+  const [arg] = cmd.args;
+  if (arg !== undefined && opts.name !== undefined && arg !== opts.name)
+    throw new InvalidArgumentError(`two different names: ${arg} and --name ${opts.name}`);
+  const name = arg ?? opts.name;
+  if (name === undefined) throw new InvalidArgumentError(`give the name: ${usage}`);
+  return name;
+}

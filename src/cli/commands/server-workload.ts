@@ -1,0 +1,125 @@
+// `tessera server-workload ...`: the things clients reach (an API, a database), over the admin
+// socket: create, list, show, update, delete. See docs/access.md.
+import { type Command, Option } from 'commander';
+import { ServerWorkloadService } from '../../client/api/access.ts';
+import { TesseraError } from '../../core/errors.ts';
+import { positiveInt } from '../args.ts';
+import { adminAction, adminCommand, type CliIo } from '../context.ts';
+import {
+  nameFrom,
+  printOne,
+  serverWorkloadHeaders,
+  serverWorkloadJson,
+  serverWorkloadRow,
+  withNameArg,
+} from './access-views.ts';
+
+const PROTOCOLS = ['http', 'https', 'postgres', 'redis', 'mysql', 'tcp'];
+
+interface Flags {
+  name: string;
+  host?: string;
+  port?: string;
+  protocol?: string;
+  pathPrefix?: string;
+  present?: string;
+}
+
+function withFields(cmd: Command, required: boolean): Command {
+  const protocol = new Option('--protocol <protocol>', 'protocol').choices(PROTOCOLS);
+  cmd.requiredOption('--name <name>', 'server workload name');
+  if (required) {
+    cmd
+      .requiredOption('--host <host>', 'hostname or IP address')
+      .requiredOption('--port <port>', 'port (1-65535)')
+      .addOption(protocol.makeOptionMandatory());
+  } else {
+    cmd
+      .option('--host <host>', 'hostname or IP address')
+      .option('--port <port>', 'port (1-65535)')
+      .addOption(protocol);
+  }
+  return cmd
+    .option('--path-prefix <path>', 'http(s): only requests under this path ("" = any)')
+    .option(
+      '--present <how>',
+      'how the credential is presented: authorization-bearer | header:NAME | basic | query:NAME | ' +
+        'postgres-password | redis-auth | mysql-password | aws-sigv4 ("" = not injected)',
+    );
+}
+
+export function registerServerWorkload(program: Command, io: CliIo): void {
+  const sw = program
+    .command('server-workload')
+    .description('server workloads: the APIs and databases clients are granted access to');
+
+  const create = withFields(adminCommand(sw, 'create', 'create a server workload', io), true);
+  adminAction<Flags>(create, io, async (ctx) => {
+    const o = ctx.opts;
+    const res = await ctx.client(ServerWorkloadService).createServerWorkload({
+      serverWorkload: {
+        name: o.name,
+        host: o.host ?? '',
+        port: positiveInt(o.port ?? '', '--port', 65535),
+        protocol: o.protocol ?? '',
+        pathPrefix: o.pathPrefix ?? '',
+        present: o.present ?? '',
+      },
+    });
+    printOne(ctx, res.serverWorkload, 'server workload', serverWorkloadJson);
+  });
+
+  const update = withFields(
+    adminCommand(sw, 'update', 'change a server workload (flags not given keep their value)', io),
+    false,
+  );
+  adminAction<Flags>(update, io, async (ctx) => {
+    const o = ctx.opts;
+    const c = ctx.client(ServerWorkloadService);
+    const { serverWorkload: cur } = await c.getServerWorkload({ name: o.name });
+    if (!cur) throw new TesseraError('internal', 'the server returned no server workload');
+    const protocol = o.protocol ?? cur.protocol;
+    const http = protocol === 'http' || protocol === 'https';
+    const res = await c.updateServerWorkload({
+      serverWorkload: {
+        name: cur.name,
+        host: o.host ?? cur.host,
+        port: o.port === undefined ? cur.port : positiveInt(o.port, '--port', 65535),
+        protocol,
+        // A path prefix only means something for http(s): switching away drops it.
+        pathPrefix: o.pathPrefix ?? (http ? cur.pathPrefix : ''),
+        present: o.present ?? cur.present,
+      },
+    });
+    printOne(ctx, res.serverWorkload, 'server workload', serverWorkloadJson);
+  });
+
+  const list = adminCommand(sw, 'list', 'list server workloads', io);
+  adminAction<object>(list, io, async ({ client, out }) => {
+    const res = await client(ServerWorkloadService).listServerWorkloads({});
+    if (out.json) out.printJson({ serverWorkloads: res.serverWorkloads.map(serverWorkloadJson) });
+    else out.table(serverWorkloadHeaders, res.serverWorkloads.map(serverWorkloadRow));
+  });
+
+  const show = withNameArg(
+    adminCommand(sw, 'show', 'show a server workload', io),
+    'server workload',
+  );
+  adminAction<{ name?: string }>(show, io, async (ctx) => {
+    const name = nameFrom(show, ctx.opts, 'server-workload show NAME');
+    const res = await ctx.client(ServerWorkloadService).getServerWorkload({ name });
+    printOne(ctx, res.serverWorkload, 'server workload', serverWorkloadJson);
+  });
+
+  const del = withNameArg(
+    adminCommand(sw, 'delete', 'delete a server workload (refused while policies use it)', io),
+    'server workload',
+  );
+  adminAction<{ name?: string }>(del, io, async (ctx) => {
+    const name = nameFrom(del, ctx.opts, 'server-workload delete NAME');
+    const res = await ctx.client(ServerWorkloadService).deleteServerWorkload({ name });
+    if (ctx.out.json)
+      ctx.out.printJson(res.serverWorkload ? serverWorkloadJson(res.serverWorkload) : {});
+    else ctx.out.line(`server workload ${name} deleted`);
+  });
+}
