@@ -156,6 +156,10 @@ describe('access admin services', () => {
       message: 'unknown credential provider type "nope"',
     });
     await assert.rejects(
+      providers.create(admin, { name: 'p', type: 'jwt-svid', config: { x: 'y'.repeat(65536) } }),
+      { name: 'InvalidArgumentError', message: 'config: larger than 64 KiB' },
+    );
+    await assert.rejects(
       providers.create(admin, { name: 'p', type: 'static-secret', config: { secret: 'missing' } }),
       {
         name: 'FailedPreconditionError',

@@ -8,6 +8,8 @@ import type { AccessAdminDeps } from './access-admin-deps.ts';
 import { type At, checkName, type CredentialProviderInput, shown } from './access-fields.ts';
 
 export const MAX_PROVIDER_TYPE_LENGTH = 64;
+/** A config is settings and secret names: 64 KiB of JSON is far more than any type needs. */
+export const MAX_PROVIDER_CONFIG_BYTES = 64 * 1024;
 
 /** Audit details of a provider: its type, the config's keys and the secrets it names (never a value). */
 export const describeProvider = (p: CredentialProviderRecord, secrets: readonly string[]) => ({
@@ -31,6 +33,10 @@ export function checkProvider(
   if (input.type === '') throw new InvalidArgumentError(`${at}type: is required`);
   if (input.type.length > MAX_PROVIDER_TYPE_LENGTH)
     throw new InvalidArgumentError(`${at}type: longer than ${MAX_PROVIDER_TYPE_LENGTH} characters`);
+  if (Buffer.byteLength(JSON.stringify(input.config ?? {}), 'utf8') > MAX_PROVIDER_CONFIG_BYTES)
+    throw new InvalidArgumentError(
+      `${at}config: larger than ${MAX_PROVIDER_CONFIG_BYTES / 1024} KiB`,
+    );
   try {
     const { config, secrets } = d.validateProviderConfig(input.type, input.config);
     return { record: { name, type: input.type, config }, secrets };
