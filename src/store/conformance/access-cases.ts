@@ -273,6 +273,35 @@ export const accessCases: Cases = {
     assert.equal((await s.access.listAccessPolicies({ server: 'w00007' })).length, 1);
   },
 
+  'concurrent policy creates and server workload deletes never leave a dangling reference': async (
+    s,
+  ) => {
+    for (let round = 0; round < 8; round++) {
+      const w = `w${round}`;
+      await s.access.createServerWorkload(workload(w));
+      await s.access.createCredentialProvider(provider(`c${round}`));
+      const results = await Promise.allSettled([
+        s.access.createAccessPolicy(
+          policy(`p${round}`, { server: w, credentialProvider: `c${round}` }),
+        ),
+        s.access.deleteServerWorkload(w),
+        s.access.deleteCredentialProvider(`c${round}`),
+      ]);
+      for (const r of results) {
+        if (r.status === 'rejected')
+          assert.ok(
+            ['NotFoundError', 'FailedPreconditionError'].includes((r.reason as Error).name),
+            String(r.reason),
+          );
+      }
+      const p = await s.access.getAccessPolicy(`p${round}`);
+      if (p) {
+        assert.notEqual(await s.access.getServerWorkload(w), null, `round ${round}: workload`);
+        assert.notEqual(await s.access.getCredentialProvider(`c${round}`), null, `round ${round}`);
+      }
+    }
+  },
+
   'inside a rolled-back transaction nothing is stored': async (s) => {
     await assert.rejects(
       s.transaction(async (tx) => {
