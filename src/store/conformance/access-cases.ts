@@ -302,6 +302,22 @@ export const accessCases: Cases = {
     }
   },
 
+  'concurrent imports of overlapping documents both succeed': async (s) => {
+    const names = Array.from({ length: 40 }, (_, i) => `w${String(i).padStart(3, '0')}`);
+    const doc = (order: string[], port: number) => ({
+      serverWorkloads: order.map((n) => workload(n, { port })),
+      credentialProviders: [],
+      accessPolicies: [],
+    });
+    await s.access.importDocument(doc(names, 1));
+    await Promise.all([
+      s.access.importDocument(doc(names, 2)),
+      s.access.importDocument(doc([...names].reverse(), 3)),
+    ]);
+    const ports = new Set((await s.access.listServerWorkloads()).map((w) => w.port));
+    assert.equal(ports.size, 1, 'one import replaced everything last');
+  },
+
   'inside a rolled-back transaction nothing is stored': async (s) => {
     await assert.rejects(
       s.transaction(async (tx) => {

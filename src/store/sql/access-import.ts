@@ -19,13 +19,16 @@ async function existing(
   names: readonly string[],
 ): Promise<Set<string>> {
   const found = new Set<string>();
-  for (const part of chunks(names, 1, ctx.dialect.maxParams)) {
+  // Locked in name order, so two imports sharing names wait for each other instead of deadlocking.
+  const sorted = [...names].sort();
+  for (const part of chunks(sorted, 1, ctx.dialect.maxParams)) {
     const rows = await lockRows(
       ctx,
       tx
         .selectFrom(table as Table)
         .select('name')
-        .where('name', 'in', part),
+        .where('name', 'in', part)
+        .orderBy('name'),
     ).execute();
     for (const r of rows) found.add(r.name);
   }
