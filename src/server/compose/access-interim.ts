@@ -1,15 +1,11 @@
 // INTERIM wiring of the access model's injected checks, until the rooms that own them land
 // (issue 10). Each is the safe stand-in: it refuses rather than allows, and ends nothing because
 // nothing has been released yet. The integrator replaces each in compose/services.ts:
-// - interimSecretExistence → the secret store's existence check (server/broker, `secrets`);
 // - interimCheckPolicy → checkAccessPolicy of server/access/check-policy.ts (`access-decide`);
 // - interimRevocation → the broker's AccessRevocation (`broker`).
 import type { AccessRevocation } from '../../core/access.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
-import type { PolicyCheck, SecretExistence } from '../access/access-admin-deps.ts';
-
-/** No secret store yet: no secret exists, so a provider naming one is refused. */
-export const interimSecretExistence: SecretExistence = { exists: async () => false };
+import type { PolicyCheck } from '../access/access-admin-deps.ts';
 
 /** Until the decision room's check: the client pattern must at least be a spiffe:// URI. */
 export const interimCheckPolicy: PolicyCheck = (p) => {

@@ -34,7 +34,7 @@ import type { Minter } from '../svid/minter.ts';
 import { SvidService } from '../svid/svid-service.ts';
 import { buildAccessModel } from '../access/access-model.ts';
 import { validateCredentialProviderConfig } from '../../plugins/credential-providers/catalog.ts';
-import { interimCheckPolicy, interimRevocation, interimSecretExistence } from './access-interim.ts';
+import { interimCheckPolicy, interimRevocation } from './access-interim.ts';
 
 export interface ServiceDeps {
   config: ServerConfig;
@@ -141,7 +141,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       auditor,
       clock,
       validateProviderConfig: validateCredentialProviderConfig,
-      secrets: interimSecretExistence,
+      secrets: d.secrets,
       checkPolicy: interimCheckPolicy,
       revocation: interimRevocation,
     }),
