@@ -17,6 +17,7 @@ import { federationCases } from './conformance/federation-cases.ts';
 import { dpopProofCases } from './conformance/dpop-proof-cases.ts';
 import { secretCases } from './conformance/secret-cases.ts';
 import { accessCases } from './conformance/access-cases.ts';
+import { leaseCases } from './conformance/lease-cases.ts';
 
 export type { StoreFactory };
 
@@ -37,6 +38,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['dpop proofs', dpopProofCases],
   ['secrets', secretCases],
   ['access model', accessCases],
+  ['leases', leaseCases],
 ];
 
 export function storeConformance(name: string, factory: StoreFactory): void {

@@ -300,7 +300,38 @@ const v9: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9];
+/**
+ * v10: leases of dynamic credentials (LeaseStore). Indexed for the sweeper (state, expiry) and
+ * for revocation by provider, policy, server, client and agent.
+ */
+const v10: Migration = {
+  version: 10,
+  name: 'leases',
+  statements: (t) => [
+    `create table leases (
+      id ${t.key} not null constraint leases_pkey primary key,
+      provider text not null,
+      server text not null,
+      client text not null,
+      policy text not null,
+      agent text not null,
+      data text not null,
+      state text not null,
+      expires_at bigint not null,
+      created_at bigint not null,
+      claimed_at bigint not null,
+      end_reason text not null,
+      ended_at bigint)`,
+    `create index leases_state_expires_idx on leases (state, expires_at)`,
+    `create index leases_provider_idx on leases (provider, state)`,
+    `create index leases_policy_idx on leases (policy, state)`,
+    `create index leases_server_idx on leases (server, state)`,
+    `create index leases_client_idx on leases (client, state)`,
+    `create index leases_agent_idx on leases (agent, state)`,
+  ],
+};
+
+export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

@@ -239,6 +239,24 @@ export interface AccessPolicyRow {
   updated_at: number;
 }
 
+export interface LeaseRow {
+  id: string;
+  provider: string;
+  server: string;
+  client: string;
+  policy: string;
+  agent: string;
+  /** JSON object of strings (provider-private, never a secret). */
+  data: string;
+  /** creating | active | ending | ended */
+  state: string;
+  expires_at: number;
+  created_at: number;
+  claimed_at: number;
+  end_reason: string;
+  ended_at: number | null;
+}
+
 export interface Schema {
   entries: EntryRow;
   entry_selectors: EntrySelectorRow;
@@ -263,4 +281,5 @@ export interface Schema {
   server_workloads: ServerWorkloadRow;
   credential_providers: CredentialProviderRow;
   access_policies: AccessPolicyRow;
+  leases: LeaseRow;
 }

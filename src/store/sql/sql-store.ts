@@ -18,6 +18,7 @@ import { stsStore } from './sts-store.ts';
 import { federationStore } from './federation-store.ts';
 import { dpopProofStore } from './dpop-proof-store.ts';
 import { accessStore } from './access-store.ts';
+import { leaseStore } from './lease-store.ts';
 import { CommitNotifier } from './commit-notifier.ts';
 import { secretStore } from './secret-store.ts';
 
@@ -38,6 +39,7 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
     dpopProofs: g(dpopProofStore(ctx)),
     secrets: g(secretStore(ctx)),
     access: g(accessStore(ctx)),
+    leases: g(leaseStore(ctx)),
   });
 }
 
