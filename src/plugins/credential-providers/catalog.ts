@@ -8,6 +8,12 @@ import type {
   CredentialProviderPlugin,
 } from './credential-provider.ts';
 import type { CredentialProviderRecord } from '../../core/access.ts';
+import { accessTokenPlugin } from './access-token/plugin.ts';
+import { jwtSvidPlugin } from './jwt-svid/plugin.ts';
+import { oauth2ClientCredentialsPlugin } from './oauth2-client-credentials/plugin.ts';
+import { postgresDynamicPlugin } from './postgres-dynamic/plugin.ts';
+import { signedJwtPlugin } from './signed-jwt/plugin.ts';
+import { staticSecretPlugin } from './static-secret/plugin.ts';
 
 export type {
   CredentialMinting,
@@ -20,7 +26,14 @@ export type {
 } from './credential-provider.ts';
 
 export const builtinCredentialProviders: Readonly<Record<string, CredentialProviderPlugin>> =
-  Object.freeze({});
+  Object.freeze({
+    [staticSecretPlugin.type]: staticSecretPlugin as CredentialProviderPlugin,
+    [oauth2ClientCredentialsPlugin.type]: oauth2ClientCredentialsPlugin as CredentialProviderPlugin,
+    [jwtSvidPlugin.type]: jwtSvidPlugin as CredentialProviderPlugin,
+    [accessTokenPlugin.type]: accessTokenPlugin as CredentialProviderPlugin,
+    [signedJwtPlugin.type]: signedJwtPlugin as CredentialProviderPlugin,
+    [postgresDynamicPlugin.type]: postgresDynamicPlugin as CredentialProviderPlugin,
+  });
 
 function plugin(type: string): CredentialProviderPlugin {
   const p = Object.hasOwn(builtinCredentialProviders, type)

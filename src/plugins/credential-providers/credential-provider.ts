@@ -36,8 +36,16 @@ export interface CredentialMinting {
 
 /** Leases of dynamic credentials, kept in the datastore (server/broker/leases). */
 export interface LeasePort {
-  /** Records the lease before the credential is handed out. */
+  /**
+   * Records the lease (state `creating`) BEFORE the credential is made, so a crash in between
+   * leaves a record the sweeper ends.
+   */
   record(lease: Lease): Promise<void>;
+  /**
+   * Marks the lease live once the credential exists. False when it was revoked meanwhile: the
+   * provider then undoes what it made (its own endLease) and fails the release.
+   */
+  activate(leaseId: string): Promise<boolean>;
 }
 
 export interface CredentialRequest {
