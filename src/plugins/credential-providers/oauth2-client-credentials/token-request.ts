@@ -108,9 +108,10 @@ export async function requestToken(r: TokenRequest): Promise<TokenResponse> {
     text = await readBounded(res, where);
   } catch (e) {
     if (e instanceof UnavailableError) throw e;
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     const reason = signal.aborted
       ? `no answer within ${r.timeoutMs} ms`
-      : clean((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message, 200);
+      : clean(cause?.code ?? cause?.message ?? (e as Error).message, 200);
     throw new UnavailableError(`${where}: cannot reach it: ${reason}`);
   }
   let body: Record<string, unknown> = {};
