@@ -11,7 +11,7 @@ import { FailedPreconditionError } from '../../../core/errors.ts';
 import type { CredentialProviderPlugin } from '../credential-provider.ts';
 import { secretName, ttlMs, ttlString } from '../shared/schema.ts';
 import { readSecretText } from '../shared/secret-text.ts';
-import { createRole, dropRole, pgError } from './roles.ts';
+import { createRole, dropRole, pgError, retryingConflicts } from './roles.ts';
 import { scramVerifier } from './scram.ts';
 import { ROLE_PREFIX_PATTERN, isGeneratedRole, unknownPlaceholders } from './sql-text.ts';
 
@@ -68,14 +68,16 @@ export const postgresDynamicPlugin: CredentialProviderPlugin<typeof schema> = {
   create(record, config, deps) {
     const what = `credential provider "${record.name}"`;
     const ttl = ttlMs(config.ttl);
-    // No I/O here: the pool connects on first use, reading the admin password from the secret
-    // store at every new connection (a rotated password is picked up).
+    // No I/O here: the pool connects on first use. The admin password is read from the secret
+    // store before every checkout (a rotated password is picked up by new connections), so a
+    // missing secret fails before any connection is opened.
+    let adminPassword = '';
     const pool = new pg.Pool({
       host: config.host,
       port: config.port,
       database: config.database,
       user: config.admin_user,
-      password: () => readSecretText(deps.secrets, record.name, config.admin_password),
+      password: () => adminPassword,
       ssl: sslOption(config),
       max: 2,
       idleTimeoutMillis: 10_000,
@@ -86,11 +88,11 @@ export const postgresDynamicPlugin: CredentialProviderPlugin<typeof schema> = {
       // An idle connection died; the next checkout makes a new one.
     });
     const withClient = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
+      adminPassword = await readSecretText(deps.secrets, record.name, config.admin_password);
       let client: pg.PoolClient;
       try {
         client = await pool.connect();
       } catch (e) {
-        if (e instanceof FailedPreconditionError) throw e; // the admin secret is missing
         throw pgError(`${what}: connect to ${config.host}:${config.port}`, e);
       }
       try {
@@ -99,7 +101,16 @@ export const postgresDynamicPlugin: CredentialProviderPlugin<typeof schema> = {
         client.release();
       }
     };
-    const drop = (role: string) => withClient((c) => dropRole(c, role, what));
+    // Role DDL of one provider runs one at a time (concurrent CREATE/DROP ROLE touching the
+    // admin's memberships collide in PostgreSQL's catalogs); collisions with other providers or
+    // servers are retried.
+    let queue: Promise<unknown> = Promise.resolve();
+    const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+      const run = queue.then(() => retryingConflicts(fn));
+      queue = run.catch(() => {});
+      return run;
+    };
+    const drop = (role: string) => serial(() => withClient((c) => dropRole(c, role, what)));
     return {
       type: POSTGRES_DYNAMIC_TYPE,
       name: record.name,
@@ -108,6 +119,7 @@ export const postgresDynamicPlugin: CredentialProviderPlugin<typeof schema> = {
         const id = randomUUID();
         const role = `${config.role_prefix}${randomBytes(10).toString('hex')}`;
         const password = randomBytes(32).toString('base64url');
+        const verifier = scramVerifier(password);
         const expiresAt = now + ttl;
         await deps.leases.record({
           id,
@@ -120,18 +132,20 @@ export const postgresDynamicPlugin: CredentialProviderPlugin<typeof schema> = {
           expiresAt,
           createdAt: now,
         });
-        await withClient((c) =>
-          createRole(
-            c,
-            {
-              role,
-              verifier: scramVerifier(password),
-              validUntil: new Date(expiresAt),
-              adminUser: config.admin_user,
-              database: config.database,
-              grants: config.grants,
-            },
-            what,
+        await serial(() =>
+          withClient((c) =>
+            createRole(
+              c,
+              {
+                role,
+                verifier,
+                validUntil: new Date(expiresAt),
+                adminUser: config.admin_user,
+                database: config.database,
+                grants: config.grants,
+              },
+              what,
+            ),
           ),
         );
         if (!(await deps.leases.activate(id))) {

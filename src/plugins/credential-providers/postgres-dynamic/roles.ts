@@ -21,9 +21,30 @@ export function pgError(where: string, e: unknown): Error {
   const code = typeof err.code === 'string' ? err.code : '';
   // SQLSTATE: 5 characters; class 08 (connection), 57P (operator intervention), 53 (resources).
   if (/^[0-9A-Z]{5}$/.test(code) && !/^(08|57P|53)/.test(code)) {
-    return new FailedPreconditionError(`${where}: ${err.message ?? 'failed'} (SQLSTATE ${code})`);
+    return new FailedPreconditionError(`${where}: ${err.message ?? 'failed'} (SQLSTATE ${code})`, {
+      cause: e,
+    });
   }
-  return new UnavailableError(`${where}: ${code || err.message || 'database unavailable'}`);
+  return new UnavailableError(`${where}: ${code || err.message || 'database unavailable'}`, {
+    cause: e,
+  });
+}
+
+/**
+ * Runs `fn` again (up to 3 tries) when PostgreSQL refused it for a concurrent change of the same
+ * catalog rows — role DDL from other connections ("tuple concurrently updated"), a
+ * serialization failure or a deadlock. Each try is its own transaction.
+ */
+export async function retryingConflicts<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const code = (e as { cause?: { code?: string } }).cause?.code;
+      if (attempt >= 3 || !(code === 'XX000' || code === '40001' || code === '40P01')) throw e;
+      await new Promise((r) => setTimeout(r, 20 * attempt + Math.floor(Math.random() * 30)));
+    }
+  }
 }
 
 export async function createRole(client: pg.ClientBase, spec: RoleSpec, what: string) {
