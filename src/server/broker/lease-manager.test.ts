@@ -183,6 +183,16 @@ describe('LeaseManager', () => {
     assert.equal((await store.leases.get('l1'))?.state, 'ending');
   });
 
+  it('providerFor may build the provider asynchronously (after a restart)', async () => {
+    const m = manager({ providerFor: async (name) => (name === 'pg' ? provider : undefined) });
+    await active(m, lease(1));
+    assert.equal(await m.endWhere({ provider: 'pg' }, 'r'), 1);
+    const broken = manager({ providerFor: () => Promise.reject(new Error('record unreadable')) });
+    await active(broken, lease(2));
+    assert.equal(await broken.endWhere({ provider: 'pg' }, 'r'), 0);
+    assert.match(warnings.join('\n'), /provider not built; retried later: record unreadable/);
+  });
+
   it('two managers sharing the store end each lease exactly once', async () => {
     const a = manager();
     const b = manager();

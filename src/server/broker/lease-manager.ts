@@ -31,8 +31,13 @@ export interface LeaseManagerOptions {
   readonly clock: Clock;
   readonly audit: LeaseAudit;
   readonly log: LeaseLog;
-  /** The live provider instance of that name (the broker owns them); undefined when none. */
-  readonly providerFor: (name: string) => CredentialProvider | undefined;
+  /**
+   * The provider instance of that name (the broker owns them; after a restart it builds one from
+   * the stored record); undefined when there is none (the record is gone).
+   */
+  readonly providerFor: (
+    name: string,
+  ) => CredentialProvider | undefined | Promise<CredentialProvider | undefined>;
   /** Between sweeps (default 10 s). */
   readonly sweepIntervalMs?: number;
   /** Leases handled per batch (default 100, 1..1000). */
@@ -184,7 +189,16 @@ export class LeaseManager implements LeasePort {
     const claimed = await o.leases.claim(lease.id, o.clock.now(), reason, claimedBefore);
     if (claimed === null) return false; // ended, or being ended by another server
     const fields = { lease: claimed.id, provider: claimed.provider };
-    const provider = o.providerFor(claimed.provider);
+    let provider: CredentialProvider | undefined;
+    try {
+      provider = await o.providerFor(claimed.provider);
+    } catch (e) {
+      o.log.warn(
+        { ...fields, err: messageOf(e) },
+        'lease not ended: provider not built; retried later',
+      );
+      return false;
+    }
     if (provider === undefined) {
       o.log.warn(fields, 'lease not ended: its credential provider is not loaded; retried later');
       return false;
