@@ -28,7 +28,7 @@ import { createAuthorityFactory } from '../authority/authority-factory.ts';
 import { AuthorityManager, MissingAuthorityKeyError } from '../authority/authority-manager.ts';
 import { BundleCache } from '../authority/bundle-cache.ts';
 import { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
-import type { ServerConfig } from '../config/compile.ts';
+import type { ServerConfig } from './config/compile.ts';
 import { lockDataDir, type DataDirLock } from '../../plugins/data-dir-lock.ts';
 import { tidyDataDir } from '../../plugins/data-dir-tidy.ts';
 import { ChangeFollower } from '../sync/change-follower.ts';
@@ -50,8 +50,8 @@ export { VERSION } from '../../core/defaults.ts';
 /** In the data directory: this server's id, and the disk key manager's keys. */
 const SERVER_ID_FILE = 'server-id';
 const KEYS_DIR = 'keys';
-export { defaultServerDataDir, loadServerConfig, type ServerRunFlags } from './config.ts';
-import { logDestination, refreshHintSeconds } from './config.ts';
+export { defaultServerDataDir, loadServerConfig, type ServerRunFlags } from './config/load.ts';
+import { logDestination, refreshHintSeconds } from './config/load.ts';
 export const systemClock: Clock = { now: () => Date.now() };
 
 export interface TesseraServerOptions {
