@@ -51,22 +51,14 @@ export function processFingerprint(pin: ProcessPin, procRoot = '/proc'): string 
   // With a pidfd, the pin check that follows every use (verifyPin: the pidfd still names a live
   // `pid`) proves that no read below saw another process: a pid is not reused while its process
   // lives. Without one, the start time is read first and checked again by verifyPin after.
-  let startTime = '';
-  if (pin.pidfd === undefined) {
-    startTime = parseStartTime(readProc(`${dir}/stat`));
-    if (startTime !== pin.startTime) throw new Error('the pid now belongs to another process');
-  }
-  const exe = statSync(`${dir}/exe`, { bigint: true });
-  const exePath = readlinkSync(`${dir}/exe`);
-  const creds = credentialLines(readProc(`${dir}/status`));
-  const cgroup = readProc(`${dir}/cgroup`);
-  return [
+  const startTime = pin.pidfd === undefined ? parseStartTime(readProc(`${dir}/stat`)) : '';
+  return fingerprintOf(
+    pin,
+    dir,
     startTime,
-    `${exe.dev}:${exe.ino}:${exe.size}:${exe.mtimeNs}:${exe.ctimeNs}`,
-    exePath,
-    creds,
-    cgroup,
-  ].join('\0');
+    () => readProc(`${dir}/status`),
+    () => readProc(`${dir}/cgroup`),
+  );
 }
 
 /**
@@ -74,21 +66,34 @@ export function processFingerprint(pin: ProcessPin, procRoot = '/proc'): string 
  * without opening status, cgroup (and stat) again. Throws once the process has gone.
  */
 export function heldFingerprint(pin: ProcessPin, files: ProcFiles, procRoot = '/proc'): string {
-  const dir = `${procRoot}/${pin.pid}`;
-  const startTime = startTimeOf(files);
+  return fingerprintOf(
+    pin,
+    `${procRoot}/${pin.pid}`,
+    startTimeOf(files),
+    () => preadProc(files.status),
+    () => preadProc(files.cgroup),
+  );
+}
+
+/** The fingerprint from its parts; `startTime` '' with a pidfd (which proves liveness). */
+function fingerprintOf(
+  pin: ProcessPin,
+  dir: string,
+  startTime: string,
+  status: () => string,
+  cgroup: () => string,
+): string {
   if (startTime !== (pin.pidfd === undefined ? pin.startTime : '')) {
     throw new Error('the pid now belongs to another process');
   }
   const exe = statSync(`${dir}/exe`, { bigint: true });
   const exePath = readlinkSync(`${dir}/exe`);
-  const creds = credentialLines(preadProc(files.status));
-  const cgroup = preadProc(files.cgroup);
   return [
     startTime,
     `${exe.dev}:${exe.ino}:${exe.size}:${exe.mtimeNs}:${exe.ctimeNs}`,
     exePath,
-    creds,
-    cgroup,
+    credentialLines(status()),
+    cgroup(),
   ].join('\0');
 }
 
