@@ -18,7 +18,7 @@ import { Auditor } from '../src/server/audit/auditor.ts';
 import { createAuthorityFactory } from '../src/server/authority/authority-factory.ts';
 import { AuthorityManager } from '../src/server/authority/authority-manager.ts';
 import { loadServerConfig, systemClock, TesseraServer } from '../src/server/compose/server.ts';
-import type { RequestContext } from '../src/server/context.ts';
+import type { RequestContext } from '../src/core/caller.ts';
 import { EntryIndex } from '../src/server/registration/entry-index.ts';
 import { Minter } from '../src/server/svid/minter.ts';
 import { SvidService } from '../src/server/svid/svid-service.ts';
@@ -78,7 +78,6 @@ async function signingBenches(): Promise<void> {
   const mine = entries(100, 100);
   for (const e of mine) index.upsert(e);
   const svids = new SvidService({
-    store,
     auditor,
     clock: systemClock,
     minter: new Minter({ authorities, clock: systemClock, issuer: '' }),

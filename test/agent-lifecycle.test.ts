@@ -9,30 +9,19 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { WorkloadClient } from '../src/client/workload/index.ts';
-import { adminClients, entry, type AdminClients } from './helpers/admin.ts';
+import { adminClients, type AdminClients } from './helpers/admin.ts';
 import { publicApiDir, startAgent, type AgentProcess } from './helpers/agent-process.ts';
 import { makeX509PopCerts } from './helpers/openssl.ts';
 import { waitFor } from './helpers/ports.ts';
 import { REPO, startServer, type ServerProcess } from './helpers/server-process.ts';
-
-const UID = process.getuid?.() ?? 0;
-const DEADLINE_MS = 60_000;
-/** Each test chains a few bounded waits (start, condition, exit): room for all of them. */
-const CHAINED = { timeout: 5 * DEADLINE_MS };
-
-/** Whether the agent on `socketPath` serves this process an X.509-SVID for `spiffeId`. */
-async function serves(socketPath: string, spiffeId: string): Promise<boolean> {
-  const c = new WorkloadClient({ address: `unix://${socketPath}` });
-  try {
-    const ctx = await c.fetchX509Context({ timeoutMs: 5000 });
-    return ctx.svids.some((s) => s.spiffeId === spiffeId);
-  } catch {
-    return false;
-  } finally {
-    c.close();
-  }
-}
+import {
+  CHAINED,
+  DEADLINE_MS,
+  entriesForMe,
+  joinToken,
+  serves,
+  startServingAgent,
+} from './helpers/serving-agent.ts';
 
 /** Runs `bin/tessera args…` to completion. */
 function cli(args: string[]): Promise<{ code: number | null; stderr: string }> {
@@ -81,18 +70,14 @@ describe('agent identity across restarts', () => {
     'an evicted agent started with a new --join-token attests with it and serves its workloads',
     CHAINED,
     async () => {
-      const first = await admin.agents.createJoinToken({});
-      const agent = await startAgent(server, { joinToken: first.token });
+      const first = await startServingAgent(server, admin, []);
+      const agent = first.agent;
       agents.push(agent);
       assert.equal(await agent.stop(), 0);
       await admin.agents.evictAgent({ spiffeId: first.agentSpiffeId });
 
-      const second = await admin.agents.createJoinToken({});
-      await admin.entries.batchCreateEntry({
-        entries: [
-          entry('spiffe://example.org/after-evict', second.agentSpiffeId, [`unix:uid:${UID}`]),
-        ],
-      });
+      const second = await joinToken(admin);
+      await entriesForMe(admin, second.agentSpiffeId, ['spiffe://example.org/after-evict']);
       const from = agent.output().length;
       await agent.restart(['--join-token', second.token]);
       await waitFor(
@@ -112,8 +97,7 @@ describe('agent identity across restarts', () => {
     'an evicted agent restarted without a new token exits 5, saying to use a new --join-token',
     CHAINED,
     async () => {
-      const t = await admin.agents.createJoinToken({});
-      const agent = await startAgent(server, { joinToken: t.token });
+      const { agent, ...t } = await startServingAgent(server, admin, []);
       agents.push(agent);
       assert.equal(await agent.stop(), 0);
       await admin.agents.evictAgent({ spiffeId: t.agentSpiffeId });
@@ -131,8 +115,7 @@ describe('agent identity across restarts', () => {
     'an evicted agent restarted with its spent join token exits 5, giving both reasons',
     CHAINED,
     async () => {
-      const t = await admin.agents.createJoinToken({});
-      const agent = await startAgent(server, { joinToken: t.token });
+      const { agent, ...t } = await startServingAgent(server, admin, []);
       agents.push(agent);
       assert.equal(await agent.stop(), 0);
       await admin.agents.evictAgent({ spiffeId: t.agentSpiffeId });
@@ -190,11 +173,7 @@ describe('agent Workload API socket', () => {
   before(async () => {
     server = await startServer();
     admin = adminClients(server.adminSocket);
-    const t = await admin.agents.createJoinToken({});
-    await admin.entries.batchCreateEntry({
-      entries: [entry('spiffe://example.org/sock', t.agentSpiffeId, [`unix:uid:${UID}`])],
-    });
-    agent = await startAgent(server, { joinToken: t.token });
+    ({ agent } = await startServingAgent(server, admin, ['spiffe://example.org/sock']));
   });
 
   after(async () => {
@@ -203,7 +182,7 @@ describe('agent Workload API socket', () => {
     await server?.stop();
   });
 
-  const joinToken = async () => (await admin.agents.createJoinToken({})).token;
+  const newToken = async () => (await joinToken(admin)).token;
 
   it(
     'a second agent on the same socket refuses to start, naming the socket and --workload-socket',
@@ -211,7 +190,7 @@ describe('agent Workload API socket', () => {
     async () => {
       await waitFor(() => serves(agent.socketPath, 'spiffe://example.org/sock'), DEADLINE_MS);
       const second = await startAgent(server, {
-        joinToken: await joinToken(),
+        joinToken: await newToken(),
         socketPath: agent.socketPath,
         ready: false,
       });
@@ -265,7 +244,7 @@ describe('agent Workload API socket', () => {
       const file = path.join(publicApiDir(), 'taken');
       writeFileSync(file, 'not a socket');
       const a = await startAgent(server, {
-        joinToken: await joinToken(),
+        joinToken: await newToken(),
         socketPath: file,
         ready: false,
       });
@@ -287,7 +266,7 @@ describe('agent Workload API socket', () => {
       writeFileSync(parent, '');
       const socketPath = path.join(parent, 'api.sock');
       const a = await startAgent(server, {
-        joinToken: await joinToken(),
+        joinToken: await newToken(),
         socketPath,
         ready: false,
       });
@@ -326,7 +305,7 @@ describe('agent SIGTERM', () => {
 
   it('exits 0 on SIGTERM while attesting to a server that never answers', CHAINED, async () => {
     const port = (blackhole.address() as net.AddressInfo).port;
-    const t = await admin.agents.createJoinToken({});
+    const t = await joinToken(admin);
     const agent = await startAgent(server, {
       joinToken: t.token,
       args: ['--server', `127.0.0.1:${port}`],
@@ -342,8 +321,7 @@ describe('agent SIGTERM', () => {
     'exits 0 on SIGTERM while its server is down, and leaves no socket file',
     CHAINED,
     async () => {
-      const t = await admin.agents.createJoinToken({});
-      const agent = await startAgent(server, { joinToken: t.token });
+      const { agent } = await startServingAgent(server, admin, []);
       await server.kill(); // gone at once, as after a crash: the agent retries its connection
       await waitFor(() => agent.output().includes('entry sync interrupted'), DEADLINE_MS);
       agent.proc.kill('SIGTERM');

@@ -5,28 +5,17 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { WorkloadClient } from '../src/client/workload/index.ts';
-import { adminClients, entry, type AdminClients } from './helpers/admin.ts';
-import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
+import { adminClients, type AdminClients } from './helpers/admin.ts';
+import type { AgentProcess } from './helpers/agent-process.ts';
 import { waitFor } from './helpers/ports.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
-
-const UID = process.getuid?.() ?? 0;
-const DEADLINE_MS = 60_000;
-const CHAINED = { timeout: 5 * DEADLINE_MS };
-
-/** Whether the agent on `socketPath` serves this process an X.509-SVID for `spiffeId`. */
-async function serves(socketPath: string, spiffeId: string): Promise<boolean> {
-  const c = new WorkloadClient({ address: `unix://${socketPath}` });
-  try {
-    const ctx = await c.fetchX509Context({ timeoutMs: 5000 });
-    return ctx.svids.some((s) => s.spiffeId === spiffeId);
-  } catch {
-    return false;
-  } finally {
-    c.close();
-  }
-}
+import {
+  CHAINED,
+  DEADLINE_MS,
+  entriesForMe,
+  serves,
+  startServingAgent,
+} from './helpers/serving-agent.ts';
 
 describe('an agent restarted from its data directory alone', () => {
   let server: ServerProcess;
@@ -47,12 +36,8 @@ describe('an agent restarted from its data directory alone', () => {
     'started with --join-token and --trust-bundle, restarted with only --server, --trust-domain, --data-dir and the socket: entries sync, workloads get SVIDs',
     CHAINED,
     async () => {
-      const t = await admin.agents.createJoinToken({});
-      await admin.entries.batchCreateEntry({
-        entries: [entry('spiffe://example.org/before', t.agentSpiffeId, [`unix:uid:${UID}`])],
-      });
-      agent = await startAgent(server, { joinToken: t.token });
-      await waitFor(() => serves(agent!.socketPath, 'spiffe://example.org/before'), DEADLINE_MS);
+      const t = await startServingAgent(server, admin, ['spiffe://example.org/before']);
+      agent = t.agent;
       assert.equal(await agent.stop(), 0);
       // The server's bundle is in the data dir, as docs/configuration.md says.
       const saved = path.join(agent.dataDir, 'bundle.pem');
@@ -66,9 +51,7 @@ describe('an agent restarted from its data directory alone', () => {
         [],
       );
       // An entry created after the restart arrives only through a working entry sync.
-      await admin.entries.batchCreateEntry({
-        entries: [entry('spiffe://example.org/after', t.agentSpiffeId, [`unix:uid:${UID}`])],
-      });
+      await entriesForMe(admin, t.agentSpiffeId, ['spiffe://example.org/after']);
       await waitFor(() => serves(agent!.socketPath, 'spiffe://example.org/after'), DEADLINE_MS);
       assert.ok(await serves(agent.socketPath, 'spiffe://example.org/before'));
       const out = agent.output().slice(from);
@@ -98,18 +81,13 @@ describe('the agent catches up as soon as the server is back', () => {
     'after an outage long enough to push the sync backoff past 8 s, an entry created once the server is ready reaches the workload long before that backoff',
     CHAINED,
     async () => {
-      const t = await admin.agents.createJoinToken({});
-      await admin.entries.batchCreateEntry({
-        entries: [entry('spiffe://example.org/steady', t.agentSpiffeId, [`unix:uid:${UID}`])],
-      });
       // A large cap, so the backoff alone would keep the stream away for a long time.
       const configFile = path.join(server.dataDir, 'agent.yaml');
       writeFileSync(configFile, 'max_backoff: 10m\n');
-      agent = await startAgent(server, {
-        joinToken: t.token,
+      const t = await startServingAgent(server, admin, ['spiffe://example.org/steady'], {
         args: ['--config', configFile],
       });
-      await waitFor(() => serves(agent!.socketPath, 'spiffe://example.org/steady'), DEADLINE_MS);
+      agent = t.agent;
 
       const from = agent.output().length;
       await server.stop();
@@ -133,9 +111,7 @@ describe('the agent catches up as soon as the server is back', () => {
 
       await server.restart();
       const readyAt = Date.now();
-      await admin.entries.batchCreateEntry({
-        entries: [entry('spiffe://example.org/back', t.agentSpiffeId, [`unix:uid:${UID}`])],
-      });
+      await entriesForMe(admin, t.agentSpiffeId, ['spiffe://example.org/back']);
       // Well before the planned retry: only the server-back signal can bring it this soon.
       const deadline = Math.min(readyAt + 8000, plannedAt + planned - 1000) - Date.now();
       assert.ok(deadline > 0, `the restart took too long (${Date.now() - plannedAt} ms)`);

@@ -24,6 +24,7 @@ import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
 import { runCli } from './helpers/cli-process.ts';
 import { freePort } from './helpers/ports.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
+import { joinToken } from './helpers/serving-agent.ts';
 
 const UID = process.getuid?.() ?? 0;
 /** Another local user (the tests run as root, so they can hand directories to it). */
@@ -157,14 +158,26 @@ describe('agent start after a crash', () => {
   before(async () => {
     server = await startServer();
     const admin = adminClients(server.adminSocket);
-    const t = await admin.agents.createJoinToken({});
-    agent = await startAgent(server, { joinToken: t.token });
+    agent = await startAgent(server, { joinToken: (await joinToken(admin)).token });
   });
   after(async () => {
     for (const a of others) await a.kill();
     await agent?.stop();
     await server?.stop();
   });
+
+  /** An agent (a new join token) started on `socketPath` that must refuse to start: exit 7. */
+  async function refusedAt(socketPath: string): Promise<AgentProcess> {
+    const admin = adminClients(server.adminSocket);
+    const a = await startAgent(server, {
+      joinToken: (await joinToken(admin)).token,
+      socketPath,
+      ready: false,
+    });
+    others.push(a);
+    assert.equal(await a.exited(), 7, a.output());
+    return a;
+  }
 
   it('removes the temp files of its interrupted state writes, nothing else; tightens 0750 to 0700', async () => {
     assert.equal(await agent.stop(), 0, agent.output());
@@ -246,14 +259,7 @@ describe('agent start after a crash', () => {
     chownSync(planted, OTHER, OTHER);
     chmodSync(planted, 0o777);
     const socketDir = path.join(planted, 'public');
-    const admin = adminClients(server.adminSocket);
-    const a = await startAgent(server, {
-      joinToken: (await admin.agents.createJoinToken({})).token,
-      socketPath: path.join(socketDir, 'api.sock'),
-      ready: false,
-    });
-    others.push(a);
-    assert.equal(await a.exited(), 7, a.output());
+    const a = await refusedAt(path.join(socketDir, 'api.sock'));
     assert.ok(
       a
         .output()
@@ -271,14 +277,7 @@ describe('agent start after a crash', () => {
     const socketDir = path.join(root, 'open-sock');
     mkdirSync(socketDir);
     chmodSync(socketDir, 0o777);
-    const admin = adminClients(server.adminSocket);
-    const a = await startAgent(server, {
-      joinToken: (await admin.agents.createJoinToken({})).token,
-      socketPath: path.join(socketDir, 'api.sock'),
-      ready: false,
-    });
-    others.push(a);
-    assert.equal(await a.exited(), 7, a.output());
+    const a = await refusedAt(path.join(socketDir, 'api.sock'));
     assert.ok(
       a
         .output()

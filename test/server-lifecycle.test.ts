@@ -207,6 +207,15 @@ describe('a running server owns its data directory and admin socket', () => {
         'restore that file from a backup (and restart the server), or replace the authority: ' +
         '`tessera authority prepare --kind x509` then `tessera authority activate --kind x509`';
       await waitFor(() => out.includes(expected), 60_000);
+      // It says it listens, not that it is ready (it is not, per /readyz).
+      await waitFor(
+        () =>
+          out.includes(
+            'tessera server listening, not ready (it cannot sign: see the error above; tessera healthcheck): api ',
+          ),
+        60_000,
+      );
+      assert.ok(!out.includes('tessera server ready'), out);
       let health = await runCli(['healthcheck', '--socket', a.adminSocket]);
       await waitFor(
         async () => {

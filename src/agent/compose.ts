@@ -5,7 +5,12 @@
 import { homedir } from 'node:os';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
-import { resolveLogFormat, textLogStream, type LogFormatSetting } from '../core/log-text.ts';
+import {
+  LOG_REDACT_PATHS,
+  resolveLogFormat,
+  textLogStream,
+  type LogFormatSetting,
+} from '../core/log-text.ts';
 import { DEFAULT_AGENT_SOCKET, defaultAgentDataDir } from '../core/defaults.ts';
 import { FailedPreconditionError, TesseraError } from '../core/errors.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
@@ -151,7 +156,11 @@ export class TesseraAgent {
   ): Promise<TesseraAgent> {
     const clock = options.clock ?? systemClock;
     const log =
-      options.logger ?? pino({ level: config.log_level }, logDestination(config.log_format));
+      options.logger ??
+      pino(
+        { level: config.log_level, redact: [...LOG_REDACT_PATHS] },
+        logDestination(config.log_format),
+      );
     // The files this agent replaces atomically: temp files of a write a crash cut short.
     await tidyDataDir(
       lock,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatLogLine, resolveLogFormat, textLogStream } from './log-text.ts';
+import pino from 'pino';
+import { formatLogLine, LOG_REDACT_PATHS, resolveLogFormat, textLogStream } from './log-text.ts';
 
 const T = Date.UTC(2026, 11, 7, 12, 34, 56, 789);
 const line = (rec: Record<string, unknown>) =>
@@ -59,4 +60,22 @@ test('auto: text on a terminal, JSON otherwise; explicit settings win', () => {
   assert.equal(resolveLogFormat('auto', false), 'json');
   assert.equal(resolveLogFormat('json', true), 'json');
   assert.equal(resolveLogFormat('text', false), 'text');
+});
+
+test('the redact paths of the server and agent loggers hide secret-named fields', () => {
+  const lines: string[] = [];
+  const log = pino({ redact: [...LOG_REDACT_PATHS] }, { write: (l: string) => void lines.push(l) });
+  const secrets = {
+    token: 'tok-1',
+    key: 'key-1',
+    privateKey: 'pk-1',
+    joinToken: 'jt-1',
+    password: 'pw-1',
+    secret: 's-1',
+  };
+  log.info({ req: secrets, spiffeId: 'spiffe://td/a' }, 'm');
+  assert.equal(lines.length, 1);
+  for (const v of Object.values(secrets)) assert.ok(!lines[0]!.includes(v), lines[0]);
+  assert.ok(lines[0]!.includes('spiffe://td/a'));
+  assert.ok(lines[0]!.includes('[Redacted]'));
 });

@@ -5,6 +5,20 @@
 // a quote cannot forge a second log line. Pure: the composition roots wire it to stderr.
 
 export type LogFormat = 'text' | 'json';
+
+/**
+ * pino `redact` paths of the server's and the agent's loggers: fields under these names, one
+ * level down (a logged object's `token`, `key`, ...), are replaced by "[Redacted]" before any
+ * line is written. A backstop: secrets are not logged on purpose in the first place.
+ */
+export const LOG_REDACT_PATHS: readonly string[] = Object.freeze([
+  '*.token',
+  '*.key',
+  '*.privateKey',
+  '*.joinToken',
+  '*.password',
+  '*.secret',
+]);
 export type LogFormatSetting = LogFormat | 'auto';
 
 /** `auto` is text for a person at a terminal, JSON for log collectors and files. */

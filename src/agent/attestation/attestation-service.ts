@@ -10,7 +10,7 @@ import type { Selector } from '../../core/selector.ts';
 import { AttestationCache } from './attestation-cache.ts';
 import type { AttestedCaller, EntryMatcher, SelectorSource } from './caller.ts';
 import { identifyUnixPeer, releaseConnection, type ConnectionPeer } from './connection-peer.ts';
-import { verifyPin, type ProcessPin } from './process-pin.ts';
+import { checkPin, verifyPin, type ProcessPin } from './process-pin.ts';
 import type { Clock } from '../../core/clock.ts';
 import { identifyTcpPeer, type TcpPeerOptions } from './tcp-peer.ts';
 
@@ -90,6 +90,7 @@ export class AttestationService {
 
   /** Releases the connection's pin (its pidfd); every later attest of it fails. */
   release(peer: ConnectionPeer): void {
+    if (peer.ok) this.#cache.release(peer.pin);
     releaseConnection(peer);
   }
 
@@ -122,6 +123,19 @@ export class AttestationService {
       'workload attested',
     );
     return this.#caller(peer, selectors);
+  }
+
+  /**
+   * The connection's last attestation, re-validated (attestation-cache.ts) and its pin checked,
+   * synchronously: the hot path of a unary call that repeats on one connection. undefined when
+   * there is none to reuse (then attest()); throws what attest() throws when the pin fails.
+   */
+  reused(peer: ConnectionPeer): AttestedCaller | undefined {
+    if (!peer.ok || !this.#cache.enabled) return undefined;
+    const cached = this.#cache.get(peer.pin);
+    if (!cached) return undefined;
+    checkPin(peer.pin);
+    return this.#caller(peer, cached);
   }
 
   /**

@@ -134,6 +134,21 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
     };
   }
 
+  cachedJwtSvids(
+    caller: AttestedCaller,
+    audience: readonly string[],
+    spiffeId: string,
+  ): JwtSvidItem[] | undefined {
+    const out: JwtSvidItem[] = [];
+    for (const e of caller.entries) {
+      if (spiffeId !== '' && e.spiffeId !== spiffeId) continue;
+      const token = this.#o.jwt.get(JwtSvidCache.key(e.spiffeId, audience));
+      if (token === undefined) return undefined;
+      out.push({ spiffeId: e.spiffeId, token, hint: e.hint });
+    }
+    return out.length === 0 ? undefined : out;
+  }
+
   async fetchJwtSvids(
     caller: AttestedCaller,
     audience: readonly string[],

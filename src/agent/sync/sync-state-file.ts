@@ -26,7 +26,7 @@ export const SYNC_STATE_FILE = 'sync-state.json';
 /** Where earlier versions kept the federated bundles alone; removed at start (sync refills it). */
 /** Bounds what load() reads: a corrupt or planted huge file must not exhaust memory. */
 export const MAX_SYNC_STATE_FILE_BYTES = 64 * 1024 * 1024;
-/** The most entries the server takes as `known` (sync-handlers MAX_KNOWN); more is corrupt. */
+/** The most entries the server takes as `known` (server/sync/agent-sync.ts MAX_KNOWN); more is corrupt. */
 export const MAX_RESTORED_ENTRIES = 100_000;
 const VERSION = 1;
 

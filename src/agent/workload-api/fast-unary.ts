@@ -13,22 +13,22 @@
 // (caller.ts via handlers.ts fetchJwtSvid), the error mapping (error-map.ts), readMaxBytes, the
 // client's deadline and cancellation.
 import type http2 from 'node:http2';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { fromBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { InvalidArgumentError, ResourceExhaustedError } from '../../core/errors.ts';
-import {
-  JWTSVIDRequestSchema,
-  JWTSVIDResponseSchema,
-} from '../../../proto/gen/spiffe/workload_pb.js';
+import { JWTSVIDRequestSchema } from '../../../proto/gen/spiffe/workload_pb.js';
 import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import { toConnectError } from './error-map.ts';
-import { fetchJwtSvid, type WorkloadHandlerDeps } from './handlers.ts';
+import { cachedJwtSvidItems, fetchJwtSvidItems, type WorkloadHandlerDeps } from './handlers.ts';
+import type { JwtResponseFrames } from './jwt-response-frames.ts';
 import { SECURITY_HEADER } from './security-header.ts';
 
 export const FAST_PATH = '/SpiffeWorkloadAPI/FetchJWTSVID';
 
 export interface FastUnaryDeps extends WorkloadHandlerDeps {
   readonly readMaxBytes: number;
+  /** Encoded answers, kept per token. */
+  readonly frames: JwtResponseFrames;
   readonly peerOf: (session: http2.Http2Session | undefined) => ConnectionPeer;
 }
 
@@ -104,13 +104,14 @@ async function handle(
     }
     const body = await readBody(stream, d.readMaxBytes, call.signal);
     const req = parseRequest(unframe(body));
-    const res = await fetchJwtSvid(d, { peer: d.peerOf(stream.session), signal: call.signal }, req);
+    const peer = d.peerOf(stream.session);
+    // A repeated call is answered without a promise in between: reused attestation, cached
+    // token, its frame encoded once (jwt-response-frames.ts).
+    const svids =
+      cachedJwtSvidItems(d, peer, req) ??
+      (await fetchJwtSvidItems(d, { peer, signal: call.signal }, req));
     if (call.signal.aborted) return;
-    const out = toBinary(JWTSVIDResponseSchema, create(JWTSVIDResponseSchema, res));
-    const frame = Buffer.allocUnsafe(5 + out.byteLength);
-    frame[0] = 0;
-    frame.writeUInt32BE(out.byteLength, 1);
-    frame.set(out, 5);
+    const frame = d.frames.frame(svids);
     if (stream.destroyed || stream.closed) return;
     stream.respond({ ':status': 200, 'content-type': contentType }, { waitForTrailers: true });
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));

@@ -26,7 +26,8 @@ import { DeadlineError, withinDeadline } from './abortable.ts';
 import type { AttestedCaller } from '../attestation/caller.ts';
 import { attestCaller, cancelled, type CallContext, type CallerDeps } from './caller.ts';
 import { claimsStruct } from './claims.ts';
-import type { WorkloadIdentitySource, WorkloadView } from './identity-source.ts';
+import type { ConnectionPeer } from '../attestation/connection-peer.ts';
+import type { JwtSvidItem, WorkloadIdentitySource, WorkloadView } from './identity-source.ts';
 import type { WorkloadApiLogger } from './log.ts';
 import { jwtBundlesResponse, uniqueHints, usableHint, x509BundlesResponse } from './responses.ts';
 import { x509SvidResponse } from './responses.ts';
@@ -85,12 +86,9 @@ export function workloadApiHandlers(d: WorkloadHandlerDeps): ServiceImpl<typeof 
 export async function fetchJwtSvid(
   d: WorkloadHandlerDeps,
   ctx: CallContext,
-  req: { readonly audience: readonly string[]; readonly spiffeId: string },
+  req: JwtSvidRequest,
 ): Promise<MessageInitShape<typeof JWTSVIDResponseSchema>> {
-  checkJwtSvidRequest(req.audience, req.spiffeId);
-  const caller = await attestCaller(d, ctx, true);
-  const svids = await bounded(d, ctx, d.source.fetchJwtSvids(caller, req.audience, req.spiffeId));
-  if (svids.length === 0) throw new PermissionDeniedError('no identity issued');
+  const svids = await fetchJwtSvidItems(d, ctx, req);
   return {
     svids: uniqueHints(svids).map((s) => ({
       spiffeId: s.spiffeId,
@@ -99,6 +97,39 @@ export async function fetchJwtSvid(
     })),
   };
 }
+
+/** FetchJWTSVID's SVIDs (the answer before encoding); the request is checked first. */
+export async function fetchJwtSvidItems(
+  d: WorkloadHandlerDeps,
+  ctx: CallContext,
+  req: JwtSvidRequest,
+): Promise<JwtSvidItem[]> {
+  checkJwtSvidRequest(req.audience, req.spiffeId);
+  const caller = await attestCaller(d, ctx, true);
+  const svids = await bounded(d, ctx, d.source.fetchJwtSvids(caller, req.audience, req.spiffeId));
+  if (svids.length === 0) throw new PermissionDeniedError('no identity issued');
+  return svids;
+}
+
+/**
+ * FetchJWTSVID's SVIDs when the whole answer is at hand, synchronously: the connection's
+ * attestation reused (re-validated, pin checked) and every JWT-SVID cached. undefined otherwise
+ * (then fetchJwtSvidItems, which attests and mints as needed). Same checks and errors as that
+ * path: the request first, then the pin.
+ */
+export function cachedJwtSvidItems(
+  d: WorkloadHandlerDeps,
+  peer: ConnectionPeer,
+  req: JwtSvidRequest,
+): JwtSvidItem[] | undefined {
+  checkJwtSvidRequest(req.audience, req.spiffeId);
+  if (d.source.cachedJwtSvids === undefined) return undefined;
+  const caller = d.attestation.reused(peer);
+  if (caller === undefined) return undefined;
+  return d.source.cachedJwtSvids(caller, req.audience, req.spiffeId);
+}
+
+type JwtSvidRequest = { readonly audience: readonly string[]; readonly spiffeId: string };
 
 /** FetchJWTSVID's mandatory-field rules (spec §5): both are InvalidArgument, before attesting. */
 export function checkJwtSvidRequest(audience: readonly string[], spiffeId: string): void {

@@ -64,6 +64,16 @@ export interface WorkloadIdentitySource {
     spiffeId: string,
   ): Promise<JwtSvidItem[]>;
   /**
+   * fetchJwtSvids' answer when every JWT-SVID it needs is cached now, synchronously (the hot
+   * path of a repeated FetchJWTSVID); undefined when any must be minted or none matches (then
+   * fetchJwtSvids decides). Optional: a source without a cache leaves it out.
+   */
+  cachedJwtSvids?(
+    caller: AttestedCaller,
+    audience: readonly string[],
+    spiffeId: string,
+  ): JwtSvidItem[] | undefined;
+  /**
    * Validates a JWT-SVID against the bundles the caller may see: the own trust domain's, and the
    * federated bundles of the trust domains its entries federate with (as SPIRE does).
    * Throws InvalidArgumentError with the reason when it does not validate.

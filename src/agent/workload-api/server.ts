@@ -22,6 +22,7 @@ import type { WorkloadIdentitySource } from './identity-source.ts';
 import { silentLogger, type WorkloadApiLogger } from './log.ts';
 import { reflectionIndex, reflectionV1, reflectionV1alpha } from './reflection.ts';
 import { securityHeaderInterceptor, WORKLOAD_SERVICE } from './security-header.ts';
+import { JwtResponseFrames } from './jwt-response-frames.ts';
 import { SharedResponses } from './shared-responses.ts';
 import { bindSocket, removeSocket, type BoundSocket } from './socket-file.ts';
 
@@ -110,6 +111,7 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
     installFastPath(server, {
       ...deps,
       readMaxBytes,
+      frames: new JwtResponseFrames(),
       responses: new SharedResponses({ source: opts.source, attestation: opts.attestation }),
       peerOf: (session) => (session && peers.get(session as http2.ServerHttp2Session)) ?? noPeer,
     });

@@ -60,9 +60,9 @@ export function registerServer(program: Command, io: CliIo): void {
 }
 
 async function serve(server: TesseraServer, signal: AbortSignal, io: CliIo): Promise<void> {
-  await server.run(signal, (addr) => {
+  await server.run(signal, (addr, ready) => {
     io.stderr.write(
-      `tessera server ready: api ${addr.api}, admin socket ${addr.admin}` +
+      `tessera server ${ready ? 'ready' : 'listening, not ready (it cannot sign: see the error above; tessera healthcheck)'}: api ${addr.api}, admin socket ${addr.admin}` +
         (addr.health ? `, health ${addr.health}` : '') +
         (addr.public ? `, public ${addr.public}` : '') +
         '\n',

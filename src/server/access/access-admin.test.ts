@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
 import { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { AccessAdminDeps } from './access-admin-deps.ts';
 import { AccessImport } from './access-import.ts';
 import { AccessPolicyAdmin } from './access-policy-admin.ts';

@@ -4,7 +4,7 @@
 // replaces everything with its audit record. Any error: nothing stored. Replaced policies and
 // providers have their leases ended after the commit, as an update or delete would.
 import type { AccessPolicy, CredentialProviderRecord, ServerWorkload } from '../../core/access.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { AccessAdminDeps } from './access-admin-deps.ts';
 import { parseAccessDocument } from './access-document.ts';
 import { checkPolicy } from './access-policy-admin.ts';

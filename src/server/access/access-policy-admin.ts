@@ -5,7 +5,7 @@
 import type { AccessPolicy } from '../../core/access.ts';
 import { NotFoundError } from '../../core/errors.ts';
 import type { AccessPolicyFilter } from '../../store/types.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { AccessAdminDeps } from './access-admin-deps.ts';
 import {
   type AccessPolicyInput,

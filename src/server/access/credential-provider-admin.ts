@@ -3,7 +3,7 @@
 // then the record is stored and audited in one transaction. Deleting one ends its leases.
 import type { CredentialProviderRecord } from '../../core/access.ts';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../core/errors.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { AccessAdminDeps } from './access-admin-deps.ts';
 import { type At, checkName, type CredentialProviderInput, shown } from './access-fields.ts';
 

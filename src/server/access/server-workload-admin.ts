@@ -2,7 +2,7 @@
 // transaction (audit fails closed). Deleting one that policies use is refused by the store.
 import type { ServerWorkload } from '../../core/access.ts';
 import { NotFoundError } from '../../core/errors.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { AccessAdminDeps } from './access-admin-deps.ts';
 import { checkName, checkServerWorkload, type ServerWorkloadInput } from './access-fields.ts';
 

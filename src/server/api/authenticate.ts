@@ -8,7 +8,7 @@ import { verifyX509Svid } from '../../crypto/x509/verify.ts';
 import type { NodeStore } from '../../store/types.ts';
 import type { AgentService } from '../attestation/agent-service.ts';
 import type { BundleCache } from '../authority/bundle-cache.ts';
-import type { Caller } from '../context.ts';
+import type { Caller } from '../../core/caller.ts';
 import type { EntryIndex } from '../registration/entry-index.ts';
 
 /** What the transport knows about the peer. */

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createConnectRouter } from '@connectrpc/connect';
 import type { DescService } from '@bufbuild/protobuf';
-import type { Caller } from '../context.ts';
+import type { Caller } from '../../core/caller.ts';
 import { authzTable, isAllowed } from './authz-table.ts';
 import { type ApiServices, registerServices } from './router.ts';
 

@@ -1,7 +1,7 @@
 // Authorization is data, default deny: every RPC has exactly one rule here, naming the caller
 // kinds allowed. A method missing from the table is refused, and authz-table.test.ts fails if
 // any registered method has no rule.
-import type { Caller } from '../context.ts';
+import type { Caller } from '../../core/caller.ts';
 
 export type CallerKind = Caller['kind'];
 

@@ -2,7 +2,7 @@
 // the interceptor) the RequestContext handlers use.
 import { createContextKey, type HandlerContext } from '@connectrpc/connect';
 import { TesseraError } from '../../core/errors.ts';
-import type { Caller, RequestContext } from '../context.ts';
+import type { Caller, RequestContext } from '../../core/caller.ts';
 import type { Peer } from './authenticate.ts';
 
 export const peerKey = createContextKey<Peer | undefined>(undefined, {

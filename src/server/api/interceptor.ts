@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Interceptor, StreamResponse } from '@connectrpc/connect';
 import { PermissionDeniedError, isTesseraError } from '../../core/errors.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { Authenticator } from './authenticate.ts';
 import type { ApiRateLimits } from './rate-limits.ts';
 import { isAllowed } from './authz-table.ts';

@@ -1,18 +1,15 @@
 // Transport for the API: one HTTP/2 TLS listener presenting the server's SVID (callers present
 // SVIDs; we verify them ourselves so rotation never needs a restart), and a local admin socket
 // (cleartext HTTP/2, or HTTP/1.1 for the CLI, on a 0600 Unix socket in a 0700 directory) whose
-// callers are local admins.
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+// callers are local admins. No file handling here: the composition root prepares the socket's
+// path (compose/admin-socket.ts).
 import http from 'node:http';
 import http2 from 'node:http2';
-import net from 'node:net';
-import path from 'node:path';
+import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createContextValues } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
-import { FailedPreconditionError } from '../../core/errors.ts';
-import { AdminSocketInUseError } from '../http/listen-error.ts';
 import type { TlsMaterial } from '../authority/server-svid.ts';
 import type { Peer } from './authenticate.ts';
 import { peerKey } from './context-keys.ts';
@@ -82,13 +79,14 @@ export async function listenTls(
   return server;
 }
 
+/**
+ * Listens on the admin socket path (its directory and any stale file are the composition root's:
+ * compose/admin-socket.ts), under umask 0177 so the socket is created owner-only.
+ */
 export async function listenAdminSocket(
   socketPath: string,
   handler: Handler,
 ): Promise<http2.Http2Server> {
-  const dir = path.dirname(socketPath);
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  await removeStaleSocket(socketPath);
   const server = http2.createServer({}, handler);
   acceptHttp1(server, handler);
   const old = process.umask(0o177);
@@ -97,42 +95,7 @@ export async function listenAdminSocket(
   } finally {
     process.umask(old);
   }
-  chmodSync(socketPath, 0o600);
   return server;
-}
-
-/**
- * A socket file left by a server that is gone is replaced; one a server still listens on is
- * never taken over (its admin commands would silently reach the wrong server), and a path that
- * is not a socket at all is not ours to delete.
- */
-async function removeStaleSocket(socketPath: string): Promise<void> {
-  let st;
-  try {
-    st = lstatSync(socketPath);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  if (!st.isSocket())
-    throw new FailedPreconditionError(`${socketPath} exists and is not a socket: not replacing it`);
-  if (await someoneListens(socketPath)) throw new AdminSocketInUseError(socketPath);
-  unlinkSync(socketPath);
-}
-
-function someoneListens(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(socketPath);
-    const done = (listening: boolean) => {
-      s.destroy();
-      resolve(listening);
-    };
-    s.once('connect', () => done(true));
-    // ECONNREFUSED: a file without a listener. Any other error: we cannot tell, so we assume
-    // nobody — the bind that follows reports a real problem by itself.
-    s.once('error', () => done(false));
-    s.setTimeout(5_000, () => done(true));
-  });
 }
 
 /**

@@ -4,7 +4,7 @@
 // signature checks, datastore work or audit records. The local admin socket is not limited.
 import { ResourceExhaustedError } from '../../core/errors.ts';
 import { RateLimiter } from '../http/rate-limit.ts';
-import type { ServerConfigParsed } from '../config/schema.ts';
+import type { ServerConfigParsed } from '../compose/config/schema.ts';
 import type { Peer } from './authenticate.ts';
 
 /** The server config's `rate_limit` block. */

@@ -15,13 +15,13 @@ import {
 } from '../../plugins/node-attestors/join-token/server.ts';
 import type { NodeFilter, Page, Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { Minter, X509Svid } from '../svid/minter.ts';
 
 export const MAX_JOIN_TOKEN_TTL_MS = 30 * 86_400_000;
 
 export interface AgentServiceOptions {
-  store: Store;
+  store: Pick<Store, 'transaction' | 'nodes'>;
   auditor: Auditor;
   clock: Clock;
   minter: Minter;

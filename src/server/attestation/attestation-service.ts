@@ -13,7 +13,7 @@ import {
 } from '../../plugins/node-attestors/node-attestor.ts';
 import type { Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { Minter, X509Svid } from '../svid/minter.ts';
 
 export interface AttestationRequest {
@@ -23,7 +23,7 @@ export interface AttestationRequest {
 }
 
 export interface AttestationOptions {
-  store: Store;
+  store: Pick<Store, 'transaction' | 'nodes'>;
   auditor: Auditor;
   clock: Clock;
   minter: Minter;

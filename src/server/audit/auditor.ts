@@ -7,8 +7,8 @@
 //   record is durable, so an SVID is never handed out unaudited.
 import { type AuditEvent, type AuditOutcome, redactDetails } from '../../core/audit.ts';
 import type { Clock } from '../../core/clock.ts';
-import type { Store, StoreAggregates } from '../../store/types.ts';
-import { type RequestContext, actorOf } from '../context.ts';
+import type { StoreAggregates } from '../../store/types.ts';
+import { type RequestContext, actorOf } from '../../core/caller.ts';
 
 export interface AuditInput {
   action: string;
@@ -27,7 +27,8 @@ const MAX_GROUP = 500;
 
 export class Auditor {
   readonly #clock: Clock;
-  readonly #store: Store;
+  /** Only the audit port: records are appended here (or through the caller's transaction). */
+  readonly #store: Pick<StoreAggregates, 'audit'>;
   readonly #onRecord: (action: string, outcome: AuditOutcome) => void;
   #pending: Pending[] = [];
   #flushing = false;
@@ -35,7 +36,7 @@ export class Auditor {
 
   constructor(
     clock: Clock,
-    store: Store,
+    store: Pick<StoreAggregates, 'audit'>,
     onRecord: (action: string, outcome: AuditOutcome) => void = () => {},
   ) {
     this.#clock = clock;

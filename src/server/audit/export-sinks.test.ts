@@ -17,7 +17,7 @@ import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
 import { makeTlsFiles } from '../../../test/helpers/https.ts';
 import { waitFor } from '../../../test/helpers/ports.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { Auditor } from './auditor.ts';
 import { cursorFile } from './export-cursor.ts';
 import type { ExportSink, ExportedRecord } from './export-record.ts';

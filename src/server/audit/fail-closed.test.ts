@@ -12,7 +12,7 @@ import { openStore } from '../../store/open.ts';
 import type { AuditStore, Store, StoreAggregates } from '../../store/types.ts';
 import { createAuthorityFactory } from '../authority/authority-factory.ts';
 import { AuthorityManager } from '../authority/authority-manager.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { EntryIndex } from '../registration/entry-index.ts';
 import { EntryService } from '../registration/entry-service.ts';
 import { Minter } from '../svid/minter.ts';
@@ -72,7 +72,6 @@ describe('audit fails closed', () => {
     });
     entries = new EntryService({ store, auditor, clock, trustDomain: TD });
     svids = new SvidService({
-      store,
       auditor,
       clock,
       minter: new Minter({ authorities, clock, issuer: '' }),

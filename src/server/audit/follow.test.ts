@@ -10,7 +10,7 @@ import { ManualClock } from '../../core/clock.ts';
 import { T0 } from '../../store/conformance/fixtures.ts';
 import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { Auditor } from './auditor.ts';
 import { followAudit } from './follow.ts';
 

@@ -13,7 +13,7 @@ import { MemoryKeyManager } from '../../crypto/keys/memory-key-manager.ts';
 import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
 import { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { createAuthorityFactory } from './authority-factory.ts';
 import { AuthorityManager } from './authority-manager.ts';
 

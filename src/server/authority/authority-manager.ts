@@ -31,7 +31,7 @@ import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '..
 import type { KeyManager, ManagedKey } from '../../crypto/key-manager.ts';
 import type { StoreAggregates, Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { AuthorityFactory } from './authority-factory.ts';
 
 export interface ActiveX509 {
@@ -47,7 +47,8 @@ export interface ActiveJwt {
 }
 
 export interface AuthorityManagerOptions {
-  store: Store;
+  /** Its own aggregates, and transactions over them (which also audit). */
+  store: Pick<Store, 'transaction' | 'authorities' | 'keyJournal'>;
   keys: KeyManager;
   factory: AuthorityFactory;
   auditor: Auditor;

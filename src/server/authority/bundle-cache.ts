@@ -3,10 +3,10 @@
 // database published or rotated a key: PostgreSQL NOTIFY), and periodically as a fallback.
 import type { Bundle } from '../../core/bundle.ts';
 import { emptyBundle } from '../../core/bundle.ts';
-import type { Store } from '../../store/types.ts';
+import type { StoreAggregates } from '../../store/types.ts';
 
 export class BundleCache {
-  readonly #store: Store;
+  readonly #store: Pick<StoreAggregates, 'bundles'>;
   readonly #trustDomain: string;
   #bundle: Bundle;
   #roots: Uint8Array[] = [];
@@ -14,7 +14,7 @@ export class BundleCache {
   /** Refreshes run one after another, so a slower, older read never replaces a newer one. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(store: Store, trustDomain: string) {
+  constructor(store: Pick<StoreAggregates, 'bundles'>, trustDomain: string) {
     this.#store = store;
     this.#trustDomain = trustDomain;
     this.#bundle = emptyBundle(trustDomain);

@@ -3,7 +3,7 @@
 // store or delete one) and on refresh(), which whoever stores a federated bundle here calls right
 // after (the bundle fetcher, the admin API). Listeners hear which trust domains changed.
 import { type Bundle, bundleEquals } from '../../core/bundle.ts';
-import type { Store } from '../../store/types.ts';
+import type { StoreAggregates } from '../../store/types.ts';
 
 /** What one refresh changed: trust domains whose bundle is new or different, and deleted ones. */
 export interface FederatedBundleChange {
@@ -12,7 +12,7 @@ export interface FederatedBundleChange {
 }
 
 export class FederatedBundleCache {
-  readonly #store: Store;
+  readonly #store: Pick<StoreAggregates, 'bundles'>;
   readonly #trustDomain: string;
   #bundles: ReadonlyMap<string, Bundle> = new Map();
   readonly #listeners = new Set<(c: FederatedBundleChange) => void>();
@@ -20,7 +20,7 @@ export class FederatedBundleCache {
   #running: Promise<FederatedBundleChange> | null = null;
   #again: Promise<FederatedBundleChange> | null = null;
 
-  constructor(store: Store, ownTrustDomain: string) {
+  constructor(store: Pick<StoreAggregates, 'bundles'>, ownTrustDomain: string) {
     this.#store = store;
     this.#trustDomain = ownTrustDomain;
   }

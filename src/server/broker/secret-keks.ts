@@ -25,7 +25,7 @@ import { dataKeyAad } from '../../crypto/secrets/envelope.ts';
 import type { KekManager } from '../../plugins/kek-managers/catalog.ts';
 import type { KekRecord, Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 
 const BATCH = 100;
 /** Switch attempts while writers keep adding versions under the old KEK. */

@@ -9,7 +9,7 @@ import { DiskKekManager } from '../../plugins/kek-managers/catalog.ts';
 import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
 import { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { SecretStoreService } from './secret-store.ts';
 
 const CTX: RequestContext = { caller: { kind: 'local-admin' }, correlationId: 'c1' };

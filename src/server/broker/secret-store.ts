@@ -16,7 +16,7 @@ import type { KekManager } from '../../plugins/kek-managers/catalog.ts';
 import type { SecretReader } from '../../plugins/credential-providers/credential-provider.ts';
 import type { SecretRecord, SecretVersionRecord, Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { KekKeeper, type KekRotationResult } from './secret-keks.ts';
 
 /** Largest secret value, in bytes (64 KiB). */

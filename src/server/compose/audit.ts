@@ -20,7 +20,7 @@ import { AuditExporter } from '../audit/exporter.ts';
 import { openFileSink } from '../audit/file-sink.ts';
 import { syslogSink } from '../audit/syslog-sink.ts';
 import { webhookSink } from '../audit/webhook-sink.ts';
-import type { ServerConfig } from '../config/compile.ts';
+import type { ServerConfig } from './config/compile.ts';
 import type { Task } from './tasks.ts';
 
 type SinkConfig = ServerConfig['audit']['sinks'][number];

@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { pemToDers } from '../../crypto/x509/pem.ts';
 import type { Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { ServerConfig } from '../config/compile.ts';
+import type { ServerConfig } from './config/compile.ts';
 import { defaultFetchLimits } from '../federation/endpoint-client.ts';
 import { type FederationLog, FederationManager } from '../federation/federation-manager.ts';
 import { type ConfigRelationship, FederationService } from '../federation/federation-service.ts';

@@ -20,7 +20,8 @@ import {
 import { ApiRateLimits } from '../api/rate-limits.ts';
 import { registerServices, type ApiServices } from '../api/router.ts';
 import type { BundleCache } from '../authority/bundle-cache.ts';
-import type { ServerConfig } from '../config/compile.ts';
+import type { ServerConfig } from './config/compile.ts';
+import { prepareAdminSocket, restrictAdminSocket } from './admin-socket.ts';
 import { startHealthServer } from '../http/health-server.ts';
 import type { EntryIndex } from '../registration/entry-index.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -132,7 +133,12 @@ export async function openListeners(d: ListenerDeps): Promise<OpenListeners> {
   const admin = await open(
     'admin',
     c.admin_socket,
-    () => listenAdminSocket(c.admin_socket, handlerFor(localPeer)),
+    async () => {
+      await prepareAdminSocket(c.admin_socket);
+      const server = await listenAdminSocket(c.admin_socket, handlerFor(localPeer));
+      restrictAdminSocket(c.admin_socket);
+      return server;
+    },
     closeServer,
   );
   trackSessions(admin, sessions);

@@ -11,7 +11,7 @@ import type { AtomicWriteDir } from '../../plugins/data-dir-tidy.ts';
 import type { Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import { SecretStoreService } from '../broker/secret-store.ts';
-import type { ServerConfig } from '../config/compile.ts';
+import type { ServerConfig } from './config/compile.ts';
 
 /**
  * The KEK directory when it is the default one inside the locked data directory: temp files of

@@ -28,7 +28,7 @@ import { createAuthorityFactory } from '../authority/authority-factory.ts';
 import { AuthorityManager, MissingAuthorityKeyError } from '../authority/authority-manager.ts';
 import { BundleCache } from '../authority/bundle-cache.ts';
 import { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
-import type { ServerConfig } from '../config/compile.ts';
+import type { ServerConfig } from './config/compile.ts';
 import { lockDataDir, type DataDirLock } from '../../plugins/data-dir-lock.ts';
 import { tidyDataDir } from '../../plugins/data-dir-tidy.ts';
 import { ChangeFollower } from '../sync/change-follower.ts';
@@ -50,8 +50,9 @@ export { VERSION } from '../../core/defaults.ts';
 /** In the data directory: this server's id, and the disk key manager's keys. */
 const SERVER_ID_FILE = 'server-id';
 const KEYS_DIR = 'keys';
-export { defaultServerDataDir, loadServerConfig, type ServerRunFlags } from './config.ts';
-import { logDestination, refreshHintSeconds } from './config.ts';
+export { defaultServerDataDir, loadServerConfig, type ServerRunFlags } from './config/load.ts';
+import { logDestination, refreshHintSeconds } from './config/load.ts';
+import { LOG_REDACT_PATHS } from '../../core/log-text.ts';
 export const systemClock: Clock = { now: () => Date.now() };
 
 export interface TesseraServerOptions {
@@ -63,6 +64,10 @@ export interface TesseraServerOptions {
 }
 
 type Timing = { clock: Clock; rotationIntervalMs: number; syncIntervalMs: number };
+
+/** What the server logs when it listens but cannot sign (an authority key is missing). */
+export const NOT_READY =
+  'tessera server listening, not ready: it cannot sign until its authority is restored or replaced (see /readyz, tessera healthcheck)';
 
 export class TesseraServer {
   readonly config: ServerConfig;
@@ -137,7 +142,7 @@ export class TesseraServer {
     const log =
       options.logger ??
       pino(
-        { level: config.log_level, redact: ['*.token', '*.key', '*.privateKey'] },
+        { level: config.log_level, redact: [...LOG_REDACT_PATHS] },
         logDestination(config.log_format),
       );
     const td = TrustDomain.parse(config.trust_domain);
@@ -342,7 +347,8 @@ export class TesseraServer {
   /** Serves until `signal` aborts; resolves after a clean shutdown. */
   async run(
     signal: AbortSignal,
-    onListening?: (addresses: ListenerAddresses) => void,
+    /** `ready`: able to sign now; false while an authority key is missing (see /readyz). */
+    onListening?: (addresses: ListenerAddresses, ready: boolean) => void,
   ): Promise<void> {
     let listeners: OpenListeners;
     try {
@@ -355,11 +361,17 @@ export class TesseraServer {
     }
     const addresses = listeners.addresses;
     this.#ready = true;
-    this.log.info(
-      { ...addresses, issuer: this.config.jwt.issuer, trustDomain: this.config.trust_domain },
-      'tessera server ready',
-    );
-    onListening?.(addresses);
+    // Ready means able to sign (as /readyz says): without an authority key it only listens, so
+    // that the admin socket can take `tessera authority prepare/activate`.
+    const canSign = this.#canSign();
+    const fields = {
+      ...addresses,
+      issuer: this.config.jwt.issuer,
+      trustDomain: this.config.trust_domain,
+    };
+    if (canSign) this.log.info(fields, 'tessera server ready');
+    else this.log.warn(fields, NOT_READY);
+    onListening?.(addresses, canSign);
     this.#audit.start();
     try {
       await runTasks(signal, [...this.#tasks(), ...this.#audit.tasks], (name, e) => {

@@ -13,7 +13,7 @@ import type { Auditor } from '../audit/auditor.ts';
 import type { AuthorityManager } from '../authority/authority-manager.ts';
 import type { BundleCache } from '../authority/bundle-cache.ts';
 import type { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
-import type { ServerConfig } from '../config/compile.ts';
+import type { ServerConfig } from './config/compile.ts';
 import type { EntryIndex } from '../registration/entry-index.ts';
 import type { FederationService } from '../federation/federation-service.ts';
 import type { SecretStoreService } from '../broker/secret-store.ts';
@@ -106,7 +106,6 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       agentSvidTtlMs: config.agent_svid_ttl,
     }),
     svids: new SvidService({
-      store,
       auditor,
       clock,
       minter,

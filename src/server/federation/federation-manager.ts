@@ -31,7 +31,7 @@ import {
 } from '../../core/federation.ts';
 import type { Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { FetchLimits } from './endpoint-client.ts';
 import { fetchFederatedBundle } from './fetch-bundle.ts';
 
@@ -59,7 +59,7 @@ export interface FederationLog {
 }
 
 export interface FederationManagerOptions {
-  store: Store;
+  store: Pick<Store, 'transaction' | 'bundles' | 'federations'>;
   auditor: Auditor;
   clock: Clock;
   log: FederationLog;

@@ -9,7 +9,7 @@ import { ManualClock } from '../../core/clock.ts';
 import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
 import { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { FederationManager } from './federation-manager.ts';
 import { type ConfigRelationship, FederationService } from './federation-service.ts';
 import { type ForeignDomain, bundleJson, foreignDomain } from './testing/bundle-endpoint.ts';

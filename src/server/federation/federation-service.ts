@@ -26,7 +26,7 @@ import {
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import type { Store, StoreAggregates } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { parseBundleInput } from './bundle-input.ts';
 import {
   type FederationManager,
@@ -49,7 +49,7 @@ export interface ConfigRelationship extends RelationshipRequest {
 }
 
 export interface FederationServiceOptions {
-  store: Store;
+  store: Pick<Store, 'transaction' | 'bundles' | 'federations'>;
   auditor: Auditor;
   clock: Clock;
   /** This server's own trust domain: never federated with, its bundle never touched here. */
@@ -64,7 +64,7 @@ const CONFIG_CONTEXT: RequestContext = {
 
 export class FederationService {
   readonly manager: FederationManager;
-  readonly #store: Store;
+  readonly #store: Pick<Store, 'transaction' | 'bundles' | 'federations'>;
   readonly #auditor: Auditor;
   readonly #clock: Clock;
   readonly #td: string;

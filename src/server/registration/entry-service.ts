@@ -8,7 +8,7 @@ import { parseSelector } from '../../core/selector.ts';
 import type { TrustDomain } from '../../core/spiffe-id.ts';
 import type { EntryFilter, Page, Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { checkParent, type ParentKind } from './parent-check.ts';
 
 export const MAX_BATCH = 500;
@@ -39,12 +39,17 @@ export interface EntryListQuery {
 }
 
 export class EntryService {
-  readonly #store: Store;
+  readonly #store: Pick<Store, 'transaction' | 'entries' | 'nodes' | 'joinTokens'>;
   readonly #auditor: Auditor;
   readonly #clock: Clock;
   readonly #td: TrustDomain;
 
-  constructor(o: { store: Store; auditor: Auditor; clock: Clock; trustDomain: TrustDomain }) {
+  constructor(o: {
+    store: Pick<Store, 'transaction' | 'entries' | 'nodes' | 'joinTokens'>;
+    auditor: Auditor;
+    clock: Clock;
+    trustDomain: TrustDomain;
+  }) {
     this.#store = o.store;
     this.#auditor = o.auditor;
     this.#clock = o.clock;

@@ -13,7 +13,7 @@ import {
 } from '../../core/errors.ts';
 import type { StsIssuerRecord, Store, TrustPolicyRecord } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { discoverKeys } from './discovery.ts';
 import { dryRun, type TestInput, type TestResult } from './dry-run.ts';
 import {
@@ -71,7 +71,7 @@ const httpsIssuer = (v: string): string => {
 };
 
 export class StsAdmin {
-  readonly #store: Store;
+  readonly #store: Pick<Store, 'transaction' | 'sts'>;
   readonly #auditor: Auditor;
   readonly #clock: Clock;
   readonly #registry: StsRegistry;
@@ -80,7 +80,7 @@ export class StsAdmin {
   readonly #exchangeServed: boolean;
 
   constructor(o: {
-    store: Store;
+    store: Pick<Store, 'transaction' | 'sts'>;
     auditor: Auditor;
     clock: Clock;
     registry: StsRegistry;

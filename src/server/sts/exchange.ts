@@ -10,7 +10,7 @@ import { TrustDomain } from '../../core/spiffe-id.ts';
 import type { Bundle } from '../../core/bundle.ts';
 import type { DpopProofStore } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { checkAudience, type Minter } from '../svid/minter.ts';
 import { dpopReplayKey, verifyDpopProof, type VerifiedDpopProof } from './dpop.ts';
 import { OAuthError, renderError, type TokenResponse } from './errors.ts';

@@ -14,7 +14,7 @@ import type { Clock } from '../../core/clock.ts';
 import { isAllowedJwtAlg, jwsVerifyParams } from '../../crypto/jwt/alg.ts';
 import type { RevokedTokenStore } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { OAuthError, renderError, type TokenResponse } from './errors.ts';
 import { clip, type Form } from './form.ts';
 import { decodeJws, verifyJws } from './jws.ts';

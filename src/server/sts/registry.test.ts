@@ -13,7 +13,7 @@ import { makeTrustPolicy } from '../../store/conformance/sts-cases.ts';
 import { createTempDatabase, type TempDatabase } from '../../../test/helpers/postgres.ts';
 import { testIssuer } from '../../../test/helpers/test-oidc-issuer.ts';
 import { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { StsAdmin } from './admin.ts';
 import { DEFAULT_DISCOVERY } from './discovery.ts';
 import { readJwksFiles } from '../compose/files.ts';

@@ -39,7 +39,7 @@ export interface RegistryConfig {
 export interface StsRegistryOptions {
   readonly config: RegistryConfig;
   readonly trustDomain: string;
-  readonly store: Store;
+  readonly store: Pick<Store, 'transaction' | 'sts'>;
   readonly clock: Clock;
   readonly discovery: Omit<DiscoveryOptions, 'clock'>;
   /** The contents of the config issuers' `jwks_file`s (read by the composition root). */

@@ -8,9 +8,8 @@ import { type TrustDomain, parseLeafId } from '../../core/spiffe-id.ts';
 import { checkDnsName } from '../../core/entry.ts';
 import { formatSelector } from '../../core/selector.ts';
 import { type ParsedCsr, parseCsr, parseCsrAsync } from '../../crypto/x509/csr.ts';
-import type { Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import type { EntryIndex } from '../registration/entry-index.ts';
 import type { BatchResult } from '../registration/entry-service.ts';
 import type { JwtSvid, Minter, X509Svid } from './minter.ts';
@@ -18,7 +17,6 @@ import type { JwtSvid, Minter, X509Svid } from './minter.ts';
 export const MAX_MINT_BATCH = 500;
 
 export interface SvidServiceOptions {
-  store: Store;
   auditor: Auditor;
   clock: Clock;
   minter: Minter;

@@ -6,7 +6,7 @@
 // on later polls until it appears or ages out (a rolled-back transaction never fills its gap).
 // Applying an event re-reads the entry's current state, so order and repeats do not matter.
 import type { Clock } from '../../core/clock.ts';
-import type { ChangeEvent, Store } from '../../store/types.ts';
+import type { ChangeEvent, StoreAggregates } from '../../store/types.ts';
 import type { EntryIndex } from '../registration/entry-index.ts';
 
 export const GAP_TTL_MS = 60_000;
@@ -19,14 +19,19 @@ export const RELOAD_AFTER_MS = 20 * 60_000;
 const BATCH = 1000;
 
 export class ChangeFollower {
-  readonly #store: Store;
+  readonly #store: Pick<StoreAggregates, 'changes' | 'entries'>;
   readonly #index: EntryIndex;
   readonly #clock: Clock;
   #cursor: number;
   readonly #gaps = new Map<number, number>();
   #lastPoll: number;
 
-  private constructor(store: Store, index: EntryIndex, clock: Clock, cursor: number) {
+  private constructor(
+    store: Pick<StoreAggregates, 'changes' | 'entries'>,
+    index: EntryIndex,
+    clock: Clock,
+    cursor: number,
+  ) {
     this.#store = store;
     this.#index = index;
     this.#clock = clock;
@@ -35,7 +40,11 @@ export class ChangeFollower {
   }
 
   /** Loads every entry, then follows changes from the feed position taken before the load. */
-  static async start(store: Store, index: EntryIndex, clock: Clock): Promise<ChangeFollower> {
+  static async start(
+    store: Pick<StoreAggregates, 'changes' | 'entries'>,
+    index: EntryIndex,
+    clock: Clock,
+  ): Promise<ChangeFollower> {
     const cursor = await loadAll(store, index);
     return new ChangeFollower(store, index, clock, cursor);
   }
@@ -98,7 +107,10 @@ export class ChangeFollower {
  * Reads every entry into the index (dropping ones no longer stored) and returns the feed position
  * taken before the read, so nothing that changes during it is missed.
  */
-async function loadAll(store: Store, index: EntryIndex): Promise<number> {
+async function loadAll(
+  store: Pick<StoreAggregates, 'changes' | 'entries'>,
+  index: EntryIndex,
+): Promise<number> {
   const cursor = await store.changes.latestId();
   const seen = new Set<string>();
   let token = '';

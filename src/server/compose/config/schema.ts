@@ -1,11 +1,11 @@
 // The server configuration: one schema gives validation and the static type. Unknown keys are
 // errors (strict objects); bad values are rejected with the key path, never clamped.
 import { z } from 'zod';
-import { parseDuration } from '../../core/duration.ts';
-import { TrustDomain } from '../../core/spiffe-id.ts';
-import { keyTypes } from '../../core/authority.ts';
-import { nodeAttestorsServerSchema } from '../../plugins/node-attestors/catalog.ts';
-import { diskKekConfigSchema } from '../../plugins/kek-managers/catalog.ts';
+import { parseDuration } from '../../../core/duration.ts';
+import { TrustDomain } from '../../../core/spiffe-id.ts';
+import { keyTypes } from '../../../core/authority.ts';
+import { nodeAttestorsServerSchema } from '../../../plugins/node-attestors/catalog.ts';
+import { diskKekConfigSchema } from '../../../plugins/kek-managers/catalog.ts';
 
 const duration = (_what: string) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {

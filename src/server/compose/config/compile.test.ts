@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_CONFIG_BYTES, parseConfigYaml } from '../../plugins/config-file.ts';
+import { MAX_CONFIG_BYTES, parseConfigYaml } from '../../../plugins/config-file.ts';
 import { compileServerConfig, serverEnv } from './compile.ts';
 
 const defaults = { dataDir: '/var/lib/tessera' };

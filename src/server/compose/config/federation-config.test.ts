@@ -1,7 +1,7 @@
 // The `federation` block of the server config: defaults, relationships checked with key paths.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfigYaml } from '../../plugins/config-file.ts';
+import { parseConfigYaml } from '../../../plugins/config-file.ts';
 import { compileServerConfig } from './compile.ts';
 
 const compile = (file: Record<string, unknown>) =>

@@ -3,10 +3,10 @@
 // directly (default data dir, log destination, bundle refresh hint).
 import { homedir } from 'node:os';
 import pino from 'pino';
-import { defaultServerDataDir as defaultDataDir } from '../../core/defaults.ts';
-import { resolveLogFormat, textLogStream, type LogFormatSetting } from '../../core/log-text.ts';
-import { parseConfigYaml, readConfigFile } from '../../plugins/config-file.ts';
-import { compileServerConfig, type ServerConfig } from '../config/compile.ts';
+import { defaultServerDataDir as defaultDataDir } from '../../../core/defaults.ts';
+import { resolveLogFormat, textLogStream, type LogFormatSetting } from '../../../core/log-text.ts';
+import { parseConfigYaml, readConfigFile } from '../../../plugins/config-file.ts';
+import { compileServerConfig, type ServerConfig } from './compile.ts';
 
 export interface ServerRunFlags {
   config?: string;

@@ -1,6 +1,6 @@
 // Who is calling, as established at the edge (TLS peer certificate or the local admin socket).
 // Services receive it; they never look at transport details themselves.
-import type { AttestedNode } from '../core/node.ts';
+import type { AttestedNode } from './node.ts';
 
 export type Caller =
   | { readonly kind: 'local-admin' }

@@ -1,7 +1,7 @@
 // Compiles config from its three sources — YAML file, environment, flags (later wins) — into a
 // frozen, fully defaulted object. Only the composition root calls this.
-import { InvalidArgumentError } from '../../core/errors.ts';
-import { validateFederationInput } from '../../core/federation.ts';
+import { InvalidArgumentError } from '../../../core/errors.ts';
+import { validateFederationInput } from '../../../core/federation.ts';
 import { serverConfigSchema, type ServerConfigParsed } from './schema.ts';
 
 export interface ServerConfig extends Omit<ServerConfigParsed, 'authority_publish_delay'> {

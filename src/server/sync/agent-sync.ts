@@ -1,0 +1,158 @@
+// What an agent is sent: its authorized entries, the trust bundle and the federated bundles its
+// entries federate with — once (GetAuthorizedEntries) or as a stream (SyncAuthorizedEntries): the
+// full set first (only what differs from what the agent already holds), then deltas whenever the
+// index, the bundle or a federated bundle changes, so the agent never polls full lists. A ban or
+// eviction ends the open stream. The Connect handler (api/handlers/sync-handlers.ts) only adapts.
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type {
+  GetAuthorizedEntriesResponseSchema,
+  SyncAuthorizedEntriesResponseSchema,
+} from '../../../proto/gen/tessera/v1/sync_pb.js';
+import { AsyncQueue } from '../../core/async-queue.ts';
+import type { Entry } from '../../core/entry.ts';
+import type { AttestedNode } from '../../core/node.ts';
+import { AgentRefusedError } from '../../core/refusal.ts';
+import type { NodeStore } from '../../store/types.ts';
+import { bundleToWire } from '../../wire/bundle.ts';
+import { entryToWire } from '../../wire/entry.ts';
+import type { BundleCache } from '../authority/bundle-cache.ts';
+import type { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
+import type { SvidService } from '../svid/svid-service.ts';
+import {
+  type FederatedDelta,
+  FederatedBundlesSent,
+  federatedBundlesFor,
+} from './federated-sync.ts';
+
+export type SyncOut = MessageInitShape<typeof SyncAuthorizedEntriesResponseSchema>;
+type AuthorizedOut = MessageInitShape<typeof GetAuthorizedEntriesResponseSchema>;
+
+/** Entries an agent may claim to hold already; more are ignored (it is sent them again). */
+const MAX_KNOWN = 100_000;
+
+export interface AgentSyncDeps {
+  readonly svids: Pick<SvidService, 'authorizedEntries'>;
+  readonly index: Pick<EntryIndex, 'onChange' | 'onNodesChange'>;
+  readonly bundles: BundleCache;
+  readonly federated: FederatedBundleCache;
+  readonly nodes: Pick<NodeStore, 'get'>;
+}
+
+/** The syncing agent, as authenticated at the edge. */
+export interface SyncingAgent {
+  readonly spiffeId: string;
+  readonly node: AttestedNode;
+}
+
+export class AgentSync {
+  readonly #d: AgentSyncDeps;
+
+  constructor(d: AgentSyncDeps) {
+    this.#d = d;
+  }
+
+  /** Everything the agent is authorized for, now. */
+  authorized(agent: SyncingAgent): AuthorizedOut {
+    const entries = this.#d.svids.authorizedEntries(agent.node);
+    return {
+      entries: entries.map(entryToWire),
+      bundle: bundleToWire(this.#d.bundles.bundle),
+      federatedBundles: [...federatedBundlesFor(entries, this.#d.federated).values()].map(
+        bundleToWire,
+      ),
+    };
+  }
+
+  /**
+   * The stream: `known` (entry id → revision, untrusted, from the agent) is what it holds. The
+   * first message carries what differs from it, the bundle and the complete federated set; later
+   * ones, changes only (federated bundles as upserts and removals). Ends when `signal` aborts;
+   * fails with AgentRefusedError when the agent is banned or evicted.
+   */
+  async *stream(
+    agent: SyncingAgent,
+    knownIn: Record<string, bigint>,
+    signal: AbortSignal,
+  ): AsyncGenerator<SyncOut> {
+    const { svids, index, bundles, federated, nodes } = this.#d;
+    const known = new Map<string, bigint>(Object.entries(knownIn).slice(0, MAX_KNOWN));
+    const sent = new FederatedBundlesSent();
+    const wake = new AsyncQueue<'entries' | 'bundle' | 'federated' | 'node'>(10_000);
+    const offIndex = index.onChange(() => wake.push('entries'));
+    // A ban or eviction ends the open stream too, not only the agent's next call.
+    const offNodes = index.onNodesChange((ids) => {
+      if (ids.includes(agent.spiffeId)) wake.push('node');
+    });
+    const offBundle = bundles.onChange(() => wake.push('bundle'));
+    const offFederated = federated.onChange(() => wake.push('federated'));
+    signal.addEventListener('abort', () => wake.close());
+    const next = (initial: boolean, withBundle: boolean): SyncOut => {
+      const entries = svids.authorizedEntries(agent.node);
+      const fed = sent.next(federatedBundlesFor(entries, federated));
+      return diff(entries, known, initial, withBundle ? bundles : null, fed);
+    };
+    try {
+      yield next(true, true);
+      let pendingBundle = false;
+      for await (const why of wake) {
+        if (why === 'node') {
+          const node = await nodes.get(agent.spiffeId);
+          if (!node) {
+            throw new AgentRefusedError('agent_evicted', `agent ${agent.spiffeId} was evicted`);
+          }
+          if (node.banned) {
+            throw new AgentRefusedError('agent_banned', `agent ${agent.spiffeId} is banned`);
+          }
+          continue;
+        }
+        pendingBundle ||= why === 'bundle';
+        const msg = next(false, pendingBundle);
+        pendingBundle = false;
+        if (
+          msg.upserted?.length ||
+          msg.removed?.length ||
+          msg.bundle ||
+          msg.federatedBundles?.length ||
+          msg.federatedBundlesRemoved?.length
+        )
+          yield msg;
+      }
+    } finally {
+      offIndex();
+      offNodes();
+      offBundle();
+      offFederated();
+    }
+  }
+}
+
+/** Updates `known` (id → revision) to `current` and returns what changed. */
+function diff(
+  current: Entry[],
+  known: Map<string, bigint>,
+  initial: boolean,
+  bundles: BundleCache | null,
+  federated: FederatedDelta,
+): SyncOut {
+  const upserted: Entry[] = [];
+  const seen = new Set<string>();
+  for (const e of current) {
+    seen.add(e.id);
+    const rev = BigInt(e.revision);
+    if (known.get(e.id) !== rev) {
+      upserted.push(e);
+      known.set(e.id, rev);
+    }
+  }
+  const removed = [...known.keys()].filter((id) => !seen.has(id));
+  for (const id of removed) known.delete(id);
+  return {
+    upserted: upserted.map(entryToWire),
+    removed,
+    initial,
+    ...(bundles ? { bundle: bundleToWire(bundles.bundle) } : {}),
+    federatedBundles: federated.upserted.map(bundleToWire),
+    federatedBundlesRemoved: [...federated.removed],
+  };
+}
