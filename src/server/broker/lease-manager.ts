@@ -14,7 +14,7 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import type { CredentialProvider, LeasePort } from '../../plugins/credential-providers/catalog.ts';
 import type { LeaseRecord, LeaseStore } from '../../store/types.ts';
 import type { AuditInput } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 
 export interface LeaseAudit {
   /** Appends one record outside a transaction; resolves once it is durable (Auditor.log). */
