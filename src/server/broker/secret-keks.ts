@@ -64,8 +64,7 @@ export class KekKeeper {
 
   /**
    * Checks every KEK the datastore needs against the manager (missing or wrong key:
-   * FailedPreconditionError naming where), rolls back or finishes an interrupted rotation, and
-   * creates the first KEK of a fresh store.
+   * FailedPreconditionError naming where) and rolls back or finishes an interrupted rotation.
    */
   static async start(o: KekKeeperOptions): Promise<KekKeeper> {
     const k = new KekKeeper(o);
@@ -73,9 +72,23 @@ export class KekKeeper {
     return k;
   }
 
-  /** The id of the active KEK (new data keys are wrapped by it). */
+  /**
+   * The id of the active KEK (new data keys are wrapped by it). The first KEK is made here, when
+   * the first secret is stored — not at start — so servers that share a datastore but keep no
+   * secrets need no KEK files copied between them.
+   */
   async activeId(): Promise<string> {
-    const active = (await this.#o.store.secrets.listKeks()).find((k) => k.state === 'active');
+    const find = async () =>
+      (await this.#o.store.secrets.listKeks()).find((k) => k.state === 'active');
+    let active = await find();
+    if (!active) {
+      const run = this.#queue.then(async () => {
+        if (!(await find())) await this.#first();
+      });
+      this.#queue = run.catch(() => {});
+      await run;
+      active = await find();
+    }
     if (!active) throw new UnavailableError('secret store: no active key-encryption key');
     return active.id;
   }
@@ -107,8 +120,6 @@ export class KekKeeper {
     const keks = await store.secrets.listKeks();
     if (keks.some((k) => k.state === 'pending' && k.owner === this.#o.serverId)) {
       await this.#rotate(STARTUP_CONTEXT, true);
-    } else if (!keks.some((k) => k.state === 'active')) {
-      await this.#first();
     }
   }
 

@@ -66,9 +66,12 @@ async function env(): Promise<Env> {
 const kekFiles = async (e: Env) => (await readdir(e.kekDir)).filter((f) => f.endsWith('.key'));
 
 describe('SecretStoreService', () => {
-  it('a fresh store gets its first KEK: a 0600 file and an active record, audited', async () => {
+  it('a fresh store gets its first KEK with its first secret: a 0600 file and an active record, audited', async () => {
     const e = await env();
-    await e.open();
+    const s = await e.open();
+    assert.deepEqual(await kekFiles(e), [], 'no KEK before a secret is stored');
+    assert.deepEqual(await e.store.secrets.listKeks(), []);
+    await s.put(CTX, 'first', v('value'));
     const files = await kekFiles(e);
     assert.equal(files.length, 1);
     const keks = await e.store.secrets.listKeks();

@@ -87,8 +87,8 @@ export class SecretStoreService implements SecretReader {
 
   /**
    * Checks the KEKs the datastore needs (FailedPreconditionError naming a missing or wrong KEK
-   * file: the server must not start), finishes or rolls back an interrupted KEK rotation, and
-   * creates the first KEK of a fresh store.
+   * file: the server must not start) and finishes or rolls back an interrupted KEK rotation. The
+   * first KEK is made with the first secret.
    */
   static async create(o: SecretStoreServiceOptions): Promise<SecretStoreService> {
     const keks = await KekKeeper.start(o);
