@@ -31,8 +31,14 @@ import {
   type ClientPattern,
 } from './client-pattern.ts';
 
+/** The fields a decision reads (stored policies and parsed documents both have them). */
+export type DecisionPolicy = Pick<
+  AccessPolicy,
+  'name' | 'client' | 'server' | 'credentialProvider' | 'condition' | 'effect'
+>;
+
 export interface CompiledAccessPolicy {
-  readonly policy: AccessPolicy;
+  readonly policy: DecisionPolicy;
   readonly pattern: ClientPattern;
   /** null: no condition (always holds). */
   readonly condition: AccessCondition | null;
@@ -69,7 +75,7 @@ export interface BuiltIndex {
 }
 
 /** Compiles one policy. Throws InvalidArgumentError naming the field ("client: …", "condition: …"). */
-export function compileAccessPolicy(policy: AccessPolicy): CompiledAccessPolicy {
+export function compileAccessPolicy(policy: DecisionPolicy): CompiledAccessPolicy {
   return {
     policy,
     pattern: parseClientPattern(policy.client),
@@ -90,8 +96,8 @@ export function compareCompiled(a: CompiledAccessPolicy, b: CompiledAccessPolicy
  */
 export function buildPolicyIndex(
   servers: ReadonlyArray<Pick<ServerWorkload, 'name'>>,
-  policies: readonly AccessPolicy[],
-  compiled: (p: AccessPolicy) => CompiledAccessPolicy = compileAccessPolicy,
+  policies: readonly DecisionPolicy[],
+  compiled: (p: DecisionPolicy) => CompiledAccessPolicy = compileAccessPolicy,
 ): BuiltIndex {
   const buckets = new Map<string, ServerBucket>();
   for (const s of servers)
@@ -132,7 +138,7 @@ export function buildPolicyIndex(
   return { index: { servers: buckets, size }, skipped };
 }
 
-function brokenDeny(policy: AccessPolicy, error: string): CompiledAccessPolicy | null {
+function brokenDeny(policy: DecisionPolicy, error: string): CompiledAccessPolicy | null {
   try {
     return { policy, pattern: parseClientPattern(policy.client), condition: null, broken: error };
   } catch {

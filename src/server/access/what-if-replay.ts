@@ -1,12 +1,12 @@
 // The loader around what-if.ts: reads the recorded `access.request` records of a time window
 // from the audit store (bounded), the current model from the datastore, and replays them.
-import type { AccessPolicy, ServerWorkload } from '../../core/access.ts';
+import type { ServerWorkload } from '../../core/access.ts';
 import type { AuditRecord } from '../../core/audit.ts';
 import type { Clock } from '../../core/clock.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import type { AuditStore } from '../../store/types.ts';
 import type { AccessPolicySource } from './decider.ts';
-import { buildPolicyIndex } from './policy-index.ts';
+import { buildPolicyIndex, type DecisionPolicy } from './policy-index.ts';
 import { ACCESS_REQUEST_ACTION, proposedIndex, replay, type WhatIfReport } from './what-if.ts';
 
 export const DEFAULT_WHAT_IF_WINDOW_MS = 24 * 3_600_000;
@@ -17,8 +17,8 @@ const PAGE = 1000;
 
 /** The part of a parsed access document what-if reads. */
 export interface ProposedModel {
-  readonly serverWorkloads: readonly ServerWorkload[];
-  readonly accessPolicies: readonly AccessPolicy[];
+  readonly serverWorkloads: readonly Pick<ServerWorkload, 'name'>[];
+  readonly accessPolicies: readonly DecisionPolicy[];
 }
 
 export interface WhatIfDeps {
@@ -54,7 +54,7 @@ export async function whatIf(
     deps.source.listServerWorkloads(),
     deps.source.listPolicies(),
   ]);
-  const merged = new Map(servers.map((s) => [s.name, s]));
+  const merged = new Map<string, Pick<ServerWorkload, 'name'>>(servers.map((s) => [s.name, s]));
   for (const s of proposed.serverWorkloads) merged.set(s.name, s);
   const after = proposedIndex([...merged.values()], proposed.accessPolicies);
   const before = buildPolicyIndex(servers, policies).index;

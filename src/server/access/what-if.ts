@@ -5,7 +5,6 @@
 import type {
   AccessDecision,
   AccessHttpRequest,
-  AccessPolicy,
   AccessRequest,
   AccessRequestAuditDetails,
   ServerWorkload,
@@ -17,6 +16,7 @@ import {
   buildPolicyIndex,
   compileAccessPolicy,
   decideAccess,
+  type DecisionPolicy,
   type PolicyIndex,
 } from './policy-index.ts';
 
@@ -114,7 +114,7 @@ export function recordedRequest(r: AuditRecord): RecordedRequest | null {
  */
 export function proposedIndex(
   servers: readonly Pick<ServerWorkload, 'name'>[],
-  policies: readonly AccessPolicy[],
+  policies: readonly DecisionPolicy[],
 ): PolicyIndex {
   const known = new Set(servers.map((s) => s.name));
   for (const p of policies) {

@@ -2,12 +2,11 @@
 // of AccessPolicyService (CRUD, import) is registered beside these; the composition root spreads
 // both partial implementations into one registration.
 import type { ServiceImpl } from '@connectrpc/connect';
-import type { AccessPolicy, ServerWorkload } from '../../../core/access.ts';
 import type { Clock } from '../../../core/clock.ts';
 import { InvalidArgumentError } from '../../../core/errors.ts';
 import type { AccessPolicyService as AccessPolicyApi } from '../../../../proto/gen/tessera/v1/access_pb.js';
 import type { PolicyDecider } from '../../access/decider.ts';
-import { whatIf, type WhatIfDeps } from '../../access/what-if-replay.ts';
+import { whatIf, type ProposedModel, type WhatIfDeps } from '../../access/what-if-replay.ts';
 import {
   decisionToWire,
   testRequestFromWire,
@@ -21,10 +20,7 @@ export const MAX_ACCESS_DOCUMENT_BYTES = 1024 * 1024;
  * Parses a YAML access document (server/access/access-document.ts parseAccessDocument); throws
  * InvalidArgumentError naming the bad field. Only the parts what-if reads are named here.
  */
-export type AccessDocumentParser = (text: string) => {
-  readonly serverWorkloads: readonly ServerWorkload[];
-  readonly accessPolicies: readonly AccessPolicy[];
-};
+export type AccessDocumentParser = (text: string) => ProposedModel;
 
 export interface AccessDecisionHandlerDeps {
   readonly decider: Pick<PolicyDecider, 'decide' | 'sync'>;
