@@ -217,6 +217,14 @@ describe('decideAccess: conditions', () => {
     assert.equal(decide([allow('a', WEB, { condition: 'request.path == ""' })]).allowed, true);
   });
 
+  it('inherited properties are not facts; a part reached without its name is absent (fails closed)', () => {
+    const proto = decide([allow('a', WEB, { condition: '"constructor" in client.attributes' })]);
+    assert.deepEqual(proto, denied('condition-false', 'a', '"constructor" in client.attributes'));
+    const hidden = decide([allow('a', WEB, { condition: 'size(client["attri" + "butes"]) == 0' })]);
+    assert.equal(hidden.reason, 'condition-false');
+    assert.match(hidden.failedCondition, /error: No such key: attributes/);
+  });
+
   it('facts over the input budget deny, explained, and never open a conditional allow', () => {
     const attributes = { big: 'x'.repeat(70 * 1024) };
     const d = decide([allow('a', WEB, { condition: 'true' })], WEB, { attributes });

@@ -157,19 +157,57 @@ function decision(
   return { allowed: reason === 'allowed', reason, policy, credentialProvider, failedCondition };
 }
 
+/** A client ID as decisions use it: parsed once, split once. */
+export interface ParsedClient {
+  readonly text: string;
+  readonly trustDomain: string;
+  /** "" or "/a/b". */
+  readonly path: string;
+  readonly segments: readonly string[];
+}
+
+/**
+ * Parsed client IDs, by text. The same few clients ask again and again, and a full SPIFFE ID
+ * parse costs about what the condition does; bounded, and emptied when full.
+ */
+const parsedClients = new Map<string, ParsedClient | null>();
+const MAX_PARSED_CLIENTS = 4096;
+
+export function parsedClient(text: string): ParsedClient | null {
+  const hit = parsedClients.get(text);
+  if (hit !== undefined) return hit;
+  let parsed: ParsedClient | null;
+  try {
+    const id = SpiffeId.parse(text);
+    parsed = Object.freeze({
+      text: id.toString(),
+      trustDomain: id.trustDomain.name,
+      path: id.path,
+      segments: Object.freeze(id.path === '' ? [] : id.path.slice(1).split('/')),
+    });
+  } catch {
+    parsed = null;
+  }
+  if (parsedClients.size >= MAX_PARSED_CLIENTS) parsedClients.clear();
+  parsedClients.set(text, parsed);
+  return parsed;
+}
+
 /** The matching policies of the request's server workload, most specific first. */
 export function matchingPolicies(
   bucket: ServerBucket,
-  id: SpiffeId,
+  id: ParsedClient,
 ): readonly CompiledAccessPolicy[] {
-  const td = id.trustDomain.name;
-  const segments = id.path === '' ? [] : id.path.slice(1).split('/');
-  const exact = id.path === '' ? EMPTY : (bucket.exact.get(id.toString()) ?? EMPTY);
+  const td = id.trustDomain;
+  const segments = id.segments;
+  const exact = id.path === '' ? EMPTY : (bucket.exact.get(id.text) ?? EMPTY);
   const globs = bucket.globs.get(td) ?? EMPTY;
   const domain = segments.length > 0 ? (bucket.trustDomains.get(td) ?? EMPTY) : EMPTY;
-  if (globs.length === 0) return exact.length === 0 ? domain : [...exact, ...domain];
-  const out = [...exact];
-  for (const g of globs) if (matchesClient(g.pattern, td, segments)) out.push(g);
+  // Allocate only when a glob matches: most decisions are an exact or a domain hit.
+  let out: CompiledAccessPolicy[] | undefined;
+  for (const g of globs) if (matchesClient(g.pattern, td, segments)) (out ??= [...exact]).push(g);
+  if (!out)
+    return domain.length === 0 ? exact : exact.length === 0 ? domain : [...exact, ...domain];
   for (const d of domain) out.push(d);
   return out;
 }
@@ -184,12 +222,8 @@ export function matchingPolicies(
 export function decideAccess(index: PolicyIndex, req: AccessRequest): AccessDecision {
   const bucket = index.servers.get(req.server);
   if (!bucket) return decision('unknown-server-workload');
-  let id: SpiffeId;
-  try {
-    id = SpiffeId.parse(req.client.spiffeId);
-  } catch {
-    return decision('no-matching-policy'); // an unparsable ID is no workload's
-  }
+  const id = parsedClient(req.client.spiffeId);
+  if (!id) return decision('no-matching-policy'); // an unparsable ID is no workload's
   const candidates = matchingPolicies(bucket, id);
   if (candidates.length === 0) return decision('no-matching-policy');
 
@@ -197,7 +231,7 @@ export function decideAccess(index: PolicyIndex, req: AccessRequest): AccessDeci
   const holds = (c: CompiledAccessPolicy): ConditionResult => {
     if (c.broken !== undefined) return { holds: false, failed: 'condition', error: c.broken };
     if (!c.condition) return { holds: true };
-    input ??= buildInput(req, id);
+    input ??= buildInput(req, id, inputNeedsOf(candidates));
     if (!input.ok) return { holds: false, failed: c.condition.source, error: input.error };
     return evaluateAccessCondition(c.condition, input.input);
   };
@@ -222,11 +256,17 @@ export function decideAccess(index: PolicyIndex, req: AccessRequest): AccessDeci
 
 type BuiltInput = { ok: true; input: ConditionInput } | { ok: false; error: string };
 
+/** What every matching policy's condition reads, so one input serves them all. */
+function inputNeedsOf(candidates: readonly CompiledAccessPolicy[]): number {
+  let needs = 0;
+  for (const c of candidates) needs |= c.condition?.needs ?? 0;
+  return needs;
+}
+
 /** Built once per decision, only when a matching policy has a condition. */
-function buildInput(req: AccessRequest, id: SpiffeId): BuiltInput {
+function buildInput(req: AccessRequest, id: ParsedClient, needs: number): BuiltInput {
   try {
-    const parts = { text: id.toString(), trustDomain: id.trustDomain.name, path: id.path };
-    return { ok: true, input: conditionInput(req, parts) };
+    return { ok: true, input: conditionInput(req, id, needs) };
   } catch (e) {
     return { ok: false, error: e instanceof Error ? e.message : String(e) };
   }

@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
 import { allow, deny, MONDAY_MORNING, server } from './testing/fixtures.ts';
-import { buildPolicyIndex } from './policy-index.ts';
+import { buildPolicyIndex, decideAccess } from './policy-index.ts';
 import { proposedIndex, recordedRequest, replay } from './what-if.ts';
 import { recordsSince, whatIf } from './what-if-replay.ts';
 
@@ -126,6 +126,7 @@ describe('replay (pure)', () => {
     const r = recordedRequest(
       record(9, requestEvent(5, WEB, { request: { method: 'GET', path: '/x', host: 'h' } })),
     );
+    const attributes = Object.assign(Object.create(null) as object, { 'unix.uid': '1000' });
     assert.deepEqual(r, {
       seq: 9,
       time: 5,
@@ -133,13 +134,26 @@ describe('replay (pure)', () => {
         client: {
           spiffeId: WEB,
           selectors: [{ type: 'unix', value: 'uid:1000' }],
-          attributes: { 'unix.uid': '1000' },
+          attributes,
         },
         server: 'db',
         at: 5,
         request: { method: 'GET', path: '/x', host: 'h' },
       },
     });
+  });
+
+  it('a recorded "__proto__" attribute stays an attribute a condition can read', () => {
+    const details = JSON.parse(
+      `{"client":"${WEB}","server":"db","selectors":[],"attributes":{"__proto__":"x"},"agent":""}`,
+    ) as Record<string, unknown>;
+    const rec = recordedRequest(record(1, { ...requestEvent(5, WEB), details }))!;
+    assert.deepEqual(Object.keys(rec.request.client.attributes), ['__proto__']);
+    const idx = buildPolicyIndex(
+      [server('db')],
+      [allow('p', WEB, { condition: 'client.attributes["__proto__"] == "x"' })],
+    ).index;
+    assert.equal(decideAccess(idx, rec.request).allowed, true);
   });
 });
 

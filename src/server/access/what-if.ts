@@ -73,7 +73,8 @@ export function recordedRequest(r: AuditRecord): RecordedRequest | null {
       }
     }
   }
-  const attributes: Record<string, string> = {};
+  // Null prototype: a recorded "__proto__" attribute stays an attribute.
+  const attributes = Object.create(null) as Record<string, string>;
   if (d.attributes !== undefined) {
     if (typeof d.attributes !== 'object' || d.attributes === null || Array.isArray(d.attributes))
       return null;
