@@ -96,11 +96,11 @@ function printDecision(out: Printer, d: AccessDecision, at: number): void {
     return;
   }
   out.fields([
-    ['decision', d.allowed ? 'allow' : 'deny'],
-    ['reason', d.reason],
-    ['policy', d.policy],
-    ['credential provider', d.credentialProvider],
-    ['failed condition', d.failedCondition],
-    ['at', when ?? 'now'],
+    ['Decision', d.allowed ? 'allow' : 'deny'],
+    ['Reason', d.reason],
+    ['Policy', d.policy],
+    ['Credential provider', d.credentialProvider],
+    ['Failed condition', d.failedCondition],
+    ['At', when ?? 'now'],
   ]);
 }

@@ -105,9 +105,9 @@ describe('tessera access-policy test / what-if', () => {
       'team=payments',
     );
     assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /^decision: +allow$/m);
-    assert.match(ok.stdout, /^policy: +web$/m);
-    assert.match(ok.stdout, /^credential provider: +db-password$/m);
+    assert.match(ok.stdout, /^Decision: +allow$/m);
+    assert.match(ok.stdout, /^Policy: +web$/m);
+    assert.match(ok.stdout, /^Credential provider: +db-password$/m);
 
     const no = await cli(
       'access-policy',
@@ -145,7 +145,7 @@ describe('tessera access-policy test / what-if', () => {
       'allow',
     );
     assert.equal(r.code, 7);
-    assert.match(r.stdout, /^reason: +denied-by-policy$/m);
+    assert.match(r.stdout, /^Reason: +denied-by-policy$/m);
     assert.match(r.stderr, /error: expected allow, got deny \(denied-by-policy\)/);
     const d = await cli(
       'access-policy',
@@ -160,7 +160,7 @@ describe('tessera access-policy test / what-if', () => {
       '2026-12-07T22:00:00Z',
     );
     assert.equal(d.code, 0, d.stderr);
-    assert.match(d.stdout, /^at: +2026-12-07T22:00:00.000Z$/m);
+    assert.match(d.stdout, /^At: +2026-12-07T22:00:00.000Z$/m);
     assert.equal(parseAtTime('-2h', 10 * HOUR), 8 * HOUR);
     assert.equal(parseAtTime('+1d', 0), 24 * HOUR);
     assert.equal(parseAtTime('2026-12-07T23:00:00+01:00', 0), Date.parse('2026-12-07T22:00:00Z'));
@@ -199,7 +199,7 @@ describe('tessera access-policy test / what-if', () => {
     assert.match(attr.stderr, /--attr: expected NAME=VALUE, got "novalue"/);
     const unknown = await cli('access-policy', 'test', '--client', WEB, '--server', 'nope');
     assert.equal(unknown.code, 0);
-    assert.match(unknown.stdout, /^reason: +unknown-server-workload$/m);
+    assert.match(unknown.stdout, /^Reason: +unknown-server-workload$/m);
   });
 
   it('what-if lists the flips as a table and as JSON', async () => {
