@@ -28,6 +28,17 @@ export interface AccessPolicySource {
   listPolicies(): Promise<AccessPolicy[]>;
 }
 
+/** The source over the access store (StoreAggregates.access): the whole model, fresh each call. */
+export function accessPolicySource(access: {
+  listServerWorkloads(): Promise<ServerWorkload[]>;
+  listAccessPolicies(): Promise<AccessPolicy[]>;
+}): AccessPolicySource {
+  return {
+    listServerWorkloads: () => access.listServerWorkloads(),
+    listPolicies: () => access.listAccessPolicies(),
+  };
+}
+
 export interface DeciderLog {
   warn(fields: Record<string, unknown>, msg: string): void;
 }
