@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import type { AuditStore } from '../../store/types.ts';
 import type { AccessPolicySource } from './decider.ts';
 import { buildPolicyIndex, type DecisionPolicy } from './policy-index.ts';
-import { ACCESS_REQUEST_ACTION, proposedIndex, replay, type WhatIfReport } from './what-if.ts';
+import { ACCESS_REQUEST_ACTION, proposedIndex, Replay, type WhatIfReport } from './what-if.ts';
 
 export const DEFAULT_WHAT_IF_WINDOW_MS = 24 * 3_600_000;
 export const MAX_WHAT_IF_WINDOW_MS = 90 * 24 * 3_600_000;
@@ -61,24 +61,28 @@ export async function whatIf(
 
   const to = deps.clock.now();
   const from = to - window;
-  const { records, truncated } = await recordsSince(
+  const run = new Replay(before, after);
+  const { truncated } = await forEachRecordSince(
     deps.audit,
     from,
     deps.maxRecords ?? MAX_REPLAYED_RECORDS,
+    (r) => run.add(r),
   );
-  return { ...replay(records, before, after, truncated), from, to };
+  return { ...run.report(truncated), from, to };
 }
 
 /**
- * The `access.request` records at or after `from`, oldest first, at most `max`. The audit log is
- * ordered by seq and its times increase with it (appended under a lock as they happen), so the
- * window's first seq is found by bisection over the whole log; records are then read by action.
+ * Visits the `access.request` records at or after `from`, oldest first, at most `max`, a page at
+ * a time. The audit log is ordered by seq and its times increase with it (appended under a lock
+ * as they happen), so the window's first seq is found by bisection over the whole log; records
+ * are then read by action. `truncated`: the window held more than `max`.
  */
-export async function recordsSince(
+export async function forEachRecordSince(
   audit: Pick<AuditStore, 'list' | 'head'>,
   from: number,
   max: number,
-): Promise<{ records: AuditRecord[]; truncated: boolean }> {
+  visit: (r: AuditRecord) => void,
+): Promise<{ count: number; truncated: boolean }> {
   const head = await audit.head();
   let lo = 1;
   let hi = head.seq + 1; // first seq whose record is at or after `from`, in [lo, hi]
@@ -89,17 +93,18 @@ export async function recordsSince(
     else if (r.time >= from) hi = Math.min(mid, r.seq);
     else lo = r.seq + 1;
   }
-  const records: AuditRecord[] = [];
+  let count = 0;
   let cursor = lo - 1;
   for (;;) {
     const page = await audit.list({ afterSeq: cursor, action: ACCESS_REQUEST_ACTION }, PAGE);
     for (const r of page) {
       // Clocks step back now and then: the bisection is a start, this is the rule.
       if (r.time < from) continue;
-      if (records.length === max) return { records, truncated: true };
-      records.push(r);
+      if (count === max) return { count, truncated: true };
+      visit(r);
+      count++;
     }
-    if (page.length < PAGE) return { records, truncated: false };
+    if (page.length < PAGE) return { count, truncated: false };
     cursor = page[page.length - 1]!.seq;
   }
 }

@@ -12,7 +12,7 @@ import type { Store } from '../../store/types.ts';
 import { allow, deny, MONDAY_MORNING, server } from './testing/fixtures.ts';
 import { buildPolicyIndex, decideAccess } from './policy-index.ts';
 import { proposedIndex, recordedRequest, replay } from './what-if.ts';
-import { recordsSince, whatIf } from './what-if-replay.ts';
+import { forEachRecordSince, whatIf } from './what-if-replay.ts';
 
 const WEB = 'spiffe://td/ns/prod/sa/web';
 const BATCH = 'spiffe://td/ns/prod/sa/batch';
@@ -229,12 +229,18 @@ describe('whatIf over a real SQLite audit log', () => {
   });
 
   it('finds the window start by seq and filters by action', async () => {
-    const all = await recordsSince(store.audit, 0, 1000);
-    assert.equal(all.records.length, 60);
-    const late = await recordsSince(store.audit, MONDAY_MORNING + 47 * HOUR, 1000);
-    assert.equal(late.records.length, 1);
-    const none = await recordsSince(store.audit, MONDAY_MORNING + 100 * HOUR, 1000);
-    assert.equal(none.records.length, 0);
+    const count = async (from: number, max = 1000) => {
+      const seen: number[] = [];
+      const r = await forEachRecordSince(store.audit, from, max, (rec) => seen.push(rec.seq));
+      assert.equal(seen.length, r.count);
+      assert.ok(seen.every((s, i) => i === 0 || s > seen[i - 1]!));
+      return r;
+    };
+    assert.deepEqual(await count(0), { count: 60, truncated: false });
+    assert.deepEqual(await count(MONDAY_MORNING + 47 * HOUR), { count: 1, truncated: false });
+    assert.deepEqual(await count(MONDAY_MORNING + 100 * HOUR), { count: 0, truncated: false });
+    assert.deepEqual(await count(0, 60), { count: 60, truncated: false });
+    assert.deepEqual(await count(0, 59), { count: 59, truncated: true });
   });
 
   it('refuses a window beyond 90 days', async () => {

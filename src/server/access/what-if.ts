@@ -131,32 +131,38 @@ export function proposedIndex(
   return buildPolicyIndex(servers, policies).index;
 }
 
-/** Replays every record against both sets. */
-export function replay(
-  records: readonly AuditRecord[],
-  current: PolicyIndex,
-  proposed: PolicyIndex,
-  truncated = false,
-): WhatIfReport {
-  const flips: AccessFlip[] = [];
-  let replayed = 0;
-  let unreadable = 0;
-  let flipCount = 0;
-  let allowToDeny = 0;
-  for (const r of records) {
+/**
+ * Replays records one at a time against both sets, keeping only the counts and the listed flips
+ * (a window of 100,000 records is never held in memory at once).
+ */
+export class Replay {
+  readonly #current: PolicyIndex;
+  readonly #proposed: PolicyIndex;
+  readonly #flips: AccessFlip[] = [];
+  #replayed = 0;
+  #unreadable = 0;
+  #flipCount = 0;
+  #allowToDeny = 0;
+
+  constructor(current: PolicyIndex, proposed: PolicyIndex) {
+    this.#current = current;
+    this.#proposed = proposed;
+  }
+
+  add(r: AuditRecord): void {
     const rec = recordedRequest(r);
     if (!rec) {
-      unreadable++;
-      continue;
+      this.#unreadable++;
+      return;
     }
-    replayed++;
-    const before = decideAccess(current, rec.request);
-    const after = decideAccess(proposed, rec.request);
-    if (before.allowed === after.allowed) continue;
-    flipCount++;
-    if (before.allowed) allowToDeny++;
-    if (flips.length < MAX_LISTED_FLIPS)
-      flips.push({
+    this.#replayed++;
+    const before = decideAccess(this.#current, rec.request);
+    const after = decideAccess(this.#proposed, rec.request);
+    if (before.allowed === after.allowed) return;
+    this.#flipCount++;
+    if (before.allowed) this.#allowToDeny++;
+    if (this.#flips.length < MAX_LISTED_FLIPS)
+      this.#flips.push({
         seq: rec.seq,
         time: rec.time,
         client: rec.request.client.spiffeId,
@@ -165,13 +171,28 @@ export function replay(
         after,
       });
   }
-  return {
-    replayed,
-    unreadable,
-    truncated,
-    flips,
-    flipCount,
-    allowToDeny,
-    denyToAllow: flipCount - allowToDeny,
-  };
+
+  report(truncated: boolean): WhatIfReport {
+    return {
+      replayed: this.#replayed,
+      unreadable: this.#unreadable,
+      truncated,
+      flips: [...this.#flips],
+      flipCount: this.#flipCount,
+      allowToDeny: this.#allowToDeny,
+      denyToAllow: this.#flipCount - this.#allowToDeny,
+    };
+  }
+}
+
+/** Replays every record against both sets. */
+export function replay(
+  records: readonly AuditRecord[],
+  current: PolicyIndex,
+  proposed: PolicyIndex,
+  truncated = false,
+): WhatIfReport {
+  const r = new Replay(current, proposed);
+  for (const rec of records) r.add(rec);
+  return r.report(truncated);
 }
