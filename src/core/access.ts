@@ -65,7 +65,7 @@ export interface AccessPolicy {
   readonly name: string;
   /**
    * SPIFFE ID pattern: an exact ID (`spiffe://td/ns/prod/sa/web`), a whole trust domain
-   * (`spiffe://td`), or a path glob (`*` one segment, `**` any number of trailing segments).
+   * (`spiffe://td`), or a path glob (`*` one segment, `**` one or more trailing segments).
    */
   readonly client: string;
   /** Server workload name. */
