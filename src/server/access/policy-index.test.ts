@@ -138,6 +138,17 @@ describe('decideAccess: order of evaluation', () => {
     );
   });
 
+  it('a condition that evaluates to a non-bool never grants', () => {
+    assert.deepEqual(
+      decide([allow('a', WEB, { condition: 'now.hour' })]),
+      denied('condition-false', 'a', 'now.hour (error: not a bool)'),
+    );
+    assert.deepEqual(
+      decide([allow('a', WEB), deny('d', WEB, { condition: 'now.hour' })]),
+      denied('denied-by-policy', 'd', 'now.hour (error: not a bool)'),
+    );
+  });
+
   it('an unparsable client ID matches nothing', () => {
     assert.deepEqual(
       decide([allow('a', 'spiffe://td')], 'spiffe://TD/x'),

@@ -6,7 +6,10 @@ import type { Clock } from '../../core/clock.ts';
 import type { Store } from '../../store/types.ts';
 import { parseAccessDocument } from '../access/access-document.ts';
 import { accessPolicySource, PolicyDecider, type DeciderLog } from '../access/decider.ts';
-import { accessDecisionHandlers } from '../api/handlers/access-decision-handlers.ts';
+import {
+  accessDecisionHandlers,
+  type AccessDecisionHandlers,
+} from '../api/handlers/access-decision-handlers.ts';
 import type { Task } from './tasks.ts';
 
 /** The fallback reload, for a notification another server's commit lost (PostgreSQL). */
@@ -16,7 +19,7 @@ export interface AccessDecisions {
   /** For the broker (decide after `await decider.sync()`) and the handlers. */
   readonly decider: PolicyDecider;
   /** TestAccess and WhatIfAccess, to spread into the AccessPolicyService implementation. */
-  readonly handlers: ReturnType<typeof accessDecisionHandlers>;
+  readonly handlers: AccessDecisionHandlers;
   readonly task: Task;
 }
 

@@ -29,9 +29,12 @@ export interface AccessDecisionHandlerDeps {
   readonly parseDocument: AccessDocumentParser;
 }
 
-export function accessDecisionHandlers(
-  deps: AccessDecisionHandlerDeps,
-): Pick<ServiceImpl<typeof AccessPolicyApi>, 'testAccess' | 'whatIfAccess'> {
+export type AccessDecisionHandlers = Pick<
+  ServiceImpl<typeof AccessPolicyApi>,
+  'testAccess' | 'whatIfAccess'
+>;
+
+export function accessDecisionHandlers(deps: AccessDecisionHandlerDeps): AccessDecisionHandlers {
   return {
     async testAccess(req) {
       const request = testRequestFromWire(req, deps.clock.now());
