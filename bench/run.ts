@@ -11,6 +11,7 @@ for (const file of [
   'push.bench.ts',
   'sts.bench.ts',
   'cel.bench.ts',
+  'access.bench.ts',
   'cli.bench.ts',
 ]) {
   console.log(`\n== ${file}`);

@@ -65,7 +65,7 @@ export interface AccessPolicy {
   readonly name: string;
   /**
    * SPIFFE ID pattern: an exact ID (`spiffe://td/ns/prod/sa/web`), a whole trust domain
-   * (`spiffe://td`), or a path glob (`*` one segment, `**` any number of trailing segments).
+   * (`spiffe://td`), or a path glob (`*` one segment, `**` one or more trailing segments).
    */
   readonly client: string;
   /** Server workload name. */
@@ -128,6 +128,14 @@ export interface AccessDecision {
 /** What decides (server/access): synchronous over an index kept fresh from the store. */
 export interface AccessDecider {
   decide(req: AccessRequest): AccessDecision;
+  /**
+   * Resolves once every access change announced before the call (this server's at once, other
+   * servers' as their notifications arrive) is in what decide() sees; at once when none is
+   * pending. Rejects with UnavailableError when that reload failed. A caller that must not
+   * decide on a stale set (the broker, before each release) awaits it first. Optional so that
+   * stand-ins need not implement it.
+   */
+  sync?(): Promise<void>;
 }
 
 /** Which leases to end: every lease matching all the given fields. */

@@ -1,10 +1,11 @@
 // `tessera access-policy ...`: which client workloads may reach which server workload, with
 // which credential (create, list, show, update, delete, import) over the admin socket.
-// `test` and `what-if` are registered by access-policy-decide.ts when present.
+// `test` and `what-if` are registered by access-policy-decide.ts.
 import type { Command } from 'commander';
 import { AccessPolicyService } from '../../client/api/access.ts';
 import { TesseraError } from '../../core/errors.ts';
 import { readInputText } from '../bounded-read.ts';
+import { registerAccessPolicyDecide } from './access-policy-decide.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import {
   accessPolicyHeaders,
@@ -154,4 +155,5 @@ export function registerAccessPolicy(program: Command, io: CliIo): void {
         `imported ${counts.serverWorkloads} server workloads, ${counts.credentialProviders} credential providers, ${counts.accessPolicies} access policies`,
       );
   });
+  registerAccessPolicyDecide(ap, io);
 }

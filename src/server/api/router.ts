@@ -45,6 +45,7 @@ import {
   ServerWorkloadService as ServerWorkloadApi,
 } from '../../../proto/gen/tessera/v1/access_pb.js';
 import type { AccessModelServices } from '../access/access-model.ts';
+import type { AccessDecisionHandlers } from './handlers/access-decision-handlers.ts';
 import {
   accessPolicyModelHandlers,
   credentialProviderHandlers,
@@ -71,6 +72,8 @@ export interface ApiServices {
   secrets: SecretStoreService;
   /** Server workloads, credential providers, access policies and their import. */
   accessModel: AccessModelServices;
+  /** TestAccess and WhatIfAccess over the live decider (compose/access-decide.ts). */
+  accessDecisionHandlers: AccessDecisionHandlers;
 }
 
 export function registerServices(router: ConnectRouter, s: ApiServices): void {
@@ -98,5 +101,6 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
   // TestAccess and WhatIfAccess: the decision room's handlers are spread in here too.
   router.service(AccessPolicyApi, {
     ...accessPolicyModelHandlers(s.accessModel),
+    ...s.accessDecisionHandlers,
   });
 }

@@ -40,6 +40,7 @@ import type { TokenExchange } from '../sts/exchange.ts';
 import type { TokenIntrospection } from '../sts/introspection.ts';
 import { Minter } from '../svid/minter.ts';
 import { buildApiServices, buildSts, buildStsRegistry } from './services.ts';
+import { buildAccessDecisions, type AccessDecisions } from './access-decide.ts';
 import type { StsRegistry } from '../sts/registry.ts';
 import { runTasks, type Task } from './tasks.ts';
 import { applyFederationConfig, buildFederation } from './federation.ts';
@@ -81,6 +82,8 @@ export class TesseraServer {
   readonly log: Logger;
   /** Federation relationships and foreign bundles; `federation.manager.onBundleUpdated(fn)`. */
   readonly federation: FederationService;
+  /** Access decisions: the live decider (the broker's) and its reload task. */
+  readonly accessDecisions: AccessDecisions;
   readonly #entrySync: FollowedChanges;
   readonly #serverSvid: ServerSvid;
   readonly #services: ApiServices;
@@ -111,6 +114,7 @@ export class TesseraServer {
       federation: FederationService;
       lock: DataDirLock;
       audit: AuditOutside;
+      accessDecisions: AccessDecisions;
     },
     o: Timing,
   ) {
@@ -131,6 +135,7 @@ export class TesseraServer {
     this.federation = parts.federation;
     this.#lock = parts.lock;
     this.#audit = parts.audit;
+    this.accessDecisions = parts.accessDecisions;
     this.#o = o;
   }
 
@@ -280,6 +285,7 @@ export class TesseraServer {
         store,
         registry,
       });
+      const accessDecisions = await buildAccessDecisions({ store, clock, log });
       const services = buildApiServices({
         config,
         td,
@@ -297,6 +303,7 @@ export class TesseraServer {
         federation,
         tokenExchange,
         secrets,
+        accessDecisionHandlers: accessDecisions.handlers,
       });
       // Checkpoints of the head and SIEM export (compose/audit.ts).
       const audit = await buildAudit(config, {
@@ -326,6 +333,7 @@ export class TesseraServer {
           federation,
           lock,
           audit,
+          accessDecisions,
         },
         {
           clock,
@@ -467,6 +475,8 @@ export class TesseraServer {
         everyMs: 1_000,
         run: () => this.federation.manager.tick(),
       },
+      // Access policies changed through another server whose notification was lost.
+      this.accessDecisions.task,
     ];
   }
 

@@ -34,7 +34,9 @@ import type { Minter } from '../svid/minter.ts';
 import { SvidService } from '../svid/svid-service.ts';
 import { buildAccessModel } from '../access/access-model.ts';
 import { validateCredentialProviderConfig } from '../../plugins/credential-providers/catalog.ts';
-import { interimCheckPolicy, interimRevocation } from './access-interim.ts';
+import { interimRevocation } from './access-interim.ts';
+import { checkAccessPolicy } from '../access/check-policy.ts';
+import type { AccessDecisionHandlers } from '../api/handlers/access-decision-handlers.ts';
 
 export interface ServiceDeps {
   config: ServerConfig;
@@ -55,6 +57,8 @@ export interface ServiceDeps {
   tokenExchange: TokenExchange | undefined;
   /** The secret store (compose/secrets.ts), started: its KEKs checked. */
   secrets: SecretStoreService;
+  /** TestAccess and WhatIfAccess (compose/access-decide.ts). */
+  accessDecisionHandlers: AccessDecisionHandlers;
 }
 
 export function buildApiServices(d: ServiceDeps): ApiServices {
@@ -135,13 +139,14 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     },
     federation,
     secrets: d.secrets,
+    accessDecisionHandlers: d.accessDecisionHandlers,
     accessModel: buildAccessModel({
       store,
       auditor,
       clock,
       validateProviderConfig: validateCredentialProviderConfig,
       secrets: d.secrets,
-      checkPolicy: interimCheckPolicy,
+      checkPolicy: checkAccessPolicy,
       revocation: interimRevocation,
     }),
   };

@@ -793,9 +793,40 @@ export declare type WhatIfAccessResponse = Message<"tessera.v1.WhatIfAccessRespo
   replayed: number;
 
   /**
+   * In record order; at most 1,000 (flip_count counts them all).
+   *
    * @generated from field: repeated tessera.v1.AccessFlip flips = 2;
    */
   flips: AccessFlip[];
+
+  /**
+   * The window held more requests than one replay reads (100,000): the oldest were replayed.
+   *
+   * @generated from field: bool truncated = 3;
+   */
+  truncated: boolean;
+
+  /**
+   * @generated from field: int32 flip_count = 4;
+   */
+  flipCount: number;
+
+  /**
+   * @generated from field: int32 allow_to_deny = 5;
+   */
+  allowToDeny: number;
+
+  /**
+   * @generated from field: int32 deny_to_allow = 6;
+   */
+  denyToAllow: number;
+
+  /**
+   * access.request records whose details could not be read as a request (not replayed).
+   *
+   * @generated from field: int32 unreadable = 7;
+   */
+  unreadable: number;
 };
 
 /**
