@@ -92,12 +92,32 @@ export class CredentialProviderAdmin {
     });
   }
 
-  /** Deletes it (refused while policies use it), then ends the leases released through it. */
+  /**
+   * Ends the leases released through it, then deletes it (refused while policies use it, checked
+   * again inside the deleting transaction). The leases go first: ending one needs the provider
+   * (its admin connection), which is gone once the record is. No policy names it, so no lease can
+   * be released through it in between.
+   */
   async delete(
     ctx: RequestContext,
     name: string,
   ): Promise<{ provider: CredentialProviderRecord; leasesEnded: number }> {
     checkName('', 'name', name);
+    if (!(await this.#d.store.access.getCredentialProvider(name))) {
+      throw new NotFoundError(`credential provider "${name}" not found`);
+    }
+    const users = (await this.#d.store.access.listAccessPolicies())
+      .filter((p) => p.credentialProvider === name)
+      .map((p) => p.name);
+    if (users.length > 0) {
+      throw new FailedPreconditionError(
+        `credential provider "${name}" is used by access ${users.length === 1 ? 'policy' : 'policies'} ${users.slice(0, 10).join(', ')}: delete or change them first`,
+      );
+    }
+    const leasesEnded = await this.#d.revocation.revoke(
+      { provider: name },
+      `credential provider "${name}" deleted`,
+    );
     const provider = await this.#d.store.transaction(async (tx) => {
       const gone = await tx.access.deleteCredentialProvider(name);
       await this.#d.auditor.record(tx, ctx, {
@@ -108,10 +128,6 @@ export class CredentialProviderAdmin {
       });
       return gone;
     });
-    const leasesEnded = await this.#d.revocation.revoke(
-      { provider: name },
-      `credential provider "${name}" deleted`,
-    );
     return { provider, leasesEnded };
   }
 
