@@ -25,6 +25,10 @@ export const SNAPSHOT_GROUPS = [
   'federation',
   'issuer',
   'trust-policy',
+  'server-workload',
+  'credential-provider',
+  'access-policy',
+  'secret',
 ];
 
 export const REPO = path.resolve(import.meta.dirname, '..');

@@ -22,6 +22,10 @@ import '../commands/audit.ts';
 import '../commands/federation.ts';
 import '../commands/issuer.ts';
 import '../commands/trust-policy.ts';
+import '../commands/server-workload.ts';
+import '../commands/credential-provider.ts';
+import '../commands/access-policy.ts';
+import '../commands/secret.ts';
 
 type Run = typeof run;
 
