@@ -18,6 +18,7 @@ import { dpopProofCases } from './conformance/dpop-proof-cases.ts';
 import { secretCases } from './conformance/secret-cases.ts';
 import { accessCases } from './conformance/access-cases.ts';
 import { leaseCases } from './conformance/lease-cases.ts';
+import { accessRevisionCases } from './conformance/access-revision-cases.ts';
 
 export type { StoreFactory };
 
@@ -39,6 +40,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['secrets', secretCases],
   ['access model', accessCases],
   ['leases', leaseCases],
+  ['access revision', accessRevisionCases],
 ];
 
 export function storeConformance(name: string, factory: StoreFactory): void {

@@ -213,6 +213,8 @@ export interface AuditFilter {
   afterSeq?: number;
   action?: string;
   actor?: string;
+  /** Records of one request (e.g. the three records of an access: request, authorization, credential). */
+  correlationId?: string;
 }
 
 export interface AuditStore {
@@ -468,6 +470,19 @@ export interface LeaseStore {
   pruneEnded(before: number): Promise<number>;
 }
 
+/**
+ * The access revision agents compare to drop cached credentials (sync.proto access_revision):
+ * one counter in the database, bumped in the same transaction as every write that announces the
+ * `access` topic (sql/commit-notifier.ts), so every server sharing the database reports the same
+ * value, and a missed notification is caught by reading one row.
+ */
+export interface AccessRevisionStore {
+  /** The current value; positive. */
+  current(): Promise<number>;
+  /** Increments it, announcing `access` (a revocation with no other write to announce). */
+  bump(): Promise<number>;
+}
+
 export interface StoreAggregates {
   readonly entries: EntryStore;
   readonly nodes: NodeStore;
@@ -484,6 +499,7 @@ export interface StoreAggregates {
   readonly secrets: SecretStore;
   readonly access: AccessStore;
   readonly leases: LeaseStore;
+  readonly accessRevision: AccessRevisionStore;
 }
 
 /**

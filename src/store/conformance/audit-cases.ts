@@ -37,6 +37,19 @@ export const auditCases: Cases = {
     await assert.rejects(s.audit.tail(0), { name: 'InvalidArgumentError' });
   },
 
+  'filters list() by correlationId, in seq order': async (s) => {
+    for (let i = 1; i <= 5; i++) {
+      await s.audit.append(auditEvent(i, { correlationId: i % 2 === 0 ? 'chain-a' : 'chain-b' }));
+    }
+    const seqs = (rs: { seq: number }[]) => rs.map((r) => r.seq);
+    assert.deepEqual(seqs(await s.audit.list({ correlationId: 'chain-a' }, 100)), [2, 4]);
+    assert.deepEqual(
+      seqs(await s.audit.list({ correlationId: 'chain-b', afterSeq: 1 }, 100)),
+      [3, 5],
+    );
+    assert.deepEqual(await s.audit.list({ correlationId: 'none' }, 100), []);
+  },
+
   '50 concurrent appends still form one unbroken chain': async (s) => {
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => s.audit.append(auditEvent(i))),

@@ -107,6 +107,8 @@ export function auditStore(ctx: SqlContext): AuditStore {
       if (filter.afterSeq !== undefined) q = q.where('seq', '>', filter.afterSeq);
       if (filter.action !== undefined) q = q.where('action', '=', filter.action);
       if (filter.actor !== undefined) q = q.where('actor', '=', filter.actor);
+      if (filter.correlationId !== undefined)
+        q = q.where('correlation_id', '=', filter.correlationId);
       const rows = await q.orderBy('seq').limit(limit).execute();
       return rows.map(fromRow);
     },

@@ -4,6 +4,7 @@
 // a NOTIFY in the same transaction (the database delivers it to other servers on commit only);
 // postgres/postgres-listener.ts receives those and hands them to `deliver`.
 import type { CommitListener, CommitNotifications, CommitSource, CommitTopic } from '../types.ts';
+import { sql } from 'kysely';
 import type { Db } from './dialect.ts';
 
 /** Sends a dialect's cross-server announcement inside the writing transaction (PostgreSQL). */
@@ -56,6 +57,12 @@ export class CommitNotifier implements CommitNotifications {
     }
     if (topics.has(topic)) return;
     topics.add(topic);
+    // Every write announcing `access` bumps the access revision in its own transaction, whoever
+    // wrote it: the value agents compare to drop cached credentials (AccessRevisionStore) then
+    // changes with the write, atomically and the same for every server sharing the database.
+    if (topic === 'access') {
+      await sql`update access_revision set revision = revision + 1 where id = 1`.execute(trx);
+    }
     await this.#remote?.(trx, topic);
   }
 

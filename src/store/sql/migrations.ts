@@ -331,7 +331,24 @@ const v10: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10];
+/**
+ * v11: audit records by correlation id (`tessera audit list --correlation-id`: the records of one
+ * access), and the access revision agents compare to drop cached credentials (one row, bumped
+ * with every write announcing the `access` topic). Starts at 1: 0 means "unset" on the wire.
+ */
+const v11: Migration = {
+  version: 11,
+  name: 'audit correlation id index and access revision',
+  statements: () => [
+    `create index audit_correlation_id_idx on audit (correlation_id, seq)`,
+    `create table access_revision (
+      id integer not null constraint access_revision_pkey primary key,
+      revision bigint not null)`,
+    `insert into access_revision (id, revision) values (1, 1)`,
+  ],
+};
+
+export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

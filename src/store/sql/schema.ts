@@ -257,6 +257,12 @@ export interface LeaseRow {
   ended_at: number | null;
 }
 
+/** One row (id = 1): the access revision (AccessRevisionStore). */
+export interface AccessRevisionRow {
+  id: number;
+  revision: number;
+}
+
 export interface Schema {
   entries: EntryRow;
   entry_selectors: EntrySelectorRow;
@@ -282,4 +288,5 @@ export interface Schema {
   credential_providers: CredentialProviderRow;
   access_policies: AccessPolicyRow;
   leases: LeaseRow;
+  access_revision: AccessRevisionRow;
 }

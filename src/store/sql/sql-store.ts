@@ -21,6 +21,7 @@ import { accessStore } from './access-store.ts';
 import { leaseStore } from './lease-store.ts';
 import { CommitNotifier } from './commit-notifier.ts';
 import { secretStore } from './secret-store.ts';
+import { accessRevisionStore } from './access-revision-store.ts';
 
 export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAggregates {
   const g = <T extends object>(a: T) => guarded(a, ctx.dialect, isClosed);
@@ -40,6 +41,7 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
     secrets: g(secretStore(ctx)),
     access: g(accessStore(ctx)),
     leases: g(leaseStore(ctx)),
+    accessRevision: g(accessRevisionStore(ctx)),
   });
 }
 
