@@ -25,6 +25,7 @@ interface ListFlags {
   after?: string;
   action?: string;
   actor?: string;
+  correlationId?: string;
   tail?: boolean;
   follow?: boolean;
 }
@@ -36,6 +37,10 @@ export function registerAudit(program: Command, io: CliIo): void {
     .option('--after <seq>', 'only records after this sequence number')
     .option('--action <action>', 'only this action, e.g. entry.create')
     .option('--actor <actor>', 'only this actor, e.g. local-admin or a SPIFFE ID')
+    .option(
+      '--correlation-id <id>',
+      'only the records of one request, e.g. access.request → access.authorization → access.credential',
+    )
     .option('--tail', 'the most recent records, newest first (ignores --after)')
     .option(
       '--follow',
@@ -44,15 +49,28 @@ export function registerAudit(program: Command, io: CliIo): void {
   adminAction<ListFlags>(list, io, async (ctx) => {
     if (ctx.opts.follow) return follow(ctx);
     const { opts, client, out } = ctx;
+    if (opts.correlationId !== undefined) {
+      if (opts.correlationId === '' || opts.correlationId.length > 128)
+        throw new InvalidArgumentError('--correlation-id: 1..128 characters');
+      if (opts.tail)
+        throw new InvalidArgumentError('--tail cannot be combined with --correlation-id');
+    }
     const res = await client(AuditService).listAuditRecords({
       limit: opts.limit === undefined ? 0 : positiveInt(opts.limit, '--limit', 1000),
       afterSeq: opts.after === undefined ? 0n : nonNegativeBigInt(opts.after, '--after'),
       action: opts.action ?? '',
       actor: opts.actor ?? '',
+      correlationId: opts.correlationId ?? '',
       tail: opts.tail ?? false,
     });
     if (out.json) out.printJson({ records: res.records.map(auditJson) });
-    else out.table(auditHeaders, res.records.map(auditRow));
+    else if (opts.correlationId) {
+      // One request's chain: its details say what was decided and released (never a secret).
+      out.table(
+        [...auditHeaders, 'DETAILS'],
+        res.records.map((r) => [...auditRow(r), JSON.stringify(auditJson(r).details)]),
+      );
+    } else out.table(auditHeaders, res.records.map(auditRow));
   });
   const verify = adminCommand(
     audit,
@@ -203,6 +221,8 @@ async function readKeyFile(file: string): Promise<string> {
  */
 async function follow({ opts, client, out, io }: AdminContext<ListFlags>): Promise<void> {
   if (opts.tail) throw new InvalidArgumentError('--tail cannot be combined with --follow');
+  if (opts.correlationId !== undefined)
+    throw new InvalidArgumentError('--correlation-id cannot be combined with --follow');
   if (opts.limit !== undefined) {
     throw new InvalidArgumentError('--limit cannot be combined with --follow (it never stops)');
   }

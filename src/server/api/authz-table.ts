@@ -88,6 +88,8 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
   '/tessera.v1.AccessPolicyService/ImportAccessDocument': ADMIN,
   '/tessera.v1.AccessPolicyService/TestAccess': ADMIN,
   '/tessera.v1.AccessPolicyService/WhatIfAccess': ADMIN,
+  // Agents ask on behalf of workloads they attested; the broker re-checks the entry is theirs.
+  '/tessera.v1.CredentialReleaseService/ReleaseCredential': AGENT,
 };
 
 export function isAllowed(path: string, caller: Caller): boolean {

@@ -51,4 +51,6 @@ const SIGNING = new Set([
   '/tessera.v1.SvidService/BatchNewX509SVID',
   '/tessera.v1.SvidService/NewJWTSVID',
   '/tessera.v1.SvidService/BatchNewJWTSVID',
+  // A release costs a decision, three audit records and often a signature or an upstream call.
+  '/tessera.v1.CredentialReleaseService/ReleaseCredential',
 ]);

@@ -51,6 +51,10 @@ import {
   credentialProviderHandlers,
   serverWorkloadHandlers,
 } from './handlers/access-handlers.ts';
+import { CredentialReleaseService as ReleaseApi } from '../../../proto/gen/tessera/v1/release_pb.js';
+import type { CredentialBroker } from '../broker/broker.ts';
+import { releaseHandlers } from './handlers/release-handlers.ts';
+import type { AccessRevisionSource } from '../sync/agent-sync.ts';
 
 export interface ApiServices {
   /** Only the aggregates the handlers read directly; services hold their own ports. */
@@ -74,6 +78,10 @@ export interface ApiServices {
   accessModel: AccessModelServices;
   /** TestAccess and WhatIfAccess over the live decider (compose/access-decide.ts). */
   accessDecisionHandlers: AccessDecisionHandlers;
+  /** Credential release to agents (docs/access.md). */
+  broker: Pick<CredentialBroker, 'release'>;
+  /** The access revision sync streams push (sync/access-revision-feed.ts). */
+  accessRevision: AccessRevisionSource;
 }
 
 export function registerServices(router: ConnectRouter, s: ApiServices): void {
@@ -82,9 +90,16 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
   router.service(SvidApi, svidHandlers(s.svids));
   router.service(
     SyncApi,
-    syncHandlers(s.svids, s.index, s.bundles, s.federatedBundles, {
-      get: (id) => s.store.nodes.get(id),
-    }),
+    syncHandlers(
+      s.svids,
+      s.index,
+      s.bundles,
+      s.federatedBundles,
+      {
+        get: (id) => s.store.nodes.get(id),
+      },
+      s.accessRevision,
+    ),
   );
   router.service(BundleApi, {
     ...bundleHandlers(s.bundles),
@@ -103,4 +118,5 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
     ...accessPolicyModelHandlers(s.accessModel),
     ...s.accessDecisionHandlers,
   });
+  router.service(ReleaseApi, releaseHandlers(s.broker));
 }

@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
 import { type Entry, validateEntryInput } from '../../core/entry.ts';
-import { InvalidArgumentError, NotFoundError } from '../../core/errors.ts';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../core/errors.ts';
 import type { AttestedNode } from '../../core/node.ts';
 import { SpiffeId, type TrustDomain, agentId, isAgentId } from '../../core/spiffe-id.ts';
 import { parseCsr } from '../../crypto/x509/csr.ts';
@@ -16,6 +16,7 @@ import {
 import type { NodeFilter, Page, Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../../core/caller.ts';
+import type { AccessRevocation } from '../../core/access.ts';
 import type { Minter, X509Svid } from '../svid/minter.ts';
 
 export const MAX_JOIN_TOKEN_TTL_MS = 30 * 86_400_000;
@@ -28,6 +29,8 @@ export interface AgentServiceOptions {
   trustDomain: TrustDomain;
   agentSvidTtlMs: number;
   joinTokenTtlMs: number;
+  /** Ends the agent's credential leases and purges agent caches after a ban or eviction. */
+  revocation?: AccessRevocation;
 }
 
 export class AgentService {
@@ -97,6 +100,7 @@ export class AgentService {
         outcome: 'success',
       });
     });
+    await this.#revoke(id, 'agent banned');
   }
 
   async evict(ctx: RequestContext, spiffeId: string): Promise<void> {
@@ -109,6 +113,23 @@ export class AgentService {
         outcome: 'success',
       });
     });
+    await this.#revoke(id, 'agent evicted');
+  }
+
+  /**
+   * After the commit: the ban stands whatever happens here. A failure is reported to the admin
+   * (who may retry the ban); the credentials released through the agent end at their expiry.
+   */
+  async #revoke(agent: string, reason: string): Promise<void> {
+    if (!this.#o.revocation) return;
+    try {
+      await this.#o.revocation.revoke({ agent }, reason);
+    } catch (e) {
+      throw new UnavailableError(
+        `${reason}, but ending the credentials released through it failed: ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
+    }
   }
 
   async createJoinToken(

@@ -41,6 +41,7 @@ import type { TokenIntrospection } from '../sts/introspection.ts';
 import { Minter } from '../svid/minter.ts';
 import { buildApiServices, buildSts, buildStsRegistry } from './services.ts';
 import { buildAccessDecisions, type AccessDecisions } from './access-decide.ts';
+import { type BrokerParts, buildBroker } from './broker.ts';
 import type { StsRegistry } from '../sts/registry.ts';
 import { runTasks, type Task } from './tasks.ts';
 import { applyFederationConfig, buildFederation } from './federation.ts';
@@ -92,6 +93,7 @@ export class TesseraServer {
   readonly #registry: StsRegistry;
   readonly #lock: DataDirLock;
   readonly #audit: AuditOutside;
+  readonly #access: BrokerParts;
   readonly #o: Timing;
   #ready = false;
 
@@ -115,6 +117,7 @@ export class TesseraServer {
       lock: DataDirLock;
       audit: AuditOutside;
       accessDecisions: AccessDecisions;
+      access: BrokerParts;
     },
     o: Timing,
   ) {
@@ -136,6 +139,7 @@ export class TesseraServer {
     this.#lock = parts.lock;
     this.#audit = parts.audit;
     this.accessDecisions = parts.accessDecisions;
+    this.#access = parts.access;
     this.#o = o;
   }
 
@@ -286,6 +290,8 @@ export class TesseraServer {
         registry,
       });
       const accessDecisions = await buildAccessDecisions({ store, clock, log });
+      // Credential release, revocation and the access revision pushed to agents.
+      const access = await buildBroker({ config, store, auditor, clock, minter, index, log });
       const services = buildApiServices({
         config,
         td,
@@ -304,6 +310,7 @@ export class TesseraServer {
         tokenExchange,
         secrets,
         accessDecisionHandlers: accessDecisions.handlers,
+        access,
       });
       // Checkpoints of the head and SIEM export (compose/audit.ts).
       const audit = await buildAudit(config, {
@@ -334,6 +341,7 @@ export class TesseraServer {
           lock,
           audit,
           accessDecisions,
+          access,
         },
         {
           clock,
@@ -407,6 +415,7 @@ export class TesseraServer {
     try {
       // The export sinks stop and the shutdown checkpoint is written while the store is open.
       await this.#audit.stop();
+      await this.#access.close();
       await this.store.close();
     } finally {
       this.#lock.release();
@@ -456,6 +465,12 @@ export class TesseraServer {
         name: 'sts-reload',
         everyMs: this.config.sts?.reload_interval ?? 5_000,
         run: () => this.#registry.poll(),
+      },
+      {
+        // The fallback for a missed `access` notification (agents drop cached credentials).
+        name: 'access-revision',
+        everyMs: 1_000,
+        run: () => this.#access.revisionFeed.refresh(),
       },
       {
         name: 'prune',

@@ -34,9 +34,9 @@ import type { Minter } from '../svid/minter.ts';
 import { SvidService } from '../svid/svid-service.ts';
 import { buildAccessModel } from '../access/access-model.ts';
 import { validateCredentialProviderConfig } from '../../plugins/credential-providers/catalog.ts';
-import { interimRevocation } from './access-interim.ts';
 import { checkAccessPolicy } from '../access/check-policy.ts';
 import type { AccessDecisionHandlers } from '../api/handlers/access-decision-handlers.ts';
+import type { BrokerParts } from './broker.ts';
 
 export interface ServiceDeps {
   config: ServerConfig;
@@ -59,6 +59,8 @@ export interface ServiceDeps {
   secrets: SecretStoreService;
   /** TestAccess and WhatIfAccess (compose/access-decide.ts). */
   accessDecisionHandlers: AccessDecisionHandlers;
+  /** Credential release, revocation and the access revision (compose/broker.ts). */
+  access: BrokerParts;
 }
 
 export function buildApiServices(d: ServiceDeps): ApiServices {
@@ -78,6 +80,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     registry,
     federation,
     tokenExchange,
+    access,
   } = d;
   const agents = new AgentService({
     store,
@@ -87,6 +90,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     trustDomain: td,
     agentSvidTtlMs: config.agent_svid_ttl,
     joinTokenTtlMs: config.join_token_ttl,
+    revocation: access.revocation,
   });
   return {
     store,
@@ -96,7 +100,13 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     federatedBundles,
     authorities,
     agents,
-    entries: new EntryService({ store, auditor, clock, trustDomain: td }),
+    entries: new EntryService({
+      store,
+      auditor,
+      clock,
+      trustDomain: td,
+      revocation: access.revocation,
+    }),
     attestation: new AttestationService({
       store,
       auditor,
@@ -147,8 +157,10 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       validateProviderConfig: validateCredentialProviderConfig,
       secrets: d.secrets,
       checkPolicy: checkAccessPolicy,
-      revocation: interimRevocation,
+      revocation: access.revocation,
     }),
+    broker: access.broker,
+    accessRevision: access.revisionFeed,
   };
 }
 

@@ -3,13 +3,25 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
 import { type Entry, type EntryInput, validateEntryInput } from '../../core/entry.ts';
-import { InvalidArgumentError, NotFoundError, isTesseraError } from '../../core/errors.ts';
+import {
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+  isTesseraError,
+} from '../../core/errors.ts';
 import { parseSelector } from '../../core/selector.ts';
 import type { TrustDomain } from '../../core/spiffe-id.ts';
 import type { EntryFilter, Page, Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../../core/caller.ts';
 import { checkParent, type ParentKind } from './parent-check.ts';
+
+/** What an entry's deletion ends (server/broker/revocation.ts). */
+export interface EntryRevocation {
+  revoke(scope: { client: string }, reason: string): Promise<number>;
+  /** Agents drop cached credentials; no lease ends. */
+  purgeCaches(): Promise<void>;
+}
 
 export const MAX_BATCH = 500;
 
@@ -43,13 +55,16 @@ export class EntryService {
   readonly #auditor: Auditor;
   readonly #clock: Clock;
   readonly #td: TrustDomain;
+  readonly #revocation: EntryRevocation | undefined;
 
   constructor(o: {
     store: Pick<Store, 'transaction' | 'entries' | 'nodes' | 'joinTokens'>;
     auditor: Auditor;
     clock: Clock;
     trustDomain: TrustDomain;
+    revocation?: EntryRevocation;
   }) {
+    this.#revocation = o.revocation;
     this.#store = o.store;
     this.#auditor = o.auditor;
     this.#clock = o.clock;
@@ -85,20 +100,41 @@ export class EntryService {
       out.push(
         await this.#each(ctx, 'entry.delete', id, async () => {
           checkId(id);
-          await this.#store.transaction(async (tx) => {
-            const gone = await tx.entries.delete(id);
+          const gone = await this.#store.transaction(async (tx) => {
+            const deleted = await tx.entries.delete(id);
             await this.#auditor.record(tx, ctx, {
               action: 'entry.delete',
               target: id,
               outcome: 'success',
-              details: { spiffeId: gone.spiffeId },
+              details: { spiffeId: deleted.spiffeId },
             });
+            return deleted;
           });
+          await this.#afterDelete(gone.spiffeId);
           return id;
         }),
       );
     }
     return out;
+  }
+
+  /**
+   * A deleted entry's workloads lose their credentials: agents drop cached ones at once. Leases
+   * of its SPIFFE ID end too, unless another entry still names that ID (the same client, still
+   * registered — e.g. on another node).
+   */
+  async #afterDelete(spiffeId: string): Promise<void> {
+    if (!this.#revocation) return;
+    try {
+      const others = await this.#store.entries.list({ spiffeId }, 1, '');
+      if (others.items.length > 0) await this.#revocation.purgeCaches();
+      else await this.#revocation.revoke({ client: spiffeId }, 'entry deleted');
+    } catch (e) {
+      throw new UnavailableError(
+        `entry deleted, but ending the credentials of ${spiffeId} failed: ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
+    }
   }
 
   async get(id: string): Promise<Entry> {

@@ -2,7 +2,8 @@
 // entries federate with — once (GetAuthorizedEntries) or as a stream (SyncAuthorizedEntries): the
 // full set first (only what differs from what the agent already holds), then deltas whenever the
 // index, the bundle or a federated bundle changes, so the agent never polls full lists. A ban or
-// eviction ends the open stream. The Connect handler (api/handlers/sync-handlers.ts) only adapts.
+// eviction ends the open stream. Every message after a change of the access revision carries it
+// (and the first one), so agents drop cached credentials. The Connect handler (api/handlers/sync-handlers.ts) only adapts.
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type {
   GetAuthorizedEntriesResponseSchema,
@@ -28,6 +29,14 @@ import {
 export type SyncOut = MessageInitShape<typeof SyncAuthorizedEntriesResponseSchema>;
 type AuthorizedOut = MessageInitShape<typeof GetAuthorizedEntriesResponseSchema>;
 
+/** The access revision streams send (sync/access-revision-feed.ts). */
+export interface AccessRevisionSource {
+  readonly current: number;
+  onChange(fn: (revision: number) => void): () => void;
+}
+
+const NO_ACCESS_REVISION: AccessRevisionSource = { current: 0, onChange: () => () => {} };
+
 /** Entries an agent may claim to hold already; more are ignored (it is sent them again). */
 const MAX_KNOWN = 100_000;
 
@@ -37,6 +46,8 @@ export interface AgentSyncDeps {
   readonly bundles: BundleCache;
   readonly federated: FederatedBundleCache;
   readonly nodes: Pick<NodeStore, 'get'>;
+  /** Agents drop cached credentials when it differs from the last value they saw. */
+  readonly access?: AccessRevisionSource;
 }
 
 /** The syncing agent, as authenticated at the edge. */
@@ -76,9 +87,10 @@ export class AgentSync {
     signal: AbortSignal,
   ): AsyncGenerator<SyncOut> {
     const { svids, index, bundles, federated, nodes } = this.#d;
+    const access = this.#d.access ?? NO_ACCESS_REVISION;
     const known = new Map<string, bigint>(Object.entries(knownIn).slice(0, MAX_KNOWN));
     const sent = new FederatedBundlesSent();
-    const wake = new AsyncQueue<'entries' | 'bundle' | 'federated' | 'node'>(10_000);
+    const wake = new AsyncQueue<'entries' | 'bundle' | 'federated' | 'node' | 'access'>(10_000);
     const offIndex = index.onChange(() => wake.push('entries'));
     // A ban or eviction ends the open stream too, not only the agent's next call.
     const offNodes = index.onNodesChange((ids) => {
@@ -86,6 +98,8 @@ export class AgentSync {
     });
     const offBundle = bundles.onChange(() => wake.push('bundle'));
     const offFederated = federated.onChange(() => wake.push('federated'));
+    const offAccess = access.onChange(() => wake.push('access'));
+    let accessSent = access.current;
     signal.addEventListener('abort', () => wake.close());
     const next = (initial: boolean, withBundle: boolean): SyncOut => {
       const entries = svids.authorizedEntries(agent.node);
@@ -93,7 +107,7 @@ export class AgentSync {
       return diff(entries, known, initial, withBundle ? bundles : null, fed);
     };
     try {
-      yield next(true, true);
+      yield { ...next(true, true), accessRevision: BigInt(accessSent) };
       let pendingBundle = false;
       for await (const why of wake) {
         if (why === 'node') {
@@ -109,7 +123,12 @@ export class AgentSync {
         pendingBundle ||= why === 'bundle';
         const msg = next(false, pendingBundle);
         pendingBundle = false;
+        if (access.current !== accessSent) {
+          accessSent = access.current;
+          msg.accessRevision = BigInt(accessSent);
+        }
         if (
+          msg.accessRevision !== undefined ||
           msg.upserted?.length ||
           msg.removed?.length ||
           msg.bundle ||
@@ -123,6 +142,7 @@ export class AgentSync {
       offNodes();
       offBundle();
       offFederated();
+      offAccess();
     }
   }
 }

@@ -103,6 +103,14 @@ export declare type ListAuditRecordsRequest = Message<"tessera.v1.ListAuditRecor
    * @generated from field: bool tail = 5;
    */
   tail: boolean;
+
+  /**
+   * Only the records of one request (e.g. access.request → access.authorization →
+   * access.credential of one access); at most 128 bytes.
+   *
+   * @generated from field: string correlation_id = 6;
+   */
+  correlationId: string;
 };
 
 /**

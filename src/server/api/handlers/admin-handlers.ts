@@ -86,6 +86,14 @@ function auditRecordToWire(r: AuditRecord) {
   };
 }
 
+const MAX_CORRELATION_ID = 128;
+
+function checkCorrelationId(id: string): string {
+  if (Buffer.byteLength(id) > MAX_CORRELATION_ID)
+    throw new InvalidArgumentError(`correlation_id: at most ${MAX_CORRELATION_ID} bytes`);
+  return id;
+}
+
 export function auditHandlers(
   audit: AuditStore,
   auditor: Pick<Auditor, 'onAppend'>,
@@ -102,6 +110,9 @@ export function auditHandlers(
               afterSeq: Number(req.afterSeq),
               ...(req.action ? { action: req.action } : {}),
               ...(req.actor ? { actor: req.actor } : {}),
+              ...(req.correlationId
+                ? { correlationId: checkCorrelationId(req.correlationId) }
+                : {}),
             },
             limit,
           );

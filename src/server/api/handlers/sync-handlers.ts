@@ -6,7 +6,7 @@ import type { BundleCache } from '../../authority/bundle-cache.ts';
 import type { FederatedBundleCache } from '../../authority/federated-bundle-cache.ts';
 import type { EntryIndex } from '../../registration/entry-index.ts';
 import type { SvidService } from '../../svid/svid-service.ts';
-import { AgentSync } from '../../sync/agent-sync.ts';
+import { type AccessRevisionSource, AgentSync } from '../../sync/agent-sync.ts';
 import { agentCaller } from '../context-keys.ts';
 
 export function syncHandlers(
@@ -15,8 +15,16 @@ export function syncHandlers(
   bundles: BundleCache,
   federated: FederatedBundleCache,
   nodes: Pick<NodeStore, 'get'>,
+  access?: AccessRevisionSource,
 ): Partial<ServiceImpl<typeof SyncApi>> {
-  const sync = new AgentSync({ svids, index, bundles, federated, nodes });
+  const sync = new AgentSync({
+    svids,
+    index,
+    bundles,
+    federated,
+    nodes,
+    ...(access ? { access } : {}),
+  });
   return {
     getAuthorizedEntries: async (_req, ctx) => sync.authorized(agentCaller(ctx)),
     syncAuthorizedEntries: (req, ctx) => sync.stream(agentCaller(ctx), req.known, ctx.signal),

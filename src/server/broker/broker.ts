@@ -1,0 +1,305 @@
+// The credential broker: an agent asks, on behalf of a workload it attested, for a credential to
+// a server workload (CredentialReleaseService.ReleaseCredential). The server is the authority:
+// it re-checks that the workload's entry is one this agent serves and that the attested
+// selectors carry the entry's, decides over the access policies now, and only then has the
+// policy's credential provider release a credential.
+//
+// Every access leaves three records with one correlation id — access.request (the decision's
+// inputs) → access.authorization (decision, policy, failing condition) → access.credential
+// (provider, lease, expiry; never the value) — and audit fails closed: nothing is released
+// unless each record before it is committed.
+import type {
+  AccessClient,
+  AccessDecider,
+  AccessDecision,
+  AccessRequestAuditDetails,
+  Credential,
+  CredentialProviderRecord,
+  ServerWorkload,
+} from '../../core/access.ts';
+import type { Clock } from '../../core/clock.ts';
+import type { Entry } from '../../core/entry.ts';
+import {
+  FailedPreconditionError,
+  PermissionDeniedError,
+  UnavailableError,
+  isTesseraError,
+} from '../../core/errors.ts';
+import { type Selector, formatSelector } from '../../core/selector.ts';
+import type { CredentialProviderDeps } from '../../plugins/credential-providers/credential-provider.ts';
+import type { Auditor } from '../audit/auditor.ts';
+import type { RequestContext } from '../../core/caller.ts';
+import { type BuildProvider, ProviderCache } from './provider-cache.ts';
+import { type CheckedRelease, type ReleaseInput, checkReleaseInput } from './release-input.ts';
+
+/** The calling agent, as authenticated (its node record). */
+export interface ReleaseAgent {
+  readonly spiffeId: string;
+  readonly selectors: readonly Selector[];
+}
+
+/** The entry index's answer to "may this agent serve this entry?" (as SVID signing asks it). */
+export interface AuthorizedEntries {
+  authorizedEntry(
+    agentId: string,
+    nodeSelectors: ReadonlySet<string>,
+    entryId: string,
+    now: number,
+  ): Entry | undefined;
+}
+
+/** Reads of the access model the broker needs (the AccessStore, or a cache of it). */
+export interface AccessRecords {
+  serverWorkload(name: string): Promise<ServerWorkload | null>;
+  credentialProvider(name: string): Promise<CredentialProviderRecord | null>;
+}
+
+export interface ReleasedCredential {
+  readonly kind: 'credential';
+  readonly credential: Credential;
+  readonly client: string;
+  readonly server: string;
+  readonly present: string;
+  readonly policy: string;
+  readonly provider: string;
+  readonly correlationId: string;
+}
+
+export interface ReleaseDenial {
+  readonly kind: 'denial';
+  readonly reason: AccessDecision['reason'];
+  readonly policy: string;
+  readonly failedCondition: string;
+  readonly correlationId: string;
+}
+
+export type ReleaseOutcome = ReleasedCredential | ReleaseDenial;
+
+export interface CredentialBrokerOptions {
+  readonly entries: AuthorizedEntries;
+  readonly decider: AccessDecider;
+  readonly records: AccessRecords;
+  readonly auditor: Pick<Auditor, 'log'>;
+  readonly clock: Clock;
+  /** Builds a provider from its record: the catalog's createCredentialProvider in production. */
+  readonly buildProvider: BuildProvider;
+  readonly providerDeps: CredentialProviderDeps;
+  /** Internal provider failures (never returned to the caller) and close errors. */
+  readonly log?: (msg: string, fields: Record<string, unknown>) => void;
+}
+
+/** Audit records of an access are the client's: its SPIFFE ID is the actor. */
+function asActor(spiffeId: string, correlationId: string): RequestContext {
+  return { caller: { kind: 'workload', spiffeId }, correlationId };
+}
+
+export class CredentialBroker {
+  readonly #o: CredentialBrokerOptions;
+  readonly #providers: ProviderCache;
+
+  constructor(o: CredentialBrokerOptions) {
+    this.#o = o;
+    this.#providers = new ProviderCache(o.buildProvider, o.providerDeps, (name, e) =>
+      o.log?.('credential provider close failed', { provider: name, err: errText(e) }),
+    );
+  }
+
+  /** Releases a credential, or returns the denial; throws on refusal or provider failure. */
+  async release(agent: ReleaseAgent, input: ReleaseInput): Promise<ReleaseOutcome> {
+    const req = checkReleaseInput(input);
+    const now = this.#o.clock.now();
+    const entry = await this.#entryOf(agent, req, now);
+    const client: AccessClient = {
+      spiffeId: entry.spiffeId,
+      selectors: req.selectors,
+      attributes: req.attributes,
+    };
+    const ctx = asActor(client.spiffeId, req.correlationId);
+    await this.#auditRequest(ctx, agent, client, req);
+    const decision = this.#o.decider.decide({
+      client,
+      server: req.server,
+      ...(req.request ? { request: req.request } : {}),
+      at: now,
+    });
+    await this.#o.auditor.log(ctx, {
+      action: 'access.authorization',
+      target: req.server,
+      outcome: decision.allowed ? 'success' : 'denied',
+      details: {
+        decision: decision.allowed ? 'allow' : 'deny',
+        reason: decision.reason,
+        policy: decision.policy,
+        failed_condition: decision.failedCondition,
+      },
+    });
+    if (!decision.allowed) {
+      return {
+        kind: 'denial',
+        reason: decision.reason,
+        policy: decision.policy,
+        failedCondition: decision.failedCondition,
+        correlationId: req.correlationId,
+      };
+    }
+    return this.#releaseAllowed(ctx, agent, client, req, decision);
+  }
+
+  /** Closes every provider instance (connection pools, timers). */
+  close(): Promise<void> {
+    return this.#providers.closeAll();
+  }
+
+  /**
+   * The entry the workload was attested as: one this agent is authorized for (the rule SVID
+   * signing uses), whose selectors are all among the attested ones. Anything else is refused
+   * and audited under the agent's name — the agent asked for more than it may.
+   */
+  async #entryOf(agent: ReleaseAgent, req: CheckedRelease, now: number): Promise<Entry> {
+    const nodeSelectors = new Set(agent.selectors.map(formatSelector));
+    const entry = this.#o.entries.authorizedEntry(agent.spiffeId, nodeSelectors, req.entryId, now);
+    let refusal = '';
+    if (!entry) refusal = `agent is not authorized for entry "${req.entryId}"`;
+    else {
+      const attested = new Set(req.selectors.map(formatSelector));
+      const missing = entry.selectors.map(formatSelector).filter((s) => !attested.has(s));
+      if (missing.length > 0)
+        refusal = `the attested selectors do not match entry "${req.entryId}" (missing ${missing.length} of its selectors)`;
+    }
+    if (!entry || refusal !== '') {
+      await this.#o.auditor.log(asActor(agent.spiffeId, req.correlationId), {
+        action: 'access.request',
+        target: req.server,
+        outcome: 'denied',
+        details: { agent: agent.spiffeId, entry_id: req.entryId, reason: refusal },
+      });
+      throw new PermissionDeniedError(refusal);
+    }
+    return entry;
+  }
+
+  async #auditRequest(
+    ctx: RequestContext,
+    agent: ReleaseAgent,
+    client: AccessClient,
+    req: CheckedRelease,
+  ): Promise<void> {
+    const details: AccessRequestAuditDetails = {
+      client: client.spiffeId,
+      selectors: client.selectors.map(formatSelector),
+      attributes: client.attributes,
+      server: req.server,
+      ...(req.request ? { request: req.request } : {}),
+      agent: agent.spiffeId,
+    };
+    await this.#o.auditor.log(ctx, {
+      action: 'access.request',
+      target: req.server,
+      outcome: 'success',
+      details: { ...details, entry_id: req.entryId },
+    });
+  }
+
+  async #releaseAllowed(
+    ctx: RequestContext,
+    agent: ReleaseAgent,
+    client: AccessClient,
+    req: CheckedRelease,
+    decision: AccessDecision,
+  ): Promise<ReleasedCredential> {
+    const name = decision.credentialProvider;
+    let credential: Credential;
+    let server: ServerWorkload;
+    try {
+      const found = await this.#recordsFor(req.server, name);
+      server = found.server;
+      credential = await this.#providers.get(found.provider).release({
+        client,
+        server,
+        policy: decision.policy,
+        agent: agent.spiffeId,
+        correlationId: req.correlationId,
+      });
+    } catch (e) {
+      const err = this.#providerError(name, e, req.correlationId);
+      await this.#o.auditor.log(ctx, {
+        action: 'access.credential',
+        target: req.server,
+        outcome: 'error',
+        details: { provider: name, code: err.code, reason: err.message },
+      });
+      throw err;
+    }
+    // Fail closed: the credential leaves only once this record is committed.
+    await this.#o.auditor.log(ctx, {
+      action: 'access.credential',
+      target: req.server,
+      outcome: 'success',
+      details: {
+        provider: name,
+        lease_id: credential.leaseId,
+        expires_at: credential.expiresAt,
+        policy: decision.policy,
+      },
+    });
+    return {
+      kind: 'credential',
+      credential,
+      client: client.spiffeId,
+      server: server.name,
+      present: server.present,
+      policy: decision.policy,
+      provider: name,
+      correlationId: req.correlationId,
+    };
+  }
+
+  async #recordsFor(
+    serverName: string,
+    providerName: string,
+  ): Promise<{ server: ServerWorkload; provider: CredentialProviderRecord }> {
+    const [server, provider] = await Promise.all([
+      this.#o.records.serverWorkload(serverName),
+      this.#o.records.credentialProvider(providerName),
+    ]);
+    // The decision was made over an index; a delete may have landed since.
+    if (!server)
+      throw new FailedPreconditionError(`server workload "${serverName}" no longer exists`);
+    if (!provider) {
+      this.#providers.drop(providerName);
+      throw new FailedPreconditionError(`credential provider "${providerName}" does not exist`);
+    }
+    return { server, provider };
+  }
+
+  /**
+   * What the caller sees of a provider failure: the provider's own failed_precondition or
+   * unavailable message (which names the upstream and never a secret), prefixed with the
+   * provider; anything else only as "failed", its detail logged under the correlation id.
+   */
+  #providerError(name: string, e: unknown, correlationId: string) {
+    if (isTesseraError(e) && e.code === 'failed_precondition') {
+      return e.message.includes(`"${name}"`)
+        ? e
+        : new FailedPreconditionError(`credential provider "${name}": ${e.message}`, { cause: e });
+    }
+    if (isTesseraError(e) && e.code === 'unavailable') {
+      return new UnavailableError(`credential provider "${name}": ${e.message}`, { cause: e });
+    }
+    this.#o.log?.('credential provider failed', {
+      provider: name,
+      correlationId,
+      err: errText(e),
+    });
+    return new UnavailableError(
+      `credential provider "${name}" failed (correlation id ${correlationId})`,
+      { cause: e },
+    );
+  }
+}
+
+/** The error's class and code only: a provider's raw message might quote what it was sent. */
+function errText(e: unknown): string {
+  if (isTesseraError(e)) return `${e.name} (${e.code})`;
+  return e instanceof Error ? e.name : typeof e;
+}

@@ -1,0 +1,111 @@
+// Wiring of the credential broker for the composition root: the broker, revocation and the access
+// revision the sync streams push. The access model (decider, server workloads, providers), the
+// secret store and the lease manager are built by their own rooms and passed in as `access`;
+// until they are, releases are denied (no policy) and revocation only purges agent caches.
+import { createCredentialProvider } from '../../plugins/credential-providers/catalog.ts';
+import type { AccessDecider } from '../../core/access.ts';
+import type { Clock } from '../../core/clock.ts';
+import { FailedPreconditionError, NotFoundError } from '../../core/errors.ts';
+import type {
+  LeasePort,
+  SecretReader,
+} from '../../plugins/credential-providers/credential-provider.ts';
+import type { Store } from '../../store/types.ts';
+import type { Auditor } from '../audit/auditor.ts';
+import { type AccessRecords, CredentialBroker } from '../broker/broker.ts';
+import { credentialMinting } from '../broker/minting.ts';
+import { type LeaseEnder, Revocation } from '../broker/revocation.ts';
+import type { ServerConfig } from './config/compile.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
+import type { Minter } from '../svid/minter.ts';
+import { AccessRevisionFeed } from '../sync/access-revision-feed.ts';
+
+/** What the other access rooms provide (server/access, server/broker secret store and leases). */
+export interface AccessParts {
+  readonly decider: AccessDecider;
+  readonly records: AccessRecords;
+  readonly secrets: SecretReader;
+  readonly leases: LeasePort & LeaseEnder;
+}
+
+export interface BrokerParts {
+  readonly broker: CredentialBroker;
+  readonly revocation: Revocation;
+  readonly revisionFeed: AccessRevisionFeed;
+  /** Stops following the revision and closes provider instances. */
+  close(): Promise<void>;
+}
+
+export interface BrokerDeps {
+  config: ServerConfig;
+  store: Store;
+  auditor: Auditor;
+  clock: Clock;
+  minter: Minter;
+  index: EntryIndex;
+  log: { warn(fields: object, msg: string): void; info(fields: object, msg: string): void };
+  access?: AccessParts;
+}
+
+/** Stand-ins until the access model is wired: nothing is allowed, nothing is leased. */
+const NO_ACCESS: AccessParts = {
+  decider: {
+    decide: () => ({
+      allowed: false,
+      reason: 'no-matching-policy',
+      policy: '',
+      credentialProvider: '',
+      failedCondition: '',
+    }),
+  },
+  records: { serverWorkload: async () => null, credentialProvider: async () => null },
+  secrets: {
+    read: (name) => Promise.reject(new NotFoundError(`secret "${name}" not found`)),
+  },
+  leases: {
+    record: () => Promise.reject(new FailedPreconditionError('leases are not available')),
+    activate: async () => false,
+    endWhere: async () => 0,
+  },
+};
+
+export async function buildBroker(d: BrokerDeps): Promise<BrokerParts> {
+  const access = d.access ?? NO_ACCESS;
+  const broker = new CredentialBroker({
+    entries: d.index,
+    decider: access.decider,
+    records: access.records,
+    auditor: d.auditor,
+    clock: d.clock,
+    buildProvider: createCredentialProvider,
+    providerDeps: {
+      secrets: access.secrets,
+      minting: credentialMinting(d.minter, {
+        maxJwtTtlMs: d.config.default_jwt_svid_ttl,
+        maxAccessTokenTtlMs: d.config.sts?.max_ttl ?? 3_600_000,
+      }),
+      leases: access.leases,
+      now: () => d.clock.now(),
+      fetch: globalThis.fetch,
+    },
+    log: (msg, fields) => d.log.warn(fields, msg),
+  });
+  const revocation = new Revocation({
+    leases: access.leases,
+    revision: d.store.accessRevision,
+    onRevoked: (scope, reason, ended) =>
+      d.log.info({ scope, reason, leasesEnded: ended }, 'access revoked'),
+  });
+  const revisionFeed = await AccessRevisionFeed.start(d.store, (e) =>
+    d.log.warn({ err: e }, 'access revision read after a notification failed; polling retries'),
+  );
+  return {
+    broker,
+    revocation,
+    revisionFeed,
+    async close() {
+      revisionFeed.stop();
+      await broker.close();
+    },
+  };
+}
