@@ -278,12 +278,15 @@ export class CredentialBroker {
    * provider; anything else only as "failed", its detail logged under the correlation id.
    */
   #providerError(name: string, e: unknown, correlationId: string) {
-    if (isTesseraError(e) && e.code === 'failed_precondition') {
+    // Messages of Tessera errors are written not to carry secrets (errors.ts); other errors'
+    // messages may quote anything, so they are only logged by class.
+    // A misconfiguration: a missing secret, a secret of the wrong shape, a config it refuses.
+    if (isTesseraError(e) && MISCONFIGURED.has(e.code)) {
       return e.message.includes(`"${name}"`)
-        ? e
+        ? new FailedPreconditionError(e.message, { cause: e })
         : new FailedPreconditionError(`credential provider "${name}": ${e.message}`, { cause: e });
     }
-    if (isTesseraError(e) && e.code === 'unavailable') {
+    if (isTesseraError(e) && (e.code === 'unavailable' || e.code === 'resource_exhausted')) {
       return new UnavailableError(`credential provider "${name}": ${e.message}`, { cause: e });
     }
     this.#o.log?.('credential provider failed', {
@@ -297,6 +300,8 @@ export class CredentialBroker {
     );
   }
 }
+
+const MISCONFIGURED = new Set(['failed_precondition', 'not_found', 'invalid_argument']);
 
 /** The error's class and code only: a provider's raw message might quote what it was sent. */
 function errText(e: unknown): string {
