@@ -145,6 +145,11 @@ export class CredentialBroker {
     return this.#releaseAllowed(ctx, agent, client, req, decision);
   }
 
+  /** Closes the instance of a deleted provider now rather than at its next use or shutdown. */
+  forgetProvider(name: string): void {
+    this.#providers.drop(name);
+  }
+
   /** Closes every provider instance (connection pools, timers). */
   close(): Promise<void> {
     return this.#providers.closeAll();

@@ -93,8 +93,11 @@ export async function buildBroker(d: BrokerDeps): Promise<BrokerParts> {
   const revocation = new Revocation({
     leases: access.leases,
     revision: d.store.accessRevision,
-    onRevoked: (scope, reason, ended) =>
-      d.log.info({ scope, reason, leasesEnded: ended }, 'access revoked'),
+    onRevoked: (scope, reason, ended) => {
+      // A provider deleted or changed: its instance (pool, cached token) goes with it.
+      if (scope.provider !== undefined) broker.forgetProvider(scope.provider);
+      d.log.info({ scope, reason, leasesEnded: ended }, 'access revoked');
+    },
   });
   const revisionFeed = await AccessRevisionFeed.start(d.store, (e) =>
     d.log.warn({ err: e }, 'access revision read after a notification failed; polling retries'),
