@@ -10,13 +10,15 @@
 //   policies wired the answer is a Denial, audited as two linked records.
 // - Banning the agent revokes (the revision changes).
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { pino } from 'pino';
 import { CredentialReleaseService } from '../proto/gen/tessera/v1/release_pb.js';
+import { SecretService } from '../proto/gen/tessera/v1/secret_pb.js';
+import { adminSocketTransport } from '../src/client/server-transport.ts';
 import type { SyncAuthorizedEntriesResponse } from '../proto/gen/tessera/v1/sync_pb.js';
 import { mtlsTransport } from '../src/client/server-transport.ts';
 import { TesseraServer, loadServerConfig } from '../src/server/compose/server.ts';
@@ -28,10 +30,17 @@ import { StandInAgent, bundlePem, keyPem } from './helpers/stand-in-agent.ts';
 const HOUR = 3_600_000;
 const TD = 'example.org';
 
-async function startInProcess(datastoreUrl?: string) {
+/** Servers sharing PostgreSQL share the secret store's KEK directory too (`kekDir`). */
+async function startInProcess(datastoreUrl?: string, kekDir?: string) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-release-'));
+  const configFile = path.join(dataDir, 'server.yaml');
+  writeFileSync(
+    configFile,
+    kekDir ? `secrets:\n  key_manager:\n    disk:\n      dir: ${kekDir}\n` : '{}\n',
+  );
   const config = loadServerConfig(
     {
+      config: configFile,
       trustDomain: TD,
       dataDir,
       listen: '127.0.0.1:0',
@@ -148,6 +157,11 @@ describe('access revision on the sync stream', () => {
       assert.equal(first.msg.accessRevision, BigInt(await s.server.store.accessRevision.current()));
       const ms = await latencies(s, sync);
       assert.ok(Math.min(...ms) < 1000, `latencies ${ms.map((x) => x.toFixed(0)).join(', ')} ms`);
+      // A secret written through the admin API is an `access` commit like any other.
+      const secrets = createClient(SecretService, adminSocketTransport(s.adminSocket));
+      const beforePut = await s.server.store.accessRevision.current();
+      await secrets.putSecret({ name: 'orders-db', value: new TextEncoder().encode('pw') });
+      await sync.until('the revision after a secret put', (m) => m.accessRevision > beforePut);
       // Messages without a change carry no revision (0 = unset): only the ones that changed it.
       const revs = sync.got.map((g) => g.msg.accessRevision).filter((r) => r !== 0n);
       assert.equal(new Set(revs).size, revs.length);
@@ -160,8 +174,12 @@ describe('access revision on the sync stream', () => {
   it('two servers on PostgreSQL: an access commit through B reaches A’s stream', async () => {
     const db = await createTempDatabase('tessera_release');
     try {
-      const a = await startInProcess(db.url);
-      const b = await startInProcess(db.url);
+      const kekDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-release-kek-'));
+      const a = await startInProcess(db.url, kekDir);
+      const b = await startInProcess(db.url, kekDir).catch(async (e: unknown) => {
+        await a.stop();
+        throw e;
+      });
       try {
         const agent = await attestedAgent(a);
         const sync = openSync(agent);

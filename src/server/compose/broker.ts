@@ -1,7 +1,8 @@
 // Wiring of the credential broker for the composition root: the broker, revocation and the access
 // revision the sync streams push. The access model (decider, server workloads, providers), the
 // secret store and the lease manager are built by their own rooms and passed in as `access`;
-// until they are, releases are denied (no policy) and revocation only purges agent caches.
+// each not yet wired is a stand-in: no decider denies every release (no policy), no lease
+// manager means revocation only purges agent caches.
 import { createCredentialProvider } from '../../plugins/credential-providers/catalog.ts';
 import type { AccessDecider } from '../../core/access.ts';
 import type { Clock } from '../../core/clock.ts';
@@ -44,7 +45,8 @@ export interface BrokerDeps {
   minter: Minter;
   index: EntryIndex;
   log: { warn(fields: object, msg: string): void; info(fields: object, msg: string): void };
-  access?: AccessParts;
+  /** The parts built so far; each missing one is a stand-in (NO_ACCESS). */
+  access?: Partial<AccessParts>;
 }
 
 /** Stand-ins until the access model is wired: nothing is allowed, nothing is leased. */
@@ -70,7 +72,7 @@ const NO_ACCESS: AccessParts = {
 };
 
 export async function buildBroker(d: BrokerDeps): Promise<BrokerParts> {
-  const access = d.access ?? NO_ACCESS;
+  const access: AccessParts = { ...NO_ACCESS, ...d.access };
   const broker = new CredentialBroker({
     entries: d.index,
     decider: access.decider,

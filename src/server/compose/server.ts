@@ -291,7 +291,16 @@ export class TesseraServer {
       });
       const accessDecisions = await buildAccessDecisions({ store, clock, log });
       // Credential release, revocation and the access revision pushed to agents.
-      const access = await buildBroker({ config, store, auditor, clock, minter, index, log });
+      const access = await buildBroker({
+        config,
+        store,
+        auditor,
+        clock,
+        minter,
+        index,
+        log,
+        access: { secrets },
+      });
       const services = buildApiServices({
         config,
         td,
