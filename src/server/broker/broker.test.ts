@@ -190,7 +190,7 @@ beforeEach(async () => {
         jwtSvid: () => Promise.reject(new Error('unused')),
         accessToken: () => Promise.reject(new Error('unused')),
       },
-      leases: { record: async () => {} },
+      leases: { record: async () => {}, activate: async () => true },
       now: () => clock.now(),
       fetch: () => Promise.reject(new Error('unused')),
     },

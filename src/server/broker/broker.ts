@@ -26,7 +26,10 @@ import {
   isTesseraError,
 } from '../../core/errors.ts';
 import { type Selector, formatSelector } from '../../core/selector.ts';
-import type { CredentialProviderDeps } from '../../plugins/credential-providers/credential-provider.ts';
+import type {
+  CredentialProvider,
+  CredentialProviderDeps,
+} from '../../plugins/credential-providers/credential-provider.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../../core/caller.ts';
 import { type BuildProvider, ProviderCache } from './provider-cache.ts';
@@ -143,6 +146,14 @@ export class CredentialBroker {
       };
     }
     return this.#releaseAllowed(ctx, agent, client, req, decision);
+  }
+
+  /**
+   * The instance for a stored provider record (built on first use, kept until the record
+   * changes): the lease manager ends leases through the same instance that released them.
+   */
+  providerFor(record: CredentialProviderRecord): CredentialProvider {
+    return this.#providers.get(record);
   }
 
   /** Closes the instance of a deleted provider now rather than at its next use or shutdown. */

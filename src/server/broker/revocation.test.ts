@@ -14,7 +14,7 @@ import type { Store } from '../../store/types.ts';
 import { makeNode } from '../../store/conformance/fixtures.ts';
 import { AgentService } from '../attestation/agent-service.ts';
 import { Auditor } from '../audit/auditor.ts';
-import type { RequestContext } from '../context.ts';
+import type { RequestContext } from '../../core/caller.ts';
 import { EntryService } from '../registration/entry-service.ts';
 import type { Minter } from '../svid/minter.ts';
 import { Revocation } from './revocation.ts';

@@ -1,8 +1,8 @@
-// Wiring of the credential broker for the composition root: the broker, revocation and the access
-// revision the sync streams push. The access model (decider, server workloads, providers), the
-// secret store and the lease manager are built by their own rooms and passed in as `access`;
-// each not yet wired is a stand-in: no decider denies every release (no policy), no lease
-// manager means revocation only purges agent caches.
+// Wiring of the credential broker for the composition root: the broker, the lease manager (ending
+// leases through the broker's provider instances), revocation and the access revision the sync
+// streams push. Server workloads and providers are read from the access store. The decider and
+// the secret store are built by their own rooms and passed in as `access`; one not passed is a
+// stand-in: no decider denies every release (no matching policy).
 import { createCredentialProvider } from '../../plugins/credential-providers/catalog.ts';
 import type { AccessDecider } from '../../core/access.ts';
 import type { Clock } from '../../core/clock.ts';
@@ -17,6 +17,7 @@ import { type AccessRecords, CredentialBroker } from '../broker/broker.ts';
 import { credentialMinting } from '../broker/minting.ts';
 import { type LeaseEnder, Revocation } from '../broker/revocation.ts';
 import type { ServerConfig } from './config/compile.ts';
+import { LeaseManager } from '../broker/lease-manager.ts';
 import type { EntryIndex } from '../registration/entry-index.ts';
 import type { Minter } from '../svid/minter.ts';
 import { AccessRevisionFeed } from '../sync/access-revision-feed.ts';
@@ -33,6 +34,9 @@ export interface BrokerParts {
   readonly broker: CredentialBroker;
   readonly revocation: Revocation;
   readonly revisionFeed: AccessRevisionFeed;
+  readonly leases: LeaseManager;
+  /** The lease sweeper, until the signal aborts (LeaseManager.run). */
+  run(signal: AbortSignal): Promise<void>;
   /** Stops following the revision and closes provider instances. */
   close(): Promise<void>;
 }
@@ -44,7 +48,10 @@ export interface BrokerDeps {
   clock: Clock;
   minter: Minter;
   index: EntryIndex;
-  log: { warn(fields: object, msg: string): void; info(fields: object, msg: string): void };
+  log: {
+    warn(fields: Record<string, unknown>, msg: string): void;
+    info(fields: Record<string, unknown>, msg: string): void;
+  };
   /** The parts built so far; each missing one is a stand-in (NO_ACCESS). */
   access?: Partial<AccessParts>;
 }
@@ -72,7 +79,22 @@ const NO_ACCESS: AccessParts = {
 };
 
 export async function buildBroker(d: BrokerDeps): Promise<BrokerParts> {
-  const access: AccessParts = { ...NO_ACCESS, ...d.access };
+  const records: AccessRecords = {
+    serverWorkload: (name) => d.store.access.getServerWorkload(name),
+    credentialProvider: (name) => d.store.access.getCredentialProvider(name),
+  };
+  // Leases end through the provider instance that released them (one per stored record).
+  const leaseManager = new LeaseManager({
+    leases: d.store.leases,
+    clock: d.clock,
+    audit: d.auditor,
+    log: d.log,
+    providerFor: async (name) => {
+      const record = await records.credentialProvider(name);
+      return record ? broker.providerFor(record) : undefined;
+    },
+  });
+  const access: AccessParts = { ...NO_ACCESS, records, leases: leaseManager, ...d.access };
   const broker = new CredentialBroker({
     entries: d.index,
     decider: access.decider,
@@ -108,6 +130,8 @@ export async function buildBroker(d: BrokerDeps): Promise<BrokerParts> {
     broker,
     revocation,
     revisionFeed,
+    leases: leaseManager,
+    run: (signal) => leaseManager.run(signal),
     async close() {
       revisionFeed.stop();
       await broker.close();

@@ -399,12 +399,16 @@ export class TesseraServer {
     onListening?.(addresses, canSign);
     this.#audit.start();
     try {
-      await runTasks(signal, [...this.#tasks(), ...this.#audit.tasks], (name, e) => {
-        this.log.warn(
-          { task: name, err: e instanceof Error ? e.message : e },
-          'background task failed; retrying',
-        );
-      });
+      await Promise.all([
+        runTasks(signal, [...this.#tasks(), ...this.#audit.tasks], (name, e) => {
+          this.log.warn(
+            { task: name, err: e instanceof Error ? e.message : e },
+            'background task failed; retrying',
+          );
+        }),
+        // The lease sweeper: expired, abandoned and failed lease endings (compose/broker.ts).
+        this.#access.run(signal),
+      ]);
     } finally {
       this.#ready = false;
       this.#entrySync.stop();
