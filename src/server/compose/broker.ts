@@ -42,7 +42,7 @@ export interface BrokerParts {
 }
 
 export interface BrokerDeps {
-  config: ServerConfig;
+  config: Pick<ServerConfig, 'default_jwt_svid_ttl' | 'sts'>;
   store: Store;
   auditor: Auditor;
   clock: Clock;
