@@ -6,8 +6,10 @@
 //   interval is an hour, so only the push path can deliver it; its latency is asserted to be
 //   under a second on the fastest of three commits (one slow one on a busy machine is allowed),
 //   and every one must arrive.
-// - ReleaseCredential: agents only; an entry of another agent is PermissionDenied; with no access
-//   policies wired the answer is a Denial, audited as two linked records.
+// - ReleaseCredential: agents only; an entry of another agent is PermissionDenied; for a server
+//   workload that does not exist the answer is a Denial, audited as two linked records; end to
+//   end with a real policy, provider and secret: the credential, the three-record chain, and a
+//   deleted policy purging agents' caches and denying the next release.
 // - Banning the agent revokes (the revision changes).
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,11 @@ import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { pino } from 'pino';
 import { CredentialReleaseService } from '../proto/gen/tessera/v1/release_pb.js';
 import { SecretService } from '../proto/gen/tessera/v1/secret_pb.js';
+import {
+  AccessPolicyService,
+  CredentialProviderService,
+  ServerWorkloadService,
+} from '../proto/gen/tessera/v1/access_pb.js';
 import { adminSocketTransport } from '../src/client/server-transport.ts';
 import type { SyncAuthorizedEntriesResponse } from '../proto/gen/tessera/v1/sync_pb.js';
 import { mtlsTransport } from '../src/client/server-transport.ts';
@@ -202,7 +209,7 @@ describe('access revision on the sync stream', () => {
 });
 
 describe('ReleaseCredential', () => {
-  it('denies without policies (two linked records), refuses foreign entries, revokes on ban', async () => {
+  it('denies an unknown server workload (two linked records), refuses foreign entries, revokes on ban', async () => {
     const s = await startInProcess();
     try {
       const agent = await attestedAgent(s);
@@ -226,7 +233,7 @@ describe('ReleaseCredential', () => {
         correlationId,
       });
       assert.equal(res.result.case, 'denial');
-      assert.equal(res.result.value?.reason, 'no-matching-policy');
+      assert.equal(res.result.value?.reason, 'unknown-server-workload');
       assert.equal(res.result.value?.correlationId, correlationId);
 
       // Another agent's entry: refused, audited.
@@ -270,7 +277,7 @@ describe('ReleaseCredential', () => {
       const table = await runCli(['audit', 'list', '--correlation-id', correlationId], { env });
       assert.equal(table.code, 0, table.stderr);
       assert.match(table.stdout, /DETAILS/);
-      assert.match(table.stdout, /"reason":"no-matching-policy"/);
+      assert.match(table.stdout, /"reason":"unknown-server-workload"/);
       const bad = await runCli(['audit', 'list', '--correlation-id', correlationId, '--tail'], {
         env,
       });
@@ -281,6 +288,102 @@ describe('ReleaseCredential', () => {
       const before = await s.server.store.accessRevision.current();
       await s.admin.agents.banAgent({ spiffeId: agentId });
       assert.ok((await s.server.store.accessRevision.current()) > before);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('ReleaseCredential, allowed end to end', () => {
+  it('policy → credential with a three-record chain; policy deleted → stream purge, then denied', async () => {
+    const SECRET = 'e2e-pw-never-in-a-record';
+    const s = await startInProcess();
+    try {
+      const agent = await attestedAgent(s);
+      const agentId = agent.identity?.spiffeId ?? '';
+      const created = await s.admin.entries.batchCreateEntry({
+        entries: [entry('spiffe://example.org/web', agentId, ['unix:uid:1000'])],
+      });
+      const entryId = created.results[0]?.entry?.id ?? '';
+      const t = adminSocketTransport(s.adminSocket);
+      await createClient(SecretService, t).putSecret({
+        name: 'orders-db',
+        value: new TextEncoder().encode(JSON.stringify({ username: 'app', password: SECRET })),
+      });
+      await createClient(ServerWorkloadService, t).createServerWorkload({
+        serverWorkload: {
+          name: 'orders-db',
+          host: 'db.internal',
+          port: 5432,
+          protocol: 'postgres',
+          present: 'postgres-password',
+        },
+      });
+      await createClient(CredentialProviderService, t).createCredentialProvider({
+        credentialProvider: {
+          name: 'orders-password',
+          type: 'static-secret',
+          config: { secret: 'orders-db', format: 'username-password' },
+        },
+      });
+      const policies = createClient(AccessPolicyService, t);
+      await policies.createAccessPolicy({
+        accessPolicy: {
+          name: 'web-to-orders',
+          client: 'spiffe://example.org/web',
+          server: 'orders-db',
+          credentialProvider: 'orders-password',
+        },
+      });
+      const sync = openSync(agent);
+      await sync.until('the initial message', (m) => m.initial);
+      const api = releaseApi(agent, s);
+      const ask = (correlationId: string) =>
+        api.releaseCredential({
+          entryId,
+          selectors: ['unix:uid:1000', 'unix:gid:1000'],
+          server: 'orders-db',
+          correlationId,
+        });
+      const res = await ask('e2e-chain-0001');
+      assert.equal(res.result.case, 'credential');
+      if (res.result.case !== 'credential') return;
+      const c = res.result.value;
+      assert.deepEqual(c.value, {
+        case: 'password',
+        value: { $typeName: 'tessera.v1.UsernamePassword', username: 'app', password: SECRET },
+      });
+      assert.equal(c.expiresAt, 0n);
+      assert.equal(c.present, 'postgres-password');
+      assert.equal(c.policy, 'web-to-orders');
+      assert.equal(c.credentialProvider, 'orders-password');
+
+      const env = { TESSERA_ADMIN_SOCKET: s.adminSocket };
+      const json = await runCli(
+        ['audit', 'list', '--correlation-id', 'e2e-chain-0001', '--output', 'json'],
+        { env },
+      );
+      assert.equal(json.code, 0, json.stderr);
+      const chain = (JSON.parse(json.stdout) as { records: Array<{ action: string }> }).records;
+      assert.deepEqual(
+        chain.map((r) => r.action),
+        ['access.request', 'access.authorization', 'access.credential'],
+      );
+      const all = await s.admin.audit.listAuditRecords({ limit: 1000 });
+      const text = JSON.stringify(all.records, (_k, v: unknown) =>
+        typeof v === 'bigint' ? v.toString() : v,
+      );
+      assert.ok(!text.includes(SECRET), 'no audit record holds the value');
+
+      // Deleting the policy: the stream tells agents to drop what they cached, and the very next
+      // release is decided on the new policy set.
+      const before = await s.server.store.accessRevision.current();
+      await policies.deleteAccessPolicy({ name: 'web-to-orders' });
+      await sync.until('the revision after the delete', (m) => m.accessRevision > BigInt(before));
+      const after = await ask('e2e-chain-0002');
+      assert.equal(after.result.case, 'denial');
+      assert.equal(after.result.value?.reason, 'no-matching-policy');
+      await sync.close();
     } finally {
       await s.stop();
     }

@@ -119,6 +119,9 @@ export class CredentialBroker {
     };
     const ctx = asActor(client.spiffeId, req.correlationId);
     await this.#auditRequest(ctx, agent, client, req);
+    // Read-your-writes: every access change announced before this call (a deleted policy) is in
+    // the decision; a decider that cannot catch up fails the release rather than decide stale.
+    await this.#o.decider.sync?.();
     const decision = this.#o.decider.decide({
       client,
       server: req.server,

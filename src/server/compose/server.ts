@@ -299,7 +299,7 @@ export class TesseraServer {
         minter,
         index,
         log,
-        access: { secrets },
+        access: { secrets, decider: accessDecisions.decider },
       });
       const services = buildApiServices({
         config,
