@@ -28,6 +28,7 @@ import {
   type AttestAgentRequest,
 } from '../../../proto/gen/tessera/v1/agent_pb.js';
 import { BundleService } from '../../../proto/gen/tessera/v1/bundle_pb.js';
+import { CredentialReleaseService } from '../../../proto/gen/tessera/v1/release_pb.js';
 import { SvidService } from '../../../proto/gen/tessera/v1/svid_pb.js';
 import { SyncService } from '../../../proto/gen/tessera/v1/sync_pb.js';
 import {
@@ -59,6 +60,8 @@ export interface ServerClients {
   readonly svid: Client<typeof SvidService>;
   readonly sync: Client<typeof SyncService>;
   readonly bundle: Client<typeof BundleService>;
+  /** Credential release for attested workloads (agent/credentials). */
+  readonly release: Client<typeof CredentialReleaseService>;
 }
 
 export class ServerLink {
@@ -202,6 +205,7 @@ export class ServerLink {
         svid: createClient(SvidService, t),
         sync: createClient(SyncService, t),
         bundle: createClient(BundleService, t),
+        release: createClient(CredentialReleaseService, t),
       };
     }
     return this.#clients;

@@ -2,7 +2,8 @@
 // `workload.spiffe.io: true`. It proves the request was made deliberately by a gRPC client, not
 // smuggled in by something tricked into talking to the socket (SSRF). Like SPIRE
 // (pkg/agent/endpoints/middleware.go): exactly one value, exactly "true", and only for
-// /SpiffeWorkloadAPI/* (health and reflection are open to generic tooling).
+// /SpiffeWorkloadAPI/* and the other workload-facing services on the socket (the credential API);
+// health and reflection are open to generic tooling.
 import type { Interceptor } from '@connectrpc/connect';
 import { InvalidArgumentError } from '../../core/errors.ts';
 
@@ -17,9 +18,13 @@ export function hasSecurityHeader(header: Headers): boolean {
   return header.get(SECURITY_HEADER) === 'true';
 }
 
-export function securityHeaderInterceptor(): Interceptor {
+/** `services`: the fully qualified service names whose methods require the header. */
+export function securityHeaderInterceptor(
+  services: readonly string[] = [WORKLOAD_SERVICE],
+): Interceptor {
+  const secured = new Set(services);
   return (next) => async (req) => {
-    if (req.service.typeName === WORKLOAD_SERVICE && !hasSecurityHeader(req.header)) {
+    if (secured.has(req.service.typeName) && !hasSecurityHeader(req.header)) {
       throw new InvalidArgumentError('security header missing from request');
     }
     return next(req);

@@ -56,6 +56,25 @@ export interface WorkloadApiOptions {
    * through Connect (tests run the same suite both ways).
    */
   readonly fastPaths?: boolean;
+  /**
+   * More gRPC services on the same socket (agent/credentials): their callers are attested the
+   * same way and their methods require the security header.
+   */
+  readonly services?: readonly SocketService[];
+}
+
+/** A service served beside the Workload API on its socket. */
+export interface SocketService {
+  /** Fully qualified name; every method requires the `workload.spiffe.io: true` header. */
+  readonly typeName: string;
+  /** Registers the Connect route (handlers read the peer with `connectionPeerKey`). */
+  readonly register: (router: ConnectRouter) => void;
+  /** A direct path for plain gRPC calls: serves the stream and returns true, or touches nothing. */
+  readonly fast?: (
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    peer: ConnectionPeer,
+  ) => boolean;
 }
 
 export interface WorkloadApi {
@@ -79,8 +98,14 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
   const deps = handlerDeps(opts, log, shutdown.signal);
   const readMaxBytes = opts.readMaxBytes ?? 64 * 1024;
   const handler = connectNodeAdapter({
-    routes: routes(deps, health, shutdown.signal),
-    interceptors: [errorMappingInterceptor(log), securityHeaderInterceptor()],
+    routes: routes(deps, health, shutdown.signal, opts.services ?? []),
+    interceptors: [
+      errorMappingInterceptor(log),
+      securityHeaderInterceptor([
+        WORKLOAD_SERVICE,
+        ...(opts.services ?? []).map((s) => s.typeName),
+      ]),
+    ],
     readMaxBytes,
     grpcWeb: false, // no browser ever talks to a Unix socket
     // Responses are never compressed (compressed requests are still accepted). Over a local
@@ -114,6 +139,7 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
       frames: new JwtResponseFrames(),
       responses: new SharedResponses({ source: opts.source, attestation: opts.attestation }),
       peerOf: (session) => (session && peers.get(session as http2.ServerHttp2Session)) ?? noPeer,
+      services: opts.services ?? [],
     });
   }
   const live = trackSessions(server, peers, opts, log);
@@ -148,7 +174,11 @@ function handlerDeps(
  * given; we take it and call it ourselves. If Node ever arranges this differently, we fail at
  * start rather than serve some requests twice.
  */
-function installFastPath(server: http2.Http2Server, d: FastStreamDeps): void {
+function installFastPath(
+  server: http2.Http2Server,
+  d: FastStreamDeps & { readonly services: readonly SocketService[] },
+): void {
+  const extra = d.services.flatMap((s) => (s.fast ? [s.fast] : []));
   const listeners = server.listeners('stream');
   const compat = listeners[0] as ((...args: unknown[]) => void) | undefined;
   if (listeners.length !== 1 || compat === undefined) {
@@ -159,6 +189,7 @@ function installFastPath(server: http2.Http2Server, d: FastStreamDeps): void {
     'stream',
     (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
       if (serveFastUnary(d, stream, headers) || serveFastStream(d, stream, headers)) return;
+      for (const fast of extra) if (fast(stream, headers, d.peerOf(stream.session))) return;
       compat.call(server, stream, headers, ...rest);
     },
   );
@@ -168,6 +199,7 @@ function routes(
   deps: WorkloadHandlerDeps,
   health: HealthState,
   shutdown: AbortSignal,
+  services: readonly SocketService[],
 ): (router: ConnectRouter) => void {
   const index = reflectionIndex(
     [
@@ -184,6 +216,7 @@ function routes(
     router.service(Health, healthHandlers(health, shutdown));
     router.service(reflectV1.ServerReflection, reflectionV1(index));
     router.service(reflectV1alpha.ServerReflection, reflectionV1alpha(index));
+    for (const s of services) s.register(router);
   };
 }
 

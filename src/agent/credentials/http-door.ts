@@ -1,0 +1,311 @@
+// The credential API as loopback HTTP: GET /v1/credentials/{server_workload}[?spiffe_id=ID] with
+// the header `Tessera-Credential: true`, for workloads that speak HTTP but not gRPC (curl, any
+// SDK). Served on a loopback address only; the caller is the process holding the client end of
+// the TCP connection, found through the kernel's socket tables and pinned at accept
+// (attestation/tcp-peer.ts), then attested like a Workload API caller.
+//
+// Refused, in this order (an ordered list of small steps, see `steps`):
+//   - anything but GET (405), an over-long URL (414), another path (404), unknown or repeated
+//     query parameters (400);
+//   - a request without exactly `Tessera-Credential: true` (400, naming the header): a browser or
+//     a server tricked into fetching a URL (SSRF) cannot add it, as cloud metadata endpoints
+//     require `Metadata-Flavor: Google` or `Metadata: true`;
+//   - a request carrying Forwarded / X-Forwarded-For / X-Real-IP / Via (400): it came through a
+//     proxy, so the process we would attest is the proxy, not the client it speaks for;
+//   - a caller that cannot be identified unambiguously (several holders of the socket, a
+//     connection missing from the tables, ...) or has no identity (403).
+// Answers are JSON with `Cache-Control: no-store`; a denial is 403 naming the reason, policy and
+// failed condition, never a secret.
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { CredentialValue } from '../../core/access.ts';
+import { InvalidArgumentError, isTesseraError, type ErrorCode } from '../../core/errors.ts';
+import type { AttestationService } from '../attestation/attestation-service.ts';
+import type { ConnectionPeer } from '../attestation/connection-peer.ts';
+import { isLoopback } from '../attestation/proc-net-tcp.ts';
+import type { ReleasedCredential } from '../cache/credential-cache.ts';
+import type { WorkloadApiLogger } from '../workload-api/log.ts';
+import { CredentialDeniedError, type CredentialService } from './credential-service.ts';
+
+export const CREDENTIAL_HEADER = 'tessera-credential';
+export const PATH_PREFIX = '/v1/credentials/';
+/** Longest request target (path and query) accepted. */
+export const MAX_URL_BYTES = 2048;
+/** Largest request head (Node's maxHeaderSize); larger heads get 431. */
+export const MAX_HEADER_BYTES = 8 * 1024;
+const PROXY_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-real-ip', 'via'];
+
+export interface CredentialHttpOptions {
+  /** A loopback IP literal (127.0.0.0/8 or ::1) and a port (0: any free one). */
+  readonly host: string;
+  readonly port: number;
+  readonly attestation: AttestationService;
+  readonly credentials: CredentialService;
+  readonly log: WorkloadApiLogger;
+  /** Connections served at once; more are closed at accept. Default 256. */
+  readonly maxConnections?: number;
+}
+
+export interface CredentialHttp {
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts listening; refuses a non-loopback address before binding anything. */
+export async function startCredentialHttp(o: CredentialHttpOptions): Promise<CredentialHttp> {
+  if (!isLoopback(o.host)) {
+    throw new InvalidArgumentError(
+      `credentials.http_listen: ${o.host} is not a loopback address (use 127.0.0.1 or [::1])`,
+    );
+  }
+  const peers = new WeakMap<Socket, Promise<ConnectionPeer>>();
+  const sockets = new Set<Socket>();
+  const server = http.createServer(
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout: 10_000,
+      requestTimeout: 60_000,
+      keepAliveTimeout: 5000,
+    },
+    (req, res) => {
+      serve(o, req, res, peers.get(req.socket)).catch((e: unknown) => {
+        o.log.debug({ err: (e as Error).message }, 'credential HTTP request ended early');
+      });
+    },
+  );
+  server.maxConnections = o.maxConnections ?? 256;
+  server.on('connection', (socket: Socket) => {
+    // Identified at accept, before the first byte is read: the process holding the client end
+    // now is the one we pin (tcp-peer.ts says why a later holder is refused).
+    const peer = o.attestation.identifyTcp(socket);
+    peers.set(socket, peer);
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      void peer.then((p) => o.attestation.release(p));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: o.host, port: o.port }, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (e) => o.log.warn({ err: e.message }, 'credential HTTP listener error'));
+  const addr = server.address() as AddressInfo;
+  o.log.info({ address: `${addr.address}:${addr.port}` }, 'credential HTTP API listening');
+  return {
+    host: addr.address,
+    port: addr.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
+/** An answer ending the request: status and JSON body. */
+class HttpAnswer extends Error {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+  constructor(status: number, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+    super(String(body['error'] ?? status));
+    this.status = status;
+    this.body = body;
+    this.headers = headers;
+  }
+}
+
+interface Ask {
+  readonly server: string;
+  readonly spiffeId: string;
+}
+
+async function serve(
+  o: CredentialHttpOptions,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  peer: Promise<ConnectionPeer> | undefined,
+): Promise<void> {
+  const call = new AbortController();
+  const onClose = () => call.abort(new Error('the client went away'));
+  res.once('close', onClose);
+  try {
+    const ask = checkRequest(req);
+    const p = await (peer ?? Promise.resolve<ConnectionPeer>({ ok: false, reason: 'no peer' }));
+    if (!p.ok) {
+      throw new HttpAnswer(403, { error: `could not attest the caller: ${p.reason}` });
+    }
+    const caller = await o.attestation.attest(p, call.signal, { reuse: true });
+    const served = await o.credentials.get(caller, ask);
+    send(res, 200, credentialJson(served.credential));
+  } catch (e) {
+    if (call.signal.aborted) return;
+    const a = answerOf(e, o.log);
+    send(res, a.status, a.body, a.headers);
+  } finally {
+    res.removeListener('close', onClose);
+  }
+}
+
+/** The request's steps before any attestation: method, size, path, query, headers. */
+function checkRequest(req: http.IncomingMessage): Ask {
+  if (req.method !== 'GET') {
+    throw new HttpAnswer(
+      405,
+      { error: `method ${req.method} not allowed: use GET` },
+      { allow: 'GET' },
+    );
+  }
+  const target = req.url ?? '';
+  if (Buffer.byteLength(target) > MAX_URL_BYTES) {
+    throw new HttpAnswer(414, { error: `request target longer than ${MAX_URL_BYTES} bytes` });
+  }
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  if (
+    !path.startsWith(PATH_PREFIX) ||
+    path.length === PATH_PREFIX.length ||
+    path.indexOf('/', PATH_PREFIX.length) >= 0
+  ) {
+    throw new HttpAnswer(404, { error: 'not found: use GET /v1/credentials/{server_workload}' });
+  }
+  const server = decode(path.slice(PATH_PREFIX.length), 'server_workload');
+  const spiffeId = queryParams(q < 0 ? '' : target.slice(q + 1));
+  if (
+    req.headersDistinct[CREDENTIAL_HEADER]?.length !== 1 ||
+    req.headers[CREDENTIAL_HEADER] !== 'true'
+  ) {
+    throw new HttpAnswer(400, {
+      error: 'header "Tessera-Credential: true" required (it protects against request forgery)',
+    });
+  }
+  const proxied = PROXY_HEADERS.find((h) => req.headers[h] !== undefined);
+  if (proxied) {
+    throw new HttpAnswer(400, {
+      error: `request came through a proxy (${proxied} header): the credential API serves only local callers directly`,
+    });
+  }
+  return { server, spiffeId };
+}
+
+/** The one allowed parameter, `spiffe_id` (at most once); "" when absent. */
+function queryParams(query: string): string {
+  if (query === '') return '';
+  const params = new URLSearchParams(query);
+  let spiffeId: string | undefined;
+  for (const [k, v] of params) {
+    if (k !== 'spiffe_id') {
+      throw new HttpAnswer(400, {
+        error: `unknown query parameter "${k.slice(0, 64)}": only spiffe_id`,
+      });
+    }
+    if (spiffeId !== undefined)
+      throw new HttpAnswer(400, { error: 'spiffe_id given more than once' });
+    spiffeId = v;
+  }
+  return spiffeId ?? '';
+}
+
+function decode(s: string, what: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new HttpAnswer(400, { error: `${what}: malformed percent-encoding` });
+  }
+}
+
+const STATUS: Readonly<Record<ErrorCode, number>> = {
+  invalid_argument: 400,
+  not_found: 404,
+  already_exists: 409,
+  permission_denied: 403,
+  unauthenticated: 401,
+  failed_precondition: 412,
+  resource_exhausted: 429,
+  unavailable: 503,
+  unimplemented: 501,
+  internal: 500,
+};
+
+/** The one place errors become HTTP answers; internal faults are logged, not shown. */
+function answerOf(e: unknown, log: WorkloadApiLogger): HttpAnswer {
+  if (e instanceof HttpAnswer) return e;
+  if (e instanceof CredentialDeniedError) {
+    const d = e.denial;
+    return new HttpAnswer(403, {
+      error: e.message,
+      spiffe_id: e.spiffeId,
+      server_workload: e.server,
+      reason: d.reason,
+      policy: d.policy,
+      failed_condition: d.failedCondition,
+      correlation_id: d.correlationId,
+    });
+  }
+  if (isTesseraError(e) && e.code !== 'internal') {
+    if (e.code === 'unavailable') log.warn({ cause: causeText(e.cause) }, e.message);
+    return new HttpAnswer(STATUS[e.code], { error: e.message });
+  }
+  const correlationId = randomUUID();
+  log.error({ correlationId, err: causeText(e) }, 'credential HTTP request failed');
+  return new HttpAnswer(500, { error: `internal error (correlation id ${correlationId})` });
+}
+
+function causeText(e: unknown): string | undefined {
+  if (e === undefined) return undefined;
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/** The credential as JSON (docs/access.md): the value's fields beside when and how to use it. */
+export function credentialJson(r: ReleasedCredential): Record<string, unknown> {
+  return {
+    spiffe_id: r.spiffeId,
+    server_workload: r.server,
+    ...valueJson(r.credential.value),
+    expires_at:
+      r.credential.expiresAt === null ? null : new Date(r.credential.expiresAt).toISOString(),
+    present: r.present,
+    lease_id: r.credential.leaseId,
+    correlation_id: r.correlationId,
+  };
+}
+
+function valueJson(v: CredentialValue): Record<string, unknown> {
+  switch (v.kind) {
+    case 'token':
+      return { token: v.token };
+    case 'password':
+      return { username: v.username, password: v.password };
+    case 'aws':
+      return {
+        aws: {
+          access_key_id: v.accessKeyId,
+          secret_access_key: v.secretAccessKey,
+          session_token: v.sessionToken,
+        },
+      };
+  }
+}
+
+function send(
+  res: http.ServerResponse,
+  status: number,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}

@@ -1,0 +1,154 @@
+// The agent's call to the server's CredentialReleaseService (proto/tessera/v1/release.proto), over
+// the agent's mTLS link (identity/server-link.ts): the server re-checks that the entry is one this
+// agent serves and that the selectors match it, decides, and releases. A denial is an answer; a
+// server that does not answer is `unavailable` naming the address, after one more try on the next
+// server address when the link moved to one (failover, as the sync stream does).
+import { Code, ConnectError } from '@connectrpc/connect';
+import type { CredentialValue } from '../../core/access.ts';
+import { TesseraError, UnavailableError } from '../../core/errors.ts';
+import { errorCodeFromTransport } from '../../wire/connect-codes.ts';
+import type {
+  ReleaseCredentialRequest,
+  ReleaseCredentialResponse,
+  ReleasedCredential as WireReleased,
+} from '../../../proto/gen/tessera/v1/release_pb.js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { ReleaseCredentialRequestSchema } from '../../../proto/gen/tessera/v1/release_pb.js';
+import type { ServerClients } from '../identity/server-link.ts';
+import type { ReleaseOutcome } from '../cache/credential-cache.ts';
+
+/** What the agent asks on a workload's behalf. */
+export interface ReleaseParams {
+  readonly entryId: string;
+  /** `type:value`. */
+  readonly selectors: readonly string[];
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly server: string;
+  readonly correlationId: string;
+}
+
+export type Releaser = (p: ReleaseParams, signal: AbortSignal) => Promise<ReleaseOutcome>;
+
+/** The parts of the server link the releaser uses. */
+export interface ReleaseLink {
+  clients(): Pick<ServerClients, 'release' | 'address'>;
+  readonly address: string;
+}
+
+/** A Releaser over the agent's server link, each call bounded by `timeoutMs`. */
+export function linkReleaser(link: ReleaseLink, timeoutMs: number): Releaser {
+  return async (p, signal) => {
+    const req: MessageInitShape<typeof ReleaseCredentialRequestSchema> = {
+      entryId: p.entryId,
+      selectors: [...p.selectors],
+      attributes: { ...p.attributes },
+      server: p.server,
+      correlationId: p.correlationId,
+    };
+    const first = link.address;
+    try {
+      return fromWire(await call(link, req, signal, timeoutMs));
+    } catch (e) {
+      // The link marks the server down and moves to the next address on Unavailable.
+      if (!isUnavailable(e) || signal.aborted || link.address === first) throw toError(e, first);
+    }
+    const second = link.address;
+    try {
+      return fromWire(await call(link, req, signal, timeoutMs));
+    } catch (e) {
+      throw toError(e, second);
+    }
+  };
+}
+
+function call(
+  link: ReleaseLink,
+  req: MessageInitShape<typeof ReleaseCredentialRequestSchema>,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<ReleaseCredentialResponse> {
+  return link.clients().release.releaseCredential(req as ReleaseCredentialRequest, {
+    signal,
+    timeoutMs,
+  });
+}
+
+function isUnavailable(e: unknown): boolean {
+  const code = ConnectError.from(e).code;
+  return code === Code.Unavailable || code === Code.DeadlineExceeded;
+}
+
+/** The server's refusal keeps its code; a server that does not answer is `unavailable`. */
+function toError(e: unknown, address: string): Error {
+  if (e instanceof TesseraError) return e;
+  const ce = ConnectError.from(e);
+  if (isUnavailable(e)) {
+    return new UnavailableError(
+      `the Tessera server (${address}) does not answer: ${ce.rawMessage}`,
+      { cause: e },
+    );
+  }
+  const code = errorCodeFromTransport(ce.code) ?? 'internal';
+  return new TesseraError(code, `the Tessera server refused the release: ${ce.rawMessage}`, {
+    cause: e,
+  });
+}
+
+/** The server's answer as the cache keeps it. */
+export function fromWire(res: ReleaseCredentialResponse): ReleaseOutcome {
+  const r = res.result;
+  if (r.case === 'denial') {
+    const d = r.value;
+    return {
+      kind: 'denied',
+      denial: {
+        reason: d.reason,
+        policy: d.policy,
+        failedCondition: d.failedCondition,
+        correlationId: d.correlationId,
+      },
+    };
+  }
+  if (r.case !== 'credential') {
+    throw new TesseraError(
+      'internal',
+      'the server answered the release with neither a credential nor a denial',
+    );
+  }
+  const c = r.value;
+  return {
+    kind: 'released',
+    released: {
+      credential: {
+        value: valueOf(c),
+        expiresAt: c.expiresAt === 0n ? null : Number(c.expiresAt),
+        leaseId: c.leaseId,
+      },
+      spiffeId: c.client,
+      server: c.server,
+      present: c.present,
+      policy: c.policy,
+      credentialProvider: c.credentialProvider,
+      correlationId: c.correlationId,
+    },
+  };
+}
+
+function valueOf(c: WireReleased): CredentialValue {
+  const v = c.value;
+  switch (v.case) {
+    case 'token':
+      return { kind: 'token', token: v.value };
+    case 'password':
+      return { kind: 'password', username: v.value.username, password: v.value.password };
+    case 'aws':
+      return {
+        kind: 'aws',
+        accessKeyId: v.value.accessKeyId,
+        secretAccessKey: v.value.secretAccessKey,
+        sessionToken: v.value.sessionToken,
+      };
+    default:
+      throw new TesseraError('internal', 'the server released a credential without a value');
+  }
+}
