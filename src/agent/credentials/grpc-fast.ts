@@ -13,7 +13,7 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { GetCredentialRequestSchema } from '../../../proto/gen/tessera/access/v1/credentials_pb.js';
 import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import { toConnectError } from '../workload-api/error-map.ts';
-import { plainGrpc, readBody, unframe } from '../workload-api/fast-unary.ts';
+import { encodeGrpcMessage, plainGrpc, readBody, unframe } from '../workload-api/fast-unary.ts';
 import type { WorkloadApiLogger } from '../workload-api/log.ts';
 import { SECURITY_HEADER } from '../workload-api/security-header.ts';
 import {
@@ -88,8 +88,11 @@ async function handle(
     if (stream.destroyed || stream.closed || stream.headersSent) return;
     const reason: unknown = call.signal.aborted ? call.signal.reason : e;
     const ce = toConnectError(reason, GET_CREDENTIAL_PATH, d.log);
+    // grpc-status-details-bin (the denial) as Connect writes it; the message encoded as the
+    // Workload API's fast path does (grpc-js decodes only what gRPC percent-encodes).
     const status: Record<string, string> = {};
     setTrailerStatus(new Headers(), ce).forEach((v, k) => (status[k] = v));
+    status['grpc-message'] = encodeGrpcMessage(ce.rawMessage);
     stream.respond({ ':status': 200, 'content-type': contentType, ...status }, { endStream: true });
   } finally {
     if (deadline) clearTimeout(deadline);

@@ -7,6 +7,12 @@ export type { BackoffOptions, Sleep } from './backoff.ts';
 export { isRetryable, toWorkloadError, WorkloadResponseError } from './errors.ts';
 export { SECURITY_HEADER, WorkloadClient } from './workload-client.ts';
 export type { CallOptions, JwtSvidParams, WorkloadClientOptions } from './workload-client.ts';
+export { CredentialDenied } from './credential.ts';
+export type {
+  CredentialParams,
+  WorkloadCredential,
+  WorkloadCredentialValue,
+} from './credential.ts';
 export { parseJwks, splitDer } from './parse.ts';
 export type * from './types.ts';
 export { pickByHint, X509Source } from './x509-source.ts';

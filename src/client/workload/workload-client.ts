@@ -5,6 +5,13 @@ import { createClient, type Client, type Interceptor } from '@connectrpc/connect
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { InvalidArgumentError, UnavailableError } from '../../core/errors.ts';
 import { SpiffeWorkloadAPI } from '../../../proto/gen/spiffe/workload_pb.js';
+import { Credentials } from '../../../proto/gen/tessera/access/v1/credentials_pb.js';
+import {
+  credentialDenied,
+  parseCredential,
+  type CredentialParams,
+  type WorkloadCredential,
+} from './credential.ts';
 import { resolveEndpoint, type WorkloadEndpoint } from './endpoint.ts';
 import { toWorkloadError } from './errors.ts';
 import { parseJwtBundles, parseJwtSvid, parseX509Bundles, parseX509Context } from './parse.ts';
@@ -54,6 +61,7 @@ export class WorkloadClient {
   readonly endpoint: WorkloadEndpoint;
   readonly #sessions: Http2SessionManager;
   readonly #api: Client<typeof SpiffeWorkloadAPI>;
+  readonly #credentials: Client<typeof Credentials>;
   readonly #closing = new AbortController();
 
   constructor(o: WorkloadClientOptions = {}) {
@@ -72,6 +80,24 @@ export class WorkloadClient {
       interceptors: [securityHeader],
     });
     this.#api = createClient(SpiffeWorkloadAPI, transport);
+    this.#credentials = createClient(Credentials, transport);
+  }
+
+  /**
+   * A credential for a server workload from the agent's credential API (docs/access.md). A
+   * denial throws CredentialDenied (permission_denied) naming the reason, policy and condition.
+   */
+  async getCredential(p: CredentialParams, o: CallOptions = {}): Promise<WorkloadCredential> {
+    const signal = this.#signal(o.signal);
+    try {
+      const r = await this.#credentials.getCredential(
+        { serverWorkload: p.serverWorkload, spiffeId: p.spiffeId ?? '' },
+        { signal, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) },
+      );
+      return parseCredential(r);
+    } catch (e) {
+      throw credentialDenied(e) ?? toWorkloadError(e, this.endpoint);
+    }
   }
 
   /** The first X509-SVID response: SVIDs (default first) and bundles (own + federated). */
