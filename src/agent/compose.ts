@@ -35,6 +35,12 @@ import { ServerLink } from './identity/server-link.ts';
 import { EntrySync } from './sync/entry-sync.ts';
 import { CoalescingWriter, SYNC_STATE_FILE, SyncStateFile } from './sync/sync-state-file.ts';
 import { startWorkloadApi, type WorkloadApi } from './workload-api/server.ts';
+import { CredentialCache } from './cache/credential-cache.ts';
+import { CredentialService } from './credentials/credential-service.ts';
+import { startCredentialHttp, type CredentialHttp } from './credentials/http-door.ts';
+import { parseLoopbackListen } from './credentials/listen-address.ts';
+import { linkReleaser } from './credentials/release-client.ts';
+import { credentialSocketService } from './credentials/socket-service.ts';
 
 export const systemClock: Clock = { now: () => Date.now() };
 /** The `agent run` flag that sets the Workload API socket (named in listener errors). */
@@ -107,6 +113,7 @@ interface AgentParts {
   readonly attestation: AttestationService;
   readonly lifecycle: AgentLifecycle;
   readonly stateWriter: CoalescingWriter;
+  readonly credentials: CredentialService;
 }
 
 export class TesseraAgent {
@@ -117,6 +124,7 @@ export class TesseraAgent {
   readonly x509: X509SvidCache;
   readonly identities: WorkloadIdentities;
   readonly attestation: AttestationService;
+  readonly credentials: CredentialService;
   readonly #lifecycle: AgentLifecycle;
   readonly #stateWriter: CoalescingWriter;
   #lock: DataDirLock | null = null;
@@ -129,6 +137,7 @@ export class TesseraAgent {
     this.x509 = p.x509;
     this.identities = p.identities;
     this.attestation = p.attestation;
+    this.credentials = p.credentials;
     this.#lifecycle = p.lifecycle;
     this.#stateWriter = p.stateWriter;
   }
@@ -207,7 +216,25 @@ export class TesseraAgent {
         if (sync.synced) await x509.refresh(sync.entries);
       },
     });
-    const { sync, x509, stateWriter } = await syncAndCache(config, log, clock, link, lifecycle);
+    // Released credentials: dropped when the sync stream says access data changed (or it
+    // reconnects) and per client when its entry changes (cache/credential-cache.ts).
+    const credentialCache = new CredentialCache({
+      clock,
+      maxSize: config.credentials.cache_max_size,
+    });
+    const { sync, x509, stateWriter } = await syncAndCache(
+      config,
+      log,
+      clock,
+      link,
+      lifecycle,
+      credentialCache,
+    );
+    sync.onChange(() => credentialCache.retainEntries(sync.entries));
+    const credentials = new CredentialService({
+      cache: credentialCache,
+      release: linkReleaser(link, config.credentials.release_timeout),
+    });
     const { identities, attestation } = workloadIdentities(
       config,
       { clock, log, link, sync, x509 },
@@ -230,6 +257,7 @@ export class TesseraAgent {
       attestation,
       lifecycle,
       stateWriter,
+      credentials,
     });
   }
 
@@ -237,9 +265,14 @@ export class TesseraAgent {
    * Serves until `signal` aborts (resolves) or the agent cannot continue (rejects
    * AgentFatalError). A Workload API socket that cannot be bound rejects at once, naming it.
    */
+  #startCredentialHttp(): Promise<CredentialHttp | null> {
+    return startHttpDoor(this);
+  }
+
   async run(signal: AbortSignal, onReady?: (socketPath: string) => void): Promise<void> {
     const stop = AbortSignal.any([signal, this.#lifecycle.stopped]);
     let api: WorkloadApi | null = null;
+    let credentialHttp: CredentialHttp | null = null;
     try {
       if (stop.aborted) return;
       api = await startWorkloadApi({
@@ -250,9 +283,17 @@ export class TesseraAgent {
         maxConnectionsPerUid: this.config.workload_api_max_connections_per_uid,
         prefaceTimeoutMs: this.config.workload_api_preface_timeout,
         log: this.log,
+        services: [
+          credentialSocketService({
+            attestation: this.attestation,
+            credentials: this.credentials,
+            log: this.log,
+          }),
+        ],
       }).catch((e: unknown) => {
         throw socketListenerError(e, this.config.socket_path);
       });
+      credentialHttp = await this.#startCredentialHttp();
       this.log.info(
         { spiffeId: this.link.identity?.spiffeId, socket: this.config.socket_path },
         'tessera agent ready',
@@ -260,6 +301,7 @@ export class TesseraAgent {
       onReady?.(this.config.socket_path);
       await Promise.all([this.sync.run(stop), this.#lifecycle.maintain(stop)]);
     } finally {
+      await credentialHttp?.close();
       await api?.close();
       this.link.close();
       await this.#stateWriter.close();
@@ -267,6 +309,31 @@ export class TesseraAgent {
     }
     const fatal = this.#lifecycle.fatal;
     if (fatal) throw fatal;
+  }
+}
+
+/** The loopback HTTP credential door, when `credentials.http_listen` is set. */
+async function startHttpDoor(agent: {
+  config: AgentConfig;
+  attestation: AttestationService;
+  credentials: CredentialService;
+  log: Logger;
+}): Promise<CredentialHttp | null> {
+  const listen = agent.config.credentials.http_listen;
+  if (listen === '') return null;
+  try {
+    return await startCredentialHttp({
+      ...parseLoopbackListen(listen),
+      attestation: agent.attestation,
+      credentials: agent.credentials,
+      log: agent.log,
+    });
+  } catch (e) {
+    const why = (e as Error).message ?? String(e);
+    throw new FailedPreconditionError(
+      `credential HTTP API ${listen} (config credentials.http_listen): cannot listen: ${why}`,
+      { cause: e },
+    );
   }
 }
 
@@ -296,6 +363,7 @@ async function syncAndCache(
   clock: Clock,
   link: ServerLink,
   lifecycle: AgentLifecycle,
+  credentialCache: CredentialCache,
 ): Promise<{ sync: EntrySync; x509: X509SvidCache; stateWriter: CoalescingWriter }> {
   const stateFile = new SyncStateFile(config.data_dir, config.trust_domain);
   const x509 = new X509SvidCache({
@@ -316,6 +384,7 @@ async function syncAndCache(
     onFailure: (e, used) => link.noteFailure(e, used?.address ?? link.address),
     log: (msg, fields) => log.warn(fields ?? {}, msg),
     trustDomain: config.trust_domain,
+    onAccessRevision: (revision, initial) => credentialCache.noteAccessRevision(revision, initial),
   });
   // Entries and bundles kept from the last run serve until the server answers (its initial
   // message decides what stays).

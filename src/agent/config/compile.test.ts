@@ -81,3 +81,45 @@ describe('agent config: server addresses', () => {
     );
   });
 });
+
+describe('agent config: the credential API', () => {
+  it('defaults: no HTTP door, 10,000 cached credentials, 30 s per release', () => {
+    const c = compileAgentConfig(base, {}, {}, defaults);
+    assert.deepEqual(c.credentials, {
+      http_listen: '',
+      cache_max_size: 10_000,
+      release_timeout: 30_000,
+    });
+    const set = compileAgentConfig(
+      { ...base, credentials: { http_listen: '[::1]:8181', release_timeout: '5s' } },
+      {},
+      {},
+      defaults,
+    );
+    assert.equal(set.credentials.http_listen, '[::1]:8181');
+    assert.equal(set.credentials.release_timeout, 5000);
+  });
+
+  it('refuses a non-loopback or named HTTP listen address, naming the key', () => {
+    for (const [v, why] of [
+      ['0.0.0.0:8181', '0.0.0.0 is not a loopback address'],
+      ['10.1.2.3:8181', '10.1.2.3 is not a loopback address'],
+      ['localhost:8181', 'expected 127.0.0.1:PORT or [::1]:PORT'],
+      ['127.0.0.1:99999', 'port must be 0..65535'],
+    ] as const) {
+      assert.throws(
+        () => compileAgentConfig({ ...base, credentials: { http_listen: v } }, {}, {}, defaults),
+        {
+          message: new RegExp(
+            `^config: credentials\\.http_listen: ${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
+          ),
+        },
+        v,
+      );
+    }
+    assert.throws(
+      () => compileAgentConfig({ ...base, credentials: { cache: 1 } }, {}, {}, defaults),
+      /config: credentials: unknown key "cache"/,
+    );
+  });
+});

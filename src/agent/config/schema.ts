@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseDuration } from '../../core/duration.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import { nodeAttestorsAgentShape } from '../../plugins/node-attestors/catalog.ts';
+import { parseLoopbackListen } from '../credentials/listen-address.ts';
 
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   try {
@@ -67,6 +68,43 @@ export const agentConfigSchema = z.strictObject({
   workload_api_max_connections_per_uid: z.number().int().min(1).max(1_000_000).default(128),
   /** A Workload API connection that has not sent the HTTP/2 preface by then is closed. */
   workload_api_preface_timeout: duration.default(5000),
+  /** The workload-facing credential API (docs/access.md, "Getting a credential"). */
+  credentials: z
+    .strictObject({
+      /**
+       * Loopback HTTP door (`GET /v1/credentials/{server_workload}`): `127.0.0.1:PORT` or
+       * `[::1]:PORT`; "" (the default) serves the credential API on the Workload API socket only.
+       */
+      http_listen: z
+        .string()
+        .default('')
+        .refine(
+          (v) => {
+            if (v === '') return true;
+            try {
+              parseLoopbackListen(v);
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          {
+            error: (i) => {
+              try {
+                parseLoopbackListen(String(i.input));
+                return 'invalid';
+              } catch (e) {
+                return (e as Error).message;
+              }
+            },
+          },
+        ),
+      /** Most released credentials the agent keeps (per client and server workload). */
+      cache_max_size: z.number().int().min(1).max(1_000_000).default(10_000),
+      /** Bound on one release call to the server. */
+      release_timeout: duration.default(30_000),
+    })
+    .prefault({}),
   /** Server reconnect backoff cap. */
   max_backoff: duration.default(30_000),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -155,3 +155,26 @@ describe('EntrySync: restored state', () => {
     assert.deepEqual([...sync.entries.keys()], ['a']);
   });
 });
+
+describe('EntrySync: access revision', () => {
+  it('reports every message’s access_revision and whether it is the initial one', async () => {
+    const seen: [bigint, boolean][] = [];
+    const sync = new EntrySync({
+      clients: () => ({}) as ServerClients,
+      onRefused: async () => {},
+      onBundle: async () => {},
+      backoff: new Backoff({ initialMs: 1, maxMs: 1 }),
+      log: () => {},
+      trustDomain: 'example.org',
+      onAccessRevision: (r, initial) => seen.push([r, initial]),
+    });
+    await sync.apply(msg({ initial: true, accessRevision: 4n }));
+    await sync.apply(msg({ upserted: [wireEntry('a', 1)] }));
+    await sync.apply(msg({ accessRevision: 5n }));
+    assert.deepEqual(seen, [
+      [4n, true],
+      [0n, false],
+      [5n, false],
+    ]);
+  });
+});

@@ -36,6 +36,11 @@ export interface EntrySyncOptions {
    */
   serverBack?: (fn: () => void) => () => void;
   onFailure?: (e: unknown, used: ServerClients | null) => void;
+  /**
+   * Each message's `access_revision` and whether it is the stream's initial message (the agent's
+   * credential cache drops everything on a change and on every (re)connect).
+   */
+  onAccessRevision?: (revision: bigint, initial: boolean) => void;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -169,6 +174,7 @@ export class EntrySync {
       await this.#o.onBundle(this.#bundle);
     }
     await this.#applyFederated(msg);
+    this.#o.onAccessRevision?.(msg.accessRevision, msg.initial);
     this.#synced ||= msg.initial;
     for (const fn of this.#listeners) fn();
   }
