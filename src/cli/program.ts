@@ -123,6 +123,11 @@ export const commandTable: readonly CommandGroup[] = [
     description: 'access policies: which clients may reach which server workloads',
     load: async () => (await import('./commands/access-policy.ts')).registerAccessPolicy,
   },
+  {
+    name: 'credential',
+    description: "this process's credentials for server workloads, from the agent",
+    load: async () => (await import('./commands/credential.ts')).registerCredential,
+  },
 ];
 
 function newProgram(io: CliIo): Command {
