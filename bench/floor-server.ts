@@ -36,7 +36,9 @@ function varint(n: number): Buffer {
 const server = http2.createServer();
 server.on('stream', (stream, headers) => {
   stream.on('error', () => {});
-  const unary = headers[':path'] === '/SpiffeWorkloadAPI/FetchJWTSVID';
+  const unary =
+    headers[':path'] === '/SpiffeWorkloadAPI/FetchJWTSVID' ||
+    headers[':path'] === '/tessera.access.v1.Credentials/GetCredential';
   // Read the request like a real server does (a unary request's end, a stream's first message).
   stream.on('data', () => {});
   stream.once('end', () => {

@@ -13,6 +13,7 @@ for (const file of [
   'cel.bench.ts',
   'access.bench.ts',
   'cli.bench.ts',
+  'credentials.bench.ts',
 ]) {
   console.log(`\n== ${file}`);
   const r = spawnSync(process.execPath, [path.join(import.meta.dirname, file), ms], {

@@ -45,10 +45,11 @@ export async function getCredential(
   // re-validated (attestation-cache.ts), as FetchJWTSVID does.
   const caller = await attestCaller(d, ctx, true);
   try {
-    const served = await d.credentials.get(caller, {
-      server: req.serverWorkload,
-      spiffeId: req.spiffeId,
-    });
+    const served = await d.credentials.get(
+      caller,
+      { server: req.serverWorkload, spiffeId: req.spiffeId },
+      ctx.signal,
+    );
     return responseOf(served.credential);
   } catch (e) {
     throw deniedToConnect(e);

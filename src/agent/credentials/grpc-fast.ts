@@ -74,7 +74,8 @@ async function handle(
     }
     const body = await readBody(stream, d.readMaxBytes, call.signal);
     const req = parseRequest(unframe(body));
-    const res = await abortable(getCredential(d, { peer, signal: call.signal }, req), call.signal);
+    const res = await getCredential(d, { peer, signal: call.signal }, req);
+    if (call.signal.aborted) throw call.signal.reason;
     const out = encodedResponse(res);
     const frame = Buffer.allocUnsafe(5 + out.byteLength);
     frame[0] = 0;
@@ -98,16 +99,6 @@ async function handle(
     if (deadline) clearTimeout(deadline);
     stream.removeListener('close', onClose);
   }
-}
-
-/** The answer, or the abort reason when the client goes away or its deadline passes first. */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 function parseRequest(bytes: Uint8Array) {

@@ -142,7 +142,7 @@ async function serve(
       throw new HttpAnswer(403, { error: `could not attest the caller: ${p.reason}` });
     }
     const caller = await o.attestation.attest(p, call.signal, { reuse: true });
-    const served = await o.credentials.get(caller, ask);
+    const served = await o.credentials.get(caller, ask, call.signal);
     send(res, 200, credentialJson(served.credential));
   } catch (e) {
     if (call.signal.aborted) return;
