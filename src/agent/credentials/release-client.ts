@@ -88,6 +88,13 @@ function toError(e: unknown, address: string): Error {
       { cause: e },
     );
   }
+  if (ce.code === Code.Unimplemented) {
+    return new TesseraError(
+      'unimplemented',
+      `the Tessera server (${address}) does not offer credential release (a server older than this agent?)`,
+      { cause: e },
+    );
+  }
   const code = errorCodeFromTransport(ce.code) ?? 'internal';
   return new TesseraError(code, `the Tessera server refused the release: ${ce.rawMessage}`, {
     cause: e,
