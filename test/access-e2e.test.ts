@@ -157,6 +157,38 @@ describe(
       assert.ok(!list.stdout.includes(SECRET));
     });
 
+    it('keeps serving a cached credential while the server is away; an uncached ask is Unavailable', async () => {
+      const before = await credentialGetAs(ALLOWED_UID, (x) => x.code === 0, '--output', 'json');
+      await server.stop();
+      try {
+        const cached = runAs(
+          ALLOWED_UID,
+          [CLI, 'credential', 'get', '--server', 'db'],
+          agent.socketPath,
+        );
+        assert.equal(cached.code, 0, cached.stderr);
+        assert.ok(cached.stdout.includes(SECRET));
+        assert.ok(before.stdout.includes(SECRET));
+        const away = runAs(
+          DENIED_UID,
+          [CLI, 'credential', 'get', '--server', 'db'],
+          agent.socketPath,
+        );
+        assert.equal(away.code, 6, away.stderr);
+        assert.match(away.stderr, /does not answer/);
+        const curl = spawnSync(
+          'curl',
+          ['-s', '-w', '\n%{http_code}', '-H', 'Tessera-Credential: true'].concat(
+            `http://127.0.0.1:${httpPort}/v1/credentials/db`,
+          ),
+          { uid: DENIED_UID, gid: DENIED_UID, encoding: 'utf8' },
+        );
+        assert.match(curl.stdout, /does not answer[\s\S]*\n503$/);
+      } finally {
+        await server.restart();
+      }
+    });
+
     it('denies the allowed workload within 1 s of the policy delete', async () => {
       const poll = spawn(
         process.execPath,
