@@ -66,7 +66,14 @@ describe(
         ['credential-provider', 'create', '--name', 'db-static', '--type', 'static-secret'],
       ];
       setup[0]!.push('--protocol', 'postgres', '--present', 'postgres-password');
-      setup[1]!.push('--set', 'secret=db-password');
+      setup[1]!.push(
+        '--set',
+        'secret=db-password',
+        '--set',
+        'format=username-password',
+        '--set',
+        'username=app',
+      );
       for (const args of setup) {
         const r = await admin(...args);
         assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
