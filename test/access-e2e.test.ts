@@ -93,6 +93,11 @@ describe(
       assert.equal(policy.code, 0, policy.stderr);
     });
 
+    it('never wrote the secret to the agent or server logs', () => {
+      assert.ok(!agent.output().includes(SECRET), 'agent log');
+      assert.ok(!server.output().includes(SECRET), 'server log');
+    });
+
     after(async () => {
       await agent?.stop();
       await server?.stop();
@@ -228,6 +233,7 @@ describe(
         );
         const deniedAt = Number(lines.find((l) => / denied /.test(l))!.split(' ')[0]);
         const ms = deniedAt - returned;
+        // Negative when the poller saw the denial before the CLI process had exited.
         console.log(`policy delete → denied: ${ms} ms`);
         assert.ok(ms <= 1000, `denied ${ms} ms after the delete returned (${lines.join(' | ')})`);
         assert.match(
