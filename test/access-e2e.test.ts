@@ -93,11 +93,6 @@ describe(
       assert.equal(policy.code, 0, policy.stderr);
     });
 
-    it('never wrote the secret to the agent or server logs', () => {
-      assert.ok(!agent.output().includes(SECRET), 'agent log');
-      assert.ok(!server.output().includes(SECRET), 'server log');
-    });
-
     after(async () => {
       await agent?.stop();
       await server?.stop();
@@ -243,6 +238,11 @@ describe(
       } finally {
         await stop(poll);
       }
+    });
+
+    it('never wrote the secret to the agent or server logs', () => {
+      assert.ok(!agent.output().includes(SECRET), 'agent log');
+      assert.ok(!server.output().includes(SECRET), 'server log');
     });
   },
 );
