@@ -7,6 +7,12 @@
 // data; validation of names and fields lives beside each type.
 import type { Selector } from './selector.ts';
 
+/** `access policy "a"` / `access policies "a", "b", …` (at most ten named): for error messages. */
+export function policiesPhrase(names: readonly string[]): string {
+  const shown = names.slice(0, 10).map((n) => `"${n.slice(0, 64)}"`);
+  return `access polic${names.length > 1 ? 'ies' : 'y'} ${shown.join(', ')}${names.length > 10 ? ', …' : ''}`;
+}
+
 /** Names of server workloads, credential providers, policies and secrets. */
 export const NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 

@@ -1,7 +1,7 @@
 // Admin operations on credential providers: the type's schema validates the config (through the
 // injected catalog validator), every secret the config names must exist in the secret store,
 // then the record is stored and audited in one transaction. Deleting one ends its leases.
-import type { CredentialProviderRecord } from '../../core/access.ts';
+import { policiesPhrase, type CredentialProviderRecord } from '../../core/access.ts';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../core/errors.ts';
 import type { RequestContext } from '../../core/caller.ts';
 import type { AccessAdminDeps } from './access-admin-deps.ts';
@@ -111,7 +111,7 @@ export class CredentialProviderAdmin {
       .map((p) => p.name);
     if (users.length > 0) {
       throw new FailedPreconditionError(
-        `credential provider "${name}" is used by access ${users.length === 1 ? 'policy' : 'policies'} ${users.slice(0, 10).join(', ')}: delete or change them first`,
+        `credential provider "${name}" is used by ${policiesPhrase(users)}: delete or change them first`,
       );
     }
     const leasesEnded = await this.#d.revocation.revoke(

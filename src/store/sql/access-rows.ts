@@ -7,6 +7,7 @@ import type {
   ServerProtocol,
   ServerWorkload,
 } from '../../core/access.ts';
+import { policiesPhrase } from '../../core/access.ts';
 import { FailedPreconditionError, NotFoundError } from '../../core/errors.ts';
 import { type Db, lockRows, type SqlContext } from './dialect.ts';
 import type { AccessPolicyRow, CredentialProviderRow, ServerWorkloadRow } from './schema.ts';
@@ -75,11 +76,6 @@ export const policyOf = (r: AccessPolicyRow): AccessPolicy => ({
 export const q = (name: string): string => `"${name.slice(0, 64)}"`;
 
 /** "policy "a"" / "policies "a", "b", …" for at most 10 names (11 fetched to know there are more). */
-export function policiesPhrase(names: readonly string[]): string {
-  const shown = names.slice(0, 10).map(q);
-  return `access polic${names.length > 1 ? 'ies' : 'y'} ${shown.join(', ')}${names.length > 10 ? ', …' : ''}`;
-}
-
 /**
  * Locks the server workload and provider a policy names (FOR UPDATE on PostgreSQL, so a
  * concurrent delete waits for this transaction and then sees the policy), or refuses naming the
