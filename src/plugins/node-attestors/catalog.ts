@@ -10,6 +10,7 @@ import type {
   NodeAttestorServerDeps,
 } from './node-attestor.ts';
 import { x509popPlugin } from './x509pop/plugin.ts';
+import { awsIidPlugin } from './aws-iid/plugin.ts';
 
 export type {
   AgentNodeAttestor,
@@ -20,10 +21,12 @@ export type {
 } from './node-attestor.ts';
 export { JOIN_TOKEN_TYPE } from './join-token/server.ts';
 export { X509POP_TYPE } from './x509pop/server.ts';
+export { AWS_IID_TYPE } from './aws-iid/server.ts';
 
 export const builtinNodeAttestors: Readonly<Record<string, NodeAttestorPlugin>> = Object.freeze({
   [joinTokenPlugin.type]: joinTokenPlugin,
   [x509popPlugin.type]: x509popPlugin,
+  [awsIidPlugin.type]: awsIidPlugin,
 });
 
 /** The server config's `node_attestors`: one optional key per kind; join_token on by default. */
@@ -31,6 +34,7 @@ export const nodeAttestorsServerSchema = z
   .strictObject({
     join_token: joinTokenPlugin.serverSchema.optional(),
     x509pop: x509popPlugin.serverSchema.optional(),
+    aws_iid: awsIidPlugin.serverSchema.optional(),
   })
   .prefault({ join_token: {} });
 
@@ -38,6 +42,7 @@ export const nodeAttestorsServerSchema = z
 export const nodeAttestorsAgentShape = {
   join_token: joinTokenPlugin.agentSchema.default(''),
   x509pop: x509popPlugin.agentSchema.optional(),
+  aws_iid: awsIidPlugin.agentSchema.optional(),
 };
 
 function plugin(type: string): NodeAttestorPlugin {
