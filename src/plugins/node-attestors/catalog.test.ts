@@ -36,7 +36,13 @@ function deps(consumed: string[] = []): NodeAttestorServerDeps {
 
 describe('node attestor catalog', () => {
   it('lists each kind under its type', () => {
-    assert.deepEqual(Object.keys(builtinNodeAttestors), ['join_token', 'x509pop', 'aws_iid']);
+    assert.deepEqual(Object.keys(builtinNodeAttestors), [
+      'join_token',
+      'x509pop',
+      'aws_iid',
+      'gcp_iit',
+      'azure_msi',
+    ]);
     for (const [type, p] of Object.entries(builtinNodeAttestors)) assert.equal(p.type, type);
     // The config schemas list the same kinds, and nothing else.
     assert.deepEqual(Object.keys(nodeAttestorsAgentShape), Object.keys(builtinNodeAttestors));
