@@ -7,6 +7,7 @@
 import { type JsonWebKey, type KeyObject, createPublicKey, verify } from 'node:crypto';
 import { PermissionDeniedError, UnavailableError } from '../../core/errors.ts';
 import { isAllowedJwtAlg, jwsVerifyParams } from '../../crypto/jwt/alg.ts';
+import { readBounded } from './metadata-http.ts';
 
 export const MAX_CLOUD_JWT_BYTES = 16 * 1024;
 const MAX_JWKS_BYTES = 256 * 1024;
@@ -73,8 +74,8 @@ export class JwksSource {
         await res.body?.cancel();
         throw new Error(`HTTP ${res.status}`);
       }
-      const buf = Buffer.from(await res.arrayBuffer());
-      if (buf.length > MAX_JWKS_BYTES) throw new Error(`larger than ${MAX_JWKS_BYTES} bytes`);
+      const buf = await readBounded(res, MAX_JWKS_BYTES);
+      if (!buf) throw new Error(`larger than ${MAX_JWKS_BYTES} bytes`);
       text = buf.toString('utf8');
     } catch (e) {
       throw new UnavailableError(`${where}: ${(e as Error).message}`, { cause: e });

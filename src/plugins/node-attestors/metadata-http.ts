@@ -34,18 +34,30 @@ export async function metadataRequest(
     await res.body?.cancel();
     throw new UnavailableError(`${where}: HTTP ${res.status}`);
   }
+  const body = await readBounded(res, MAX_METADATA_RESPONSE_BYTES);
+  if (body === null)
+    throw new UnavailableError(
+      `${where}: response larger than ${MAX_METADATA_RESPONSE_BYTES} bytes`,
+    );
+  return body.toString('utf8');
+}
+
+/** The body, or null (and the stream cancelled) as soon as it passes `max` bytes. */
+export async function readBounded(res: Response, max: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of res.body ?? []) {
-    size += (chunk as Uint8Array).length;
-    if (size > MAX_METADATA_RESPONSE_BYTES) {
-      throw new UnavailableError(
-        `${where}: response larger than ${MAX_METADATA_RESPONSE_BYTES} bytes`,
-      );
+  const reader = res.body?.getReader();
+  if (!reader) return Buffer.alloc(0);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(chunks);
+    size += value.length;
+    if (size > max) {
+      await reader.cancel();
+      return null;
     }
-    chunks.push(Buffer.from(chunk as Uint8Array));
+    chunks.push(Buffer.from(value));
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** An http(s) base URL without userinfo, query or fragment (the metadata endpoint setting). */
