@@ -67,4 +67,9 @@ export const WORKLOAD_SELECTOR_TYPES: readonly string[] = Object.freeze(['unix',
  * Selector types the built-in node attestors give an agent, which node alias entries (parent =
  * the server ID) match: x509pop (join_token gives none). The node attestor catalog's test checks it.
  */
-export const NODE_SELECTOR_TYPES: readonly string[] = Object.freeze(['x509pop']);
+export const NODE_SELECTOR_TYPES: readonly string[] = Object.freeze([
+  'x509pop',
+  'aws_iid',
+  'gcp_iit',
+  'azure_msi',
+]);

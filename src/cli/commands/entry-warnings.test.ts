@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestAgent, type TestAgentStand } from '../testing/agent-harness.ts';
 import { startTestServer, type TestServer } from '../testing/harness.ts';
+import { NODE_SELECTOR_TYPES } from '../../core/selector.ts';
 
 const SERVER_ID = 'spiffe://example.org/spire/server';
 
@@ -87,7 +88,7 @@ describe('entry create warnings (server only)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
       r.stderr,
-      'warning: selector type "unix" is not one the built-in node attestors produce (x509pop): this node alias will match no agent\n',
+      `warning: selector type "unix" is not one the built-in node attestors produce (${NODE_SELECTOR_TYPES.join(', ')}): this node alias will match no agent\n`,
     );
   });
 

@@ -36,11 +36,25 @@ function deps(consumed: string[] = []): NodeAttestorServerDeps {
 
 describe('node attestor catalog', () => {
   it('lists each kind under its type', () => {
-    assert.deepEqual(Object.keys(builtinNodeAttestors), ['join_token', 'x509pop']);
+    assert.deepEqual(Object.keys(builtinNodeAttestors), [
+      'join_token',
+      'x509pop',
+      'aws_iid',
+      'gcp_iit',
+      'azure_msi',
+    ]);
     for (const [type, p] of Object.entries(builtinNodeAttestors)) assert.equal(p.type, type);
     // The config schemas list the same kinds, and nothing else.
     assert.deepEqual(Object.keys(nodeAttestorsAgentShape), Object.keys(builtinNodeAttestors));
-    const every = { join_token: {}, x509pop: { ca_bundle_file: 'ca.pem' } };
+    const every = {
+      join_token: {},
+      x509pop: { ca_bundle_file: 'ca.pem' },
+      aws_iid: {
+        account_ids: ['111122223333'],
+        allow_reattestation: false,
+        ca_certificates_file: '',
+      },
+    };
     assert.deepEqual(nodeAttestorsServerSchema.parse(every), every);
     assert.equal(nodeAttestorsServerSchema.safeParse({ tpm: {} }).success, false);
   });

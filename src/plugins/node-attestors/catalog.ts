@@ -10,6 +10,9 @@ import type {
   NodeAttestorServerDeps,
 } from './node-attestor.ts';
 import { x509popPlugin } from './x509pop/plugin.ts';
+import { awsIidPlugin } from './aws-iid/plugin.ts';
+import { gcpIitPlugin } from './gcp-iit/plugin.ts';
+import { azureMsiPlugin } from './azure-msi/plugin.ts';
 
 export type {
   AgentNodeAttestor,
@@ -20,10 +23,16 @@ export type {
 } from './node-attestor.ts';
 export { JOIN_TOKEN_TYPE } from './join-token/server.ts';
 export { X509POP_TYPE } from './x509pop/server.ts';
+export { AWS_IID_TYPE } from './aws-iid/server.ts';
+export { GCP_IIT_TYPE } from './gcp-iit/server.ts';
+export { AZURE_MSI_TYPE } from './azure-msi/server.ts';
 
 export const builtinNodeAttestors: Readonly<Record<string, NodeAttestorPlugin>> = Object.freeze({
   [joinTokenPlugin.type]: joinTokenPlugin,
   [x509popPlugin.type]: x509popPlugin,
+  [awsIidPlugin.type]: awsIidPlugin,
+  [gcpIitPlugin.type]: gcpIitPlugin,
+  [azureMsiPlugin.type]: azureMsiPlugin,
 });
 
 /** The server config's `node_attestors`: one optional key per kind; join_token on by default. */
@@ -31,6 +40,9 @@ export const nodeAttestorsServerSchema = z
   .strictObject({
     join_token: joinTokenPlugin.serverSchema.optional(),
     x509pop: x509popPlugin.serverSchema.optional(),
+    aws_iid: awsIidPlugin.serverSchema.optional(),
+    gcp_iit: gcpIitPlugin.serverSchema.optional(),
+    azure_msi: azureMsiPlugin.serverSchema.optional(),
   })
   .prefault({ join_token: {} });
 
@@ -38,6 +50,9 @@ export const nodeAttestorsServerSchema = z
 export const nodeAttestorsAgentShape = {
   join_token: joinTokenPlugin.agentSchema.default(''),
   x509pop: x509popPlugin.agentSchema.optional(),
+  aws_iid: awsIidPlugin.agentSchema.optional(),
+  gcp_iit: gcpIitPlugin.agentSchema.optional(),
+  azure_msi: azureMsiPlugin.agentSchema.optional(),
 };
 
 function plugin(type: string): NodeAttestorPlugin {

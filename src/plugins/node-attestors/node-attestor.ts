@@ -18,6 +18,13 @@ export interface NodeAttestation {
   readonly selectors: readonly Selector[];
   /** Whether the same node may attest again with the same evidence (join tokens: no). */
   readonly canReattest: boolean;
+  /**
+   * Trust on first use (SPIRE's aws_iid, gcp_iit, azure_msi): the server refuses the attestation
+   * when a node with this agent ID is already recorded. Cloud evidence is the same (or replayable)
+   * for the life of the instance, so only the first agent to present it is believed; evicting the
+   * node lets it attest again.
+   */
+  readonly trustOnFirstUse?: boolean;
 }
 
 /** The server half. */

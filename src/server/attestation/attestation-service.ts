@@ -1,7 +1,7 @@
 // Node attestation: verify an agent's evidence with the matching attestor, record the node and
 // its selectors, and issue its agent SVID. Every attempt is audited, successful or not.
 import type { Clock } from '../../core/clock.ts';
-import { InvalidArgumentError, isTesseraError } from '../../core/errors.ts';
+import { InvalidArgumentError, PermissionDeniedError, isTesseraError } from '../../core/errors.ts';
 import { AgentRefusedError } from '../../core/refusal.ts';
 import type { AttestedNode } from '../../core/node.ts';
 import { SpiffeId, type TrustDomain, agentId } from '../../core/spiffe-id.ts';
@@ -65,6 +65,10 @@ export class AttestationService {
       const existing = await this.#o.store.nodes.get(target);
       if (existing?.banned)
         throw new AgentRefusedError('agent_banned', `agent ${target} is banned`);
+      if (existing && result.trustOnFirstUse)
+        throw new PermissionDeniedError(
+          `${attestor.type}: agent ${target} is already attested (trust on first use): evict it to attest again, or allow re-attestation`,
+        );
       const svid = await this.#o.minter.x509(target, csr.publicKey, this.#o.agentSvidTtlMs, []);
       const now = this.#o.clock.now();
       const node: AttestedNode = {

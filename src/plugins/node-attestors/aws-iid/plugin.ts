@@ -1,0 +1,67 @@
+// aws_iid: both halves and their config. Server: `node_attestors.aws_iid` with the allowed
+// `account_ids`, `allow_reattestation` and optionally `ca_certificates_file` (PEM certificates
+// that replace AWS's published ones). Agent: `aws_iid: { endpoint }` (IMDS, default
+// http://169.254.169.254).
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { metadataEndpoint } from '../metadata-http.ts';
+import type { NodeAttestorPlugin } from '../node-attestor.ts';
+import { awsIidAgent } from './agent.ts';
+import { AWS_PKCS7_CERTIFICATES } from './aws-certificates.ts';
+import { trustedCertificate } from './pkcs7.ts';
+import { AWS_IID_TYPE, type AwsTrustedCertificate, createAwsIidAttestor } from './server.ts';
+
+const serverSchema = z.strictObject({
+  /** AWS accounts whose instances may attest (12 digits each). */
+  account_ids: z
+    .array(z.string().regex(/^\d{12}$/, 'expected a 12-digit AWS account ID'))
+    .min(1)
+    .max(1000),
+  /** Let an instance attest again while its node is recorded (off: trust on first use). */
+  allow_reattestation: z.boolean().default(false),
+  /** PEM file of the certificates that replace AWS's published PKCS#7 certificates. */
+  ca_certificates_file: z.string().default(''),
+});
+
+const agentSchema = z.strictObject({
+  /** The instance metadata service. */
+  endpoint: z
+    .string()
+    .default('http://169.254.169.254')
+    .refine((v) => {
+      try {
+        metadataEndpoint(v, 'endpoint');
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'expected an http(s) URL without query'),
+});
+
+const PEM_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+function certificates(file: string): AwsTrustedCertificate[] {
+  if (file === '')
+    return AWS_PKCS7_CERTIFICATES.map((c) => ({
+      ...trustedCertificate(c.pem),
+      regions: c.regions,
+    }));
+  // Read once at startup, by the plugin that owns the setting.
+  const pems = [...readFileSync(file, 'utf8').matchAll(PEM_RE)].map((m) => m[0]);
+  if (pems.length === 0) throw new TypeError(`aws_iid: ${file} holds no certificate`);
+  return pems.map((pem) => ({ ...trustedCertificate(pem), regions: null }));
+}
+
+export const awsIidPlugin: NodeAttestorPlugin<typeof serverSchema, typeof agentSchema> = {
+  type: AWS_IID_TYPE,
+  serverSchema,
+  createServer: (config, deps) =>
+    createAwsIidAttestor({
+      certificates: certificates(config.ca_certificates_file),
+      accountIds: new Set(config.account_ids),
+      allowReattestation: config.allow_reattestation,
+      now: deps.now,
+    }),
+  agentSchema,
+  createAgent: async (config) => awsIidAgent(metadataEndpoint(config.endpoint, 'aws_iid.endpoint')),
+};
