@@ -10,9 +10,12 @@ import { deps, record } from './testing/fakes.ts';
 const v = validateCredentialProviderConfig;
 
 describe('credential-provider catalog', () => {
-  it('lists the six built-in types', () => {
+  it('lists the nine built-in types', () => {
     assert.deepEqual(Object.keys(builtinCredentialProviders).sort(), [
       'access-token',
+      'aws-sts',
+      'azure-federated',
+      'gcp-wif',
       'jwt-svid',
       'oauth2-client-credentials',
       'postgres-dynamic',
@@ -56,6 +59,38 @@ describe('credential-provider catalog', () => {
       ['k'],
     );
     assert.deepEqual(v('jwt-svid', { audience: ['a'] }).secrets, []);
+    const aws = v('aws-sts', { role_arn: 'arn:aws:iam::123456789012:role/r' });
+    assert.deepEqual(aws, {
+      config: {
+        role_arn: 'arn:aws:iam::123456789012:role/r',
+        audience: 'sts.amazonaws.com',
+        duration: '1h',
+        sts_endpoint: 'https://sts.amazonaws.com',
+        timeout_ms: 10_000,
+      },
+      secrets: [],
+    });
+    assert.deepEqual(v('aws-sts', aws.config), aws);
+    const gcp = v('gcp-wif', { project_number: '123', pool_id: 'tessera', provider_id: 'td-1' });
+    assert.deepEqual(gcp.config, {
+      project_number: '123',
+      pool_id: 'tessera',
+      provider_id: 'td-1',
+      scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+      lifetime: '1h',
+      sts_endpoint: 'https://sts.googleapis.com/v1/token',
+      iam_credentials_endpoint: 'https://iamcredentials.googleapis.com',
+      timeout_ms: 10_000,
+    });
+    assert.deepEqual(v('gcp-wif', gcp.config), gcp);
+    const azure = v('azure-federated', {
+      tenant_id: 'contoso.onmicrosoft.com',
+      client_id: '11111111-2222-3333-4444-555555555555',
+      scope: 'https://storage.azure.com/.default',
+    });
+    assert.equal(azure.config.audience, 'api://AzureADTokenExchange');
+    assert.equal(azure.config.authority_host, 'https://login.microsoftonline.com');
+    assert.deepEqual(v('azure-federated', azure.config), azure);
   });
 
   const refused: [string, unknown, RegExp][] = [
@@ -128,6 +163,55 @@ describe('credential-provider catalog', () => {
       'postgres-dynamic',
       { host: 'h', database: 'd', admin_user: 'a', admin_password: 's', grants: [] },
       /config\.grants: /,
+    ],
+    [
+      'aws-sts',
+      { role_arn: 'arn:aws:iam::123:role/r' },
+      /config\.role_arn: must be an IAM role ARN/,
+    ],
+    [
+      'aws-sts',
+      { role_arn: 'arn:aws:iam::123456789012:role/r', duration: '5m' },
+      /config\.duration: must be between 900s and 43200s/,
+    ],
+    [
+      'aws-sts',
+      { role_arn: 'arn:aws:iam::123456789012:role/r', sts_endpoint: 'http://sts.example' },
+      /config\.sts_endpoint: must be https:\/\/ \(http:\/\/ only to loopback\)/,
+    ],
+    [
+      'aws-sts',
+      { role_arn: 'arn:aws:iam::123456789012:role/r', sts_endpoint: 'https://u:p@sts.example' },
+      /config\.sts_endpoint: must not hold credentials, a query or a fragment/,
+    ],
+    [
+      'gcp-wif',
+      { project_number: 'my-project', pool_id: 'pool', provider_id: 'prov' },
+      /config\.project_number: must be the numeric project number/,
+    ],
+    [
+      'gcp-wif',
+      { project_number: '1', pool_id: 'gcp-pool', provider_id: 'prov' },
+      /config\.pool_id: the prefix "gcp-" is reserved by Google/,
+    ],
+    [
+      'gcp-wif',
+      { project_number: '1', pool_id: 'pool', provider_id: 'prov', service_account: 'x' },
+      /config\.service_account: must be a service account email/,
+    ],
+    [
+      'azure-federated',
+      { tenant_id: 't', client_id: 'app', scope: 'https://storage.azure.com/.default' },
+      /config\.client_id: must be an application \(client\) ID \(a GUID\)/,
+    ],
+    [
+      'azure-federated',
+      {
+        tenant_id: 't',
+        client_id: '11111111-2222-3333-4444-555555555555',
+        scope: 'https://storage.azure.com/user_impersonation',
+      },
+      /config\.scope: must be a resource's "\.default" scope/,
     ],
   ];
   for (const [type, config, message] of refused) {

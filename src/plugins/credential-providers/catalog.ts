@@ -14,6 +14,9 @@ import { oauth2ClientCredentialsPlugin } from './oauth2-client-credentials/plugi
 import { postgresDynamicPlugin } from './postgres-dynamic/plugin.ts';
 import { signedJwtPlugin } from './signed-jwt/plugin.ts';
 import { staticSecretPlugin } from './static-secret/plugin.ts';
+import { awsStsPlugin } from './aws-sts/plugin.ts';
+import { azureFederatedPlugin } from './azure-federated/plugin.ts';
+import { gcpWifPlugin } from './gcp-wif/plugin.ts';
 
 export type {
   CredentialMinting,
@@ -33,6 +36,9 @@ export const builtinCredentialProviders: Readonly<Record<string, CredentialProvi
     [accessTokenPlugin.type]: accessTokenPlugin as CredentialProviderPlugin,
     [signedJwtPlugin.type]: signedJwtPlugin as CredentialProviderPlugin,
     [postgresDynamicPlugin.type]: postgresDynamicPlugin as CredentialProviderPlugin,
+    [awsStsPlugin.type]: awsStsPlugin as CredentialProviderPlugin,
+    [gcpWifPlugin.type]: gcpWifPlugin as CredentialProviderPlugin,
+    [azureFederatedPlugin.type]: azureFederatedPlugin as CredentialProviderPlugin,
   });
 
 function plugin(type: string): CredentialProviderPlugin {
