@@ -16,7 +16,8 @@ export function policiesPhrase(names: readonly string[]): string {
 /** Names of server workloads, credential providers, policies and secrets. */
 export const NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 
-export type ServerProtocol = 'http' | 'https' | 'postgres' | 'redis' | 'mysql' | 'tcp';
+export type ServerProtocol =
+  'http' | 'https' | 'postgres' | 'redis' | 'mysql' | 'tcp' | 'aws' | 'gcp' | 'azure';
 export const SERVER_PROTOCOLS: readonly ServerProtocol[] = Object.freeze([
   'http',
   'https',
@@ -24,7 +25,19 @@ export const SERVER_PROTOCOLS: readonly ServerProtocol[] = Object.freeze([
   'redis',
   'mysql',
   'tcp',
+  'aws',
+  'gcp',
+  'azure',
 ]);
+
+/**
+ * Cloud targets (docs/cloud-credentials.md): the workload's cloud SDK fetches the credential from
+ * the agent's cloud endpoints, so nothing is injected (`present` ""), host and port are optional
+ * (0 = none) and there is no path prefix. The role, pool or app is the credential provider's.
+ */
+export const CLOUD_PROTOCOLS: readonly ServerProtocol[] = Object.freeze(['aws', 'gcp', 'azure']);
+export const isCloudProtocol = (p: string): boolean =>
+  (CLOUD_PROTOCOLS as readonly string[]).includes(p);
 
 /**
  * How a credential is presented to the server workload, as the CLI spells it:
@@ -38,7 +51,9 @@ export type Presentation = string;
 export interface ServerWorkload {
   /** Unique; NAME_PATTERN. */
   readonly name: string;
+  /** "" only for a cloud protocol. */
   readonly host: string;
+  /** 0 only for a cloud protocol. */
   readonly port: number;
   readonly protocol: ServerProtocol;
   /** HTTP(S) only: requests under this path ("" = any). */

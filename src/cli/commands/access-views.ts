@@ -25,7 +25,7 @@ export const serverWorkloadRow = (w: ServerWorkload): string[] => [
   w.name,
   w.protocol,
   w.host,
-  String(w.port),
+  w.port === 0 ? '' : String(w.port),
   w.pathPrefix,
   w.present,
 ];

@@ -2,7 +2,8 @@
 // socket: create, list, show, update, delete. See docs/access.md.
 import { type Command, Option } from 'commander';
 import { ServerWorkloadService } from '../../client/api/access.ts';
-import { TesseraError } from '../../core/errors.ts';
+import { isCloudProtocol } from '../../core/access.ts';
+import { InvalidArgumentError, TesseraError } from '../../core/errors.ts';
 import { positiveInt } from '../args.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import {
@@ -14,7 +15,7 @@ import {
   withNameArg,
 } from './access-views.ts';
 
-const PROTOCOLS = ['http', 'https', 'postgres', 'redis', 'mysql', 'tcp'];
+const PROTOCOLS = ['http', 'https', 'postgres', 'redis', 'mysql', 'tcp', 'aws', 'gcp', 'azure'];
 
 interface Flags {
   name: string;
@@ -26,12 +27,16 @@ interface Flags {
 }
 
 function withFields(cmd: Command, required: boolean): Command {
-  const protocol = new Option('--protocol <protocol>', 'protocol').choices(PROTOCOLS);
+  const protocol = new Option(
+    '--protocol <protocol>',
+    'protocol; aws, gcp and azure are cloud targets (docs/cloud-credentials.md)',
+  ).choices(PROTOCOLS);
   cmd.requiredOption('--name <name>', 'server workload name');
   if (required) {
+    // Host and port are required except for cloud targets: checked in the action.
     cmd
-      .requiredOption('--host <host>', 'hostname or IP address')
-      .requiredOption('--port <port>', 'port (1-65535)')
+      .option('--host <host>', 'hostname or IP address (optional for aws, gcp, azure)')
+      .option('--port <port>', 'port (1-65535; optional for aws, gcp, azure)')
       .addOption(protocol.makeOptionMandatory());
   } else {
     cmd
@@ -56,11 +61,21 @@ export function registerServerWorkload(program: Command, io: CliIo): void {
   const create = withFields(adminCommand(sw, 'create', 'create a server workload', io), true);
   adminAction<Flags>(create, io, async (ctx) => {
     const o = ctx.opts;
+    const cloud = isCloudProtocol(o.protocol ?? '');
+    for (const [flag, v] of [
+      ['--host', o.host],
+      ['--port', o.port],
+    ] as const) {
+      if (v === undefined && !cloud)
+        throw new InvalidArgumentError(
+          `${flag} is required (optional only for --protocol aws, gcp and azure)`,
+        );
+    }
     const res = await ctx.client(ServerWorkloadService).createServerWorkload({
       serverWorkload: {
         name: o.name,
         host: o.host ?? '',
-        port: positiveInt(o.port ?? '', '--port', 65535),
+        port: o.port === undefined ? 0 : positiveInt(o.port, '--port', 65535),
         protocol: o.protocol ?? '',
         pathPrefix: o.pathPrefix ?? '',
         present: o.present ?? '',

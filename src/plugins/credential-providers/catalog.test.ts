@@ -83,6 +83,11 @@ describe('credential-provider catalog', () => {
       timeout_ms: 10_000,
     });
     assert.deepEqual(v('gcp-wif', gcp.config), gcp);
+    assert.deepEqual(
+      v('gcp-wif', { ...gcp.config, project_number: 123 }),
+      gcp,
+      'a YAML number is taken as its digits',
+    );
     const azure = v('azure-federated', {
       tenant_id: 'contoso.onmicrosoft.com',
       client_id: '11111111-2222-3333-4444-555555555555',

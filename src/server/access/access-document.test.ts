@@ -67,6 +67,31 @@ describe('parseAccessDocument', () => {
     assert.deepEqual(parseAccessDocument('access_policies: []').serverWorkloads, []);
   });
 
+  it('cloud server workloads need no host or port', () => {
+    const doc = parseAccessDocument(
+      'server_workloads:\n  - {name: s3, protocol: aws}\n  - {name: gcs, protocol: gcp, host: storage.googleapis.com, port: 443}',
+    );
+    assert.deepEqual(doc.serverWorkloads, [
+      { name: 's3', host: '', port: 0, protocol: 'aws', pathPrefix: '', present: '' },
+      {
+        name: 'gcs',
+        host: 'storage.googleapis.com',
+        port: 443,
+        protocol: 'gcp',
+        pathPrefix: '',
+        present: '',
+      },
+    ]);
+    refused(
+      'server_workloads:\n  - {name: a, protocol: tcp, port: 1}',
+      'server_workloads[0].host: is required',
+    );
+    refused(
+      'server_workloads:\n  - {name: a, protocol: azure, present: basic}',
+      'server_workloads[0].present: azure server workloads take no present: the cloud SDK fetches the credential from the agent',
+    );
+  });
+
   it('refuses malformed YAML, an empty document and a non-mapping top level', () => {
     assert.throws(
       () => parseAccessDocument('server_workloads: [\n'),

@@ -5,7 +5,7 @@
 // checked by the importer (access-import.ts) and by what-if. Untrusted input: bounded in bytes,
 // objects per kind, YAML aliases; errors name the list index and field.
 import { parseDocument } from 'yaml';
-import type { AccessPolicy, ServerWorkload } from '../../core/access.ts';
+import { type AccessPolicy, type ServerWorkload, isCloudProtocol } from '../../core/access.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 import {
   type CredentialProviderInput,
@@ -77,14 +77,18 @@ const POLICY_KEYS = ['name', 'client', 'server', 'credential_provider', 'conditi
 
 function workload(path: string, o: Obj): Omit<ServerWorkload, 'createdAt' | 'updatedAt'> {
   onlyKeys(path, o, WORKLOAD_KEYS);
-  const port = o.port;
+  const name = str(path, o, 'name', true);
+  const protocol = str(path, o, 'protocol', true);
+  // Cloud targets (aws, gcp, azure) need no host or port.
+  const cloud = isCloudProtocol(protocol);
+  const port = o.port ?? (cloud ? 0 : undefined);
   if (port === undefined || port === null) throw bad(`${path}.port`, 'is required');
   if (typeof port !== 'number') throw bad(`${path}.port`, 'must be an integer');
   return checkServerWorkload(`${path}.`, {
-    name: str(path, o, 'name', true),
-    host: str(path, o, 'host', true),
+    name,
+    host: str(path, o, 'host', !cloud),
     port,
-    protocol: str(path, o, 'protocol', true),
+    protocol,
     pathPrefix: str(path, o, 'path_prefix', false),
     present: str(path, o, 'present', false),
   });

@@ -62,9 +62,37 @@ describe('server workload fields', () => {
     refused({ port: 1.5 }, 'port: must be an integer between 1 and 65535');
     refused(
       { protocol: 'ftp' },
-      'protocol: "ftp" is not one of http, https, postgres, redis, mysql, tcp',
+      'protocol: "ftp" is not one of http, https, postgres, redis, mysql, tcp, aws, gcp, azure',
     );
     refused({ protocol: '' }, 'protocol: is required');
+  });
+
+  it('cloud protocols (aws, gcp, azure): host and port optional, nothing presented', () => {
+    for (const protocol of ['aws', 'gcp', 'azure']) {
+      assert.deepEqual(checkServerWorkload('', w({ protocol, host: '', port: 0 })), {
+        ...w({ protocol, host: '', port: 0 }),
+      });
+      assert.deepEqual(
+        checkServerWorkload('', w({ protocol, host: 's3.eu-west-1.amazonaws.com', port: 443 })),
+        { ...w({ protocol, host: 's3.eu-west-1.amazonaws.com', port: 443 }) },
+      );
+    }
+    refused(
+      { protocol: 'aws', host: 'https://s3' },
+      'host: "https://s3" has a scheme: give the host only',
+    );
+    refused({ protocol: 'gcp', port: 70000 }, 'port: must be an integer between 1 and 65535');
+    refused(
+      { protocol: 'aws', present: 'aws-sigv4' },
+      'present: aws server workloads take no present: the cloud SDK fetches the credential from the agent',
+    );
+    refused(
+      { protocol: 'azure', present: 'authorization-bearer' },
+      'present: azure server workloads take no present: the cloud SDK fetches the credential from the agent',
+    );
+    refused({ protocol: 'gcp', pathPrefix: '/v1' }, 'path_prefix: only http and https have paths');
+    refused({ protocol: 'https', host: '', port: 0 }, 'host: is required');
+    refused({ protocol: 'tcp', port: 0 }, 'port: must be an integer between 1 and 65535');
   });
 
   it('path_prefix: http(s) only, starting with "/", no query', () => {

@@ -9,6 +9,7 @@ import {
   SERVER_PROTOCOLS,
   type ServerProtocol,
   type ServerWorkload,
+  isCloudProtocol,
 } from '../../core/access.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
 
@@ -128,6 +129,12 @@ const PRESENT_PROTOCOLS: Readonly<Record<string, readonly ServerProtocol[]>> = {
 
 function checkPresent(at: At, v: string, protocol: ServerProtocol): string {
   if (v === '') return v;
+  if (isCloudProtocol(protocol))
+    throw fieldError(
+      at,
+      'present',
+      `${protocol} server workloads take no present: the cloud SDK fetches the credential from the agent`,
+    );
   const colon = v.indexOf(':');
   const kind = colon < 0 ? v : v.slice(0, colon);
   const allowed = Object.hasOwn(PRESENT_PROTOCOLS, kind) ? PRESENT_PROTOCOLS[kind] : undefined;
@@ -159,9 +166,12 @@ export function checkServerWorkload(
   w: ServerWorkloadInput,
 ): Omit<ServerWorkload, 'createdAt' | 'updatedAt'> {
   const name = checkName(at, 'name', w.name);
-  const host = checkHost(at, w.host);
-  const port = checkPort(at, w.port);
   const protocol = checkProtocol(at, w.protocol);
+  // A cloud target needs no address: its SDK calls the agent's cloud endpoints. One given is
+  // checked like any other (it may narrow, e.g. a regional endpoint).
+  const cloud = isCloudProtocol(protocol);
+  const host = cloud && w.host === '' ? '' : checkHost(at, w.host);
+  const port = cloud && w.port === 0 ? 0 : checkPort(at, w.port);
   const pathPrefix = checkPathPrefix(at, w.pathPrefix, protocol);
   const present = checkPresent(at, w.present, protocol);
   return { name, host, port, protocol, pathPrefix, present };

@@ -30,7 +30,11 @@ const scope = z
   .regex(/^[\x21-\x7e]+$/, 'must be a scope (no spaces)');
 
 const schema = z.strictObject({
-  project_number: z.string().regex(/^\d{1,20}$/, 'must be the numeric project number'),
+  /** A string; a YAML or `--set` number is taken as its digits. */
+  project_number: z.preprocess(
+    (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? String(v) : v),
+    z.string().regex(/^\d{1,20}$/, 'must be the numeric project number'),
+  ),
   pool_id: poolId,
   provider_id: poolId,
   /** Impersonate this service account (generateAccessToken); absent = the federated token. */
