@@ -180,7 +180,7 @@ describe('aws-sts', () => {
     try {
       for (const [mode, message] of cases) {
         sts.misbehave = mode;
-        await refused(provider({ timeout_ms: 300 }), message);
+        await refused(provider({ timeout_ms: mode === 'slow' ? 300 : 10_000 }), message);
       }
     } finally {
       sts.misbehave = 'none';
