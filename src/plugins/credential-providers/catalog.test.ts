@@ -205,6 +205,11 @@ describe('credential-provider catalog', () => {
       /config\.service_account: must be a service account email/,
     ],
     [
+      'gcp-wif',
+      { project_number: '1', pool_id: 'pool', provider_id: 'prov', id_token_audience: 'x' },
+      /config\.id_token_audience: an ID token is generated for a service account/,
+    ],
+    [
       'azure-federated',
       { tenant_id: 't', client_id: 'app', scope: 'https://storage.azure.com/.default' },
       /config\.client_id: must be an application \(client\) ID \(a GUID\)/,

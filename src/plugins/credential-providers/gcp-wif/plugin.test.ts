@@ -127,6 +127,26 @@ describe('gcp-wif', () => {
     assert.ok(c.expiresAt !== null && Math.abs(c.expiresAt - (Date.now() + 1_800_000)) < 60_000);
   });
 
+  it('an ID token of the service account with id_token_audience (generateIdToken)', async () => {
+    const before = google.requests.length;
+    const c = await provider({
+      service_account: SA,
+      id_token_audience: 'https://orders-abc123-ew.a.run.app',
+    }).release(as(WEB));
+    const token = tokenOf(c);
+    assert.deepEqual(google.idTokens.get(token), {
+      serviceAccount: SA,
+      audience: 'https://orders-abc123-ew.a.run.app',
+    });
+    assert.equal(c.expiresAt, (decodeJwt(token).exp ?? 0) * 1000, 'expiry from the ID token');
+    const gen = google.requests.slice(before)[1];
+    assert.equal(gen?.path, `/v1/projects/-/serviceAccounts/${SA}:generateIdToken`);
+    assert.deepEqual(JSON.parse(gen?.body ?? ''), {
+      audience: 'https://orders-abc123-ew.a.run.app',
+      includeEmail: true,
+    });
+  });
+
   it('one exchange per client for concurrent releases, again inside the refresh window', async () => {
     const clock = new ManualClock(Date.now());
     const p = provider({}, { now: clock.now.bind(clock) });

@@ -2,15 +2,15 @@
 // client's JWT-SVID is exchanged at Google's STS for a federated token of the pool's principal
 // (`principal://iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/subject/
 // <SPIFFE ID>`), which is returned as is or — with `service_account` — spent on
-// generateAccessToken for that service account. Tokens are kept per client until shortly before
-// the SDKs' 5-minute expiry window. Setup in docs/cloud-credentials.md.
+// generateAccessToken (or generateIdToken) for that service account. Tokens are kept per client
+// until shortly before the SDKs' 5-minute expiry window. Setup in docs/cloud-credentials.md.
 import { z } from 'zod';
 import type { CredentialProviderPlugin } from '../credential-provider.ts';
 import { ClientCredentialCache } from '../shared/client-cache.ts';
 import type { ExpiringToken } from '../shared/oauth-answer.ts';
 import { endpointUrl } from '../shared/endpoint-url.ts';
 import { ttlSeconds, ttlString } from '../shared/schema.ts';
-import { generateAccessToken } from './generate-access-token.ts';
+import { generateAccessToken, generateIdToken } from './iam-credentials.ts';
 import { exchangeToken } from './sts-exchange.ts';
 
 export const GCP_WIF_TYPE = 'gcp-wif';
@@ -29,30 +29,44 @@ const scope = z
   .max(512)
   .regex(/^[\x21-\x7e]+$/, 'must be a scope (no spaces)');
 
-const schema = z.strictObject({
-  /** A string; a YAML or `--set` number is taken as its digits. */
-  project_number: z.preprocess(
-    (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? String(v) : v),
-    z.string().regex(/^\d{1,20}$/, 'must be the numeric project number'),
-  ),
-  pool_id: poolId,
-  provider_id: poolId,
-  /** Impersonate this service account (generateAccessToken); absent = the federated token. */
-  service_account: z
-    .string()
-    .max(256)
-    .regex(/^[a-z0-9._-]+@[a-z0-9.-]+$/, 'must be a service account email')
-    .optional(),
-  scopes: z.array(scope).min(1).max(32).default([CLOUD_PLATFORM_SCOPE]),
-  /** generateAccessToken `lifetime` (Google allows up to 1 h, 12 h with an org policy). */
-  lifetime: ttlString('1h', 600_000, 12 * 3_600_000),
-  /** The JWT-SVID's `aud`; default: the provider's resource name with `https:`. */
-  jwt_audience: z.string().min(1).max(256).optional(),
-  sts_endpoint: endpointUrl.default('https://sts.googleapis.com/v1/token'),
-  iam_credentials_endpoint: endpointUrl.default('https://iamcredentials.googleapis.com'),
-  /** Milliseconds for each call. */
-  timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
-});
+const schema = z
+  .strictObject({
+    /** A string; a YAML or `--set` number is taken as its digits. */
+    project_number: z.preprocess(
+      (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? String(v) : v),
+      z.string().regex(/^\d{1,20}$/, 'must be the numeric project number'),
+    ),
+    pool_id: poolId,
+    provider_id: poolId,
+    /** Impersonate this service account (generateAccessToken); absent = the federated token. */
+    service_account: z
+      .string()
+      .max(256)
+      .regex(/^[a-z0-9._-]+@[a-z0-9.-]+$/, 'must be a service account email')
+      .optional(),
+    scopes: z.array(scope).min(1).max(32).default([CLOUD_PLATFORM_SCOPE]),
+    /**
+     * With service_account: an ID token for this audience (generateIdToken, e.g. a Cloud Run URL)
+     * instead of an access token; `scopes` and `lifetime` then do not apply.
+     */
+    id_token_audience: z.string().min(1).max(2048).optional(),
+    /** generateAccessToken `lifetime` (Google allows up to 1 h, 12 h with an org policy). */
+    lifetime: ttlString('1h', 600_000, 12 * 3_600_000),
+    /** The JWT-SVID's `aud`; default: the provider's resource name with `https:`. */
+    jwt_audience: z.string().min(1).max(256).optional(),
+    sts_endpoint: endpointUrl.default('https://sts.googleapis.com/v1/token'),
+    iam_credentials_endpoint: endpointUrl.default('https://iamcredentials.googleapis.com'),
+    /** Milliseconds for each call. */
+    timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.id_token_audience !== undefined && c.service_account === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['id_token_audience'],
+        message: 'an ID token is generated for a service account: set service_account',
+      });
+  });
 
 export type GcpWifConfig = z.output<typeof schema>;
 
@@ -83,16 +97,17 @@ export const gcpWifPlugin: CredentialProviderPlugin<typeof schema> = {
         fetch: deps.fetch,
       });
       if (sa === undefined) return federated;
-      return generateAccessToken({
+      const iam = {
         endpoint: config.iam_credentials_endpoint,
         serviceAccount: sa,
         federatedToken: federated.token,
-        scopes: config.scopes,
-        lifetimeSeconds,
         timeoutMs: config.timeout_ms,
         now: deps.now(),
         fetch: deps.fetch,
-      });
+      };
+      if (config.id_token_audience !== undefined)
+        return generateIdToken({ ...iam, audience: config.id_token_audience });
+      return generateAccessToken({ ...iam, scopes: config.scopes, lifetimeSeconds });
     };
     return {
       type: GCP_WIF_TYPE,

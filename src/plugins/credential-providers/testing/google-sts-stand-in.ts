@@ -1,10 +1,11 @@
 // Google Cloud's token services as documented, for tests: the Security Token Service
 // (`POST /v1/token`, RFC 8693 form, OAuth error JSON) trusting one workload identity pool
 // provider whose OIDC issuer is Tessera, and IAM Service Account Credentials
-// (`POST /v1/projects/-/serviceAccounts/<email>:generateAccessToken`, Bearer the federated token,
-// JSON; Google API errors {error: {code, message, status}}) with a roles/iam.workloadIdentityUser
+// (`POST /v1/projects/-/serviceAccounts/<email>:generateAccessToken|generateIdToken`, Bearer the
+// federated token, JSON; Google API errors {error: {code, message, status}}) with a roles/iam.workloadIdentityUser
 // binding per service account listing the pool subjects that may impersonate it.
 import { randomBytes } from 'node:crypto';
+import { SignJWT, generateKeyPair } from 'jose';
 import { type StandIn, form, startStandIn, verifySubjectToken } from './stand-in-server.ts';
 
 export interface GooglePool {
@@ -22,6 +23,8 @@ export interface GoogleStandIn extends StandIn {
   readonly federated: Map<string, string>;
   /** Service account tokens issued: token → service account. */
   readonly impersonated: Map<string, string>;
+  /** Service account ID tokens issued. */
+  readonly idTokens: Map<string, { serviceAccount: string; audience: string }>;
 }
 
 const oauthError = (status: number, error: string, description: string) => ({
@@ -42,7 +45,8 @@ const json = (body: unknown) => ({
   body: JSON.stringify(body),
 });
 
-const GENERATE = /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/;
+const GENERATE =
+  /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):(generateAccessToken|generateIdToken)$/;
 
 export async function startGoogleStandIn(
   pool: GooglePool,
@@ -50,6 +54,8 @@ export async function startGoogleStandIn(
 ): Promise<GoogleStandIn> {
   const federated = new Map<string, string>();
   const impersonated = new Map<string, string>();
+  const idTokens = new Map<string, { serviceAccount: string; audience: string }>();
+  const { privateKey: idTokenKey } = await generateKeyPair('RS256');
   const audiences = pool.allowedAudiences?.length
     ? pool.allowedAudiences
     : [pool.provider, `https:${pool.provider}`];
@@ -119,11 +125,31 @@ export async function startGoogleStandIn(
             'PERMISSION_DENIED',
             "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
           );
-        let body: { scope?: unknown; lifetime?: unknown };
+        let body: {
+          scope?: unknown;
+          lifetime?: unknown;
+          audience?: unknown;
+          includeEmail?: unknown;
+        };
         try {
           body = JSON.parse(req.body) as typeof body;
         } catch {
           return apiError(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.');
+        }
+        if (m[2] === 'generateIdToken') {
+          if (typeof body.audience !== 'string' || body.audience === '')
+            return apiError(400, 'INVALID_ARGUMENT', 'Request contains an invalid argument.');
+          const iat = Math.floor(now() / 1000);
+          const token = await new SignJWT({ email: sa, email_verified: body.includeEmail === true })
+            .setProtectedHeader({ alg: 'RS256', kid: 'google-1', typ: 'JWT' })
+            .setIssuer('https://accounts.google.com')
+            .setSubject('104857600000000000000')
+            .setAudience(body.audience)
+            .setIssuedAt(iat)
+            .setExpirationTime(iat + 3600)
+            .sign(idTokenKey);
+          idTokens.set(token, { serviceAccount: sa, audience: body.audience });
+          return json({ token });
         }
         const lifetime = typeof body.lifetime === 'string' ? /^(\d+)s$/.exec(body.lifetime) : null;
         if (!Array.isArray(body.scope) || body.scope.length === 0 || !lifetime)
@@ -142,5 +168,5 @@ export async function startGoogleStandIn(
     },
     { status: 502, contentType: 'text/html', body: '<html><body>502 Bad Gateway</body></html>' },
   );
-  return Object.assign(standIn, { federated, impersonated });
+  return Object.assign(standIn, { federated, impersonated, idTokens });
 }
