@@ -9,6 +9,13 @@ import { PermissionDeniedError } from './errors.ts';
 
 export const REFUSAL_REASON_KEY = 'tessera-refusal-reason';
 
+/**
+ * Set on every error the server itself answers with, so a client tells "the server answered:
+ * something behind it is unavailable" (its datastore, a credential provider's upstream) from "no
+ * server answered" — both are `unavailable`.
+ */
+export const SERVER_ANSWERED_KEY = 'tessera-server-answered';
+
 export const refusalReasons = [
   /** The agent's node record is banned: it may neither call nor attest again. */
   'agent_banned',

@@ -6,6 +6,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { CredentialValue } from '../../core/access.ts';
 import { TesseraError, UnavailableError } from '../../core/errors.ts';
+import { SERVER_ANSWERED_KEY } from '../../core/refusal.ts';
 import { errorCodeFromTransport } from '../../wire/connect-codes.ts';
 import type {
   ReleaseCredentialRequest,
@@ -83,8 +84,12 @@ function toError(e: unknown, address: string): Error {
   if (e instanceof TesseraError) return e;
   const ce = ConnectError.from(e);
   if (isUnavailable(e)) {
+    // The server answered, but what it needs is unavailable (a provider's upstream, its datastore).
+    const answered = ce.metadata.get(SERVER_ANSWERED_KEY) === 'true';
     return new UnavailableError(
-      `the Tessera server (${address}) does not answer: ${ce.rawMessage}`,
+      answered
+        ? `the Tessera server (${address}) could not release: ${ce.rawMessage}`
+        : `the Tessera server (${address}) does not answer: ${ce.rawMessage}`,
       { cause: e },
     );
   }

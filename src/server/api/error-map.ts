@@ -3,7 +3,7 @@
 // the correlation id, which the client sees.
 import { Code, ConnectError } from '@connectrpc/connect';
 import { isTesseraError } from '../../core/errors.ts';
-import { AgentRefusedError, REFUSAL_REASON_KEY } from '../../core/refusal.ts';
+import { AgentRefusedError, REFUSAL_REASON_KEY, SERVER_ANSWERED_KEY } from '../../core/refusal.ts';
 import { connectCodeOf } from '../../wire/connect-codes.ts';
 
 /** Converts any thrown value into the ConnectError the client sees. `log` receives internal ones. */
@@ -15,11 +15,14 @@ export function toConnectError(
   if (e instanceof ConnectError) return e;
   // The reason code rides as metadata (a gRPC trailer, a Connect header): see core/refusal.ts.
   if (e instanceof AgentRefusedError) {
-    return new ConnectError(e.message, connectCodeOf[e.code], { [REFUSAL_REASON_KEY]: e.reason });
+    return new ConnectError(e.message, connectCodeOf[e.code], {
+      [REFUSAL_REASON_KEY]: e.reason,
+      [SERVER_ANSWERED_KEY]: 'true',
+    });
   }
   if (isTesseraError(e) && e.code !== 'internal') {
     if (e.code === 'unavailable') log(e);
-    return new ConnectError(e.message, connectCodeOf[e.code]);
+    return new ConnectError(e.message, connectCodeOf[e.code], { [SERVER_ANSWERED_KEY]: 'true' });
   }
   log(e);
   return new ConnectError(`internal error (correlation id ${correlationId})`, Code.Internal);
