@@ -73,4 +73,5 @@ export const NODE_SELECTOR_TYPES: readonly string[] = Object.freeze([
   'gcp_iit',
   'azure_msi',
   'k8s_psat',
+  'tpm',
 ]);

@@ -43,6 +43,7 @@ describe('node attestor catalog', () => {
       'gcp_iit',
       'azure_msi',
       'k8s_psat',
+      'tpm',
     ]);
     for (const [type, p] of Object.entries(builtinNodeAttestors)) assert.equal(p.type, type);
     // The config schemas list the same kinds, and nothing else.

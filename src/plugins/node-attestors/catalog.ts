@@ -14,6 +14,7 @@ import { awsIidPlugin } from './aws-iid/plugin.ts';
 import { gcpIitPlugin } from './gcp-iit/plugin.ts';
 import { azureMsiPlugin } from './azure-msi/plugin.ts';
 import { k8sPsatPlugin } from './k8s-psat/plugin.ts';
+import { tpmPlugin } from './tpm/plugin.ts';
 
 export type {
   AgentNodeAttestor,
@@ -28,6 +29,7 @@ export { AWS_IID_TYPE } from './aws-iid/server.ts';
 export { GCP_IIT_TYPE } from './gcp-iit/server.ts';
 export { AZURE_MSI_TYPE } from './azure-msi/server.ts';
 export { K8S_PSAT_TYPE } from './k8s-psat/server.ts';
+export { TPM_TYPE } from './tpm/server.ts';
 
 export const builtinNodeAttestors: Readonly<Record<string, NodeAttestorPlugin>> = Object.freeze({
   [joinTokenPlugin.type]: joinTokenPlugin,
@@ -36,6 +38,7 @@ export const builtinNodeAttestors: Readonly<Record<string, NodeAttestorPlugin>> 
   [gcpIitPlugin.type]: gcpIitPlugin,
   [azureMsiPlugin.type]: azureMsiPlugin,
   [k8sPsatPlugin.type]: k8sPsatPlugin,
+  [tpmPlugin.type]: tpmPlugin,
 });
 
 /** The server config's `node_attestors`: one optional key per kind; join_token on by default. */
@@ -47,6 +50,7 @@ export const nodeAttestorsServerSchema = z
     gcp_iit: gcpIitPlugin.serverSchema.optional(),
     azure_msi: azureMsiPlugin.serverSchema.optional(),
     k8s_psat: k8sPsatPlugin.serverSchema.optional(),
+    tpm: tpmPlugin.serverSchema.optional(),
   })
   .prefault({ join_token: {} });
 
@@ -58,6 +62,7 @@ export const nodeAttestorsAgentShape = {
   gcp_iit: gcpIitPlugin.agentSchema.optional(),
   azure_msi: azureMsiPlugin.agentSchema.optional(),
   k8s_psat: k8sPsatPlugin.agentSchema.optional(),
+  tpm: tpmPlugin.agentSchema.optional(),
 };
 
 function plugin(type: string): NodeAttestorPlugin {
