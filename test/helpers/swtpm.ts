@@ -3,7 +3,7 @@
 // tpm2-tools `swtpm` TCTI. Tests skip (saying why) only when the binaries are absent; CI installs
 // them (.ci/run).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -92,10 +92,12 @@ export async function startSwtpm(parent = os.tmpdir()): Promise<Swtpm> {
     tcti: `swtpm:host=127.0.0.1,port=${port}`,
     caBundleFile,
     async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const gone = new Promise<void>((r) => proc.once('exit', () => r()));
-      proc.kill('SIGTERM');
-      await gone;
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const gone = new Promise<void>((r) => proc.once('exit', () => r()));
+        proc.kill('SIGTERM');
+        await gone;
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
