@@ -181,4 +181,15 @@ describe('k8s_psat node attestation (black box)', () => {
       );
     },
   );
+  it('lets the node uid attest again once the node is evicted', CHAINED, async () => {
+    const nodeUid = randomUUID();
+    const first = await agentWith('prod', { nodeUid });
+    const agentId = `spiffe://${TD}/spire/agent/k8s_psat/prod/${nodeUid}`;
+    assert.equal(await first.stop(), 0);
+    await admin.agents.evictAgent({ spiffeId: agentId });
+    const second = await agentWith('prod', { nodeUid, podName: 'tessera-agent-new' });
+    assert.match(second.output(), new RegExp(`tessera agent ready: ${agentId} `));
+    const node = (await admin.agents.getAgent({ spiffeId: agentId })).agent;
+    assert.ok(node?.selectors.some((s) => s.value === 'agent_pod_name:tessera-agent-new'));
+  });
 });
