@@ -73,7 +73,10 @@ const clusterSchema = z
     if (c.token_review && (c.jwks_file || c.oidc_discovery_url || c.ca_file))
       issue('token_review', 'jwks_file, oidc_discovery_url and ca_file belong to the issuer mode');
     if (c.jwks_file && (c.oidc_discovery_url || c.ca_file))
-      issue('jwks_file', 'use jwks_file or oidc_discovery_url, not both');
+      issue(
+        'jwks_file',
+        'oidc_discovery_url and ca_file are for OIDC discovery, not with jwks_file',
+      );
   });
 
 const serverSchema = z.strictObject({

@@ -264,6 +264,10 @@ describe('k8s_psat payload and config', () => {
       }),
       'clusters.prod.oidc_discovery_url: expected an https URL without userinfo or fragment',
     );
+    assert.equal(
+      first({ service_account_allow_list: SA, issuer: 'https://x', jwks_file: 'f', ca_file: 'c' }),
+      'clusters.prod.jwks_file: oidc_discovery_url and ca_file are for OIDC discovery, not with jwks_file',
+    );
     assert.equal(k8sPsatPlugin.serverSchema.safeParse({ clusters: {} }).success, false);
     assert.deepEqual(
       parse({ service_account_allow_list: SA, issuer: 'https://x' }).data?.clusters.prod?.audience,
