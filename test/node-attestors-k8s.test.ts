@@ -156,7 +156,7 @@ describe('k8s_psat node attestation (black box)', () => {
         ],
         [
           { nodeUid: taken, podName: 'tessera-agent-second' },
-          `k8s_psat: agent spiffe://${TD}/spire/agent/k8s_psat/prod/${taken} has already attested (trust on first use): evict it to attest again`,
+          `k8s_psat: agent spiffe://${TD}/spire/agent/k8s_psat/prod/${taken} is already attested (trust on first use): evict it to attest again, or allow re-attestation`,
         ],
       ];
       const started = await Promise.all(cases.map(([b]) => agentWith('prod', b, false)));

@@ -52,6 +52,8 @@ const clusterSchema = z
     oidc_discovery_url: httpsUrlString.optional(),
     /** PEM CA for discovery (default: Node's roots). */
     ca_file: z.string().min(1).optional(),
+    /** Turns trust on first use off for this cluster (as the cloud attestors' option). */
+    allow_reattestation: z.boolean().default(false),
     /** Verify through the cluster's API server instead of its keys. */
     token_review: z
       .strictObject({
@@ -124,6 +126,7 @@ function configured<T>(where: string, f: () => T): T {
 function clusterOf(name: string, c: ClusterConfig, now: () => number): PsatCluster {
   const where = `node_attestors.k8s_psat.clusters.${name}`;
   const allowedServiceAccounts = new Set(c.service_account_allow_list);
+  const allowReattestation = c.allow_reattestation;
   const audiences = c.audience;
   if (c.token_review) {
     const tr = c.token_review;
@@ -135,6 +138,7 @@ function clusterOf(name: string, c: ClusterConfig, now: () => number): PsatClust
       (await readFile(tr.token_file, 'utf8')).slice(0, MAX_FILE_BYTES).trim();
     return {
       allowedServiceAccounts,
+      allowReattestation,
       verify: (token) =>
         reviewToken(token, {
           cluster: name,
@@ -167,6 +171,7 @@ function clusterOf(name: string, c: ClusterConfig, now: () => number): PsatClust
   }
   return {
     allowedServiceAccounts,
+    allowReattestation,
     verify: (token) =>
       verifyPsat(token, { cluster: name, issuer, audiences, now: now(), resolveKey }),
   };

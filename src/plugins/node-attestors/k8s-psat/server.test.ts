@@ -162,6 +162,13 @@ describe('k8s_psat server: issuer keys', () => {
     });
   });
 
+  it('turns trust on first use off with allow_reattestation', async () => {
+    const a = server({ ...modes()[0]![1], allow_reattestation: true });
+    const r = await a.attest(payload(await cluster.token()), never);
+    assert.equal(r.canReattest, true);
+    assert.equal(r.trustOnFirstUse, false);
+  });
+
   it('refuses an unknown kid and a malformed token', async () => {
     const a = server(modes()[0]![1]);
     const [h, p, s] = (await cluster.token()).split('.') as [string, string, string];

@@ -17,6 +17,8 @@ export interface PsatCluster {
   readonly allowedServiceAccounts: ReadonlySet<string>;
   /** Verifies the token (signature or TokenReview, audience, expiry); throws when it fails. */
   verify(token: string): Promise<PsatIdentity>;
+  /** TOFU off: any agent with a valid token for the node uid may attest as it again. */
+  readonly allowReattestation?: boolean;
 }
 
 /** Agent ID segments must be SPIFFE path characters. */
@@ -43,8 +45,8 @@ export function createK8sPsatAttestor(clusters: ReadonlyMap<string, PsatCluster>
       return {
         idSegments: [name, id.nodeUid],
         selectors: selectorsOf(name, id),
-        canReattest: false,
-        trustOnFirstUse: true,
+        canReattest: cluster.allowReattestation === true,
+        trustOnFirstUse: cluster.allowReattestation !== true,
       };
     },
   };
