@@ -72,4 +72,6 @@ export const NODE_SELECTOR_TYPES: readonly string[] = Object.freeze([
   'aws_iid',
   'gcp_iit',
   'azure_msi',
+  'k8s_psat',
+  'tpm',
 ]);

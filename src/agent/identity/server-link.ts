@@ -256,7 +256,7 @@ export class ServerLink {
         if (res.step.case === 'challenge') {
           requests.push(
             create(AttestAgentRequestSchema, {
-              step: { case: 'challengeResponse', value: attestor.answer(res.step.value) },
+              step: { case: 'challengeResponse', value: await attestor.answer(res.step.value) },
             }),
           );
         } else if (res.step.case === 'result') {

@@ -42,6 +42,8 @@ describe('node attestor catalog', () => {
       'aws_iid',
       'gcp_iit',
       'azure_msi',
+      'k8s_psat',
+      'tpm',
     ]);
     for (const [type, p] of Object.entries(builtinNodeAttestors)) assert.equal(p.type, type);
     // The config schemas list the same kinds, and nothing else.
@@ -56,7 +58,7 @@ describe('node attestor catalog', () => {
       },
     };
     assert.deepEqual(nodeAttestorsServerSchema.parse(every), every);
-    assert.equal(nodeAttestorsServerSchema.safeParse({ tpm: {} }).success, false);
+    assert.equal(nodeAttestorsServerSchema.safeParse({ nope: {} }).success, false);
   });
 
   it('enables join_token by default and builds only what the server config names', () => {

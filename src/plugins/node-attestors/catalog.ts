@@ -13,6 +13,8 @@ import { x509popPlugin } from './x509pop/plugin.ts';
 import { awsIidPlugin } from './aws-iid/plugin.ts';
 import { gcpIitPlugin } from './gcp-iit/plugin.ts';
 import { azureMsiPlugin } from './azure-msi/plugin.ts';
+import { k8sPsatPlugin } from './k8s-psat/plugin.ts';
+import { tpmPlugin } from './tpm/plugin.ts';
 
 export type {
   AgentNodeAttestor,
@@ -26,6 +28,8 @@ export { X509POP_TYPE } from './x509pop/server.ts';
 export { AWS_IID_TYPE } from './aws-iid/server.ts';
 export { GCP_IIT_TYPE } from './gcp-iit/server.ts';
 export { AZURE_MSI_TYPE } from './azure-msi/server.ts';
+export { K8S_PSAT_TYPE } from './k8s-psat/server.ts';
+export { TPM_TYPE } from './tpm/server.ts';
 
 export const builtinNodeAttestors: Readonly<Record<string, NodeAttestorPlugin>> = Object.freeze({
   [joinTokenPlugin.type]: joinTokenPlugin,
@@ -33,6 +37,8 @@ export const builtinNodeAttestors: Readonly<Record<string, NodeAttestorPlugin>> 
   [awsIidPlugin.type]: awsIidPlugin,
   [gcpIitPlugin.type]: gcpIitPlugin,
   [azureMsiPlugin.type]: azureMsiPlugin,
+  [k8sPsatPlugin.type]: k8sPsatPlugin,
+  [tpmPlugin.type]: tpmPlugin,
 });
 
 /** The server config's `node_attestors`: one optional key per kind; join_token on by default. */
@@ -43,6 +49,8 @@ export const nodeAttestorsServerSchema = z
     aws_iid: awsIidPlugin.serverSchema.optional(),
     gcp_iit: gcpIitPlugin.serverSchema.optional(),
     azure_msi: azureMsiPlugin.serverSchema.optional(),
+    k8s_psat: k8sPsatPlugin.serverSchema.optional(),
+    tpm: tpmPlugin.serverSchema.optional(),
   })
   .prefault({ join_token: {} });
 
@@ -53,6 +61,8 @@ export const nodeAttestorsAgentShape = {
   aws_iid: awsIidPlugin.agentSchema.optional(),
   gcp_iit: gcpIitPlugin.agentSchema.optional(),
   azure_msi: azureMsiPlugin.agentSchema.optional(),
+  k8s_psat: k8sPsatPlugin.agentSchema.optional(),
+  tpm: tpmPlugin.agentSchema.optional(),
 };
 
 function plugin(type: string): NodeAttestorPlugin {

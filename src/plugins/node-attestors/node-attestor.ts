@@ -40,7 +40,8 @@ export interface AgentNodeAttestor {
   /** join_token: a token attests once; x509pop: the same certificate may attest again. */
   readonly canReattest: boolean;
   payload(): Promise<Uint8Array>;
-  answer(challenge: Uint8Array): Uint8Array;
+  /** tpm answers by driving the TPM (asynchronously); the others synchronously. */
+  answer(challenge: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
 
 /** What the server's composition root hands every server half: narrow ports, no store. */
