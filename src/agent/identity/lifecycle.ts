@@ -11,7 +11,10 @@ import { type RefusalReason, refusalReasonIn } from '../../core/refusal.ts';
 import { halfLifeAt } from '../../core/svid-life.ts';
 import { Backoff, defaultSleep } from '../../client/workload/backoff.ts';
 import type { AgentIdentity, AgentStateDir } from './agent-identity.ts';
-import type { AgentNodeAttestor } from '../../plugins/node-attestors/catalog.ts';
+import {
+  builtinNodeAttestors,
+  type AgentNodeAttestor,
+} from '../../plugins/node-attestors/catalog.ts';
 import { AgentFatalError, type ServerLink } from './server-link.ts';
 
 const TICK_MS = 1000;
@@ -178,7 +181,9 @@ export class AgentLifecycle {
   async #attest(why: string, signal: AbortSignal): Promise<void> {
     const { attestor, link, log } = this.#o;
     if (!attestor) {
-      throw new AgentFatalError(`cannot attest (${why}): configure join_token or x509pop`);
+      throw new AgentFatalError(
+        `cannot attest (${why}): configure a node attestor (${Object.keys(builtinNodeAttestors).join(', ')})`,
+      );
     }
     log.info({ attestor: attestor.type, why }, 'attesting to the server');
     try {
