@@ -263,7 +263,7 @@ describe('SecretStoreService', () => {
     });
     const again = await e.open();
     assert.deepEqual(
-      (await e.store.secrets.listKeks()).map((k) => [k.state, k.owner]),
+      (await e.store.secrets.listKeks()).map((k) => [k.state, k.owner]).sort(),
       [
         ['active', 'server-1'],
         ['pending', 'server-2'],
