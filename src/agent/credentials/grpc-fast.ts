@@ -11,6 +11,7 @@ import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import { toConnectError } from '../workload-api/error-map.ts';
 import {
   FastCall,
+  detach,
   grpcFrame,
   parseMessage,
   plainGrpc,
@@ -43,11 +44,10 @@ export function serveFastGetCredential(
   if (headers[':path'] !== GET_CREDENTIAL_PATH) return false;
   const plain = plainGrpc(headers);
   if (!plain) return false;
-  handle(d, stream, headers, peer, plain.contentType, plain.timeoutMs).catch((e: unknown) =>
-    d.log.debug(
-      { err: e instanceof Error ? e.message : String(e) },
-      'credential API stream ended early',
-    ),
+  detach(
+    handle(d, stream, headers, peer, plain.contentType, plain.timeoutMs),
+    d.log,
+    'credential API',
   );
   return true;
 }

@@ -8,6 +8,7 @@ import { fromBinary, type DescMessage, type MessageShape } from '@bufbuild/proto
 import { Code, ConnectError } from '@connectrpc/connect';
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { InvalidArgumentError, ResourceExhaustedError } from '../../core/errors.ts';
+import type { WorkloadApiLogger } from './log.ts';
 import { SECURITY_HEADER } from './security-header.ts';
 
 /**
@@ -28,6 +29,17 @@ export function plainGrpc(
   const timeoutMs = timeout === undefined ? undefined : parseGrpcTimeout(timeout);
   if (timeoutMs === null) return null;
   return { contentType, timeoutMs };
+}
+
+/**
+ * Lets a call run detached: its handler answers every outcome itself, so what reaches here is a
+ * stream that went away while an answer was being written (Node throws then), which must not
+ * become an unhandled rejection.
+ */
+export function detach(handling: Promise<void>, log: WorkloadApiLogger, api: string): void {
+  handling.catch((e: unknown) =>
+    log.debug({ err: e instanceof Error ? e.message : String(e) }, `${api} stream ended early`),
+  );
 }
 
 /**

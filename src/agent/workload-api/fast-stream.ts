@@ -28,6 +28,7 @@ import { attestCaller } from './caller.ts';
 import { toConnectError } from './error-map.ts';
 import {
   FastCall,
+  detach,
   parseMessage,
   plainGrpc,
   readBody,
@@ -101,13 +102,10 @@ export function serveFastStream(
   if (route === undefined) return false;
   const plain = plainGrpc(headers);
   if (!plain) return false;
-  // handle() answers every outcome itself; this catch is for a stream that went away while an
-  // answer was being written (Node throws then), which must not become an unhandled rejection.
-  handle(d, stream, headers, path!, route, plain.contentType, plain.timeoutMs).catch((e: unknown) =>
-    d.log.debug(
-      { err: e instanceof Error ? e.message : String(e) },
-      'workload API stream ended early',
-    ),
+  detach(
+    handle(d, stream, headers, path!, route, plain.contentType, plain.timeoutMs),
+    d.log,
+    'workload API',
   );
   return true;
 }

@@ -19,6 +19,7 @@ import { toConnectError } from './error-map.ts';
 import { cachedJwtSvidItems, fetchJwtSvidItems, type WorkloadHandlerDeps } from './handlers.ts';
 import {
   FastCall,
+  detach,
   parseMessage,
   plainGrpc,
   readBody,
@@ -51,14 +52,7 @@ export function serveFastUnary(
   const plain = plainGrpc(headers);
   if (!plain) return false;
   const { contentType, timeoutMs } = plain;
-  // handle() answers every outcome itself; this catch is for a stream that went away while an
-  // answer was being written (Node throws then), which must not become an unhandled rejection.
-  handle(d, stream, headers, contentType, timeoutMs).catch((e: unknown) =>
-    d.log.debug(
-      { err: e instanceof Error ? e.message : String(e) },
-      'workload API stream ended early',
-    ),
-  );
+  detach(handle(d, stream, headers, contentType, timeoutMs), d.log, 'workload API');
   return true;
 }
 
