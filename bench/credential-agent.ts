@@ -7,6 +7,7 @@
 // Usage: node bench/credential-agent.ts <socket path>   (prints "ready" when listening)
 import { rmSync } from 'node:fs';
 import type { Entry } from '../src/core/entry.ts';
+import { entryOf } from '../src/core/testing/entry.ts';
 import { systemClock } from '../src/agent/compose.ts';
 import { AttestationService } from '../src/agent/attestation/attestation-service.ts';
 import { SyncedEntryMatcher } from '../src/agent/attestation/entry-matcher.ts';
@@ -23,22 +24,12 @@ const socketPath = process.argv[2];
 if (!socketPath) throw new Error('usage: credential-agent.ts <socket path>');
 const uid = process.getuid?.() ?? 0;
 
-const entry: Entry = {
+const entry: Entry = entryOf({
   id: 'bench-entry',
   spiffeId: 'spiffe://example.org/bench/me',
   parentId: 'spiffe://example.org/spire/agent/join_token/bench',
   selectors: [{ type: 'unix', value: `uid:${uid}` }],
-  x509SvidTtl: 0,
-  jwtSvidTtl: 0,
-  dnsNames: [],
-  federatesWith: [],
-  admin: false,
-  downstream: false,
-  expiresAt: null,
-  hint: '',
-  revision: 1,
-  createdAt: 0,
-};
+});
 const entries = { entries: new Map([[entry.id, entry]]), onChange: () => () => {} };
 const attestation = new AttestationService({
   selectors: attestorsSource(

@@ -10,6 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Entry } from '../src/core/entry.ts';
+import { entryOf } from '../src/core/testing/entry.ts';
 import { TrustDomain } from '../src/core/spiffe-id.ts';
 import type { AttestedNode } from '../src/core/node.ts';
 import { createCsr } from '../src/crypto/x509/csr-create.ts';
@@ -35,22 +36,14 @@ function entries(n: number, agentShare: number): Entry[] {
   const out: Entry[] = [];
   for (let i = 0; i < n; i++) {
     const mine = i < agentShare;
-    out.push({
-      id: randomUUID(),
-      spiffeId: `spiffe://example.org/svc/${i}`,
-      parentId: mine ? AGENT_ID : `spiffe://example.org/spire/agent/join_token/other-${i % 997}`,
-      selectors: [{ type: 'unix', value: `uid:${i}` }],
-      x509SvidTtl: 0,
-      jwtSvidTtl: 0,
-      dnsNames: [],
-      federatesWith: [],
-      admin: false,
-      downstream: false,
-      expiresAt: null,
-      hint: '',
-      revision: 1,
-      createdAt: 0,
-    });
+    out.push(
+      entryOf({
+        id: randomUUID(),
+        spiffeId: `spiffe://example.org/svc/${i}`,
+        parentId: mine ? AGENT_ID : `spiffe://example.org/spire/agent/join_token/other-${i % 997}`,
+        selectors: [{ type: 'unix', value: `uid:${i}` }],
+      }),
+    );
   }
   return out;
 }

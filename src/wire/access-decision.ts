@@ -30,7 +30,8 @@ const REASONS: ReadonlySet<string> = new Set([
   'unknown-server-workload',
 ]);
 
-export function decisionToWire(d: AccessDecision): MessageInitShape<typeof AccessDecisionSchema> {
+/** A decision's fields, read alike from the domain and the wire. */
+function decisionFields(d: AccessDecision | WireDecision) {
   return {
     allowed: d.allowed,
     reason: d.reason,
@@ -40,18 +41,16 @@ export function decisionToWire(d: AccessDecision): MessageInitShape<typeof Acces
   };
 }
 
+export function decisionToWire(d: AccessDecision): MessageInitShape<typeof AccessDecisionSchema> {
+  return decisionFields(d);
+}
+
 /** Inverse of decisionToWire (clients); an unknown reason is kept out of the type by refusal. */
 export function decisionFromWire(w: WireDecision | undefined): AccessDecision {
   if (!w) throw new InvalidArgumentError('decision: missing');
   if (!REASONS.has(w.reason))
     throw new InvalidArgumentError(`decision: unknown reason "${w.reason.slice(0, 40)}"`);
-  return {
-    allowed: w.allowed,
-    reason: w.reason as AccessDecision['reason'],
-    policy: w.policy,
-    credentialProvider: w.credentialProvider,
-    failedCondition: w.failedCondition,
-  };
+  return { ...decisionFields(w), reason: w.reason as AccessDecision['reason'] };
 }
 
 /** A TestAccess request as the decision's input; `now` stands in for at = 0. */

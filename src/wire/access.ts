@@ -11,9 +11,8 @@ import type {
   ServerWorkloadSchema,
 } from '../../proto/gen/tessera/v1/access_pb.js';
 
-export function serverWorkloadToWire(
-  w: ServerWorkload,
-): MessageInitShape<typeof ServerWorkloadSchema> {
+/** A server workload's caller-settable fields, read alike from the domain and the wire. */
+function serverWorkloadFields(w: ServerWorkload | WireServerWorkload) {
   return {
     name: w.name,
     host: w.host,
@@ -21,20 +20,21 @@ export function serverWorkloadToWire(
     protocol: w.protocol,
     pathPrefix: w.pathPrefix,
     present: w.present,
+  };
+}
+
+export function serverWorkloadToWire(
+  w: ServerWorkload,
+): MessageInitShape<typeof ServerWorkloadSchema> {
+  return {
+    ...serverWorkloadFields(w),
     createdAt: BigInt(w.createdAt),
     updatedAt: BigInt(w.updatedAt),
   };
 }
 
 export function serverWorkloadFromWire(w: WireServerWorkload) {
-  return {
-    name: w.name,
-    host: w.host,
-    port: w.port,
-    protocol: w.protocol,
-    pathPrefix: w.pathPrefix,
-    present: w.present,
-  };
+  return serverWorkloadFields(w);
 }
 
 export function credentialProviderToWire(
@@ -54,13 +54,20 @@ export function credentialProviderFromWire(p: WireCredentialProvider) {
   return { name: p.name, type: p.type, config: p.config ?? {} };
 }
 
-export function accessPolicyToWire(p: AccessPolicy): MessageInitShape<typeof AccessPolicySchema> {
+/** An access policy's fields but its effect, read alike from the domain and the wire. */
+function accessPolicyFields(p: AccessPolicy | WireAccessPolicy) {
   return {
     name: p.name,
     client: p.client,
     server: p.server,
     credentialProvider: p.credentialProvider,
     condition: p.condition,
+  };
+}
+
+export function accessPolicyToWire(p: AccessPolicy): MessageInitShape<typeof AccessPolicySchema> {
+  return {
+    ...accessPolicyFields(p),
     deny: p.effect === 'deny',
     createdAt: BigInt(p.createdAt),
     updatedAt: BigInt(p.updatedAt),
@@ -68,12 +75,5 @@ export function accessPolicyToWire(p: AccessPolicy): MessageInitShape<typeof Acc
 }
 
 export function accessPolicyFromWire(p: WireAccessPolicy) {
-  return {
-    name: p.name,
-    client: p.client,
-    server: p.server,
-    credentialProvider: p.credentialProvider,
-    condition: p.condition,
-    deny: p.deny,
-  };
+  return { ...accessPolicyFields(p), deny: p.deny };
 }

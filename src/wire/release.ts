@@ -2,7 +2,7 @@
 // the agent decodes. expires_at is Unix milliseconds, 0 = does not expire.
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { AccessDecisionReason, Credential, CredentialValue } from '../core/access.ts';
-import { InvalidArgumentError } from '../core/errors.ts';
+import { TesseraError } from '../core/errors.ts';
 import type {
   Denial as WireDenial,
   ReleaseCredentialResponseSchema,
@@ -88,7 +88,8 @@ export function deniedToWire(d: Denied): ResponseInit {
   };
 }
 
-/** The agent's side: InvalidArgumentError when the server sent a credential without a value. */
+/** The agent's side: `internal` when the server sent a credential without a value (the server's
+ * fault, not the workload's). */
 export function releasedFromWire(w: WireReleased): Released {
   return {
     credential: {
@@ -128,6 +129,6 @@ function valueFromWire(v: WireReleased['value']): CredentialValue {
         sessionToken: v.value.sessionToken,
       };
     default:
-      throw new InvalidArgumentError('released credential: no value');
+      throw new TesseraError('internal', 'released credential: no value');
   }
 }

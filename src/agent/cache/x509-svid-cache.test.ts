@@ -5,27 +5,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../core/clock.ts';
 import type { Entry } from '../../core/entry.ts';
+import { entryOf } from '../../core/testing/entry.ts';
 import { parseCsr } from '../../crypto/x509/csr.ts';
 import { issueX509SvidSync } from '../../crypto/x509/leaf.ts';
 import { HOUR, makeCa } from '../../crypto/x509/testing/ca.ts';
 import { X509SvidCache } from './x509-svid-cache.ts';
 
-const entry: Entry = {
+const entry: Entry = entryOf({
   id: 'e1',
   spiffeId: 'spiffe://example.org/w',
   parentId: 'spiffe://example.org/spire/agent/join_token/a',
   selectors: [{ type: 'unix', value: 'uid:1' }],
-  x509SvidTtl: 0,
-  jwtSvidTtl: 0,
-  dnsNames: [],
-  federatesWith: [],
-  admin: false,
-  downstream: false,
-  expiresAt: null,
-  hint: '',
-  revision: 1,
-  createdAt: 0,
-};
+});
 const entries = new Map([[entry.id, entry]]);
 
 describe('X509SvidCache: mint failures', () => {

@@ -4,14 +4,13 @@
 // server that does not answer is `unavailable` naming the address, after one more try on the next
 // server address when the link moved to one (failover, as the sync stream does).
 import { Code, ConnectError } from '@connectrpc/connect';
-import type { CredentialValue } from '../../core/access.ts';
 import { TesseraError, UnavailableError } from '../../core/errors.ts';
 import { SERVER_ANSWERED_KEY } from '../../core/refusal.ts';
 import { errorCodeFromTransport } from '../../wire/connect-codes.ts';
+import { deniedFromWire, releasedFromWire } from '../../wire/release.ts';
 import type {
   ReleaseCredentialRequest,
   ReleaseCredentialResponse,
-  ReleasedCredential as WireReleased,
 } from '../../../proto/gen/tessera/v1/release_pb.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ReleaseCredentialRequestSchema } from '../../../proto/gen/tessera/v1/release_pb.js';
@@ -106,61 +105,16 @@ function toError(e: unknown, address: string): Error {
   });
 }
 
-/** The server's answer as the cache keeps it. */
+/** The server's answer as the cache keeps it (the conversion itself is wire/release.ts). */
 export function fromWire(res: ReleaseCredentialResponse): ReleaseOutcome {
   const r = res.result;
-  if (r.case === 'denial') {
-    const d = r.value;
-    return {
-      kind: 'denied',
-      denial: {
-        reason: d.reason,
-        policy: d.policy,
-        failedCondition: d.failedCondition,
-        correlationId: d.correlationId,
-      },
-    };
-  }
+  if (r.case === 'denial') return { kind: 'denied', denial: deniedFromWire(r.value) };
   if (r.case !== 'credential') {
     throw new TesseraError(
       'internal',
       'the server answered the release with neither a credential nor a denial',
     );
   }
-  const c = r.value;
-  return {
-    kind: 'released',
-    released: {
-      credential: {
-        value: valueOf(c),
-        expiresAt: c.expiresAt === 0n ? null : Number(c.expiresAt),
-        leaseId: c.leaseId,
-      },
-      spiffeId: c.client,
-      server: c.server,
-      present: c.present,
-      policy: c.policy,
-      credentialProvider: c.credentialProvider,
-      correlationId: c.correlationId,
-    },
-  };
-}
-
-function valueOf(c: WireReleased): CredentialValue {
-  const v = c.value;
-  switch (v.case) {
-    case 'token':
-      return { kind: 'token', token: v.value };
-    case 'password':
-      return { kind: 'password', username: v.value.username, password: v.value.password };
-    case 'aws':
-      return {
-        kind: 'aws',
-        accessKeyId: v.value.accessKeyId,
-        secretAccessKey: v.value.secretAccessKey,
-        sessionToken: v.value.sessionToken,
-      };
-    default:
-      throw new TesseraError('internal', 'the server released a credential without a value');
-  }
+  const { client, ...rest } = releasedFromWire(r.value);
+  return { kind: 'released', released: { ...rest, spiffeId: client } };
 }

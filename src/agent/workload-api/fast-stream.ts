@@ -6,16 +6,15 @@
 // served directly, and the messages are the shared frames of shared-responses.ts: each distinct
 // answer is encoded once per change and the same bytes are written to every stream that gets it.
 //
-// Only plain gRPC requests take this path (fast-unary.ts plainGrpc); anything else is left to
+// Only plain gRPC requests take this path (fast-grpc.ts plainGrpc); anything else is left to
 // connect-node, unchanged. The rules are those of the Connect route (handlers.ts viewStream):
 // the security header, one request message, attestation (the connection's, re-validated: as
 // FetchJWTSVID), prepare, full state at once then on change with identical repeats suppressed,
 // PermissionDenied "no identity issued" when the identity is gone, Unavailable at shutdown, the
 // error mapping (error-map.ts), readMaxBytes, the client's deadline and cancellation.
 import type http2 from 'node:http2';
-import { fromBinary, type DescMessage } from '@bufbuild/protobuf';
-import { Code, ConnectError } from '@connectrpc/connect';
-import { InvalidArgumentError, UnavailableError } from '../../core/errors.ts';
+import type { DescMessage } from '@bufbuild/protobuf';
+import { UnavailableError } from '../../core/errors.ts';
 import {
   JWTBundlesRequestSchema,
   JWTBundlesResponseSchema,
@@ -27,9 +26,18 @@ import {
 import type { AttestedCaller } from '../attestation/caller.ts';
 import { attestCaller } from './caller.ts';
 import { toConnectError } from './error-map.ts';
-import { plainGrpc, readBody, respondError, unframe, type FastUnaryDeps } from './fast-unary.ts';
+import {
+  FastCall,
+  detach,
+  parseMessage,
+  plainGrpc,
+  readBody,
+  requireSecurityHeader,
+  respondError,
+  unframe,
+} from './fast-grpc.ts';
+import type { FastUnaryDeps } from './fast-unary.ts';
 import { jwtBundlesResponse, x509BundlesResponse, x509SvidResponse } from './responses.ts';
-import { SECURITY_HEADER } from './security-header.ts';
 import { SharedResponses, type StreamKind } from './shared-responses.ts';
 
 export interface FastStreamDeps extends FastUnaryDeps {
@@ -94,13 +102,10 @@ export function serveFastStream(
   if (route === undefined) return false;
   const plain = plainGrpc(headers);
   if (!plain) return false;
-  // handle() answers every outcome itself; this catch is for a stream that went away while an
-  // answer was being written (Node throws then), which must not become an unhandled rejection.
-  handle(d, stream, headers, path!, route, plain.contentType, plain.timeoutMs).catch((e: unknown) =>
-    d.log.debug(
-      { err: e instanceof Error ? e.message : String(e) },
-      'workload API stream ended early',
-    ),
+  detach(
+    handle(d, stream, headers, path!, route, plain.contentType, plain.timeoutMs),
+    d.log,
+    'workload API',
   );
   return true;
 }
@@ -116,31 +121,14 @@ async function handle(
 ): Promise<void> {
   // Aborted with Connect's reasons (and Unavailable at shutdown), so the end is reported as the
   // Connect route reports it.
-  const call = new AbortController();
-  const onClose = () => {
-    if (!call.signal.aborted) call.abort(CANCELLED);
-  };
-  const onShutdown = () => {
-    if (!call.signal.aborted) call.abort(new UnavailableError('the Workload API is shutting down'));
-  };
-  stream.once('close', onClose);
-  stream.on('error', () => {}); // a reset stream: 'close' follows, nothing else to do
+  const call = new FastCall(stream, timeoutMs);
+  const onShutdown = () => call.abort(new UnavailableError('the Workload API is shutting down'));
   d.shutdown.addEventListener('abort', onShutdown, { once: true });
   if (d.shutdown.aborted) onShutdown();
-  const deadline =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(
-          () => call.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)),
-          timeoutMs,
-        );
   try {
-    // Same rule and text as securityHeaderInterceptor: exactly one value, exactly "true".
-    if (headers[SECURITY_HEADER] !== 'true') {
-      throw new InvalidArgumentError('security header missing from request');
-    }
+    requireSecurityHeader(headers);
     const body = await readBody(stream, d.readMaxBytes, call.signal);
-    parseRequest(route.request, unframe(body, 'server-streaming'));
+    parseMessage(route.request, unframe(body, 'server-streaming'));
     const ctx = { peer: d.peerOf(stream.session), signal: call.signal };
     // Nothing is written before the caller is attested: an unattested caller gets its error only.
     const caller = await attestCaller(d, ctx, true);
@@ -152,17 +140,10 @@ async function handle(
     const reason: unknown = call.signal.aborted ? call.signal.reason : e;
     respondError(stream, contentType, toConnectError(reason, path, d.log));
   } finally {
-    if (deadline) clearTimeout(deadline);
-    stream.removeListener('close', onClose);
+    call.end();
     d.shutdown.removeEventListener('abort', onShutdown);
   }
 }
-
-/**
- * The client went away: nothing is written to it any more, so one shared reason serves (a
- * ConnectError per stream costs a stack trace per closed stream).
- */
-const CANCELLED = new ConnectError('request cancelled', Code.Canceled);
 
 /**
  * Writes the caller's answer at once and again after every change whose answer differs from the
@@ -228,14 +209,4 @@ function follow(
     if (signal.aborted) finish();
     else send();
   });
-}
-
-/** Connect's behaviour and text for a request message that does not parse. */
-function parseRequest(schema: DescMessage, bytes: Uint8Array): void {
-  try {
-    fromBinary(schema, bytes);
-  } catch (e) {
-    const m = e instanceof Error ? e.message : String(e);
-    throw new ConnectError(`parse binary: ${m}`, Code.Internal);
-  }
 }

@@ -10,7 +10,7 @@ import {
   JWTSVIDRequestSchema,
   JWTSVIDResponseSchema,
 } from '../../../proto/gen/spiffe/workload_pb.js';
-import { encodeGrpcMessage, parseGrpcTimeout, unframe } from './fast-unary.ts';
+import { encodeGrpcMessage, parseGrpcTimeout, unframe } from './fast-grpc.ts';
 import { TD, makePki, startOnTempSocket, type Pki, type Running } from './testing/fixtures.ts';
 
 interface Reply {

@@ -4,6 +4,7 @@
 // refreshed at half its lifetime simply leaves its frame behind, dropped at the next overflow.
 import { create, toBinary } from '@bufbuild/protobuf';
 import { JWTSVIDResponseSchema } from '../../../proto/gen/spiffe/workload_pb.js';
+import { grpcFrame } from './fast-grpc.ts';
 import type { JwtSvidItem } from './identity-source.ts';
 import { uniqueHints, usableHint } from './responses.ts';
 
@@ -54,13 +55,4 @@ export function encode(svids: readonly JwtSvidItem[]): Buffer {
     }),
   );
   return grpcFrame(out);
-}
-
-/** One uncompressed gRPC message: flag 0, big-endian length, the bytes. */
-export function grpcFrame(message: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(5 + message.byteLength);
-  frame[0] = 0;
-  frame.writeUInt32BE(message.byteLength, 1);
-  frame.set(message, 5);
-  return frame;
 }

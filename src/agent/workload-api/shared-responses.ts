@@ -14,6 +14,7 @@ import { toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobu
 import { PermissionDeniedError } from '../../core/errors.ts';
 import { formatSelector, type Selector } from '../../core/selector.ts';
 import type { AttestedCaller } from '../attestation/caller.ts';
+import { grpcFrame } from './fast-grpc.ts';
 import type { WorkloadIdentitySource, WorkloadView } from './identity-source.ts';
 
 /** One streaming method's answer: its message, and whether a caller without SVIDs is refused. */
@@ -114,10 +115,5 @@ function compute(kind: StreamKind, view: WorkloadView): SharedAnswer {
   if (kind.needsSvid ? view.svids.length === 0 : !view.identified) {
     return { error: new PermissionDeniedError('no identity issued') };
   }
-  const bytes = toBinary(kind.schema, kind.toMessage(view));
-  const frame = Buffer.allocUnsafe(5 + bytes.byteLength);
-  frame[0] = 0;
-  frame.writeUInt32BE(bytes.byteLength, 1);
-  frame.set(bytes, 5);
-  return { frame };
+  return { frame: grpcFrame(toBinary(kind.schema, kind.toMessage(view))) };
 }

@@ -3,17 +3,17 @@
 import type { Command } from 'commander';
 import type { AccessPolicy, CredentialProvider, ServerWorkload } from '../../client/api/access.ts';
 import { InvalidArgumentError, TesseraError } from '../../core/errors.ts';
+import {
+  accessPolicyFromWire,
+  credentialProviderFromWire,
+  serverWorkloadFromWire,
+} from '../../wire/access.ts';
 import { isoFromMillis } from '../output.ts';
 import type { AdminContext } from '../context.ts';
 
 export function serverWorkloadJson(w: ServerWorkload) {
   return {
-    name: w.name,
-    host: w.host,
-    port: w.port,
-    protocol: w.protocol,
-    pathPrefix: w.pathPrefix,
-    present: w.present,
+    ...serverWorkloadFromWire(w),
     createdAt: isoFromMillis(w.createdAt),
     updatedAt: isoFromMillis(w.updatedAt),
   };
@@ -32,9 +32,7 @@ export const serverWorkloadRow = (w: ServerWorkload): string[] => [
 
 export function credentialProviderJson(p: CredentialProvider) {
   return {
-    name: p.name,
-    type: p.type,
-    config: p.config ?? {},
+    ...credentialProviderFromWire(p),
     createdAt: isoFromMillis(p.createdAt),
     updatedAt: isoFromMillis(p.updatedAt),
   };
@@ -49,13 +47,11 @@ export const credentialProviderRow = (p: CredentialProvider): string[] => [
 ];
 
 export function accessPolicyJson(p: AccessPolicy) {
+  const { name, deny, ...rest } = accessPolicyFromWire(p);
   return {
-    name: p.name,
-    effect: p.deny ? 'deny' : 'allow',
-    client: p.client,
-    server: p.server,
-    credentialProvider: p.credentialProvider,
-    condition: p.condition,
+    name,
+    effect: deny ? 'deny' : 'allow',
+    ...rest,
     createdAt: isoFromMillis(p.createdAt),
     updatedAt: isoFromMillis(p.updatedAt),
   };

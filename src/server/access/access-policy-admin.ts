@@ -7,6 +7,7 @@ import { NotFoundError } from '../../core/errors.ts';
 import type { AccessPolicyFilter } from '../../store/types.ts';
 import type { RequestContext } from '../../core/caller.ts';
 import type { AccessAdminDeps } from './access-admin-deps.ts';
+import { auditedChange } from './audited-change.ts';
 import {
   type AccessPolicyInput,
   type At,
@@ -45,16 +46,14 @@ export class AccessPolicyAdmin {
 
   async create(ctx: RequestContext, input: AccessPolicyInput): Promise<AccessPolicy> {
     const p = checkPolicy(this.#d, '', input, this.#d.clock.now());
-    return this.#d.store.transaction(async (tx) => {
-      const created = await tx.access.createAccessPolicy(p);
-      await this.#d.auditor.record(tx, ctx, {
-        action: 'access_policy.create',
-        target: p.name,
-        outcome: 'success',
-        details: describePolicy(created),
-      });
-      return created;
-    });
+    return auditedChange(
+      this.#d,
+      ctx,
+      'access_policy.create',
+      p.name,
+      (tx) => tx.access.createAccessPolicy(p),
+      describePolicy,
+    );
   }
 
   /** Replaces every field but the name; then ends the leases released under the old version. */
@@ -63,18 +62,21 @@ export class AccessPolicyAdmin {
     input: AccessPolicyInput,
   ): Promise<{ policy: AccessPolicy; leasesEnded: number }> {
     const p = checkPolicy(this.#d, '', input, this.#d.clock.now());
-    const policy = await this.#d.store.transaction(async (tx) => {
-      const old = await tx.access.getAccessPolicy(p.name);
-      if (!old) throw notFound(p.name);
-      const updated = await tx.access.updateAccessPolicy({ ...p, createdAt: old.createdAt });
-      await this.#d.auditor.record(tx, ctx, {
-        action: 'access_policy.update',
-        target: p.name,
-        outcome: 'success',
-        details: { ...describePolicy(updated), previous: describePolicy(old) },
-      });
-      return updated;
-    });
+    const { updated: policy } = await auditedChange(
+      this.#d,
+      ctx,
+      'access_policy.update',
+      p.name,
+      async (tx) => {
+        const old = await tx.access.getAccessPolicy(p.name);
+        if (!old) throw notFound(p.name);
+        return {
+          old,
+          updated: await tx.access.updateAccessPolicy({ ...p, createdAt: old.createdAt }),
+        };
+      },
+      ({ old, updated }) => ({ ...describePolicy(updated), previous: describePolicy(old) }),
+    );
     const leasesEnded = await this.#d.revocation.revoke(
       { policy: p.name },
       `access policy "${p.name}" changed`,
@@ -87,16 +89,14 @@ export class AccessPolicyAdmin {
     name: string,
   ): Promise<{ policy: AccessPolicy; leasesEnded: number }> {
     checkName('', 'name', name);
-    const policy = await this.#d.store.transaction(async (tx) => {
-      const gone = await tx.access.deleteAccessPolicy(name);
-      await this.#d.auditor.record(tx, ctx, {
-        action: 'access_policy.delete',
-        target: name,
-        outcome: 'success',
-        details: describePolicy(gone),
-      });
-      return gone;
-    });
+    const policy = await auditedChange(
+      this.#d,
+      ctx,
+      'access_policy.delete',
+      name,
+      (tx) => tx.access.deleteAccessPolicy(name),
+      describePolicy,
+    );
     const leasesEnded = await this.#d.revocation.revoke(
       { policy: name },
       `access policy "${name}" deleted`,

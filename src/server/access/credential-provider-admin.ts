@@ -5,6 +5,7 @@ import { policiesPhrase, type CredentialProviderRecord } from '../../core/access
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../core/errors.ts';
 import type { RequestContext } from '../../core/caller.ts';
 import type { AccessAdminDeps } from './access-admin-deps.ts';
+import { auditedChange } from './audited-change.ts';
 import { type At, checkName, type CredentialProviderInput, shown } from './access-fields.ts';
 
 export const MAX_PROVIDER_TYPE_LENGTH = 64;
@@ -76,20 +77,14 @@ export class CredentialProviderAdmin {
     const { record, secrets } = checkProvider(this.#d, '', input);
     await checkSecretsExist(this.#d, '', record.name, secrets);
     const now = this.#d.clock.now();
-    return this.#d.store.transaction(async (tx) => {
-      const created = await tx.access.createCredentialProvider({
-        ...record,
-        createdAt: now,
-        updatedAt: now,
-      });
-      await this.#d.auditor.record(tx, ctx, {
-        action: 'credential_provider.create',
-        target: record.name,
-        outcome: 'success',
-        details: describeProvider(created, secrets),
-      });
-      return created;
-    });
+    return auditedChange(
+      this.#d,
+      ctx,
+      'credential_provider.create',
+      record.name,
+      (tx) => tx.access.createCredentialProvider({ ...record, createdAt: now, updatedAt: now }),
+      (created) => describeProvider(created, secrets),
+    );
   }
 
   /**
@@ -118,16 +113,14 @@ export class CredentialProviderAdmin {
       { provider: name },
       `credential provider "${name}" deleted`,
     );
-    const provider = await this.#d.store.transaction(async (tx) => {
-      const gone = await tx.access.deleteCredentialProvider(name);
-      await this.#d.auditor.record(tx, ctx, {
-        action: 'credential_provider.delete',
-        target: name,
-        outcome: 'success',
-        details: { type: gone.type },
-      });
-      return gone;
-    });
+    const provider = await auditedChange(
+      this.#d,
+      ctx,
+      'credential_provider.delete',
+      name,
+      (tx) => tx.access.deleteCredentialProvider(name),
+      (gone) => ({ type: gone.type }),
+    );
     return { provider, leasesEnded };
   }
 

@@ -4,6 +4,7 @@ import type { ServerWorkload } from '../../core/access.ts';
 import { NotFoundError } from '../../core/errors.ts';
 import type { RequestContext } from '../../core/caller.ts';
 import type { AccessAdminDeps } from './access-admin-deps.ts';
+import { auditedChange } from './audited-change.ts';
 import { checkName, checkServerWorkload, type ServerWorkloadInput } from './access-fields.ts';
 
 /** Audit details of a server workload: its fields, none of them secret. */
@@ -25,51 +26,49 @@ export class ServerWorkloadAdmin {
   async create(ctx: RequestContext, input: ServerWorkloadInput): Promise<ServerWorkload> {
     const now = this.#d.clock.now();
     const w = { ...checkServerWorkload('', input), createdAt: now, updatedAt: now };
-    return this.#d.store.transaction(async (tx) => {
-      const created = await tx.access.createServerWorkload(w);
-      await this.#d.auditor.record(tx, ctx, {
-        action: 'server_workload.create',
-        target: w.name,
-        outcome: 'success',
-        details: describeWorkload(created),
-      });
-      return created;
-    });
+    return auditedChange(
+      this.#d,
+      ctx,
+      'server_workload.create',
+      w.name,
+      (tx) => tx.access.createServerWorkload(w),
+      describeWorkload,
+    );
   }
 
   /** Replaces every field but the name. */
   async update(ctx: RequestContext, input: ServerWorkloadInput): Promise<ServerWorkload> {
     const fields = checkServerWorkload('', input);
-    return this.#d.store.transaction(async (tx) => {
-      const old = await tx.access.getServerWorkload(fields.name);
-      if (!old) throw notFound(fields.name);
-      const updated = await tx.access.updateServerWorkload({
-        ...fields,
-        createdAt: old.createdAt,
-        updatedAt: this.#d.clock.now(),
-      });
-      await this.#d.auditor.record(tx, ctx, {
-        action: 'server_workload.update',
-        target: fields.name,
-        outcome: 'success',
-        details: { ...describeWorkload(updated), previous: describeWorkload(old) },
-      });
-      return updated;
-    });
+    const { updated } = await auditedChange(
+      this.#d,
+      ctx,
+      'server_workload.update',
+      fields.name,
+      async (tx) => {
+        const old = await tx.access.getServerWorkload(fields.name);
+        if (!old) throw notFound(fields.name);
+        const updated = await tx.access.updateServerWorkload({
+          ...fields,
+          createdAt: old.createdAt,
+          updatedAt: this.#d.clock.now(),
+        });
+        return { old, updated };
+      },
+      ({ old, updated }) => ({ ...describeWorkload(updated), previous: describeWorkload(old) }),
+    );
+    return updated;
   }
 
   async delete(ctx: RequestContext, name: string): Promise<ServerWorkload> {
     checkName('', 'name', name);
-    return this.#d.store.transaction(async (tx) => {
-      const gone = await tx.access.deleteServerWorkload(name);
-      await this.#d.auditor.record(tx, ctx, {
-        action: 'server_workload.delete',
-        target: name,
-        outcome: 'success',
-        details: describeWorkload(gone),
-      });
-      return gone;
-    });
+    return auditedChange(
+      this.#d,
+      ctx,
+      'server_workload.delete',
+      name,
+      (tx) => tx.access.deleteServerWorkload(name),
+      describeWorkload,
+    );
   }
 
   async get(name: string): Promise<ServerWorkload> {

@@ -26,6 +26,7 @@ import { Auditor } from '../audit/auditor.ts';
 import { EntryIndex } from '../registration/entry-index.ts';
 import { CredentialBroker, type ReleaseAgent } from './broker.ts';
 import type { ReleaseInput } from './release-input.ts';
+import { clientEntry, ordersDb } from './testing/fixtures.ts';
 
 const NOW = Date.UTC(2030, 0, 1);
 const SECRET = 'hunter2-very-secret-value';
@@ -34,33 +35,9 @@ const OTHER_AGENT = 'spiffe://example.org/spire/agent/join_token/a2';
 const CLIENT = 'spiffe://example.org/ns/prod/sa/web';
 const ENTRY_ID = '11111111-1111-4111-8111-111111111111';
 
-const entry: Entry = {
-  id: ENTRY_ID,
-  spiffeId: CLIENT,
-  parentId: AGENT,
-  selectors: [{ type: 'unix', value: 'uid:1000' }],
-  x509SvidTtl: 0,
-  jwtSvidTtl: 0,
-  dnsNames: [],
-  federatesWith: [],
-  admin: false,
-  downstream: false,
-  expiresAt: null,
-  hint: '',
-  revision: 1,
-  createdAt: NOW,
-};
+const entry: Entry = clientEntry(ENTRY_ID, CLIENT, AGENT, NOW);
 const agent: ReleaseAgent = { spiffeId: AGENT, selectors: [] };
-const server: ServerWorkload = {
-  name: 'orders-db',
-  host: 'db.internal',
-  port: 5432,
-  protocol: 'postgres',
-  pathPrefix: '',
-  present: 'postgres-password',
-  createdAt: NOW,
-  updatedAt: NOW,
-};
+const server: ServerWorkload = ordersDb(NOW);
 const providerRecord: CredentialProviderRecord = {
   name: 'orders-password',
   type: 'test-static',

@@ -13,6 +13,7 @@ import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
 import { Auditor } from '../audit/auditor.ts';
 import { SecretStoreService } from '../broker/secret-store.ts';
+import { clientEntry, ordersDb } from '../broker/testing/fixtures.ts';
 import { EntryIndex } from '../registration/entry-index.ts';
 import type { Minter } from '../svid/minter.ts';
 import { type BrokerParts, buildBroker } from './broker.ts';
@@ -40,16 +41,7 @@ before(async () => {
     'orders-db',
     new TextEncoder().encode(JSON.stringify({ username: 'app', password: SECRET })),
   );
-  await store.access.createServerWorkload({
-    name: 'orders-db',
-    host: 'db.internal',
-    port: 5432,
-    protocol: 'postgres',
-    pathPrefix: '',
-    present: 'postgres-password',
-    createdAt: NOW,
-    updatedAt: NOW,
-  });
+  await store.access.createServerWorkload(ordersDb(NOW));
   await store.access.createCredentialProvider({
     name: 'orders-password',
     type: 'static-secret',
@@ -58,22 +50,7 @@ before(async () => {
     updatedAt: NOW,
   });
   const index = new EntryIndex('spiffe://example.org/spire/server');
-  index.upsert({
-    id: ENTRY_ID,
-    spiffeId: CLIENT,
-    parentId: AGENT,
-    selectors: [{ type: 'unix', value: 'uid:1000' }],
-    x509SvidTtl: 0,
-    jwtSvidTtl: 0,
-    dnsNames: [],
-    federatesWith: [],
-    admin: false,
-    downstream: false,
-    expiresAt: null,
-    hint: '',
-    revision: 1,
-    createdAt: NOW,
-  });
+  index.upsert(clientEntry(ENTRY_ID, CLIENT, AGENT, NOW));
   parts = await buildBroker({
     config: { default_jwt_svid_ttl: 300_000, sts: undefined },
     store,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Entry } from '../../core/entry.ts';
 import { parseSelector } from '../../core/selector.ts';
+import { entryOf } from '../../core/testing/entry.ts';
 import { EntryIndex } from './entry-index.ts';
 
 const SERVER = 'spiffe://example.org/spire/server';
@@ -12,23 +13,15 @@ const NOW = 1_700_000_000_000;
 let seq = 0;
 function entry(spiffePath: string, parentId: string, over: Partial<Entry> = {}): Entry {
   seq++;
-  return {
+  return entryOf({
     id: `e-${seq}`,
     spiffeId: `spiffe://example.org/${spiffePath}`,
     parentId,
     selectors: [{ type: 'unix', value: `uid:${seq}` }],
-    x509SvidTtl: 0,
-    jwtSvidTtl: 0,
-    dnsNames: [],
-    federatesWith: [],
-    admin: false,
-    downstream: false,
-    expiresAt: null,
-    hint: '',
     revision: 0,
     createdAt: NOW,
     ...over,
-  };
+  });
 }
 
 function alias(path: string, selectors: string[], over: Partial<Entry> = {}): Entry {

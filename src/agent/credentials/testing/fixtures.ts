@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ManualClock } from '../../../core/clock.ts';
 import type { Entry } from '../../../core/entry.ts';
+import { entryOf } from '../../../core/testing/entry.ts';
 import { formatSelector, type Selector } from '../../../core/selector.ts';
 import {
   AttestationService,
@@ -25,7 +26,7 @@ export const UID = process.getuid?.() ?? 0;
 export const T0 = Date.now();
 
 export function testEntry(id: string, spiffeId: string, selectors: string[], revision = 1): Entry {
-  return {
+  return entryOf({
     id,
     spiffeId,
     parentId: 'spiffe://example.org/spire/agent/test',
@@ -33,17 +34,8 @@ export function testEntry(id: string, spiffeId: string, selectors: string[], rev
       const i = s.indexOf(':');
       return { type: s.slice(0, i), value: s.slice(i + 1) };
     }),
-    x509SvidTtl: 0,
-    jwtSvidTtl: 0,
-    dnsNames: [],
-    federatesWith: [],
-    admin: false,
-    downstream: false,
-    expiresAt: null,
-    hint: '',
     revision,
-    createdAt: 0,
-  };
+  });
 }
 
 /** The server side, scripted: `answer` decides; every ask is recorded. */

@@ -4,6 +4,7 @@
 // http://169.254.169.254).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { allowReattestationSetting, metadataEndpointSetting } from '../cloud-config.ts';
 import { metadataEndpoint } from '../metadata-http.ts';
 import type { NodeAttestorPlugin } from '../node-attestor.ts';
 import { awsIidAgent } from './agent.ts';
@@ -17,25 +18,14 @@ const serverSchema = z.strictObject({
     .array(z.string().regex(/^\d{12}$/, 'expected a 12-digit AWS account ID'))
     .min(1)
     .max(1000),
-  /** Let an instance attest again while its node is recorded (off: trust on first use). */
-  allow_reattestation: z.boolean().default(false),
+  allow_reattestation: allowReattestationSetting,
   /** PEM file of the certificates that replace AWS's published PKCS#7 certificates. */
   ca_certificates_file: z.string().default(''),
 });
 
 const agentSchema = z.strictObject({
   /** The instance metadata service. */
-  endpoint: z
-    .string()
-    .default('http://169.254.169.254')
-    .refine((v) => {
-      try {
-        metadataEndpoint(v, 'endpoint');
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'expected an http(s) URL without query'),
+  endpoint: metadataEndpointSetting('http://169.254.169.254'),
 });
 
 const PEM_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;

@@ -10,6 +10,7 @@ import {
 } from '../../../../test/helpers/aws-iid.ts';
 import { awsImds } from '../../../../test/helpers/cloud-metadata.ts';
 import type { NodeAttestor } from '../node-attestor.ts';
+import { noChallenge, refused } from '../testing/attestation.ts';
 import { awsIidAgent, fetchAwsIid } from './agent.ts';
 import { AWS_PKCS7_CERTIFICATES } from './aws-certificates.ts';
 import { encodeAwsIidPayload } from './document.ts';
@@ -32,11 +33,8 @@ function attestor(
   });
 }
 
-const noChallenge = async (): Promise<Uint8Array> => assert.fail('no challenge expected');
-
-async function denied(payload: Uint8Array, message: string, a = attestor()): Promise<void> {
-  await assert.rejects(a.attest(payload, noChallenge), { name: 'PermissionDeniedError', message });
-}
+const denied = (payload: Uint8Array, message: string, a = attestor()) =>
+  refused(a, payload, message);
 
 before(() => {
   aws = makeAwsSigner('aws');

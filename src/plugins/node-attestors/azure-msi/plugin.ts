@@ -2,20 +2,16 @@
 // `tenants` (each a `tenant_id` and the `resource` its tokens must be for), `jwks_url` (Entra's
 // keys) and `allow_reattestation`. Agent: `azure_msi: { endpoint, resource, api_version }`.
 import { z } from 'zod';
-import { JwksSource, jwksUrl } from '../cloud-jwt.ts';
+import {
+  allowReattestationSetting,
+  jwksSourceOf,
+  jwksUrlSetting,
+  metadataEndpointSetting,
+} from '../cloud-config.ts';
 import { metadataEndpoint } from '../metadata-http.ts';
 import type { NodeAttestorPlugin } from '../node-attestor.ts';
 import { azureMsiAgent } from './agent.ts';
 import { AZURE_MSI_TYPE, DEFAULT_AZURE_RESOURCE, createAzureMsiAttestor } from './server.ts';
-
-const valid = (check: (v: string) => unknown) => (v: string) => {
-  try {
-    check(v);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const resource = z.string().min(1).max(256).default(DEFAULT_AZURE_RESOURCE);
 
@@ -33,25 +29,12 @@ const serverSchema = z.strictObject({
     .min(1)
     .max(100),
   /** Microsoft Entra's token signing keys. */
-  jwks_url: z
-    .string()
-    .default('https://login.microsoftonline.com/common/discovery/keys')
-    .refine(
-      valid((v) => jwksUrl(v, 'jwks_url')),
-      'expected https (http only to loopback)',
-    ),
-  /** Let an identity attest again while its node is recorded (off: trust on first use). */
-  allow_reattestation: z.boolean().default(false),
+  jwks_url: jwksUrlSetting('https://login.microsoftonline.com/common/discovery/keys'),
+  allow_reattestation: allowReattestationSetting,
 });
 
 const agentSchema = z.strictObject({
-  endpoint: z
-    .string()
-    .default('http://169.254.169.254')
-    .refine(
-      valid((v) => metadataEndpoint(v, 'endpoint')),
-      'expected an http(s) URL without query',
-    ),
+  endpoint: metadataEndpointSetting('http://169.254.169.254'),
   resource,
   api_version: z
     .string()
@@ -64,7 +47,7 @@ export const azureMsiPlugin: NodeAttestorPlugin<typeof serverSchema, typeof agen
   serverSchema,
   createServer: (config, deps) =>
     createAzureMsiAttestor({
-      keys: new JwksSource({ url: jwksUrl(config.jwks_url, 'azure_msi.jwks_url'), now: deps.now }),
+      keys: jwksSourceOf(AZURE_MSI_TYPE, config.jwks_url, deps.now),
       tenants: config.tenants.map((t) => ({ tenantId: t.tenant_id, resource: t.resource })),
       allowReattestation: config.allow_reattestation,
       now: deps.now,

@@ -13,6 +13,7 @@ import {
 } from '../../../../test/helpers/cloud-tokens.ts';
 import { JwksSource } from '../cloud-jwt.ts';
 import type { NodeAttestor } from '../node-attestor.ts';
+import { noChallenge, refused } from '../testing/attestation.ts';
 import { azureMsiAgent } from './agent.ts';
 import { AZURE_MSI_TYPE, createAzureMsiAttestor, parseMirid } from './server.ts';
 
@@ -36,12 +37,7 @@ function attestor(): NodeAttestor {
   });
 }
 
-const noChallenge = async (): Promise<Uint8Array> => assert.fail('no challenge expected');
-const denied = (token: string, message: string) =>
-  assert.rejects(attestor().attest(Buffer.from(token), noChallenge), {
-    name: 'PermissionDeniedError',
-    message,
-  });
+const denied = (token: string, message: string) => refused(attestor(), Buffer.from(token), message);
 
 describe('azure_msi server half', () => {
   it('admits a token of an allowed tenant for its resource: ID, selectors from xms_mirid', async () => {

@@ -2,20 +2,16 @@
 // `project_ids`, `audience`, `jwks_url` (Google's keys) and `allow_reattestation`. Agent:
 // `gcp_iit: { endpoint, audience }` (metadata server, default http://metadata.google.internal).
 import { z } from 'zod';
-import { JwksSource, jwksUrl } from '../cloud-jwt.ts';
+import {
+  allowReattestationSetting,
+  jwksSourceOf,
+  jwksUrlSetting,
+  metadataEndpointSetting,
+} from '../cloud-config.ts';
 import { metadataEndpoint } from '../metadata-http.ts';
 import type { NodeAttestorPlugin } from '../node-attestor.ts';
 import { gcpIitAgent } from './agent.ts';
 import { createGcpIitAttestor, DEFAULT_GCP_AUDIENCE, GCP_IIT_TYPE } from './server.ts';
-
-const valid = (check: (v: string) => unknown) => (v: string) => {
-  try {
-    check(v);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const audience = z.string().min(1).max(256).default(DEFAULT_GCP_AUDIENCE);
 
@@ -25,25 +21,12 @@ const serverSchema = z.strictObject({
   /** The audience agents request their token for. */
   audience,
   /** Google's token signing keys. */
-  jwks_url: z
-    .string()
-    .default('https://www.googleapis.com/oauth2/v3/certs')
-    .refine(
-      valid((v) => jwksUrl(v, 'jwks_url')),
-      'expected https (http only to loopback)',
-    ),
-  /** Let an instance attest again while its node is recorded (off: trust on first use). */
-  allow_reattestation: z.boolean().default(false),
+  jwks_url: jwksUrlSetting('https://www.googleapis.com/oauth2/v3/certs'),
+  allow_reattestation: allowReattestationSetting,
 });
 
 const agentSchema = z.strictObject({
-  endpoint: z
-    .string()
-    .default('http://metadata.google.internal')
-    .refine(
-      valid((v) => metadataEndpoint(v, 'endpoint')),
-      'expected an http(s) URL without query',
-    ),
+  endpoint: metadataEndpointSetting('http://metadata.google.internal'),
   audience,
 });
 
@@ -52,7 +35,7 @@ export const gcpIitPlugin: NodeAttestorPlugin<typeof serverSchema, typeof agentS
   serverSchema,
   createServer: (config, deps) =>
     createGcpIitAttestor({
-      keys: new JwksSource({ url: jwksUrl(config.jwks_url, 'gcp_iit.jwks_url'), now: deps.now }),
+      keys: jwksSourceOf(GCP_IIT_TYPE, config.jwks_url, deps.now),
       audience: config.audience,
       projectIds: new Set(config.project_ids),
       allowReattestation: config.allow_reattestation,

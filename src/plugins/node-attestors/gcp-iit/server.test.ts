@@ -11,6 +11,7 @@ import {
 } from '../../../../test/helpers/cloud-tokens.ts';
 import { JwksSource } from '../cloud-jwt.ts';
 import type { NodeAttestor } from '../node-attestor.ts';
+import { noChallenge, refused } from '../testing/attestation.ts';
 import { gcpIitAgent } from './agent.ts';
 import { GCP_IIT_TYPE, createGcpIitAttestor } from './server.ts';
 
@@ -36,12 +37,7 @@ function attestor(o: { allow?: boolean } = {}): NodeAttestor {
   });
 }
 
-const noChallenge = async (): Promise<Uint8Array> => assert.fail('no challenge expected');
-const denied = (token: string, message: string) =>
-  assert.rejects(attestor().attest(Buffer.from(token), noChallenge), {
-    name: 'PermissionDeniedError',
-    message,
-  });
+const denied = (token: string, message: string) => refused(attestor(), Buffer.from(token), message);
 
 describe('gcp_iit server half', () => {
   it('admits a Google-signed token for our audience: ID, selectors, trust on first use', async () => {
