@@ -262,13 +262,10 @@ describe('SecretStoreService', () => {
       updatedAt: now,
     });
     const again = await e.open();
-    assert.deepEqual(
-      (await e.store.secrets.listKeks()).map((k) => [k.state, k.owner]).sort(),
-      [
-        ['active', 'server-1'],
-        ['pending', 'server-2'],
-      ],
-    );
+    assert.deepEqual((await e.store.secrets.listKeks()).map((k) => [k.state, k.owner]).sort(), [
+      ['active', 'server-1'],
+      ['pending', 'server-2'],
+    ]);
     await assert.rejects(again.rotateKek(CTX), {
       name: 'FailedPreconditionError',
       message: `secret store: a KEK rotation by server server-2 is in progress (KEK ${id}); try again when it has finished`,
