@@ -93,18 +93,8 @@ export class CredentialService {
     ask: CredentialAsk,
     signal?: AbortSignal,
   ): Promise<ServedCredential> {
-    checkAsk(ask);
-    const entry = pickEntry(caller.entries, ask.spiffeId);
-    const key: CredentialKey = {
-      entryId: entry.id,
-      entryRevision: entry.revision,
-      clientKey: this.#clientKey(caller),
-      server: ask.server,
-    };
-    // The common answer, without a promise chain: the agent's CPU per cached release is the
-    // figure bench/credentials.bench.ts holds to its target.
-    const hit = this.#cache.peek(key);
-    if (hit) return { credential: this.#named(hit, entry, ask.server), cached: true };
+    const { entry, key, hit } = this.#lookup(caller, ask);
+    if (hit) return { credential: hit, cached: true };
     const asked = this.#cache.get(key, () =>
       this.#release(
         {
@@ -123,6 +113,30 @@ export class CredentialService {
       throw new CredentialDeniedError(ask.server, entry.spiffeId, served.denial);
     }
     return { credential: this.#named(served.released, entry, ask.server), cached: served.cached };
+  }
+
+  /**
+   * The cached credential for `ask` as `caller`, synchronously, or undefined: the common answer
+   * without a promise chain (the agent's CPU per cached release is the figure
+   * bench/credentials.bench.ts holds to its target). Throws what get() throws for a bad ask or a
+   * caller without the identity.
+   */
+  cached(caller: AttestedCaller, ask: CredentialAsk): ReleasedCredential | undefined {
+    return this.#lookup(caller, ask).hit;
+  }
+
+  #lookup(caller: AttestedCaller, ask: CredentialAsk) {
+    checkAsk(ask);
+    const entry = pickEntry(caller.entries, ask.spiffeId);
+    const key: CredentialKey = {
+      entryId: entry.id,
+      entryRevision: entry.revision,
+      clientKey: this.#clientKey(caller),
+      server: ask.server,
+    };
+    const peeked = this.#cache.peek(key);
+    const hit = peeked ? this.#named(peeked, entry, ask.server) : undefined;
+    return { entry, key, hit };
   }
 
   /** The server names the client and server workload; an older one may leave them out. */

@@ -15,6 +15,7 @@ import {
 import { DenialSchema } from '../../../proto/gen/tessera/v1/release_pb.js';
 import type { ReleasedCredential } from '../cache/credential-cache.ts';
 import type { AttestationService } from '../attestation/attestation-service.ts';
+import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import { attestCaller, type CallContext } from '../workload-api/caller.ts';
 import { CredentialDeniedError, type CredentialService } from './credential-service.ts';
 
@@ -54,6 +55,22 @@ export async function getCredential(
   } catch (e) {
     throw deniedToConnect(e);
   }
+}
+
+/**
+ * A repeated call answered without a promise in between: the connection's reused attestation
+ * (re-validated, its pin checked) and a cached credential; undefined when either is missing
+ * (then getCredential). Throws, like getCredential, for a bad ask or a caller without the identity.
+ */
+export function cachedCredentialResponse(
+  d: CredentialDoorDeps,
+  peer: ConnectionPeer,
+  req: { readonly serverWorkload: string; readonly spiffeId: string },
+): GetCredentialResponse | undefined {
+  const caller = d.attestation.reused(peer);
+  if (caller === undefined) return undefined;
+  const hit = d.credentials.cached(caller, { server: req.serverWorkload, spiffeId: req.spiffeId });
+  return hit === undefined ? undefined : responseOf(hit);
 }
 
 const responses = new WeakMap<ReleasedCredential, GetCredentialResponse>();

@@ -24,6 +24,7 @@ import {
 import type { WorkloadApiLogger } from '../workload-api/log.ts';
 import {
   GET_CREDENTIAL_PATH,
+  cachedCredentialResponse,
   encodedResponse,
   getCredential,
   type CredentialDoorDeps,
@@ -65,7 +66,9 @@ async function handle(
     requireSecurityHeader(headers);
     const body = await readBody(stream, d.readMaxBytes, call.signal);
     const req = parseMessage(GetCredentialRequestSchema, unframe(body));
-    const res = await getCredential(d, { peer, signal: call.signal }, req);
+    const res =
+      cachedCredentialResponse(d, peer, req) ??
+      (await getCredential(d, { peer, signal: call.signal }, req));
     if (call.signal.aborted) throw call.signal.reason;
     respondMessage(stream, contentType, grpcFrame(encodedResponse(res)));
   } catch (e) {
