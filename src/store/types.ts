@@ -8,13 +8,10 @@
 //   row locks), never by memory, so several servers can share one PostgreSQL.
 // - Driver errors are mapped: unique violation → AlreadyExistsError; connection failures →
 //   UnavailableError; everything else → TesseraError('internal') with the cause attached.
-import type {
-  AccessPolicy,
-  CredentialProviderRecord,
-  Lease,
-  LeaseScope,
-  ServerWorkload,
-} from '../core/access.ts';
+import type { AccessRevisionStore, AccessStore } from './ports/access.ts';
+import type { LeaseStore } from './ports/leases.ts';
+import type { SecretStore } from './ports/secrets.ts';
+import type { StsStore } from './ports/sts.ts';
 import type { AuditEvent, AuditRecord } from '../core/audit.ts';
 import type { Authority, AuthorityKind, AuthorityStatus } from '../core/authority.ts';
 import type { Bundle } from '../core/bundle.ts';
@@ -22,6 +19,12 @@ import type { Entry } from '../core/entry.ts';
 import type { FederationRelationship, FederationStatus } from '../core/federation.ts';
 import type { AttestedNode } from '../core/node.ts';
 import type { Selector } from '../core/selector.ts';
+
+// The ports of the access layer and the token exchange, each in its own file.
+export type * from './ports/access.ts';
+export type * from './ports/leases.ts';
+export type * from './ports/secrets.ts';
+export type * from './ports/sts.ts';
 
 export interface Page<T> {
   readonly items: T[];
@@ -252,237 +255,6 @@ export interface FederationStore {
   setStatus(trustDomain: string, status: FederationStatus): Promise<boolean>;
 }
 
-/** A secret of the secret store (docs/access.md): its name and which version is current. */
-export interface SecretRecord {
-  readonly name: string;
-  readonly currentVersion: number;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-}
-
-/**
- * One version of a secret, envelope-encrypted (src/crypto/secrets/envelope.ts): only ciphertext,
- * its nonce and the wrapped data key are stored — never the value or the data key in the clear.
- */
-export interface SecretVersionRecord {
-  readonly name: string;
-  readonly version: number;
-  /** AES-256-GCM ciphertext with its tag. */
-  readonly ciphertext: Uint8Array;
-  readonly nonce: Uint8Array;
-  /** The data key wrapped by KEK `kekId`. */
-  readonly wrappedKey: Uint8Array;
-  readonly kekId: string;
-  /** Plaintext size in bytes. */
-  readonly size: number;
-  readonly createdAt: number;
-}
-
-/**
- * Where a key-encryption key stands. `pending`: recorded before its key exists and while data
- * keys are re-wrapped under it (checkValue "" until the key is durable); `active`: wraps new data
- * keys (at most one); `retired`: replaced, its key destroyed once no version refers to it.
- */
-export type KekState = 'pending' | 'active' | 'retired';
-
-export interface KekRecord {
-  readonly id: string;
-  readonly state: KekState;
-  /**
-   * The server that created it (its id): only that server may roll back its pending KEK; a
-   * rotation in progress on another server is not touched.
-   */
-  readonly owner: string;
-  /** The KEK manager's check value (verify() compares it); "" while pending and not yet made. */
-  readonly checkValue: string;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-}
-
-/** A version to add: its number must be the secret's current version + 1 (1 for a new secret). */
-export type NewSecretVersion = SecretVersionRecord;
-
-/**
- * Secrets, their versions and the KEK records. Every mutation announces the `access` topic.
- * Versions are added with the current pointer in one transaction, so a crash leaves a secret at
- * exactly its old or its new version.
- */
-export interface SecretStore {
-  get(name: string): Promise<SecretRecord | null>;
-  /** Ordered by name. At most `limit` (1..100000). */
-  list(limit: number): Promise<SecretRecord[]>;
-  /** Ascending by version; [] when the secret does not exist. */
-  versions(name: string): Promise<SecretVersionRecord[]>;
-  /** The current version's row, or null when the secret does not exist. */
-  current(name: string): Promise<SecretVersionRecord | null>;
-  /**
-   * Adds `v` and makes it current, atomically; keeps the newest `keep` versions and deletes older
-   * ones. FailedPreconditionError (`conflict`) when the current version is no longer
-   * v.version - 1 (a concurrent writer: re-read and retry) or when KEK v.kekId is not `active`
-   * (a KEK rotation switched it: wrap again under the new one).
-   */
-  putVersion(v: NewSecretVersion, keep: number): Promise<SecretRecord>;
-  /** Deletes the secret and all its versions. NotFoundError when missing. */
-  delete(name: string): Promise<SecretRecord>;
-  /** Versions whose data key is wrapped by KEK `kekId`, at most `limit`, by (name, version). */
-  wrappedBy(kekId: string, limit: number): Promise<SecretVersionRecord[]>;
-  /** How many versions have their data key wrapped by KEK `kekId`. */
-  countWrappedBy(kekId: string): Promise<number>;
-  /**
-   * Replaces the wrapped data key of (name, version) if it is still wrapped by `fromKek`;
-   * false when it is not (deleted, or re-wrapped already).
-   */
-  rewrap(
-    name: string,
-    version: number,
-    fromKek: string,
-    toKek: string,
-    wrappedKey: Uint8Array,
-  ): Promise<boolean>;
-  /** Ordered by creation time, then id. */
-  listKeks(): Promise<KekRecord[]>;
-  /** AlreadyExistsError when the id exists or (state active) another KEK is active. */
-  addKek(k: KekRecord): Promise<void>;
-  /** Sets state and check value; NotFoundError when missing. */
-  updateKek(id: string, state: KekState, checkValue: string, now: number): Promise<void>;
-  /** Forgets the record; FailedPreconditionError while a version refers to it. */
-  deleteKek(id: string): Promise<void>;
-}
-
-/** An access document's objects (docs/access.md), each created or replaced by name. */
-export interface AccessDocumentRecords {
-  readonly serverWorkloads: readonly ServerWorkload[];
-  readonly credentialProviders: readonly CredentialProviderRecord[];
-  readonly accessPolicies: readonly AccessPolicy[];
-}
-
-/** Names of the objects an import replaced (they existed before); the others were created. */
-export interface AccessImportResult {
-  readonly replaced: {
-    readonly serverWorkloads: readonly string[];
-    readonly credentialProviders: readonly string[];
-    readonly accessPolicies: readonly string[];
-  };
-}
-
-export interface AccessPolicyFilter {
-  /** Only the policies for this server workload. */
-  readonly server?: string;
-}
-
-/**
- * The access model (src/core/access.ts): server workloads, credential providers and access
- * policies, by name. Referential integrity is kept in the writing transaction under row locks
- * (several servers share PostgreSQL): a policy naming an unknown server workload or provider is
- * refused with NotFoundError naming it; deleting a server workload or provider that policies
- * refer to is refused with FailedPreconditionError naming them. Every mutation announces the
- * `access` commit topic in its transaction. Lists are ordered by name.
- */
-export interface AccessStore {
-  /** AlreadyExistsError naming it when the name is taken. */
-  createServerWorkload(w: ServerWorkload): Promise<ServerWorkload>;
-  getServerWorkload(name: string): Promise<ServerWorkload | null>;
-  listServerWorkloads(): Promise<ServerWorkload[]>;
-  /** Replaces every field but name and createdAt. NotFoundError when missing. */
-  updateServerWorkload(w: ServerWorkload): Promise<ServerWorkload>;
-  /** NotFoundError when missing; FailedPreconditionError while policies refer to it. */
-  deleteServerWorkload(name: string): Promise<ServerWorkload>;
-
-  /** AlreadyExistsError naming it when the name is taken. Providers have no update. */
-  createCredentialProvider(p: CredentialProviderRecord): Promise<CredentialProviderRecord>;
-  getCredentialProvider(name: string): Promise<CredentialProviderRecord | null>;
-  listCredentialProviders(): Promise<CredentialProviderRecord[]>;
-  /** NotFoundError when missing; FailedPreconditionError while policies refer to it. */
-  deleteCredentialProvider(name: string): Promise<CredentialProviderRecord>;
-
-  /** AlreadyExistsError; NotFoundError naming an unknown server workload or provider. */
-  createAccessPolicy(p: AccessPolicy): Promise<AccessPolicy>;
-  getAccessPolicy(name: string): Promise<AccessPolicy | null>;
-  listAccessPolicies(filter?: AccessPolicyFilter): Promise<AccessPolicy[]>;
-  /** Replaces every field but name and createdAt; references checked as on create. */
-  updateAccessPolicy(p: AccessPolicy): Promise<AccessPolicy>;
-  /** NotFoundError when missing. */
-  deleteAccessPolicy(name: string): Promise<AccessPolicy>;
-
-  /**
-   * Creates or replaces every object (replacing keeps createdAt), all in one transaction: any
-   * error (an unknown reference, a duplicate name within a kind) stores nothing.
-   */
-  importDocument(doc: AccessDocumentRecords): Promise<AccessImportResult>;
-}
-
-/**
- * Where a lease stands. `creating`: recorded before its credential exists (a crash here leaves a
- * lease whose role may or may not exist); `active`: the credential was handed out; `ending`:
- * claimed by one server to end (its provider's endLease runs); `ended`: gone, kept for history
- * until pruned.
- */
-export type LeaseState = 'creating' | 'active' | 'ending' | 'ended';
-
-export interface LeaseRecord extends Lease {
-  readonly state: LeaseState;
-  /** When it entered `ending` (the claim); 0 before. */
-  readonly claimedAt: number;
-  /** Why it is ending or ended; "" before. */
-  readonly endReason: string;
-  /** When it was ended; null before. */
-  readonly endedAt: number | null;
-}
-
-/**
- * Leases of dynamic credentials (docs/access.md, "Leases"). Claiming a lease to end it is one
- * conditional UPDATE, so of several servers sharing the database exactly one ends it.
- */
-export interface LeaseStore {
-  /** Inserts in state `creating`; AlreadyExistsError when the id exists. */
-  create(lease: Lease): Promise<void>;
-  /** `creating` → `active`; false when the lease is not `creating` (claimed to end meanwhile). */
-  activate(id: string): Promise<boolean>;
-  get(id: string): Promise<LeaseRecord | null>;
-  /**
-   * Leases in `creating` or `active` matching every field of `scope` (at least one set:
-   * InvalidArgumentError otherwise), oldest first, at most `limit` (1..1000).
-   */
-  listMatching(scope: LeaseScope, limit: number): Promise<LeaseRecord[]>;
-  /**
-   * Leases due to be ended, oldest expiry first, at most `limit` (1..1000): `creating` or
-   * `active` with expiresAt <= now; `creating` created at or before `creatingBefore` (abandoned
-   * mid-creation); `ending` claimed at or before `claimedBefore` (its ender died or failed).
-   */
-  listDue(
-    due: { now: number; creatingBefore: number; claimedBefore: number },
-    limit: number,
-  ): Promise<LeaseRecord[]>;
-  /**
-   * Atomically moves the lease to `ending` (claimedAt = now, endReason = reason) when it is
-   * `creating`/`active`, or `ending` with claimedAt <= claimedBefore; returns it, or null when
-   * it is missing, ended, or claimed by someone else recently.
-   */
-  claim(
-    id: string,
-    now: number,
-    reason: string,
-    claimedBefore: number,
-  ): Promise<LeaseRecord | null>;
-  /** `ending` → `ended` (endedAt = now); false when not `ending`. */
-  markEnded(id: string, now: number): Promise<boolean>;
-  /** Deletes `ended` leases ended at or before `before`. Returns the count. */
-  pruneEnded(before: number): Promise<number>;
-}
-
-/**
- * The access revision agents compare to drop cached credentials (sync.proto access_revision):
- * one counter in the database, bumped in the same transaction as every write that announces the
- * `access` topic (sql/commit-notifier.ts), so every server sharing the database reports the same
- * value, and a missed notification is caught by reading one row.
- */
-export interface AccessRevisionStore {
-  /** The current value; positive. */
-  current(): Promise<number>;
-  /** Increments it, announcing `access` (a revocation with no other write to announce). */
-  bump(): Promise<number>;
-}
-
 export interface StoreAggregates {
   readonly entries: EntryStore;
   readonly nodes: NodeStore;
@@ -543,68 +315,4 @@ export interface Store extends StoreAggregates {
   /** Cheap round trip; UnavailableError when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** Where an STS issuer's verification keys come from. */
-export type StsKeySource = 'jwks' | 'discovery';
-
-/** An external OIDC issuer registered through the admin API (docs/token-exchange.md). */
-export interface StsIssuerRecord {
-  /** Compared byte for byte with the subject token's `iss`; the primary key. */
-  readonly issuer: string;
-  readonly audiences: readonly string[];
-  readonly keySource: StsKeySource;
-  /** The JWK Set document (JSON text) for `jwks`; "" for `discovery`. */
-  readonly jwks: string;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-}
-
-/** A trust policy created through the admin API (docs/trust-policies.md); stored uncompiled. */
-export interface TrustPolicyRecord {
-  /** Unique; the primary key. */
-  readonly name: string;
-  readonly issuer: string;
-  readonly condition: string;
-  readonly attributeMapping: Readonly<Record<string, string>>;
-  /** SPIFFE ID template, or "" for an access-token policy. */
-  readonly spiffeId: string;
-  /** Access-token audience, or "" for a SPIFFE ID policy. */
-  readonly accessTokenAudience: string;
-  readonly accessTokenScopes: readonly string[];
-  /** Access-token policies: a DPoP proof is required (RFC 9449). */
-  readonly accessTokenRequireDpop: boolean;
-  /** Access-token policies: its tokens may call /introspect and /revoke. */
-  readonly introspectionClient: boolean;
-  readonly ttl: string;
-  /** The template it was made from (github, gitlab, kubernetes), or "". */
-  readonly template: string;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-}
-
-/**
- * STS issuers and trust policies. Every mutation bumps one revision counter in the same
- * transaction, so servers sharing the database notice a change with one cheap read.
- */
-export interface StsStore {
-  /** AlreadyExistsError when the issuer is registered. */
-  addIssuer(r: StsIssuerRecord): Promise<StsIssuerRecord>;
-  getIssuer(issuer: string): Promise<StsIssuerRecord | null>;
-  /** Ordered by issuer. */
-  listIssuers(): Promise<StsIssuerRecord[]>;
-  /**
-   * NotFoundError when missing; FailedPreconditionError, naming them, while trust policies
-   * refer to it.
-   */
-  removeIssuer(issuer: string): Promise<StsIssuerRecord>;
-  /** AlreadyExistsError when a policy with this name exists. */
-  createPolicy(r: TrustPolicyRecord): Promise<TrustPolicyRecord>;
-  getPolicy(name: string): Promise<TrustPolicyRecord | null>;
-  /** Ordered by creation time, then name (the order the exchange tries them in). */
-  listPolicies(): Promise<TrustPolicyRecord[]>;
-  /** NotFoundError when missing. Returns the deleted policy. */
-  deletePolicy(name: string): Promise<TrustPolicyRecord>;
-  /** Increases with every mutation; 0 before the first. */
-  revision(): Promise<number>;
 }

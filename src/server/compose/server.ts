@@ -7,11 +7,8 @@ import pino, { type Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
 
 import { TrustDomain, serverId as serverSpiffeId } from '../../core/spiffe-id.ts';
-import type { KeyManager } from '../../crypto/key-manager.ts';
 import { writeFileAtomic } from '../../crypto/keys/atomic-write.ts';
-import { DiskKeyManager, isKeyFileName } from '../../crypto/keys/disk-key-manager.ts';
-import { MemoryKeyManager } from '../../crypto/keys/memory-key-manager.ts';
-import { loadUpstreamCa } from '../../crypto/x509/upstream-ca.ts';
+import { isKeyFileName } from '../../crypto/keys/disk-key-manager.ts';
 import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
 import type { ApiServices } from '../api/router.ts';
@@ -24,10 +21,9 @@ import {
   isCursorFileName,
   type AuditOutside,
 } from './audit.ts';
-import { createAuthorityFactory } from '../authority/authority-factory.ts';
-import { AuthorityManager, MissingAuthorityKeyError } from '../authority/authority-manager.ts';
-import { BundleCache } from '../authority/bundle-cache.ts';
-import { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
+import type { AuthorityManager } from '../authority/authority-manager.ts';
+import type { BundleCache } from '../authority/bundle-cache.ts';
+import type { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
 import type { ServerConfig } from './config/compile.ts';
 import { lockDataDir, type DataDirLock } from '../../plugins/data-dir-lock.ts';
 import { tidyDataDir } from '../../plugins/data-dir-tidy.ts';
@@ -35,10 +31,9 @@ import { ChangeFollower } from '../sync/change-follower.ts';
 import { type FollowedChanges, followChanges } from '../sync/follow-changes.ts';
 import { EntryIndex } from '../registration/entry-index.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
-import { ServerSvid } from '../authority/server-svid.ts';
+import type { ServerSvid } from '../authority/server-svid.ts';
 import type { TokenExchange } from '../sts/exchange.ts';
 import type { TokenIntrospection } from '../sts/introspection.ts';
-import { Minter } from '../svid/minter.ts';
 import { buildApiServices, buildSts, buildStsRegistry } from './services.ts';
 import { buildAccessDecisions, type AccessDecisions } from './access-decide.ts';
 import { type BrokerParts, buildBroker } from './broker.ts';
@@ -47,13 +42,13 @@ import { runTasks, type Task } from './tasks.ts';
 import { applyFederationConfig, buildFederation } from './federation.ts';
 import type { FederationService } from '../federation/federation-service.ts';
 import { buildSecretStore, kekTidyDirs } from './secrets.ts';
+import { buildAuthority, KEYS_DIR } from './authority.ts';
 
 export { VERSION } from '../../core/defaults.ts';
 /** In the data directory: this server's id, and the disk key manager's keys. */
 const SERVER_ID_FILE = 'server-id';
-const KEYS_DIR = 'keys';
 export { defaultServerDataDir, loadServerConfig, type ServerRunFlags } from './config/load.ts';
-import { logDestination, refreshHintSeconds } from './config/load.ts';
+import { logDestination } from './config/load.ts';
 import { LOG_REDACT_PATHS } from '../../core/log-text.ts';
 export const systemClock: Clock = { now: () => Date.now() };
 
@@ -179,76 +174,13 @@ export class TesseraServer {
           : { kind: 'postgres', url: config.datastore.url, poolSize: config.datastore.poolSize },
         clock,
       );
-      const keys: KeyManager =
-        config.key_manager === 'memory'
-          ? new MemoryKeyManager()
-          : await DiskKeyManager.create(path.join(config.data_dir, KEYS_DIR));
       const auditor = new Auditor(clock, store, (action, outcome) =>
         metrics.audits.inc({ action, outcome }),
       );
-      const upstream =
-        config.ca.upstream_cert_file || config.ca.upstream_key_file
-          ? loadUpstreamCa(
-              readFileSync(config.ca.upstream_cert_file, 'utf8'),
-              readFileSync(config.ca.upstream_key_file, 'utf8'),
-            )
-          : null;
-      const bundles = new BundleCache(store, td.name);
-      // A key another server published reaches this server's bundle at its commit (NOTIFY), not
-      // at the next periodic refresh. Lives as long as the store (closing it ends notifications).
-      store.notifications.subscribe('bundles', () => {
-        bundles.refresh().catch((e: unknown) => {
-          log.warn(
-            { err: e },
-            'bundle refresh after a notification failed; the periodic one retries',
-          );
-        });
-      });
-      let serverSvid: ServerSvid | null = null;
-      const authorities = await AuthorityManager.create({
-        store,
-        keys,
-        auditor,
-        clock,
-        serverId,
-        trustDomain: td.name,
-        refreshHintSeconds: refreshHintSeconds(config),
-        publishDelayMs: config.authority_publish_delay,
-        factory: createAuthorityFactory({
-          keys,
-          trustDomain: td.name,
-          x509: { keyType: config.ca.key_type as never, ttlMs: config.ca.ttl, upstream },
-          jwt: { keyType: config.jwt.key_type as never, ttlMs: config.jwt.ttl },
-        }),
-        onChange: (kind, event) => {
-          metrics.rotations.inc({ kind, event });
-          void bundles
-            .refresh()
-            .catch((e: unknown) => log.warn({ err: e }, 'bundle refresh failed'));
-          if (kind === 'x509' && event === 'activate') {
-            void serverSvid
-              ?.refresh(true)
-              .catch((e: unknown) => log.error({ err: e }, 'server SVID refresh failed'));
-          }
-        },
-      });
-      await bundles.refresh();
-      const federatedBundles = new FederatedBundleCache(store, td.name);
-      await federatedBundles.refresh();
-      const minter = new Minter({ authorities, clock, issuer: config.jwt.issuer });
-      serverSvid = new ServerSvid({
-        minter,
-        clock,
-        spiffeId: serverSpiffeId(td).toString(),
-        ttlMs: config.default_x509_svid_ttl,
-      });
-      // A missing authority key does not stop the start: the server runs, not ready (/readyz and
-      // `tessera healthcheck` say why), its API refusing handshakes without an X.509 authority,
-      // so that the admin socket can take `tessera authority prepare/activate`.
-      for (const e of authorities.missingKeys()) log.error(e.message);
-      await serverSvid.refresh(true).catch((e: unknown) => {
-        if (!(e instanceof MissingAuthorityKeyError)) throw e;
-      });
+      const { authorities, bundles, federatedBundles, minter, serverSvid } = await buildAuthority(
+        config,
+        { store, auditor, clock, serverId, td, metrics, log },
+      );
       const index = new EntryIndex(serverSpiffeId(td).toString());
       const follower = await ChangeFollower.start(store, index, clock);
       // A committed change wakes the follower at once; the entry-sync task polls as a fallback.
