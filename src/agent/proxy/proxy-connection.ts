@@ -1,0 +1,67 @@
+// The contract between the proxy's ways in (explicit HTTP proxy, local listeners, transparent
+// redirect) and its protocol handlers (HTTP, PostgreSQL, Redis, MySQL) — docs/injection.md.
+//
+// A way in accepts a loopback TCP connection, knows which server workload it is for (the local
+// listener's, the CONNECT/Host target's, the original destination's), and hands the client
+// socket with a ProxyConnection to the handler for the server workload's protocol. The handler
+// speaks the protocol: it asks for the credential (the decision happens there: attested caller,
+// access policy, cache or broker), answers a denial in the protocol's own terms, connects to the
+// one upstream the server workload names, authenticates with the credential and relays.
+//
+// Nothing here does I/O; proxy-core implements ProxyConnection once for every way in.
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { AccessHttpRequest, ServerProtocol, ServerWorkload } from '../../core/access.ts';
+import type { AttestedCaller } from '../attestation/caller.ts';
+import type { ReleasedCredential } from '../cache/credential-cache.ts';
+
+/** One accepted client connection bound for one server workload. */
+export interface ProxyConnection {
+  /** The server workload this connection reaches (and the only host it may reach). */
+  readonly server: ServerWorkload;
+  /** The attested caller (loopback TCP peer → process → selectors → entries). */
+  readonly caller: AttestedCaller;
+  /** How the connection came in (for logs and audit). */
+  readonly wayIn: 'explicit' | 'listener' | 'transparent';
+  /** Aborted when the agent stops or the client goes away. */
+  readonly signal: AbortSignal;
+  /**
+   * Decide and obtain the credential for this caller and server workload (agent cache, else the
+   * server's release; one correlation id from access.request to access.credential). HTTP
+   * handlers pass the request's method, path and host, so that conditions on `request` hold per
+   * request. Throws CredentialDeniedError (agent/credentials/credential-service.ts) on a
+   * denial — the handler renders it in its protocol's terms — and UnavailableError when the
+   * server is away and nothing usable is cached.
+   */
+  credential(request?: AccessHttpRequest): Promise<ReleasedCredential>;
+  /**
+   * A plain TCP connection to the server workload's host:port (never anywhere else). Protocols
+   * that negotiate TLS in-band (PostgreSQL's SSLRequest, MySQL's SSL flag) upgrade it
+   * themselves with upstreamTlsOptions().
+   */
+  connectUpstream(): Promise<Socket>;
+  /**
+   * TLS options for the upstream when the server workload requires TLS: servername = host,
+   * full certificate verification against the server workload's CA (or the system roots).
+   */
+  upstreamTlsOptions(): { servername: string; ca?: string; rejectUnauthorized: true };
+  /** Structured log lines; never pass a credential or anything derived from it. */
+  readonly log: ProxyLog;
+}
+
+export interface ProxyLog {
+  info(fields: Record<string, unknown>, msg: string): void;
+  warn(fields: Record<string, unknown>, msg: string): void;
+  debug(fields: Record<string, unknown>, msg: string): void;
+}
+
+/** Speaks one family of protocols between a client and its server workload. */
+export interface ProxyProtocolHandler {
+  readonly protocols: readonly ServerProtocol[];
+  /**
+   * Serves the connection until either side closes it. Never throws for the other side's
+   * misbehaviour: bad input is answered in the protocol's terms (or the connection closed) and
+   * logged; the returned promise settles when the connection is done.
+   */
+  handle(client: Duplex & { destroy(): void }, conn: ProxyConnection): Promise<void>;
+}
