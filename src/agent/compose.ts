@@ -36,6 +36,8 @@ import { EntrySync } from './sync/entry-sync.ts';
 import { CoalescingWriter, SYNC_STATE_FILE, SyncStateFile } from './sync/sync-state-file.ts';
 import { startWorkloadApi, type WorkloadApi } from './workload-api/server.ts';
 import { CredentialCache } from './cache/credential-cache.ts';
+import { cloudEndpoints } from './cloud/catalog.ts';
+import { startCloudListener, type CloudListener } from './cloud/cloud-listener.ts';
 import { CredentialService } from './credentials/credential-service.ts';
 import { startCredentialHttp, type CredentialHttp } from './credentials/http-door.ts';
 import { parseLoopbackListen } from './credentials/listen-address.ts';
@@ -273,6 +275,7 @@ export class TesseraAgent {
     const stop = AbortSignal.any([signal, this.#lifecycle.stopped]);
     let api: WorkloadApi | null = null;
     let credentialHttp: CredentialHttp | null = null;
+    let cloud: CloudListener | null = null;
     try {
       if (stop.aborted) return;
       api = await startWorkloadApi({
@@ -294,6 +297,7 @@ export class TesseraAgent {
         throw socketListenerError(e, this.config.socket_path);
       });
       credentialHttp = await this.#startCredentialHttp();
+      cloud = await startCloudDoor(this);
       this.log.info(
         { spiffeId: this.link.identity?.spiffeId, socket: this.config.socket_path },
         'tessera agent ready',
@@ -301,6 +305,7 @@ export class TesseraAgent {
       onReady?.(this.config.socket_path);
       await Promise.all([this.sync.run(stop), this.#lifecycle.maintain(stop)]);
     } finally {
+      await cloud?.close();
       await credentialHttp?.close();
       await api?.close();
       this.link.close();
@@ -332,6 +337,31 @@ async function startHttpDoor(agent: {
     const why = (e as Error).message ?? String(e);
     throw new FailedPreconditionError(
       `credential HTTP API ${listen} (config credentials.http_listen): cannot listen: ${why}`,
+      { cause: e },
+    );
+  }
+}
+
+/** The cloud metadata endpoints, when `cloud.listen` is set. */
+async function startCloudDoor(agent: {
+  config: AgentConfig;
+  attestation: AttestationService;
+  credentials: CredentialService;
+  log: Logger;
+}): Promise<CloudListener | null> {
+  const listen = agent.config.cloud.listen;
+  if (listen === '') return null;
+  try {
+    return await startCloudListener({
+      ...parseLoopbackListen(listen),
+      attestation: agent.attestation,
+      endpoints: cloudEndpoints(),
+      context: { credentials: agent.credentials, log: agent.log },
+    });
+  } catch (e) {
+    const why = (e as Error).message ?? String(e);
+    throw new FailedPreconditionError(
+      `cloud endpoints ${listen} (config cloud.listen): cannot listen: ${why}`,
       { cause: e },
     );
   }

@@ -59,6 +59,15 @@ export interface ServerWorkload {
   /** HTTP(S) only: requests under this path ("" = any). */
   readonly pathPrefix: string;
   readonly present: Presentation;
+  /**
+   * The server workload speaks TLS: the proxy connects with TLS (in-band for PostgreSQL and
+   * MySQL) and verifies its certificate for `host` against `tlsCa` (PEM; "" = system roots).
+   * Optional until the store keeps them (proxy-core, migration 12); absent = false / "".
+   */
+  readonly tls?: boolean;
+  readonly tlsCa?: string;
+  /** HTTPS: the explicit proxy terminates `CONNECT host:port` with a proxy-CA certificate. */
+  readonly tlsDecrypt?: boolean;
   readonly createdAt: number;
   readonly updatedAt: number;
 }

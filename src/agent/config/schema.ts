@@ -20,6 +20,19 @@ const hostPort = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT')
   .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0..65535');
 
+/** `127.0.0.1:PORT` or `[::1]:PORT` (credentials.http_listen, cloud.listen, ...); "" = off. */
+const loopbackListen = z
+  .string()
+  .default('')
+  .superRefine((v, ctx) => {
+    if (v === '') return;
+    try {
+      parseLoopbackListen(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  });
+
 export const agentConfigSchema = z.strictObject({
   trust_domain: z.string().transform((v, ctx) => {
     try {
@@ -75,34 +88,21 @@ export const agentConfigSchema = z.strictObject({
        * Loopback HTTP door (`GET /v1/credentials/{server_workload}`): `127.0.0.1:PORT` or
        * `[::1]:PORT`; "" (the default) serves the credential API on the Workload API socket only.
        */
-      http_listen: z
-        .string()
-        .default('')
-        .refine(
-          (v) => {
-            if (v === '') return true;
-            try {
-              parseLoopbackListen(v);
-              return true;
-            } catch {
-              return false;
-            }
-          },
-          {
-            error: (i) => {
-              try {
-                parseLoopbackListen(String(i.input));
-                return 'invalid';
-              } catch (e) {
-                return (e as Error).message;
-              }
-            },
-          },
-        ),
+      http_listen: loopbackListen,
       /** Most released credentials the agent keeps (per client and server workload). */
       cache_max_size: z.number().int().min(1).max(1_000_000).default(10_000),
       /** Bound on one release call to the server. */
       release_timeout: duration.default(30_000),
+    })
+    .prefault({}),
+  /** Cloud-SDK credential endpoints (docs/cloud-credentials.md). */
+  cloud: z
+    .strictObject({
+      /**
+       * One loopback HTTP port serving AWS IMDSv2 and container credentials, GCE metadata and
+       * Azure managed identity by path: `127.0.0.1:PORT` or `[::1]:PORT`; "" (default) = off.
+       */
+      listen: loopbackListen,
     })
     .prefault({}),
   /** Server reconnect backoff cap. */

@@ -65,3 +65,28 @@ export interface ProxyProtocolHandler {
    */
   handle(client: Duplex & { destroy(): void }, conn: ProxyConnection): Promise<void>;
 }
+
+/**
+ * What every way in uses (proxy-core implements it): server workloads by address, and a
+ * ProxyConnection for an accepted loopback client.
+ */
+export interface ProxyConnections {
+  /**
+   * The server workload at host:port (host as the client named it: a DNS name or an IP
+   * literal, compared case-insensitively), or undefined. Cloud server workloads never match.
+   */
+  find(host: string, port: number): ServerWorkload | undefined;
+  /** The server workload by name, or undefined. */
+  byName(name: string): ServerWorkload | undefined;
+  /**
+   * Attests the client socket's peer (loopback TCP → process) and binds the connection to
+   * `server`. Throws PermissionDeniedError when the caller cannot be attested or has no
+   * identity (the way in answers it in the protocol's terms, or closes), ResourceExhaustedError
+   * past the per-caller connection limit.
+   */
+  open(
+    client: Socket,
+    server: ServerWorkload,
+    wayIn: ProxyConnection['wayIn'],
+  ): Promise<ProxyConnection>;
+}
