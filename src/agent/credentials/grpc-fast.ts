@@ -64,16 +64,16 @@ async function handle(
   const call = new FastCall(stream, timeoutMs);
   try {
     requireSecurityHeader(headers);
-    const body = await readBody(stream, d.readMaxBytes, call.signal);
+    const body = await readBody(stream, d.readMaxBytes, call);
     const req = parseMessage(GetCredentialRequestSchema, unframe(body));
     const res =
       cachedCredentialResponse(d, peer, req) ??
       (await getCredential(d, { peer, signal: call.signal }, req));
-    if (call.signal.aborted) throw call.signal.reason;
+    if (call.aborted) throw call.signal.reason;
     respondMessage(stream, contentType, grpcFrame(encodedResponse(res)));
   } catch (e) {
     if (stream.destroyed || stream.closed || stream.headersSent) return;
-    const reason: unknown = call.signal.aborted ? call.signal.reason : e;
+    const reason: unknown = call.aborted ? call.signal.reason : e;
     // The denial goes in grpc-status-details-bin, as Connect writes it (fast-grpc.ts).
     respondError(stream, contentType, toConnectError(reason, GET_CREDENTIAL_PATH, d.log));
   } finally {

@@ -54,37 +54,56 @@ function ignore(): void {}
 /**
  * One call's signal, aborted with Connect's reasons (Canceled when the stream closes,
  * DeadlineExceeded at the client's grpc-timeout) so handlers tell cancellation from failure.
- * `end()` it in a finally.
+ * The signal is made on first use: a cache hit answered synchronously never needs one (an
+ * AbortController and its listeners are a visible share of such a call's CPU). `end()` it in a
+ * finally.
  */
 export class FastCall {
-  readonly #controller = new AbortController();
-  readonly signal: AbortSignal = this.#controller.signal;
+  #controller: AbortController | undefined;
   readonly #stream: http2.ServerHttp2Stream;
   readonly #deadline: ReturnType<typeof setTimeout> | undefined;
   readonly #onClose = (): void => this.abort(CANCELLED);
 
   constructor(stream: http2.ServerHttp2Stream, timeoutMs: number | undefined) {
     this.#stream = stream;
-    stream.once('close', this.#onClose);
     stream.on('error', ignore);
-    this.#deadline =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(
-            () => this.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)),
-            timeoutMs,
-          );
+    if (timeoutMs !== undefined) {
+      this.#deadline = setTimeout(
+        () => this.abort(new ConnectError('the operation timed out', Code.DeadlineExceeded)),
+        timeoutMs,
+      );
+    }
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#stream.closed || this.#stream.destroyed) this.#controller.abort(CANCELLED);
+      else this.#stream.once('close', this.#onClose);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Whether the call was aborted (without making a signal). */
+  get aborted(): boolean {
+    return this.#controller?.signal.aborted ?? false;
+  }
+
+  /** The call has a deadline: waits must also end at it (through `signal`). */
+  get hasDeadline(): boolean {
+    return this.#deadline !== undefined;
   }
 
   /** Aborts the call with `reason`; the first reason stays. */
   abort(reason: unknown): void {
-    if (!this.signal.aborted) this.#controller.abort(reason);
+    const signal = this.signal;
+    if (!signal.aborted) this.#controller!.abort(reason);
   }
 
   /** The call is over: its deadline and close listener go. */
   end(): void {
     if (this.#deadline) clearTimeout(this.#deadline);
-    this.#stream.removeListener('close', this.#onClose);
+    if (this.#controller) this.#stream.removeListener('close', this.#onClose);
   }
 }
 
@@ -95,15 +114,19 @@ export function requireSecurityHeader(headers: http2.IncomingHttpHeaders): void 
   }
 }
 
-/** The request body, at most one message of `max` bytes plus its 5-byte frame header. */
+/**
+ * The request body, at most one message of `max` bytes plus its 5-byte frame header. Rejects
+ * with CANCELLED when the stream closes first, and with the call's reason at its deadline.
+ */
 export function readBody(
   stream: http2.ServerHttp2Stream,
   max: number,
-  signal: AbortSignal,
+  call: FastCall,
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const signal = call.hasDeadline ? call.signal : undefined;
     const fail = (e: unknown) => {
       cleanup();
       reject(e);
@@ -120,15 +143,20 @@ export function readBody(
       cleanup();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
-    const onAbort = () => fail(signal.reason);
+    const onClose = () => fail(CANCELLED);
+    const onAbort = () => fail(signal!.reason);
     const cleanup = () => {
       stream.removeListener('data', onData);
       stream.removeListener('end', onEnd);
-      signal.removeEventListener('abort', onAbort);
+      stream.removeListener('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
     };
+    if (stream.closed || stream.destroyed) return reject(CANCELLED);
+    if (signal?.aborted) return reject(signal.reason);
     stream.on('data', onData);
     stream.once('end', onEnd);
-    signal.addEventListener('abort', onAbort, { once: true });
+    stream.once('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

@@ -127,7 +127,7 @@ async function handle(
   if (d.shutdown.aborted) onShutdown();
   try {
     requireSecurityHeader(headers);
-    const body = await readBody(stream, d.readMaxBytes, call.signal);
+    const body = await readBody(stream, d.readMaxBytes, call);
     parseMessage(route.request, unframe(body, 'server-streaming'));
     const ctx = { peer: d.peerOf(stream.session), signal: call.signal };
     // Nothing is written before the caller is attested: an unattested caller gets its error only.
@@ -137,7 +137,7 @@ async function handle(
     throw call.signal.reason;
   } catch (e) {
     if (stream.destroyed || stream.closed) return;
-    const reason: unknown = call.signal.aborted ? call.signal.reason : e;
+    const reason: unknown = call.aborted ? call.signal.reason : e;
     respondError(stream, contentType, toConnectError(reason, path, d.log));
   } finally {
     call.end();

@@ -66,7 +66,7 @@ async function handle(
   const call = new FastCall(stream, timeoutMs);
   try {
     requireSecurityHeader(headers);
-    const body = await readBody(stream, d.readMaxBytes, call.signal);
+    const body = await readBody(stream, d.readMaxBytes, call);
     const req = parseMessage(JWTSVIDRequestSchema, unframe(body));
     const peer = d.peerOf(stream.session);
     // A repeated call is answered without a promise in between: reused attestation, cached
@@ -74,11 +74,11 @@ async function handle(
     const svids =
       cachedJwtSvidItems(d, peer, req) ??
       (await fetchJwtSvidItems(d, { peer, signal: call.signal }, req));
-    if (call.signal.aborted) return;
+    if (call.aborted) return;
     respondMessage(stream, contentType, d.frames.frame(svids));
   } catch (e) {
     if (stream.destroyed || stream.closed || stream.headersSent) return;
-    const reason: unknown = call.signal.aborted ? call.signal.reason : e;
+    const reason: unknown = call.aborted ? call.signal.reason : e;
     const ce = toConnectError(reason, FAST_PATH, d.log);
     // Trailers-only response, as gRPC servers (and connect-node) send for an error.
     respondError(stream, contentType, ce);
