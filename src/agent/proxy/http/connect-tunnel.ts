@@ -105,30 +105,26 @@ async function decrypt(
   socket: Duplex,
   head: Buffer,
 ): Promise<void> {
-  const secureContext = await c.ca.contextFor(w.host);
+  const leaf = await c.ca.leafFor(w.host);
   socket.write(ESTABLISHED);
   if (head.length > 0) socket.unshift(head);
-  const secure = new tls.TLSSocket(socket as net.Socket, {
-    isServer: true,
-    secureContext,
+  // A tls.Server of one connection: it runs the handshake (with its timeout) and hands over a
+  // finished server-side TLSSocket, which HTTP/2 needs.
+  const terminator = tls.createServer({
+    ...leaf,
     ALPNProtocols: ['h2', 'http/1.1'],
+    handshakeTimeout: c.tlsHandshakeTimeoutMs,
   });
-  const handshake = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), c.tlsHandshakeTimeoutMs);
-    secure.once('secure', () => {
-      clearTimeout(timer);
-      resolve(true);
+  const secure = await new Promise<tls.TLSSocket | null>((resolve) => {
+    terminator.once('secureConnection', resolve);
+    terminator.once('tlsClientError', (e: Error) => {
+      c.log.info({ server: w.name, err: e.message }, 'client TLS handshake failed or timed out');
+      resolve(null);
     });
-    secure.once('error', (e) => {
-      c.log.info({ err: e.message }, 'TLS handshake with the client failed');
-      clearTimeout(timer);
-      resolve(false);
-    });
-    secure.once('close', () => resolve(false));
+    socket.once('close', () => resolve(null));
+    terminator.emit('connection', socket);
   });
-  if (!handshake) {
-    c.log.info({ server: w.name }, 'client did not complete TLS in time: closed');
-    secure.destroy();
+  if (secure === null) {
     socket.destroy();
     return;
   }
@@ -139,6 +135,7 @@ async function decrypt(
     });
   } finally {
     pool.destroy();
+    secure.destroy();
     socket.destroy();
   }
 }

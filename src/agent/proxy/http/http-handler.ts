@@ -163,6 +163,7 @@ function serveHttp2(client: Client, o: CompiledHttpOptions, onRequest: RequestHa
   server.setTimeout(Math.max(o.headTimeoutMs, 30_000));
   server.on('sessionError', () => client.destroy());
   server.emit('connection', client);
+  client.resume();
 }
 
 /** Writes an answer on a raw HTTP/1.1 connection and closes it (parse errors, timeouts). */

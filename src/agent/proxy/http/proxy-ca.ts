@@ -13,7 +13,6 @@
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import tls from 'node:tls';
 import type { Clock } from '../../../core/clock.ts';
 import { FailedPreconditionError } from '../../../core/errors.ts';
 import { writeFileAtomic } from '../../../crypto/keys/atomic-write.ts';
@@ -33,8 +32,14 @@ const LEAF_RENEW_BEFORE_MS = 10 * 60_000;
 const LEAF_BACKDATE_MS = 60_000;
 const MAX_CACHED_LEAVES = 1000;
 
+/** A leaf's key and chain (PEM), for a TLS server's options. */
+export interface LeafCredentials {
+  readonly key: string;
+  readonly cert: string;
+}
+
 interface Leaf {
-  readonly context: tls.SecureContext;
+  readonly credentials: LeafCredentials;
   readonly notAfter: number;
 }
 
@@ -91,16 +96,16 @@ export class ProxyCa {
   }
 
   /**
-   * A TLS context for `host` (a DNS name or IP literal). The caller must have checked that
+   * A certificate and key for `host` (a DNS name or IP literal). The caller must have checked that
    * `host` is a tls_decrypt server workload and that the policy allows the client.
    */
-  async contextFor(host: string): Promise<tls.SecureContext> {
+  async leafFor(host: string): Promise<LeafCredentials> {
     const name = host.toLowerCase();
     const now = this.#clock.now();
     const cached = this.#leaves.get(name);
     if (cached) {
       const leaf = await cached.catch(() => null);
-      if (leaf && leaf.notAfter - LEAF_RENEW_BEFORE_MS > now) return leaf.context;
+      if (leaf && leaf.notAfter - LEAF_RENEW_BEFORE_MS > now) return leaf.credentials;
       if (this.#leaves.get(name) === cached) this.#leaves.delete(name);
     }
     const pending = this.#issue(name, now);
@@ -109,7 +114,7 @@ export class ProxyCa {
     }
     this.#leaves.set(name, pending);
     pending.catch(() => this.#leaves.delete(name));
-    return (await pending).context;
+    return (await pending).credentials;
   }
 
   async #issue(host: string, now: number): Promise<Leaf> {
@@ -121,11 +126,11 @@ export class ProxyCa {
       notBefore: now - LEAF_BACKDATE_MS,
       notAfter: now + LEAF_LIFETIME_MS,
     });
-    const context = tls.createSecureContext({
-      key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    const credentials = {
+      key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
       cert: derToPem(leaf.der) + this.certPem,
-    });
-    return { context, notAfter: leaf.notAfter };
+    };
+    return { credentials, notAfter: leaf.notAfter };
   }
 }
 

@@ -52,8 +52,9 @@ export async function startEchoServer(tls: boolean): Promise<EchoServer> {
       }
       const big = /^\/big\?n=([0-9]+)/.exec(req.url ?? '');
       if (big) {
-        res.writeHead(200, { 'content-type': 'application/octet-stream' });
-        return res.end(Buffer.alloc(Number(big[1]), 0x61));
+        const n = Number(big[1]);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+        return res.end(Buffer.alloc(n, 0x61));
       }
       const text = JSON.stringify(echo);
       res.writeHead(200, {
