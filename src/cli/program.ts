@@ -128,6 +128,11 @@ export const commandTable: readonly CommandGroup[] = [
     description: "this process's credentials for server workloads, from the agent",
     load: async () => (await import('./commands/credential.ts')).registerCredential,
   },
+  {
+    name: 'proxy',
+    description: "the agent's credential-injection proxy",
+    load: async () => (await import('./commands/proxy.ts')).registerProxy,
+  },
 ];
 
 function newProgram(io: CliIo): Command {
