@@ -43,6 +43,7 @@ import { startCredentialHttp, type CredentialHttp } from './credentials/http-doo
 import { parseLoopbackListen } from './credentials/listen-address.ts';
 import { linkReleaser } from './credentials/release-client.ts';
 import { credentialSocketService } from './credentials/socket-service.ts';
+import { PROXY_CA_FILES } from './proxy/http/proxy-ca.ts';
 
 export const systemClock: Clock = { now: () => Date.now() };
 /** The `agent run` flag that sets the Workload API socket (named in listener errors). */
@@ -178,7 +179,8 @@ export class TesseraAgent {
       [
         {
           dir: lock.dir,
-          isOurs: (name) => AGENT_STATE_FILES.has(name) || name === SYNC_STATE_FILE,
+          isOurs: (name) =>
+            AGENT_STATE_FILES.has(name) || name === SYNC_STATE_FILE || PROXY_CA_FILES.has(name),
         },
       ],
       log,

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ProxyCa } from '../../agent/proxy/http/proxy-ca.ts';
+import { ProxyCa, PROXY_CA_CERT_FILE as AGENT_FILE } from '../../agent/proxy/http/proxy-ca.ts';
+import { PROXY_CA_CERT_FILE } from './proxy.ts';
 import { runCli } from '../testing/harness.ts';
 
 test('tessera proxy ca show prints the proxy CA certificate, or says there is none yet', async () => {
@@ -12,7 +13,11 @@ test('tessera proxy ca show prints the proxy CA certificate, or says there is no
   try {
     const none = await runCli(['proxy', 'ca', 'show', '--data-dir', dir]);
     assert.equal(none.code, 7);
-    assert.match(none.stderr, /no proxy CA in .* yet: the agent creates it when its explicit proxy starts/);
+    assert.match(
+      none.stderr,
+      /no proxy CA in .* yet: the agent creates it when its explicit proxy starts/,
+    );
+    assert.equal(PROXY_CA_CERT_FILE, AGENT_FILE);
     const ca = await ProxyCa.open(dir, { now: () => Date.now() });
     const shown = await runCli(['proxy', 'ca', 'show'], { TESSERA_AGENT_DATA_DIR: dir });
     assert.equal(shown.code, 0);

@@ -43,7 +43,12 @@ before(async () => {
   decide = allow;
   connections = new StandInConnections(
     [
-      serverWorkload({ name: 'plain', host: '127.0.0.1', port: plain.port, present: 'header:X-Api-Key' }),
+      serverWorkload({
+        name: 'plain',
+        host: '127.0.0.1',
+        port: plain.port,
+        present: 'header:X-Api-Key',
+      }),
       serverWorkload({
         name: 'secure',
         host: 'localhost',
@@ -58,7 +63,14 @@ before(async () => {
   );
   ca = await ProxyCa.open(dir, clock);
   writeFileSync(path.join(dir, 'ca-for-clients.pem'), ca.certPem);
-  const common = { host: '127.0.0.1', port: 0, connections, ca, log: quietLog, tlsHandshakeTimeoutMs: 700 };
+  const common = {
+    host: '127.0.0.1',
+    port: 0,
+    connections,
+    ca,
+    log: quietLog,
+    tlsHandshakeTimeoutMs: 700,
+  };
   proxy = await startExplicitProxy({ ...common, passthrough: false });
   passProxy = await startExplicitProxy({ ...common, passthrough: true });
 });
@@ -84,7 +96,15 @@ function run(
 
 /** curl through a proxy: the status line's code and the body. */
 async function curl(p: ExplicitProxy, url: string, ...extra: string[]) {
-  const r = await run('curl', ['-sS', '--proxy', `http://127.0.0.1:${p.port}`, '-w', '\n%{http_code}', ...extra, url]);
+  const r = await run('curl', [
+    '-sS',
+    '--proxy',
+    `http://127.0.0.1:${p.port}`,
+    '-w',
+    '\n%{http_code}',
+    ...extra,
+    url,
+  ]);
   const i = r.stdout.lastIndexOf('\n');
   return { ...r, status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
 }
@@ -100,7 +120,12 @@ test('curl: plain HTTP to a server workload gets the credential; the echo comes 
 });
 
 test('curl: CONNECT to a tls_decrypt server workload is terminated with the proxy CA and re-originated verified', async () => {
-  const r = await curl(proxy, `https://localhost:${secure.port}/hello`, '--cacert', path.join(dir, 'ca-for-clients.pem'));
+  const r = await curl(
+    proxy,
+    `https://localhost:${secure.port}/hello`,
+    '--cacert',
+    path.join(dir, 'ca-for-clients.pem'),
+  );
   assert.equal(r.status, 200, r.stderr);
   assert.equal(secure.received.at(-1)!.headers.authorization, `Bearer ${TOKEN}`);
   assert.deepEqual(
@@ -151,7 +176,13 @@ console.log(r.status, (await r.json()).headers.authorization);`;
 test('denied CONNECT is 403 naming the failed condition, and no certificate is issued', async () => {
   decide = () => ({ deny: 'condition-false', policy: 'p1', failedCondition: 'client.x == 1' });
   try {
-    const r = await curl(proxy, `https://localhost:${secure.port}/x`, '--cacert', path.join(dir, 'ca-for-clients.pem'), '-v');
+    const r = await curl(
+      proxy,
+      `https://localhost:${secure.port}/x`,
+      '--cacert',
+      path.join(dir, 'ca-for-clients.pem'),
+      '-v',
+    );
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /CONNECT tunnel failed, response 403|< HTTP\/1\.1 403/);
   } finally {

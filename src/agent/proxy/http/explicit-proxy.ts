@@ -66,7 +66,11 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
   const server = net.createServer({ pauseOnConnect: false }, (socket) => {
     const bound = new Map<string, Promise<Bound>>();
     socket.once('close', () => {
-      for (const b of bound.values()) void b.then((x) => x.pool.destroy(), () => {});
+      for (const b of bound.values())
+        void b.then(
+          (x) => x.pool.destroy(),
+          () => {},
+        );
     });
     const boundTo = (name: string, open: () => Promise<ProxyConnection>): Promise<Bound> => {
       let b = bound.get(name);
@@ -87,7 +91,8 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
         const t = absoluteTarget(req.url ?? '');
         const w = o.connections.find(t.host, t.port);
         const q = t.path.indexOf('?');
-        const inPrefix = w !== undefined && underPrefix(q < 0 ? t.path : t.path.slice(0, q), w.pathPrefix);
+        const inPrefix =
+          w !== undefined && underPrefix(q < 0 ? t.path : t.path.slice(0, q), w.pathPrefix);
         if (w && inPrefix && (w.protocol === 'http' || w.protocol === 'https')) {
           const b = await boundTo(w.name, () => o.connections.open(socket, w, 'explicit'));
           req.url = t.path;
@@ -100,7 +105,11 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
           host: t.host,
           port: t.port,
           path: t.path,
-          headers: upstreamHeaders(req.rawHeaders, t.port === 80 ? host : `${host}:${t.port}`, null),
+          headers: upstreamHeaders(
+            req.rawHeaders,
+            t.port === 80 ? host : `${host}:${t.port}`,
+            null,
+          ),
           scrubber: new Scrubber([]),
           log: o.log,
           upstreamIdleMs: httpOptions.upstreamIdleMs,

@@ -174,6 +174,10 @@ export function answer(res: ClientResponse, a: HttpAnswer): void {
 }
 
 /** HTTP/1.1 and the HTTP/2 compatibility API take the same arguments; TypeScript needs one. */
-function writeHead(res: ClientResponse, status: number, headers: HeaderMap | Record<string, string>): void {
+function writeHead(
+  res: ClientResponse,
+  status: number,
+  headers: HeaderMap | Record<string, string>,
+): void {
   (res as http.ServerResponse).writeHead(status, headers);
 }

@@ -47,7 +47,12 @@ after(async () => {
 function request(
   port: number,
   path: string,
-  o: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string; agent?: http.Agent } = {},
+  o: {
+    method?: string;
+    headers?: http.OutgoingHttpHeaders;
+    body?: string;
+    agent?: http.Agent;
+  } = {},
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -149,16 +154,18 @@ test('HTTP/2 prior knowledge through a local listener, upstream HTTPS verified w
   const session = http2.connect(`http://127.0.0.1:${port}`);
   try {
     for (const path of ['/a?x=1', '/b']) {
-      const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const s = session.request({ ':path': path, ':method': 'GET', 'x-api-key': 'mine' });
-        let status = 0;
-        let body = '';
-        s.on('response', (h) => (status = Number(h[':status'])));
-        s.on('data', (d: Buffer) => (body += d.toString()));
-        s.on('end', () => resolve({ status, body }));
-        s.on('error', reject);
-        s.end();
-      });
+      const { status, body } = await new Promise<{ status: number; body: string }>(
+        (resolve, reject) => {
+          const s = session.request({ ':path': path, ':method': 'GET', 'x-api-key': 'mine' });
+          let status = 0;
+          let body = '';
+          s.on('response', (h) => (status = Number(h[':status'])));
+          s.on('data', (d: Buffer) => (body += d.toString()));
+          s.on('end', () => resolve({ status, body }));
+          s.on('error', reject);
+          s.end();
+        },
+      );
       assert.equal(status, 200);
       const echo = JSON.parse(body) as Echo;
       assert.equal(echo.url, path);
@@ -187,7 +194,12 @@ test('an upstream whose certificate does not verify is 502, the credential never
 });
 
 test('denial is 403 JSON naming the failed condition; server away is 503', async () => {
-  const w = serverWorkload({ name: 'denied', host: '127.0.0.1', port: plain.port, present: 'basic' });
+  const w = serverWorkload({
+    name: 'denied',
+    host: '127.0.0.1',
+    port: plain.port,
+    present: 'basic',
+  });
   const port = await listen(w);
   decide = () => ({ deny: 'condition-false', policy: 'web-api', failedCondition: 'now.hour < 18' });
   try {
@@ -211,16 +223,29 @@ test('denial is 403 JSON naming the failed condition; server away is 503', async
 });
 
 test('query presentation replaces the client parameter; a redirect is passed back, not followed, masked', async () => {
-  const w = serverWorkload({ name: 'q', host: '127.0.0.1', port: plain.port, present: 'query:key' });
+  const w = serverWorkload({
+    name: 'q',
+    host: '127.0.0.1',
+    port: plain.port,
+    present: 'query:key',
+  });
   const port = await listen(w);
   const r = await request(port, '/redirect?key=mine&a=1');
   assert.equal(r.status, 302);
   assert.equal(plain.received.at(-1)!.url, `/redirect?a=1&key=${TOKEN}`);
-  assert.equal(r.headers.location, `https://elsewhere.example/redirect?a=1&key=${'*'.repeat(TOKEN.length)}`);
+  assert.equal(
+    r.headers.location,
+    `https://elsewhere.example/redirect?a=1&key=${'*'.repeat(TOKEN.length)}`,
+  );
 });
 
 test('smuggling shapes are 400 and never reach the server; the listener keeps serving', async () => {
-  const w = serverWorkload({ name: 'smuggle', host: '127.0.0.1', port: plain.port, present: 'authorization-bearer' });
+  const w = serverWorkload({
+    name: 'smuggle',
+    host: '127.0.0.1',
+    port: plain.port,
+    present: 'authorization-bearer',
+  });
   const port = await listen(w);
   const n = plain.received.length;
   const attacks = [
@@ -249,7 +274,12 @@ test('an oversized head is 431; a head that never completes is 408 and closed', 
 });
 
 test('response bodies are scrubbed while streaming; a large body passes whole', async () => {
-  const w = serverWorkload({ name: 'big', host: '127.0.0.1', port: plain.port, present: 'authorization-bearer' });
+  const w = serverWorkload({
+    name: 'big',
+    host: '127.0.0.1',
+    port: plain.port,
+    present: 'authorization-bearer',
+  });
   const port = await listen(w);
   const r = await request(port, '/big?n=1000000');
   assert.equal(r.status, 200);

@@ -85,6 +85,8 @@ export async function serveHttpConnection(
   const closed = new Promise<void>((resolve) => {
     client.once('close', () => resolve());
   });
+  // Request/response traffic: Nagle's algorithm would hold each small answer for an ACK.
+  (client as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
   const stop = () => client.destroy();
   signal.addEventListener('abort', stop, { once: true });
   client.on('error', (e: Error) => log.debug({ err: e.message }, 'client connection error'));

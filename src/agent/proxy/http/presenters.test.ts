@@ -59,9 +59,26 @@ test('the query parameter replaces every client value of that name, encoded or n
 test('upstream headers: hop-by-hop and Connection-named dropped, Host set, credential replaced', () => {
   const inj = injectionFor('authorization-bearer', token('tok'));
   const raw = [
-    'Host', '127.0.0.1:9', 'Authorization', 'Bearer client', 'authorization', 'Basic x',
-    'Connection', 'keep-alive, X-Secret-Hop', 'X-Secret-Hop', '1', 'Proxy-Authorization', 'p',
-    'Accept-Encoding', 'gzip', 'X-Other', 'a', 'x-other', 'b', 'Transfer-Encoding', 'chunked',
+    'Host',
+    '127.0.0.1:9',
+    'Authorization',
+    'Bearer client',
+    'authorization',
+    'Basic x',
+    'Connection',
+    'keep-alive, X-Secret-Hop',
+    'X-Secret-Hop',
+    '1',
+    'Proxy-Authorization',
+    'p',
+    'Accept-Encoding',
+    'gzip',
+    'X-Other',
+    'a',
+    'x-other',
+    'b',
+    'Transfer-Encoding',
+    'chunked',
   ];
   assert.deepEqual(upstreamHeaders(raw, 'api.example', inj), {
     'x-other': ['a', 'b'],

@@ -134,11 +134,6 @@ export class ProxyCa {
   }
 }
 
-/** The CA certificate PEM in `dataDir` (for `tessera proxy ca show`), or null when none yet. */
-export async function readProxyCaCert(dataDir: string): Promise<string | null> {
-  return readIfExists(path.join(dataDir, PROXY_CA_CERT_FILE));
-}
-
 async function readIfExists(file: string): Promise<string | null> {
   try {
     return await readFile(file, 'utf8');

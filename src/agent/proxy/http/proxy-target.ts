@@ -25,7 +25,10 @@ export function absoluteTarget(url: string): ProxyTarget {
     });
   }
   const rest = m[2]!;
-  return { ...authority(m[1]!, 80), path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest };
+  return {
+    ...authority(m[1]!, 80),
+    path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest,
+  };
 }
 
 /** `host:port` of a CONNECT → target (path ""); a port is required. */
@@ -52,7 +55,8 @@ function authority(a: string, defaultPort: number): { host: string; port: number
     host = host.toLowerCase();
     if (isIP(host) !== 4 && !HOST_RE.test(host)) throw bad(a);
   }
-  const port = portText === undefined ? defaultPort : /^[0-9]{1,5}$/.test(portText) ? Number(portText) : 0;
+  const port =
+    portText === undefined ? defaultPort : /^[0-9]{1,5}$/.test(portText) ? Number(portText) : 0;
   if (port < 1 || port > 65535) throw bad(a);
   return { host: host.toLowerCase().replace(/\.$/, ''), port };
 }

@@ -104,7 +104,9 @@ export function upstreamHeaders(
 
 /** The target sent upstream: the client's, with the injected query parameter when there is one. */
 export function upstreamTarget(target: string, injection: Injection | null): string {
-  return injection?.query ? withQueryParam(target, injection.query.name, injection.query.value) : target;
+  return injection?.query
+    ? withQueryParam(target, injection.query.name, injection.query.value)
+    : target;
 }
 
 /** Response headers for the client: hop-by-hop ones dropped, every value scrubbed. */

@@ -52,6 +52,8 @@ async function openUpstream(
   secure: boolean,
 ): Promise<Duplex> {
   const socket = await conn.connectUpstream();
+  // Request/response traffic: Nagle's algorithm would hold each small write for an ACK.
+  socket.setNoDelay(true);
   if (!secure) return socket;
   return new Promise<Duplex>((resolve, reject) => {
     const t = tls.connect({ ...conn.upstreamTlsOptions(), socket, ALPNProtocols: ['http/1.1'] });
@@ -68,13 +70,24 @@ async function openUpstream(
   });
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, w: ServerWorkload): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no connection to ${w.host}:${w.port} within ${ms} ms`)),
-      ms,
+/** The connection within `ms`, else an error; one that arrives later is closed, not leaked. */
+function withTimeout(p: Promise<Duplex>, ms: number, w: ServerWorkload): Promise<Duplex> {
+  return new Promise<Duplex>((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new Error(`no connection to ${w.host}:${w.port} within ${ms} ms`));
+    }, ms);
+    p.then(
+      (s) => {
+        clearTimeout(timer);
+        if (late) s.destroy();
+        else resolve(s);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e as Error);
+      },
     );
   });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -53,7 +53,11 @@ export class StandInConnections implements ProxyConnections {
     return this.servers.find((w) => w.name === name);
   }
 
-  open(client: net.Socket, server: ServerWorkload, wayIn: ProxyConnection['wayIn']): Promise<ProxyConnection> {
+  open(
+    client: net.Socket,
+    server: ServerWorkload,
+    wayIn: ProxyConnection['wayIn'],
+  ): Promise<ProxyConnection> {
     this.opened++;
     const abort = new AbortController();
     client.once('close', () => abort.abort(new Error('the client went away')));
