@@ -102,7 +102,7 @@ describe(
 
     before(async () => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-cloud-sdk-'));
-    chmodSync(dir, 0o755); // the workloads (other uids) read their credential configs here
+      chmodSync(dir, 0o755); // the workloads (other uids) read their credential configs here
       const publicPort = await freePort();
       const issuer = `http://127.0.0.1:${publicPort}`;
       server = await startServer({
@@ -230,6 +230,7 @@ describe(
         audience: PROVIDER,
         configPath,
         tokenUrl: `${google.url}/v1/token`,
+        projectId: 'orders-prod',
       });
       for (const f of out.files ?? []) writeFileSync(f.path, f.content, { mode: 0o644 });
       const before = google.requests.length;
@@ -320,7 +321,10 @@ describe(
       assert.match(String(g.error), /denied/);
       const z = await until(UID_A, imds(), ['azure-mi'], (r) => r.ok === undefined);
       assert.match(String(z.error), /access_denied|denied/);
-      assert.match(agent.output(), /no credential served: access to server workload \\"gcs\\" denied/);
+      assert.match(
+        agent.output(),
+        /no credential served: access to server workload \\"gcs\\" denied/,
+      );
     });
   },
 );

@@ -13,6 +13,7 @@ import { agentBaseUrl, type CloudEnv } from './agent-address.ts';
 
 export const POOL_PROVIDER =
   /^\/\/iam\.googleapis\.com\/projects\/\d{1,20}\/locations\/global\/workloadIdentityPools\/[a-z0-9-]{4,32}\/providers\/[a-z0-9-]{4,32}$/;
+const PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const SERVICE_ACCOUNT = /^[a-z0-9-]{6,30}@[a-z0-9.-]{1,200}\.iam\.gserviceaccount\.com$/;
 
 export interface GcpEnvOptions {
@@ -30,6 +31,11 @@ export interface GcpEnvOptions {
   readonly serviceAccount?: string;
   /** External account: the STS token URL (default Google's). */
   readonly tokenUrl?: string;
+  /**
+   * External account: `GOOGLE_CLOUD_PROJECT` (else the SDK asks Cloud Resource Manager for the
+   * pool's project, which needs a permission the workload rarely has).
+   */
+  readonly projectId?: string;
 }
 
 export function gcpEnv(o: GcpEnvOptions): CloudEnv {
@@ -57,6 +63,11 @@ export function gcpEnv(o: GcpEnvOptions): CloudEnv {
       `--service-account "${o.serviceAccount.slice(0, 200)}": expected NAME@PROJECT.iam.gserviceaccount.com`,
     );
   }
+  if (o.projectId !== undefined && !PROJECT_ID.test(o.projectId)) {
+    throw new InvalidArgumentError(
+      `--project "${o.projectId.slice(0, 40)}": expected a project ID (6-30 of a-z, 0-9, -)`,
+    );
+  }
   const jwtAudience = `https:${o.audience}`;
   const source =
     o.tokenFile !== undefined
@@ -77,7 +88,10 @@ export function gcpEnv(o: GcpEnvOptions): CloudEnv {
     credential_source: source,
   };
   return {
-    env: { GOOGLE_APPLICATION_CREDENTIALS: o.configPath },
+    env: {
+      GOOGLE_APPLICATION_CREDENTIALS: o.configPath,
+      ...(o.projectId !== undefined && { GOOGLE_CLOUD_PROJECT: o.projectId }),
+    },
     files: [{ path: o.configPath, content: `${JSON.stringify(config, null, 2)}\n` }],
   };
 }
