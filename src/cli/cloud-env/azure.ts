@@ -10,7 +10,13 @@
 // DefaultAzureCredential sends as `client_id` (the agent serves that server workload).
 import { InvalidArgumentError, UnavailableError } from '../../core/errors.ts';
 import { NAME_PATTERN } from '../../core/access.ts';
-import { agentBaseUrl, type CloudEnv } from './agent-address.ts';
+import {
+  agentBaseUrl,
+  asPairs,
+  tokenFileFor,
+  type CloudEnv,
+  type EnvInput,
+} from './agent-address.ts';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** What the agent answers for the App Service header: base64url of an HMAC-SHA256. */
@@ -83,4 +89,33 @@ export async function fetchIdentityHeader(
     );
   }
   return body.trim();
+}
+
+/**
+ * The dispatch's builder (`tessera cloud env --cloud azure`): flags `--tenant-id`,
+ * `--client-id`, `--token-file` (or the agent config's token file with audience
+ * `api://AzureADTokenExchange`) for workload identity; option `identityHeader` (the dispatch
+ * fetches it with fetchIdentityHeader for `--azure-source app-service`); else IMDS.
+ */
+export function azureCloudEnv(i: EnvInput): ReturnType<typeof asPairs> {
+  const o = i.options;
+  const workloadIdentity = o['tenantId'] !== undefined || o['clientId'] !== undefined;
+  const tokenFile = workloadIdentity
+    ? (o['tokenFile'] ?? tokenFileFor(i, 'api://AzureADTokenExchange'))
+    : undefined;
+  if (workloadIdentity && tokenFile === undefined) {
+    throw new InvalidArgumentError(
+      'workload identity: pass --token-file, or list one cloud.token_files entry with audience api://AzureADTokenExchange for this uid',
+    );
+  }
+  return asPairs(
+    azureEnv({
+      agentAddress: i.address,
+      ...(i.serverWorkload !== '' && { serverWorkload: i.serverWorkload }),
+      ...(o['identityHeader'] !== undefined && { identityHeader: o['identityHeader'] }),
+      ...(tokenFile !== undefined && { tokenFile }),
+      ...(o['tenantId'] !== undefined && { tenantId: o['tenantId'] }),
+      ...(o['clientId'] !== undefined && { clientId: o['clientId'] }),
+    }),
+  );
 }

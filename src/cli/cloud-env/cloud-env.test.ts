@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { azureEnv } from './azure.ts';
-import { gcpEnv } from './gcp.ts';
+import { azureCloudEnv, azureEnv } from './azure.ts';
+import { gcpCloudEnv, gcpEnv } from './gcp.ts';
 
 const PROVIDER =
   '//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/tessera/providers/example-org';
@@ -102,5 +102,33 @@ describe('tessera cloud env builders', () => {
       () => azureEnv({ agentAddress: '127.0.0.1:8181', tokenFile: '/t' }),
       /--tenant-id and --client-id/,
     );
+  });
+});
+
+describe('tessera cloud env dispatch builders', () => {
+  const input = {
+    address: '127.0.0.1:8181',
+    serverWorkload: '',
+    uid: 1000,
+    tokenFiles: [
+      { path: '/t/gcp.jwt', uid: 1000, audience: `https:${PROVIDER}` },
+      { path: '/t/azure.jwt', uid: 1000, audience: 'api://AzureADTokenExchange' },
+      { path: '/t/other.jwt', uid: 1001, audience: 'api://AzureADTokenExchange' },
+    ],
+  };
+  it("gcp: takes the uid's token file of the pool audience from the agent config", () => {
+    const out = gcpCloudEnv({ ...input, options: { audience: PROVIDER, configFile: '/c.json' } });
+    assert.deepEqual(out.env, [['GOOGLE_APPLICATION_CREDENTIALS', '/c.json']]);
+    assert.match(out.files?.[0]?.content ?? '', /"file": "\/t\/gcp\.jwt"/);
+  });
+  it("azure: workload identity with the uid's token file; IMDS otherwise", () => {
+    const tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+    const client = '0b6c9a4e-1f2d-4c3b-8a7e-9d5f6e4c3b2a';
+    const out = azureCloudEnv({ ...input, options: { tenantId: tenant, clientId: client } });
+    assert.deepEqual(out.env[0], ['AZURE_FEDERATED_TOKEN_FILE', '/t/azure.jwt']);
+    assert.deepEqual(azureCloudEnv({ ...input, serverWorkload: 'blob', options: {} }).env, [
+      ['AZURE_CLIENT_ID', 'blob'],
+      ['AZURE_POD_IDENTITY_AUTHORITY_HOST', 'http://127.0.0.1:8181'],
+    ]);
   });
 });

@@ -9,7 +9,13 @@
 //     `GOOGLE_APPLICATION_CREDENTIALS` naming it; the SDK calls Google STS itself.
 // Pure: options in, environment and file contents out; the caller writes the file.
 import { InvalidArgumentError } from '../../core/errors.ts';
-import { agentBaseUrl, type CloudEnv } from './agent-address.ts';
+import {
+  agentBaseUrl,
+  asPairs,
+  tokenFileFor,
+  type CloudEnv,
+  type EnvInput,
+} from './agent-address.ts';
 
 export const POOL_PROVIDER =
   /^\/\/iam\.googleapis\.com\/projects\/\d{1,20}\/locations\/global\/workloadIdentityPools\/[a-z0-9-]{4,32}\/providers\/[a-z0-9-]{4,32}$/;
@@ -94,4 +100,27 @@ export function gcpEnv(o: GcpEnvOptions): CloudEnv {
     },
     files: [{ path: o.configPath, content: `${JSON.stringify(config, null, 2)}\n` }],
   };
+}
+
+/**
+ * The dispatch's builder (`tessera cloud env --cloud gcp`): flags `--audience`, `--config-file`,
+ * `--project`, `--service-account`, `--token-file`; a token file of the agent config
+ * (cloud.token_files, audience `https:<audience>`) is used when there is exactly one.
+ */
+export function gcpCloudEnv(i: EnvInput): ReturnType<typeof asPairs> {
+  const o = i.options;
+  const audience = o['audience'];
+  const tokenFile =
+    o['tokenFile'] ?? (audience === undefined ? undefined : tokenFileFor(i, `https:${audience}`));
+  return asPairs(
+    gcpEnv({
+      agentAddress: i.address,
+      ...(i.serverWorkload !== '' && { serverWorkload: i.serverWorkload }),
+      ...(audience !== undefined && { audience }),
+      ...(o['configFile'] !== undefined && { configPath: o['configFile'] }),
+      ...(o['project'] !== undefined && { projectId: o['project'] }),
+      ...(o['serviceAccount'] !== undefined && { serviceAccount: o['serviceAccount'] }),
+      ...(tokenFile !== undefined && { tokenFile }),
+    }),
+  );
 }
