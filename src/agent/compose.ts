@@ -36,6 +36,7 @@ import { EntrySync } from './sync/entry-sync.ts';
 import { CoalescingWriter, SYNC_STATE_FILE, SyncStateFile } from './sync/sync-state-file.ts';
 import { startWorkloadApi, type WorkloadApi } from './workload-api/server.ts';
 import { CredentialCache } from './cache/credential-cache.ts';
+import { loadIdentityHeaderKey } from './cloud/azure/identity-header.ts';
 import { cloudEndpoints } from './cloud/catalog.ts';
 import { startCloudListener, type CloudListener } from './cloud/cloud-listener.ts';
 import { CredentialService } from './credentials/credential-service.ts';
@@ -349,6 +350,7 @@ async function startCloudDoor(agent: {
   config: AgentConfig;
   attestation: AttestationService;
   credentials: CredentialService;
+  identities: WorkloadIdentities;
   log: Logger;
 }): Promise<CloudListener | null> {
   const listen = agent.config.cloud.listen;
@@ -357,8 +359,11 @@ async function startCloudDoor(agent: {
     return await startCloudListener({
       ...parseLoopbackListen(listen),
       attestation: agent.attestation,
-      endpoints: cloudEndpoints(),
-      context: { credentials: agent.credentials, log: agent.log },
+      endpoints: cloudEndpoints({
+        cloud: agent.config.cloud,
+        azureHeaderKey: loadIdentityHeaderKey(agent.config.data_dir),
+      }),
+      context: { credentials: agent.credentials, identities: agent.identities, log: agent.log },
     });
   } catch (e) {
     const why = (e as Error).message ?? String(e);

@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AttestedCaller } from '../attestation/caller.ts';
 import type { CredentialService } from '../credentials/credential-service.ts';
+import type { WorkloadIdentitySource } from '../workload-api/identity-source.ts';
 
 export interface CloudRequest {
   readonly method: string;
@@ -36,6 +37,11 @@ export interface CloudResponse {
 export interface CloudContext {
   /** Released credentials for (caller, server workload): the agent cache, else the server. */
   readonly credentials: CredentialService;
+  /**
+   * The caller's JWT-SVIDs (GCE identity tokens, external-account subject tokens): what the
+   * Workload API would give the same caller, no more.
+   */
+  readonly identities: Pick<WorkloadIdentitySource, 'fetchJwtSvids'>;
   /** Structured log lines; never pass a credential or token. */
   readonly log: {
     info(fields: Record<string, unknown>, msg: string): void;

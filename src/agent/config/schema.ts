@@ -1,6 +1,7 @@
 // The agent configuration: one schema for validation and the static type. Unknown keys are
 // errors; bad values are refused with the key path.
 import { z } from 'zod';
+import { NAME_PATTERN } from '../../core/access.ts';
 import { parseDuration } from '../../core/duration.ts';
 import { TrustDomain } from '../../core/spiffe-id.ts';
 import { nodeAttestorsAgentShape } from '../../plugins/node-attestors/catalog.ts';
@@ -31,6 +32,14 @@ const loopbackListen = z
     } catch (e) {
       ctx.addIssue({ code: 'custom', message: (e as Error).message });
     }
+  });
+
+/** A server workload name (core/access.ts NAME_PATTERN); "" = none. */
+const serverWorkloadName = z
+  .string()
+  .default('')
+  .refine((v) => v === '' || NAME_PATTERN.test(v), {
+    message: 'expected a server workload name (lowercase letters, digits, ".", "_", "-")',
   });
 
 export const agentConfigSchema = z.strictObject({
@@ -103,6 +112,42 @@ export const agentConfigSchema = z.strictObject({
        * Azure managed identity by path: `127.0.0.1:PORT` or `[::1]:PORT`; "" (default) = off.
        */
       listen: loopbackListen,
+      /** The GCE metadata server (src/agent/cloud/gcp/, docs/cloud-credentials.md). */
+      gcp: z
+        .strictObject({
+          /** The `--protocol gcp` server workload behind the `default` service account. */
+          server_workload: serverWorkloadName,
+          /** What `project/project-id` answers ("" = 404, as for a key GCE does not have). */
+          project_id: z
+            .string()
+            .default('')
+            .refine((v) => v === '' || /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(v), {
+              message: 'expected a Google Cloud project ID (6-30 of a-z, 0-9, -)',
+            }),
+          /** What `project/numeric-project-id` answers ("" = 404). */
+          project_number: z
+            .union([z.string(), z.number().int().nonnegative()])
+            .transform(String)
+            .default('')
+            .refine((v) => v === '' || /^[0-9]{1,20}$/.test(v), {
+              message: 'expected the numeric project number',
+            }),
+          /** What `service-accounts/default/email` answers ("" = 404). */
+          email: z
+            .string()
+            .default('')
+            .refine((v) => v === '' || /^[^\s@/]{1,64}@[A-Za-z0-9.-]{1,253}$/.test(v), {
+              message: 'expected a service account email',
+            }),
+        })
+        .prefault({}),
+      /** Azure IMDS and App Service managed identity (src/agent/cloud/azure/). */
+      azure: z
+        .strictObject({
+          /** The `--protocol azure` server workload behind the system-assigned identity. */
+          server_workload: serverWorkloadName,
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** Server reconnect backoff cap. */
