@@ -71,3 +71,12 @@ export function parseFlatAttributes(flat: Readonly<Record<string, string>>): Wor
     libraries,
   };
 }
+
+/** A stable key of a flat attribute set (sorted keys): equal sets, equal keys. */
+export function attributesKey(a: Readonly<Record<string, string>>): string {
+  return JSON.stringify(
+    Object.keys(a)
+      .sort()
+      .map((k) => [k, a[k]]),
+  );
+}
