@@ -36,7 +36,6 @@ export function hasCondition(e: Entry): boolean {
   return (e.condition ?? '') !== '';
 }
 
-
 export class ConditionVerdicts {
   readonly #o: ConditionVerdictsOptions;
   readonly #workloads = new Map<string, Workload>();
@@ -71,7 +70,10 @@ export class ConditionVerdicts {
   }
 
   /** Asks the server about the conditional entries not known for these attributes. */
-  async ensure(attributes: Readonly<Record<string, string>>, entries: readonly Entry[]): Promise<void> {
+  async ensure(
+    attributes: Readonly<Record<string, string>>,
+    entries: readonly Entry[],
+  ): Promise<void> {
     const missing = entries.filter((e) => this.allowed(attributes, e) === undefined);
     if (missing.length === 0) return;
     const key = this.#key(attributes);
@@ -122,7 +124,8 @@ export class ConditionVerdicts {
         if (!before || before.allowed !== allowed || before.revision !== e.revision) changed = true;
         w.verdicts.set(e.id, { revision: e.revision, allowed });
         w.entries.set(e.id, e);
-        if (!allowed && a) this.#o.log?.('entry condition not met', { entryId: e.id, reason: a.reason });
+        if (!allowed && a)
+          this.#o.log?.('entry condition not met', { entryId: e.id, reason: a.reason });
       }
       const max = this.#o.maxWorkloads ?? 1024;
       while (this.#workloads.size > max) {

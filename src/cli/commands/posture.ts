@@ -32,7 +32,18 @@ export function postureJson(r: PostureReport): Record<string, unknown> {
   };
 }
 
-const HEADERS = ['SUBJECT', 'KIND', 'SCANNER', 'CRIT', 'HIGH', 'MED', 'LOW', 'UNK', 'FIXABLE', 'IMPORT'];
+const HEADERS = [
+  'SUBJECT',
+  'KIND',
+  'SCANNER',
+  'CRIT',
+  'HIGH',
+  'MED',
+  'LOW',
+  'UNK',
+  'FIXABLE',
+  'IMPORT',
+];
 
 function row(r: PostureReport): string[] {
   return [
@@ -85,8 +96,9 @@ export function registerPosture(program: Command, io: CliIo): void {
     .argument('<file>', 'the scanner\'s JSON output ("-" = standard input)')
     .option('--format <format>', `the scanner: ${POSTURE_SCANNERS.join('|')} (required)`)
     .option(
-      '--subject <sha256...>',
+      '--subject <sha256>',
       'image digest or binary sha256 the report is about, besides those it names (repeatable)',
+      (v: string, all: string[] = []) => [...all, v],
     );
   adminAction<ImportFlags>(imp, io, async (ctx) => {
     const format = ctx.opts.format;

@@ -24,7 +24,8 @@ export function compileEntryCondition(source: string): CompiledCondition {
   return c;
 }
 
-export type EntryVerdict = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
+export type EntryVerdict =
+  { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
 
 const ALLOWED: EntryVerdict = Object.freeze({ allowed: true });
 
@@ -50,6 +51,8 @@ export function evaluateEntryCondition(entry: Entry, facts: WorkloadFacts): Entr
   if (r.ok && r.value === true) return ALLOWED;
   const why = explainFalse(c.expr, c.conjuncts, input);
   const failed = why.operand ?? source;
-  const reason = r.ok ? `condition not met: ${failed}` : `condition not met: ${failed} (${r.error})`;
+  const reason = r.ok
+    ? `condition not met: ${failed}`
+    : `condition not met: ${failed} (${r.error})`;
   return { allowed: false, reason: reason.slice(0, 512) };
 }

@@ -82,5 +82,10 @@ export function attach(r: ParsedReport, extraSubjects: readonly string[]): Postu
 
 function clip(s: string, max: number): string {
   const b = Buffer.from(s, 'utf8');
-  return b.length <= max ? s : b.subarray(0, max).toString('utf8').replace(/\uFFFD+$/, '');
+  return b.length <= max
+    ? s
+    : b
+        .subarray(0, max)
+        .toString('utf8')
+        .replace(/\uFFFD+$/, '');
 }

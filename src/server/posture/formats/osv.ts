@@ -39,7 +39,13 @@ export function parseOsv(doc: JsonAt): ParsedReport {
       for (const [id, v] of vulns) if (!grouped.has(id)) tally.add(v.severity, v.fixable);
     }
   }
-  return { imageDigests: [], artifact, counts: tally.counts, fixable: tally.fixable, scannedAt: null };
+  return {
+    imageDigests: [],
+    artifact,
+    counts: tally.counts,
+    fixable: tally.fixable,
+    scannedAt: null,
+  };
 }
 
 function hasFix(v: JsonAt): boolean {

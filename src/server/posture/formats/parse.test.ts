@@ -77,15 +77,27 @@ describe('posture report formats', () => {
       /report: matches: must be an array/,
     );
     assert.throws(
-      () => parsePostureReport('osv', text('{"results":[{"packages":[{"vulnerabilities":[{}]}]}]}'), [BIN]),
+      () =>
+        parsePostureReport('osv', text('{"results":[{"packages":[{"vulnerabilities":[{}]}]}]}'), [
+          BIN,
+        ]),
       /report: results\[0\]\.packages\[0\]\.vulnerabilities\[0\]\.id: is required/,
     );
-    assert.throws(() => parsePostureReport('trivy', text('{"Results": ['), [BIN]), /report: not JSON/);
-    assert.throws(() => parsePostureReport('trivy', text('[]'), [BIN]), /report: \(top level\): must be an object/);
+    assert.throws(
+      () => parsePostureReport('trivy', text('{"Results": ['), [BIN]),
+      /report: not JSON/,
+    );
+    assert.throws(
+      () => parsePostureReport('trivy', text('[]'), [BIN]),
+      /report: \(top level\): must be an object/,
+    );
   });
 
   it('refuses an unknown format, a bad subject and an oversized report, naming the limit', () => {
-    assert.throws(() => parsePostureReport('snyk', text('{}'), []), /format: "snyk" is not one of trivy, grype, osv/);
+    assert.throws(
+      () => parsePostureReport('snyk', text('{}'), []),
+      /format: "snyk" is not one of trivy, grype, osv/,
+    );
     assert.throws(
       () => parsePostureReport('osv', fixture('osv.json'), ['latest']),
       /subjects\[0\]: "latest" is not a sha256/,
