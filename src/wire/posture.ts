@@ -3,7 +3,9 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { PostureReport } from '../core/posture.ts';
 import type { PostureReportSchema } from '../../proto/gen/tessera/v1/posture_pb.js';
 
-export function postureReportToWire(r: PostureReport): MessageInitShape<typeof PostureReportSchema> {
+export function postureReportToWire(
+  r: PostureReport,
+): MessageInitShape<typeof PostureReportSchema> {
   return {
     subject: r.subject,
     kind: r.kind,

@@ -43,7 +43,8 @@ export function workloadAttributeSource(o: WorkloadAttributeOptions): AttributeS
     async collect(caller, selectors, signal) {
       const binary = selectorValue(selectors, 'unix', 'sha256:');
       const image = imageDigest(selectors);
-      const libs = o.libraries === false ? [] : await libraries(procRoot, caller.pid, hasher, signal);
+      const libs =
+        o.libraries === false ? [] : await libraries(procRoot, caller.pid, hasher, signal);
       const a: WorkloadAttributes = {
         ...(binary ? { binarySha256: `sha256:${binary}` } : {}),
         ...(image ? { imageDigest: image } : {}),

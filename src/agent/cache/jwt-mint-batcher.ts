@@ -66,7 +66,8 @@ export class JwtMintBatcher {
     attributes?: Readonly<Record<string, string>>,
   ): Promise<MintedJwt> {
     // Workloads with different attributes never share a conditional mint (the server decides each).
-    const key = JwtSvidCache.key(entryId, audience) + (attributes ? JSON.stringify(attributes) : '');
+    const key =
+      JwtSvidCache.key(entryId, audience) + (attributes ? JSON.stringify(attributes) : '');
     const shared = this.#pending.get(key);
     if (shared) return shared;
     const p = new Promise<MintedJwt>((resolve, reject) => {

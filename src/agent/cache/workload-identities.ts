@@ -210,9 +210,7 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
     spiffeId: string,
   ): Promise<JwtSvidItem[]> {
     await this.#decide(caller);
-    const entries = this.#served(caller).filter(
-      (e) => spiffeId === '' || e.spiffeId === spiffeId,
-    );
+    const entries = this.#served(caller).filter((e) => spiffeId === '' || e.spiffeId === spiffeId);
     if (entries.length === 0) throw new PermissionDeniedError('no identity issued');
     const out: JwtSvidItem[] = [];
     for (const e of entries) {

@@ -93,9 +93,9 @@ export class AgentSync {
     const posture = this.#d.posture ?? NO_ACCESS_REVISION;
     const known = new Map<string, bigint>(Object.entries(knownIn).slice(0, MAX_KNOWN));
     const sent = new FederatedBundlesSent();
-    const wake = new AsyncQueue<
-      'entries' | 'bundle' | 'federated' | 'node' | 'access' | 'posture'
-    >(10_000);
+    const wake = new AsyncQueue<'entries' | 'bundle' | 'federated' | 'node' | 'access' | 'posture'>(
+      10_000,
+    );
     const offIndex = index.onChange(() => wake.push('entries'));
     // A ban or eviction ends the open stream too, not only the agent's next call.
     const offNodes = index.onNodesChange((ids) => {

@@ -379,20 +379,7 @@ const v13: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [
-  v1,
-  v2,
-  v3,
-  v4,
-  v5,
-  v6,
-  v7,
-  v8,
-  v9,
-  v10,
-  v11,
-  v13,
-];
+export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v13];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

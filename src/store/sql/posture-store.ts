@@ -75,7 +75,11 @@ export function postureStore(ctx: SqlContext): PostureStore {
         return { version, reports };
       }),
     async list() {
-      const rows = await ctx.db.selectFrom('posture_reports').selectAll().orderBy('subject').execute();
+      const rows = await ctx.db
+        .selectFrom('posture_reports')
+        .selectAll()
+        .orderBy('subject')
+        .execute();
       return rows.map(reportOf);
     },
     async get(subject) {
