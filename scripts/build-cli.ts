@@ -29,6 +29,7 @@ export const SNAPSHOT_GROUPS = [
   'credential-provider',
   'access-policy',
   'secret',
+  'posture',
 ];
 
 export const REPO = path.resolve(import.meta.dirname, '..');

@@ -24,6 +24,9 @@ import { AttestationService } from './attestation/attestation-service.ts';
 import { SyncedEntryMatcher } from './attestation/entry-matcher.ts';
 import { attestorsSource } from './attestation/workload-attestors.ts';
 import { WorkloadIdentities } from './cache/workload-identities.ts';
+import { ConditionVerdicts } from './cache/condition-verdicts.ts';
+import { workloadAttributeSource } from './attestation/workload-attributes.ts';
+import { release } from 'node:os';
 import { X509SvidCache, type MintResult } from './cache/x509-svid-cache.ts';
 import { type AgentConfig, compileAgentConfig } from './config/compile.ts';
 import { AGENT_STATE_FILES, AgentStateDir } from './identity/agent-identity.ts';
@@ -227,6 +230,15 @@ export class TesseraAgent {
       clock,
       maxSize: config.credentials.cache_max_size,
     });
+    // Entry conditions: the server's answers, asked again when posture changes (docs/posture.md).
+    const verdicts = new ConditionVerdicts({
+      check: async (entryIds, attributes) =>
+        (await link.clients().svid.checkEntryConditions({ entryIds: [...entryIds], attributes }))
+          .results,
+      log: (msg, fields) => log.info(fields ?? {}, msg),
+    });
+    let qualified: (entryId: string) => Readonly<Record<string, string>> | undefined = () =>
+      undefined;
     const { sync, x509, stateWriter } = await syncAndCache(
       config,
       log,
@@ -234,6 +246,8 @@ export class TesseraAgent {
       link,
       lifecycle,
       credentialCache,
+      verdicts,
+      (entryId) => qualified(entryId),
     );
     sync.onChange(() => credentialCache.retainEntries(sync.entries));
     const credentials = new CredentialService({
@@ -242,9 +256,10 @@ export class TesseraAgent {
     });
     const { identities, attestation } = workloadIdentities(
       config,
-      { clock, log, link, sync, x509 },
+      { clock, log, link, sync, x509, verdicts },
       options.env,
     );
+    qualified = (entryId) => identities.attributesFor(entryId);
     try {
       await lifecycle.bootstrap(options.signal ?? new AbortController().signal);
     } catch (e) {
@@ -401,12 +416,15 @@ async function syncAndCache(
   link: ServerLink,
   lifecycle: AgentLifecycle,
   credentialCache: CredentialCache,
+  verdicts: ConditionVerdicts,
+  attributesFor: (entryId: string) => Readonly<Record<string, string>> | undefined,
 ): Promise<{ sync: EntrySync; x509: X509SvidCache; stateWriter: CoalescingWriter }> {
   const stateFile = new SyncStateFile(config.data_dir, config.trust_domain);
   const x509 = new X509SvidCache({
     clock,
     maxSize: config.x509_svid_cache_max_size,
     mint: (params) => mintX509(link, params),
+    attributesFor,
     log: (msg, fields) => log.warn(fields ?? {}, msg),
   });
   const sync = new EntrySync({
@@ -422,6 +440,7 @@ async function syncAndCache(
     log: (msg, fields) => log.warn(fields ?? {}, msg),
     trustDomain: config.trust_domain,
     onAccessRevision: (revision, initial) => credentialCache.noteAccessRevision(revision, initial),
+    onPostureRevision: (revision) => verdicts.notePostureRevision(revision),
   });
   // Entries and bundles kept from the last run serve until the server answers (its initial
   // message decides what stays).
@@ -457,7 +476,14 @@ async function syncAndCache(
  */
 function workloadIdentities(
   config: AgentConfig,
-  p: { clock: Clock; log: Logger; link: ServerLink; sync: EntrySync; x509: X509SvidCache },
+  p: {
+    clock: Clock;
+    log: Logger;
+    link: ServerLink;
+    sync: EntrySync;
+    x509: X509SvidCache;
+    verdicts: ConditionVerdicts;
+  },
   env: Record<string, string | undefined> | undefined,
 ): { identities: WorkloadIdentities; attestation: AttestationService } {
   const { clock, link, sync, x509 } = p;
@@ -469,7 +495,11 @@ function workloadIdentities(
   const jwtMints = new JwtMintBatcher({
     mintBatch: async (items) => {
       const r = await link.clients().svid.batchNewJWTSVID({
-        params: items.map((i) => ({ entryId: i.entryId, audience: [...i.audience] })),
+        params: items.map((i) => ({
+          entryId: i.entryId,
+          audience: [...i.audience],
+          ...(i.attributes ? { attributes: i.attributes } : {}),
+        })),
       });
       return r.results.map((x) =>
         x.status && x.status.code !== ''
@@ -477,13 +507,18 @@ function workloadIdentities(
           : { token: x.token, expiresAt: msFromSeconds(x.expiresAt) },
       );
     },
-    mintOne: async ({ entryId, audience }) => {
-      const r = await link.clients().svid.newJWTSVID({ entryId, audience: [...audience] });
+    mintOne: async ({ entryId, audience, attributes }) => {
+      const r = await link.clients().svid.newJWTSVID({
+        entryId,
+        audience: [...audience],
+        ...(attributes ? { attributes } : {}),
+      });
       return { token: r.token, expiresAt: msFromSeconds(r.expiresAt) };
     },
   });
   const attestation = new AttestationService({
     selectors: attestorsSource(attestors),
+    attributes: workloadAttributeSource({ procRoot: '/proc', kernelRelease: release() }),
     entries: new SyncedEntryMatcher(sync, clock),
     clock,
     log: p.log,
@@ -495,14 +530,15 @@ function workloadIdentities(
     jwt: new JwtSvidCache(clock, config.jwt_svid_cache_max_size),
     clock,
     allowedForeignJwtClaims: config.allowed_foreign_jwt_claims,
-    mintJwt: (entryId, audience) => jwtMints.mint(entryId, audience),
+    mintJwt: (entryId, audience, attributes) => jwtMints.mint(entryId, audience, attributes),
+    verdicts: p.verdicts,
   });
   return { identities, attestation };
 }
 
 async function mintX509(
   link: ServerLink,
-  params: { entryId: string; csr: Uint8Array }[],
+  params: { entryId: string; csr: Uint8Array; attributes?: Readonly<Record<string, string>> }[],
 ): Promise<MintResult[]> {
   const res = await link.clients().svid.batchNewX509SVID({ params });
   return res.results.map((r, i): MintResult => {

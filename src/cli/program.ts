@@ -108,6 +108,11 @@ export const commandTable: readonly CommandGroup[] = [
     load: async () => (await import('./commands/secret.ts')).registerSecret,
   },
   {
+    name: 'posture',
+    description: 'vulnerability posture from scanner reports (trivy, grype, osv-scanner)',
+    load: async () => (await import('./commands/posture.ts')).registerPosture,
+  },
+  {
     name: 'server-workload',
     description: 'server workloads: the APIs and databases clients are granted access to',
     load: async () => (await import('./commands/server-workload.ts')).registerServerWorkload,

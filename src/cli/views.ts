@@ -34,6 +34,7 @@ export function entryJson(e: Entry) {
     downstream: e.downstream,
     expiresAt: isoFromSeconds(e.expiresAt),
     hint: e.hint,
+    ...(e.condition === '' ? {} : { condition: e.condition }),
     revision: Number(e.revision),
     createdAt: isoFromSeconds(e.createdAt),
   };
@@ -53,6 +54,7 @@ export function entryFields(e: Entry): [string, string][] {
     ['Downstream', String(e.downstream)],
     ['Expires at', isoFromSeconds(e.expiresAt) ?? 'never'],
     ['Hint', e.hint],
+    ...(e.condition === '' ? [] : [['Condition', e.condition] as [string, string]]),
     ['Revision', String(e.revision)],
     ['Created at', orDash(isoFromSeconds(e.createdAt))],
   ];

@@ -115,6 +115,12 @@ export interface AccessClient {
   readonly selectors: readonly Selector[];
   /** Attested attributes beyond selectors (e.g. `unix.uid`), flat strings. */
   readonly attributes: Readonly<Record<string, string>>;
+  /**
+   * The workload's typed facts (docs/posture.md: binary, libraries, kernel, image, node,
+   * posture), built by the server from `attributes`, its node record and posture reports;
+   * conditions read them as `client.posture.critical`, `client.image.digest`, ...
+   */
+  readonly facts?: Readonly<Record<string, unknown>>;
 }
 
 /** HTTP facts of the request a credential is for (proxy, credential API); absent otherwise. */

@@ -22,6 +22,11 @@ export interface Entry {
   /** Epoch ms, or null for no expiry. */
   readonly expiresAt: number | null;
   readonly hint: string;
+  /**
+   * CEL over the workload's attributes (docs/posture.md); absent or "" = none. Compiled and
+   * checked by the server (server/posture/entry-condition.ts); core only bounds its size.
+   */
+  readonly condition?: string;
   readonly revision: number;
   /** Epoch ms. */
   readonly createdAt: number;
@@ -40,6 +45,7 @@ export interface EntryInput {
   downstream?: boolean;
   expiresAt?: number | null;
   hint?: string;
+  condition?: string;
 }
 
 export type ValidEntryFields = Omit<Entry, 'id' | 'revision' | 'createdAt'>;
@@ -50,6 +56,7 @@ export const ENTRY_LIMITS = {
   dnsNameBytes: 253,
   federatesWith: 32,
   hintBytes: 1024,
+  conditionBytes: 4096,
   maxTtlSeconds: 10 * 365 * 86400,
 } as const;
 
@@ -100,6 +107,13 @@ export function validateEntryInput(input: EntryInput, td: TrustDomain): ValidEnt
   if (typeof hint !== 'string' || Buffer.byteLength(hint, 'utf8') > ENTRY_LIMITS.hintBytes) {
     throw new InvalidArgumentError(`hint: at most ${ENTRY_LIMITS.hintBytes} bytes`);
   }
+  const condition = input.condition ?? '';
+  if (
+    typeof condition !== 'string' ||
+    Buffer.byteLength(condition, 'utf8') > ENTRY_LIMITS.conditionBytes
+  ) {
+    throw new InvalidArgumentError(`condition: at most ${ENTRY_LIMITS.conditionBytes} bytes`);
+  }
   const expiresAt = input.expiresAt ?? null;
   if (expiresAt !== null && (!Number.isSafeInteger(expiresAt) || expiresAt <= 0)) {
     throw new InvalidArgumentError('expires_at: must be a positive timestamp');
@@ -116,6 +130,7 @@ export function validateEntryInput(input: EntryInput, td: TrustDomain): ValidEnt
     downstream: input.downstream === true,
     expiresAt,
     hint,
+    ...(condition.trim() === '' ? {} : { condition }),
   };
 }
 

@@ -12,6 +12,7 @@ import type { AccessRevisionStore, AccessStore } from './ports/access.ts';
 import type { LeaseStore } from './ports/leases.ts';
 import type { SecretStore } from './ports/secrets.ts';
 import type { StsStore } from './ports/sts.ts';
+import type { PostureStore } from './ports/posture.ts';
 import type { AuditEvent, AuditRecord } from '../core/audit.ts';
 import type { Authority, AuthorityKind, AuthorityStatus } from '../core/authority.ts';
 import type { Bundle } from '../core/bundle.ts';
@@ -25,6 +26,7 @@ export type * from './ports/access.ts';
 export type * from './ports/leases.ts';
 export type * from './ports/secrets.ts';
 export type * from './ports/sts.ts';
+export type * from './ports/posture.ts';
 
 export interface Page<T> {
   readonly items: T[];
@@ -272,6 +274,7 @@ export interface StoreAggregates {
   readonly access: AccessStore;
   readonly leases: LeaseStore;
   readonly accessRevision: AccessRevisionStore;
+  readonly posture: PostureStore;
 }
 
 /**

@@ -19,6 +19,7 @@ export function entryToWire(e: Entry): MessageInitShape<typeof EntrySchema> {
     downstream: e.downstream,
     expiresAt: e.expiresAt === null ? 0n : secondsFromMs(e.expiresAt),
     hint: e.hint,
+    condition: e.condition ?? '',
     revision: BigInt(e.revision),
     createdAt: secondsFromMs(e.createdAt),
   };
@@ -43,6 +44,7 @@ export function entryFromWire(w: WireEntry): Entry {
     downstream: w.downstream,
     expiresAt: expires === 0 ? null : expires * 1000,
     hint: w.hint,
+    ...(w.condition === '' ? {} : { condition: w.condition }),
     revision: Number(w.revision),
     createdAt: msFromSeconds(w.createdAt),
   };
@@ -66,5 +68,6 @@ export function entryInputFromWire(w: WireEntry | undefined): EntryInput {
     downstream: w.downstream,
     expiresAt: expires === 0 ? null : expires * 1000,
     hint: w.hint,
+    condition: w.condition,
   };
 }

@@ -13,12 +13,17 @@ import { identifyUnixPeer, releaseConnection, type ConnectionPeer } from './conn
 import { checkPin, verifyPin, type ProcessPin } from './process-pin.ts';
 import type { Clock } from '../../core/clock.ts';
 import { identifyTcpPeer, type TcpPeerOptions } from './tcp-peer.ts';
+import type { AttributeSource } from './workload-attributes.ts';
+
+const NO_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({});
 
 type LogFn = (fields: Record<string, unknown>, msg: string) => void;
 
 export interface AttestationServiceOptions {
   /** The workload attestors (workload-attestors.ts), or a test's own source. */
   readonly selectors: SelectorSource;
+  /** Attributes beyond selectors (workload-attributes.ts); absent: none. */
+  readonly attributes?: AttributeSource;
   readonly entries: EntryMatcher;
   /** Workload attestation of one call is abandoned (Unavailable) after this. Default 30 s. */
   readonly attestTimeoutMs?: number;
@@ -51,6 +56,9 @@ export interface AttestOptions {
 
 export class AttestationService {
   readonly #selectors: SelectorSource;
+  readonly #attributes: AttributeSource | undefined;
+  /** Attributes per attestation: keyed by its (frozen, reused) selectors array. */
+  readonly #attributesOf = new WeakMap<readonly Selector[], Readonly<Record<string, string>>>();
   readonly #entries: EntryMatcher;
   readonly #timeoutMs: number;
   readonly #cache: AttestationCache;
@@ -66,6 +74,7 @@ export class AttestationService {
 
   constructor(o: AttestationServiceOptions) {
     this.#selectors = o.selectors;
+    this.#attributes = o.attributes;
     this.#entries = o.entries;
     this.#timeoutMs = o.attestTimeoutMs ?? 30_000;
     this.#cache = new AttestationCache({
@@ -116,6 +125,16 @@ export class AttestationService {
     }
     const before = cache?.fingerprint(peer.pin);
     const selectors = await this.#runAttestors(peer, signal);
+    if (this.#attributes) {
+      this.#attributesOf.set(
+        selectors,
+        await this.#attributes.collect(peer.caller, selectors, signal).catch((e: unknown) => {
+          if (signal.aborted) throw signal.reason;
+          this.#debug({ pid: peer.caller.pid, err: (e as Error).message }, 'no attributes');
+          return NO_ATTRIBUTES;
+        }),
+      );
+    }
     await verifyPin(peer.pin);
     cache?.put(peer.pin, before, selectors);
     this.#debug(
@@ -196,6 +215,7 @@ export class AttestationService {
       process: peer.caller,
       transport: peer.transport,
       selectors,
+      attributes: this.#attributesOf.get(selectors) ?? NO_ATTRIBUTES,
       entries,
     });
     if (generation !== undefined) {

@@ -17,6 +17,12 @@ export interface AttestedCaller {
   /** How the connection reached us: a Unix-socket peer or a loopback TCP peer. */
   readonly transport: 'unix' | 'tcp';
   readonly selectors: readonly Selector[];
+  /**
+   * Attributes beyond selectors (core/attributes.ts: binary.sha256, library.<n>,
+   * kernel.release, image.digest), flat strings as they travel to the server; {} when the agent
+   * collects none.
+   */
+  readonly attributes?: Readonly<Record<string, string>>;
   /** Unexpired entries whose selectors are all among `selectors`, oldest first. */
   readonly entries: readonly Entry[];
 }

@@ -18,6 +18,8 @@ export interface MintedJwt {
 export interface JwtMintItem {
   readonly entryId: string;
   readonly audience: readonly string[];
+  /** The workload's attributes, for an entry with a condition (docs/posture.md). */
+  readonly attributes?: Readonly<Record<string, string>>;
 }
 
 /** Per item: the token, or the server's reason (a stable error code and its message). */
@@ -58,12 +60,19 @@ export class JwtMintBatcher {
     this.#maxBatch = o.maxBatch ?? 256;
   }
 
-  mint(entryId: string, audience: readonly string[]): Promise<MintedJwt> {
-    const key = JwtSvidCache.key(entryId, audience);
+  mint(
+    entryId: string,
+    audience: readonly string[],
+    attributes?: Readonly<Record<string, string>>,
+  ): Promise<MintedJwt> {
+    // Workloads with different attributes never share a conditional mint (the server decides each).
+    const key =
+      JwtSvidCache.key(entryId, audience) + (attributes ? JSON.stringify(attributes) : '');
     const shared = this.#pending.get(key);
     if (shared) return shared;
     const p = new Promise<MintedJwt>((resolve, reject) => {
-      this.#queue.push({ item: { entryId, audience: [...audience] }, key, resolve, reject });
+      const item = { entryId, audience: [...audience], ...(attributes ? { attributes } : {}) };
+      this.#queue.push({ item, key, resolve, reject });
     });
     this.#pending.set(key, p);
     // Settled → forgotten, so a later miss (after expiry, or after a failure) mints afresh.

@@ -17,6 +17,10 @@ import type {
   X509SvidItem,
 } from '../workload-api/identity-source.ts';
 import { JwtSvidCache } from './jwt-svid-cache.ts';
+import { type ConditionVerdicts, hasCondition } from './condition-verdicts.ts';
+import type { Entry } from '../../core/entry.ts';
+
+const NO_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({});
 import type { X509SvidCache } from './x509-svid-cache.ts';
 
 const ON_DEMAND_MINT_TIMEOUT_MS = 10_000;
@@ -30,7 +34,13 @@ export interface WorkloadIdentitiesOptions {
   mintJwt: (
     entryId: string,
     audience: readonly string[],
+    attributes?: Readonly<Record<string, string>>,
   ) => Promise<{ token: string; expiresAt: number }>;
+  /**
+   * The server's answers on entry conditions (docs/posture.md); absent: conditional entries are
+   * never served (the agent cannot ask).
+   */
+  verdicts?: ConditionVerdicts;
   clock: Clock;
   /**
    * Claims besides sub, aud and exp that ValidateJWTSVID returns for a JWT-SVID of a federated
@@ -49,6 +59,8 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
   /** JWKS JSON per bundle object (bundles are replaced on change, never mutated). */
   readonly #jwks = new WeakMap<Bundle, string>();
   readonly #foreignClaims: ReadonlySet<string>;
+  /** Conditional entry id → attributes of the last workload allowed it (sent with its mints). */
+  readonly #qualified = new Map<string, Readonly<Record<string, string>>>();
 
   constructor(o: WorkloadIdentitiesOptions) {
     this.#o = o;
@@ -58,12 +70,53 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
     });
   }
 
+  /** Attributes of a workload that met the entry's condition, for the X.509 cache's mints. */
+  attributesFor(entryId: string): Readonly<Record<string, string>> | undefined {
+    return this.#qualified.get(entryId);
+  }
+
+  /**
+   * The caller's entries it may be served now: all unconditional ones, and the conditional ones
+   * the server said it meets (for these attributes, this entry revision). An unknown answer is
+   * asked for (listeners hear when it arrives) and withholds the entry meanwhile.
+   */
+  #served(caller: AttestedCaller): readonly Entry[] {
+    if (!caller.entries.some(hasCondition)) return caller.entries;
+    const attrs = caller.attributes ?? NO_ATTRIBUTES;
+    const verdicts = this.#o.verdicts;
+    if (!verdicts) return caller.entries.filter((e) => !hasCondition(e));
+    let unknown = false;
+    const out = caller.entries.filter((e) => {
+      const v = verdicts.allowed(attrs, e);
+      if (v === undefined) unknown = true;
+      if (v === true && hasCondition(e)) this.#qualified.set(e.id, attrs);
+      return v === true;
+    });
+    if (unknown) void verdicts.ensure(attrs, caller.entries).catch(() => {});
+    return out;
+  }
+
+  /** Asks the server about the caller's conditional entries (bounded), before serving it. */
+  async #decide(caller: AttestedCaller): Promise<void> {
+    const verdicts = this.#o.verdicts;
+    if (!verdicts || !caller.entries.some(hasCondition)) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      verdicts.ensure(caller.attributes ?? NO_ATTRIBUTES, caller.entries).catch(() => {}),
+      new Promise((r) => (timer = setTimeout(r, ON_DEMAND_MINT_TIMEOUT_MS).unref())),
+    ]);
+    clearTimeout(timer);
+  }
+
   async prepare(caller: AttestedCaller): Promise<void> {
+    await this.#decide(caller);
     // Mint what this workload needs and the cache lacks (evicted, or new) before it asks. When
     // that fails (the server is away: entries restored from the data dir, say), the caller gets
     // what there is — bundles and validation, but no X.509-SVID until one can be minted; the
     // cache logs the failure and backs off.
-    const missing = caller.entries.filter((e) => !this.#o.x509.get(e.id)).map((e) => e.id);
+    const missing = this.#served(caller)
+      .filter((e) => !this.#o.x509.get(e.id))
+      .map((e) => e.id);
     if (missing.length > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -75,7 +128,7 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
   }
 
   view(caller: AttestedCaller): WorkloadView {
-    const entries = caller.entries;
+    const entries = this.#served(caller);
     const svids: X509SvidItem[] = [];
     for (const e of entries) {
       const s = this.#o.x509.get(e.id);
@@ -128,9 +181,11 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
   onChange(listener: () => void): () => void {
     const a = this.#o.sync.onChange(listener);
     const b = this.#o.x509.onChange(listener);
+    const c = this.#o.verdicts?.onChange(listener);
     return () => {
       a();
       b();
+      c?.();
     };
   }
 
@@ -140,7 +195,7 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
     spiffeId: string,
   ): JwtSvidItem[] | undefined {
     const out: JwtSvidItem[] = [];
-    for (const e of caller.entries) {
+    for (const e of this.#served(caller)) {
       if (spiffeId !== '' && e.spiffeId !== spiffeId) continue;
       const token = this.#o.jwt.get(JwtSvidCache.key(e.spiffeId, audience));
       if (token === undefined) return undefined;
@@ -154,7 +209,8 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
     audience: readonly string[],
     spiffeId: string,
   ): Promise<JwtSvidItem[]> {
-    const entries = caller.entries.filter((e) => spiffeId === '' || e.spiffeId === spiffeId);
+    await this.#decide(caller);
+    const entries = this.#served(caller).filter((e) => spiffeId === '' || e.spiffeId === spiffeId);
     if (entries.length === 0) throw new PermissionDeniedError('no identity issued');
     const out: JwtSvidItem[] = [];
     for (const e of entries) {
@@ -163,9 +219,10 @@ export class WorkloadIdentities implements WorkloadIdentitySource {
       if (!token) {
         const now = this.#o.clock.now();
         // One retry: a call can die with a connection the server just closed (GOAWAY, restart).
+        const attrs = hasCondition(e) ? (caller.attributes ?? NO_ATTRIBUTES) : undefined;
         const minted = await this.#o
-          .mintJwt(e.id, audience)
-          .catch(() => this.#o.mintJwt(e.id, audience))
+          .mintJwt(e.id, audience, attrs)
+          .catch(() => this.#o.mintJwt(e.id, audience, attrs))
           .catch((err: unknown) => {
             throw new UnavailableError(`could not mint a JWT-SVID: ${(err as Error).message}`, {
               cause: err,

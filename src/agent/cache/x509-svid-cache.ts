@@ -35,7 +35,15 @@ export type MintResult =
 
 export interface X509SvidCacheOptions {
   /** Sends CSRs to the server (BatchNewX509SVID). */
-  mint: (params: { entryId: string; csr: Uint8Array }[]) => Promise<MintResult[]>;
+  mint: (
+    params: { entryId: string; csr: Uint8Array; attributes?: Readonly<Record<string, string>> }[],
+  ) => Promise<MintResult[]>;
+  /**
+   * The attributes of a workload that met a conditional entry's condition (docs/posture.md): sent
+   * with its mints, as the server evaluates the condition at signing. A conditional entry with
+   * none is not minted (no workload qualified for it yet).
+   */
+  attributesFor?: (entryId: string) => Readonly<Record<string, string>> | undefined;
   clock: Clock;
   maxSize: number;
   random?: () => number;
@@ -110,6 +118,7 @@ export class X509SvidCache {
       const e = entries.get(id);
       if (!e) continue;
       let s = this.#svids.get(id);
+      if ((e.condition ?? '') !== '' && !this.#o.attributesFor?.(id)) continue;
       if (!s && due.length + this.#svids.size >= this.#o.maxSize && !wanted.includes(id)) continue;
       // A change that does not show in the certificate (hint, selectors, federation) keeps it.
       if (s && s.revision !== e.revision && s.shape === svidShape(e)) {
@@ -172,7 +181,14 @@ export class X509SvidCache {
     let results: MintResult[];
     try {
       results = await this.#o.mint(
-        batch.map((e, i) => ({ entryId: e.id, csr: createCsr(keys[i] as KeyObject) })),
+        batch.map((e, i) => {
+          const attributes = this.#o.attributesFor?.(e.id);
+          return {
+            entryId: e.id,
+            csr: createCsr(keys[i] as KeyObject),
+            ...(attributes ? { attributes } : {}),
+          };
+        }),
       );
     } catch (e) {
       this.#failed(e);

@@ -3,6 +3,7 @@
 // answer from the credential cache or ask the server, and say exactly why when it is denied.
 // The doors attest the caller (agent/attestation) and render the answer; nothing here knows
 // about transports.
+import { attributesKey } from '../../core/attributes.ts';
 import { randomUUID } from 'node:crypto';
 import { NAME_PATTERN } from '../../core/access.ts';
 import type { Entry } from '../../core/entry.ts';
@@ -160,8 +161,9 @@ export class CredentialService {
       k = selectorSetKey(caller.selectors);
       this.#clientKeys.set(caller.selectors, k);
     }
-    // uid/gid are sent as attributes: part of who the server decided for.
-    return `${caller.process.uid}:${caller.process.gid}\n${k}`;
+    // uid/gid and the workload's attributes are sent: part of who the server decided for.
+    const attrs = caller.attributes ? `\n${attributesKey(caller.attributes)}` : '';
+    return `${caller.process.uid}:${caller.process.gid}\n${k}${attrs}`;
   }
 }
 
@@ -177,7 +179,11 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 /** Attested attributes beyond the selectors, from the kernel (untrusted input never lands here). */
 function attributesOf(caller: AttestedCaller): Record<string, string> {
-  return { 'unix.uid': String(caller.process.uid), 'unix.gid': String(caller.process.gid) };
+  return {
+    ...caller.attributes,
+    'unix.uid': String(caller.process.uid),
+    'unix.gid': String(caller.process.gid),
+  };
 }
 
 function checkAsk(ask: CredentialAsk): void {

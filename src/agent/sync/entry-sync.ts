@@ -41,6 +41,8 @@ export interface EntrySyncOptions {
    * credential cache drops everything on a change and on every (re)connect).
    */
   onAccessRevision?: (revision: bigint, initial: boolean) => void;
+  /** Each message's `posture_revision` when set (and the initial one's): entry conditions. */
+  onPostureRevision?: (revision: bigint) => void;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -175,6 +177,7 @@ export class EntrySync {
     }
     await this.#applyFederated(msg);
     this.#o.onAccessRevision?.(msg.accessRevision, msg.initial);
+    if (msg.initial || msg.postureRevision !== 0n) this.#o.onPostureRevision?.(msg.postureRevision);
     this.#synced ||= msg.initial;
     for (const fn of this.#listeners) fn();
   }

@@ -11,6 +11,7 @@
 // Everything is dropped at each change notification of the source, before any stream wakes for
 // it (the streams recompute asynchronously, after every listener ran).
 import { toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import { attributesKey } from '../../core/attributes.ts';
 import { PermissionDeniedError } from '../../core/errors.ts';
 import { formatSelector, type Selector } from '../../core/selector.ts';
 import type { AttestedCaller } from '../attestation/caller.ts';
@@ -67,6 +68,9 @@ export class SharedResponses {
     let key = keys.get(caller.selectors);
     if (key === undefined) {
       key = JSON.stringify(caller.selectors.map(formatSelector).sort());
+      // Entry conditions are decided per attribute set: callers share only with the same one.
+      if (caller.attributes && Object.keys(caller.attributes).length > 0)
+        key += `\n${attributesKey(caller.attributes)}`;
       keys.set(caller.selectors, key);
     }
     return key;

@@ -17,6 +17,7 @@ export interface EntryFlags {
   admin?: boolean;
   downstream?: boolean;
   hint?: string;
+  condition?: string;
   expiresAt?: string;
 }
 
@@ -40,6 +41,10 @@ export function addEntryFieldOptions(cmd: Command, forUpdate: boolean): Command 
     .option('--admin', 'SVIDs of this entry may call the admin API')
     .option('--downstream', 'SVIDs of this entry may act as a downstream CA')
     .option('--hint <hint>', 'hint for workloads choosing among several SVIDs')
+    .option(
+      '--condition <cel>',
+      'CEL over the workload\'s attributes; no SVID while false (docs/posture.md; "" clears it)',
+    )
     .option('--expires-at <time>', 'entry expiry: RFC 3339 or Unix seconds; 0 or "never" = never');
   if (forUpdate) {
     cmd
@@ -67,6 +72,7 @@ export function entryFromFlags(f: EntryFlags): { entry: EntryInit; mask: string[
     admin: f.admin,
     downstream: f.downstream,
     hint: f.hint,
+    condition: f.condition,
     expires_at: f.expiresAt === undefined ? undefined : expiry(f.expiresAt),
   };
   const mask = Object.keys(given).filter((k) => given[k] !== undefined);

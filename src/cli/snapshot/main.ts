@@ -26,6 +26,7 @@ import '../commands/server-workload.ts';
 import '../commands/credential-provider.ts';
 import '../commands/access-policy.ts';
 import '../commands/secret.ts';
+import '../commands/posture.ts';
 
 type Run = typeof run;
 

@@ -8,6 +8,8 @@
 //                                                                ("uid:1000"); every built-in
 //                                                                type is present, maybe empty
 //   client.attributes["unix.uid"]                                map string → string
+//   client.binary, client.libraries, client.kernel, client.image, the workload's facts
+//   client.node, client.posture                                  (docs/posture.md "Attributes")
 //   request.method, request.path, request.host                   strings ("" when not HTTP)
 //   now.unix (int seconds), now.rfc3339, now.date ("YYYY-MM-DD"),
 //   now.weekday (0 = Sunday … 6), now.hour, now.minute           UTC, from AccessRequest.at
@@ -39,7 +41,11 @@ export interface AccessCondition {
 export const INPUT_SELECTORS = 1;
 export const INPUT_SELECTORS_BY_TYPE = 2;
 export const INPUT_ATTRIBUTES = 4;
-export const INPUT_ALL = 7;
+export const INPUT_FACTS = 8;
+export const INPUT_ALL = 15;
+
+/** The workload facts (server/posture/workload-facts.ts) a condition may name under `client`. */
+const FACT_NAMES = ['binary', 'libraries', 'kernel', 'image', 'node', 'posture'] as const;
 
 /**
  * Which parts a condition reads, by the names in its source. Conservative: a name anywhere (a
@@ -50,7 +56,8 @@ export function inputNeeds(source: string): number {
   return (
     (/\bselectors\b/.test(source) ? INPUT_SELECTORS : 0) |
     (/\bselectors_by_type\b/.test(source) ? INPUT_SELECTORS_BY_TYPE : 0) |
-    (/\battributes\b/.test(source) ? INPUT_ATTRIBUTES : 0)
+    (/\battributes\b/.test(source) ? INPUT_ATTRIBUTES : 0) |
+    (/\b(binary|libraries|kernel|image|node|posture)\b/.test(source) ? INPUT_FACTS : 0)
   );
 }
 
@@ -90,6 +97,10 @@ export function conditionInput(
   if (needs & INPUT_SELECTORS) client['selectors'] = c.selectors.map(formatSelector);
   if (needs & INPUT_SELECTORS_BY_TYPE) client['selectors_by_type'] = selectorsByType(c.selectors);
   if (needs & INPUT_ATTRIBUTES) client['attributes'] = c.attributes;
+  // Absent facts (a replayed request from before posture) stay absent: a condition naming them
+  // meets "no such key", an error, which never grants.
+  if (needs & INPUT_FACTS && c.facts)
+    for (const k of FACT_NAMES) if (Object.hasOwn(c.facts, k)) client[k] = c.facts[k];
   const http = req.request;
   return {
     client,

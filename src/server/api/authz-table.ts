@@ -34,6 +34,10 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
   '/tessera.v1.SvidService/BatchNewX509SVID': AGENT,
   '/tessera.v1.SvidService/NewJWTSVID': AGENT,
   '/tessera.v1.SvidService/BatchNewJWTSVID': AGENT,
+  '/tessera.v1.SvidService/CheckEntryConditions': AGENT,
+  '/tessera.v1.PostureService/ImportPosture': ADMIN,
+  '/tessera.v1.PostureService/ListPosture': ADMIN,
+  '/tessera.v1.PostureService/GetPosture': ADMIN,
   '/tessera.v1.SyncService/GetAuthorizedEntries': AGENT,
   '/tessera.v1.SyncService/SyncAuthorizedEntries': AGENT,
   // The trust bundle is public information; any authenticated caller of this trust domain may read it.

@@ -55,6 +55,9 @@ import { CredentialReleaseService as ReleaseApi } from '../../../proto/gen/tesse
 import type { CredentialBroker } from '../broker/broker.ts';
 import { releaseHandlers } from './handlers/release-handlers.ts';
 import type { AccessRevisionSource } from '../sync/agent-sync.ts';
+import { PostureService as PostureApi } from '../../../proto/gen/tessera/v1/posture_pb.js';
+import type { PostureService } from '../posture/posture-service.ts';
+import { postureHandlers } from './handlers/posture-handlers.ts';
 
 export interface ApiServices {
   /** Only the aggregates the handlers read directly; services hold their own ports. */
@@ -82,6 +85,10 @@ export interface ApiServices {
   broker: Pick<CredentialBroker, 'release'>;
   /** The access revision sync streams push (sync/access-revision-feed.ts). */
   accessRevision: AccessRevisionSource;
+  /** Scanner reports (docs/posture.md). */
+  posture: PostureService;
+  /** The posture revision sync streams push (posture/posture-index.ts). */
+  postureRevision: AccessRevisionSource;
 }
 
 export function registerServices(router: ConnectRouter, s: ApiServices): void {
@@ -99,6 +106,7 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
         get: (id) => s.store.nodes.get(id),
       },
       s.accessRevision,
+      s.postureRevision,
     ),
   );
   router.service(BundleApi, {
@@ -119,4 +127,5 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
     ...s.accessDecisionHandlers,
   });
   router.service(ReleaseApi, releaseHandlers(s.broker));
+  router.service(PostureApi, postureHandlers(s.posture));
 }

@@ -33,6 +33,7 @@ import type {
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../../core/caller.ts';
 import { type BuildProvider, ProviderCache } from './provider-cache.ts';
+import { evaluateEntryCondition } from '../posture/entry-condition.ts';
 import { type CheckedRelease, type ReleaseInput, checkReleaseInput } from './release-input.ts';
 
 /** The calling agent, as authenticated (its node record). */
@@ -89,6 +90,11 @@ export interface CredentialBrokerOptions {
   readonly providerDeps: CredentialProviderDeps;
   /** Internal provider failures (never returned to the caller) and close errors. */
   readonly log?: (msg: string, fields: Record<string, unknown>) => void;
+  /** The workload's typed facts (server/posture/workload-facts.ts); absent: none. */
+  readonly facts?: (
+    agent: ReleaseAgent,
+    attributes: Readonly<Record<string, string>>,
+  ) => Readonly<Record<string, unknown>>;
 }
 
 /** Audit records of an access are the client's: its SPIFFE ID is the actor. */
@@ -112,11 +118,18 @@ export class CredentialBroker {
     const req = checkReleaseInput(input);
     const now = this.#o.clock.now();
     const entry = await this.#entryOf(agent, req, now);
+    const facts = this.#o.facts?.(agent, req.attributes);
     const client: AccessClient = {
       spiffeId: entry.spiffeId,
       selectors: req.selectors,
       attributes: req.attributes,
+      ...(facts ? { facts } : {}),
     };
+    // A workload that does not meet its entry's condition has no identity: no credential either.
+    if (facts && (entry.condition ?? '') !== '') {
+      const v = evaluateEntryCondition(entry, facts);
+      if (!v.allowed) throw new FailedPreconditionError(`entry ${entry.id}: ${v.reason}`);
+    }
     const ctx = asActor(client.spiffeId, req.correlationId);
     await this.#auditRequest(ctx, agent, client, req);
     // Read-your-writes: every access change announced before this call (a deleted policy) is in

@@ -61,7 +61,7 @@ export function checkReleaseInput(r: ReleaseInput): CheckedRelease {
   };
 }
 
-function checkAttributes(a: Readonly<Record<string, string>>): Record<string, string> {
+export function checkAttributes(a: Readonly<Record<string, string>>): Record<string, string> {
   const keys = Object.keys(a);
   if (keys.length > MAX_RELEASE_ATTRIBUTES)
     throw new InvalidArgumentError(`attributes: at most ${MAX_RELEASE_ATTRIBUTES}`);

@@ -21,6 +21,8 @@ import { LeaseManager } from '../broker/lease-manager.ts';
 import type { EntryIndex } from '../registration/entry-index.ts';
 import type { Minter } from '../svid/minter.ts';
 import { AccessRevisionFeed } from '../sync/access-revision-feed.ts';
+import { PostureIndex } from '../posture/posture-index.ts';
+import { workloadFacts } from '../posture/workload-facts.ts';
 
 /** What the other access rooms provide (server/access, server/broker secret store and leases). */
 export interface AccessParts {
@@ -34,6 +36,8 @@ export interface BrokerParts {
   readonly broker: CredentialBroker;
   readonly revocation: Revocation;
   readonly revisionFeed: AccessRevisionFeed;
+  /** Stored posture reports, in memory (entry conditions, access conditions, sync). */
+  readonly posture: PostureIndex;
   readonly leases: LeaseManager;
   /** The lease sweeper, until the signal aborts (LeaseManager.run). */
   run(signal: AbortSignal): Promise<void>;
@@ -95,6 +99,9 @@ export async function buildBroker(d: BrokerDeps): Promise<BrokerParts> {
     },
   });
   const access: AccessParts = { ...NO_ACCESS, records, leases: leaseManager, ...d.access };
+  const posture = await PostureIndex.start(d.store, (e) =>
+    d.log.warn({ err: e }, 'posture read after a notification failed; polling retries'),
+  );
   const broker = new CredentialBroker({
     entries: d.index,
     decider: access.decider,
@@ -113,6 +120,7 @@ export async function buildBroker(d: BrokerDeps): Promise<BrokerParts> {
       fetch: globalThis.fetch,
     },
     log: (msg, fields) => d.log.warn(fields, msg),
+    facts: (agent, attributes) => workloadFacts(attributes, agent, posture),
   });
   const revocation = new Revocation({
     leases: access.leases,
@@ -130,10 +138,12 @@ export async function buildBroker(d: BrokerDeps): Promise<BrokerParts> {
     broker,
     revocation,
     revisionFeed,
+    posture,
     leases: leaseManager,
     run: (signal) => leaseManager.run(signal),
     async close() {
       revisionFeed.stop();
+      posture.stop();
       await broker.close();
     },
   };

@@ -418,6 +418,12 @@ export class TesseraServer {
         run: () => this.#access.revisionFeed.refresh(),
       },
       {
+        // The fallback for a missed posture import notification (agents re-check conditions).
+        name: 'posture-revision',
+        everyMs: 1_000,
+        run: () => this.#access.posture.refresh(),
+      },
+      {
         name: 'prune',
         everyMs: 60_000,
         run: async () => {

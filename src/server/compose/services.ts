@@ -37,6 +37,7 @@ import { validateCredentialProviderConfig } from '../../plugins/credential-provi
 import { checkAccessPolicy } from '../access/check-policy.ts';
 import type { AccessDecisionHandlers } from '../api/handlers/access-decision-handlers.ts';
 import type { BrokerParts } from './broker.ts';
+import { PostureService } from '../posture/posture-service.ts';
 
 export interface ServiceDeps {
   config: ServerConfig;
@@ -128,6 +129,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       defaultX509TtlMs: config.default_x509_svid_ttl,
       defaultJwtTtlMs: config.default_jwt_svid_ttl,
       onIssued: (kind, n) => metrics.issued.inc({ kind }, n),
+      posture: access.posture,
     }),
     sts: new StsAdmin({
       store,
@@ -161,6 +163,13 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     }),
     broker: access.broker,
     accessRevision: access.revisionFeed,
+    posture: new PostureService({
+      store,
+      auditor,
+      clock,
+      onImported: () => void access.posture.refresh().catch(() => {}),
+    }),
+    postureRevision: access.posture,
   };
 }
 

@@ -15,6 +15,14 @@ import type { EntryFilter, Page, Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../../core/caller.ts';
 import { checkParent, type ParentKind } from './parent-check.ts';
+import { compileEntryCondition } from '../posture/entry-condition.ts';
+
+/** The entry's fields, its condition compiled (errors name the problem) when it has one. */
+function validFields(input: EntryInput, td: TrustDomain) {
+  const fields = validateEntryInput(input, td);
+  if (fields.condition !== undefined) compileEntryCondition(fields.condition);
+  return fields;
+}
 
 /** What an entry's deletion ends (server/broker/revocation.ts). */
 export interface EntryRevocation {
@@ -39,6 +47,7 @@ export const entryFields = [
   'downstream',
   'expires_at',
   'hint',
+  'condition',
 ] as const;
 export type EntryField = (typeof entryFields)[number];
 
@@ -162,7 +171,7 @@ export class EntryService {
   }
 
   async #create(ctx: RequestContext, input: EntryInput): Promise<Entry> {
-    const fields = validateEntryInput(input, this.#td);
+    const fields = validFields(input, this.#td);
     const entry: Entry = { ...fields, id: randomUUID(), revision: 1, createdAt: this.#clock.now() };
     return this.#store.transaction(async (tx) => {
       const created = await tx.entries.create(entry);
@@ -190,7 +199,7 @@ export class EntryService {
       const current = await tx.entries.get(u.id);
       if (!current) throw new NotFoundError(`entry ${u.id} not found`);
       const merged = mergeForUpdate(current, u.input, u.mask as readonly EntryField[]);
-      const fields = validateEntryInput(merged, this.#td);
+      const fields = validFields(merged, this.#td);
       const updated = await tx.entries.update({
         ...fields,
         id: current.id,
@@ -256,6 +265,7 @@ function mergeForUpdate(
     downstream: pick('downstream', 'downstream', current.downstream) ?? false,
     expiresAt: pick('expires_at', 'expiresAt', current.expiresAt) ?? null,
     hint: pick('hint', 'hint', current.hint) ?? '',
+    condition: pick('condition', 'condition', current.condition ?? '') ?? '',
   };
 }
 

@@ -2,7 +2,12 @@
 // entries the index says they are authorized for (anything else: PermissionDenied + audit).
 import type { Clock } from '../../core/clock.ts';
 import type { Entry } from '../../core/entry.ts';
-import { InvalidArgumentError, PermissionDeniedError, isTesseraError } from '../../core/errors.ts';
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  PermissionDeniedError,
+  isTesseraError,
+} from '../../core/errors.ts';
 import type { AttestedNode } from '../../core/node.ts';
 import { type TrustDomain, parseLeafId } from '../../core/spiffe-id.ts';
 import { checkDnsName } from '../../core/entry.ts';
@@ -13,6 +18,14 @@ import type { RequestContext } from '../../core/caller.ts';
 import type { EntryIndex } from '../registration/entry-index.ts';
 import type { BatchResult } from '../registration/entry-service.ts';
 import type { JwtSvid, Minter, X509Svid } from './minter.ts';
+import { checkAttributes } from '../broker/release-input.ts';
+import { evaluateEntryCondition, type EntryVerdict } from '../posture/entry-condition.ts';
+import { workloadFacts, type PostureLookup } from '../posture/workload-facts.ts';
+
+/** Flat workload attributes from the agent (svid.proto `attributes`); untrusted. */
+export type FlatAttributes = Readonly<Record<string, string>>;
+
+const NO_POSTURE: PostureLookup = { report: () => undefined };
 
 export const MAX_MINT_BATCH = 500;
 
@@ -25,6 +38,8 @@ export interface SvidServiceOptions {
   defaultX509TtlMs: number;
   defaultJwtTtlMs: number;
   onIssued?: (kind: 'x509' | 'jwt', count: number) => void;
+  /** Stored posture reports, for entry conditions (server/posture/posture-index.ts). */
+  posture?: PostureLookup;
 }
 
 export class SvidService {
@@ -86,7 +101,7 @@ export class SvidService {
   async batchNewX509(
     ctx: RequestContext,
     node: AttestedNode,
-    params: readonly { entryId: string; csr: Uint8Array }[],
+    params: readonly { entryId: string; csr: Uint8Array; attributes?: FlatAttributes }[],
   ): Promise<BatchResult<X509Svid & { entryId: string }>[]> {
     if (params.length === 0 || params.length > MAX_MINT_BATCH) {
       throw new InvalidArgumentError(`params: 1..${MAX_MINT_BATCH} items per batch`);
@@ -108,6 +123,7 @@ export class SvidService {
         if (!entry) throw await this.#deny(ctx, node, p.entryId, 'svid.x509.new');
         const csr = csrs[i] as PromiseSettledResult<ParsedCsr>;
         if (csr.status === 'rejected') throw csr.reason;
+        await this.#requireCondition(ctx, node, entry, p.attributes, 'svid.x509.new');
         const ttl = entry.x509SvidTtl > 0 ? entry.x509SvidTtl * 1000 : this.#o.defaultX509TtlMs;
         const svid = await this.#o.minter.x509(
           entry.spiffeId,
@@ -140,9 +156,11 @@ export class SvidService {
     node: AttestedNode,
     entryId: string,
     audience: readonly string[],
+    attributes?: FlatAttributes,
   ): Promise<JwtSvid> {
     const entry = this.#authorizedEntry(node, entryId);
     if (!entry) throw await this.#deny(ctx, node, entryId, 'svid.jwt.new');
+    await this.#requireCondition(ctx, node, entry, attributes, 'svid.jwt.new');
     const ttl = entry.jwtSvidTtl > 0 ? entry.jwtSvidTtl * 1000 : this.#o.defaultJwtTtlMs;
     const svid = await this.#o.minter.jwt(entry.spiffeId, audience, ttl);
     await this.#o.auditor.log(ctx, {
@@ -164,7 +182,11 @@ export class SvidService {
   async batchNewJwt(
     ctx: RequestContext,
     node: AttestedNode,
-    params: readonly { entryId: string; audience: readonly string[] }[],
+    params: readonly {
+      entryId: string;
+      audience: readonly string[];
+      attributes?: FlatAttributes;
+    }[],
   ): Promise<BatchResult<JwtSvid & { entryId: string }>[]> {
     if (params.length === 0 || params.length > MAX_MINT_BATCH) {
       throw new InvalidArgumentError(`params: 1..${MAX_MINT_BATCH} items per batch`);
@@ -178,6 +200,7 @@ export class SvidService {
       try {
         const entry = this.#o.index.authorizedEntry(node.spiffeId, selectors, p.entryId, now);
         if (!entry) throw await this.#deny(ctx, node, p.entryId, 'svid.jwt.new');
+        await this.#requireCondition(ctx, node, entry, p.attributes, 'svid.jwt.new');
         const ttl = entry.jwtSvidTtl > 0 ? entry.jwtSvidTtl * 1000 : this.#o.defaultJwtTtlMs;
         const svid = await this.#o.minter.jwt(entry.spiffeId, p.audience, ttl);
         audits.push(
@@ -202,6 +225,57 @@ export class SvidService {
     await Promise.all(audits);
     if (issued > 0) this.#o.onIssued?.('jwt', issued);
     return results;
+  }
+
+  /**
+   * Whether a workload with `attributes` meets the conditions of these entries (the agent asks
+   * before it serves a conditional entry, and again when posture changes). Entries the agent is
+   * not authorized for are refused. Never audited per call: issuance is, at signing.
+   */
+  checkConditions(
+    node: AttestedNode,
+    entryIds: readonly string[],
+    attributes: FlatAttributes,
+  ): { entryId: string; verdict: EntryVerdict }[] {
+    if (entryIds.length === 0 || entryIds.length > MAX_MINT_BATCH) {
+      throw new InvalidArgumentError(`entry_ids: 1..${MAX_MINT_BATCH} items per call`);
+    }
+    const facts = workloadFacts(checkAttributes(attributes), node, this.#o.posture ?? NO_POSTURE);
+    return entryIds.map((id) => {
+      const entry = this.#authorizedEntry(node, id);
+      const verdict: EntryVerdict = entry
+        ? evaluateEntryCondition(entry, facts)
+        : { allowed: false, reason: `agent is not authorized for entry "${id.slice(0, 64)}"` };
+      return { entryId: id.slice(0, 64), verdict };
+    });
+  }
+
+  /**
+   * The entry's condition over the workload's facts, at signing: the server is the authority.
+   * An entry without one passes; a refusal is audited and fails the item (FailedPrecondition).
+   */
+  async #requireCondition(
+    ctx: RequestContext,
+    node: AttestedNode,
+    entry: Entry,
+    attributes: FlatAttributes | undefined,
+    action: string,
+  ): Promise<void> {
+    if ((entry.condition ?? '') === '') return;
+    const facts = workloadFacts(
+      checkAttributes(attributes ?? {}),
+      node,
+      this.#o.posture ?? NO_POSTURE,
+    );
+    const v = evaluateEntryCondition(entry, facts);
+    if (v.allowed) return;
+    await this.#o.auditor.log(ctx, {
+      action,
+      target: node.spiffeId,
+      outcome: 'denied',
+      details: { entryId: entry.id, reason: v.reason },
+    });
+    throw new FailedPreconditionError(`entry ${entry.id}: ${v.reason}`);
   }
 
   async #deny(

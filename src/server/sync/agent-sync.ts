@@ -48,6 +48,8 @@ export interface AgentSyncDeps {
   readonly nodes: Pick<NodeStore, 'get'>;
   /** Agents drop cached credentials when it differs from the last value they saw. */
   readonly access?: AccessRevisionSource;
+  /** Agents re-check entry conditions when it differs (posture/posture-index.ts). */
+  readonly posture?: AccessRevisionSource;
 }
 
 /** The syncing agent, as authenticated at the edge. */
@@ -88,9 +90,12 @@ export class AgentSync {
   ): AsyncGenerator<SyncOut> {
     const { svids, index, bundles, federated, nodes } = this.#d;
     const access = this.#d.access ?? NO_ACCESS_REVISION;
+    const posture = this.#d.posture ?? NO_ACCESS_REVISION;
     const known = new Map<string, bigint>(Object.entries(knownIn).slice(0, MAX_KNOWN));
     const sent = new FederatedBundlesSent();
-    const wake = new AsyncQueue<'entries' | 'bundle' | 'federated' | 'node' | 'access'>(10_000);
+    const wake = new AsyncQueue<'entries' | 'bundle' | 'federated' | 'node' | 'access' | 'posture'>(
+      10_000,
+    );
     const offIndex = index.onChange(() => wake.push('entries'));
     // A ban or eviction ends the open stream too, not only the agent's next call.
     const offNodes = index.onNodesChange((ids) => {
@@ -99,7 +104,9 @@ export class AgentSync {
     const offBundle = bundles.onChange(() => wake.push('bundle'));
     const offFederated = federated.onChange(() => wake.push('federated'));
     const offAccess = access.onChange(() => wake.push('access'));
+    const offPosture = posture.onChange(() => wake.push('posture'));
     let accessSent = access.current;
+    let postureSent = posture.current;
     signal.addEventListener('abort', () => wake.close());
     const next = (initial: boolean, withBundle: boolean): SyncOut => {
       const entries = svids.authorizedEntries(agent.node);
@@ -107,7 +114,11 @@ export class AgentSync {
       return diff(entries, known, initial, withBundle ? bundles : null, fed);
     };
     try {
-      yield { ...next(true, true), accessRevision: BigInt(accessSent) };
+      yield {
+        ...next(true, true),
+        accessRevision: BigInt(accessSent),
+        postureRevision: BigInt(postureSent),
+      };
       let pendingBundle = false;
       for await (const why of wake) {
         if (why === 'node') {
@@ -127,8 +138,13 @@ export class AgentSync {
           accessSent = access.current;
           msg.accessRevision = BigInt(accessSent);
         }
+        if (posture.current !== postureSent) {
+          postureSent = posture.current;
+          msg.postureRevision = BigInt(postureSent);
+        }
         if (
           msg.accessRevision !== undefined ||
+          msg.postureRevision !== undefined ||
           msg.upserted?.length ||
           msg.removed?.length ||
           msg.bundle ||
@@ -143,6 +159,7 @@ export class AgentSync {
       offBundle();
       offFederated();
       offAccess();
+      offPosture();
     }
   }
 }

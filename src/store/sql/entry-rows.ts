@@ -29,6 +29,7 @@ export function toEntryRow(e: Entry): EntryRow {
     downstream: toFlag(e.downstream),
     expires_at: e.expiresAt,
     hint: e.hint,
+    condition: e.condition ?? '',
     revision: e.revision,
     created_at: e.createdAt,
   };
@@ -56,6 +57,7 @@ export function fromEntryRow(r: EntryRow): Entry {
     downstream: fromFlag(r.downstream),
     expiresAt: r.expires_at === null ? null : Number(r.expires_at),
     hint: r.hint,
+    ...(r.condition ? { condition: r.condition } : {}),
     revision: Number(r.revision),
     createdAt: Number(r.created_at),
   };

@@ -348,7 +348,38 @@ const v11: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11];
+/**
+ * v13: posture (docs/posture.md). Entry conditions (CEL over the workload's attributes, '' =
+ * none); the last scanner report per subject (image digest or binary sha256), replaced by each
+ * import naming it; the import counter agents follow (sync.proto posture_revision).
+ */
+const v13: Migration = {
+  version: 13,
+  name: 'posture reports and entry conditions',
+  statements: (t) => [
+    `alter table entries add column condition text not null default ''`,
+    `create table posture_reports (
+      subject ${t.key} not null constraint posture_reports_pkey primary key,
+      kind text not null,
+      scanner text not null,
+      artifact text not null,
+      critical_count integer not null,
+      high_count integer not null,
+      medium_count integer not null,
+      low_count integer not null,
+      unknown_count integer not null,
+      fixable_count integer not null,
+      scanned_at bigint not null,
+      import_version bigint not null,
+      imported_at bigint not null)`,
+    `create table posture_revision (
+      id integer not null constraint posture_revision_pkey primary key,
+      revision bigint not null)`,
+    `insert into posture_revision (id, revision) values (1, 0)`,
+  ],
+};
+
+export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v13];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

@@ -20,6 +20,8 @@ export interface EntryRow {
   downstream: number;
   expires_at: number | null;
   hint: string;
+  /** Migration 13; '' = none. */
+  condition: string;
   revision: number;
   created_at: number;
 }
@@ -258,6 +260,22 @@ export interface LeaseRow {
 }
 
 /** One row (id = 1): the access revision (AccessRevisionStore). */
+export interface PostureReportRow {
+  subject: string;
+  kind: string;
+  scanner: string;
+  artifact: string;
+  critical_count: number;
+  high_count: number;
+  medium_count: number;
+  low_count: number;
+  unknown_count: number;
+  fixable_count: number;
+  scanned_at: number;
+  import_version: number;
+  imported_at: number;
+}
+
 export interface AccessRevisionRow {
   id: number;
   revision: number;
@@ -289,4 +307,6 @@ export interface Schema {
   access_policies: AccessPolicyRow;
   leases: LeaseRow;
   access_revision: AccessRevisionRow;
+  posture_reports: PostureReportRow;
+  posture_revision: AccessRevisionRow;
 }

@@ -22,6 +22,7 @@ import { leaseStore } from './lease-store.ts';
 import { CommitNotifier } from './commit-notifier.ts';
 import { secretStore } from './secret-store.ts';
 import { accessRevisionStore } from './access-revision-store.ts';
+import { postureStore } from './posture-store.ts';
 
 export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAggregates {
   const g = <T extends object>(a: T) => guarded(a, ctx.dialect, isClosed);
@@ -42,6 +43,7 @@ export function sqlAggregates(ctx: SqlContext, isClosed: () => boolean): StoreAg
     access: g(accessStore(ctx)),
     leases: g(leaseStore(ctx)),
     accessRevision: g(accessRevisionStore(ctx)),
+    posture: g(postureStore(ctx)),
   });
 }
 

@@ -12,6 +12,73 @@ import type { Status } from "./types_pb.js";
 export declare const file_tessera_v1_svid: GenFile;
 
 /**
+ * @generated from message tessera.v1.CheckEntryConditionsRequest
+ */
+export declare type CheckEntryConditionsRequest = Message<"tessera.v1.CheckEntryConditionsRequest"> & {
+  /**
+   * @generated from field: repeated string entry_ids = 1;
+   */
+  entryIds: string[];
+
+  /**
+   * The workload's attested attributes (`binary.sha256`, `library:<path>`, ...), from the agent.
+   *
+   * @generated from field: map<string, string> attributes = 2;
+   */
+  attributes: { [key: string]: string };
+};
+
+/**
+ * Describes the message tessera.v1.CheckEntryConditionsRequest.
+ * Use `create(CheckEntryConditionsRequestSchema)` to create a new message.
+ */
+export declare const CheckEntryConditionsRequestSchema: GenMessage<CheckEntryConditionsRequest>;
+
+/**
+ * @generated from message tessera.v1.EntryConditionResult
+ */
+export declare type EntryConditionResult = Message<"tessera.v1.EntryConditionResult"> & {
+  /**
+   * @generated from field: string entry_id = 1;
+   */
+  entryId: string;
+
+  /**
+   * @generated from field: bool allowed = 2;
+   */
+  allowed: boolean;
+
+  /**
+   * Why not: the failing part of the condition, or the refusal.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message tessera.v1.EntryConditionResult.
+ * Use `create(EntryConditionResultSchema)` to create a new message.
+ */
+export declare const EntryConditionResultSchema: GenMessage<EntryConditionResult>;
+
+/**
+ * @generated from message tessera.v1.CheckEntryConditionsResponse
+ */
+export declare type CheckEntryConditionsResponse = Message<"tessera.v1.CheckEntryConditionsResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.EntryConditionResult results = 1;
+   */
+  results: EntryConditionResult[];
+};
+
+/**
+ * Describes the message tessera.v1.CheckEntryConditionsResponse.
+ * Use `create(CheckEntryConditionsResponseSchema)` to create a new message.
+ */
+export declare const CheckEntryConditionsResponseSchema: GenMessage<CheckEntryConditionsResponse>;
+
+/**
  * @generated from message tessera.v1.MintX509SVIDRequest
  */
 export declare type MintX509SVIDRequest = Message<"tessera.v1.MintX509SVIDRequest"> & {
@@ -123,6 +190,13 @@ export declare type NewX509SVIDParams = Message<"tessera.v1.NewX509SVIDParams"> 
    * @generated from field: bytes csr = 2;
    */
   csr: Uint8Array;
+
+  /**
+   * Attributes of a workload the SVID is for; required by an entry with a condition.
+   *
+   * @generated from field: map<string, string> attributes = 3;
+   */
+  attributes: { [key: string]: string };
 };
 
 /**
@@ -212,6 +286,11 @@ export declare type NewJWTSVIDRequest = Message<"tessera.v1.NewJWTSVIDRequest"> 
    * @generated from field: repeated string audience = 2;
    */
   audience: string[];
+
+  /**
+   * @generated from field: map<string, string> attributes = 3;
+   */
+  attributes: { [key: string]: string };
 };
 
 /**
@@ -259,6 +338,11 @@ export declare type NewJWTSVIDParams = Message<"tessera.v1.NewJWTSVIDParams"> & 
    * @generated from field: repeated string audience = 2;
    */
   audience: string[];
+
+  /**
+   * @generated from field: map<string, string> attributes = 3;
+   */
+  attributes: { [key: string]: string };
 };
 
 /**
@@ -385,6 +469,17 @@ export declare const SvidService: GenService<{
     methodKind: "unary";
     input: typeof BatchNewJWTSVIDRequestSchema;
     output: typeof BatchNewJWTSVIDResponseSchema;
+  },
+  /**
+   * Agent: whether a workload with these attributes meets the conditions of these entries
+   * (docs/posture.md). The server evaluates with its own posture and node facts.
+   *
+   * @generated from rpc tessera.v1.SvidService.CheckEntryConditions
+   */
+  checkEntryConditions: {
+    methodKind: "unary";
+    input: typeof CheckEntryConditionsRequestSchema;
+    output: typeof CheckEntryConditionsResponseSchema;
   },
 }>;
 

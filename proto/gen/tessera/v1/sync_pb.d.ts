@@ -129,6 +129,14 @@ export declare type SyncAuthorizedEntriesResponse = Message<"tessera.v1.SyncAuth
    * @generated from field: int64 access_revision = 7;
    */
   accessRevision: bigint;
+
+  /**
+   * Changes with every posture import (docs/posture.md): the agent checks the entry conditions
+   * of its workloads again when it differs from the last value it saw. Set like access_revision.
+   *
+   * @generated from field: int64 posture_revision = 8;
+   */
+  postureRevision: bigint;
 };
 
 /**

@@ -106,6 +106,14 @@ export declare type Entry = Message<"tessera.v1.Entry"> & {
    * @generated from field: int64 created_at = 14;
    */
   createdAt: bigint;
+
+  /**
+   * CEL over the workload's attributes (docs/posture.md); "" = none. While it is false, no
+   * SVID is issued or renewed for a workload.
+   *
+   * @generated from field: string condition = 15;
+   */
+  condition: string;
 };
 
 /**

@@ -29,7 +29,7 @@ export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof Svi
       const results = await svids.batchNewX509(
         requestOf(ctx),
         agent.node,
-        req.params.map((p) => ({ entryId: p.entryId, csr: p.csr })),
+        req.params.map((p) => ({ entryId: p.entryId, csr: p.csr, attributes: p.attributes })),
       );
       return batchResults(req.params, results, (v) => ({
         spiffeId: v.spiffeId,
@@ -39,11 +39,28 @@ export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof Svi
     },
     async newJWTSVID(req, ctx) {
       const agent = agentCaller(ctx);
-      const svid = await svids.newJwt(requestOf(ctx), agent.node, req.entryId, req.audience);
+      const svid = await svids.newJwt(
+        requestOf(ctx),
+        agent.node,
+        req.entryId,
+        req.audience,
+        req.attributes,
+      );
       return {
         spiffeId: svid.spiffeId,
         token: svid.token,
         expiresAt: secondsFromMs(svid.expiresAt),
+      };
+    },
+    checkEntryConditions(req, ctx) {
+      const agent = agentCaller(ctx);
+      const results = svids.checkConditions(agent.node, req.entryIds, req.attributes);
+      return {
+        results: results.map((r) => ({
+          entryId: r.entryId,
+          allowed: r.verdict.allowed,
+          reason: r.verdict.allowed ? '' : r.verdict.reason,
+        })),
       };
     },
     async batchNewJWTSVID(req, ctx) {
@@ -51,7 +68,11 @@ export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof Svi
       const results = await svids.batchNewJwt(
         requestOf(ctx),
         agent.node,
-        req.params.map((p) => ({ entryId: p.entryId, audience: p.audience })),
+        req.params.map((p) => ({
+          entryId: p.entryId,
+          audience: p.audience,
+          attributes: p.attributes,
+        })),
       );
       return batchResults(req.params, results, (v) => ({
         spiffeId: v.spiffeId,

@@ -16,6 +16,7 @@ export function syncHandlers(
   federated: FederatedBundleCache,
   nodes: Pick<NodeStore, 'get'>,
   access?: AccessRevisionSource,
+  posture?: AccessRevisionSource,
 ): Partial<ServiceImpl<typeof SyncApi>> {
   const sync = new AgentSync({
     svids,
@@ -24,6 +25,7 @@ export function syncHandlers(
     federated,
     nodes,
     ...(access ? { access } : {}),
+    ...(posture ? { posture } : {}),
   });
   return {
     getAuthorizedEntries: async (_req, ctx) => sync.authorized(agentCaller(ctx)),
