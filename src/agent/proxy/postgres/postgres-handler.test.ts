@@ -243,6 +243,32 @@ suite('refusals in PostgreSQL terms', () => {
     }
   });
 
+  test('a server workload requiring TLS whose server refuses it: 08004, nothing sent', async () => {
+    const p = await standInListener(
+      handler,
+      {
+        server: serverWorkload({ port: pgServer.port, tls: true }),
+        credential: async () => released('scram_app', SCRAM_PW),
+        asked: 0,
+      },
+      log,
+    );
+    try {
+      const c = new pg.Client({ host: '127.0.0.1', port: p.port, user: 'a', database: 'postgres' });
+      const err = await c.connect().then(
+        () => assert.fail('connected'),
+        (e: { code?: string; message: string }) => e,
+      );
+      assert.equal(err.code, '08004');
+      assert.match(
+        err.message,
+        /^server workload "db" \(127\.0\.0\.1:\d+\) refuses TLS, which the server workload requires$/,
+      );
+    } finally {
+      await p.close();
+    }
+  });
+
   test('malformed startup packets get 08P01 and the proxy keeps serving', async () => {
     as('scram_app', SCRAM_PW)();
     const tooLong = Buffer.alloc(8);

@@ -98,10 +98,20 @@ async function open(conn: ProxyConnection, signal: AbortSignal): Promise<Socket 
     secure.destroy();
     throw new PostgresError(
       SQLSTATE.unableToConnect,
-      `TLS to ${where(conn)} failed: ${(e as Error).message}`,
+      `TLS to ${where(conn)} failed: ${tlsWhy(conn, e)}`,
     );
   }
   return secure;
+}
+
+/** Node's reason without its advice to the operator of a Node program ("; try running …"). */
+function tlsWhy(conn: ProxyConnection, e: unknown): string {
+  const { message, code } = e as NodeJS.ErrnoException;
+  const reason = message.split(';')[0] ?? message;
+  if (code === undefined || !/CERT|VERIFY|ISSUER|SELF_SIGNED|HOSTNAME|ALTNAME/.test(code))
+    return reason;
+  const against = conn.server.tlsCa ? "the server workload's CA" : 'the system roots';
+  return `${reason} (${code}), verified against ${against}`;
 }
 
 /** Connects, authenticates as `login` and reads up to ReadyForQuery. */
