@@ -40,6 +40,13 @@ export function createPostgresHandler(options: PostgresHandlerOptions = {}): Pro
     protocols: ['postgres'],
     async handle(client: Client, conn: ProxyConnection): Promise<void> {
       (client as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+      // A reset client must never become an unhandled 'error' (it would stop the agent).
+      client.on('error', (e: NodeJS.ErrnoException) =>
+        conn.log.debug(
+          { server: conn.server.name, err: e.code ?? e.message },
+          'postgres client error',
+        ),
+      );
       const signal = AbortSignal.any([conn.signal, AbortSignal.timeout(startupTimeoutMs)]);
       const reader = new FrameReader(client, MAX_STARTUP_BYTES);
       let session: UpstreamSession | undefined;

@@ -66,6 +66,8 @@ async function open(conn: ProxyConnection, signal: AbortSignal): Promise<Socket 
     );
   }
   socket.setNoDelay(true);
+  // Errors surface as the reader's or the relay's; none may go unhandled in between.
+  socket.on('error', () => {});
   if (conn.server.tls !== true) return socket;
   socket.write(sslRequest());
   const reader = new FrameReader(socket, 16);
