@@ -23,7 +23,7 @@ import {
   standInListener,
 } from './testing/stand-in-connection.ts';
 import { errorAt, exchange, packet } from './testing/wire-client.ts';
-import { PROTOCOL_3_0, cancelRequest } from './wire.ts';
+import { PROTOCOL_3_0, cancelRequest, message, startupMessage } from './wire.ts';
 
 const SCRAM_PW = randomBytes(12).toString('base64url');
 const MD5_PW = randomBytes(12).toString('base64url');
@@ -122,6 +122,28 @@ suite('psql and pg through the proxy log in as the brokered user', () => {
     } finally {
       await p.close();
     }
+  });
+
+  test('bytes the client sends before the login is done reach the server after it', async () => {
+    as('scram_app', SCRAM_PW)();
+    const startup = startupMessage(
+      new Map([
+        ['user', 'x'],
+        ['database', 'postgres'],
+      ]),
+    );
+    const query = message('Q', Buffer.from('select 6 * 7\0'));
+    const reply = await exchange(
+      proxy.port,
+      Buffer.concat([startup, query, message('X', Buffer.alloc(0))]),
+    );
+    const types: string[] = [];
+    for (let i = 0; i < reply.length; i += 1 + reply.readInt32BE(i + 1))
+      types.push(String.fromCharCode(reply[i]!));
+    assert.equal(types[0], 'R');
+    assert.ok(types.includes('K'));
+    assert.deepEqual(types.slice(types.indexOf('Z')), ['Z', 'T', 'D', 'C', 'Z']);
+    assert.ok(reply.includes(Buffer.from('42')));
   });
 
   test('a cancel request reaches the session it names, with the real key', async () => {
