@@ -2,10 +2,12 @@
 // connection, so it cannot show that a password is checked or that VALID UNTIL ends logins. For
 // those, startPasswordPostgres runs a throwaway cluster of the same real binaries (initdb,
 // pg_ctl) with scram-sha-256 on 127.0.0.1 and a free port, as the postgres OS user when the
-// tests run as root (initdb refuses root).
+// tests run as root (initdb refuses root). Options choose the password method (md5 also lets
+// roles whose password is stored as SCRAM log in with SCRAM; `password` is cleartext) and TLS
+// with a certificate of the test's (then TCP clients must use TLS: hostssl only).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,16 +42,37 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startPasswordPostgres(): Promise<PostgresServer> {
+export interface PasswordPostgresOptions {
+  /** pg_hba method for every connection. Default scram-sha-256. */
+  readonly auth?: 'scram-sha-256' | 'md5' | 'password';
+  /** Serve TLS with this certificate and key (PEM files); TCP connections without TLS are rejected. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+}
+
+export async function startPasswordPostgres(
+  options: PasswordPostgresOptions = {},
+): Promise<PostgresServer> {
+  const auth = options.auth ?? 'scram-sha-256';
   const dir = await mkdtemp(path.join(tmpdir(), 'tessera-pg-'));
   const superPassword = randomBytes(18).toString('base64url');
   const pwFile = path.join(dir, 'pw');
   await writeFile(pwFile, superPassword + '\n', { mode: 0o600 });
+  const owned = [dir, pwFile];
+  if (options.tls) {
+    await copyFile(options.tls.certFile, path.join(dir, 'server.crt'));
+    await copyFile(options.tls.keyFile, path.join(dir, 'server.key'));
+    await chmod(path.join(dir, 'server.key'), 0o600);
+    await writeFile(
+      path.join(dir, 'hba.conf'),
+      `local all all ${auth}\nhostssl all all 127.0.0.1/32 ${auth}\nhostnossl all all 0.0.0.0/0 reject\n`,
+    );
+    owned.push(...['server.crt', 'server.key', 'hba.conf'].map((f) => path.join(dir, f)));
+  }
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
     const { stdout } = await run('id', ['-u', 'postgres']);
     const { stdout: gid } = await run('id', ['-g', 'postgres']);
-    for (const p of [dir, pwFile]) await chown(p, Number(stdout), Number(gid));
+    for (const p of owned) await chown(p, Number(stdout), Number(gid));
   }
   const as = (cmd: string, args: string[]) =>
     asRoot ? run('runuser', ['-u', 'postgres', '--', cmd, ...args]) : run(cmd, args);
@@ -61,11 +84,15 @@ export async function startPasswordPostgres(): Promise<PostgresServer> {
     'postgres',
     `--pwfile=${pwFile}`,
     '-A',
-    'scram-sha-256',
+    auth,
     '--no-sync',
   ]);
   const port = await freePort();
-  const opts = `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir} -c fsync=off`;
+  let opts = `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir} -c fsync=off`;
+  if (options.tls) {
+    opts += ` -c ssl=on -c ssl_cert_file=${dir}/server.crt -c ssl_key_file=${dir}/server.key`;
+    opts += ` -c hba_file=${dir}/hba.conf`;
+  }
   await as(`${BIN}/pg_ctl`, [
     '-D',
     data,
