@@ -33,6 +33,22 @@ const loopbackListen = z
     }
   });
 
+/** A file the agent writes for a workload: where, whose, which mode (cloud/token-files.ts). */
+const ownedFile = z.strictObject({
+  path: z.string().min(1).max(4096),
+  uid: z.number().int().min(0).max(0xfffffffe),
+  gid: z.number().int().min(0).max(0xfffffffe),
+  mode: z
+    .union([z.literal('0600'), z.literal('0640'), z.literal(0o600), z.literal(0o640)])
+    .default('0600')
+    .transform((m) => (typeof m === 'number' ? m : parseInt(m, 8))),
+});
+
+const jwtTokenFile = ownedFile.extend({
+  spiffe_id: z.string().min(1).max(2048),
+  audience: z.string().min(1).max(1024),
+});
+
 export const agentConfigSchema = z.strictObject({
   trust_domain: z.string().transform((v, ctx) => {
     try {
@@ -103,6 +119,15 @@ export const agentConfigSchema = z.strictObject({
        * Azure managed identity by path: `127.0.0.1:PORT` or `[::1]:PORT`; "" (default) = off.
        */
       listen: loopbackListen,
+      /**
+       * A directory (besides data_dir) token files may be written in, e.g. one the workloads
+       * can reach; "" = data_dir only (cloud/token-files.ts).
+       */
+      token_dir: z.string().default(''),
+      /** JWT-SVID files kept fresh for SDKs that read a token file (web identity). */
+      token_files: z.array(jwtTokenFile).max(256).default([]),
+      /** AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE files: one random token per file and uid. */
+      aws_container_token_files: z.array(ownedFile).max(256).default([]),
     })
     .prefault({}),
   /** Server reconnect backoff cap. */
