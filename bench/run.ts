@@ -15,6 +15,7 @@ for (const file of [
   'cli.bench.ts',
   'credentials.bench.ts',
   'proxy-http.bench.ts',
+  'cloud-credentials.bench.ts',
 ]) {
   console.log(`\n== ${file}`);
   const r = spawnSync(process.execPath, [path.join(import.meta.dirname, file), ms], {
