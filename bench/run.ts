@@ -16,6 +16,7 @@ for (const file of [
   'credentials.bench.ts',
   'proxy-http.bench.ts',
   'proxy-postgres.bench.ts',
+  'cloud-credentials.bench.ts',
 ]) {
   console.log(`\n== ${file}`);
   const r = spawnSync(process.execPath, [path.join(import.meta.dirname, file), ms], {

@@ -42,10 +42,13 @@ import { CredentialCache } from './cache/credential-cache.ts';
 import { loadIdentityHeaderKey } from './cloud/azure/identity-header.ts';
 import { cloudEndpoints } from './cloud/catalog.ts';
 import { startCloudListener, type CloudListener } from './cloud/cloud-listener.ts';
+import { ContainerTokens } from './cloud/aws/container-tokens.ts';
+import { tokenRoots } from './cloud/token-file-paths.ts';
+import { TokenFiles } from './cloud/token-files.ts';
 import { CredentialService } from './credentials/credential-service.ts';
 import { startCredentialHttp, type CredentialHttp } from './credentials/http-door.ts';
 import { parseLoopbackListen } from './credentials/listen-address.ts';
-import { linkReleaser } from './credentials/release-client.ts';
+import { linkGrantedLister, linkReleaser } from './credentials/release-client.ts';
 import { credentialSocketService } from './credentials/socket-service.ts';
 import { PROXY_CA_FILES } from './proxy/http/proxy-ca.ts';
 
@@ -253,6 +256,7 @@ export class TesseraAgent {
     const credentials = new CredentialService({
       cache: credentialCache,
       release: linkReleaser(link, config.credentials.release_timeout),
+      granted: linkGrantedLister(link, config.credentials.release_timeout),
     });
     const { identities, attestation } = workloadIdentities(
       config,
@@ -316,12 +320,17 @@ export class TesseraAgent {
       });
       credentialHttp = await this.#startCredentialHttp();
       cloud = await startCloudDoor(this);
+      const tokenFiles = cloudTokenFiles(this);
       this.log.info(
         { spiffeId: this.link.identity?.spiffeId, socket: this.config.socket_path },
         'tessera agent ready',
       );
       onReady?.(this.config.socket_path);
-      await Promise.all([this.sync.run(stop), this.#lifecycle.maintain(stop)]);
+      await Promise.all([
+        this.sync.run(stop),
+        this.#lifecycle.maintain(stop),
+        tokenFiles?.run(stop),
+      ]);
     } finally {
       await cloud?.close();
       await credentialHttp?.close();
@@ -370,6 +379,15 @@ async function startCloudDoor(agent: {
 }): Promise<CloudListener | null> {
   const listen = agent.config.cloud.listen;
   if (listen === '') return null;
+  const awsContainerTokens = await ContainerTokens.create(
+    agent.config.cloud.aws_container_token_files,
+    tokenRoots(agent.config),
+  ).catch((e: unknown) => {
+    throw new FailedPreconditionError(
+      `cloud.aws_container_token_files: cannot write: ${(e as Error).message}`,
+      { cause: e },
+    );
+  });
   try {
     return await startCloudListener({
       ...parseLoopbackListen(listen),
@@ -377,6 +395,7 @@ async function startCloudDoor(agent: {
       endpoints: cloudEndpoints({
         cloud: agent.config.cloud,
         azureHeaderKey: loadIdentityHeaderKey(agent.config.data_dir),
+        awsContainerTokens,
       }),
       context: { credentials: agent.credentials, identities: agent.identities, log: agent.log },
     });
@@ -387,6 +406,39 @@ async function startCloudDoor(agent: {
       { cause: e },
     );
   }
+}
+
+/**
+ * The JWT-SVID token files of `cloud.token_files`, minted through the agent's JWT-SVID cache for
+ * an entry with the file's SPIFFE ID that this agent serves; null when none are configured.
+ */
+function cloudTokenFiles(agent: {
+  config: AgentConfig;
+  sync: EntrySync;
+  identities: WorkloadIdentities;
+  log: Logger;
+}): TokenFiles | null {
+  const files = agent.config.cloud.token_files;
+  if (files.length === 0) return null;
+  return new TokenFiles({
+    files,
+    roots: tokenRoots(agent.config),
+    log: agent.log,
+    mint: async (spiffeId, audience) => {
+      const entry = [...agent.sync.entries.values()].find((e) => e.spiffeId === spiffeId);
+      if (!entry) throw new FailedPreconditionError(`this agent serves no entry for ${spiffeId}`);
+      // The agent itself asks, for the workload the file is for: no process to attest.
+      const caller = {
+        process: { pid: process.pid, uid: 0, gid: 0 },
+        transport: 'unix' as const,
+        selectors: [],
+        entries: [entry],
+      };
+      const [svid] = await agent.identities.fetchJwtSvids(caller, [audience], spiffeId);
+      if (!svid) throw new FailedPreconditionError(`no JWT-SVID minted for ${spiffeId}`);
+      return svid.token;
+    },
+  });
 }
 
 /** The log goes to stderr as JSON lines, or as text lines for a person (core/log-text.ts). */

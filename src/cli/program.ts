@@ -138,6 +138,11 @@ export const commandTable: readonly CommandGroup[] = [
     description: "the agent's credential-injection proxy",
     load: async () => (await import('./commands/proxy.ts')).registerProxy,
   },
+  {
+    name: 'cloud',
+    description: 'point unmodified cloud SDKs (AWS, Google Cloud, Azure) at the agent',
+    load: async () => (await import('./commands/cloud.ts')).registerCloud,
+  },
 ];
 
 function newProgram(io: CliIo): Command {

@@ -93,10 +93,18 @@ export class CredentialCache {
     return this.#items.size;
   }
 
-  /** The fresh cached credential for `key`, if any (no release). */
-  peek(key: CredentialKey): ReleasedCredential | undefined {
+  /**
+   * The fresh cached credential for `key`, if any (no release). `minValidityMs`: only one that
+   * stays valid at least that long (the cloud SDKs drop a credential 5 minutes before expiry).
+   */
+  peek(key: CredentialKey, minValidityMs = 0): ReleasedCredential | undefined {
     const item = this.#items.get(CredentialCache.keyOf(key));
-    return item && this.#clock.now() < item.refreshAt ? item.released : undefined;
+    return item && this.#fresh(item, minValidityMs) ? item.released : undefined;
+  }
+
+  #fresh(item: Item, minValidityMs: number): boolean {
+    const now = this.#clock.now();
+    return now < item.refreshAt && (minValidityMs === 0 || now + minValidityMs < item.expiresAt);
   }
 
   /**
@@ -104,10 +112,14 @@ export class CredentialCache {
    * new release. A release that fails because the server is away (unavailable) falls back to a
    * cached credential that has not expired yet.
    */
-  async get(key: CredentialKey, release: () => Promise<ReleaseOutcome>): Promise<Served> {
+  async get(
+    key: CredentialKey,
+    release: () => Promise<ReleaseOutcome>,
+    minValidityMs = 0,
+  ): Promise<Served> {
     const k = CredentialCache.keyOf(key);
     const item = this.#items.get(k);
-    if (item && this.#clock.now() < item.refreshAt) {
+    if (item && this.#fresh(item, minValidityMs)) {
       return { kind: 'released', released: item.released, cached: true };
     }
     let flight = this.#flights.get(k);

@@ -22,6 +22,12 @@ export interface CloudRequest {
    * attested or has no identity.
    */
   caller(): Promise<AttestedCaller>;
+  /**
+   * The calling process as pinned when the connection was accepted: `pid:starttime`, which no
+   * other process has while this boot lasts (IMDSv2 tokens are bound to it). No attestation.
+   * Throws PermissionDeniedError when the peer could not be identified.
+   */
+  processKey(): Promise<string>;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
 }

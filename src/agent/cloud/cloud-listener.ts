@@ -126,6 +126,7 @@ async function serve(
       body,
       signal: call.signal,
       caller: () => (attested ??= attest(o, peer, call.signal)),
+      processKey: () => processKey(peer),
     };
     send(res, await endpoint.handle(request, o.context));
   } catch (e) {
@@ -149,6 +150,12 @@ async function attest(
   const p = await (peer ?? Promise.resolve<ConnectionPeer>({ ok: false, reason: 'no peer' }));
   if (!p.ok) throw new PermissionDeniedError(`could not attest the caller: ${p.reason}`);
   return o.attestation.attest(p, signal, { reuse: true });
+}
+
+async function processKey(peer: Promise<ConnectionPeer> | undefined): Promise<string> {
+  const p = await (peer ?? Promise.resolve<ConnectionPeer>({ ok: false, reason: 'no peer' }));
+  if (!p.ok) throw new PermissionDeniedError(`could not identify the caller: ${p.reason}`);
+  return `${p.pin.pid}:${p.pin.startTime}`;
 }
 
 /** The body as UTF-8, or null past MAX_BODY_BYTES (the rest is not read). */

@@ -4,6 +4,7 @@ import {
   builtinNodeAttestors,
   configuredAgentNodeAttestors,
 } from '../../plugins/node-attestors/catalog.ts';
+import { checkTokenFilePaths } from '../cloud/token-file-paths.ts';
 import { agentConfigSchema, type AgentConfigParsed } from './schema.ts';
 
 export type AgentConfig = Readonly<AgentConfigParsed>;
@@ -76,5 +77,6 @@ export function compileAgentConfig(
       'config: use one of trust_bundle_file, trust_bundle_url and insecure_bootstrap',
     );
   }
+  checkTokenFilePaths(c);
   return Object.freeze(c);
 }

@@ -41,6 +41,21 @@ const serverWorkloadName = z
   .refine((v) => v === '' || NAME_PATTERN.test(v), {
     message: 'expected a server workload name (lowercase letters, digits, ".", "_", "-")',
   });
+/** A file the agent writes for a workload: where, whose, which mode (cloud/token-files.ts). */
+const ownedFile = z.strictObject({
+  path: z.string().min(1).max(4096),
+  uid: z.number().int().min(0).max(0xfffffffe),
+  gid: z.number().int().min(0).max(0xfffffffe),
+  mode: z
+    .union([z.literal('0600'), z.literal('0640'), z.literal(0o600), z.literal(0o640)])
+    .default('0600')
+    .transform((m) => (typeof m === 'number' ? m : parseInt(m, 8))),
+});
+
+const jwtTokenFile = ownedFile.extend({
+  spiffe_id: z.string().min(1).max(2048),
+  audience: z.string().min(1).max(1024),
+});
 
 export const agentConfigSchema = z.strictObject({
   trust_domain: z.string().transform((v, ctx) => {
@@ -148,6 +163,15 @@ export const agentConfigSchema = z.strictObject({
           server_workload: serverWorkloadName,
         })
         .prefault({}),
+      /**
+       * A directory (besides data_dir) token files may be written in, e.g. one the workloads
+       * can reach; "" = data_dir only (cloud/token-files.ts).
+       */
+      token_dir: z.string().default(''),
+      /** JWT-SVID files kept fresh for SDKs that read a token file (web identity). */
+      token_files: z.array(jwtTokenFile).max(256).default([]),
+      /** AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE files: one random token per file and uid. */
+      aws_container_token_files: z.array(ownedFile).max(256).default([]),
     })
     .prefault({}),
   /** Server reconnect backoff cap. */

@@ -17,7 +17,7 @@ import type {
   CredentialKey,
   ReleasedCredential,
 } from '../cache/credential-cache.ts';
-import type { Releaser } from './release-client.ts';
+import type { GrantedLister, Releaser } from './release-client.ts';
 
 /** What a workload asks for (untrusted, from the caller). */
 export interface CredentialAsk {
@@ -64,6 +64,8 @@ export const MAX_SPIFFE_ID_BYTES = 2048;
 export interface CredentialServiceOptions {
   readonly cache: CredentialCache;
   readonly release: Releaser;
+  /** ListGrantedServerWorkloads (the cloud endpoints' role listings); absent: none granted. */
+  readonly granted?: GrantedLister;
   /** Bound on one release (the server's answer). */
   readonly releaseTimeoutMs?: number;
   readonly correlationId?: () => string;
@@ -72,6 +74,7 @@ export interface CredentialServiceOptions {
 export class CredentialService {
   readonly #cache: CredentialCache;
   readonly #release: Releaser;
+  readonly #granted: GrantedLister;
   readonly #correlationId: () => string;
   /** Canonical client keys per attested selector set (attestations reuse their frozen arrays). */
   readonly #clientKeys = new WeakMap<readonly Selector[], string>();
@@ -80,6 +83,7 @@ export class CredentialService {
   constructor(o: CredentialServiceOptions) {
     this.#cache = o.cache;
     this.#release = o.release;
+    this.#granted = o.granted ?? (async () => []);
     this.#correlationId = o.correlationId ?? randomUUID;
   }
 
@@ -93,21 +97,25 @@ export class CredentialService {
     caller: AttestedCaller,
     ask: CredentialAsk,
     signal?: AbortSignal,
+    o: { minValidityMs?: number } = {},
   ): Promise<ServedCredential> {
-    const { entry, key, hit } = this.#lookup(caller, ask);
+    const { entry, key, hit } = this.#lookup(caller, ask, o.minValidityMs);
     if (hit) return { credential: hit, cached: true };
-    const asked = this.#cache.get(key, () =>
-      this.#release(
-        {
-          entryId: entry.id,
-          selectors: caller.selectors.map(formatSelector),
-          attributes: attributesOf(caller),
-          server: ask.server,
-          correlationId: this.#correlationId(),
-        },
-        // Not the caller's signal: concurrent callers share this release (single flight).
-        new AbortController().signal,
-      ),
+    const asked = this.#cache.get(
+      key,
+      () =>
+        this.#release(
+          {
+            entryId: entry.id,
+            selectors: caller.selectors.map(formatSelector),
+            attributes: attributesOf(caller),
+            server: ask.server,
+            correlationId: this.#correlationId(),
+          },
+          // Not the caller's signal: concurrent callers share this release (single flight).
+          new AbortController().signal,
+        ),
+      o.minValidityMs,
     );
     const served = await (signal ? untilAborted(asked, signal) : asked);
     if (served.kind === 'denied') {
@@ -122,11 +130,37 @@ export class CredentialService {
    * bench/credentials.bench.ts holds to its target). Throws what get() throws for a bad ask or a
    * caller without the identity.
    */
-  cached(caller: AttestedCaller, ask: CredentialAsk): ReleasedCredential | undefined {
-    return this.#lookup(caller, ask).hit;
+  cached(
+    caller: AttestedCaller,
+    ask: CredentialAsk,
+    minValidityMs?: number,
+  ): ReleasedCredential | undefined {
+    return this.#lookup(caller, ask, minValidityMs).hit;
   }
 
-  #lookup(caller: AttestedCaller, ask: CredentialAsk) {
+  /**
+   * The server workloads of `protocol` the caller (as its first identity, or `spiffeId`) is
+   * granted now, as the server decides: the cloud endpoints' role listings.
+   */
+  granted(
+    caller: AttestedCaller,
+    protocol: string,
+    signal: AbortSignal,
+    spiffeId = '',
+  ): Promise<string[]> {
+    const entry = pickEntry(caller.entries, spiffeId);
+    return this.#granted(
+      {
+        entryId: entry.id,
+        selectors: caller.selectors.map(formatSelector),
+        attributes: attributesOf(caller),
+        protocol,
+      },
+      signal,
+    );
+  }
+
+  #lookup(caller: AttestedCaller, ask: CredentialAsk, minValidityMs = 0) {
     checkAsk(ask);
     const entry = pickEntry(caller.entries, ask.spiffeId);
     const key: CredentialKey = {
@@ -135,7 +169,7 @@ export class CredentialService {
       clientKey: this.#clientKey(caller),
       server: ask.server,
     };
-    const peeked = this.#cache.peek(key);
+    const peeked = this.#cache.peek(key, minValidityMs);
     const hit = peeked ? this.#named(peeked, entry, ask.server) : undefined;
     return { entry, key, hit };
   }

@@ -118,3 +118,34 @@ export function fromWire(res: ReleaseCredentialResponse): ReleaseOutcome {
   const { client, ...rest } = releasedFromWire(r.value);
   return { kind: 'released', released: { ...rest, spiffeId: client } };
 }
+
+/** Who asks for the list of granted server workloads (as a release names the client). */
+export interface GrantedParams {
+  readonly entryId: string;
+  readonly selectors: readonly string[];
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly protocol: string;
+}
+
+export type GrantedLister = (p: GrantedParams, signal: AbortSignal) => Promise<string[]>;
+
+/** ListGrantedServerWorkloads over the agent's server link, each call bounded by `timeoutMs`. */
+export function linkGrantedLister(link: ReleaseLink, timeoutMs: number): GrantedLister {
+  return async (p, signal) => {
+    const address = link.address;
+    try {
+      const r = await link.clients().release.listGrantedServerWorkloads(
+        {
+          entryId: p.entryId,
+          selectors: [...p.selectors],
+          attributes: { ...p.attributes },
+          protocol: p.protocol,
+        },
+        { signal, timeoutMs },
+      );
+      return r.names;
+    } catch (e) {
+      throw toError(e, address);
+    }
+  };
+}

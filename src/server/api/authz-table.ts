@@ -94,6 +94,7 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
   '/tessera.v1.AccessPolicyService/WhatIfAccess': ADMIN,
   // Agents ask on behalf of workloads they attested; the broker re-checks the entry is theirs.
   '/tessera.v1.CredentialReleaseService/ReleaseCredential': AGENT,
+  '/tessera.v1.CredentialReleaseService/ListGrantedServerWorkloads': AGENT,
 };
 
 export function isAllowed(path: string, caller: Caller): boolean {

@@ -53,4 +53,6 @@ const SIGNING = new Set([
   '/tessera.v1.SvidService/BatchNewJWTSVID',
   // A release costs a decision, three audit records and often a signature or an upstream call.
   '/tessera.v1.CredentialReleaseService/ReleaseCredential',
+  // A decision per server workload of the protocol.
+  '/tessera.v1.CredentialReleaseService/ListGrantedServerWorkloads',
 ]);

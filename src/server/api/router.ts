@@ -82,7 +82,7 @@ export interface ApiServices {
   /** TestAccess and WhatIfAccess over the live decider (compose/access-decide.ts). */
   accessDecisionHandlers: AccessDecisionHandlers;
   /** Credential release to agents (docs/access.md). */
-  broker: Pick<CredentialBroker, 'release'>;
+  broker: Pick<CredentialBroker, 'release' | 'granted'>;
   /** The access revision sync streams push (sync/access-revision-feed.ts). */
   accessRevision: AccessRevisionSource;
   /** Scanner reports (docs/posture.md). */

@@ -19,8 +19,10 @@ import type {
 } from '../../core/access.ts';
 import type { Clock } from '../../core/clock.ts';
 import type { Entry } from '../../core/entry.ts';
+import { SERVER_PROTOCOLS } from '../../core/access.ts';
 import {
   FailedPreconditionError,
+  InvalidArgumentError,
   PermissionDeniedError,
   UnavailableError,
   isTesseraError,
@@ -56,7 +58,12 @@ export interface AuthorizedEntries {
 export interface AccessRecords {
   serverWorkload(name: string): Promise<ServerWorkload | null>;
   credentialProvider(name: string): Promise<CredentialProviderRecord | null>;
+  /** Every server workload (granted() lists those of one protocol); absent: none. */
+  listServerWorkloads?(): Promise<ServerWorkload[]>;
 }
+
+/** Most names granted() returns. */
+export const MAX_GRANTED_SERVERS = 100;
 
 export interface ReleasedCredential {
   readonly kind: 'credential';
@@ -162,6 +169,45 @@ export class CredentialBroker {
       };
     }
     return this.#releaseAllowed(ctx, agent, client, req, decision);
+  }
+
+  /**
+   * The server workloads of `protocol` the client is granted now: the decision release() would
+   * make for each, without releasing (ListGrantedServerWorkloads; the cloud metadata endpoints
+   * list them as roles). The entry is checked as release() checks it. Not audited: nothing is
+   * released, and the release that follows is.
+   */
+  async granted(
+    agent: ReleaseAgent,
+    input: Omit<ReleaseInput, 'server' | 'httpMethod' | 'httpPath' | 'httpHost'>,
+    protocol: string,
+  ): Promise<string[]> {
+    if (!(SERVER_PROTOCOLS as readonly string[]).includes(protocol)) {
+      throw new InvalidArgumentError(`protocol: "${protocol.slice(0, 32)}" is not a protocol`);
+    }
+    // The name is only there to pass the input check; the decisions below name each server.
+    const req = checkReleaseInput({
+      ...input,
+      server: 'granted-listing',
+      httpMethod: '',
+      httpPath: '',
+      httpHost: '',
+    });
+    const now = this.#o.clock.now();
+    const entry = await this.#entryOf(agent, req, now);
+    const client: AccessClient = {
+      spiffeId: entry.spiffeId,
+      selectors: req.selectors,
+      attributes: req.attributes,
+    };
+    await this.#o.decider.sync?.();
+    const servers = (await this.#o.records.listServerWorkloads?.()) ?? [];
+    return servers
+      .filter((s) => s.protocol === protocol)
+      .map((s) => s.name)
+      .sort()
+      .filter((server) => this.#o.decider.decide({ client, server, at: now }).allowed)
+      .slice(0, MAX_GRANTED_SERVERS);
   }
 
   /**

@@ -86,6 +86,7 @@ export async function buildBroker(d: BrokerDeps): Promise<BrokerParts> {
   const records: AccessRecords = {
     serverWorkload: (name) => d.store.access.getServerWorkload(name),
     credentialProvider: (name) => d.store.access.getCredentialProvider(name),
+    listServerWorkloads: () => d.store.access.listServerWorkloads(),
   };
   // Leases end through the provider instance that released them (one per stored record).
   const leaseManager = new LeaseManager({

@@ -11,6 +11,59 @@ import type { Message } from "@bufbuild/protobuf";
 export declare const file_tessera_v1_release: GenFile;
 
 /**
+ * @generated from message tessera.v1.ListGrantedServerWorkloadsRequest
+ */
+export declare type ListGrantedServerWorkloadsRequest = Message<"tessera.v1.ListGrantedServerWorkloadsRequest"> & {
+  /**
+   * As in ReleaseCredentialRequest: the entry, attested selectors and attributes.
+   *
+   * @generated from field: string entry_id = 1;
+   */
+  entryId: string;
+
+  /**
+   * @generated from field: repeated string selectors = 2;
+   */
+  selectors: string[];
+
+  /**
+   * @generated from field: map<string, string> attributes = 3;
+   */
+  attributes: { [key: string]: string };
+
+  /**
+   * Server workload protocol: aws, gcp, azure, ...
+   *
+   * @generated from field: string protocol = 4;
+   */
+  protocol: string;
+};
+
+/**
+ * Describes the message tessera.v1.ListGrantedServerWorkloadsRequest.
+ * Use `create(ListGrantedServerWorkloadsRequestSchema)` to create a new message.
+ */
+export declare const ListGrantedServerWorkloadsRequestSchema: GenMessage<ListGrantedServerWorkloadsRequest>;
+
+/**
+ * @generated from message tessera.v1.ListGrantedServerWorkloadsResponse
+ */
+export declare type ListGrantedServerWorkloadsResponse = Message<"tessera.v1.ListGrantedServerWorkloadsResponse"> & {
+  /**
+   * Names, sorted; at most 100.
+   *
+   * @generated from field: repeated string names = 1;
+   */
+  names: string[];
+};
+
+/**
+ * Describes the message tessera.v1.ListGrantedServerWorkloadsResponse.
+ * Use `create(ListGrantedServerWorkloadsResponseSchema)` to create a new message.
+ */
+export declare const ListGrantedServerWorkloadsResponseSchema: GenMessage<ListGrantedServerWorkloadsResponse>;
+
+/**
  * @generated from message tessera.v1.ReleaseCredentialRequest
  */
 export declare type ReleaseCredentialRequest = Message<"tessera.v1.ReleaseCredentialRequest"> & {
@@ -276,6 +329,17 @@ export declare const CredentialReleaseService: GenService<{
     methodKind: "unary";
     input: typeof ReleaseCredentialRequestSchema;
     output: typeof ReleaseCredentialResponseSchema;
+  },
+  /**
+   * The server workloads of one protocol the attested client is granted now (the access
+   * decider's answer for each): the cloud metadata endpoints list them as roles / accounts.
+   *
+   * @generated from rpc tessera.v1.CredentialReleaseService.ListGrantedServerWorkloads
+   */
+  listGrantedServerWorkloads: {
+    methodKind: "unary";
+    input: typeof ListGrantedServerWorkloadsRequestSchema;
+    output: typeof ListGrantedServerWorkloadsResponseSchema;
   },
 }>;
 

@@ -8,49 +8,63 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
  * Describes the file tessera/v1/release.proto.
  */
 export const file_tessera_v1_release = /*@__PURE__*/
-  fileDesc("Chh0ZXNzZXJhL3YxL3JlbGVhc2UucHJvdG8SCnRlc3NlcmEudjEinwIKGFJlbGVhc2VDcmVkZW50aWFsUmVxdWVzdBIQCghlbnRyeV9pZBgBIAEoCRIRCglzZWxlY3RvcnMYAiADKAkSSAoKYXR0cmlidXRlcxgDIAMoCzI0LnRlc3NlcmEudjEuUmVsZWFzZUNyZWRlbnRpYWxSZXF1ZXN0LkF0dHJpYnV0ZXNFbnRyeRIOCgZzZXJ2ZXIYBCABKAkSEwoLaHR0cF9tZXRob2QYBSABKAkSEQoJaHR0cF9wYXRoGAYgASgJEhEKCWh0dHBfaG9zdBgHIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgIIAEoCRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKnAgoSUmVsZWFzZWRDcmVkZW50aWFsEg8KBXRva2VuGAEgASgJSAASMAoIcGFzc3dvcmQYAiABKAsyHC50ZXNzZXJhLnYxLlVzZXJuYW1lUGFzc3dvcmRIABIpCgNhd3MYAyABKAsyGi50ZXNzZXJhLnYxLkF3c0NyZWRlbnRpYWxzSAASEgoKZXhwaXJlc19hdBgEIAEoAxIQCghsZWFzZV9pZBgFIAEoCRIOCgZjbGllbnQYBiABKAkSDgoGc2VydmVyGAcgASgJEg8KB3ByZXNlbnQYCCABKAkSDgoGcG9saWN5GAkgASgJEhsKE2NyZWRlbnRpYWxfcHJvdmlkZXIYCiABKAkSFgoOY29ycmVsYXRpb25faWQYCyABKAlCBwoFdmFsdWUiNgoQVXNlcm5hbWVQYXNzd29yZBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSJZCg5Bd3NDcmVkZW50aWFscxIVCg1hY2Nlc3Nfa2V5X2lkGAEgASgJEhkKEXNlY3JldF9hY2Nlc3Nfa2V5GAIgASgJEhUKDXNlc3Npb25fdG9rZW4YAyABKAkigQEKGVJlbGVhc2VDcmVkZW50aWFsUmVzcG9uc2USNAoKY3JlZGVudGlhbBgBIAEoCzIeLnRlc3NlcmEudjEuUmVsZWFzZWRDcmVkZW50aWFsSAASJAoGZGVuaWFsGAIgASgLMhIudGVzc2VyYS52MS5EZW5pYWxIAEIICgZyZXN1bHQiWgoGRGVuaWFsEg4KBnJlYXNvbhgBIAEoCRIOCgZwb2xpY3kYAiABKAkSGAoQZmFpbGVkX2NvbmRpdGlvbhgDIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgEIAEoCTJ8ChhDcmVkZW50aWFsUmVsZWFzZVNlcnZpY2USYAoRUmVsZWFzZUNyZWRlbnRpYWwSJC50ZXNzZXJhLnYxLlJlbGVhc2VDcmVkZW50aWFsUmVxdWVzdBolLnRlc3NlcmEudjEuUmVsZWFzZUNyZWRlbnRpYWxSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Chh0ZXNzZXJhL3YxL3JlbGVhc2UucHJvdG8SCnRlc3NlcmEudjEi4AEKIUxpc3RHcmFudGVkU2VydmVyV29ya2xvYWRzUmVxdWVzdBIQCghlbnRyeV9pZBgBIAEoCRIRCglzZWxlY3RvcnMYAiADKAkSUQoKYXR0cmlidXRlcxgDIAMoCzI9LnRlc3NlcmEudjEuTGlzdEdyYW50ZWRTZXJ2ZXJXb3JrbG9hZHNSZXF1ZXN0LkF0dHJpYnV0ZXNFbnRyeRIQCghwcm90b2NvbBgEIAEoCRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIzCiJMaXN0R3JhbnRlZFNlcnZlcldvcmtsb2Fkc1Jlc3BvbnNlEg0KBW5hbWVzGAEgAygJIp8CChhSZWxlYXNlQ3JlZGVudGlhbFJlcXVlc3QSEAoIZW50cnlfaWQYASABKAkSEQoJc2VsZWN0b3JzGAIgAygJEkgKCmF0dHJpYnV0ZXMYAyADKAsyNC50ZXNzZXJhLnYxLlJlbGVhc2VDcmVkZW50aWFsUmVxdWVzdC5BdHRyaWJ1dGVzRW50cnkSDgoGc2VydmVyGAQgASgJEhMKC2h0dHBfbWV0aG9kGAUgASgJEhEKCWh0dHBfcGF0aBgGIAEoCRIRCglodHRwX2hvc3QYByABKAkSFgoOY29ycmVsYXRpb25faWQYCCABKAkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEipwIKElJlbGVhc2VkQ3JlZGVudGlhbBIPCgV0b2tlbhgBIAEoCUgAEjAKCHBhc3N3b3JkGAIgASgLMhwudGVzc2VyYS52MS5Vc2VybmFtZVBhc3N3b3JkSAASKQoDYXdzGAMgASgLMhoudGVzc2VyYS52MS5Bd3NDcmVkZW50aWFsc0gAEhIKCmV4cGlyZXNfYXQYBCABKAMSEAoIbGVhc2VfaWQYBSABKAkSDgoGY2xpZW50GAYgASgJEg4KBnNlcnZlchgHIAEoCRIPCgdwcmVzZW50GAggASgJEg4KBnBvbGljeRgJIAEoCRIbChNjcmVkZW50aWFsX3Byb3ZpZGVyGAogASgJEhYKDmNvcnJlbGF0aW9uX2lkGAsgASgJQgcKBXZhbHVlIjYKEFVzZXJuYW1lUGFzc3dvcmQSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiWQoOQXdzQ3JlZGVudGlhbHMSFQoNYWNjZXNzX2tleV9pZBgBIAEoCRIZChFzZWNyZXRfYWNjZXNzX2tleRgCIAEoCRIVCg1zZXNzaW9uX3Rva2VuGAMgASgJIoEBChlSZWxlYXNlQ3JlZGVudGlhbFJlc3BvbnNlEjQKCmNyZWRlbnRpYWwYASABKAsyHi50ZXNzZXJhLnYxLlJlbGVhc2VkQ3JlZGVudGlhbEgAEiQKBmRlbmlhbBgCIAEoCzISLnRlc3NlcmEudjEuRGVuaWFsSABCCAoGcmVzdWx0IloKBkRlbmlhbBIOCgZyZWFzb24YASABKAkSDgoGcG9saWN5GAIgASgJEhgKEGZhaWxlZF9jb25kaXRpb24YAyABKAkSFgoOY29ycmVsYXRpb25faWQYBCABKAky+QEKGENyZWRlbnRpYWxSZWxlYXNlU2VydmljZRJgChFSZWxlYXNlQ3JlZGVudGlhbBIkLnRlc3NlcmEudjEuUmVsZWFzZUNyZWRlbnRpYWxSZXF1ZXN0GiUudGVzc2VyYS52MS5SZWxlYXNlQ3JlZGVudGlhbFJlc3BvbnNlEnsKGkxpc3RHcmFudGVkU2VydmVyV29ya2xvYWRzEi0udGVzc2VyYS52MS5MaXN0R3JhbnRlZFNlcnZlcldvcmtsb2Fkc1JlcXVlc3QaLi50ZXNzZXJhLnYxLkxpc3RHcmFudGVkU2VydmVyV29ya2xvYWRzUmVzcG9uc2ViBnByb3RvMw");
+
+/**
+ * Describes the message tessera.v1.ListGrantedServerWorkloadsRequest.
+ * Use `create(ListGrantedServerWorkloadsRequestSchema)` to create a new message.
+ */
+export const ListGrantedServerWorkloadsRequestSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_release, 0);
+
+/**
+ * Describes the message tessera.v1.ListGrantedServerWorkloadsResponse.
+ * Use `create(ListGrantedServerWorkloadsResponseSchema)` to create a new message.
+ */
+export const ListGrantedServerWorkloadsResponseSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_release, 1);
 
 /**
  * Describes the message tessera.v1.ReleaseCredentialRequest.
  * Use `create(ReleaseCredentialRequestSchema)` to create a new message.
  */
 export const ReleaseCredentialRequestSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_release, 0);
+  messageDesc(file_tessera_v1_release, 2);
 
 /**
  * Describes the message tessera.v1.ReleasedCredential.
  * Use `create(ReleasedCredentialSchema)` to create a new message.
  */
 export const ReleasedCredentialSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_release, 1);
+  messageDesc(file_tessera_v1_release, 3);
 
 /**
  * Describes the message tessera.v1.UsernamePassword.
  * Use `create(UsernamePasswordSchema)` to create a new message.
  */
 export const UsernamePasswordSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_release, 2);
+  messageDesc(file_tessera_v1_release, 4);
 
 /**
  * Describes the message tessera.v1.AwsCredentials.
  * Use `create(AwsCredentialsSchema)` to create a new message.
  */
 export const AwsCredentialsSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_release, 3);
+  messageDesc(file_tessera_v1_release, 5);
 
 /**
  * Describes the message tessera.v1.ReleaseCredentialResponse.
  * Use `create(ReleaseCredentialResponseSchema)` to create a new message.
  */
 export const ReleaseCredentialResponseSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_release, 4);
+  messageDesc(file_tessera_v1_release, 6);
 
 /**
  * Describes the message tessera.v1.Denial.
  * Use `create(DenialSchema)` to create a new message.
  */
 export const DenialSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_release, 5);
+  messageDesc(file_tessera_v1_release, 7);
 
 /**
  * Credential release (docs/access.md), agent mTLS only: an agent asks for a credential on behalf

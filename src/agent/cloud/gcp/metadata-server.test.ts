@@ -29,6 +29,7 @@ function request(
     headers,
     body: '',
     caller: () => Promise.reject(new Error('not attested in this test')),
+    processKey: () => Promise.reject(new Error('not attested in this test')),
     signal: new AbortController().signal,
   };
 }

@@ -7,7 +7,7 @@ import { agentCaller } from '../context-keys.ts';
 import { deniedToWire, releasedToWire } from '../../../wire/release.ts';
 
 export function releaseHandlers(
-  broker: Pick<CredentialBroker, 'release'>,
+  broker: Pick<CredentialBroker, 'release' | 'granted'>,
 ): Partial<ServiceImpl<typeof ReleaseApi>> {
   return {
     async releaseCredential(req, ctx) {
@@ -24,6 +24,20 @@ export function releaseHandlers(
       });
       if (out.kind === 'denial') return deniedToWire(out);
       return releasedToWire({ ...out, credentialProvider: out.provider });
+    },
+    async listGrantedServerWorkloads(req, ctx) {
+      const agent = agentCaller(ctx);
+      const names = await broker.granted(
+        agent.node,
+        {
+          entryId: req.entryId,
+          selectors: req.selectors,
+          attributes: req.attributes,
+          correlationId: '',
+        },
+        req.protocol,
+      );
+      return { names };
     },
   };
 }
