@@ -100,7 +100,7 @@ async function authenticated(
       maxBytes: MAX_REPLY_LINE_BYTES,
       timeoutMs,
       signal: conn.signal,
-      what: 'the reply to AUTH',
+      what: 'reply to AUTH',
     });
   } catch (e) {
     socket.destroy();
@@ -157,7 +157,7 @@ async function refuse(
         maxBytes: 1,
         timeoutMs,
         signal: conn.signal,
-        what: 'a first command',
+        what: 'first command',
       },
     );
   } catch {
