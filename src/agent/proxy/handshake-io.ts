@@ -89,6 +89,8 @@ export function startTls(
   return new Promise((resolve, reject) => {
     // An IP address is verified against the certificate's IP SANs but is no SNI name (RFC 6066).
     const { servername, ...rest } = options;
+    // readUntil leaves the socket paused; TLS reads through it (same tick: nothing is lost).
+    socket.resume();
     const tls = tlsConnect(
       isIP(servername) ? { ...rest, host: servername, socket } : { ...options, socket },
     );

@@ -144,6 +144,7 @@ export async function authenticateUpstream(
   };
   let seq = 1;
   if (tls) {
+    if (up.pending.length > 0) throw unreachable(server, 'unexpected data before TLS');
     up.socket.write(packet(seq, buildSslRequest(response)));
     seq += 1;
     try {
