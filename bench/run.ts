@@ -14,6 +14,7 @@ for (const file of [
   'access.bench.ts',
   'cli.bench.ts',
   'credentials.bench.ts',
+  'proxy-redis.bench.ts',
   'proxy-http.bench.ts',
 ]) {
   console.log(`\n== ${file}`);

@@ -119,6 +119,7 @@ export function startTls(
  * either closes or fails both are destroyed. Resolves once both are closed.
  */
 export function relayRaw(client: Stream, upstream: Stream): Promise<void> {
+  noDelay(client, upstream);
   return new Promise((resolve) => {
     let open = 2;
     const closed = (): void => {
@@ -134,4 +135,11 @@ export function relayRaw(client: Stream, upstream: Stream): Promise<void> {
     client.pipe(upstream);
     upstream.pipe(client);
   });
+}
+
+/** Small request/answer protocols: each write goes out at once (no Nagle delay) on both sides. */
+export function noDelay(...streams: Stream[]): void {
+  for (const s of streams) {
+    if ('setNoDelay' in s && typeof s.setNoDelay === 'function') s.setNoDelay(true);
+  }
 }

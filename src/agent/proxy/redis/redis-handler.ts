@@ -12,7 +12,7 @@
 // condition, to the client's first command, then the connection is closed.
 import { isTesseraError, PermissionDeniedError } from '../../../core/errors.ts';
 import type { ProxyConnection, ProxyProtocolHandler } from '../proxy-connection.ts';
-import { readUntil, ReadError, startTls, type Stream } from '../handshake-io.ts';
+import { noDelay, readUntil, ReadError, startTls, type Stream } from '../handshake-io.ts';
 import { CommandScanner } from './command-scanner.ts';
 import {
   authCommand,
@@ -178,6 +178,7 @@ function relay(
   conn: ProxyConnection,
 ): Promise<void> {
   const scanner = new CommandScanner();
+  noDelay(client, upstream);
   return new Promise((resolve) => {
     let open = 2;
     const closed = (): void => {
