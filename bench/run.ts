@@ -14,6 +14,7 @@ for (const file of [
   'access.bench.ts',
   'cli.bench.ts',
   'credentials.bench.ts',
+  'proxy-redis.bench.ts',
   'proxy-http.bench.ts',
   'proxy-postgres.bench.ts',
   'cloud-credentials.bench.ts',

@@ -1,0 +1,88 @@
+// Redis through the credential-injection proxy vs straight to the same Redis (issue 11,
+// "Performance": redis-benchmark GET/SET ratio ≥ 0.5).
+// - direct: redis-benchmark → Redis :6379, authenticating as a bench ACL user itself;
+// - proxy:  the same redis-benchmark, without credentials → the proxy's Redis handler behind a
+//   loopback listener (proxy-redis-child.ts) → the same Redis, the ACL user injected per
+//   connection and every command framed by the proxy's scanner.
+// Same commands, clients and request count for both, in alternating rounds (best of each kept).
+// The bench ACL user exists only for the run.
+// Run: ./node_modules/.bin/node bench/proxy-redis.bench.ts [ms-per-measurement]
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { loadNote } from './lib.ts';
+
+const ms = Number(process.argv[2] ?? 2000);
+const TARGET = 0.5;
+const CLIENTS = 16;
+const user = `tessera_bench_${randomBytes(4).toString('hex')}`;
+const password = randomBytes(18).toString('base64url');
+
+/** requests/s of GET and SET from one redis-benchmark run. */
+function bench(port: number, auth: boolean, requests: number): { GET: number; SET: number } {
+  const args = [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-c',
+    String(CLIENTS),
+    '-n',
+    String(requests),
+  ];
+  args.push('-t', 'get,set', '--csv');
+  if (auth) args.push('--user', user, '-a', password);
+  const out = execFileSync('redis-benchmark', args, { encoding: 'utf8', timeout: 120_000 });
+  const rate = (test: string): number => {
+    const line = out.split('\n').find((l) => l.startsWith(`"${test}"`));
+    if (!line) throw new Error(`redis-benchmark printed no ${test} line:\n${out}`);
+    return Number(JSON.parse(`[${line}]`)[1]);
+  };
+  return { GET: rate('GET'), SET: rate('SET') };
+}
+
+execFileSync('redis-cli', ['ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '+@all']);
+const child = spawn(process.execPath, [path.join(import.meta.dirname, 'proxy-redis-child.ts')], {
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
+try {
+  child.stdin.end(JSON.stringify({ username: user, password }));
+  let proxyPort = 0;
+  for await (const line of createInterface({ input: child.stdout })) {
+    proxyPort = Number(line);
+    break;
+  }
+  if (!proxyPort) throw new Error('proxy-redis-child exited without a port');
+  console.log(loadNote('before'));
+  // Size the runs to about `ms` each from a short direct run.
+  const probe = bench(6379, true, 20_000);
+  const requests = Math.max(20_000, Math.round(((probe.GET + probe.SET) / 2) * (ms / 1000)));
+  bench(proxyPort, false, 20_000); // warm-up
+  const best = { direct: { GET: 0, SET: 0 }, proxy: { GET: 0, SET: 0 } };
+  for (let round = 0; round < 3; round++) {
+    for (const [side, port, auth] of [
+      ['direct', 6379, true],
+      ['proxy', proxyPort, false],
+    ] as const) {
+      const r = bench(port, auth, requests);
+      for (const t of ['GET', 'SET'] as const) best[side][t] = Math.max(best[side][t], r[t]);
+    }
+  }
+  for (const t of ['GET', 'SET'] as const) {
+    for (const side of ['direct', 'proxy'] as const) {
+      const label = `${t} ${side === 'direct' ? 'direct' : 'through the proxy'} (${CLIENTS} clients)`;
+      console.log(
+        `${label.padEnd(48)} ${Math.round(best[side][t]).toLocaleString('en-US').padStart(12)} req/s`,
+      );
+    }
+    const r = best.proxy[t] / best.direct[t];
+    console.log(
+      `${`ratio ${t} proxy / direct`.padEnd(48)} ${r.toFixed(3)} (target ≥ ${TARGET.toFixed(2)}: ${r >= TARGET ? 'ok' : 'BELOW'})`,
+    );
+  }
+  console.log(loadNote('after'));
+} finally {
+  child.kill();
+  execFileSync('redis-cli', ['ACL', 'DELUSER', user]);
+}
