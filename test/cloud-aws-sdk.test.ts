@@ -289,11 +289,14 @@ describe(
         (await request(cloudPort, 'GET', creds, { 'x-aws-ec2-metadata-token': short.body })).status,
         401,
       );
+      // The agent's log lines arrive through a pipe, after the answers they explain.
+      await waitFor(() =>
+        /AWS IMDS request refused: the session token has expired/.test(agent.output()),
+      ).catch(() => assert.fail(`no "expired" line in the agent's log:\n${agent.output()}`));
       assert.match(
         agent.output(),
         /AWS IMDS request refused: the session token was issued to another process/,
       );
-      assert.match(agent.output(), /AWS IMDS request refused: the session token has expired/);
     });
 
     it('an STS answering garbage: the SDK gets an error, the agent logs why', async () => {
