@@ -85,7 +85,7 @@ describe('resignSigV4 (AWS streaming example)', () => {
         'x-amz-security-token': 'placeholder-token',
         authorization:
           'AWS4-HMAC-SHA256 Credential=PLACEHOLDER/20130524/us-east-1/s3/aws4_request,' +
-          `SignedHeaders=${SIGNED};x-amz-security-token,Signature=${PLACEHOLDER_SIG}`,
+          `SignedHeaders=${SIGNED.replace('x-amz-storage', 'x-amz-security-token;x-amz-storage')},Signature=${PLACEHOLDER_SIG}`,
       }),
       placeholderBody(),
       EXAMPLE_KEYS,
