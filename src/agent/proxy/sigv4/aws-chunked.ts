@@ -7,7 +7,7 @@
 // length — and Content-Length — do not change. The client's chunk signatures are not checked
 // (they are made with placeholder keys); the framing and the decoded length are.
 import { createHash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { InvalidArgumentError } from '../../../core/errors.ts';
 import { chunkStringToSign, hmacHex, type SigV4Scope } from './signing.ts';
 
@@ -46,10 +46,24 @@ export class ChunkResigner extends Transform {
   #dataBytes = 0;
   #decoded = 0;
 
-  constructor(s: ChunkSigning) {
+  readonly #source: Readable;
+  #started = false;
+
+  /** Reads `source` once the body is first read, so no error precedes the caller's listener. */
+  constructor(source: Readable, s: ChunkSigning) {
     super();
+    this.#source = source;
     this.#s = s;
     this.#previous = s.seedSignature;
+  }
+
+  override _read(size: number): void {
+    if (!this.#started) {
+      this.#started = true;
+      this.#source.on('error', (e) => this.destroy(e));
+      this.#source.pipe(this);
+    }
+    super._read(size);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {

@@ -125,7 +125,7 @@ export async function resignSigV4(
   });
 
   if (payloadHash === STREAMING_SIGNED) {
-    const resigner = new ChunkResigner({
+    forwarded = new ChunkResigner(body, {
       key,
       amzDate,
       scope: auth.scope,
@@ -133,8 +133,6 @@ export async function resignSigV4(
       decodedLength: decoded,
       maxChunkBytes: o.maxChunkBytes ?? 1 << 20,
     });
-    body.on('error', (e) => resigner.destroy(e));
-    forwarded = body.pipe(resigner);
   }
   return { headers, body: forwarded };
 }
