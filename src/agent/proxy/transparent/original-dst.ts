@@ -7,8 +7,9 @@
 // through koffi on the socket's fd, as SO_PEERCRED is (attestation/peer-credentials.ts): koffi
 // ships prebuilt binaries, so `npm ci` needs no compiler, and the agent already loads it.
 //
-// Trust: the answer comes from the kernel's NAT table, not from the client. A connection that was
-// not redirected (someone connecting to the listener directly) has no NAT entry: ENOENT, refused.
+// Trust: the answer comes from the kernel's connection tracking, not from the client. A
+// connection that was not redirected (made to the listener directly) has no entry (ENOENT) or
+// one whose original destination is the listener itself: both are refused.
 import type { Socket } from 'node:net';
 import { endianness } from 'node:os';
 import { socketFd, socketOption } from '../../attestation/peer-credentials.ts';
@@ -49,7 +50,15 @@ export function originalDestination(socket: Socket): OriginalDestination {
         : `getsockopt(SO_ORIGINAL_DST) failed: errno ${r.errno}`,
     );
   }
-  return parseSockaddr(r.value);
+  const dst = parseSockaddr(r.value);
+  if (dst.port === socket.localPort && sameAddress(dst.address, socket.localAddress ?? '')) {
+    throw new Error('the connection was not redirected (made to the listener directly)');
+  }
+  return dst;
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return a === b || `::ffff:${a}` === b;
 }
 
 /** struct sockaddr_in / sockaddr_in6: family in host order, port and address in network order. */
