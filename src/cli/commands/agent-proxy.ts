@@ -21,36 +21,11 @@ export function registerAgentProxy(agent: Command, io: CliIo): void {
     if (agentUid === undefined || !Number.isInteger(agentUid) || agentUid < 0) {
       throw new InvalidArgumentError(`--agent-uid: expected a uid, got "${opts.agentUid ?? ''}"`);
     }
-    const [{ loadAgentConfig }, { parseLoopbackListen }, { transparentRules }] = await Promise.all([
-      import('../../agent/compose.ts'),
-      import('../../agent/credentials/listen-address.ts'),
-      import('../../agent/proxy/transparent/rules.ts'),
-    ]);
+    const { loadAgentConfig, transparentRulesFromConfig } = await import('../../agent/compose.ts');
     const config = loadAgentConfig(
       opts.config === undefined ? {} : { config: opts.config },
       io.env,
     );
-    const { transparent_listen: listen, transparent } = config.proxy;
-    if (listen === '') {
-      throw new InvalidArgumentError(
-        'config: proxy.transparent_listen: not set (the redirect target)',
-      );
-    }
-    const { host, port } = parseLoopbackListen(listen);
-    const v6Listener = host.includes(':');
-    try {
-      io.stdout.write(
-        transparentRules({
-          port,
-          agentUid,
-          uids: transparent.uids,
-          cgroups: transparent.cgroups,
-          ipv4: !v6Listener,
-          ipv6: v6Listener || transparent.ipv6,
-        }),
-      );
-    } catch (e) {
-      throw new InvalidArgumentError(`config: proxy.transparent: ${(e as Error).message}`);
-    }
+    io.stdout.write(transparentRulesFromConfig(config, agentUid));
   });
 }
