@@ -51,6 +51,8 @@ import { parseLoopbackListen } from './credentials/listen-address.ts';
 import { linkGrantedLister, linkReleaser } from './credentials/release-client.ts';
 import { credentialSocketService } from './credentials/socket-service.ts';
 import { PROXY_CA_FILES } from './proxy/http/proxy-ca.ts';
+// For `tessera agent proxy rules` (the CLI imports only this root).
+export { transparentRulesFromConfig } from './proxy/transparent/config-rules.ts';
 
 export const systemClock: Clock = { now: () => Date.now() };
 /** The `agent run` flag that sets the Workload API socket (named in listener errors). */

@@ -118,6 +118,23 @@ export function peerCredentials(fd: number): PeerCredentials {
 }
 
 /**
+ * getsockopt(2) of `size` bytes on a socket fd (for options the kernel fills in, as the proxy's
+ * SO_ORIGINAL_DST): the bytes it wrote, or the errno when it refused.
+ */
+export function socketOption(
+  fd: number,
+  level: number,
+  name: number,
+  size: number,
+): { ok: true; value: Buffer } | { ok: false; errno: number } {
+  const c = loadLibc();
+  const buf = Buffer.alloc(size);
+  const len = [size];
+  if (c.getsockopt(fd, level, name, buf, len) !== 0) return { ok: false, errno: c.errno() };
+  return { ok: true, value: buf.subarray(0, len[0]) };
+}
+
+/**
  * A pidfd for the peer process (SO_PEERPIDFD, Linux ≥ 6.5): it names the exact process that
  * connected, so PID reuse cannot fool it. `undefined` when the kernel lacks the option
  * (ENOPROTOOPT) or the peer has already gone (ESRCH and friends): callers then pin by start

@@ -174,6 +174,34 @@ export const agentConfigSchema = z.strictObject({
       aws_container_token_files: z.array(ownedFile).max(256).default([]),
     })
     .prefault({}),
+  /** The credential-injection proxy (docs/injection.md). */
+  proxy: z
+    .strictObject({
+      /**
+       * Transparent redirect (docs/injection.md, "Transparent redirect"): the loopback port
+       * iptables REDIRECTs selected workloads' connections to, `127.0.0.1:PORT`; "" = off.
+       */
+      transparent_listen: loopbackListen,
+      /** Whose outbound TCP connections `tessera agent proxy rules` redirects. */
+      transparent: z
+        .strictObject({
+          uids: z.array(z.number().int().min(0).max(4_294_967_294)).max(256).default([]),
+          /** cgroup v2 paths (as in /proc/PID/cgroup, e.g. /system.slice/app.service). */
+          cgroups: z
+            .array(z.string().regex(/^\/[A-Za-z0-9_.@:\/-]{0,1023}$/, 'expected a cgroup v2 path'))
+            .max(256)
+            .default([]),
+          /** Also listen on [::1] (same port) and print ip6tables rules. */
+          ipv6: z.boolean().default(false),
+        })
+        .prefault({}),
+      /**
+       * A redirected connection to an address that is no server workload is tunnelled untouched
+       * (true) instead of closed (false, the default).
+       */
+      passthrough: z.boolean().default(false),
+    })
+    .prefault({}),
   /** Server reconnect backoff cap. */
   max_backoff: duration.default(30_000),
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { AgentService } from '../../client/api/agent.ts';
 import type { AttestedNode } from '../../client/api/types.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
+import { registerAgentProxy } from './agent-proxy.ts';
 import { registerAgentRun } from './agent-run.ts';
 import { agentFields, agentHeaders, agentJson, agentRow } from '../views.ts';
 
@@ -23,6 +24,7 @@ export function registerAgent(program: Command, io: CliIo): void {
   registerChange(agent, io, 'ban', 'ban an agent: it can no longer renew or re-attest', 'banned');
   registerChange(agent, io, 'evict', 'delete an agent so it must attest again', 'evicted');
   registerAgentRun(agent, io);
+  registerAgentProxy(agent, io);
 }
 
 function registerList(agent: Command, io: CliIo): void {
