@@ -62,12 +62,13 @@ export interface ServerWorkload {
   /**
    * The server workload speaks TLS: the proxy connects with TLS (in-band for PostgreSQL and
    * MySQL) and verifies its certificate for `host` against `tlsCa` (PEM; "" = system roots).
-   * Optional until the store keeps them (proxy-core, migration 12); absent = false / "".
+   * Always true for `https`.
    */
-  readonly tls?: boolean;
-  readonly tlsCa?: string;
-  /** HTTPS: the explicit proxy terminates `CONNECT host:port` with a proxy-CA certificate. */
-  readonly tlsDecrypt?: boolean;
+  readonly tls: boolean;
+  /** PEM CA certificates the server workload's certificate chains to; "" = system roots. */
+  readonly tlsCa: string;
+  /** http/https only: the explicit proxy terminates `CONNECT host:port` with a proxy-CA certificate. */
+  readonly tlsDecrypt: boolean;
   readonly createdAt: number;
   readonly updatedAt: number;
 }

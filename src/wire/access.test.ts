@@ -26,6 +26,9 @@ describe('access model on the wire', () => {
       protocol: 'https' as const,
       pathPrefix: '/v1',
       present: 'header:X-Key',
+      tls: true,
+      tlsCa: '',
+      tlsDecrypt: true,
       createdAt: T,
       updatedAt: T + 1,
     };

@@ -20,6 +20,9 @@ function serverWorkloadFields(w: ServerWorkload | WireServerWorkload) {
     protocol: w.protocol,
     pathPrefix: w.pathPrefix,
     present: w.present,
+    tls: w.tls,
+    tlsCa: w.tlsCa,
+    tlsDecrypt: w.tlsDecrypt,
   };
 }
 

@@ -19,7 +19,27 @@ export function serverWorkloadJson(w: ServerWorkload) {
   };
 }
 
-export const serverWorkloadHeaders = ['NAME', 'PROTOCOL', 'HOST', 'PORT', 'PATH PREFIX', 'PRESENT'];
+/** `show` as text: the CA summarised (its PEM is in `--output json`). */
+export function serverWorkloadText(w: ServerWorkload) {
+  const n = (w.tlsCa.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
+  return { ...serverWorkloadJson(w), tlsCa: n === 0 ? '' : `${n} PEM certificate(s)` };
+}
+
+export const serverWorkloadHeaders = [
+  'NAME',
+  'PROTOCOL',
+  'HOST',
+  'PORT',
+  'PATH PREFIX',
+  'PRESENT',
+  'TLS',
+];
+
+/** `no`, `yes`, `yes (own CA)`, with `, decrypt` when the explicit proxy terminates it. */
+function tlsCell(w: ServerWorkload): string {
+  const tls = w.tls ? (w.tlsCa !== '' ? 'yes (own CA)' : 'yes') : 'no';
+  return w.tlsDecrypt ? `${tls}, decrypt` : tls;
+}
 
 export const serverWorkloadRow = (w: ServerWorkload): string[] => [
   w.name,
@@ -28,6 +48,7 @@ export const serverWorkloadRow = (w: ServerWorkload): string[] => [
   w.port === 0 ? '' : String(w.port),
   w.pathPrefix,
   w.present,
+  tlsCell(w),
 ];
 
 export function credentialProviderJson(p: CredentialProvider) {

@@ -5,6 +5,7 @@ import { ServerWorkloadService } from '../../client/api/access.ts';
 import { isCloudProtocol } from '../../core/access.ts';
 import { InvalidArgumentError, TesseraError } from '../../core/errors.ts';
 import { positiveInt } from '../args.ts';
+import { readInputText } from '../bounded-read.ts';
 import { adminAction, adminCommand, type CliIo } from '../context.ts';
 import {
   nameFrom,
@@ -12,6 +13,7 @@ import {
   serverWorkloadHeaders,
   serverWorkloadJson,
   serverWorkloadRow,
+  serverWorkloadText,
   withNameArg,
 } from './access-views.ts';
 
@@ -24,6 +26,19 @@ interface Flags {
   protocol?: string;
   pathPrefix?: string;
   present?: string;
+  tls?: boolean;
+  tlsCa?: string | false;
+  tlsDecrypt?: boolean;
+}
+
+/** What the server takes for tls_ca (server/access/tls-fields.ts MAX_TLS_CA_BYTES). */
+const MAX_TLS_CA_BYTES = 64 * 1024;
+
+/** The PEM text of `--tls-ca FILE`; "" for `--no-tls-ca`; undefined when not given. */
+async function tlsCaFrom(o: Flags): Promise<string | undefined> {
+  if (o.tlsCa === undefined) return undefined;
+  if (o.tlsCa === false) return '';
+  return readInputText(o.tlsCa, '--tls-ca', MAX_TLS_CA_BYTES);
 }
 
 function withFields(cmd: Command, required: boolean): Command {
@@ -44,6 +59,22 @@ function withFields(cmd: Command, required: boolean): Command {
       .option('--port <port>', 'port (1-65535)')
       .addOption(protocol);
   }
+  cmd
+    .option('--tls', 'the server workload speaks TLS (implied by https); the proxy verifies it')
+    .option(
+      '--tls-ca <file>',
+      'PEM CA certificates to verify its TLS certificate (default: system roots)',
+    )
+    .option(
+      '--tls-decrypt',
+      'http(s): the explicit proxy terminates CONNECT to it with a proxy-CA certificate',
+    );
+  if (!required) {
+    cmd
+      .option('--no-tls', 'the server workload does not speak TLS')
+      .option('--no-tls-ca', 'verify against the system roots again')
+      .option('--no-tls-decrypt', 'tunnel CONNECT to it without decrypting');
+  }
   return cmd
     .option('--path-prefix <path>', 'http(s): only requests under this path ("" = any)')
     .option(
@@ -52,6 +83,9 @@ function withFields(cmd: Command, required: boolean): Command {
         'postgres-password | redis-auth | mysql-password | aws-sigv4 ("" = not injected)',
     );
 }
+
+const viewOf = (ctx: { out: { json: boolean } }) =>
+  ctx.out.json ? serverWorkloadJson : serverWorkloadText;
 
 export function registerServerWorkload(program: Command, io: CliIo): void {
   const sw = program
@@ -79,9 +113,12 @@ export function registerServerWorkload(program: Command, io: CliIo): void {
         protocol: o.protocol ?? '',
         pathPrefix: o.pathPrefix ?? '',
         present: o.present ?? '',
+        tls: o.tls ?? false,
+        tlsCa: (await tlsCaFrom(o)) ?? '',
+        tlsDecrypt: o.tlsDecrypt ?? false,
       },
     });
-    printOne(ctx, res.serverWorkload, 'server workload', serverWorkloadJson);
+    printOne(ctx, res.serverWorkload, 'server workload', viewOf(ctx));
   });
 
   const update = withFields(
@@ -104,9 +141,12 @@ export function registerServerWorkload(program: Command, io: CliIo): void {
         // A path prefix only means something for http(s): switching away drops it.
         pathPrefix: o.pathPrefix ?? (http ? cur.pathPrefix : ''),
         present: o.present ?? cur.present,
+        tls: o.tls ?? cur.tls,
+        tlsCa: (await tlsCaFrom(o)) ?? cur.tlsCa,
+        tlsDecrypt: o.tlsDecrypt ?? cur.tlsDecrypt,
       },
     });
-    printOne(ctx, res.serverWorkload, 'server workload', serverWorkloadJson);
+    printOne(ctx, res.serverWorkload, 'server workload', viewOf(ctx));
   });
 
   const list = adminCommand(sw, 'list', 'list server workloads', io);
@@ -123,7 +163,7 @@ export function registerServerWorkload(program: Command, io: CliIo): void {
   adminAction<{ name?: string }>(show, io, async (ctx) => {
     const name = nameFrom(show, ctx.opts, 'server-workload show NAME');
     const res = await ctx.client(ServerWorkloadService).getServerWorkload({ name });
-    printOne(ctx, res.serverWorkload, 'server workload', serverWorkloadJson);
+    printOne(ctx, res.serverWorkload, 'server workload', viewOf(ctx));
   });
 
   const del = withNameArg(

@@ -85,6 +85,9 @@ const db = {
   protocol: 'postgres',
   pathPrefix: '',
   present: 'postgres-password',
+  tls: false,
+  tlsCa: '',
+  tlsDecrypt: false,
 };
 const allow = {
   name: 'web-db',

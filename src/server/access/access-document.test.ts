@@ -16,6 +16,7 @@ server_workloads:
     protocol: https
     path_prefix: /v2
     present: header:X-Api-Key
+    tls_decrypt: true
 credential_providers:
   - name: orders-db-password
     type: static-secret
@@ -47,8 +48,13 @@ describe('parseAccessDocument', () => {
       protocol: 'postgres',
       pathPrefix: '',
       present: 'postgres-password',
+      tls: false,
+      tlsCa: '',
+      tlsDecrypt: false,
     });
     assert.equal(doc.serverWorkloads[1]?.pathPrefix, '/v2');
+    assert.equal(doc.serverWorkloads[1]?.tls, true);
+    assert.equal(doc.serverWorkloads[1]?.tlsDecrypt, true);
     assert.deepEqual(doc.credentialProviders, [
       {
         name: 'orders-db-password',
@@ -72,7 +78,17 @@ describe('parseAccessDocument', () => {
       'server_workloads:\n  - {name: s3, protocol: aws}\n  - {name: gcs, protocol: gcp, host: storage.googleapis.com, port: 443}',
     );
     assert.deepEqual(doc.serverWorkloads, [
-      { name: 's3', host: '', port: 0, protocol: 'aws', pathPrefix: '', present: '' },
+      {
+        name: 's3',
+        host: '',
+        port: 0,
+        protocol: 'aws',
+        pathPrefix: '',
+        present: '',
+        tls: false,
+        tlsCa: '',
+        tlsDecrypt: false,
+      },
       {
         name: 'gcs',
         host: 'storage.googleapis.com',
@@ -80,6 +96,9 @@ describe('parseAccessDocument', () => {
         protocol: 'gcp',
         pathPrefix: '',
         present: '',
+        tls: false,
+        tlsCa: '',
+        tlsDecrypt: false,
       },
     ]);
     refused(
@@ -111,8 +130,8 @@ describe('parseAccessDocument', () => {
       'policies: unknown key (known: server_workloads, credential_providers, access_policies)',
     );
     refused(
-      'server_workloads:\n  - {name: a, host: h, port: 1, protocol: tcp, tls: true}',
-      'server_workloads[0].tls: unknown key (known: name, host, port, protocol, path_prefix, present)',
+      'server_workloads:\n  - {name: a, host: h, port: 1, protocol: tcp, tsl: true}',
+      'server_workloads[0].tsl: unknown key (known: name, host, port, protocol, path_prefix, present, tls, tls_ca, tls_decrypt)',
     );
     refused(
       'access_policies:\n  - {name: a, client: c, server: s, provider: p}',

@@ -51,6 +51,12 @@ function str(path: string, o: Obj, key: string, required: boolean): string {
   return v;
 }
 
+function flag(path: string, o: Obj, key: string): boolean {
+  const v = o[key] ?? false;
+  if (typeof v !== 'boolean') throw bad(`${path}.${key}`, 'must be true or false');
+  return v;
+}
+
 function list(path: string, v: unknown): Obj[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw bad(path, 'must be a list');
@@ -71,7 +77,17 @@ function unique<T extends { name: string }>(kind: string, items: readonly T[]): 
   });
 }
 
-const WORKLOAD_KEYS = ['name', 'host', 'port', 'protocol', 'path_prefix', 'present'];
+const WORKLOAD_KEYS = [
+  'name',
+  'host',
+  'port',
+  'protocol',
+  'path_prefix',
+  'present',
+  'tls',
+  'tls_ca',
+  'tls_decrypt',
+];
 const PROVIDER_KEYS = ['name', 'type', 'config'];
 const POLICY_KEYS = ['name', 'client', 'server', 'credential_provider', 'condition', 'deny'];
 
@@ -91,6 +107,9 @@ function workload(path: string, o: Obj): Omit<ServerWorkload, 'createdAt' | 'upd
     protocol,
     pathPrefix: str(path, o, 'path_prefix', false),
     present: str(path, o, 'present', false),
+    tls: flag(path, o, 'tls'),
+    tlsCa: str(path, o, 'tls_ca', false),
+    tlsDecrypt: flag(path, o, 'tls_decrypt'),
   });
 }
 

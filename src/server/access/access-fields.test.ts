@@ -15,6 +15,9 @@ const w = (over: Partial<ServerWorkloadInput> = {}): ServerWorkloadInput => ({
   protocol: 'https',
   pathPrefix: '',
   present: '',
+  tls: false,
+  tlsCa: '',
+  tlsDecrypt: false,
   ...over,
 });
 
@@ -40,7 +43,7 @@ describe('server workload fields', () => {
     ];
     for (const [protocol, present] of ok) {
       assert.deepEqual(checkServerWorkload('', w({ protocol, present })), {
-        ...w({ protocol, present }),
+        ...w({ protocol, present, tls: protocol === 'https' }),
       });
     }
     assert.equal(checkServerWorkload('', w({ pathPrefix: '/v1/' })).pathPrefix, '/v1/');

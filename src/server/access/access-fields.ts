@@ -12,6 +12,7 @@ import {
   isCloudProtocol,
 } from '../../core/access.ts';
 import { InvalidArgumentError } from '../../core/errors.ts';
+import { checkTls } from './tls-fields.ts';
 
 export const MAX_HOST_LENGTH = 253;
 export const MAX_PATH_PREFIX_LENGTH = 1024;
@@ -26,6 +27,9 @@ export interface ServerWorkloadInput {
   protocol: string;
   pathPrefix: string;
   present: string;
+  tls: boolean;
+  tlsCa: string;
+  tlsDecrypt: boolean;
 }
 
 export interface CredentialProviderInput {
@@ -174,7 +178,8 @@ export function checkServerWorkload(
   const port = cloud && w.port === 0 ? 0 : checkPort(at, w.port);
   const pathPrefix = checkPathPrefix(at, w.pathPrefix, protocol);
   const present = checkPresent(at, w.present, protocol);
-  return { name, host, port, protocol, pathPrefix, present };
+  const tls = checkTls(at, protocol, w);
+  return { name, host, port, protocol, pathPrefix, present, ...tls };
 }
 
 /**

@@ -14,6 +14,10 @@ export const describeWorkload = (w: ServerWorkload) => ({
   protocol: w.protocol,
   path_prefix: w.pathPrefix,
   present: w.present,
+  tls: w.tls,
+  // Whether a CA is pinned, not the PEM (long, and public anyway: kept out of the record).
+  tls_ca: w.tlsCa !== '',
+  tls_decrypt: w.tlsDecrypt,
 });
 
 export class ServerWorkloadAdmin {

@@ -11,6 +11,9 @@ export const workload = (name: string, over: Partial<ServerWorkload> = {}): Serv
   protocol: 'postgres',
   pathPrefix: '',
   present: 'postgres-password',
+  tls: false,
+  tlsCa: '',
+  tlsDecrypt: false,
   createdAt: T0,
   updatedAt: T0,
   ...over,
@@ -77,7 +80,12 @@ export const accessCases: Cases = {
       (await s.access.listServerWorkloads()).map((w) => w.name),
       ['a', 'b'],
     );
-    const changed = workload('b', { host: '10.0.0.1', port: 6379, protocol: 'redis' });
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const tls = workload('t', { tls: true, tlsCa: pem, tlsDecrypt: true });
+    assert.deepEqual(await s.access.createServerWorkload(tls), tls);
+    assert.deepEqual(await s.access.getServerWorkload('t'), tls);
+    await s.access.deleteServerWorkload('t');
+    const changed = workload('b', { host: '10.0.0.1', port: 6379, protocol: 'redis', tls: true });
     const updated = await s.access.updateServerWorkload({
       ...changed,
       createdAt: T0 + 99,

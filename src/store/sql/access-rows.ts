@@ -19,6 +19,9 @@ export const workloadRow = (w: ServerWorkload): ServerWorkloadRow => ({
   protocol: w.protocol,
   path_prefix: w.pathPrefix,
   present: w.present,
+  tls: w.tls ? 1 : 0,
+  tls_ca: w.tlsCa,
+  tls_decrypt: w.tlsDecrypt ? 1 : 0,
   created_at: w.createdAt,
   updated_at: w.updatedAt,
 });
@@ -30,6 +33,9 @@ export const workloadOf = (r: ServerWorkloadRow): ServerWorkload => ({
   protocol: r.protocol as ServerProtocol,
   pathPrefix: r.path_prefix,
   present: r.present,
+  tls: Number(r.tls) === 1,
+  tlsCa: r.tls_ca,
+  tlsDecrypt: Number(r.tls_decrypt) === 1,
   createdAt: Number(r.created_at),
   updatedAt: Number(r.updated_at),
 });

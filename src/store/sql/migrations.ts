@@ -349,6 +349,22 @@ const v11: Migration = {
 };
 
 /**
+ * v12: the TLS facts of server workloads (docs/injection.md): whether the proxy connects with
+ * TLS, the PEM CA it verifies against ("" = system roots), and whether the explicit proxy
+ * terminates CONNECT. Existing https server workloads speak TLS.
+ */
+const v12: Migration = {
+  version: 12,
+  name: 'server workload tls',
+  statements: () => [
+    `alter table server_workloads add column tls integer not null default 0`,
+    `alter table server_workloads add column tls_ca text not null default ''`,
+    `alter table server_workloads add column tls_decrypt integer not null default 0`,
+    `update server_workloads set tls = 1 where protocol = 'https'`,
+  ],
+};
+
+/**
  * v13: posture (docs/posture.md). Entry conditions (CEL over the workload's attributes, '' =
  * none); the last scanner report per subject (image digest or binary sha256), replaced by each
  * import naming it; the import counter agents follow (sync.proto posture_revision).
@@ -379,7 +395,21 @@ const v13: Migration = {
   ],
 };
 
-export const migrations: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v13];
+export const migrations: readonly Migration[] = [
+  v1,
+  v2,
+  v3,
+  v4,
+  v5,
+  v6,
+  v7,
+  v8,
+  v9,
+  v10,
+  v11,
+  v12,
+  v13,
+];
 
 /** Applies the missing migrations; returns the versions applied. */
 export async function migrate(

@@ -215,6 +215,11 @@ export interface ServerWorkloadRow {
   protocol: string;
   path_prefix: string;
   present: string;
+  /** 0/1. */
+  tls: number;
+  tls_ca: string;
+  /** 0/1. */
+  tls_decrypt: number;
   created_at: number;
   updated_at: number;
 }

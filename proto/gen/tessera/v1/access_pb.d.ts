@@ -60,6 +60,26 @@ export declare type ServerWorkload = Message<"tessera.v1.ServerWorkload"> & {
    * @generated from field: int64 updated_at = 8;
    */
   updatedAt: bigint;
+
+  /**
+   * The server workload speaks TLS (always true for https): the proxy connects with TLS and
+   * verifies its certificate for host against tls_ca (PEM certificates; "" = system roots).
+   *
+   * @generated from field: bool tls = 9;
+   */
+  tls: boolean;
+
+  /**
+   * @generated from field: string tls_ca = 10;
+   */
+  tlsCa: string;
+
+  /**
+   * http/https only: the explicit proxy terminates CONNECT host:port with a proxy-CA certificate.
+   *
+   * @generated from field: bool tls_decrypt = 11;
+   */
+  tlsDecrypt: boolean;
 };
 
 /**

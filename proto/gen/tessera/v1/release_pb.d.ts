@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
+import type { ServerWorkload } from "./access_pb.js";
 
 /**
  * Describes the file tessera/v1/release.proto.
@@ -196,6 +197,14 @@ export declare type ReleasedCredential = Message<"tessera.v1.ReleasedCredential"
    * @generated from field: string correlation_id = 11;
    */
   correlationId: string;
+
+  /**
+   * The deciding policy's condition reads `request`: the credential holds for this HTTP request
+   * (method, path, host) only, and the agent caches it for exactly that request.
+   *
+   * @generated from field: bool request_dependent = 12;
+   */
+  requestDependent: boolean;
 };
 
 /**
@@ -315,6 +324,179 @@ export declare type Denial = Message<"tessera.v1.Denial"> & {
 export declare const DenialSchema: GenMessage<Denial>;
 
 /**
+ * @generated from message tessera.v1.ListAgentServerWorkloadsRequest
+ */
+export declare type ListAgentServerWorkloadsRequest = Message<"tessera.v1.ListAgentServerWorkloadsRequest"> & {
+};
+
+/**
+ * Describes the message tessera.v1.ListAgentServerWorkloadsRequest.
+ * Use `create(ListAgentServerWorkloadsRequestSchema)` to create a new message.
+ */
+export declare const ListAgentServerWorkloadsRequestSchema: GenMessage<ListAgentServerWorkloadsRequest>;
+
+/**
+ * @generated from message tessera.v1.ListAgentServerWorkloadsResponse
+ */
+export declare type ListAgentServerWorkloadsResponse = Message<"tessera.v1.ListAgentServerWorkloadsResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.ServerWorkload server_workloads = 1;
+   */
+  serverWorkloads: ServerWorkload[];
+
+  /**
+   * The access revision the list is current at (as the sync stream's access_revision).
+   *
+   * @generated from field: int64 access_revision = 2;
+   */
+  accessRevision: bigint;
+};
+
+/**
+ * Describes the message tessera.v1.ListAgentServerWorkloadsResponse.
+ * Use `create(ListAgentServerWorkloadsResponseSchema)` to create a new message.
+ */
+export declare const ListAgentServerWorkloadsResponseSchema: GenMessage<ListAgentServerWorkloadsResponse>;
+
+/**
+ * One use of a cached credential, as the agent served it.
+ *
+ * @generated from message tessera.v1.CachedUse
+ */
+export declare type CachedUse = Message<"tessera.v1.CachedUse"> & {
+  /**
+   * The entry the workload was attested as (one of the calling agent's authorized entries).
+   *
+   * @generated from field: string entry_id = 1;
+   */
+  entryId: string;
+
+  /**
+   * @generated from field: repeated string selectors = 2;
+   */
+  selectors: string[];
+
+  /**
+   * @generated from field: map<string, string> attributes = 3;
+   */
+  attributes: { [key: string]: string };
+
+  /**
+   * @generated from field: string server = 4;
+   */
+  server: string;
+
+  /**
+   * @generated from field: string http_method = 5;
+   */
+  httpMethod: string;
+
+  /**
+   * @generated from field: string http_path = 6;
+   */
+  httpPath: string;
+
+  /**
+   * @generated from field: string http_host = 7;
+   */
+  httpHost: string;
+
+  /**
+   * This use's own correlation id (its three records share it).
+   *
+   * @generated from field: string correlation_id = 8;
+   */
+  correlationId: string;
+
+  /**
+   * The release the cached credential came from.
+   *
+   * @generated from field: string released_correlation_id = 9;
+   */
+  releasedCorrelationId: string;
+
+  /**
+   * @generated from field: string policy = 10;
+   */
+  policy: string;
+
+  /**
+   * @generated from field: string credential_provider = 11;
+   */
+  credentialProvider: string;
+
+  /**
+   * @generated from field: string lease_id = 12;
+   */
+  leaseId: string;
+
+  /**
+   * Unix milliseconds; 0 = does not expire.
+   *
+   * @generated from field: int64 expires_at = 13;
+   */
+  expiresAt: bigint;
+
+  /**
+   * Unix milliseconds: when the agent served it.
+   *
+   * @generated from field: int64 at = 14;
+   */
+  at: bigint;
+
+  /**
+   * local-listener | explicit | transparent | credential-api ("" = not said).
+   *
+   * @generated from field: string way_in = 15;
+   */
+  wayIn: string;
+};
+
+/**
+ * Describes the message tessera.v1.CachedUse.
+ * Use `create(CachedUseSchema)` to create a new message.
+ */
+export declare const CachedUseSchema: GenMessage<CachedUse>;
+
+/**
+ * @generated from message tessera.v1.ReportCachedUsesRequest
+ */
+export declare type ReportCachedUsesRequest = Message<"tessera.v1.ReportCachedUsesRequest"> & {
+  /**
+   * At most 500 a call.
+   *
+   * @generated from field: repeated tessera.v1.CachedUse uses = 1;
+   */
+  uses: CachedUse[];
+
+  /**
+   * Uses the agent could not report (its queue was full or the server away) since its last
+   * report: audited as one record of their count.
+   *
+   * @generated from field: uint64 dropped = 2;
+   */
+  dropped: bigint;
+};
+
+/**
+ * Describes the message tessera.v1.ReportCachedUsesRequest.
+ * Use `create(ReportCachedUsesRequestSchema)` to create a new message.
+ */
+export declare const ReportCachedUsesRequestSchema: GenMessage<ReportCachedUsesRequest>;
+
+/**
+ * @generated from message tessera.v1.ReportCachedUsesResponse
+ */
+export declare type ReportCachedUsesResponse = Message<"tessera.v1.ReportCachedUsesResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.ReportCachedUsesResponse.
+ * Use `create(ReportCachedUsesResponseSchema)` to create a new message.
+ */
+export declare const ReportCachedUsesResponseSchema: GenMessage<ReportCachedUsesResponse>;
+
+/**
  * Credential release (docs/access.md), agent mTLS only: an agent asks for a credential on behalf
  * of a workload it attested. The server checks that the client's entry is one the agent is
  * authorized for and that the attested selectors match it, decides, and releases.
@@ -340,6 +522,28 @@ export declare const CredentialReleaseService: GenService<{
     methodKind: "unary";
     input: typeof ListGrantedServerWorkloadsRequestSchema;
     output: typeof ListGrantedServerWorkloadsResponseSchema;
+  },
+  /**
+   * The server workloads the agent's proxy may reach (every one but the cloud targets), with the
+   * access revision they are current at (docs/injection.md).
+   *
+   * @generated from rpc tessera.v1.CredentialReleaseService.ListAgentServerWorkloads
+   */
+  listAgentServerWorkloads: {
+    methodKind: "unary";
+    input: typeof ListAgentServerWorkloadsRequestSchema;
+    output: typeof ListAgentServerWorkloadsResponseSchema;
+  },
+  /**
+   * Credentials the agent served from its cache: audited by the server as access.request →
+   * access.authorization → access.credential with `cached: true` (docs/injection.md, Audit).
+   *
+   * @generated from rpc tessera.v1.CredentialReleaseService.ReportCachedUses
+   */
+  reportCachedUses: {
+    methodKind: "unary";
+    input: typeof ReportCachedUsesRequestSchema;
+    output: typeof ReportCachedUsesResponseSchema;
   },
 }>;
 

@@ -87,6 +87,9 @@ export const testServer: ServerWorkload = {
   protocol: 'https',
   pathPrefix: '',
   present: 'authorization-bearer',
+  tls: true,
+  tlsCa: '',
+  tlsDecrypt: false,
   createdAt: 0,
   updatedAt: 0,
 };

@@ -11,6 +11,9 @@ export function server(name: string): ServerWorkload {
     protocol: 'postgres',
     pathPrefix: '',
     present: 'postgres-password',
+    tls: false,
+    tlsCa: '',
+    tlsDecrypt: false,
     createdAt: 0,
     updatedAt: 0,
   };

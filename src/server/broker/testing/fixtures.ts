@@ -13,6 +13,9 @@ export function ordersDb(now: number): ServerWorkload {
     protocol: 'postgres',
     pathPrefix: '',
     present: 'postgres-password',
+    tls: false,
+    tlsCa: '',
+    tlsDecrypt: false,
     createdAt: now,
     updatedAt: now,
   };
