@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { builtinCredentialProviders } from '../src/plugins/credential-providers/catalog.ts';
 import { runCli } from './helpers/cli-process.ts';
+import { makeTlsFiles } from './helpers/https.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
 
 /** jwt-svid needs no secret: usable whenever the catalog has it (it is empty before `providers` lands). */
@@ -103,6 +104,48 @@ describe('access model through the CLI', () => {
     );
     const table = await tessera('server-workload', 'list');
     assert.match(table.stdout, /^NAME\s+PROTOCOL\s+HOST/);
+  });
+
+  it('server workloads carry TLS facts: --tls, --tls-ca FILE, --tls-decrypt', async () => {
+    const { caPem } = makeTlsFiles(dir);
+    const caFile = path.join(dir, 'api-ca.pem');
+    writeFileSync(caFile, caPem);
+    const created = await ok(
+      ...['server-workload', 'create', '--name', 'tls-api', '--host', 'api.internal'],
+      ...['--port', '443', '--protocol', 'https', '--tls-ca', caFile, '--tls-decrypt'],
+      ...['--output', 'json'],
+    );
+    assert.equal(created.tls, true, 'https implies tls');
+    assert.equal(created.tlsDecrypt, true);
+    assert.match(String(created.tlsCa), /^-----BEGIN CERTIFICATE-----/);
+    const text = await tessera('server-workload', 'show', 'tls-api');
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /tlsCa: +1 PEM certificate\(s\)/);
+    const updated = await ok(
+      ...['server-workload', 'update', '--name', 'tls-api', '--no-tls-decrypt', '--no-tls-ca'],
+      ...['--output', 'json'],
+    );
+    assert.deepEqual([updated.tls, updated.tlsCa, updated.tlsDecrypt], [true, '', false]);
+    const junk = path.join(dir, 'junk.pem');
+    writeFileSync(junk, 'not a certificate\n');
+    await fails(
+      2,
+      'tls_ca: holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
+      ...['server-workload', 'update', '--name', 'tls-api', '--tls-ca', junk],
+    );
+    await fails(
+      2,
+      'tls_decrypt: only http and https can be decrypted, not postgres',
+      ...['server-workload', 'create', '--name', 'pg-tls', '--host', 'db', '--port', '5432'],
+      ...['--protocol', 'postgres', '--tls', '--tls-decrypt'],
+    );
+    const db = await ok(
+      ...['server-workload', 'create', '--name', 'pg-tls', '--host', 'db', '--port', '5432'],
+      ...['--protocol', 'postgres', '--tls', '--output', 'json'],
+    );
+    assert.deepEqual([db.tls, db.tlsDecrypt], [true, false]);
+    await ok('server-workload', 'delete', 'pg-tls');
+    await ok('server-workload', 'delete', 'tls-api');
   });
 
   it('credential providers: unknown types and missing secrets refused; create, show, list', async () => {

@@ -26,8 +26,10 @@ describe('server workload TLS fields', () => {
   });
 
   it('refuses a CA that is not certificates, too large, or without tls', () => {
-    const t = (tlsCa: string, protocol: 'https' | 'tcp' = 'https') => () =>
-      checkTls('server_workloads[0].', protocol, { ...off, tlsCa });
+    const t =
+      (tlsCa: string, protocol: 'https' | 'tcp' = 'https') =>
+      () =>
+        checkTls('server_workloads[0].', protocol, { ...off, tlsCa });
     assert.throws(t('hello'), {
       message: 'server_workloads[0].tls_ca: holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
     });

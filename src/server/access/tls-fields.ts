@@ -62,7 +62,6 @@ export function checkCaPem(at: At, pem: string): string {
   }
   if (certs.length === 0)
     throw fieldError(at, 'tls_ca', 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
-  if (rest.trim() !== '')
-    throw fieldError(at, 'tls_ca', 'holds text outside its PEM certificates');
+  if (rest.trim() !== '') throw fieldError(at, 'tls_ca', 'holds text outside its PEM certificates');
   return certs.join('');
 }
