@@ -72,6 +72,22 @@ function checkRegexCall(args: unknown): string | undefined {
   return why ? `matches() pattern refused: ${why}` : undefined;
 }
 
+/**
+ * The identifiers the expression names (variables, not fields or strings). Conservative: a
+ * comprehension's own variable counts too.
+ */
+export function identifiersOf(root: AstNode): Set<string> {
+  const out = new Set<string>();
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(visit);
+    else if (!isNode(v)) return;
+    else if (v.op === 'id' && typeof v.args === 'string') out.add(v.args);
+    else visit(v.args);
+  };
+  visit(root);
+  return out;
+}
+
 /** The sources of the top-level `&&` operands, left to right. */
 export function topLevelConjuncts(node: AstNode, source: string): string[] {
   if (node.op === '&&' && Array.isArray(node.args)) {

@@ -11,7 +11,7 @@
 // Nothing else is needed: no timers, evaluation stays synchronous and pure.
 import { Environment } from '@marcbachmann/cel-js';
 import { InvalidArgumentError } from '../core/errors.ts';
-import { checkAst, topLevelConjuncts, type AstNode } from './ast.ts';
+import { checkAst, identifiersOf, topLevelConjuncts, type AstNode } from './ast.ts';
 import { CEL_LIMITS, MAX_EXPRESSION_BYTES } from './limits.ts';
 
 export interface CompiledExpression {
@@ -28,6 +28,8 @@ export interface CompiledCondition {
   readonly type: string;
   /** The top-level `&&` operands, compiled alone, to name the failing one (explainFalse). */
   readonly conjuncts: readonly CompiledExpression[];
+  /** The identifiers it names, from its AST (variables; comprehension variables too). */
+  readonly reads: ReadonlySet<string>;
 }
 
 /** Builds a compile error; the caller decides how errors name their origin. */
@@ -54,7 +56,7 @@ export function compileExpression(
   err: CompileErrorFn = defaultError,
 ): CompiledCondition {
   const c = compileOne(env, source, field, err);
-  if (c.conjuncts.length < 2) return { expr: c.expr, type: c.type, conjuncts: [] };
+  if (c.conjuncts.length < 2) return { expr: c.expr, type: c.type, conjuncts: [], reads: c.reads };
   const conjuncts = c.conjuncts.flatMap((src) => {
     try {
       return [compileOne(env, src, field, err).expr];
@@ -62,7 +64,12 @@ export function compileExpression(
       return []; // Only used to explain a false result; the whole expression still decides.
     }
   });
-  return { expr: c.expr, type: c.type, conjuncts: conjuncts.length > 1 ? conjuncts : [] };
+  return {
+    expr: c.expr,
+    type: c.type,
+    conjuncts: conjuncts.length > 1 ? conjuncts : [],
+    reads: c.reads,
+  };
 }
 
 function compileOne(env: Environment, source: string, field: string, err: CompileErrorFn) {
@@ -81,7 +88,8 @@ function compileOne(env: Environment, source: string, field: string, err: Compil
   const checked = env.check(source);
   if (!checked.valid) throw err(field, celMessage(checked.error));
   const expr: CompiledExpression = { field, source, run: (ctx) => parsed(ctx) as unknown };
-  return { expr, type: checked.type ?? 'dyn', conjuncts: topLevelConjuncts(ast, source) };
+  const reads = identifiersOf(ast);
+  return { expr, type: checked.type ?? 'dyn', conjuncts: topLevelConjuncts(ast, source), reads };
 }
 
 /** The one-line summary of a cel-js error (its message adds a source excerpt on more lines). */

@@ -160,6 +160,12 @@ export interface AccessDecision {
    * matching allow policy (never a value); "" otherwise.
    */
   readonly failedCondition: string;
+  /**
+   * Allowed, and a condition of a policy matching this client reads `request`: the decision
+   * may differ for another HTTP request, so a credential released under it is cached for this
+   * request only (docs/injection.md). Absent otherwise.
+   */
+  readonly requestDependent?: true;
 }
 
 /** What decides (server/access): synchronous over an index kept fresh from the store. */

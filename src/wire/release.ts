@@ -20,6 +20,8 @@ export interface Released {
   readonly policy: string;
   readonly credentialProvider: string;
   readonly correlationId: string;
+  /** Decided under a condition reading `request`: cached for that HTTP request only. */
+  readonly requestDependent?: boolean;
 }
 
 export interface Denied {
@@ -69,6 +71,7 @@ export function releasedToWire(r: Released): ResponseInit {
         policy: r.policy,
         credentialProvider: r.credentialProvider,
         correlationId: r.correlationId,
+        requestDependent: r.requestDependent === true,
       },
     },
   };
@@ -103,6 +106,7 @@ export function releasedFromWire(w: WireReleased): Released {
     policy: w.policy,
     credentialProvider: w.credentialProvider,
     correlationId: w.correlationId,
+    ...(w.requestDependent ? { requestDependent: true } : {}),
   };
 }
 

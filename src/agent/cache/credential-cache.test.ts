@@ -52,7 +52,42 @@ const tokenOf = (s: { kind: string; released?: ReleasedCredential }) => {
   return v?.kind === 'token' ? v.token : undefined;
 };
 
+const peekToken = (r: ReleasedCredential | undefined) =>
+  r?.credential.value.kind === 'token' ? r.credential.value.token : undefined;
+
 describe('CredentialCache', () => {
+  it('keeps a request-dependent credential for its request only; others serve every request', async () => {
+    const clock = new ManualClock(T0);
+    const cache = new CredentialCache({ clock, maxSize: 10 });
+    const get = { method: 'GET', path: '/a', host: 'db' };
+    let n = 0;
+    const dependent = counter(() => {
+      const out = released(`d${++n}`, clock.now() + 10 * MIN);
+      if (out.kind !== 'released') return out;
+      return { kind: 'released', released: { ...out.released, requestDependent: true } };
+    });
+    assert.equal(tokenOf(await cache.get(key({ request: get }), dependent.release)), 'd1');
+    assert.equal(tokenOf(await cache.get(key({ request: get }), dependent.release)), 'd1');
+    assert.equal(cache.peek(key({ request: { ...get, path: '/b' } })), undefined);
+    assert.equal(cache.peek(key()), undefined, 'not for an ask without a request');
+    assert.equal(
+      tokenOf(await cache.get(key({ request: { ...get, path: '/b' } }), dependent.release)),
+      'd2',
+    );
+    assert.equal(dependent.calls(), 2);
+    // Without a request, a request-dependent answer is served once and not kept.
+    await cache.get(key(), dependent.release);
+    await cache.get(key(), dependent.release);
+    assert.equal(dependent.calls(), 4);
+
+    cache.clear();
+    const plain = counter(() => released('p', clock.now() + 10 * MIN));
+    await cache.get(key({ request: get }), plain.release);
+    assert.equal(peekToken(cache.peek(key({ request: { ...get, path: '/c' } }))), 'p');
+    assert.equal(peekToken(cache.peek(key())), 'p');
+    assert.equal(plain.calls(), 1);
+  });
+
   it('serves a released credential until shortly before it expires, then releases again', async () => {
     const clock = new ManualClock(T0);
     const cache = new CredentialCache({ clock, maxSize: 10 });

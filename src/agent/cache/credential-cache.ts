@@ -12,7 +12,7 @@
 // Concurrent identical asks share one release (single flight). While the server is away, a
 // credential inside its refresh margin keeps being served until it really expires.
 import type { Clock } from '../../core/clock.ts';
-import type { Credential } from '../../core/access.ts';
+import type { AccessHttpRequest, Credential } from '../../core/access.ts';
 import { isTesseraError } from '../../core/errors.ts';
 
 /** A released credential with what the workload is told about it. */
@@ -25,6 +25,11 @@ export interface ReleasedCredential {
   readonly policy: string;
   readonly credentialProvider: string;
   readonly correlationId: string;
+  /**
+   * The server decided under a condition reading `request`: served again only for the same
+   * HTTP request (method, path, host).
+   */
+  readonly requestDependent?: boolean;
 }
 
 /** A denial, as the server decided it (never cached). */
@@ -47,6 +52,12 @@ export interface CredentialKey {
   /** The attested selectors (and attributes) the server decided on, canonical (see selectorsKey). */
   readonly clientKey: string;
   readonly server: string;
+  /**
+   * The HTTP request asked for (proxy, credential API with request facts). A credential the
+   * server marks requestDependent is kept for exactly this request; any other is kept for the
+   * client and server workload alone, and serves every request.
+   */
+  readonly request?: AccessHttpRequest;
 }
 
 export interface CredentialCacheOptions {
@@ -85,8 +96,25 @@ export class CredentialCache {
     this.#maxMarginMs = o.maxMarginMs ?? 30_000;
   }
 
+  /** The key of what serves every request (credentials that are not request-dependent). */
   static keyOf(k: CredentialKey): string {
     return `${k.entryId}\u0000${k.entryRevision}\u0000${k.server}\u0000${k.clientKey}`;
+  }
+
+  /** The key of a request-dependent credential (and of a release in flight for a request). */
+  static requestKeyOf(k: CredentialKey): string {
+    const r = k.request;
+    if (!r) return CredentialCache.keyOf(k);
+    return `${CredentialCache.keyOf(k)}\u0001${r.method}\u0000${r.host}\u0000${r.path}`;
+  }
+
+  /** The item answering `key`: one kept for its request, else one that serves every request. */
+  #item(key: CredentialKey): Item | undefined {
+    if (!key.request) return this.#items.get(CredentialCache.keyOf(key));
+    return (
+      this.#items.get(CredentialCache.requestKeyOf(key)) ??
+      this.#items.get(CredentialCache.keyOf(key))
+    );
   }
 
   get size(): number {
@@ -98,7 +126,7 @@ export class CredentialCache {
    * stays valid at least that long (the cloud SDKs drop a credential 5 minutes before expiry).
    */
   peek(key: CredentialKey, minValidityMs = 0): ReleasedCredential | undefined {
-    const item = this.#items.get(CredentialCache.keyOf(key));
+    const item = this.#item(key);
     return item && this.#fresh(item, minValidityMs) ? item.released : undefined;
   }
 
@@ -117,8 +145,8 @@ export class CredentialCache {
     release: () => Promise<ReleaseOutcome>,
     minValidityMs = 0,
   ): Promise<Served> {
-    const k = CredentialCache.keyOf(key);
-    const item = this.#items.get(k);
+    const k = CredentialCache.requestKeyOf(key);
+    const item = this.#item(key);
     if (item && this.#fresh(item, minValidityMs)) {
       return { kind: 'released', released: item.released, cached: true };
     }
@@ -130,7 +158,7 @@ export class CredentialCache {
     try {
       return { ...(await flight), cached: false };
     } catch (e) {
-      const stale = this.#items.get(k);
+      const stale = this.#item(key);
       if (stale && isTesseraError(e) && e.code === 'unavailable') {
         if (this.#clock.now() < stale.expiresAt) {
           return { kind: 'released', released: stale.released, cached: true };
@@ -148,7 +176,7 @@ export class CredentialCache {
     const generation = this.#generation;
     try {
       const out = await release();
-      if (out.kind === 'released' && generation === this.#generation) this.#keep(k, key, out);
+      if (out.kind === 'released' && generation === this.#generation) this.#keep(key, out);
       else if (out.kind === 'denied') this.#items.delete(k);
       return out;
     } finally {
@@ -156,7 +184,13 @@ export class CredentialCache {
     }
   }
 
-  #keep(k: string, key: CredentialKey, out: ReleaseOutcome & { kind: 'released' }): void {
+  #keep(key: CredentialKey, out: ReleaseOutcome & { kind: 'released' }): void {
+    // A request-dependent credential serves its own request only (none when none was named);
+    // any other serves every request of this client to this server workload.
+    if (out.released.requestDependent && !key.request) return;
+    const k = out.released.requestDependent
+      ? CredentialCache.requestKeyOf(key)
+      : CredentialCache.keyOf(key);
     const now = this.#clock.now();
     const exp = out.released.credential.expiresAt;
     let refreshAt = Infinity;

@@ -5,7 +5,7 @@
 // about transports.
 import { attributesKey } from '../../core/attributes.ts';
 import { randomUUID } from 'node:crypto';
-import { NAME_PATTERN } from '../../core/access.ts';
+import { type AccessHttpRequest, NAME_PATTERN } from '../../core/access.ts';
 import type { Entry } from '../../core/entry.ts';
 import { InvalidArgumentError, PermissionDeniedError } from '../../core/errors.ts';
 import { formatSelector, selectorSetKey, type Selector } from '../../core/selector.ts';
@@ -25,6 +25,11 @@ export interface CredentialAsk {
   readonly server: string;
   /** Which of the caller's SPIFFE IDs to ask as; "" = its first. */
   readonly spiffeId: string;
+  /**
+   * The HTTP request the credential is for (the proxy's HTTP handlers): conditions on `request`
+   * see it, and a credential decided on it is cached for it alone.
+   */
+  readonly request?: AccessHttpRequest;
 }
 
 export interface ServedCredential {
@@ -59,6 +64,10 @@ export function deniedMessage(server: string, spiffeId: string, d: CredentialDen
 }
 
 export const MAX_SERVER_NAME_BYTES = 63;
+/** Bounds of the HTTP request facts (release-input on the server holds the same). */
+export const MAX_HTTP_METHOD_BYTES = 32;
+export const MAX_HTTP_PATH_BYTES = 8192;
+export const MAX_HTTP_HOST_BYTES = 261;
 export const MAX_SPIFFE_ID_BYTES = 2048;
 
 export interface CredentialServiceOptions {
@@ -110,6 +119,7 @@ export class CredentialService {
             selectors: caller.selectors.map(formatSelector),
             attributes: attributesOf(caller),
             server: ask.server,
+            ...(ask.request ? { request: ask.request } : {}),
             correlationId: this.#correlationId(),
           },
           // Not the caller's signal: concurrent callers share this release (single flight).
@@ -168,6 +178,7 @@ export class CredentialService {
       entryRevision: entry.revision,
       clientKey: this.#clientKey(caller),
       server: ask.server,
+      ...(ask.request ? { request: ask.request } : {}),
     };
     const peeked = this.#cache.peek(key, minValidityMs);
     const hit = peeked ? this.#named(peeked, entry, ask.server) : undefined;
@@ -227,6 +238,7 @@ function checkAsk(ask: CredentialAsk): void {
       `invalid server_workload "${printable(ask.server)}": expected a name of lowercase letters, digits, ".", "_" and "-" (at most ${MAX_SERVER_NAME_BYTES})`,
     );
   }
+  if (ask.request) checkRequest(ask.request);
   if (ask.spiffeId === '') return;
   if (Buffer.byteLength(ask.spiffeId) > MAX_SPIFFE_ID_BYTES) {
     throw new InvalidArgumentError(`invalid spiffe_id: longer than ${MAX_SPIFFE_ID_BYTES} bytes`);
@@ -235,6 +247,17 @@ function checkAsk(ask: CredentialAsk): void {
     SpiffeId.parse(ask.spiffeId);
   } catch (e) {
     throw new InvalidArgumentError(`invalid spiffe_id: ${(e as Error).message}`);
+  }
+}
+
+function checkRequest(r: AccessHttpRequest): void {
+  for (const [field, v, max] of [
+    ['http_method', r.method, MAX_HTTP_METHOD_BYTES],
+    ['http_path', r.path, MAX_HTTP_PATH_BYTES],
+    ['http_host', r.host, MAX_HTTP_HOST_BYTES],
+  ] as const) {
+    if (Buffer.byteLength(v) > max)
+      throw new InvalidArgumentError(`invalid ${field}: longer than ${max} bytes`);
   }
 }
 

@@ -4,6 +4,7 @@
 // server that does not answer is `unavailable` naming the address, after one more try on the next
 // server address when the link moved to one (failover, as the sync stream does).
 import { Code, ConnectError } from '@connectrpc/connect';
+import type { AccessHttpRequest } from '../../core/access.ts';
 import { TesseraError, UnavailableError } from '../../core/errors.ts';
 import { SERVER_ANSWERED_KEY } from '../../core/refusal.ts';
 import { errorCodeFromTransport } from '../../wire/connect-codes.ts';
@@ -24,6 +25,8 @@ export interface ReleaseParams {
   readonly selectors: readonly string[];
   readonly attributes: Readonly<Record<string, string>>;
   readonly server: string;
+  /** The HTTP request the credential is for, when there is one. */
+  readonly request?: AccessHttpRequest;
   readonly correlationId: string;
 }
 
@@ -43,6 +46,9 @@ export function linkReleaser(link: ReleaseLink, timeoutMs: number): Releaser {
       selectors: [...p.selectors],
       attributes: { ...p.attributes },
       server: p.server,
+      httpMethod: p.request?.method ?? '',
+      httpPath: p.request?.path ?? '',
+      httpHost: p.request?.host ?? '',
       correlationId: p.correlationId,
     };
     const first = link.address;

@@ -35,6 +35,8 @@ export interface AccessCondition {
   readonly conjuncts: readonly CompiledExpression[];
   /** The client lists and maps it reads (INPUT_* bits); the rest is not built for it. */
   readonly needs: number;
+  /** It names `request` (by its AST): the decision may differ per HTTP request. */
+  readonly readsRequest: boolean;
 }
 
 /** Parts of `client` that cost something to build, built only for conditions that name them. */
@@ -67,7 +69,13 @@ export function compileAccessCondition(source: string): AccessCondition | null {
   const c = compileExpression(env, source, 'condition');
   if (c.type !== 'bool' && c.type !== 'dyn')
     throw new InvalidArgumentError(`condition: must evaluate to bool, not ${c.type}`);
-  return { source, expr: c.expr, conjuncts: c.conjuncts, needs: inputNeeds(source) };
+  return {
+    source,
+    expr: c.expr,
+    conjuncts: c.conjuncts,
+    needs: inputNeeds(source),
+    readsRequest: c.reads.has('request'),
+  };
 }
 
 /** What a condition sees; build once per decision, share across the policies evaluated. */

@@ -168,6 +168,27 @@ describe('decideAccess: conditions', () => {
   const hours = 'now.weekday >= 1 && now.weekday <= 5 && now.hour >= 8 && now.hour < 18';
   const at = (iso: string) => Date.parse(iso);
 
+  it('a decision where a matching condition reads `request` is marked request-dependent', () => {
+    const get = { method: 'GET', path: '/v1/x', host: 'db' };
+    const ps = [
+      allow('reads', WEB, { condition: 'request.method == "GET"' }),
+      allow('any', 'spiffe://td', { credentialProvider: 'other' }),
+    ];
+    assert.deepEqual(decide(ps, WEB, { request: get }), {
+      ...allowed('reads'),
+      requestDependent: true,
+    });
+    assert.deepEqual(decide(ps, WEB, { request: { ...get, method: 'POST' } }), {
+      ...allowed('any', 'other'),
+      requestDependent: true,
+    });
+    // Named as a field or a string, `request` is not the variable.
+    const field = [allow('f', WEB, { condition: '"request" != client.spiffe_id' })];
+    assert.deepEqual(decide(field, WEB), allowed('f'));
+    // Another client's policies do not make this one's decision request-dependent.
+    assert.deepEqual(decide(ps, 'spiffe://td/other'), allowed('any', 'other'));
+  });
+
   it('time windows and weekdays come from the request time (UTC)', () => {
     const ps = [allow('office', WEB, { condition: hours })];
     assert.equal(decide(ps, WEB, { at: MONDAY_MORNING }).allowed, true);

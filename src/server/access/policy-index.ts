@@ -226,6 +226,21 @@ export function decideAccess(index: PolicyIndex, req: AccessRequest): AccessDeci
   if (!id) return decision('no-matching-policy'); // an unparsable ID is no workload's
   const candidates = matchingPolicies(bucket, id);
   if (candidates.length === 0) return decision('no-matching-policy');
+  const d = decideAmong(candidates, req, id);
+  return d.allowed && readsRequest(candidates) ? { ...d, requestDependent: true } : d;
+}
+
+/** Whether a matching policy's condition reads `request` (another request may decide otherwise). */
+function readsRequest(candidates: readonly CompiledAccessPolicy[]): boolean {
+  for (const c of candidates) if (c.condition?.readsRequest) return true;
+  return false;
+}
+
+function decideAmong(
+  candidates: readonly CompiledAccessPolicy[],
+  req: AccessRequest,
+  id: ParsedClient,
+): AccessDecision {
 
   let input: BuiltInput | undefined;
   const holds = (c: CompiledAccessPolicy): ConditionResult => {

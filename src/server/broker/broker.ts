@@ -74,6 +74,8 @@ export interface ReleasedCredential {
   readonly policy: string;
   readonly provider: string;
   readonly correlationId: string;
+  /** The decision may differ for another HTTP request (AccessDecision.requestDependent). */
+  readonly requestDependent?: true;
 }
 
 export interface ReleaseDenial {
@@ -329,6 +331,7 @@ export class CredentialBroker {
       policy: decision.policy,
       provider: name,
       correlationId: req.correlationId,
+      ...(decision.requestDependent ? { requestDependent: true as const } : {}),
     };
   }
 
