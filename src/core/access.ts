@@ -255,3 +255,30 @@ export interface AccessRequestAuditDetails {
   readonly request?: AccessHttpRequest;
   readonly agent: string;
 }
+
+/**
+ * One use of a credential the agent served from its cache, reported to the server, which audits
+ * it as a release's three records marked `cached: true` (docs/injection.md, Audit).
+ */
+export interface CachedCredentialUse {
+  /** The entry the workload was attested as. */
+  readonly entryId: string;
+  /** `type:value`. */
+  readonly selectors: readonly string[];
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly server: string;
+  readonly request?: AccessHttpRequest;
+  /** This use's own correlation id. */
+  readonly correlationId: string;
+  /** The release the cached credential came from. */
+  readonly releasedCorrelationId: string;
+  readonly policy: string;
+  readonly credentialProvider: string;
+  readonly leaseId: string;
+  /** Epoch ms; null when it does not expire. */
+  readonly expiresAt: number | null;
+  /** Epoch ms: when the agent served it. */
+  readonly at: number;
+  /** listener | explicit | transparent | credential-api; "" when not said. */
+  readonly wayIn: string;
+}

@@ -65,9 +65,9 @@ export function deniedMessage(server: string, spiffeId: string, d: CredentialDen
 
 export const MAX_SERVER_NAME_BYTES = 63;
 /** Bounds of the HTTP request facts (release-input on the server holds the same). */
-export const MAX_HTTP_METHOD_BYTES = 32;
-export const MAX_HTTP_PATH_BYTES = 8192;
-export const MAX_HTTP_HOST_BYTES = 261;
+export const MAX_HTTP_METHOD_BYTES = 16;
+export const MAX_HTTP_PATH_BYTES = 2048;
+export const MAX_HTTP_HOST_BYTES = 255;
 export const MAX_SPIFFE_ID_BYTES = 2048;
 
 export interface CredentialServiceOptions {

@@ -241,7 +241,6 @@ function decideAmong(
   req: AccessRequest,
   id: ParsedClient,
 ): AccessDecision {
-
   let input: BuiltInput | undefined;
   const holds = (c: CompiledAccessPolicy): ConditionResult => {
     if (c.broken !== undefined) return { holds: false, failed: 'condition', error: c.broken };

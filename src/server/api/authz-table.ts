@@ -95,6 +95,8 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
   // Agents ask on behalf of workloads they attested; the broker re-checks the entry is theirs.
   '/tessera.v1.CredentialReleaseService/ReleaseCredential': AGENT,
   '/tessera.v1.CredentialReleaseService/ListGrantedServerWorkloads': AGENT,
+  '/tessera.v1.CredentialReleaseService/ListAgentServerWorkloads': AGENT,
+  '/tessera.v1.CredentialReleaseService/ReportCachedUses': AGENT,
 };
 
 export function isAllowed(path: string, caller: Caller): boolean {

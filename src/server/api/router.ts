@@ -53,7 +53,7 @@ import {
 } from './handlers/access-handlers.ts';
 import { CredentialReleaseService as ReleaseApi } from '../../../proto/gen/tessera/v1/release_pb.js';
 import type { CredentialBroker } from '../broker/broker.ts';
-import { releaseHandlers } from './handlers/release-handlers.ts';
+import { releaseHandlers, type ReleaseServices } from './handlers/release-handlers.ts';
 import type { AccessRevisionSource } from '../sync/agent-sync.ts';
 import { PostureService as PostureApi } from '../../../proto/gen/tessera/v1/posture_pb.js';
 import type { PostureService } from '../posture/posture-service.ts';
@@ -89,6 +89,10 @@ export interface ApiServices {
   posture: PostureService;
   /** The posture revision sync streams push (posture/posture-index.ts). */
   postureRevision: AccessRevisionSource;
+  /** The server workloads agents' proxies may reach (access/agent-server-workloads.ts). */
+  agentServerWorkloads: ReleaseServices['serverWorkloads'];
+  /** Audit of the credentials agents served from their caches (broker/cached-uses.ts). */
+  cachedUses: ReleaseServices['cachedUses'];
 }
 
 export function registerServices(router: ConnectRouter, s: ApiServices): void {
@@ -126,6 +130,13 @@ export function registerServices(router: ConnectRouter, s: ApiServices): void {
     ...accessPolicyModelHandlers(s.accessModel),
     ...s.accessDecisionHandlers,
   });
-  router.service(ReleaseApi, releaseHandlers(s.broker));
+  router.service(
+    ReleaseApi,
+    releaseHandlers({
+      broker: s.broker,
+      serverWorkloads: s.agentServerWorkloads,
+      cachedUses: s.cachedUses,
+    }),
+  );
   router.service(PostureApi, postureHandlers(s.posture));
 }

@@ -34,6 +34,7 @@ import type {
 } from '../../plugins/credential-providers/credential-provider.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../../core/caller.ts';
+import { clientEntry } from './client-entry.ts';
 import { type BuildProvider, ProviderCache } from './provider-cache.ts';
 import { evaluateEntryCondition } from '../posture/entry-condition.ts';
 import { type CheckedRelease, type ReleaseInput, checkReleaseInput } from './release-input.ts';
@@ -236,26 +237,17 @@ export class CredentialBroker {
    * and audited under the agent's name — the agent asked for more than it may.
    */
   async #entryOf(agent: ReleaseAgent, req: CheckedRelease, now: number): Promise<Entry> {
-    const nodeSelectors = new Set(agent.selectors.map(formatSelector));
-    const entry = this.#o.entries.authorizedEntry(agent.spiffeId, nodeSelectors, req.entryId, now);
-    let refusal = '';
-    if (!entry) refusal = `agent is not authorized for entry "${req.entryId}"`;
-    else {
-      const attested = new Set(req.selectors.map(formatSelector));
-      const missing = entry.selectors.map(formatSelector).filter((s) => !attested.has(s));
-      if (missing.length > 0)
-        refusal = `the attested selectors do not match entry "${req.entryId}" (missing ${missing.length} of its selectors)`;
-    }
-    if (!entry || refusal !== '') {
+    const found = clientEntry(this.#o.entries, agent, req.entryId, req.selectors, now);
+    if ('refusal' in found) {
       await this.#o.auditor.log(asActor(agent.spiffeId, req.correlationId), {
         action: 'access.request',
         target: req.server,
         outcome: 'denied',
-        details: { agent: agent.spiffeId, entry_id: req.entryId, reason: refusal },
+        details: { agent: agent.spiffeId, entry_id: req.entryId, reason: found.refusal },
       });
-      throw new PermissionDeniedError(refusal);
+      throw new PermissionDeniedError(found.refusal);
     }
-    return entry;
+    return found.entry;
   }
 
   async #auditRequest(

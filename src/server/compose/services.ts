@@ -36,6 +36,8 @@ import { buildAccessModel } from '../access/access-model.ts';
 import { validateCredentialProviderConfig } from '../../plugins/credential-providers/catalog.ts';
 import { checkAccessPolicy } from '../access/check-policy.ts';
 import type { AccessDecisionHandlers } from '../api/handlers/access-decision-handlers.ts';
+import { agentServerWorkloads } from '../access/agent-server-workloads.ts';
+import { CachedUseAudit } from '../broker/cached-uses.ts';
 import type { BrokerParts } from './broker.ts';
 import { PostureService } from '../posture/posture-service.ts';
 
@@ -170,6 +172,8 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       onImported: () => void access.posture.refresh().catch(() => {}),
     }),
     postureRevision: access.posture,
+    agentServerWorkloads: () => agentServerWorkloads(store),
+    cachedUses: new CachedUseAudit({ entries: index, auditor, clock }),
   };
 }
 

@@ -3,13 +3,42 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { CredentialReleaseService as ReleaseApi } from '../../../../proto/gen/tessera/v1/release_pb.js';
 import type { CredentialBroker } from '../../broker/broker.ts';
-import { agentCaller } from '../context-keys.ts';
+import type { CachedUseAudit } from '../../broker/cached-uses.ts';
+import type { AgentServerWorkloadList } from '../../access/agent-server-workloads.ts';
+import { agentCaller, requestOf } from '../context-keys.ts';
+import { serverWorkloadToWire } from '../../../wire/access.ts';
+import { cachedUseFromWire } from '../../../wire/cached-use.ts';
 import { deniedToWire, releasedToWire } from '../../../wire/release.ts';
 
-export function releaseHandlers(
-  broker: Pick<CredentialBroker, 'release' | 'granted'>,
-): Partial<ServiceImpl<typeof ReleaseApi>> {
+export interface ReleaseServices {
+  readonly broker: Pick<CredentialBroker, 'release' | 'granted'>;
+  /** The server workloads the agent's proxy may reach (agent-server-workloads.ts). */
+  readonly serverWorkloads: () => Promise<AgentServerWorkloadList>;
+  readonly cachedUses: Pick<CachedUseAudit, 'report'>;
+}
+
+export function releaseHandlers({
+  broker,
+  serverWorkloads,
+  cachedUses,
+}: ReleaseServices): Partial<ServiceImpl<typeof ReleaseApi>> {
   return {
+    async listAgentServerWorkloads() {
+      const list = await serverWorkloads();
+      return {
+        serverWorkloads: list.serverWorkloads.map(serverWorkloadToWire),
+        accessRevision: BigInt(list.revision),
+      };
+    },
+    async reportCachedUses(req, ctx) {
+      const agent = agentCaller(ctx);
+      const dropped =
+        req.dropped > BigInt(Number.MAX_SAFE_INTEGER)
+          ? Number.MAX_SAFE_INTEGER
+          : Number(req.dropped);
+      await cachedUses.report(requestOf(ctx), agent.node, req.uses.map(cachedUseFromWire), dropped);
+      return {};
+    },
     async releaseCredential(req, ctx) {
       const agent = agentCaller(ctx);
       const out = await broker.release(agent.node, {
