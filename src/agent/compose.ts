@@ -53,12 +53,18 @@ import { credentialSocketService } from './credentials/socket-service.ts';
 import { PROXY_CA_FILES } from './proxy/http/proxy-ca.ts';
 // For `tessera agent proxy rules` (the CLI imports only this root).
 export { transparentRulesFromConfig } from './proxy/transparent/config-rules.ts';
+import { ServerWorkloadSync } from './sync/server-workloads.ts';
+import { startProxy, type RunningProxy } from './proxy/start-proxy.ts';
+import { CachedUseReporter } from './proxy/cached-use-reporter.ts';
+import { fetchServerWorkloads, sendCachedUses } from './proxy/server-calls.ts';
 
 export const systemClock: Clock = { now: () => Date.now() };
 /** The `agent run` flag that sets the Workload API socket (named in listener errors). */
 const SOCKET_FLAG = '--workload-socket';
 /** Sync state changes within this window are written to the data dir together. */
 const SYNC_STATE_WRITE_DELAY_MS = 1000;
+/** Uses of cached credentials kept for the audit while the server is away; more are counted. */
+const CACHED_USES_MAX_QUEUED = 10_000;
 
 export interface AgentRunFlags {
   config?: string;
@@ -126,6 +132,8 @@ interface AgentParts {
   readonly lifecycle: AgentLifecycle;
   readonly stateWriter: CoalescingWriter;
   readonly credentials: CredentialService;
+  readonly serverWorkloads: ServerWorkloadSync;
+  readonly cachedUses: CachedUseReporter;
 }
 
 export class TesseraAgent {
@@ -137,6 +145,9 @@ export class TesseraAgent {
   readonly identities: WorkloadIdentities;
   readonly attestation: AttestationService;
   readonly credentials: CredentialService;
+  /** The server workloads the proxy may reach (sync/server-workloads.ts). */
+  readonly serverWorkloads: ServerWorkloadSync;
+  readonly #cachedUses: CachedUseReporter;
   readonly #lifecycle: AgentLifecycle;
   readonly #stateWriter: CoalescingWriter;
   #lock: DataDirLock | null = null;
@@ -150,6 +161,8 @@ export class TesseraAgent {
     this.identities = p.identities;
     this.attestation = p.attestation;
     this.credentials = p.credentials;
+    this.serverWorkloads = p.serverWorkloads;
+    this.#cachedUses = p.cachedUses;
     this.#lifecycle = p.lifecycle;
     this.#stateWriter = p.stateWriter;
   }
@@ -244,6 +257,17 @@ export class TesseraAgent {
     });
     let qualified: (entryId: string) => Readonly<Record<string, string>> | undefined = () =>
       undefined;
+    const serverWorkloads = new ServerWorkloadSync({
+      fetch: (signal) => fetchServerWorkloads(link, signal),
+      maxRetryMs: config.max_backoff,
+      log: (msg, fields) => log.warn(fields ?? {}, msg),
+    });
+    const cachedUses = new CachedUseReporter({
+      send: (uses, dropped, signal) => sendCachedUses(link, uses, dropped, signal),
+      clock,
+      maxQueued: CACHED_USES_MAX_QUEUED,
+      log: (msg, fields) => log.warn(fields ?? {}, msg),
+    });
     const { sync, x509, stateWriter } = await syncAndCache(
       config,
       log,
@@ -253,6 +277,7 @@ export class TesseraAgent {
       credentialCache,
       verdicts,
       (entryId) => qualified(entryId),
+      serverWorkloads,
     );
     sync.onChange(() => credentialCache.retainEntries(sync.entries));
     const credentials = new CredentialService({
@@ -284,6 +309,8 @@ export class TesseraAgent {
       lifecycle,
       stateWriter,
       credentials,
+      serverWorkloads,
+      cachedUses,
     });
   }
 
@@ -300,6 +327,7 @@ export class TesseraAgent {
     let api: WorkloadApi | null = null;
     let credentialHttp: CredentialHttp | null = null;
     let cloud: CloudListener | null = null;
+    let proxy: RunningProxy | null = null;
     try {
       if (stop.aborted) return;
       api = await startWorkloadApi({
@@ -323,6 +351,16 @@ export class TesseraAgent {
       credentialHttp = await this.#startCredentialHttp();
       cloud = await startCloudDoor(this);
       const tokenFiles = cloudTokenFiles(this);
+      proxy = await startProxy({
+        config: this.config.proxy,
+        servers: () => this.serverWorkloads.index,
+        attestation: this.attestation,
+        credentials: this.credentials,
+        log: this.log,
+        signal: stop,
+        onCachedUse: (caller, credential, wayIn, request) =>
+          this.#cachedUses.record(caller, credential, wayIn, request),
+      });
       this.log.info(
         { spiffeId: this.link.identity?.spiffeId, socket: this.config.socket_path },
         'tessera agent ready',
@@ -332,8 +370,11 @@ export class TesseraAgent {
         this.sync.run(stop),
         this.#lifecycle.maintain(stop),
         tokenFiles?.run(stop),
+        this.serverWorkloads.run(stop),
+        this.#cachedUses.run(stop),
       ]);
     } finally {
+      await proxy?.close();
       await cloud?.close();
       await credentialHttp?.close();
       await api?.close();
@@ -472,6 +513,7 @@ async function syncAndCache(
   credentialCache: CredentialCache,
   verdicts: ConditionVerdicts,
   attributesFor: (entryId: string) => Readonly<Record<string, string>> | undefined,
+  serverWorkloads: ServerWorkloadSync,
 ): Promise<{ sync: EntrySync; x509: X509SvidCache; stateWriter: CoalescingWriter }> {
   const stateFile = new SyncStateFile(config.data_dir, config.trust_domain);
   const x509 = new X509SvidCache({
@@ -493,7 +535,10 @@ async function syncAndCache(
     onFailure: (e, used) => link.noteFailure(e, used?.address ?? link.address),
     log: (msg, fields) => log.warn(fields ?? {}, msg),
     trustDomain: config.trust_domain,
-    onAccessRevision: (revision, initial) => credentialCache.noteAccessRevision(revision, initial),
+    onAccessRevision: (revision, initial) => {
+      credentialCache.noteAccessRevision(revision, initial);
+      serverWorkloads.noteAccessRevision(revision, initial);
+    },
     onPostureRevision: (revision) => verdicts.notePostureRevision(revision),
   });
   // Entries and bundles kept from the last run serve until the server answers (its initial
@@ -505,6 +550,7 @@ async function syncAndCache(
   if (restored) {
     sync.restore(restored);
     if (restored.bundle) x509.setBundle(restored.bundle);
+    if (restored.serverWorkloads) serverWorkloads.restore(restored.serverWorkloads);
     log.info(
       { entries: restored.entries.size, federatedBundles: restored.federatedBundles.size },
       'restored the sync state from the data dir',
@@ -516,11 +562,13 @@ async function syncAndCache(
         entries: sync.entries,
         bundle: sync.bundle,
         federatedBundles: sync.federatedBundles,
+        serverWorkloads: serverWorkloads.index.all,
       }),
     delayMs: SYNC_STATE_WRITE_DELAY_MS,
     log: (msg, fields) => log.warn(fields ?? {}, msg),
   });
   sync.onChange(() => stateWriter.schedule());
+  serverWorkloads.onChange(() => stateWriter.schedule());
   return { sync, x509, stateWriter };
 }
 

@@ -1,7 +1,13 @@
 // The access model ↔ its wire messages (tessera/v1/access.proto). Times are Unix milliseconds.
 // From the wire only the caller-settable fields are read; the server validates them.
 import type { JsonObject, MessageInitShape } from '@bufbuild/protobuf';
-import type { AccessPolicy, CredentialProviderRecord, ServerWorkload } from '../core/access.ts';
+import {
+  type AccessPolicy,
+  type CredentialProviderRecord,
+  SERVER_PROTOCOLS,
+  type ServerProtocol,
+  type ServerWorkload,
+} from '../core/access.ts';
 import type {
   AccessPolicy as WireAccessPolicy,
   AccessPolicySchema,
@@ -38,6 +44,21 @@ export function serverWorkloadToWire(
 
 export function serverWorkloadFromWire(w: WireServerWorkload) {
   return serverWorkloadFields(w);
+}
+
+/**
+ * A whole server workload as the server sent it (agents: ListAgentServerWorkloads, the persisted
+ * sync state). Throws TypeError on a protocol this build does not know.
+ */
+export function serverWorkloadRecordFromWire(w: WireServerWorkload): ServerWorkload {
+  if (!(SERVER_PROTOCOLS as readonly string[]).includes(w.protocol))
+    throw new TypeError(`server workload "${w.name.slice(0, 64)}": unknown protocol`);
+  return {
+    ...serverWorkloadFields(w),
+    protocol: w.protocol as ServerProtocol,
+    createdAt: Number(w.createdAt),
+    updatedAt: Number(w.updatedAt),
+  };
 }
 
 export function credentialProviderToWire(

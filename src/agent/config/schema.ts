@@ -178,6 +178,39 @@ export const agentConfigSchema = z.strictObject({
   proxy: z
     .strictObject({
       /**
+       * Local listeners: each `listen` (loopback `127.0.0.1:PORT` or `[::1]:PORT`) forwards to
+       * its server workload with the credential added (the handler of its protocol).
+       */
+      listeners: z
+        .array(
+          z.strictObject({
+            server_workload: z
+              .string()
+              .regex(/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/, 'expected a server workload name'),
+            listen: loopbackListen.refine((v) => v !== '', 'is required'),
+          }),
+        )
+        .max(256)
+        .default([])
+        .superRefine((list, ctx) => {
+          const seen = new Set<string>();
+          list.forEach((l, i) => {
+            if (seen.has(l.listen))
+              ctx.addIssue({
+                code: 'custom',
+                path: [i, 'listen'],
+                message: `${l.listen} is used by another listener`,
+              });
+            seen.add(l.listen);
+          });
+        }),
+      /** Explicit HTTP proxy (HTTP_PROXY / HTTPS_PROXY) address; "" (default) = off. Served by the HTTP part. */
+      http_listen: loopbackListen,
+      /** Proxy connections served at once (every way in together); more are closed at accept. */
+      max_connections: z.number().int().min(1).max(1_000_000).default(1024),
+      /** Proxy connections one caller (uid) may hold at once. */
+      max_connections_per_uid: z.number().int().min(1).max(1_000_000).default(128),
+      /**
        * Transparent redirect (docs/injection.md, "Transparent redirect"): the loopback port
        * iptables REDIRECTs selected workloads' connections to, `127.0.0.1:PORT`; "" = off.
        */

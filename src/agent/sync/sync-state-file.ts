@@ -3,7 +3,8 @@
 // knows, while the server is away, which callers match which entries and which federated trust
 // domains they may use. One file, sync-state.json, 0600, replaced atomically:
 //   {"version": 1, "trust_domain": "<td>", "entries": [<tessera.v1.Entry>...],
-//    "bundle": <tessera.v1.Bundle> | null, "federated_bundles": [<tessera.v1.Bundle>...]}
+//    "bundle": <tessera.v1.Bundle> | null, "federated_bundles": [<tessera.v1.Bundle>...],
+//    "server_workloads": [<tessera.v1.ServerWorkload>...]}
 // (entries and bundles in the proto3 JSON form of the sync API's own messages, read back through
 // the same wire → domain checks as what the server sends). Writes are coalesced by
 // CoalescingWriter: entry deltas can be frequent, the file is written at most once per delay and
@@ -17,6 +18,9 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { bundleToSpiffeJson } from '../../crypto/bundle-format.ts';
 import { writeFileAtomic } from '../../crypto/keys/atomic-write.ts';
 import { BundleSchema, EntrySchema } from '../../../proto/gen/tessera/v1/types_pb.js';
+import { ServerWorkloadSchema } from '../../../proto/gen/tessera/v1/access_pb.js';
+import type { ServerWorkload } from '../../core/access.ts';
+import { serverWorkloadRecordFromWire, serverWorkloadToWire } from '../../wire/access.ts';
 import { MAX_FEDERATED_BUNDLES } from './entry-sync.ts';
 import { bundleFromWire, bundleToWire } from '../../wire/bundle.ts';
 import { entryFromWire, entryToWire } from '../../wire/entry.ts';
@@ -28,6 +32,8 @@ export const SYNC_STATE_FILE = 'sync-state.json';
 export const MAX_SYNC_STATE_FILE_BYTES = 64 * 1024 * 1024;
 /** The most entries the server takes as `known` (server/sync/agent-sync.ts MAX_KNOWN); more is corrupt. */
 export const MAX_RESTORED_ENTRIES = 100_000;
+/** The most server workloads restored; more is corrupt. */
+export const MAX_RESTORED_SERVER_WORKLOADS = 100_000;
 const VERSION = 1;
 
 export interface SyncState {
@@ -35,6 +41,8 @@ export interface SyncState {
   readonly entries: ReadonlyMap<string, Entry>;
   readonly bundle: Bundle | null;
   readonly federatedBundles: ReadonlyMap<string, Bundle>;
+  /** The server workloads the proxy may reach (absent in files of earlier versions). */
+  readonly serverWorkloads?: readonly ServerWorkload[];
 }
 
 export class SyncStateFile {
@@ -108,7 +116,16 @@ export class SyncStateFile {
         throw bad(`federated_bundles[${i}]: duplicate trust domain "${b.trustDomain}"`);
       federatedBundles.set(b.trustDomain, b);
     });
-    return { entries, bundle, federatedBundles };
+    const serverWorkloadsJson = d.server_workloads ?? [];
+    if (!Array.isArray(serverWorkloadsJson)) throw bad('"server_workloads" is not an array');
+    if (serverWorkloadsJson.length > MAX_RESTORED_SERVER_WORKLOADS)
+      throw bad(`more than ${MAX_RESTORED_SERVER_WORKLOADS} server workloads`);
+    const serverWorkloads = serverWorkloadsJson.map((j, i) =>
+      part(`server_workloads[${i}]`, () =>
+        serverWorkloadRecordFromWire(fromJson(ServerWorkloadSchema, j as JsonValue)),
+      ),
+    );
+    return { entries, bundle, federatedBundles, serverWorkloads };
 
     function part<T>(where: string, fn: () => T): T {
       try {
@@ -133,6 +150,9 @@ export class SyncStateFile {
       federated_bundles: [...state.federatedBundles.values()]
         .sort((a, b) => a.trustDomain.localeCompare(b.trustDomain))
         .map((b) => toJson(BundleSchema, create(BundleSchema, bundleToWire(b)))),
+      server_workloads: (state.serverWorkloads ?? []).map((w) =>
+        toJson(ServerWorkloadSchema, create(ServerWorkloadSchema, serverWorkloadToWire(w))),
+      ),
     };
     await writeFileAtomic(this.file, JSON.stringify(doc), 0o600);
   }
