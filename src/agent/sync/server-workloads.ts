@@ -118,7 +118,12 @@ export class ServerWorkloadSync {
         this.#o.log('could not fetch the server workloads; keeping the last known', {
           err: (e as Error).message,
         });
-        await sleep(delay, signal);
+        // A reconnected sync stream (noteAccessRevision) cuts the wait short.
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          void sleep(delay, signal).then(resolve);
+        });
+        this.#wake = null;
         delay = Math.min(delay * 2, this.#o.maxRetryMs ?? 30_000);
       }
     }
