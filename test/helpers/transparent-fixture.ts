@@ -47,6 +47,9 @@ const server: ServerWorkload = {
   protocol: 'tcp',
   pathPrefix: '',
   present: '',
+  tls: false,
+  tlsCa: '',
+  tlsDecrypt: false,
   createdAt: 0,
   updatedAt: 0,
 };

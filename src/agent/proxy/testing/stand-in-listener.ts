@@ -40,6 +40,7 @@ export async function startStandIn(o: StandInOptions): Promise<StandIn> {
     present: '',
     tls: o.server.tls ?? false,
     tlsCa: o.server.tlsCa ?? '',
+    tlsDecrypt: false,
     createdAt: 0,
     updatedAt: 0,
   };

@@ -24,7 +24,17 @@ export const SPIFFE_ID = 'spiffe://example.org/web';
 export function serverWorkload(
   w: Partial<ServerWorkload> & Pick<ServerWorkload, 'name' | 'host' | 'port'>,
 ): ServerWorkload {
-  return { protocol: 'http', pathPrefix: '', present: '', createdAt: 0, updatedAt: 0, ...w };
+  return {
+    protocol: 'http',
+    pathPrefix: '',
+    present: '',
+    tls: false,
+    tlsCa: '',
+    tlsDecrypt: false,
+    createdAt: 0,
+    updatedAt: 0,
+    ...w,
+  };
 }
 
 export const quietLog: ProxyLog = { info() {}, warn() {}, debug() {} };
