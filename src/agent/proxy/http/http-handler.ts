@@ -14,11 +14,8 @@ import type { Duplex } from 'node:stream';
 import type { ServerProtocol } from '../../../core/access.ts';
 import type { ProxyConnection, ProxyProtocolHandler } from '../proxy-connection.ts';
 import { answerHead, HttpAnswer } from './http-answer.ts';
-import {
-  forwardToServerWorkload,
-  type ClientRequest,
-  type ClientResponse,
-} from './http-forward.ts';
+import type { ClientRequest, ClientResponse } from './http-answer.ts';
+import { forwardToServerWorkload } from './http-forward.ts';
 import { UpstreamPool } from './upstream-pool.ts';
 
 export interface HttpHandlerOptions {
@@ -59,10 +56,13 @@ export function createHttpHandler(options: HttpHandlerOptions = {}): ProxyProtoc
   return {
     protocols,
     async handle(client, conn) {
-      const pool = new UpstreamPool(conn, { maxSockets: o.maxUpstreamSockets });
+      const pool = UpstreamPool.forServerWorkload(conn, {
+        maxSockets: o.maxUpstreamSockets,
+        idleMs: o.upstreamIdleMs,
+      });
       try {
         await serveHttpConnection(client, o, conn.log, conn.signal, (req, res) => {
-          void forwardToServerWorkload(conn, pool, req, res, o);
+          void forwardToServerWorkload(conn, pool, req, res);
         });
       } finally {
         pool.destroy();
