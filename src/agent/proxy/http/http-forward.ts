@@ -52,7 +52,7 @@ export async function forwardToServerWorkload(
       });
     }
     const released = await conn.credential({ method: req.method ?? 'GET', path, host: w.host });
-    if (w.present !== '') injected = injectedFor(w.present, released.credential.value);
+    if (w.present !== '') injected = injectedFor(conn, w.present, released.credential.value);
   } catch (e) {
     req.resume();
     return answer(res, answerOf(e, conn.log));
@@ -70,24 +70,34 @@ export async function forwardToServerWorkload(
 
 interface Injected {
   readonly present: string;
+  readonly value: CredentialValue;
   readonly injection: Injection;
   readonly scrubber: Scrubber;
 }
 
 const NO_SECRETS = new Scrubber([]);
 /**
- * The injection and scrubber last made for a released value: a cached credential is the same
- * object request after request, so they are made once per value rather than per request.
+ * The injection and scrubber last made on a client connection: the same credential comes back
+ * request after request (the agent's cache), so they are made once per value, not per request.
  */
-const injectedByValue = new WeakMap<CredentialValue, Injected>();
+const lastInjected = new WeakMap<ProxyConnection, Injected>();
 
-function injectedFor(present: string, value: CredentialValue): Injected {
-  const known = injectedByValue.get(value);
-  if (known?.present === present) return known;
+function injectedFor(conn: ProxyConnection, present: string, value: CredentialValue): Injected {
+  const last = lastInjected.get(conn);
+  if (last && last.present === present && sameValue(last.value, value)) return last;
   const injection = injectionFor(present, value);
-  const made = { present, injection, scrubber: new Scrubber(injection.secrets) };
-  injectedByValue.set(value, made);
+  const made = { present, value, injection, scrubber: new Scrubber(injection.secrets) };
+  lastInjected.set(conn, made);
   return made;
+}
+
+function sameValue(a: CredentialValue, b: CredentialValue): boolean {
+  if (a === b) return true;
+  if (a.kind === 'token' && b.kind === 'token') return a.token === b.token;
+  if (a.kind === 'password' && b.kind === 'password') {
+    return a.username === b.username && a.password === b.password;
+  }
+  return false;
 }
 
 export interface RelayOptions {

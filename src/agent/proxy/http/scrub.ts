@@ -15,8 +15,12 @@ export class Scrubber {
 
   constructor(secrets: readonly string[]) {
     // Longest first: a secret containing another is masked whole.
-    this.#strings = [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
-    this.#secrets = this.#strings.map((s) => Buffer.from(s, 'utf8'));
+    const forms = [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+    this.#secrets = forms.map((s) => Buffer.from(s, 'utf8'));
+    // Header values from an HTTP/1.1 upstream are latin1 text: a non-ASCII secret shows there as
+    // the latin1 reading of its UTF-8 bytes.
+    const latin1 = this.#secrets.map((b) => b.toString('latin1'));
+    this.#strings = [...new Set([...forms, ...latin1])].sort((a, b) => b.length - a.length);
   }
 
   get empty(): boolean {

@@ -6,8 +6,9 @@
 // The connection returns to the pool only after a clean exchange: the whole request body sent,
 // the whole response received, nothing after it, no `Connection: close`. Anything else — a
 // malformed response, a client gone mid-way, a timeout — closes it, so a half-finished message
-// never becomes the start of the next one. A bodiless request whose reused connection closed
-// before any response byte (the server timed it out meanwhile) is sent once more on a new one.
+// never becomes the start of the next one. A bodiless GET, HEAD or OPTIONS whose reused
+// connection closed before any response byte (the server timed it out meanwhile) is sent once
+// more on a new connection.
 import type { ProxyLog } from '../proxy-connection.ts';
 import {
   answer,
@@ -40,6 +41,8 @@ export function exchange(req: ClientRequest, res: ClientResponse, x: Exchange): 
 }
 
 const CRLF = '\r\n';
+/** Methods sent once more when a reused connection dropped them unanswered (RFC 9110 §9.2.1). */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const LAST_CHUNK = '0\r\n\r\n';
 
 class Run implements UpstreamUser, ResponseSink {
@@ -159,13 +162,14 @@ class Run implements UpstreamUser, ResponseSink {
     try {
       this.#reader.eof();
     } catch (e) {
-      if (
-        c &&
+      const retry =
+        c !== null &&
         c.served > 0 &&
         !this.#reader.started &&
         this.#x.body.kind === 'none' &&
-        !this.#retried
-      ) {
+        SAFE_METHODS.has(this.#x.method) &&
+        !this.#retried;
+      if (retry) {
         // A kept-alive connection the server closed as we reused it: one new attempt.
         this.#retried = true;
         this.#conn = null;
