@@ -126,17 +126,19 @@ export function serveHttp1(
     });
   }
   // A head must arrive whole within headTimeoutMs of the connection or of the last answer: the
-  // server's own headersTimeout only runs on a listening server, this one is not.
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      writeRaw(client, new HttpAnswer(408, { error: 'request head not received in time' }));
-    }, o.headTimeoutMs);
+  // server's own headersTimeout only runs on a listening server, this one is not. One timer per
+  // connection, refreshed when no request is in flight.
+  let inFlight = 0;
+  const timer = setTimeout(() => {
+    if (inFlight > 0) return;
+    writeRaw(client, new HttpAnswer(408, { error: 'request head not received in time' }));
+  }, o.headTimeoutMs);
+  const done = () => {
+    if (--inFlight === 0) timer.refresh();
   };
   server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-    clearTimeout(timer);
-    res.once('finish', arm);
+    inFlight++;
+    res.once('finish', done);
   });
   client.once('close', () => clearTimeout(timer));
   server.on('clientError', (e: Error & { code?: string }, socket: Duplex) => {
@@ -148,7 +150,6 @@ export function serveHttp1(
         : new HttpAnswer(400, { error: `malformed HTTP request: ${e.code ?? 'parse error'}` });
     writeRaw(socket, a);
   });
-  arm();
   server.emit('connection', client);
   client.resume();
 }

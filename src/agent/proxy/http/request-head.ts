@@ -47,6 +47,8 @@ export function checkTarget(target: string): { path: string; query: string } {
   }
   const q = target.indexOf('?');
   const path = q < 0 ? target : target.slice(0, q);
+  // Without "%", "." or "\\" there is neither an encoding to check nor a dot segment.
+  if (!/[%.\\]/.test(path)) return { path, query: q < 0 ? '' : target.slice(q) };
   let decoded = path;
   try {
     decoded = decodeURIComponent(path);

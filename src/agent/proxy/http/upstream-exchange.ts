@@ -59,6 +59,8 @@ class Run implements UpstreamUser, ResponseSink {
   #bodySent = false;
   #settled = false;
   #retried = false;
+  /** The listener streaming the client's body upstream, while it does. */
+  #onBodyData: ((chunk: Buffer) => void) | null = null;
 
   constructor(req: ClientRequest, res: ClientResponse, x: Exchange, settle: () => void) {
     this.#req = req;
@@ -73,6 +75,8 @@ class Run implements UpstreamUser, ResponseSink {
   }
 
   start(fresh: boolean): void {
+    const idle = fresh ? null : this.#x.pool.take();
+    if (idle) return this.#send(idle);
     this.#x.pool.acquire(fresh).then(
       (c) => this.#send(c),
       (e: unknown) => {
@@ -126,6 +130,7 @@ class Run implements UpstreamUser, ResponseSink {
         s.once('drain', () => req.resume());
       }
     };
+    this.#onBodyData = onData;
     req.on('data', onData);
     req.once('end', () => {
       req.removeListener('data', onData);
@@ -251,7 +256,7 @@ class Run implements UpstreamUser, ResponseSink {
   }
 
   #stopBody(): void {
-    this.#req.removeAllListeners('data');
+    if (this.#onBodyData) this.#req.removeListener('data', this.#onBodyData);
     this.#req.resume();
   }
 

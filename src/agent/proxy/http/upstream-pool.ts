@@ -117,13 +117,15 @@ export class UpstreamPool {
     );
   }
 
-  /** An idle connection, else a new one when under the limit, else the next one released. */
+  /** An idle connection at once, or null. */
+  take(): UpstreamConnection | null {
+    for (let c = this.#idle.pop(); c; c = this.#idle.pop()) if (c.alive) return c;
+    return null;
+  }
+
+  /** A new connection when under the limit (or `fresh`), else the next one released. */
   acquire(fresh = false): Promise<UpstreamConnection> {
     if (this.#destroyed) return Promise.reject(new Error('the client connection closed'));
-    if (!fresh) {
-      for (let c = this.#idle.pop(); c; c = this.#idle.pop())
-        if (c.alive) return Promise.resolve(c);
-    }
     if (this.#count < this.#max || fresh) return this.#connect();
     return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
   }
@@ -136,6 +138,7 @@ export class UpstreamPool {
       c.socket.destroy(); // 'close' counts it out and serves a waiter
       return;
     }
+    c.socket.resume(); // paused while the client was slow to read
     const next = this.#waiting.shift();
     if (next) next.resolve(c);
     else this.#idle.push(c);
