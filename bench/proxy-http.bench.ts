@@ -40,6 +40,8 @@ interface Round {
   /** CPU microseconds per request: the upstream's, and the proxy's (0 when not in the path). */
   readonly upstreamCpu: number;
   readonly proxyCpu: number;
+  /** The load generator's (autocannon, in this process). */
+  readonly clientCpu: number;
 }
 
 async function start(...args: string[]): Promise<{ port: number; pid: number }> {
@@ -72,6 +74,7 @@ function clockTicks(): number {
 async function run(port: number, label: string, upstreamPid: number, proxyPid: number) {
   const u0 = cpuMicros(upstreamPid);
   const p0 = cpuMicros(proxyPid);
+  const c0 = process.cpuUsage();
   const r = await autocannon({
     url: `http://127.0.0.1:${port}/v1/items`,
     connections: CONNECTIONS,
@@ -82,14 +85,16 @@ async function run(port: number, label: string, upstreamPid: number, proxyPid: n
     throw new Error(`${label}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   }
   const n = Math.max(1, r.requests.total);
+  const c = process.cpuUsage(c0);
   const round: Round = {
     rate: r.requests.average,
     p99: r.latency.p99,
     upstreamCpu: (cpuMicros(upstreamPid) - u0) / n,
     proxyCpu: (cpuMicros(proxyPid) - p0) / n,
+    clientCpu: (c.user + c.system) / n,
   };
   const cpu =
-    `CPU/req upstream ${round.upstreamCpu.toFixed(0)} µs` +
+    `CPU/req client ${round.clientCpu.toFixed(0)} µs, upstream ${round.upstreamCpu.toFixed(0)} µs` +
     (port === upstreamPort ? '' : `, proxy ${round.proxyCpu.toFixed(0)} µs`);
   console.log(
     `${label.padEnd(48)} ${Math.round(round.rate).toLocaleString('en-US').padStart(9)} req/s  p50 ${r.latency.p50} ms  p99 ${round.p99} ms  ${cpu}`,
@@ -149,6 +154,12 @@ try {
   line(
     'CPU per proxied request (median of rounds)',
     `proxy ${proxyCpu.toFixed(0)} µs, upstream ${upstreamCpu.toFixed(0)} µs: proxy/upstream ${(proxyCpu / upstreamCpu).toFixed(2)} (a floor near 2: the proxy reads and writes twice per request, the upstream once)`,
+  );
+  const total = (r: Round) => r.clientCpu + r.upstreamCpu + r.proxyCpu;
+  const cpuRatio = median(direct.map(total)) / median(proxied.map(total));
+  line(
+    'CPU per request, all processes: direct / proxy',
+    `${cpuRatio.toFixed(3)} (where client, proxy and upstream share the cores, throughput follows this)`,
   );
   console.log(loadNote('after'));
 } finally {
