@@ -43,6 +43,8 @@ export function exchange(req: ClientRequest, res: ClientResponse, x: Exchange): 
 const CRLF = '\r\n';
 /** Methods sent once more when a reused connection dropped them unanswered (RFC 9110 §9.2.1). */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** A content coding named in an error message; anything else from the server is not quoted. */
+const KNOWN_CODING = /^(gzip|x-gzip|deflate|br|zstd|compress|x-compress)$/;
 const LAST_CHUNK = '0\r\n\r\n';
 
 class Run implements UpstreamUser, ResponseSink {
@@ -196,7 +198,7 @@ class Run implements UpstreamUser, ResponseSink {
       const encoding = i < 0 ? 'identity' : head.rawHeaders[i + 1]!.toLowerCase();
       if (encoding !== 'identity') {
         throw new HttpAnswer(502, {
-          error: `${this.#x.where} answered with Content-Encoding ${encoding.slice(0, 40)} though identity was asked: the proxy cannot check it for the credential`,
+          error: `${this.#x.where} answered with Content-Encoding ${KNOWN_CODING.test(encoding) ? encoding : '(unrecognised)'} though identity was asked: the proxy cannot check it for the credential`,
         });
       }
     }
