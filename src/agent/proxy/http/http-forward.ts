@@ -9,6 +9,7 @@
 //   5. the answer streamed back with the credential masked in headers and body (scrub.ts).
 // Redirects are answered to the client as they are: the proxy never follows one.
 import type { Http2ServerRequest } from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { CredentialValue } from '../../../core/access.ts';
 import type { ProxyConnection } from '../proxy-connection.ts';
 import {
@@ -106,6 +107,8 @@ export interface RelayOptions {
   readonly where: string;
   readonly path: string;
   readonly headers: HeaderMap;
+  /** The body to send, when not the client's own (a stream made of it); its framing as headers say. */
+  readonly body?: Readable;
   readonly scrubber: Scrubber;
   readonly log: ProxyConnection['log'];
 }
@@ -125,12 +128,13 @@ export function relay(req: ClientRequest, res: ClientResponse, o: RelayOptions):
     answer(res, answerOf(e, o.log));
     return Promise.resolve();
   }
-  return exchange(req, res, {
+  return exchange(res, {
     pool: o.pool,
     where: o.where,
     method,
     head,
     body,
+    bodySource: o.body ?? (req as Readable),
     scrubber: o.scrubber,
     log: o.log,
   });

@@ -10,13 +10,8 @@
 // connection closed before any response byte (the server timed it out meanwhile) is sent once
 // more on a new connection.
 import type { ProxyLog } from '../proxy-connection.ts';
-import {
-  answer,
-  HttpAnswer,
-  writeHead,
-  type ClientRequest,
-  type ClientResponse,
-} from './http-answer.ts';
+import type { Readable } from 'node:stream';
+import { answer, HttpAnswer, writeHead, type ClientResponse } from './http-answer.ts';
 import { clientHeaders, type RequestBodyFraming } from './request-head.ts';
 import { UpstreamProtocolError, type ResponseHead } from './response-head.ts';
 import { ResponseReader, type ResponseSink } from './response-reader.ts';
@@ -31,13 +26,15 @@ export interface Exchange {
   /** The request head (requestHeadText). */
   readonly head: string;
   readonly body: RequestBodyFraming;
+  /** Where the body comes from: the client's request, or a stream made of it (a re-signer's). */
+  readonly bodySource: Readable;
   readonly scrubber: Scrubber;
   readonly log: ProxyLog;
 }
 
 /** Runs the exchange; settles when the response is complete or failed. Never throws. */
-export function exchange(req: ClientRequest, res: ClientResponse, x: Exchange): Promise<void> {
-  return new Promise<void>((resolve) => new Run(req, res, x, resolve).start(false));
+export function exchange(res: ClientResponse, x: Exchange): Promise<void> {
+  return new Promise<void>((resolve) => new Run(res, x, resolve).start(false));
 }
 
 const CRLF = '\r\n';
@@ -48,7 +45,7 @@ const KNOWN_CODING = /^(gzip|x-gzip|deflate|br|zstd|compress|x-compress)$/;
 const LAST_CHUNK = '0\r\n\r\n';
 
 class Run implements UpstreamUser, ResponseSink {
-  readonly #req: ClientRequest;
+  readonly #req: Readable;
   readonly #res: ClientResponse;
   readonly #x: Exchange;
   readonly #settle: () => void;
@@ -64,8 +61,8 @@ class Run implements UpstreamUser, ResponseSink {
   /** The listener streaming the client's body upstream, while it does. */
   #onBodyData: ((chunk: Buffer) => void) | null = null;
 
-  constructor(req: ClientRequest, res: ClientResponse, x: Exchange, settle: () => void) {
-    this.#req = req;
+  constructor(res: ClientResponse, x: Exchange, settle: () => void) {
+    this.#req = x.bodySource;
     this.#res = res;
     this.#x = x;
     this.#settle = settle;
