@@ -41,6 +41,7 @@ if (role === 'upstream') {
   const connections = new StandInConnections([w], () => ({
     allow: { kind: 'token', token: BENCH_TOKEN },
   }));
+  connections.recordAsked = false;
   const handler = createHttpHandler();
   const l = await standInListener(connections, w, (s, conn) => handler.handle(s, conn));
   console.log(l.port);

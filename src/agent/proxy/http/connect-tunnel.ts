@@ -128,10 +128,13 @@ async function decrypt(
     socket.destroy();
     return;
   }
-  const pool = new UpstreamPool(conn, { maxSockets: c.http.maxUpstreamSockets });
+  const pool = UpstreamPool.forServerWorkload(conn, {
+    maxSockets: c.http.maxUpstreamSockets,
+    idleMs: c.http.upstreamIdleMs,
+  });
   try {
     await serveHttpConnection(secure, c.http, c.log, c.signal, (req, res) => {
-      void forwardToServerWorkload(conn, pool, req, res, c.http);
+      void forwardToServerWorkload(conn, pool, req, res);
     });
   } finally {
     pool.destroy();

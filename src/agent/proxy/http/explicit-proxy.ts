@@ -8,18 +8,11 @@
 //   - `CONNECT host:port`: connect-tunnel.ts.
 import net, { type AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import http from 'node:http';
 import { InvalidArgumentError } from '../../../core/errors.ts';
 import { isLoopback } from '../../attestation/proc-net-tcp.ts';
 import type { ProxyConnection, ProxyConnections, ProxyLog } from '../proxy-connection.ts';
-import { answerOf } from './http-answer.ts';
-import {
-  answer,
-  forwardToServerWorkload,
-  relay,
-  type ClientRequest,
-  type ClientResponse,
-} from './http-forward.ts';
+import { answer, answerOf, type ClientRequest, type ClientResponse } from './http-answer.ts';
+import { forwardToServerWorkload, relay } from './http-forward.ts';
 import { compileHttpOptions, serveHttp1, type HttpHandlerOptions } from './http-handler.ts';
 import { handleConnect, notServerWorkload } from './connect-tunnel.ts';
 import type { ProxyCa } from './proxy-ca.ts';
@@ -62,10 +55,13 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
   }
   const httpOptions = compileHttpOptions(o);
   const stop = new AbortController();
-  const passthroughPool = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const server = net.createServer({ pauseOnConnect: false }, (socket) => {
     const bound = new Map<string, Promise<Bound>>();
+    // Passthrough: the connection to the last target, kept alive while the client stays with it
+    // (requests on this HTTP/1.1 connection come one at a time).
+    let passthrough: { readonly to: string; readonly pool: UpstreamPool } | null = null;
     socket.once('close', () => {
+      passthrough?.pool.destroy();
       for (const b of bound.values())
         void b.then(
           (x) => x.pool.destroy(),
@@ -75,7 +71,13 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
     const boundTo = (name: string, open: () => Promise<ProxyConnection>): Promise<Bound> => {
       let b = bound.get(name);
       if (!b) {
-        b = open().then((conn) => ({ conn, pool: new UpstreamPool(conn) }));
+        b = open().then((conn) => ({
+          conn,
+          pool: UpstreamPool.forServerWorkload(conn, {
+            maxSockets: httpOptions.maxUpstreamSockets,
+            idleMs: httpOptions.upstreamIdleMs,
+          }),
+        }));
         // A refusal (attestation) is answered, not kept: the next request asks again.
         b.catch(() => bound.delete(name));
         bound.set(name, b);
@@ -96,14 +98,22 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
         if (w && inPrefix && (w.protocol === 'http' || w.protocol === 'https')) {
           const b = await boundTo(w.name, () => o.connections.open(socket, w, 'explicit'));
           req.url = t.path;
-          return await forwardToServerWorkload(b.conn, b.pool, req, res, httpOptions);
+          return await forwardToServerWorkload(b.conn, b.pool, req, res);
         }
         if (!o.passthrough) throw notServerWorkload(t.host, t.port);
         const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+        const to = `${host}:${t.port}`;
+        if (passthrough?.to !== to) {
+          passthrough?.pool.destroy();
+          const pool = UpstreamPool.toAddress(t.host, t.port, {
+            maxSockets: 1,
+            idleMs: httpOptions.upstreamIdleMs,
+          });
+          passthrough = { to, pool };
+        }
         await relay(req, res, {
-          agent: passthroughPool,
-          host: t.host,
-          port: t.port,
+          pool: passthrough.pool,
+          where: to,
           path: t.path,
           headers: upstreamHeaders(
             req.rawHeaders,
@@ -112,7 +122,6 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
           ),
           scrubber: new Scrubber([]),
           log: o.log,
-          upstreamIdleMs: httpOptions.upstreamIdleMs,
         });
       } catch (e) {
         req.resume();
@@ -165,7 +174,6 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
         stop.abort();
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
-        passthroughPool.destroy();
       }),
   };
 }

@@ -2,6 +2,8 @@
 // to statuses. A denial names the reason, the deciding policy and the failed condition; an
 // internal fault is logged with a correlation id and shown only as that id. Never a credential.
 import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { isTesseraError, type ErrorCode } from '../../../core/errors.ts';
 import { CredentialDeniedError } from '../../credentials/credential-service.ts';
 import type { ProxyLog } from '../proxy-connection.ts';
@@ -69,4 +71,27 @@ export function answerHead(a: HttpAnswer): { text: string; headers: Record<strin
       'content-length': String(Buffer.byteLength(text)),
     },
   };
+}
+
+export type ClientRequest = http.IncomingMessage | Http2ServerRequest;
+export type ClientResponse = http.ServerResponse | Http2ServerResponse;
+
+/** The proxy's own answer (JSON), for HTTP/1.1 and HTTP/2 alike. */
+export function answer(res: ClientResponse, a: HttpAnswer): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const { text, headers } = answerHead(a);
+  writeHead(res, a.status, headers);
+  res.end(text);
+}
+
+/** HTTP/1.1 and the HTTP/2 compatibility API take the same arguments; TypeScript needs one. */
+export function writeHead(
+  res: ClientResponse,
+  status: number,
+  headers: Record<string, string | string[]>,
+): void {
+  (res as http.ServerResponse).writeHead(status, headers);
 }

@@ -8,34 +8,32 @@
 //      never a second request on the upstream connection);
 //   5. the answer streamed back with the credential masked in headers and body (scrub.ts).
 // Redirects are answered to the client as they are: the proxy never follows one.
-import http from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { pipeline } from 'node:stream';
+import type { Http2ServerRequest } from 'node:http2';
+import type { Readable } from 'node:stream';
+import type { CredentialValue } from '../../../core/access.ts';
 import type { ProxyConnection } from '../proxy-connection.ts';
-import { answerHead, answerOf, HttpAnswer } from './http-answer.ts';
+import {
+  answer,
+  answerOf,
+  HttpAnswer,
+  type ClientRequest,
+  type ClientResponse,
+} from './http-answer.ts';
 import { injectionFor, type Injection } from './presenters.ts';
 import {
   checkTarget,
-  clientHeaders,
   hostHeader,
+  requestBodyFraming,
+  requestHeadText,
   underPrefix,
   upstreamHeaders,
   upstreamTarget,
   type HeaderMap,
+  type RequestBodyFraming,
 } from './request-head.ts';
 import { Scrubber } from './scrub.ts';
+import { exchange } from './upstream-exchange.ts';
 import { upstreamIsTls, type UpstreamPool } from './upstream-pool.ts';
-
-export type ClientRequest = http.IncomingMessage | Http2ServerRequest;
-export type ClientResponse = http.ServerResponse | Http2ServerResponse;
-
-/** Largest response head accepted from a server workload. */
-export const MAX_RESPONSE_HEAD_BYTES = 32 * 1024;
-
-export interface ForwardLimits {
-  /** No byte from upstream for this long ends the request (504 before the head). Default 60 s. */
-  readonly upstreamIdleMs: number;
-}
 
 /** Serves one request for a bound connection; settles when the response is done. */
 export async function forwardToServerWorkload(
@@ -43,11 +41,10 @@ export async function forwardToServerWorkload(
   pool: UpstreamPool,
   req: ClientRequest,
   res: ClientResponse,
-  limits: ForwardLimits,
 ): Promise<void> {
   const w = conn.server;
   const target = req.url ?? '';
-  let injection: Injection | null = null;
+  let injected: Injected | null = null;
   try {
     const { path } = checkTarget(target);
     if (!underPrefix(path, w.pathPrefix)) {
@@ -56,128 +53,89 @@ export async function forwardToServerWorkload(
       });
     }
     const released = await conn.credential({ method: req.method ?? 'GET', path, host: w.host });
-    if (w.present !== '') injection = injectionFor(w.present, released.credential.value);
+    if (w.present !== '') injected = injectedFor(conn, w.present, released.credential.value);
   } catch (e) {
     req.resume();
     return answer(res, answerOf(e, conn.log));
   }
-  const tls = upstreamIsTls(w);
+  const injection = injected?.injection ?? null;
   await relay(req, res, {
-    agent: pool,
-    host: w.host,
-    port: w.port,
+    pool,
+    where: `${w.host}:${w.port}`,
     path: upstreamTarget(target, injection),
-    headers: upstreamHeaders(req.rawHeaders, hostHeader(w, tls), injection),
-    scrubber: new Scrubber(injection?.secrets ?? []),
+    headers: upstreamHeaders(req.rawHeaders, hostHeader(w, upstreamIsTls(w)), injection),
+    scrubber: injected?.scrubber ?? NO_SECRETS,
     log: conn.log,
-    upstreamIdleMs: limits.upstreamIdleMs,
   });
 }
 
+interface Injected {
+  readonly present: string;
+  readonly value: CredentialValue;
+  readonly injection: Injection;
+  readonly scrubber: Scrubber;
+}
+
+const NO_SECRETS = new Scrubber([]);
+/**
+ * The injection and scrubber last made on a client connection: the same credential comes back
+ * request after request (the agent's cache), so they are made once per value, not per request.
+ */
+const lastInjected = new WeakMap<ProxyConnection, Injected>();
+
+function injectedFor(conn: ProxyConnection, present: string, value: CredentialValue): Injected {
+  const last = lastInjected.get(conn);
+  if (last && last.present === present && sameValue(last.value, value)) return last;
+  const injection = injectionFor(present, value);
+  const made = { present, value, injection, scrubber: new Scrubber(injection.secrets) };
+  lastInjected.set(conn, made);
+  return made;
+}
+
+function sameValue(a: CredentialValue, b: CredentialValue): boolean {
+  if (a === b) return true;
+  if (a.kind === 'token' && b.kind === 'token') return a.token === b.token;
+  if (a.kind === 'password' && b.kind === 'password') {
+    return a.username === b.username && a.password === b.password;
+  }
+  return false;
+}
+
 export interface RelayOptions {
-  readonly agent: http.Agent;
-  readonly host: string;
-  readonly port: number;
+  readonly pool: UpstreamPool;
+  /** host:port of the upstream, for messages. */
+  readonly where: string;
   readonly path: string;
   readonly headers: HeaderMap;
+  /** The body to send, when not the client's own (a stream made of it); its framing as headers say. */
+  readonly body?: Readable;
   readonly scrubber: Scrubber;
   readonly log: ProxyConnection['log'];
-  readonly upstreamIdleMs: number;
 }
 
 /** Sends the request upstream and streams the answer back; never throws. */
 export function relay(req: ClientRequest, res: ClientResponse, o: RelayOptions): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const up = http.request({
-      agent: o.agent,
-      host: o.host,
-      port: o.port,
-      method: req.method ?? 'GET',
-      path: o.path,
-      headers: o.headers,
-      maxHeaderSize: MAX_RESPONSE_HEAD_BYTES,
-      // Forbids a body longer or shorter than its Content-Length.
-      ...({ strictContentLength: true } as object),
-    });
-    up.setTimeout(o.upstreamIdleMs, () =>
-      up.destroy(new HttpAnswer(504, { error: `${o.host}:${o.port} did not answer in time` })),
-    );
-    let done = false;
-    const finish = () => {
-      if (!done) {
-        done = true;
-        resolve();
-      }
-    };
-    up.on('error', (e) => {
-      req.unpipe(up);
-      if (!res.headersSent) {
-        req.resume();
-        const a =
-          e instanceof HttpAnswer
-            ? e
-            : new HttpAnswer(502, {
-                error: `could not reach ${o.host}:${o.port}: ${upstreamReason(e)}`,
-              });
-        if (!(e instanceof HttpAnswer)) o.log.warn({ err: e.message }, a.message);
-        answer(res, a);
-      } else {
-        res.destroy();
-      }
-      finish();
-    });
-    up.on('response', (upres) => {
-      const encoding = String(upres.headers['content-encoding'] ?? 'identity').toLowerCase();
-      if (!o.scrubber.empty && encoding !== 'identity') {
-        upres.destroy();
-        up.destroy();
-        answer(
-          res,
-          new HttpAnswer(502, {
-            error: `${o.host}:${o.port} answered with Content-Encoding ${encoding.slice(0, 40)} though identity was asked: the proxy cannot check it for the credential`,
-          }),
-        );
-        return finish();
-      }
-      const headers = clientHeaders(upres.rawHeaders, (v) => o.scrubber.text(v));
-      writeHead(res, upres.statusCode ?? 502, headers);
-      const body = o.scrubber.empty ? [upres] : [upres, o.scrubber.body()];
-      pipeline([...body, res] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], () =>
-        finish(),
-      );
-    });
-    req.once('aborted', () => up.destroy());
-    res.once('close', () => {
-      if (!res.writableFinished) up.destroy();
-      finish();
-    });
-    pipeline(req as NodeJS.ReadableStream, up, (e) => {
-      if (e) up.destroy(e);
-    });
-  });
-}
-
-function upstreamReason(e: Error): string {
-  const code = (e as { code?: string }).code;
-  return code ? `${code}: ${e.message}` : e.message;
-}
-
-/** The proxy's own answer (JSON), for HTTP/1.1 and HTTP/2 alike. */
-export function answer(res: ClientResponse, a: HttpAnswer): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return;
+  const method = req.method ?? 'GET';
+  let head: string;
+  let body: RequestBodyFraming;
+  try {
+    // An HTTP/1.1 body is announced in the head; an HTTP/2 one may follow without a length.
+    const h2 = (req as Http2ServerRequest).stream as { endAfterHeaders?: boolean } | undefined;
+    body = requestBodyFraming(o.headers, h2 !== undefined && h2.endAfterHeaders !== true);
+    head = requestHeadText(method, o.path, o.headers);
+  } catch (e) {
+    req.resume();
+    answer(res, answerOf(e, o.log));
+    return Promise.resolve();
   }
-  const { text, headers } = answerHead(a);
-  writeHead(res, a.status, headers);
-  res.end(text);
-}
-
-/** HTTP/1.1 and the HTTP/2 compatibility API take the same arguments; TypeScript needs one. */
-function writeHead(
-  res: ClientResponse,
-  status: number,
-  headers: HeaderMap | Record<string, string>,
-): void {
-  (res as http.ServerResponse).writeHead(status, headers);
+  return exchange(res, {
+    pool: o.pool,
+    where: o.where,
+    method,
+    head,
+    body,
+    bodySource: o.body ?? (req as Readable),
+    scrubber: o.scrubber,
+    log: o.log,
+  });
 }

@@ -14,11 +14,8 @@ import type { Duplex } from 'node:stream';
 import type { ServerProtocol } from '../../../core/access.ts';
 import type { ProxyConnection, ProxyProtocolHandler } from '../proxy-connection.ts';
 import { answerHead, HttpAnswer } from './http-answer.ts';
-import {
-  forwardToServerWorkload,
-  type ClientRequest,
-  type ClientResponse,
-} from './http-forward.ts';
+import type { ClientRequest, ClientResponse } from './http-answer.ts';
+import { forwardToServerWorkload } from './http-forward.ts';
 import { UpstreamPool } from './upstream-pool.ts';
 
 export interface HttpHandlerOptions {
@@ -59,10 +56,13 @@ export function createHttpHandler(options: HttpHandlerOptions = {}): ProxyProtoc
   return {
     protocols,
     async handle(client, conn) {
-      const pool = new UpstreamPool(conn, { maxSockets: o.maxUpstreamSockets });
+      const pool = UpstreamPool.forServerWorkload(conn, {
+        maxSockets: o.maxUpstreamSockets,
+        idleMs: o.upstreamIdleMs,
+      });
       try {
         await serveHttpConnection(client, o, conn.log, conn.signal, (req, res) => {
-          void forwardToServerWorkload(conn, pool, req, res, o);
+          void forwardToServerWorkload(conn, pool, req, res);
         });
       } finally {
         pool.destroy();
@@ -126,17 +126,19 @@ export function serveHttp1(
     });
   }
   // A head must arrive whole within headTimeoutMs of the connection or of the last answer: the
-  // server's own headersTimeout only runs on a listening server, this one is not.
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      writeRaw(client, new HttpAnswer(408, { error: 'request head not received in time' }));
-    }, o.headTimeoutMs);
+  // server's own headersTimeout only runs on a listening server, this one is not. One timer per
+  // connection, refreshed when no request is in flight.
+  let inFlight = 0;
+  const timer = setTimeout(() => {
+    if (inFlight > 0) return;
+    writeRaw(client, new HttpAnswer(408, { error: 'request head not received in time' }));
+  }, o.headTimeoutMs);
+  const done = () => {
+    if (--inFlight === 0) timer.refresh();
   };
   server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-    clearTimeout(timer);
-    res.once('finish', arm);
+    inFlight++;
+    res.once('finish', done);
   });
   client.once('close', () => clearTimeout(timer));
   server.on('clientError', (e: Error & { code?: string }, socket: Duplex) => {
@@ -148,7 +150,6 @@ export function serveHttp1(
         : new HttpAnswer(400, { error: `malformed HTTP request: ${e.code ?? 'parse error'}` });
     writeRaw(socket, a);
   });
-  arm();
   server.emit('connection', client);
   client.resume();
 }

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
-import { text } from 'node:stream/consumers';
 import { test } from 'node:test';
 import { HttpAnswer } from './http-answer.ts';
 import { injectionFor, withQueryParam } from './presenters.ts';
@@ -109,11 +107,13 @@ test('path prefixes match whole segments; dot segments are refused', () => {
   assert.deepEqual(checkTarget('/a/b?q=1'), { path: '/a/b', query: '?q=1' });
 });
 
-test('the scrubber masks every secret form, also split across chunks, keeping lengths', async () => {
+test('the scrubber masks every secret form, also split across chunks, keeping lengths', () => {
   const s = new Scrubber(['SECRET-TOKEN', 'SECRET']);
   assert.equal(s.text('Bearer SECRET-TOKEN; x=SECRET'), 'Bearer ************; x=******');
   const chunks = ['{"auth":"Bearer SEC', 'RET-TO', 'KEN","n":1}', ' SECRET'];
-  const out = await text(Readable.from(chunks.map((c) => Buffer.from(c))).pipe(s.body()));
+  const body = s.body();
+  const out =
+    chunks.map((c) => body.push(Buffer.from(c)).toString()).join('') + body.end().toString();
   assert.equal(out, '{"auth":"Bearer ************","n":1} ******');
   assert.equal(out.length, chunks.join('').length);
   assert.ok(new Scrubber([]).empty);

@@ -47,6 +47,8 @@ export function checkTarget(target: string): { path: string; query: string } {
   }
   const q = target.indexOf('?');
   const path = q < 0 ? target : target.slice(0, q);
+  // Without "%", "." or "\\" there is neither an encoding to check nor a dot segment.
+  if (!/[%.\\]/.test(path)) return { path, query: q < 0 ? '' : target.slice(q) };
   let decoded = path;
   try {
     decoded = decodeURIComponent(path);
@@ -120,4 +122,61 @@ export function clientHeaders(raw: readonly string[], scrub: (v: string) => stri
     out[name] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [prev]), value];
   }
   return out;
+}
+
+/** How the request body goes upstream. */
+export type RequestBodyFraming =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'length'; readonly length: number }
+  | { readonly kind: 'chunked' };
+
+const METHOD_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+const BAD_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+const BAD_TARGET_CHAR = /[^\x21-\x7e\x80-\xff]/;
+
+/**
+ * The body's framing upstream, from the headers built for it: their Content-Length, else chunked
+ * when the client's body was (HTTP/1.1) or may come without a length (`bodyMayFollow`: an HTTP/2
+ * stream not ended with its headers) — then `transfer-encoding: chunked` is added to `headers`.
+ */
+export function requestBodyFraming(headers: HeaderMap, bodyMayFollow: boolean): RequestBodyFraming {
+  const cl = headers['content-length'];
+  if (cl !== undefined) {
+    if (typeof cl !== 'string' || !/^[0-9]{1,15}$/.test(cl)) {
+      throw new HttpAnswer(400, { error: 'request Content-Length: not one decimal number' });
+    }
+    const length = Number(cl);
+    return length === 0 ? { kind: 'none' } : { kind: 'length', length };
+  }
+  if (headers['transfer-encoding'] !== undefined) return { kind: 'chunked' };
+  if (!bodyMayFollow) return { kind: 'none' };
+  headers['transfer-encoding'] = 'chunked';
+  return { kind: 'chunked' };
+}
+
+/**
+ * The HTTP/1.1 request head for upstream (latin1 text, ending with the empty line). Everything in
+ * it is checked once more here, whatever produced it: a method token, a target without spaces or
+ * control characters, header names as tokens, values without CR, LF or NUL.
+ */
+export function requestHeadText(method: string, target: string, headers: HeaderMap): string {
+  if (!METHOD_RE.test(method)) throw new HttpAnswer(400, { error: 'request method: not a token' });
+  if (BAD_TARGET_CHAR.test(target)) {
+    throw new HttpAnswer(400, { error: 'request target: a space or control character' });
+  }
+  let head = `${method} ${target} HTTP/1.1\r\n`;
+  for (const name in headers) {
+    const v = headers[name]!;
+    if (!HEADER_NAME_RE.test(name)) {
+      throw new HttpAnswer(400, { error: `header name "${name.slice(0, 40)}": not a token` });
+    }
+    for (const value of typeof v === 'string' ? [v] : v) {
+      if (BAD_VALUE_CHAR.test(value)) {
+        throw new HttpAnswer(400, { error: `header ${name}: a control character in the value` });
+      }
+      head += `${name}: ${value}\r\n`;
+    }
+  }
+  return head + '\r\n';
 }
