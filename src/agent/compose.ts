@@ -353,6 +353,8 @@ export class TesseraAgent {
       const tokenFiles = cloudTokenFiles(this);
       proxy = await startProxy({
         config: this.config.proxy,
+        dataDir: this.config.data_dir,
+        clock: systemClock,
         servers: () => this.serverWorkloads.index,
         attestation: this.attestation,
         credentials: this.credentials,
