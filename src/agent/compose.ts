@@ -14,40 +14,26 @@ import {
 import { DEFAULT_AGENT_SOCKET, defaultAgentDataDir } from '../core/defaults.ts';
 import { FailedPreconditionError, TesseraError } from '../core/errors.ts';
 import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
-import { createWorkloadAttestors } from '../plugins/workload-attestors/catalog.ts';
 import { lockDataDir, type DataDirLock } from '../plugins/data-dir-lock.ts';
 import { tidyDataDir } from '../plugins/data-dir-tidy.ts';
-import { Backoff } from '../client/workload/backoff.ts';
-import { JwtMintBatcher } from './cache/jwt-mint-batcher.ts';
-import { JwtSvidCache } from './cache/jwt-svid-cache.ts';
-import { AttestationService } from './attestation/attestation-service.ts';
-import { SyncedEntryMatcher } from './attestation/entry-matcher.ts';
-import { attestorsSource } from './attestation/workload-attestors.ts';
-import { WorkloadIdentities } from './cache/workload-identities.ts';
+import type { AttestationService } from './attestation/attestation-service.ts';
+import type { WorkloadIdentities } from './cache/workload-identities.ts';
 import { ConditionVerdicts } from './cache/condition-verdicts.ts';
-import { workloadAttributeSource } from './attestation/workload-attributes.ts';
-import { release } from 'node:os';
-import { X509SvidCache, type MintResult } from './cache/x509-svid-cache.ts';
+import type { X509SvidCache } from './cache/x509-svid-cache.ts';
 import { type AgentConfig, compileAgentConfig } from './config/compile.ts';
 import { AGENT_STATE_FILES, AgentStateDir } from './identity/agent-identity.ts';
 import { loadBootstrapBundle } from './identity/bootstrap-bundle.ts';
 import { AgentLifecycle } from './identity/lifecycle.ts';
 import { createAgentNodeAttestor } from '../plugins/node-attestors/catalog.ts';
-import { msFromSeconds } from '../wire/time.ts';
 import { ServerLink } from './identity/server-link.ts';
-import { EntrySync } from './sync/entry-sync.ts';
-import { CoalescingWriter, SYNC_STATE_FILE, SyncStateFile } from './sync/sync-state-file.ts';
+import type { EntrySync } from './sync/entry-sync.ts';
+import type { CoalescingWriter } from './sync/sync-state-file.ts';
+import { SYNC_STATE_FILE } from './sync/sync-state-file.ts';
 import { startWorkloadApi, type WorkloadApi } from './workload-api/server.ts';
 import { CredentialCache } from './cache/credential-cache.ts';
-import { loadIdentityHeaderKey } from './cloud/azure/identity-header.ts';
-import { cloudEndpoints } from './cloud/catalog.ts';
-import { startCloudListener, type CloudListener } from './cloud/cloud-listener.ts';
-import { ContainerTokens } from './cloud/aws/container-tokens.ts';
-import { tokenRoots } from './cloud/token-file-paths.ts';
-import { TokenFiles } from './cloud/token-files.ts';
+import { type CloudListener } from './cloud/cloud-listener.ts';
 import { CredentialService } from './credentials/credential-service.ts';
-import { startCredentialHttp, type CredentialHttp } from './credentials/http-door.ts';
-import { parseLoopbackListen } from './credentials/listen-address.ts';
+import { type CredentialHttp } from './credentials/http-door.ts';
 import { linkGrantedLister, linkReleaser } from './credentials/release-client.ts';
 import { credentialSocketService } from './credentials/socket-service.ts';
 import { PROXY_CA_FILES } from './proxy/http/proxy-ca.ts';
@@ -58,11 +44,13 @@ import { startProxy, type RunningProxy } from './proxy/start-proxy.ts';
 import { CachedUseReporter } from './proxy/cached-use-reporter.ts';
 import { fetchServerWorkloads, sendCachedUses } from './proxy/server-calls.ts';
 
+import { cloudTokenFiles, startCloudDoor, startHttpDoor } from './compose/doors.ts';
+import { syncAndCache, workloadIdentities } from './compose/identity.ts';
+
 export const systemClock: Clock = { now: () => Date.now() };
 /** The `agent run` flag that sets the Workload API socket (named in listener errors). */
 const SOCKET_FLAG = '--workload-socket';
 /** Sync state changes within this window are written to the data dir together. */
-const SYNC_STATE_WRITE_DELAY_MS = 1000;
 /** Uses of cached credentials kept for the audit while the server is away; more are counted. */
 const CACHED_USES_MAX_QUEUED = 10_000;
 
@@ -389,103 +377,6 @@ export class TesseraAgent {
   }
 }
 
-/** The loopback HTTP credential door, when `credentials.http_listen` is set. */
-async function startHttpDoor(agent: {
-  config: AgentConfig;
-  attestation: AttestationService;
-  credentials: CredentialService;
-  log: Logger;
-}): Promise<CredentialHttp | null> {
-  const listen = agent.config.credentials.http_listen;
-  if (listen === '') return null;
-  try {
-    return await startCredentialHttp({
-      ...parseLoopbackListen(listen),
-      attestation: agent.attestation,
-      credentials: agent.credentials,
-      log: agent.log,
-    });
-  } catch (e) {
-    const why = (e as Error).message ?? String(e);
-    throw new FailedPreconditionError(
-      `credential HTTP API ${listen} (config credentials.http_listen): cannot listen: ${why}`,
-      { cause: e },
-    );
-  }
-}
-
-/** The cloud metadata endpoints, when `cloud.listen` is set. */
-async function startCloudDoor(agent: {
-  config: AgentConfig;
-  attestation: AttestationService;
-  credentials: CredentialService;
-  identities: WorkloadIdentities;
-  log: Logger;
-}): Promise<CloudListener | null> {
-  const listen = agent.config.cloud.listen;
-  if (listen === '') return null;
-  const awsContainerTokens = await ContainerTokens.create(
-    agent.config.cloud.aws_container_token_files,
-    tokenRoots(agent.config),
-  ).catch((e: unknown) => {
-    throw new FailedPreconditionError(
-      `cloud.aws_container_token_files: cannot write: ${(e as Error).message}`,
-      { cause: e },
-    );
-  });
-  try {
-    return await startCloudListener({
-      ...parseLoopbackListen(listen),
-      attestation: agent.attestation,
-      endpoints: cloudEndpoints({
-        cloud: agent.config.cloud,
-        azureHeaderKey: loadIdentityHeaderKey(agent.config.data_dir),
-        awsContainerTokens,
-      }),
-      context: { credentials: agent.credentials, identities: agent.identities, log: agent.log },
-    });
-  } catch (e) {
-    const why = (e as Error).message ?? String(e);
-    throw new FailedPreconditionError(
-      `cloud endpoints ${listen} (config cloud.listen): cannot listen: ${why}`,
-      { cause: e },
-    );
-  }
-}
-
-/**
- * The JWT-SVID token files of `cloud.token_files`, minted through the agent's JWT-SVID cache for
- * an entry with the file's SPIFFE ID that this agent serves; null when none are configured.
- */
-function cloudTokenFiles(agent: {
-  config: AgentConfig;
-  sync: EntrySync;
-  identities: WorkloadIdentities;
-  log: Logger;
-}): TokenFiles | null {
-  const files = agent.config.cloud.token_files;
-  if (files.length === 0) return null;
-  return new TokenFiles({
-    files,
-    roots: tokenRoots(agent.config),
-    log: agent.log,
-    mint: async (spiffeId, audience) => {
-      const entry = [...agent.sync.entries.values()].find((e) => e.spiffeId === spiffeId);
-      if (!entry) throw new FailedPreconditionError(`this agent serves no entry for ${spiffeId}`);
-      // The agent itself asks, for the workload the file is for: no process to attest.
-      const caller = {
-        process: { pid: process.pid, uid: 0, gid: 0 },
-        transport: 'unix' as const,
-        selectors: [],
-        entries: [entry],
-      };
-      const [svid] = await agent.identities.fetchJwtSvids(caller, [audience], spiffeId);
-      if (!svid) throw new FailedPreconditionError(`no JWT-SVID minted for ${spiffeId}`);
-      return svid.token;
-    },
-  });
-}
-
 /** The log goes to stderr as JSON lines, or as text lines for a person (core/log-text.ts). */
 function logDestination(setting: LogFormatSetting): pino.DestinationStream {
   const stderr = pino.destination(2);
@@ -500,155 +391,4 @@ function socketListenerError(e: unknown, socketPath: string): Error {
   const message = `Workload API socket ${socketPath} (${SOCKET_FLAG}, config socket_path): cannot listen: ${why}`;
   if (e instanceof TesseraError) return new TesseraError(e.code, message, { cause: e });
   return new FailedPreconditionError(message, { cause: e });
-}
-
-/**
- * Entry sync (restored from the data dir, persisted as it changes) and the X.509-SVID cache it
- * feeds. A corrupt state file is reported and the agent starts empty.
- */
-async function syncAndCache(
-  config: AgentConfig,
-  log: Logger,
-  clock: Clock,
-  link: ServerLink,
-  lifecycle: AgentLifecycle,
-  credentialCache: CredentialCache,
-  verdicts: ConditionVerdicts,
-  attributesFor: (entryId: string) => Readonly<Record<string, string>> | undefined,
-  serverWorkloads: ServerWorkloadSync,
-): Promise<{ sync: EntrySync; x509: X509SvidCache; stateWriter: CoalescingWriter }> {
-  const stateFile = new SyncStateFile(config.data_dir, config.trust_domain);
-  const x509 = new X509SvidCache({
-    clock,
-    maxSize: config.x509_svid_cache_max_size,
-    mint: (params) => mintX509(link, params),
-    attributesFor,
-    log: (msg, fields) => log.warn(fields ?? {}, msg),
-  });
-  const sync = new EntrySync({
-    clients: () => link.clients(),
-    onRefused: (e, used) => lifecycle.refused(e, used?.identity ?? null),
-    onBundle: async (b) => {
-      await link.setBundle(b.x509Authorities.map((a) => a.der));
-      x509.setBundle(b);
-    },
-    backoff: new Backoff({ initialMs: 250, maxMs: config.max_backoff }),
-    serverBack: (fn) => link.onServerBack(fn),
-    onFailure: (e, used) => link.noteFailure(e, used?.address ?? link.address),
-    log: (msg, fields) => log.warn(fields ?? {}, msg),
-    trustDomain: config.trust_domain,
-    onAccessRevision: (revision, initial) => {
-      credentialCache.noteAccessRevision(revision, initial);
-      serverWorkloads.noteAccessRevision(revision, initial);
-    },
-    onPostureRevision: (revision) => verdicts.notePostureRevision(revision),
-  });
-  // Entries and bundles kept from the last run serve until the server answers (its initial
-  // message decides what stays).
-  const restored = await stateFile.load().catch((e: unknown) => {
-    log.error({ err: (e as Error).message }, 'ignoring the persisted sync state; starting empty');
-    return null;
-  });
-  if (restored) {
-    sync.restore(restored);
-    if (restored.bundle) x509.setBundle(restored.bundle);
-    if (restored.serverWorkloads) serverWorkloads.restore(restored.serverWorkloads);
-    log.info(
-      { entries: restored.entries.size, federatedBundles: restored.federatedBundles.size },
-      'restored the sync state from the data dir',
-    );
-  }
-  const stateWriter = new CoalescingWriter({
-    write: () =>
-      stateFile.save({
-        entries: sync.entries,
-        bundle: sync.bundle,
-        federatedBundles: sync.federatedBundles,
-        serverWorkloads: serverWorkloads.index.all,
-      }),
-    delayMs: SYNC_STATE_WRITE_DELAY_MS,
-    log: (msg, fields) => log.warn(fields ?? {}, msg),
-  });
-  sync.onChange(() => stateWriter.schedule());
-  serverWorkloads.onChange(() => stateWriter.schedule());
-  return { sync, x509, stateWriter };
-}
-
-/**
- * What the Workload API serves: caller attestation (attestors, entry matching) and the SVID
- * caches with batched JWT mints.
- */
-function workloadIdentities(
-  config: AgentConfig,
-  p: {
-    clock: Clock;
-    log: Logger;
-    link: ServerLink;
-    sync: EntrySync;
-    x509: X509SvidCache;
-    verdicts: ConditionVerdicts;
-  },
-  env: Record<string, string | undefined> | undefined,
-): { identities: WorkloadIdentities; attestation: AttestationService } {
-  const { clock, link, sync, x509 } = p;
-  const attestors = createWorkloadAttestors(config.workload_attestors, {
-    procRoot: '/proc',
-    env: env ?? process.env,
-  });
-  // Concurrent JWT-SVID cache misses go to the server together (BatchNewJWTSVID).
-  const jwtMints = new JwtMintBatcher({
-    mintBatch: async (items) => {
-      const r = await link.clients().svid.batchNewJWTSVID({
-        params: items.map((i) => ({
-          entryId: i.entryId,
-          audience: [...i.audience],
-          ...(i.attributes ? { attributes: i.attributes } : {}),
-        })),
-      });
-      return r.results.map((x) =>
-        x.status && x.status.code !== ''
-          ? { code: x.status.code, message: x.status.message }
-          : { token: x.token, expiresAt: msFromSeconds(x.expiresAt) },
-      );
-    },
-    mintOne: async ({ entryId, audience, attributes }) => {
-      const r = await link.clients().svid.newJWTSVID({
-        entryId,
-        audience: [...audience],
-        ...(attributes ? { attributes } : {}),
-      });
-      return { token: r.token, expiresAt: msFromSeconds(r.expiresAt) };
-    },
-  });
-  const attestation = new AttestationService({
-    selectors: attestorsSource(attestors),
-    attributes: workloadAttributeSource({ procRoot: '/proc', kernelRelease: release() }),
-    entries: new SyncedEntryMatcher(sync, clock),
-    clock,
-    log: p.log,
-  });
-  const identities = new WorkloadIdentities({
-    trustDomain: config.trust_domain,
-    sync,
-    x509,
-    jwt: new JwtSvidCache(clock, config.jwt_svid_cache_max_size),
-    clock,
-    allowedForeignJwtClaims: config.allowed_foreign_jwt_claims,
-    mintJwt: (entryId, audience, attributes) => jwtMints.mint(entryId, audience, attributes),
-    verdicts: p.verdicts,
-  });
-  return { identities, attestation };
-}
-
-async function mintX509(
-  link: ServerLink,
-  params: { entryId: string; csr: Uint8Array; attributes?: Readonly<Record<string, string>> }[],
-): Promise<MintResult[]> {
-  const res = await link.clients().svid.batchNewX509SVID({ params });
-  return res.results.map((r, i): MintResult => {
-    const entryId = params[i]?.entryId ?? r.entryId;
-    return r.status?.code
-      ? { entryId, ok: false, reason: r.status.message }
-      : { entryId, ok: true, chainDer: r.svidChain };
-  });
 }
