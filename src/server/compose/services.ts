@@ -32,6 +32,7 @@ import {
 } from '../sts/introspection.ts';
 import type { Minter } from '../svid/minter.ts';
 import { SvidService } from '../svid/svid-service.ts';
+import { IdentityDocumentService } from '../svid/identity-document.ts';
 import { buildAccessModel } from '../access/access-model.ts';
 import { validateCredentialProviderConfig } from '../../plugins/credential-providers/catalog.ts';
 import { checkAccessPolicy } from '../access/check-policy.ts';
@@ -132,6 +133,14 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       defaultJwtTtlMs: config.default_jwt_svid_ttl,
       onIssued: (kind, n) => metrics.issued.inc({ kind }, n),
       posture: access.posture,
+    }),
+    identityDocuments: new IdentityDocumentService({
+      auditor,
+      clock,
+      minter,
+      index,
+      posture: access.posture,
+      defaultJwtTtlMs: config.default_jwt_svid_ttl,
     }),
     sts: new StsAdmin({
       store,
