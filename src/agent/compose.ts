@@ -36,6 +36,8 @@ import { CredentialService } from './credentials/credential-service.ts';
 import { type CredentialHttp } from './credentials/http-door.ts';
 import { linkGrantedLister, linkReleaser } from './credentials/release-client.ts';
 import { credentialSocketService } from './credentials/socket-service.ts';
+import { linkDocumentSigner } from './documents/document-client.ts';
+import { identityDocumentSocketService } from './documents/socket-service.ts';
 import { PROXY_CA_FILES } from './proxy/http/proxy-ca.ts';
 // For `tessera agent proxy rules` (the CLI imports only this root).
 export { transparentRulesFromConfig } from './proxy/transparent/config-rules.ts';
@@ -331,6 +333,11 @@ export class TesseraAgent {
             attestation: this.attestation,
             credentials: this.credentials,
             log: this.log,
+          }),
+          // Signed identity documents: the server signs each one (docs/identity-document.md).
+          identityDocumentSocketService({
+            attestation: this.attestation,
+            sign: linkDocumentSigner(this.link, this.config.credentials.release_timeout),
           }),
         ],
       }).catch((e: unknown) => {

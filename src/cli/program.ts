@@ -134,6 +134,12 @@ export const commandTable: readonly CommandGroup[] = [
     load: async () => (await import('./commands/credential.ts')).registerCredential,
   },
   {
+    name: 'attest',
+    description: "this process's signed identity document from the agent",
+    term: '[options]',
+    load: async () => (await import('./commands/attest.ts')).registerAttest,
+  },
+  {
     name: 'proxy',
     description: "the agent's credential-injection proxy",
     load: async () => (await import('./commands/proxy.ts')).registerProxy,

@@ -35,6 +35,7 @@ export function entryJson(e: Entry) {
     expiresAt: isoFromSeconds(e.expiresAt),
     hint: e.hint,
     ...(e.condition === '' ? {} : { condition: e.condition }),
+    ...(e.disclose.length === 0 ? {} : { disclose: [...e.disclose] }),
     revision: Number(e.revision),
     createdAt: isoFromSeconds(e.createdAt),
   };
@@ -55,6 +56,7 @@ export function entryFields(e: Entry): [string, string][] {
     ['Expires at', isoFromSeconds(e.expiresAt) ?? 'never'],
     ['Hint', e.hint],
     ...(e.condition === '' ? [] : [['Condition', e.condition] as [string, string]]),
+    ...(e.disclose.length === 0 ? [] : [['Disclose', e.disclose.join(',')] as [string, string]]),
     ['Revision', String(e.revision)],
     ['Created at', orDash(isoFromSeconds(e.createdAt))],
   ];

@@ -3,6 +3,7 @@
 import { InvalidArgumentError } from './errors.ts';
 import { SpiffeId, TrustDomain, parseLeafId } from './spiffe-id.ts';
 import { type Selector, canonicalSelectors, parseSelector } from './selector.ts';
+import { validateDisclose } from './disclosure.ts';
 
 export interface Entry {
   readonly id: string;
@@ -27,6 +28,11 @@ export interface Entry {
    * checked by the server (server/posture/entry-condition.ts); core only bounds its size.
    */
   readonly condition?: string;
+  /**
+   * Attribute paths disclosed in the workload's signed identity document (core/disclosure.ts);
+   * absent or empty = none.
+   */
+  readonly disclose?: readonly string[];
   readonly revision: number;
   /** Epoch ms. */
   readonly createdAt: number;
@@ -46,6 +52,7 @@ export interface EntryInput {
   expiresAt?: number | null;
   hint?: string;
   condition?: string;
+  disclose?: readonly string[];
 }
 
 export type ValidEntryFields = Omit<Entry, 'id' | 'revision' | 'createdAt'>;
@@ -114,6 +121,7 @@ export function validateEntryInput(input: EntryInput, td: TrustDomain): ValidEnt
   ) {
     throw new InvalidArgumentError(`condition: at most ${ENTRY_LIMITS.conditionBytes} bytes`);
   }
+  const disclose = validateDisclose(input.disclose);
   const expiresAt = input.expiresAt ?? null;
   if (expiresAt !== null && (!Number.isSafeInteger(expiresAt) || expiresAt <= 0)) {
     throw new InvalidArgumentError('expires_at: must be a positive timestamp');
@@ -131,6 +139,7 @@ export function validateEntryInput(input: EntryInput, td: TrustDomain): ValidEnt
     expiresAt,
     hint,
     ...(condition.trim() === '' ? {} : { condition }),
+    ...(disclose.length === 0 ? {} : { disclose }),
   };
 }
 

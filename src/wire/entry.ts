@@ -20,6 +20,7 @@ export function entryToWire(e: Entry): MessageInitShape<typeof EntrySchema> {
     expiresAt: e.expiresAt === null ? 0n : secondsFromMs(e.expiresAt),
     hint: e.hint,
     condition: e.condition ?? '',
+    disclose: [...(e.disclose ?? [])],
     revision: BigInt(e.revision),
     createdAt: secondsFromMs(e.createdAt),
   };
@@ -45,6 +46,7 @@ export function entryFromWire(w: WireEntry): Entry {
     expiresAt: expires === 0 ? null : expires * 1000,
     hint: w.hint,
     ...(w.condition === '' ? {} : { condition: w.condition }),
+    ...(w.disclose.length === 0 ? {} : { disclose: [...w.disclose] }),
     revision: Number(w.revision),
     createdAt: msFromSeconds(w.createdAt),
   };
@@ -69,5 +71,6 @@ export function entryInputFromWire(w: WireEntry | undefined): EntryInput {
     expiresAt: expires === 0 ? null : expires * 1000,
     hint: w.hint,
     condition: w.condition,
+    disclose: [...w.disclose],
   };
 }

@@ -18,6 +18,7 @@ export interface EntryFlags {
   downstream?: boolean;
   hint?: string;
   condition?: string;
+  disclose?: string;
   expiresAt?: string;
 }
 
@@ -44,6 +45,11 @@ export function addEntryFieldOptions(cmd: Command, forUpdate: boolean): Command 
     .option(
       '--condition <cel>',
       'CEL over the workload\'s attributes; no SVID while false (docs/posture.md; "" clears it)',
+    )
+    .option(
+      '--disclose <paths>',
+      'attributes disclosed in the signed identity document, comma-separated, e.g. ' +
+        'image.digest,posture (docs/identity-document.md; "" clears it)',
     )
     .option('--expires-at <time>', 'entry expiry: RFC 3339 or Unix seconds; 0 or "never" = never');
   if (forUpdate) {
@@ -73,6 +79,7 @@ export function entryFromFlags(f: EntryFlags): { entry: EntryInit; mask: string[
     downstream: f.downstream,
     hint: f.hint,
     condition: f.condition,
+    disclose: f.disclose === undefined ? undefined : discloseList(f.disclose),
     expires_at: f.expiresAt === undefined ? undefined : expiry(f.expiresAt),
   };
   const mask = Object.keys(given).filter((k) => given[k] !== undefined);
@@ -88,4 +95,12 @@ function optionalTtl(text: string, flag: string): number {
 
 function expiry(text: string): bigint {
   return text.trim() === 'never' ? 0n : unixSeconds(text, '--expires-at');
+}
+
+/** `image.digest,posture` → its paths (the server checks them against the known names). */
+function discloseList(text: string): string[] {
+  return text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
 }

@@ -6,6 +6,7 @@ import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-no
 import { InvalidArgumentError, UnavailableError } from '../../core/errors.ts';
 import { SpiffeWorkloadAPI } from '../../../proto/gen/spiffe/workload_pb.js';
 import { Credentials } from '../../../proto/gen/tessera/access/v1/credentials_pb.js';
+import { IdentityDocumentService } from '../../../proto/gen/tessera/identity/v1/document_pb.js';
 import {
   credentialDenied,
   parseCredential,
@@ -62,6 +63,7 @@ export class WorkloadClient {
   readonly #sessions: Http2SessionManager;
   readonly #api: Client<typeof SpiffeWorkloadAPI>;
   readonly #credentials: Client<typeof Credentials>;
+  readonly #documents: Client<typeof IdentityDocumentService>;
   readonly #closing = new AbortController();
 
   constructor(o: WorkloadClientOptions = {}) {
@@ -81,6 +83,30 @@ export class WorkloadClient {
     });
     this.#api = createClient(SpiffeWorkloadAPI, transport);
     this.#credentials = createClient(Credentials, transport);
+    this.#documents = createClient(IdentityDocumentService, transport);
+  }
+
+  /**
+   * A signed identity document for this process (docs/identity-document.md): a JWT signed by the
+   * trust domain's JWT authority with the caller's SPIFFE ID, `aud`, and the attributes its entry
+   * discloses. Verify it against the JWKS; the token is returned as the server signed it.
+   */
+  async fetchIdentityDocument(
+    p: JwtSvidParams,
+    o: CallOptions = {},
+  ): Promise<{ spiffeId: string; document: string; expiresAt: number }> {
+    const audience = typeof p.audience === 'string' ? [p.audience] : [...p.audience];
+    if (audience.length === 0) throw new InvalidArgumentError('audience must be specified');
+    const signal = this.#signal(o.signal);
+    try {
+      const r = await this.#documents.fetchIdentityDocument(
+        { audience, spiffeId: p.spiffeId ?? '' },
+        { signal, ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) },
+      );
+      return { spiffeId: r.spiffeId, document: r.document, expiresAt: Number(r.expiresAt) * 1000 };
+    } catch (e) {
+      throw toWorkloadError(e, this.endpoint);
+    }
   }
 
   /**

@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import type { Selector } from '../../core/selector.ts';
 import type { JoinTokenPort } from './join-token/server.ts';
+import type { AwsSigningCredentials } from '../../crypto/aws-sigv4/sign-request.ts';
 
 /** Sends a challenge to the agent and resolves with its response (bounded by the server). */
 export type ChallengeFn = (challenge: Uint8Array) => Promise<Uint8Array>;
@@ -49,6 +50,13 @@ export interface NodeAttestorServerDeps {
   readonly now: () => number;
   /** Single use of join tokens, enforced by the datastore. */
   readonly joinTokens: JoinTokenPort;
+  /**
+   * The server's AWS credentials from the standard environment (AWS_ACCESS_KEY_ID,
+   * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), or null when unset: aws_iid's EC2 API calls.
+   */
+  readonly awsCredentials?: AwsSigningCredentials | null;
+  /** HTTP for attestors that call a cloud API (aws_iid's EC2 API); default: global fetch. */
+  readonly fetch?: typeof fetch;
 }
 
 /** One kind of node attestor: its two halves and the config schema of each. */

@@ -35,6 +35,7 @@ export const authzTable: Readonly<Record<string, readonly CallerKind[]>> = {
   '/tessera.v1.SvidService/NewJWTSVID': AGENT,
   '/tessera.v1.SvidService/BatchNewJWTSVID': AGENT,
   '/tessera.v1.SvidService/CheckEntryConditions': AGENT,
+  '/tessera.v1.SvidService/NewIdentityDocument': AGENT,
   '/tessera.v1.PostureService/ImportPosture': ADMIN,
   '/tessera.v1.PostureService/ListPosture': ADMIN,
   '/tessera.v1.PostureService/GetPosture': ADMIN,

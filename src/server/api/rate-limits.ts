@@ -51,6 +51,7 @@ const SIGNING = new Set([
   '/tessera.v1.SvidService/BatchNewX509SVID',
   '/tessera.v1.SvidService/NewJWTSVID',
   '/tessera.v1.SvidService/BatchNewJWTSVID',
+  '/tessera.v1.SvidService/NewIdentityDocument',
   // A release costs a decision, three audit records and often a signature or an upstream call.
   '/tessera.v1.CredentialReleaseService/ReleaseCredential',
   // A decision per server workload of the protocol.

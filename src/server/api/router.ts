@@ -18,6 +18,7 @@ import type { FederatedBundleCache } from '../authority/federated-bundle-cache.t
 import type { EntryIndex } from '../registration/entry-index.ts';
 import type { EntryService } from '../registration/entry-service.ts';
 import type { SvidService } from '../svid/svid-service.ts';
+import type { IdentityDocumentService } from '../svid/identity-document.ts';
 import type { StoreAggregates } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import { agentHandlers } from './handlers/agent-handlers.ts';
@@ -67,6 +68,8 @@ export interface ApiServices {
   agents: AgentService;
   attestation: AttestationService;
   svids: SvidService;
+  /** Signed identity documents for attested workloads (docs/identity-document.md). */
+  identityDocuments: IdentityDocumentService;
   authorities: AuthorityManager;
   bundles: BundleCache;
   federatedBundles: FederatedBundleCache;
@@ -98,7 +101,7 @@ export interface ApiServices {
 export function registerServices(router: ConnectRouter, s: ApiServices): void {
   router.service(EntryApi, entryHandlers(s.entries));
   router.service(AgentApi, agentHandlers(s.attestation, s.agents, s.bundles));
-  router.service(SvidApi, svidHandlers(s.svids));
+  router.service(SvidApi, svidHandlers(s.svids, s.identityDocuments));
   router.service(
     SyncApi,
     syncHandlers(

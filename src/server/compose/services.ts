@@ -32,6 +32,8 @@ import {
 } from '../sts/introspection.ts';
 import type { Minter } from '../svid/minter.ts';
 import { SvidService } from '../svid/svid-service.ts';
+import { IdentityDocumentService } from '../svid/identity-document.ts';
+import type { AwsSigningCredentials } from '../../crypto/aws-sigv4/sign-request.ts';
 import { buildAccessModel } from '../access/access-model.ts';
 import { validateCredentialProviderConfig } from '../../plugins/credential-providers/catalog.ts';
 import { checkAccessPolicy } from '../access/check-policy.ts';
@@ -119,6 +121,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       attestors: createServerNodeAttestors(config.node_attestors, {
         now: () => clock.now(),
         joinTokens: { consume: (hash) => store.joinTokens.consume(hash, clock.now()) },
+        awsCredentials: awsCredentialsFromEnv(process.env),
       }),
       agentSvidTtlMs: config.agent_svid_ttl,
     }),
@@ -132,6 +135,14 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       defaultJwtTtlMs: config.default_jwt_svid_ttl,
       onIssued: (kind, n) => metrics.issued.inc({ kind }, n),
       posture: access.posture,
+    }),
+    identityDocuments: new IdentityDocumentService({
+      auditor,
+      clock,
+      minter,
+      index,
+      posture: access.posture,
+      defaultJwtTtlMs: config.default_jwt_svid_ttl,
     }),
     sts: new StsAdmin({
       store,
@@ -254,4 +265,12 @@ export function buildStsRegistry(
     jwksFiles: readJwksFiles(sts?.issuers ?? []),
     warn: (msg, fields) => d.warn(msg, fields),
   });
+}
+
+/** The standard AWS environment variables (as the AWS SDKs read them), or null when unset. */
+function awsCredentialsFromEnv(env: NodeJS.ProcessEnv): AwsSigningCredentials | null {
+  const accessKeyId = env.AWS_ACCESS_KEY_ID ?? '';
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY ?? '';
+  if (accessKeyId === '' || secretAccessKey === '') return null;
+  return { accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN ?? '' };
 }

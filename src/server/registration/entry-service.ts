@@ -48,6 +48,7 @@ export const entryFields = [
   'expires_at',
   'hint',
   'condition',
+  'disclose',
 ] as const;
 export type EntryField = (typeof entryFields)[number];
 
@@ -266,6 +267,7 @@ function mergeForUpdate(
     expiresAt: pick('expires_at', 'expiresAt', current.expiresAt) ?? null,
     hint: pick('hint', 'hint', current.hint) ?? '',
     condition: pick('condition', 'condition', current.condition ?? '') ?? '',
+    disclose: pick('disclose', 'disclose', current.disclose ?? []) ?? [],
   };
 }
 

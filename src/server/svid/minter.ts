@@ -8,12 +8,15 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { issueX509Svid } from '../../crypto/x509/leaf.ts';
 import { signJwtSvid } from '../../crypto/jwt/sign.ts';
 import { signJwt } from '../../crypto/jwt/sign-claims.ts';
+import { DOCUMENT_CLAIM } from '../../core/disclosure.ts';
 import type { AuthorityManager } from '../authority/authority-manager.ts';
 
 /** Leaves start slightly in the past to absorb clock skew (SPIRE uses 10 s). */
 export const NOT_BEFORE_SKEW_MS = 10_000;
 export const MAX_AUDIENCES = 32;
 export const MAX_AUDIENCE_BYTES = 1024;
+/** The JOSE `typ` of identity documents. */
+export const IDENTITY_DOCUMENT_TYP = 'tessera-id+jwt';
 
 export interface X509Svid {
   readonly spiffeId: string;
@@ -102,6 +105,45 @@ export class Minter {
         exp,
         iat: Math.floor(now / 1000),
         ...(this.#o.issuer ? { iss: this.#o.issuer } : {}),
+      },
+    });
+    return { spiffeId, token, expiresAt: exp * 1000 };
+  }
+
+  /**
+   * A signed identity document (docs/identity-document.md): a JWT-SVID's claims plus the
+   * disclosed attributes under `tessera.attributes`, typed `tessera-id+jwt` so a verifier can
+   * tell it from a plain JWT-SVID. Signed by the active JWT authority (the JWKS keys).
+   */
+  async identityDocument(
+    spiffeId: string,
+    audience: readonly string[],
+    ttlMs: number,
+    attributes: Readonly<Record<string, unknown>>,
+  ): Promise<JwtSvid> {
+    parseLeafId(spiffeId, 'spiffe_id');
+    checkAudience(audience);
+    const { authority, key } = this.#o.authorities.activeJwt();
+    const now = this.#o.clock.now();
+    const iat = Math.floor(now / 1000);
+    const exp = Math.floor(Math.min(now + ttlMs, authority.notAfter) / 1000);
+    if (exp <= iat) {
+      throw new FailedPreconditionError(
+        'the active JWT authority expires within a second: rotate it',
+      );
+    }
+    const token = await signJwt({
+      key,
+      kid: authority.id,
+      typ: IDENTITY_DOCUMENT_TYP,
+      claims: {
+        ...(this.#o.issuer ? { iss: this.#o.issuer } : {}),
+        sub: spiffeId,
+        aud: [...audience],
+        iat,
+        exp,
+        jti: randomBytes(16).toString('base64url'),
+        [DOCUMENT_CLAIM]: { attributes },
       },
     });
     return { spiffeId, token, expiresAt: exp * 1000 };

@@ -42,6 +42,15 @@ export const entryCases: Cases = {
     assert.equal(await s.entries.count(), 1);
   },
 
+  'keeps the disclose list (migration 14) through create and update': async (s) => {
+    const e = makeEntry(1, { disclose: ['image.digest', 'posture'] });
+    assert.deepEqual((await s.entries.create(e)).disclose, ['image.digest', 'posture']);
+    assert.deepEqual((await s.entries.get(e.id))?.disclose, ['image.digest', 'posture']);
+    const { disclose: _d, ...without } = e;
+    await s.entries.update(without);
+    assert.equal((await s.entries.get(e.id))?.disclose, undefined);
+  },
+
   'rejects a duplicate (same spiffe_id, parent_id and selector set) and a duplicate id': async (
     s,
   ) => {

@@ -30,6 +30,7 @@ export function toEntryRow(e: Entry): EntryRow {
     expires_at: e.expiresAt,
     hint: e.hint,
     condition: e.condition ?? '',
+    disclose: JSON.stringify(e.disclose ?? []),
     revision: e.revision,
     created_at: e.createdAt,
   };
@@ -58,7 +59,14 @@ export function fromEntryRow(r: EntryRow): Entry {
     expiresAt: r.expires_at === null ? null : Number(r.expires_at),
     hint: r.hint,
     ...(r.condition ? { condition: r.condition } : {}),
+    ...disclosed(r.disclose),
     revision: Number(r.revision),
     createdAt: Number(r.created_at),
   };
+}
+
+/** Migration 14's column: a JSON list of attribute paths, '[]' = none. */
+function disclosed(json: string): { disclose?: string[] } {
+  const list = JSON.parse(json || '[]') as string[];
+  return list.length === 0 ? {} : { disclose: list };
 }

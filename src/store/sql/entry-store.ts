@@ -9,11 +9,11 @@ import { checkPageSize, decodePageToken, toPage } from './codec.ts';
 import { fromEntryRow, selectorRows, toEntryRow } from './entry-rows.ts';
 import type { EntryRow } from './schema.ts';
 
-const ENTRY_COLUMNS = 15;
-
 async function insertRows(ctx: SqlContext, db: Db, entries: readonly Entry[]): Promise<void> {
   const rows = entries.map(toEntryRow);
-  for (const part of chunks(rows, ENTRY_COLUMNS, ctx.dialect.maxParams)) {
+  // Parameters per row: every column of the row (counted, so a new column cannot overflow).
+  const columns = rows[0] === undefined ? 1 : Object.keys(rows[0]).length;
+  for (const part of chunks(rows, columns, ctx.dialect.maxParams)) {
     await db.insertInto('entries').values(part).execute();
   }
   await insertSelectors(ctx, db, entries);

@@ -395,6 +395,16 @@ const v13: Migration = {
   ],
 };
 
+/**
+ * v14: the attributes an entry discloses in its workload's signed identity document
+ * (docs/identity-document.md): a JSON list of attribute paths, '[]' = none.
+ */
+const v14: Migration = {
+  version: 14,
+  name: 'entry disclose list',
+  statements: () => [`alter table entries add column disclose text not null default '[]'`],
+};
+
 export const migrations: readonly Migration[] = [
   v1,
   v2,
@@ -409,6 +419,7 @@ export const migrations: readonly Migration[] = [
   v11,
   v12,
   v13,
+  v14,
 ];
 
 /** Applies the missing migrations; returns the versions applied. */

@@ -22,6 +22,8 @@ export interface EntryRow {
   hint: string;
   /** Migration 13; '' = none. */
   condition: string;
+  /** Migration 14: JSON list of attribute paths disclosed in identity documents; '[]' = none. */
+  disclose: string;
   revision: number;
   created_at: number;
 }

@@ -12,6 +12,73 @@ import type { Status } from "./types_pb.js";
 export declare const file_tessera_v1_svid: GenFile;
 
 /**
+ * @generated from message tessera.v1.NewIdentityDocumentRequest
+ */
+export declare type NewIdentityDocumentRequest = Message<"tessera.v1.NewIdentityDocumentRequest"> & {
+  /**
+   * @generated from field: string entry_id = 1;
+   */
+  entryId: string;
+
+  /**
+   * Required, as for JWT-SVIDs.
+   *
+   * @generated from field: repeated string audience = 2;
+   */
+  audience: string[];
+
+  /**
+   * The workload's attested selectors, `type:value`.
+   *
+   * @generated from field: repeated string selectors = 3;
+   */
+  selectors: string[];
+
+  /**
+   * The workload's attested attributes (docs/posture.md).
+   *
+   * @generated from field: map<string, string> attributes = 4;
+   */
+  attributes: { [key: string]: string };
+};
+
+/**
+ * Describes the message tessera.v1.NewIdentityDocumentRequest.
+ * Use `create(NewIdentityDocumentRequestSchema)` to create a new message.
+ */
+export declare const NewIdentityDocumentRequestSchema: GenMessage<NewIdentityDocumentRequest>;
+
+/**
+ * @generated from message tessera.v1.NewIdentityDocumentResponse
+ */
+export declare type NewIdentityDocumentResponse = Message<"tessera.v1.NewIdentityDocumentResponse"> & {
+  /**
+   * @generated from field: string spiffe_id = 1;
+   */
+  spiffeId: string;
+
+  /**
+   * The compact JWS.
+   *
+   * @generated from field: string token = 2;
+   */
+  token: string;
+
+  /**
+   * Unix seconds.
+   *
+   * @generated from field: int64 expires_at = 3;
+   */
+  expiresAt: bigint;
+};
+
+/**
+ * Describes the message tessera.v1.NewIdentityDocumentResponse.
+ * Use `create(NewIdentityDocumentResponseSchema)` to create a new message.
+ */
+export declare const NewIdentityDocumentResponseSchema: GenMessage<NewIdentityDocumentResponse>;
+
+/**
  * @generated from message tessera.v1.CheckEntryConditionsRequest
  */
 export declare type CheckEntryConditionsRequest = Message<"tessera.v1.CheckEntryConditionsRequest"> & {
@@ -480,6 +547,18 @@ export declare const SvidService: GenService<{
     methodKind: "unary";
     input: typeof CheckEntryConditionsRequestSchema;
     output: typeof CheckEntryConditionsResponseSchema;
+  },
+  /**
+   * Agent: a signed identity document for an attested workload (docs/identity-document.md). The
+   * server checks the entry is the agent's and the workload's selectors match it, evaluates the
+   * entry's condition, and signs the entry's SPIFFE ID with the attributes the entry discloses.
+   *
+   * @generated from rpc tessera.v1.SvidService.NewIdentityDocument
+   */
+  newIdentityDocument: {
+    methodKind: "unary";
+    input: typeof NewIdentityDocumentRequestSchema;
+    output: typeof NewIdentityDocumentResponseSchema;
   },
 }>;
 

@@ -9,126 +9,140 @@ import { file_tessera_v1_types } from "./types_pb.js";
  * Describes the file tessera/v1/svid.proto.
  */
 export const file_tessera_v1_svid = /*@__PURE__*/
-  fileDesc("ChV0ZXNzZXJhL3YxL3N2aWQucHJvdG8SCnRlc3NlcmEudjEisAEKG0NoZWNrRW50cnlDb25kaXRpb25zUmVxdWVzdBIRCgllbnRyeV9pZHMYASADKAkSSwoKYXR0cmlidXRlcxgCIAMoCzI3LnRlc3NlcmEudjEuQ2hlY2tFbnRyeUNvbmRpdGlvbnNSZXF1ZXN0LkF0dHJpYnV0ZXNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJJChRFbnRyeUNvbmRpdGlvblJlc3VsdBIQCghlbnRyeV9pZBgBIAEoCRIPCgdhbGxvd2VkGAIgASgIEg4KBnJlYXNvbhgDIAEoCSJRChxDaGVja0VudHJ5Q29uZGl0aW9uc1Jlc3BvbnNlEjEKB3Jlc3VsdHMYASADKAsyIC50ZXNzZXJhLnYxLkVudHJ5Q29uZGl0aW9uUmVzdWx0IlUKE01pbnRYNTA5U1ZJRFJlcXVlc3QSEQoJc3BpZmZlX2lkGAEgASgJEgsKA2NzchgCIAEoDBILCgN0dGwYAyABKAUSEQoJZG5zX25hbWVzGAQgAygJIj4KFE1pbnRYNTA5U1ZJRFJlc3BvbnNlEhIKCnN2aWRfY2hhaW4YASADKAwSEgoKZXhwaXJlc19hdBgCIAEoAyJGChJNaW50SldUU1ZJRFJlcXVlc3QSEQoJc3BpZmZlX2lkGAEgASgJEhAKCGF1ZGllbmNlGAIgAygJEgsKA3R0bBgDIAEoBSI4ChNNaW50SldUU1ZJRFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAMiqAEKEU5ld1g1MDlTVklEUGFyYW1zEhAKCGVudHJ5X2lkGAEgASgJEgsKA2NzchgCIAEoDBJBCgphdHRyaWJ1dGVzGAMgAygLMi0udGVzc2VyYS52MS5OZXdYNTA5U1ZJRFBhcmFtcy5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSAoXQmF0Y2hOZXdYNTA5U1ZJRFJlcXVlc3QSLQoGcGFyYW1zGAEgAygLMh0udGVzc2VyYS52MS5OZXdYNTA5U1ZJRFBhcmFtcyKBAQoOWDUwOVNWSURSZXN1bHQSIgoGc3RhdHVzGAEgASgLMhIudGVzc2VyYS52MS5TdGF0dXMSEAoIZW50cnlfaWQYAiABKAkSEQoJc3BpZmZlX2lkGAMgASgJEhIKCnN2aWRfY2hhaW4YBCADKAwSEgoKZXhwaXJlc19hdBgFIAEoAyJHChhCYXRjaE5ld1g1MDlTVklEUmVzcG9uc2USKwoHcmVzdWx0cxgBIAMoCzIaLnRlc3NlcmEudjEuWDUwOVNWSURSZXN1bHQirQEKEU5ld0pXVFNWSURSZXF1ZXN0EhAKCGVudHJ5X2lkGAEgASgJEhAKCGF1ZGllbmNlGAIgAygJEkEKCmF0dHJpYnV0ZXMYAyADKAsyLS50ZXNzZXJhLnYxLk5ld0pXVFNWSURSZXF1ZXN0LkF0dHJpYnV0ZXNFbnRyeRoxCg9BdHRyaWJ1dGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJKChJOZXdKV1RTVklEUmVzcG9uc2USEQoJc3BpZmZlX2lkGAEgASgJEg0KBXRva2VuGAIgASgJEhIKCmV4cGlyZXNfYXQYAyABKAMiqwEKEE5ld0pXVFNWSURQYXJhbXMSEAoIZW50cnlfaWQYASABKAkSEAoIYXVkaWVuY2UYAiADKAkSQAoKYXR0cmlidXRlcxgDIAMoCzIsLnRlc3NlcmEudjEuTmV3SldUU1ZJRFBhcmFtcy5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRgoWQmF0Y2hOZXdKV1RTVklEUmVxdWVzdBIsCgZwYXJhbXMYASADKAsyHC50ZXNzZXJhLnYxLk5ld0pXVFNWSURQYXJhbXMiewoNSldUU1ZJRFJlc3VsdBIiCgZzdGF0dXMYASABKAsyEi50ZXNzZXJhLnYxLlN0YXR1cxIQCghlbnRyeV9pZBgCIAEoCRIRCglzcGlmZmVfaWQYAyABKAkSDQoFdG9rZW4YBCABKAkSEgoKZXhwaXJlc19hdBgFIAEoAyJFChdCYXRjaE5ld0pXVFNWSURSZXNwb25zZRIqCgdyZXN1bHRzGAEgAygLMhkudGVzc2VyYS52MS5KV1RTVklEUmVzdWx0MqMECgtTdmlkU2VydmljZRJRCgxNaW50WDUwOVNWSUQSHy50ZXNzZXJhLnYxLk1pbnRYNTA5U1ZJRFJlcXVlc3QaIC50ZXNzZXJhLnYxLk1pbnRYNTA5U1ZJRFJlc3BvbnNlEk4KC01pbnRKV1RTVklEEh4udGVzc2VyYS52MS5NaW50SldUU1ZJRFJlcXVlc3QaHy50ZXNzZXJhLnYxLk1pbnRKV1RTVklEUmVzcG9uc2USXQoQQmF0Y2hOZXdYNTA5U1ZJRBIjLnRlc3NlcmEudjEuQmF0Y2hOZXdYNTA5U1ZJRFJlcXVlc3QaJC50ZXNzZXJhLnYxLkJhdGNoTmV3WDUwOVNWSURSZXNwb25zZRJLCgpOZXdKV1RTVklEEh0udGVzc2VyYS52MS5OZXdKV1RTVklEUmVxdWVzdBoeLnRlc3NlcmEudjEuTmV3SldUU1ZJRFJlc3BvbnNlEloKD0JhdGNoTmV3SldUU1ZJRBIiLnRlc3NlcmEudjEuQmF0Y2hOZXdKV1RTVklEUmVxdWVzdBojLnRlc3NlcmEudjEuQmF0Y2hOZXdKV1RTVklEUmVzcG9uc2USaQoUQ2hlY2tFbnRyeUNvbmRpdGlvbnMSJy50ZXNzZXJhLnYxLkNoZWNrRW50cnlDb25kaXRpb25zUmVxdWVzdBooLnRlc3NlcmEudjEuQ2hlY2tFbnRyeUNvbmRpdGlvbnNSZXNwb25zZWIGcHJvdG8z", [file_tessera_v1_types]);
+  fileDesc("ChV0ZXNzZXJhL3YxL3N2aWQucHJvdG8SCnRlc3NlcmEudjEi0gEKGk5ld0lkZW50aXR5RG9jdW1lbnRSZXF1ZXN0EhAKCGVudHJ5X2lkGAEgASgJEhAKCGF1ZGllbmNlGAIgAygJEhEKCXNlbGVjdG9ycxgDIAMoCRJKCgphdHRyaWJ1dGVzGAQgAygLMjYudGVzc2VyYS52MS5OZXdJZGVudGl0eURvY3VtZW50UmVxdWVzdC5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwobTmV3SWRlbnRpdHlEb2N1bWVudFJlc3BvbnNlEhEKCXNwaWZmZV9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCRISCgpleHBpcmVzX2F0GAMgASgDIrABChtDaGVja0VudHJ5Q29uZGl0aW9uc1JlcXVlc3QSEQoJZW50cnlfaWRzGAEgAygJEksKCmF0dHJpYnV0ZXMYAiADKAsyNy50ZXNzZXJhLnYxLkNoZWNrRW50cnlDb25kaXRpb25zUmVxdWVzdC5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSQoURW50cnlDb25kaXRpb25SZXN1bHQSEAoIZW50cnlfaWQYASABKAkSDwoHYWxsb3dlZBgCIAEoCBIOCgZyZWFzb24YAyABKAkiUQocQ2hlY2tFbnRyeUNvbmRpdGlvbnNSZXNwb25zZRIxCgdyZXN1bHRzGAEgAygLMiAudGVzc2VyYS52MS5FbnRyeUNvbmRpdGlvblJlc3VsdCJVChNNaW50WDUwOVNWSURSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCRILCgNjc3IYAiABKAwSCwoDdHRsGAMgASgFEhEKCWRuc19uYW1lcxgEIAMoCSI+ChRNaW50WDUwOVNWSURSZXNwb25zZRISCgpzdmlkX2NoYWluGAEgAygMEhIKCmV4cGlyZXNfYXQYAiABKAMiRgoSTWludEpXVFNWSURSZXF1ZXN0EhEKCXNwaWZmZV9pZBgBIAEoCRIQCghhdWRpZW5jZRgCIAMoCRILCgN0dGwYAyABKAUiOAoTTWludEpXVFNWSURSZXNwb25zZRINCgV0b2tlbhgBIAEoCRISCgpleHBpcmVzX2F0GAIgASgDIqgBChFOZXdYNTA5U1ZJRFBhcmFtcxIQCghlbnRyeV9pZBgBIAEoCRILCgNjc3IYAiABKAwSQQoKYXR0cmlidXRlcxgDIAMoCzItLnRlc3NlcmEudjEuTmV3WDUwOVNWSURQYXJhbXMuQXR0cmlidXRlc0VudHJ5GjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkgKF0JhdGNoTmV3WDUwOVNWSURSZXF1ZXN0Ei0KBnBhcmFtcxgBIAMoCzIdLnRlc3NlcmEudjEuTmV3WDUwOVNWSURQYXJhbXMigQEKDlg1MDlTVklEUmVzdWx0EiIKBnN0YXR1cxgBIAEoCzISLnRlc3NlcmEudjEuU3RhdHVzEhAKCGVudHJ5X2lkGAIgASgJEhEKCXNwaWZmZV9pZBgDIAEoCRISCgpzdmlkX2NoYWluGAQgAygMEhIKCmV4cGlyZXNfYXQYBSABKAMiRwoYQmF0Y2hOZXdYNTA5U1ZJRFJlc3BvbnNlEisKB3Jlc3VsdHMYASADKAsyGi50ZXNzZXJhLnYxLlg1MDlTVklEUmVzdWx0Iq0BChFOZXdKV1RTVklEUmVxdWVzdBIQCghlbnRyeV9pZBgBIAEoCRIQCghhdWRpZW5jZRgCIAMoCRJBCgphdHRyaWJ1dGVzGAMgAygLMi0udGVzc2VyYS52MS5OZXdKV1RTVklEUmVxdWVzdC5BdHRyaWJ1dGVzRW50cnkaMQoPQXR0cmlidXRlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSgoSTmV3SldUU1ZJRFJlc3BvbnNlEhEKCXNwaWZmZV9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCRISCgpleHBpcmVzX2F0GAMgASgDIqsBChBOZXdKV1RTVklEUGFyYW1zEhAKCGVudHJ5X2lkGAEgASgJEhAKCGF1ZGllbmNlGAIgAygJEkAKCmF0dHJpYnV0ZXMYAyADKAsyLC50ZXNzZXJhLnYxLk5ld0pXVFNWSURQYXJhbXMuQXR0cmlidXRlc0VudHJ5GjEKD0F0dHJpYnV0ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkYKFkJhdGNoTmV3SldUU1ZJRFJlcXVlc3QSLAoGcGFyYW1zGAEgAygLMhwudGVzc2VyYS52MS5OZXdKV1RTVklEUGFyYW1zInsKDUpXVFNWSURSZXN1bHQSIgoGc3RhdHVzGAEgASgLMhIudGVzc2VyYS52MS5TdGF0dXMSEAoIZW50cnlfaWQYAiABKAkSEQoJc3BpZmZlX2lkGAMgASgJEg0KBXRva2VuGAQgASgJEhIKCmV4cGlyZXNfYXQYBSABKAMiRQoXQmF0Y2hOZXdKV1RTVklEUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLnRlc3NlcmEudjEuSldUU1ZJRFJlc3VsdDKLBQoLU3ZpZFNlcnZpY2USUQoMTWludFg1MDlTVklEEh8udGVzc2VyYS52MS5NaW50WDUwOVNWSURSZXF1ZXN0GiAudGVzc2VyYS52MS5NaW50WDUwOVNWSURSZXNwb25zZRJOCgtNaW50SldUU1ZJRBIeLnRlc3NlcmEudjEuTWludEpXVFNWSURSZXF1ZXN0Gh8udGVzc2VyYS52MS5NaW50SldUU1ZJRFJlc3BvbnNlEl0KEEJhdGNoTmV3WDUwOVNWSUQSIy50ZXNzZXJhLnYxLkJhdGNoTmV3WDUwOVNWSURSZXF1ZXN0GiQudGVzc2VyYS52MS5CYXRjaE5ld1g1MDlTVklEUmVzcG9uc2USSwoKTmV3SldUU1ZJRBIdLnRlc3NlcmEudjEuTmV3SldUU1ZJRFJlcXVlc3QaHi50ZXNzZXJhLnYxLk5ld0pXVFNWSURSZXNwb25zZRJaCg9CYXRjaE5ld0pXVFNWSUQSIi50ZXNzZXJhLnYxLkJhdGNoTmV3SldUU1ZJRFJlcXVlc3QaIy50ZXNzZXJhLnYxLkJhdGNoTmV3SldUU1ZJRFJlc3BvbnNlEmkKFENoZWNrRW50cnlDb25kaXRpb25zEicudGVzc2VyYS52MS5DaGVja0VudHJ5Q29uZGl0aW9uc1JlcXVlc3QaKC50ZXNzZXJhLnYxLkNoZWNrRW50cnlDb25kaXRpb25zUmVzcG9uc2USZgoTTmV3SWRlbnRpdHlEb2N1bWVudBImLnRlc3NlcmEudjEuTmV3SWRlbnRpdHlEb2N1bWVudFJlcXVlc3QaJy50ZXNzZXJhLnYxLk5ld0lkZW50aXR5RG9jdW1lbnRSZXNwb25zZWIGcHJvdG8z", [file_tessera_v1_types]);
+
+/**
+ * Describes the message tessera.v1.NewIdentityDocumentRequest.
+ * Use `create(NewIdentityDocumentRequestSchema)` to create a new message.
+ */
+export const NewIdentityDocumentRequestSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_svid, 0);
+
+/**
+ * Describes the message tessera.v1.NewIdentityDocumentResponse.
+ * Use `create(NewIdentityDocumentResponseSchema)` to create a new message.
+ */
+export const NewIdentityDocumentResponseSchema = /*@__PURE__*/
+  messageDesc(file_tessera_v1_svid, 1);
 
 /**
  * Describes the message tessera.v1.CheckEntryConditionsRequest.
  * Use `create(CheckEntryConditionsRequestSchema)` to create a new message.
  */
 export const CheckEntryConditionsRequestSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 0);
+  messageDesc(file_tessera_v1_svid, 2);
 
 /**
  * Describes the message tessera.v1.EntryConditionResult.
  * Use `create(EntryConditionResultSchema)` to create a new message.
  */
 export const EntryConditionResultSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 1);
+  messageDesc(file_tessera_v1_svid, 3);
 
 /**
  * Describes the message tessera.v1.CheckEntryConditionsResponse.
  * Use `create(CheckEntryConditionsResponseSchema)` to create a new message.
  */
 export const CheckEntryConditionsResponseSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 2);
+  messageDesc(file_tessera_v1_svid, 4);
 
 /**
  * Describes the message tessera.v1.MintX509SVIDRequest.
  * Use `create(MintX509SVIDRequestSchema)` to create a new message.
  */
 export const MintX509SVIDRequestSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 3);
+  messageDesc(file_tessera_v1_svid, 5);
 
 /**
  * Describes the message tessera.v1.MintX509SVIDResponse.
  * Use `create(MintX509SVIDResponseSchema)` to create a new message.
  */
 export const MintX509SVIDResponseSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 4);
+  messageDesc(file_tessera_v1_svid, 6);
 
 /**
  * Describes the message tessera.v1.MintJWTSVIDRequest.
  * Use `create(MintJWTSVIDRequestSchema)` to create a new message.
  */
 export const MintJWTSVIDRequestSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 5);
+  messageDesc(file_tessera_v1_svid, 7);
 
 /**
  * Describes the message tessera.v1.MintJWTSVIDResponse.
  * Use `create(MintJWTSVIDResponseSchema)` to create a new message.
  */
 export const MintJWTSVIDResponseSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 6);
+  messageDesc(file_tessera_v1_svid, 8);
 
 /**
  * Describes the message tessera.v1.NewX509SVIDParams.
  * Use `create(NewX509SVIDParamsSchema)` to create a new message.
  */
 export const NewX509SVIDParamsSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 7);
+  messageDesc(file_tessera_v1_svid, 9);
 
 /**
  * Describes the message tessera.v1.BatchNewX509SVIDRequest.
  * Use `create(BatchNewX509SVIDRequestSchema)` to create a new message.
  */
 export const BatchNewX509SVIDRequestSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 8);
+  messageDesc(file_tessera_v1_svid, 10);
 
 /**
  * Describes the message tessera.v1.X509SVIDResult.
  * Use `create(X509SVIDResultSchema)` to create a new message.
  */
 export const X509SVIDResultSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 9);
+  messageDesc(file_tessera_v1_svid, 11);
 
 /**
  * Describes the message tessera.v1.BatchNewX509SVIDResponse.
  * Use `create(BatchNewX509SVIDResponseSchema)` to create a new message.
  */
 export const BatchNewX509SVIDResponseSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 10);
+  messageDesc(file_tessera_v1_svid, 12);
 
 /**
  * Describes the message tessera.v1.NewJWTSVIDRequest.
  * Use `create(NewJWTSVIDRequestSchema)` to create a new message.
  */
 export const NewJWTSVIDRequestSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 11);
+  messageDesc(file_tessera_v1_svid, 13);
 
 /**
  * Describes the message tessera.v1.NewJWTSVIDResponse.
  * Use `create(NewJWTSVIDResponseSchema)` to create a new message.
  */
 export const NewJWTSVIDResponseSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 12);
+  messageDesc(file_tessera_v1_svid, 14);
 
 /**
  * Describes the message tessera.v1.NewJWTSVIDParams.
  * Use `create(NewJWTSVIDParamsSchema)` to create a new message.
  */
 export const NewJWTSVIDParamsSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 13);
+  messageDesc(file_tessera_v1_svid, 15);
 
 /**
  * Describes the message tessera.v1.BatchNewJWTSVIDRequest.
  * Use `create(BatchNewJWTSVIDRequestSchema)` to create a new message.
  */
 export const BatchNewJWTSVIDRequestSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 14);
+  messageDesc(file_tessera_v1_svid, 16);
 
 /**
  * Describes the message tessera.v1.JWTSVIDResult.
  * Use `create(JWTSVIDResultSchema)` to create a new message.
  */
 export const JWTSVIDResultSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 15);
+  messageDesc(file_tessera_v1_svid, 17);
 
 /**
  * Describes the message tessera.v1.BatchNewJWTSVIDResponse.
  * Use `create(BatchNewJWTSVIDResponseSchema)` to create a new message.
  */
 export const BatchNewJWTSVIDResponseSchema = /*@__PURE__*/
-  messageDesc(file_tessera_v1_svid, 16);
+  messageDesc(file_tessera_v1_svid, 18);
 
 /**
  * @generated from service tessera.v1.SvidService

@@ -114,6 +114,14 @@ export declare type Entry = Message<"tessera.v1.Entry"> & {
    * @generated from field: string condition = 15;
    */
   condition: string;
+
+  /**
+   * Attribute paths disclosed in the workload's signed identity document
+   * (docs/identity-document.md), e.g. "image.digest", "posture"; empty = none.
+   *
+   * @generated from field: repeated string disclose = 16;
+   */
+  disclose: string[];
 };
 
 /**

@@ -2,7 +2,7 @@
 // application, signed with placeholder keys the proxy does not know, so nothing in it is
 // verified — only its shape, which the re-signed request keeps (scope, signed headers).
 import { InvalidArgumentError } from '../../../core/errors.ts';
-import { ALGORITHM, scopeString, type SigV4Scope } from './signing.ts';
+import { ALGORITHM, scopeString, type SigV4Scope } from '../../../crypto/aws-sigv4/signing.ts';
 
 export interface SigV4Authorization {
   readonly accessKeyId: string;

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { InvalidArgumentError } from '../../../core/errors.ts';
-import { chunkStringToSign, hmacHex, type SigV4Scope } from './signing.ts';
+import { chunkStringToSign, hmacHex, type SigV4Scope } from '../../../crypto/aws-sigv4/signing.ts';
 
 export interface ChunkSigning {
   readonly key: Buffer;

@@ -12,8 +12,13 @@ import type { Clock } from '../../../core/clock.ts';
 import { InvalidArgumentError } from '../../../core/errors.ts';
 import { formatAuthorization, parseAuthorization } from './authorization.ts';
 import { ChunkResigner } from './aws-chunked.ts';
-import { canonicalRequest, type HeaderValue } from './canonical.ts';
-import { hmacHex, requestStringToSign, sha256Hex, signingKey } from './signing.ts';
+import { canonicalRequest, type HeaderValue } from '../../../crypto/aws-sigv4/canonical.ts';
+import {
+  hmacHex,
+  requestStringToSign,
+  sha256Hex,
+  signingKey,
+} from '../../../crypto/aws-sigv4/signing.ts';
 
 export interface SigV4Head {
   readonly method: string;

@@ -5,7 +5,7 @@
 // reported by Code and Message, naming the endpoint — never the web identity token.
 import { UnavailableError } from '../../../core/errors.ts';
 import { cleanText, postUpstream } from '../shared/upstream-http.ts';
-import { type XmlElement, childAt, parseXml, textAt } from './query-xml.ts';
+import { type XmlElement, childAt, parseXml, textAt } from '../../shared/query-xml.ts';
 
 export interface AssumeRoleRequest {
   /** The STS endpoint as configured (`https://sts.amazonaws.com`, a regional one, a stand-in). */

@@ -1,16 +1,24 @@
 // aws_iid: both halves and their config. Server: `node_attestors.aws_iid` with the allowed
 // `account_ids`, `allow_reattestation` and optionally `ca_certificates_file` (PEM certificates
 // that replace AWS's published ones). Agent: `aws_iid: { endpoint }` (IMDS, default
-// http://169.254.169.254).
+// http://169.254.169.254). Optionally `ec2_api` (docs/node-attestors.md): DescribeInstances with
+// the server's AWS credentials from the environment, for tag, security group and instance
+// profile selectors.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { allowReattestationSetting, metadataEndpointSetting } from '../cloud-config.ts';
 import { metadataEndpoint } from '../metadata-http.ts';
-import type { NodeAttestorPlugin } from '../node-attestor.ts';
+import type { NodeAttestorPlugin, NodeAttestorServerDeps } from '../node-attestor.ts';
+import { endpointUrl } from '../../credential-providers/shared/endpoint-url.ts';
 import { awsIidAgent } from './agent.ts';
 import { AWS_PKCS7_CERTIFICATES } from './aws-certificates.ts';
 import { trustedCertificate } from './pkcs7.ts';
-import { AWS_IID_TYPE, type AwsTrustedCertificate, createAwsIidAttestor } from './server.ts';
+import {
+  AWS_IID_TYPE,
+  type AwsTrustedCertificate,
+  type Ec2ApiOptions,
+  createAwsIidAttestor,
+} from './server.ts';
 
 const serverSchema = z.strictObject({
   /** AWS accounts whose instances may attest (12 digits each). */
@@ -21,6 +29,17 @@ const serverSchema = z.strictObject({
   allow_reattestation: allowReattestationSetting,
   /** PEM file of the certificates that replace AWS's published PKCS#7 certificates. */
   ca_certificates_file: z.string().default(''),
+  /** Tags, security groups and instance profile through the EC2 API (DescribeInstances). */
+  ec2_api: z
+    .strictObject({
+      /** "" = https://ec2.<region>.amazonaws.com (the document's region); a VPC endpoint, a stand-in. */
+      endpoint: z.union([z.literal(''), endpointUrl]).default(''),
+      /** `aws_iid:tag:<key>:<value>` selectors. */
+      tags: z.boolean().default(true),
+      /** `aws_iid:instance_profile:<arn>` selector. */
+      instance_profile: z.boolean().default(true),
+    })
+    .optional(),
 });
 
 const agentSchema = z.strictObject({
@@ -42,6 +61,24 @@ function certificates(file: string): AwsTrustedCertificate[] {
   return pems.map((pem) => ({ ...trustedCertificate(pem), regions: null }));
 }
 
+function ec2Options(
+  c: NonNullable<z.output<typeof serverSchema>['ec2_api']>,
+  deps: NodeAttestorServerDeps,
+): Ec2ApiOptions {
+  if (!deps.awsCredentials)
+    throw new TypeError(
+      'aws_iid.ec2_api: the server has no AWS credentials: set AWS_ACCESS_KEY_ID and ' +
+        'AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones) in its environment',
+    );
+  return {
+    endpoint: c.endpoint,
+    tags: c.tags,
+    instanceProfile: c.instance_profile,
+    credentials: deps.awsCredentials,
+    fetch: deps.fetch ?? fetch,
+  };
+}
+
 export const awsIidPlugin: NodeAttestorPlugin<typeof serverSchema, typeof agentSchema> = {
   type: AWS_IID_TYPE,
   serverSchema,
@@ -51,6 +88,7 @@ export const awsIidPlugin: NodeAttestorPlugin<typeof serverSchema, typeof agentS
       accountIds: new Set(config.account_ids),
       allowReattestation: config.allow_reattestation,
       now: deps.now,
+      ...(config.ec2_api ? { ec2: ec2Options(config.ec2_api, deps) } : {}),
     }),
   agentSchema,
   createAgent: async (config) => awsIidAgent(metadataEndpoint(config.endpoint, 'aws_iid.endpoint')),

@@ -5,7 +5,9 @@
 // replayed: only the first agent to present it is believed, unless re-attestation is allowed.
 import { PermissionDeniedError } from '../../../core/errors.ts';
 import type { Selector } from '../../../core/selector.ts';
+import type { AwsSigningCredentials } from '../../../crypto/aws-sigv4/sign-request.ts';
 import type { NodeAttestor } from '../node-attestor.ts';
+import { describeInstance, type Ec2Instance } from './ec2-api.ts';
 import { type InstanceIdentity, parseAwsIidPayload, parseIdentityDocument } from './document.ts';
 import { type TrustedCertificate, verifyIidPkcs7 } from './pkcs7.ts';
 
@@ -21,6 +23,29 @@ export interface AwsIidServerOptions {
   readonly accountIds: ReadonlySet<string>;
   readonly allowReattestation: boolean;
   readonly now: () => number;
+  /** Tags, security groups and instance profile from the EC2 API; absent: not asked. */
+  readonly ec2?: Ec2ApiOptions;
+}
+
+export interface Ec2ApiOptions {
+  /** "" = https://ec2.<region>.amazonaws.com. */
+  readonly endpoint: string;
+  readonly tags: boolean;
+  readonly instanceProfile: boolean;
+  readonly credentials: AwsSigningCredentials;
+  readonly fetch: typeof fetch;
+}
+
+/** Selectors from the EC2 API's description of the instance (SPIRE's names where it has them). */
+export function ec2Selectors(i: Ec2Instance, o: Pick<Ec2ApiOptions, 'tags' | 'instanceProfile'>) {
+  const s = (value: string): Selector => ({ type: AWS_IID_TYPE, value });
+  return [
+    ...(o.tags ? i.tags.map((t) => s(`tag:${t.key}:${t.value}`)) : []),
+    ...i.securityGroups.flatMap((g) => [s(`sg:id:${g.id}`), s(`sg:name:${g.name}`)]),
+    ...(o.instanceProfile && i.instanceProfileArn !== ''
+      ? [s(`instance_profile:${i.instanceProfileArn}`)]
+      : []),
+  ];
 }
 
 export function awsIidSelectors(d: InstanceIdentity): Selector[] {
@@ -60,9 +85,25 @@ export function createAwsIidAttestor(o: AwsIidServerOptions): NodeAttestor {
         );
       if (!o.accountIds.has(id.accountId))
         throw new PermissionDeniedError(`aws_iid: account ${id.accountId} is not allowed`);
+      // Only for a verified document of an allowed account: the server's AWS credentials are
+      // never spent on an unverified claim.
+      const described = o.ec2
+        ? ec2Selectors(
+            await describeInstance({
+              endpoint: o.ec2.endpoint,
+              region: id.region,
+              accountId: id.accountId,
+              instanceId: id.instanceId,
+              credentials: o.ec2.credentials,
+              now: o.now(),
+              fetch: o.ec2.fetch,
+            }),
+            o.ec2,
+          )
+        : [];
       return {
         idSegments: [id.accountId, id.region, id.instanceId],
-        selectors: awsIidSelectors(id),
+        selectors: [...awsIidSelectors(id), ...described],
         canReattest: o.allowReattestation,
         trustOnFirstUse: !o.allowReattestation,
       };

@@ -1,12 +1,30 @@
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { SvidService as SvidApi } from '../../../../proto/gen/tessera/v1/svid_pb.js';
 import type { SvidService } from '../../svid/svid-service.ts';
+import type { IdentityDocumentService } from '../../svid/identity-document.ts';
 import { agentCaller, requestOf } from '../context-keys.ts';
 import { statusToWire } from '../../../wire/status.ts';
 import { secondsFromMs, ttlMsFromWire } from '../../../wire/time.ts';
 
-export function svidHandlers(svids: SvidService): Partial<ServiceImpl<typeof SvidApi>> {
+export function svidHandlers(
+  svids: SvidService,
+  documents: IdentityDocumentService,
+): Partial<ServiceImpl<typeof SvidApi>> {
   return {
+    async newIdentityDocument(req, ctx) {
+      const agent = agentCaller(ctx);
+      const doc = await documents.issue(requestOf(ctx), agent.node, {
+        entryId: req.entryId,
+        audience: req.audience,
+        selectors: req.selectors,
+        attributes: req.attributes,
+      });
+      return {
+        spiffeId: doc.spiffeId,
+        token: doc.token,
+        expiresAt: secondsFromMs(doc.expiresAt),
+      };
+    },
     async mintX509SVID(req, ctx) {
       const svid = await svids.mintX509(requestOf(ctx), {
         spiffeId: req.spiffeId,

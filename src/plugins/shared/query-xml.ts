@@ -1,7 +1,7 @@
-// The subset of XML the AWS Query protocol answers with: elements, text, the XML declaration,
+// The subset of XML the AWS Query protocols (STS, EC2) answer with: elements, text, the XML declaration,
 // comments, CDATA and the five predefined entities plus character references. Attributes (the
 // xmlns) are skipped, namespace prefixes dropped. Anything else — a DOCTYPE, an entity
-// declaration, a mismatched or unclosed tag — is not STS speaking, and is refused. Untrusted
+// declaration, a mismatched or unclosed tag — is not AWS speaking, and is refused. Untrusted
 // input: the caller bounds its size; depth and element count are bounded here.
 
 export interface XmlElement {

@@ -5,7 +5,7 @@
 //     ".." segments resolved) and percent-encoded once more;
 //   - query: parameters percent-decoded, re-encoded (RFC 3986 unreserved kept), sorted;
 //   - headers: the signed ones only, values trimmed with inner runs of spaces folded.
-import { InvalidArgumentError } from '../../../core/errors.ts';
+import { InvalidArgumentError } from '../../core/errors.ts';
 
 /** Services whose SDK clients sign the path as sent (no second encoding, no normalisation). */
 const AS_SENT_PATH_SERVICES = new Set(['s3', 's3-object-lambda', 's3-outposts', 's3express']);

@@ -1,0 +1,130 @@
+// Black-box: aws_iid with `ec2_api` — a real server (its AWS credentials in the standard
+// environment variables) and agents attesting through an IMDSv2 stand-in; the server asks a local
+// EC2 API stand-in (SigV4 verified with the AWS SDK's signer) for the instance's tags, security
+// groups and instance profile. The node gets those selectors; an EC2 API error refuses the
+// attestation with EC2's words, audited, and records no node.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { adminClients, type AdminClients } from './helpers/admin.ts';
+import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
+import { type AwsSigner, identityDocument, makeAwsSigner, signIid } from './helpers/aws-iid.ts';
+import { type MetadataStandIn, awsImds } from './helpers/cloud-metadata.ts';
+import { type Ec2StandIn, ec2Error, startEc2StandIn } from './helpers/ec2-api.ts';
+import { waitFor } from './helpers/ports.ts';
+import { startServer, type ServerProcess } from './helpers/server-process.ts';
+
+const DEADLINE_MS = 60_000;
+const SLOW = { timeout: 5 * DEADLINE_MS };
+const CREDS = {
+  accessKeyId: 'AKIDEXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+  sessionToken: 'FQoGZXIvYXdzEXAMPLE//session',
+};
+const AGENT = 'spiffe://example.org/spire/agent/aws_iid/111122223333/us-west-2/i-1234567890abcdef0';
+const OTHER = 'i-0fedcba9876543210';
+
+describe('aws_iid with the EC2 API, black box', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-ec2-'));
+  let aws: AwsSigner;
+  let imds: MetadataStandIn;
+  let ec2: Ec2StandIn;
+  let server: ServerProcess;
+  let admin: AdminClients;
+  let evidence = { document: '', pkcs7: '' };
+  const agents: AgentProcess[] = [];
+
+  before(async () => {
+    aws = makeAwsSigner('aws');
+    const doc = identityDocument();
+    evidence = { document: doc, pkcs7: signIid(doc, [aws]) };
+    imds = await awsImds(() => evidence);
+    ec2 = await startEc2StandIn(CREDS, {
+      ownerId: '111122223333',
+      instanceId: 'i-1234567890abcdef0',
+      tags: [['env', 'prod']],
+      groups: [['sg-0123456789abcdef0', 'web']],
+      instanceProfileArn: 'arn:aws:iam::111122223333:instance-profile/payments-api',
+    });
+    server = await startServer({
+      env: {
+        AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey,
+        AWS_SESSION_TOKEN: CREDS.sessionToken,
+      },
+      config: {
+        node_attestors: {
+          aws_iid: {
+            account_ids: ['111122223333'],
+            ca_certificates_file: aws.certFile,
+            ec2_api: { endpoint: ec2.url },
+          },
+        },
+      },
+    });
+    admin = adminClients(server.adminSocket);
+  });
+
+  after(async () => {
+    for (const a of agents) await a.stop();
+    await server?.stop();
+    await imds?.close();
+    await ec2?.close();
+    for (const d of [dir, aws?.dir]) if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  async function awsAgent(name: string, ready = true) {
+    const file = path.join(dir, `${name}.yaml`);
+    writeFileSync(file, stringify({ aws_iid: { endpoint: imds.url } }));
+    const a = await startAgent(server, { args: ['--config', file], ready });
+    agents.push(a);
+    return a;
+  }
+
+  it('the node gets tag, security group and instance profile selectors', SLOW, async () => {
+    await awsAgent('tagged');
+    let selectors: string[] = [];
+    await waitFor(async () => {
+      const { agent } = await admin.agents
+        .getAgent({ spiffeId: AGENT })
+        .catch(() => ({ agent: undefined }));
+      selectors = (agent?.selectors ?? []).map((s) => `${s.type}:${s.value}`);
+      return selectors.length > 0;
+    }, DEADLINE_MS);
+    for (const want of [
+      'aws_iid:account:111122223333',
+      'aws_iid:tag:env:prod',
+      'aws_iid:sg:id:sg-0123456789abcdef0',
+      'aws_iid:sg:name:web',
+      'aws_iid:instance_profile:arn:aws:iam::111122223333:instance-profile/payments-api',
+    ])
+      assert.ok(selectors.includes(want), `${want} in ${selectors.join(' ')}`);
+    assert.equal(ec2.requests.length, 1);
+  });
+
+  it('an EC2 API error refuses the attestation, audited, no node recorded', SLOW, async () => {
+    const doc = identityDocument({ instanceId: OTHER });
+    evidence = { document: doc, pkcs7: signIid(doc, [aws]) };
+    ec2.answer = {
+      status: 403,
+      body: ec2Error('UnauthorizedOperation', 'You are not authorized to perform this operation.'),
+    };
+    const agent = await awsAgent('refused', false);
+    assert.notEqual(await agent.exited(), 0);
+    const want = `aws_iid: the EC2 API (${ec2.url}) refused DescribeInstances: UnauthorizedOperation (You are not authorized to perform this operation.) (HTTP 403)`;
+    assert.ok(agent.output().includes(want), agent.output());
+    const { records } = await admin.audit.listAuditRecords({ action: 'agent.attest', limit: 50 });
+    assert.ok(
+      records.some(
+        (r) => r.outcome === 'denied' && (r.details as { reason?: string })?.reason === want,
+      ),
+    );
+    const id = AGENT.replace('i-1234567890abcdef0', OTHER);
+    await assert.rejects(admin.agents.getAgent({ spiffeId: id }));
+    // The server's credentials are never in its log or audit.
+    assert.doesNotMatch(server.output(), /wJalrXUtnFEMI|FQoGZXIvYXdz/);
+  });
+});
