@@ -2,7 +2,8 @@
 //   1. the target checked (bounded, no dot segments) and within the server workload's prefix;
 //   2. one decision for this request: conn.credential({ method, path, host }) — a denial is 403
 //      naming the failed condition, the server away 503;
-//   3. the credential put where `present` says (presenters.ts), replacing the client's;
+//   3. the credential put where `present` says (presenters.ts), replacing the client's — or, for
+//      `aws-sigv4`, the request re-signed with the brokered AWS credentials (sigv4-forward.ts);
 //   4. sent upstream over this client connection's pool (keep-alive; TLS verified), body
 //      streamed with its length enforced (a body longer or shorter than declared is an error,
 //      never a second request on the upstream connection);
@@ -11,6 +12,7 @@
 import type { Http2ServerRequest } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { CredentialValue } from '../../../core/access.ts';
+import type { Clock } from '../../../core/clock.ts';
 import type { ProxyConnection } from '../proxy-connection.ts';
 import {
   answer,
@@ -32,6 +34,7 @@ import {
   type RequestBodyFraming,
 } from './request-head.ts';
 import { Scrubber } from './scrub.ts';
+import { resignForUpstream, type Resigned } from './sigv4-forward.ts';
 import { exchange } from './upstream-exchange.ts';
 import { upstreamIsTls, type UpstreamPool } from './upstream-pool.ts';
 
@@ -45,6 +48,7 @@ export async function forwardToServerWorkload(
   const w = conn.server;
   const target = req.url ?? '';
   let injected: Injected | null = null;
+  let resigned: Resigned | null = null;
   try {
     const { path } = checkTarget(target);
     if (!underPrefix(path, w.pathPrefix)) {
@@ -53,10 +57,24 @@ export async function forwardToServerWorkload(
       });
     }
     const released = await conn.credential({ method: req.method ?? 'GET', path, host: w.host });
-    if (w.present !== '') injected = injectedFor(conn, w.present, released.credential.value);
+    const value = released.credential.value;
+    if (w.present === 'aws-sigv4') {
+      resigned = await resignForUpstream(
+        req,
+        target,
+        hostHeader(w, upstreamIsTls(w)),
+        value,
+        CLOCK,
+      );
+    } else if (w.present !== '') injected = injectedFor(conn, w.present, value);
   } catch (e) {
     req.resume();
     return answer(res, answerOf(e, conn.log));
+  }
+  if (resigned !== null) {
+    const { headers, body, scrubber } = resigned;
+    const where = `${w.host}:${w.port}`;
+    return relay(req, res, { pool, where, path: target, headers, body, scrubber, log: conn.log });
   }
   const injection = injected?.injection ?? null;
   await relay(req, res, {
@@ -77,6 +95,8 @@ interface Injected {
 }
 
 const NO_SECRETS = new Scrubber([]);
+/** X-Amz-Date is checked against this (within 15 minutes, as AWS). */
+const CLOCK: Clock = { now: () => Date.now() };
 /**
  * The injection and scrubber last made on a client connection: the same credential comes back
  * request after request (the agent's cache), so they are made once per value, not per request.

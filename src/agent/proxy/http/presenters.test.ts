@@ -32,7 +32,7 @@ test('a presentation that cannot carry the credential is 502, naming why', () =>
     ['header:Content-Length', token('t'), /not an HTTP presentation/],
     ['query:a&b', token('t'), /not an HTTP presentation/],
     ['postgres-password', token('t'), /not an HTTP presentation/],
-    ['aws-sigv4', token('t'), /aws-sigv4: re-signing AWS requests is not available/],
+    ['aws-sigv4', token('t'), /aws-sigv4 re-signs the request: nothing to inject/],
     ['header:X', token('a\r\nb'), /cannot go in an HTTP header/],
   ];
   for (const [present, value, message] of cases) {

@@ -46,8 +46,9 @@ export function injectionFor(present: string, value: CredentialValue): Injection
     };
   }
   if (present === 'aws-sigv4') {
+    // Re-signed as a whole (sigv4-forward.ts), never a header or parameter put in.
     throw new HttpAnswer(502, {
-      error: 'present aws-sigv4: re-signing AWS requests is not available in this agent yet',
+      error: 'present aws-sigv4 re-signs the request: nothing to inject',
     });
   }
   const [kind, name = ''] = splitPresent(present);

@@ -9,6 +9,7 @@
 // never becomes the start of the next one. A bodiless GET, HEAD or OPTIONS whose reused
 // connection closed before any response byte (the server timed it out meanwhile) is sent once
 // more on a new connection.
+import { isTesseraError } from '../../../core/errors.ts';
 import type { ProxyLog } from '../proxy-connection.ts';
 import type { Readable } from 'node:stream';
 import { answer, HttpAnswer, writeHead, type ClientResponse } from './http-answer.ts';
@@ -142,7 +143,15 @@ class Run implements UpstreamUser, ResponseSink {
       if (body.kind === 'chunked') this.#conn?.socket.write(LAST_CHUNK);
       this.#bodySent = true;
     });
-    req.once('error', () => this.#fail(null));
+    // A body found malformed on the way (a re-signed aws-chunked body): 400 naming it, when the
+    // answer has not begun; else the response is cut.
+    req.once('error', (e: Error) =>
+      this.#fail(
+        isTesseraError(e) && e.code === 'invalid_argument'
+          ? new HttpAnswer(400, { error: e.message })
+          : null,
+      ),
+    );
   }
 
   // --- UpstreamUser: what the connection reports
