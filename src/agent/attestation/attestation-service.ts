@@ -12,6 +12,7 @@ import type { AttestedCaller, EntryMatcher, SelectorSource } from './caller.ts';
 import { identifyUnixPeer, releaseConnection, type ConnectionPeer } from './connection-peer.ts';
 import { checkPin, verifyPin, type ProcessPin } from './process-pin.ts';
 import type { Clock } from '../../core/clock.ts';
+import type { TcpEndpoint } from './proc-net-tcp.ts';
 import { identifyTcpPeer, type TcpPeerOptions } from './tcp-peer.ts';
 import type { AttributeSource } from './workload-attributes.ts';
 
@@ -92,9 +93,12 @@ export class AttestationService {
     return identifyUnixPeer(socket);
   }
 
-  /** A loopback TCP connection's peer (/proc/net/tcp{,6} → inode → pid), pinned. Never throws. */
-  identifyTcp(socket: Socket): Promise<ConnectionPeer> {
-    return identifyTcpPeer(socket, this.#tcp);
+  /**
+   * A loopback TCP connection's peer (/proc/net/tcp{,6} → inode → pid), pinned. Never throws.
+   * `dialled`: a REDIRECTed connection's original destination, from the kernel (tcp-peer.ts).
+   */
+  identifyTcp(socket: Socket, dialled?: TcpEndpoint): Promise<ConnectionPeer> {
+    return identifyTcpPeer(socket, this.#tcp, dialled);
   }
 
   /** Releases the connection's pin (its pidfd); every later attest of it fails. */

@@ -18,6 +18,15 @@
 //     opening its connections after the fork (as HTTP clients do) or with close-on-exec sockets.
 // As with Unix sockets, the identity is taken at accept: a holder that later passes the socket on
 // delegates its identity deliberately, which no transport can prevent.
+//
+// Redirected connections (the proxy's transparent way in, iptables nat REDIRECT): the client
+// dialled the server workload's address, and the kernel rewrote the destination to our loopback
+// listener. The client's own socket still reads (client address:port → dialled address:port), so
+// step 1 looks for that row, with the dialled address the kernel's NAT table gave the caller
+// (SO_ORIGINAL_DST, proxy/transparent/original-dst.ts — never the client's word). The client's
+// address need not be loopback (it is the source address the route to the destination chose),
+// but its row must be in this network namespace's table: a connection from anywhere else (another
+// namespace, another host) has none and is refused. Steps 2 and 3 are the same.
 import type { Socket } from 'node:net';
 import { readFileSync, readlinkSync } from 'node:fs';
 import type { ConnectionPeer } from './connection-peer.ts';
@@ -34,18 +43,23 @@ import { socketHolders, type SocketOwnerOptions } from './socket-owner.ts';
 
 export type TcpPeerOptions = SocketOwnerOptions;
 
-/** Identifies and pins the process on the other end. Never throws: failures are `ok: false`. */
+/**
+ * Identifies and pins the process on the other end. Never throws: failures are `ok: false`.
+ * `dialled`: for a REDIRECTed connection, its original destination (what the client's socket is
+ * connected to); absent, the connection must be loopback to our own address.
+ */
 export async function identifyTcpPeer(
   socket: Socket,
   o: TcpPeerOptions = {},
+  dialled?: TcpEndpoint,
 ): Promise<ConnectionPeer> {
   try {
     const client = endpoint(socket.remoteAddress, socket.remotePort, 'remote');
     const ours = endpoint(socket.localAddress, socket.localPort, 'local');
-    if (!isLoopback(client.address) || !isLoopback(ours.address)) {
+    if (!isLoopback(ours.address) || (dialled === undefined && !isLoopback(client.address))) {
       throw new Error(`not a loopback connection (from ${client.address})`);
     }
-    const row = clientRow(client, ours, o.procRoot ?? '/proc');
+    const row = clientRow(client, dialled ?? ours, o.procRoot ?? '/proc');
     if (row.inode === '0') throw new Error('the client socket has no owner (closed already?)');
     const holders = await socketHolders(row.inode, row.uid, o);
     const holder = holders[0];
@@ -69,7 +83,8 @@ function endpoint(address: string | undefined, port: number | undefined, which: 
 }
 
 /**
- * The client's row, from whichever table holds it: an IPv4 client of a dual-stack listener shows
+ * The client's row (local end `client`, remote end `ours`: the address it connected to), from
+ * whichever table holds it: an IPv4 client of a dual-stack listener shows
  * as ::ffff:a.b.c.d to us but sits in the IPv4 table; an IPv6 socket connected to a mapped
  * address sits in tcp6. Exactly one row in both tables together, else refused.
  */

@@ -1,7 +1,8 @@
 // ProxyConnections (proxy-connection.ts), once for every way in: server workloads by name and
 // address (from the server, agent/sync/server-workloads.ts), and for an accepted loopback client
 // a ProxyConnection — the caller attested through the one attestation path (loopback TCP peer →
-// process → selectors → entries), bound to one server workload, counted against the global and
+// process → selectors → entries; a redirected connection's peer is found by its original
+// destination, agent/attestation/tcp-peer.ts), bound to one server workload, counted against the global and
 // the per-caller (uid) connection limits, asking the agent's CredentialService for the decision
 // and the credential, and reaching only the server workload's host:port.
 import { connect, type Socket } from 'node:net';
@@ -19,6 +20,7 @@ import type { ReleasedCredential } from '../cache/credential-cache.ts';
 import type { CredentialService, ServedCredential } from '../credentials/credential-service.ts';
 import type { ServerWorkloadIndex } from '../sync/server-workloads.ts';
 import type { ProxyConnection, ProxyConnections, ProxyLog } from './proxy-connection.ts';
+import { originalDestination } from './transparent/original-dst.ts';
 
 /** A TCP connect to the server workload that has not completed by then fails. */
 export const UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
@@ -79,7 +81,7 @@ export class AgentProxyConnections implements ProxyConnections {
     server: ServerWorkload,
     wayIn: ProxyConnection['wayIn'],
   ): Promise<ProxyConnection> {
-    const tracked = this.#track(client);
+    const tracked = this.#track(client, wayIn);
     const signal = AbortSignal.any([this.#o.signal, closedSignal(client)]);
     let caller: AttestedCaller;
     try {
@@ -96,7 +98,7 @@ export class AgentProxyConnections implements ProxyConnections {
   }
 
   /** Counts the socket once (several open() on one keep-alive connection share it). */
-  #track(client: Socket): Tracked {
+  #track(client: Socket, wayIn: ProxyConnection['wayIn']): Tracked {
     const known = this.#sockets.get(client);
     if (known) return known;
     if (this.#sockets.size >= this.#o.maxConnections)
@@ -104,7 +106,7 @@ export class AgentProxyConnections implements ProxyConnections {
         `too many proxy connections (proxy.max_connections ${this.#o.maxConnections})`,
       );
     // Identified now, at accept: the process holding the client end now is the one pinned.
-    const tracked: Tracked = { peer: this.#o.attestation.identifyTcp(client), uid: null };
+    const tracked: Tracked = { peer: this.#identify(client, wayIn), uid: null };
     this.#sockets.set(client, tracked);
     client.once('close', () => {
       this.#sockets.delete(client);
@@ -116,6 +118,21 @@ export class AgentProxyConnections implements ProxyConnections {
       void tracked.peer.then((p) => this.#o.attestation.release(p));
     });
     return tracked;
+  }
+
+  /**
+   * A redirected connection's client socket is connected to where it was going (the original
+   * destination, from the kernel's NAT table), not to our listener: the lookup needs that.
+   */
+  #identify(client: Socket, wayIn: ProxyConnection['wayIn']): Promise<ConnectionPeer> {
+    if (wayIn !== 'transparent') return this.#o.attestation.identifyTcp(client);
+    let dialled;
+    try {
+      dialled = originalDestination(client);
+    } catch (e) {
+      return Promise.resolve({ ok: false, reason: (e as Error).message });
+    }
+    return this.#o.attestation.identifyTcp(client, dialled);
   }
 
   #countUid(tracked: Tracked, uid: number): void {

@@ -14,7 +14,9 @@ import {
 } from './proxy-connections.ts';
 import { startExplicitProxy, type ExplicitProxy } from './http/explicit-proxy.ts';
 import { ProxyCa } from './http/proxy-ca.ts';
+import { handlerFor } from './handlers.ts';
 import { startLocalListeners, type LocalListeners } from './local-listeners.ts';
+import { TransparentListener } from './transparent/transparent-listener.ts';
 
 export interface ProxyDeps {
   readonly config: AgentConfig['proxy'];
@@ -33,6 +35,7 @@ export interface RunningProxy {
   readonly connections: AgentProxyConnections;
   readonly listeners: LocalListeners | null;
   readonly explicit: ExplicitProxy | null;
+  readonly transparent: TransparentListener | null;
   close(): Promise<void>;
 }
 
@@ -52,9 +55,12 @@ export async function startProxy(d: ProxyDeps): Promise<RunningProxy> {
       ? await startLocalListeners({ listeners: d.config.listeners, connections, log: d.log })
       : null;
   let explicit: ExplicitProxy | null = null;
+  let transparent: { listener: TransparentListener; close(): Promise<void> } | null = null;
   try {
     explicit = await startExplicit(d, connections);
+    transparent = await startTransparent(d, connections);
   } catch (e) {
+    await explicit?.close();
     await listeners?.close();
     throw e;
   }
@@ -62,9 +68,63 @@ export async function startProxy(d: ProxyDeps): Promise<RunningProxy> {
     connections,
     listeners,
     explicit,
+    transparent: transparent?.listener ?? null,
     async close() {
+      await transparent?.close();
       await explicit?.close();
       await listeners?.close();
+    },
+  };
+}
+
+/**
+ * The transparent listener, when `proxy.transparent_listen` is set: the port iptables REDIRECTs
+ * the selected workloads' connections to (`tessera agent proxy rules`), on 127.0.0.1 and, with
+ * proxy.transparent.ipv6, on ::1 too (the same port, as the printed rules say).
+ */
+async function startTransparent(
+  d: ProxyDeps,
+  connections: AgentProxyConnections,
+): Promise<{ listener: TransparentListener; close(): Promise<void> } | null> {
+  const listen = d.config.transparent_listen;
+  if (listen === '') return null;
+  const first = parseLoopbackListen(listen);
+  const addresses = [first];
+  if (d.config.transparent.ipv6 && !first.host.includes(':')) {
+    addresses.push({ host: '::1', port: first.port });
+  }
+  let listener: TransparentListener;
+  try {
+    listener = await TransparentListener.create({
+      listen: addresses,
+      connections,
+      handlerFor: (server) => handlerFor(server.protocol),
+      passthrough: d.config.passthrough,
+      log: d.log,
+      maxConnections: d.config.max_connections,
+    });
+  } catch (e) {
+    throw new FailedPreconditionError(
+      `transparent listener ${listen} (config proxy.transparent_listen): cannot listen: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  const stop = new AbortController();
+  const stopped = listener.run(AbortSignal.any([stop.signal, d.signal]));
+  d.log.info(
+    {
+      listen: addresses.map(
+        (a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${listener.port}`,
+      ),
+      passthrough: d.config.passthrough,
+    },
+    'transparent listener ready',
+  );
+  return {
+    listener,
+    close: () => {
+      stop.abort();
+      return stopped;
     },
   };
 }

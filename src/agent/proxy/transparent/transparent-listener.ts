@@ -43,7 +43,9 @@ export class TransparentListener {
     let port = o.listen[0]?.port ?? 0;
     try {
       for (const a of o.listen) {
-        const server = createServer({ pauseOnConnect: true }, (s) => listener.#accept(s));
+        const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) =>
+          listener.#accept(s),
+        );
         server.maxConnections = o.maxConnections;
         servers.push(server);
         await new Promise<void>((resolve, reject) => {
