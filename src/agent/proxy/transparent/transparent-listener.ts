@@ -43,9 +43,9 @@ export class TransparentListener {
     let port = o.listen[0]?.port ?? 0;
     try {
       for (const a of o.listen) {
-        const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) =>
-          listener.#accept(s),
-        );
+        // Not paused at accept: bytes wait in the socket until the handler reads them (a paused
+        // socket would ignore a handler's 'data' listener). Half-open, as the other ways in.
+        const server = createServer({ allowHalfOpen: true }, (s) => listener.#accept(s));
         server.maxConnections = o.maxConnections;
         servers.push(server);
         await new Promise<void>((resolve, reject) => {
