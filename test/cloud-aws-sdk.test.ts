@@ -1,11 +1,12 @@
 // The AWS SDK for JavaScript v3, unmodified, through its default credential chain with only
-// environment variables set (from `tessera cloud env`), against a real server and agent: IMDSv2,
-// container credentials and a web-identity token file. The AWS STS stand-in trusts Tessera only
-// through its OIDC discovery document and JWKS; it issues 20-second credentials, so the SDK
-// (which drops credentials 5 minutes before expiry) fetches new ones on every call. Two workloads
-// of different uids on one agent get different identities; removing the policy refuses them.
+// environment variables set (from `tessera cloud env`, run as the workload's uid), against a real
+// server and agent: IMDSv2, container credentials, a web-identity token file, and a profile's
+// `credential_process` (`tessera cloud aws credential-process`). The AWS STS stand-in trusts
+// Tessera only through its OIDC discovery document and JWKS (reached through a TCP proxy the test
+// can cut); it issues 20-second credentials, so the SDK (which drops credentials 5 minutes before
+// expiry) fetches new ones on every call. Two workloads of different uids on one agent get
+// different identities; removing the policy refuses them.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -26,8 +27,10 @@ import {
 import { adminClients, entry } from './helpers/admin.ts';
 import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
 import { runCli } from './helpers/cli-process.ts';
+import { cloudEnvAs, runAs } from './helpers/cloud-workload.ts';
 import { freePort, waitFor } from './helpers/ports.ts';
-import { CLI, startServer, type ServerProcess } from './helpers/server-process.ts';
+import { REPO, startServer, type ServerProcess } from './helpers/server-process.ts';
+import { TcpProxy } from './helpers/tcp-proxy.ts';
 
 const UID_A = 1530;
 const UID_B = 1531;
@@ -37,30 +40,6 @@ const ROLE = 'arn:aws:iam::123456789012:role/app-reader';
 const CHILD = path.join(import.meta.dirname, 'helpers/aws-sdk-child.ts');
 const root = process.getuid?.() === 0;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runAs(uid: number, args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, args, {
-      uid,
-      gid: uid,
-      env: { PATH: process.env['PATH'] ?? '', HOME: '/tmp', AWS_REGION: 'us-east-1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 120_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.once('error', reject);
-    p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 interface Creds {
   accessKeyId: string;
   sessionToken: string;
@@ -69,7 +48,7 @@ interface Creds {
 type SdkAnswer = { first?: Creds; second?: Creds; error?: string };
 
 async function sdk(uid: number, env: Record<string, string>, mode = 'once'): Promise<SdkAnswer> {
-  const r = await runAs(uid, [CHILD, mode], env);
+  const r = await runAs(uid, [CHILD, mode], { AWS_REGION: 'us-east-1', ...env });
   try {
     return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as SdkAnswer;
   } catch {
@@ -77,14 +56,8 @@ async function sdk(uid: number, env: Record<string, string>, mode = 'once'): Pro
   }
 }
 
-/** `tessera cloud env ... --output json` as `uid`: the variables it prints. */
-async function cloudEnv(uid: number, args: string[]): Promise<Record<string, string>> {
-  const r = await runAs(uid, [CLI, 'cloud', 'env', '--cloud', 'aws', '--output', 'json', ...args], {
-    TESSERA_LOG_LEVEL: 'silent',
-  });
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as Record<string, string>;
-}
+/** `tessera cloud env --cloud aws ... --output json` as `uid`: the variables it prints. */
+const cloudEnv = (uid: number, args: string[]) => cloudEnvAs(uid, 'aws', args);
 
 function request(
   port: number,
@@ -111,6 +84,7 @@ describe(
     let server: ServerProcess;
     let agent: AgentProcess;
     let sts: AwsStsStandIn;
+    let jwks: TcpProxy;
     let dir: string;
     let tokens: string;
     let agentConfig: string;
@@ -139,9 +113,13 @@ describe(
       chmodSync(dir, 0o755); // the workloads read the agent config (cloud env) and their token files
       tokens = path.join(dir, 'tokens');
       const publicPort = await freePort();
-      const issuer = `http://127.0.0.1:${publicPort}`;
+      jwks = await new TcpProxy(publicPort).start();
+      const issuer = `http://127.0.0.1:${jwks.port}`;
       server = await startServer({
-        config: { public_listen: `127.0.0.1:${publicPort}`, jwt: { key_type: 'rsa-2048' } },
+        config: {
+          public_listen: `127.0.0.1:${publicPort}`,
+          jwt: { key_type: 'rsa-2048', issuer },
+        },
       });
       // 20-second credentials: the role's 900 s minimum session, issued on a clock 880 s behind.
       sts = await startAwsStsStandIn(
@@ -203,6 +181,7 @@ describe(
       await agent?.stop();
       await server?.stop();
       await sts?.close();
+      await jwks?.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
@@ -248,7 +227,7 @@ describe(
       );
     });
 
-    it('web identity: the agent keeps the JWT-SVID file fresh, the SDK calls STS itself', async () => {
+    it('web identity: the agent keeps the JWT-SVID file fresh, the SDK calls STS itself and refreshes', async () => {
       const file = `${tokens}/a/web-identity.jwt`;
       await waitFor(() => existsSync(file), 60_000);
       const jwt = readFileSync(file, 'utf8');
@@ -256,8 +235,29 @@ describe(
       assert.equal(statSync(file).uid, UID_A);
       const env = await cloudEnv(UID_A, ['--agent-config', agentConfig, '--role-arn', ROLE]);
       assert.deepEqual(env, { AWS_WEB_IDENTITY_TOKEN_FILE: file, AWS_ROLE_ARN: ROLE });
-      const a = await sdk(UID_A, { ...env, AWS_ENDPOINT_URL_STS: sts.url });
+      const a = await sdk(UID_A, { ...env, AWS_ENDPOINT_URL_STS: sts.url }, 'refresh');
       assert.equal(issued(a.first?.accessKeyId)?.subject, A, JSON.stringify(a));
+      assert.equal(issued(a.second?.accessKeyId)?.subject, A);
+      assert.notEqual(a.second?.accessKeyId, a.first?.accessKeyId, 'refreshed');
+    });
+
+    it('credential_process: a profile running `tessera cloud aws credential-process`', async () => {
+      const profile = path.join(dir, 'aws-config');
+      writeFileSync(
+        profile,
+        [
+          '[profile orders]',
+          `credential_process = ${REPO}/bin/tessera cloud aws credential-process --role s3 --workload-socket ${agent.socketPath}`,
+          '',
+        ].join('\n'),
+      );
+      const env = { AWS_CONFIG_FILE: profile, AWS_PROFILE: 'orders' };
+      const a = await until(UID_A, env, (x) => x.second !== undefined, 'refresh');
+      assert.equal(issued(a.first?.accessKeyId)?.subject, A, JSON.stringify(a));
+      assert.equal(issued(a.second?.accessKeyId)?.subject, A);
+      assert.notEqual(a.second?.accessKeyId, a.first?.accessKeyId, 'refreshed');
+      const b = await sdk(UID_B, env);
+      assert.equal(issued(b.first?.accessKeyId)?.subject, B, JSON.stringify(b));
     });
 
     it('bad IMDS requests get the status codes EC2 gives', async () => {
@@ -315,12 +315,45 @@ describe(
       }
     });
 
-    it('removing the policy refuses the SDK', async () => {
+    it("STS cannot fetch Tessera's JWKS: the SDK gets an error, the agent logs why", async () => {
+      const env = await cloudEnv(UID_B, ['--agent-config', agentConfig, '--server-workload', 's3']);
+      jwks.cut();
+      try {
+        // Until B's cached 20-second credentials are gone, they are still served.
+        const b = await until(UID_B, env, (x) => x.error !== undefined);
+        assert.match(b.error ?? '', /Could not load credentials/);
+      } finally {
+        jwks.restore();
+      }
+      assert.match(
+        agent.output(),
+        /credentials request refused: .*IDPCommunicationError \(Couldn't retrieve verification key from your identity provider\)/,
+      );
+    });
+
+    it('removing the policy refuses the SDK on every path', async () => {
+      const imds = await cloudEnv(UID_A, ['--agent-config', agentConfig]);
+      const container = await cloudEnv(UID_A, [
+        ...['--agent-config', agentConfig, '--server-workload', 's3'],
+      ]);
+      const profile = path.join(dir, 'aws-config');
       await admin('access-policy', 'delete', 'apps-s3');
-      const env = await cloudEnv(UID_A, ['--agent-config', agentConfig]);
-      const a = await until(UID_A, env, (x) => x.error !== undefined);
-      assert.match(a.error ?? '', /CredentialsProviderError|Could not load credentials/);
+      const [i, c, p] = await Promise.all([
+        until(UID_A, imds, (x) => x.error !== undefined),
+        until(UID_A, container, (x) => x.error !== undefined),
+        until(
+          UID_A,
+          { AWS_CONFIG_FILE: profile, AWS_PROFILE: 'orders' },
+          (x) => x.error !== undefined,
+        ),
+      ]);
+      for (const x of [i, c]) {
+        assert.match(x.error ?? '', /CredentialsProviderError|Could not load credentials/);
+      }
+      // The chain reports the profile's failure (the CLI's denial on its stderr) or gives up.
+      assert.match(p.error ?? '', /denied|Could not load credentials/);
       assert.match(agent.output(), /granted no server workload of protocol aws/);
+      assert.match(agent.output(), /credentials request refused: .*denied/);
     });
   },
 );
