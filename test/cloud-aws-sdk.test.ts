@@ -36,6 +36,9 @@ const UID_A = 1530;
 const UID_B = 1531;
 const A = 'spiffe://example.org/app/orders';
 const B = 'spiffe://example.org/app/billing';
+/** A workload the failure cases use first: nothing of it is cached anywhere. */
+const UID_C = 1532;
+const C = 'spiffe://example.org/app/shipping';
 const ROLE = 'arn:aws:iam::123456789012:role/app-reader';
 const CHILD = path.join(import.meta.dirname, 'helpers/aws-sdk-child.ts');
 const root = process.getuid?.() === 0;
@@ -84,6 +87,8 @@ describe(
     let server: ServerProcess;
     let agent: AgentProcess;
     let sts: AwsStsStandIn;
+    /** The STS the SDK calls itself (web identity): 20-second credentials for its default hour. */
+    let webSts: AwsStsStandIn;
     let jwks: TcpProxy;
     let dir: string;
     let tokens: string;
@@ -106,7 +111,8 @@ describe(
       );
       return a;
     }
-    const issued = (key: string | undefined) => sts.issued.find((c) => c.accessKeyId === key);
+    const issued = (key: string | undefined) =>
+      [...sts.issued, ...(webSts?.issued ?? [])].find((c) => c.accessKeyId === key);
 
     before(async () => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-cloud-aws-'));
@@ -131,6 +137,15 @@ describe(
         },
         () => Date.now() - 880_000,
       );
+      webSts = await startAwsStsStandIn(
+        {
+          arn: ROLE,
+          issuer,
+          audience: 'sts.amazonaws.com',
+          subjects: ['spiffe://example.org/app/*'],
+        },
+        () => Date.now() - 3_580_000,
+      );
       cloudPort = await freePort();
       agentConfig = path.join(dir, 'agent.yaml');
       writeFileSync(
@@ -153,6 +168,7 @@ describe(
         entries: [
           entry(A, token.agentSpiffeId, [`unix:uid:${UID_A}`]),
           entry(B, token.agentSpiffeId, [`unix:uid:${UID_B}`]),
+          entry(C, token.agentSpiffeId, [`unix:uid:${UID_C}`]),
         ],
       });
       await admin('server-workload', 'create', '--name', 's3', '--protocol', 'aws');
@@ -181,153 +197,165 @@ describe(
       await agent?.stop();
       await server?.stop();
       await sts?.close();
+      await webSts?.close();
       await jwks?.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    it('IMDSv2: two uids get credentials of their own identities, refreshed before expiry', async () => {
-      const env = await cloudEnv(UID_A, ['--agent-config', agentConfig]);
-      assert.deepEqual(env, {
-        AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${cloudPort}`,
-        AWS_EC2_METADATA_V1_DISABLED: 'true',
+    // Independent of each other (each waits for the provider to renew a 20-second credential):
+    // run together.
+    describe('every path', { concurrency: true }, () => {
+      it('IMDSv2: two uids get credentials of their own identities, refreshed before expiry', async () => {
+        const env = await cloudEnv(UID_A, ['--agent-config', agentConfig]);
+        assert.deepEqual(env, {
+          AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${cloudPort}`,
+          AWS_EC2_METADATA_V1_DISABLED: 'true',
+        });
+        const a = await until(UID_A, env, (x) => x.second !== undefined, 'refresh');
+        assert.equal(issued(a.first?.accessKeyId)?.subject, A);
+        assert.equal(issued(a.first?.accessKeyId)?.sessionToken, a.first?.sessionToken);
+        assert.equal(issued(a.second?.accessKeyId)?.subject, A);
+        assert.notEqual(a.second?.accessKeyId, a.first?.accessKeyId, 'refreshed');
+        assert.ok(Date.parse(a.second?.expiration ?? '') > Date.parse(a.first?.expiration ?? ''));
+        const b = await until(UID_B, env, (x) => x.first !== undefined);
+        assert.equal(issued(b.first?.accessKeyId)?.subject, B);
+        assert.equal(issued(b.first?.accessKeyId)?.sessionName, 'example.org+app+billing');
       });
-      const a = await until(UID_A, env, (x) => x.second !== undefined, 'refresh');
-      assert.equal(issued(a.first?.accessKeyId)?.subject, A);
-      assert.equal(issued(a.first?.accessKeyId)?.sessionToken, a.first?.sessionToken);
-      assert.equal(issued(a.second?.accessKeyId)?.subject, A);
-      assert.notEqual(a.second?.accessKeyId, a.first?.accessKeyId, 'refreshed');
-      assert.ok(Date.parse(a.second?.expiration ?? '') > Date.parse(a.first?.expiration ?? ''));
-      const b = await until(UID_B, env, (x) => x.first !== undefined);
-      assert.equal(issued(b.first?.accessKeyId)?.subject, B);
-      assert.equal(issued(b.first?.accessKeyId)?.sessionName, 'example.org+app+billing');
-    });
 
-    it('container credentials: the token file of the caller uid, the server workload in the URL', async () => {
-      const env = await cloudEnv(UID_A, ['--agent-config', agentConfig, '--server-workload', 's3']);
-      assert.equal(
-        env['AWS_CONTAINER_CREDENTIALS_FULL_URI'],
-        `http://127.0.0.1:${cloudPort}/aws/container-credentials/s3`,
-      );
-      const file = env['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE'] ?? '';
-      assert.equal(file, `${tokens}/a/container-token`);
-      const st = statSync(file);
-      assert.equal(st.uid, UID_A);
-      assert.equal(st.mode & 0o777, 0o600);
-      const a = await until(UID_A, env, (x) => x.second !== undefined, 'refresh');
-      assert.equal(issued(a.first?.accessKeyId)?.subject, A);
-      assert.notEqual(a.second?.accessKeyId, a.first?.accessKeyId);
-      // B cannot read A's token file; with its content (another uid's token) it is refused.
-      const stolen = path.join(dir, 'stolen-token');
-      writeFileSync(stolen, readFileSync(file), { mode: 0o644 });
-      const b = await sdk(UID_B, { ...env, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: stolen });
-      assert.match(b.error ?? '', /Could not load credentials/);
-      assert.match(
-        agent.output(),
-        new RegExp(`request refused: the Authorization token is not the one of uid ${UID_B}`),
-      );
-    });
+      it('container credentials: the token file of the caller uid, the server workload in the URL', async () => {
+        const env = await cloudEnv(UID_A, [
+          '--agent-config',
+          agentConfig,
+          '--server-workload',
+          's3',
+        ]);
+        assert.equal(
+          env['AWS_CONTAINER_CREDENTIALS_FULL_URI'],
+          `http://127.0.0.1:${cloudPort}/aws/container-credentials/s3`,
+        );
+        const file = env['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE'] ?? '';
+        assert.equal(file, `${tokens}/a/container-token`);
+        const st = statSync(file);
+        assert.equal(st.uid, UID_A);
+        assert.equal(st.mode & 0o777, 0o600);
+        const a = await until(UID_A, env, (x) => x.second !== undefined, 'refresh');
+        assert.equal(issued(a.first?.accessKeyId)?.subject, A);
+        assert.notEqual(a.second?.accessKeyId, a.first?.accessKeyId);
+        // B cannot read A's token file; with its content (another uid's token) it is refused.
+        const stolen = path.join(dir, 'stolen-token');
+        writeFileSync(stolen, readFileSync(file), { mode: 0o644 });
+        const b = await sdk(UID_B, { ...env, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: stolen });
+        assert.match(b.error ?? '', /Could not load credentials/);
+        assert.match(
+          agent.output(),
+          new RegExp(`request refused: the Authorization token is not the one of uid ${UID_B}`),
+        );
+      });
 
-    it('web identity: the agent keeps the JWT-SVID file fresh, the SDK calls STS itself and refreshes', async () => {
-      const file = `${tokens}/a/web-identity.jwt`;
-      await waitFor(() => existsSync(file), 60_000);
-      const jwt = readFileSync(file, 'utf8');
-      assert.match(jwt, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'the JWT exactly, no newline');
-      assert.equal(statSync(file).uid, UID_A);
-      const env = await cloudEnv(UID_A, ['--agent-config', agentConfig, '--role-arn', ROLE]);
-      assert.deepEqual(env, { AWS_WEB_IDENTITY_TOKEN_FILE: file, AWS_ROLE_ARN: ROLE });
-      const a = await sdk(UID_A, { ...env, AWS_ENDPOINT_URL_STS: sts.url }, 'refresh');
-      assert.equal(issued(a.first?.accessKeyId)?.subject, A, JSON.stringify(a));
-      assert.equal(issued(a.second?.accessKeyId)?.subject, A);
-      assert.notEqual(a.second?.accessKeyId, a.first?.accessKeyId, 'refreshed');
-    });
+      it('web identity: the agent keeps the JWT-SVID file fresh, the SDK calls STS itself and refreshes', async () => {
+        const file = `${tokens}/a/web-identity.jwt`;
+        await waitFor(() => existsSync(file), 60_000);
+        const jwt = readFileSync(file, 'utf8');
+        assert.match(jwt, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'the JWT exactly, no newline');
+        assert.equal(statSync(file).uid, UID_A);
+        const env = await cloudEnv(UID_A, ['--agent-config', agentConfig, '--role-arn', ROLE]);
+        assert.deepEqual(env, { AWS_WEB_IDENTITY_TOKEN_FILE: file, AWS_ROLE_ARN: ROLE });
+        const a = await sdk(UID_A, { ...env, AWS_ENDPOINT_URL_STS: webSts.url }, 'refresh');
+        assert.equal(issued(a.first?.accessKeyId)?.subject, A, JSON.stringify(a));
+        assert.equal(issued(a.second?.accessKeyId)?.subject, A);
+        assert.notEqual(a.second?.accessKeyId, a.first?.accessKeyId, 'refreshed');
+      });
 
-    it('credential_process: a profile running `tessera cloud aws credential-process`', async () => {
-      const profile = path.join(dir, 'aws-config');
-      writeFileSync(
-        profile,
-        [
-          '[profile orders]',
-          `credential_process = ${REPO}/bin/tessera cloud aws credential-process --role s3 --workload-socket ${agent.socketPath}`,
-          '',
-        ].join('\n'),
-      );
-      const env = { AWS_CONFIG_FILE: profile, AWS_PROFILE: 'orders' };
-      const a = await until(UID_A, env, (x) => x.second !== undefined, 'refresh');
-      assert.equal(issued(a.first?.accessKeyId)?.subject, A, JSON.stringify(a));
-      assert.equal(issued(a.second?.accessKeyId)?.subject, A);
-      assert.notEqual(a.second?.accessKeyId, a.first?.accessKeyId, 'refreshed');
-      const b = await sdk(UID_B, env);
-      assert.equal(issued(b.first?.accessKeyId)?.subject, B, JSON.stringify(b));
-    });
+      it('credential_process: a profile running `tessera cloud aws credential-process`', async () => {
+        const profile = path.join(dir, 'aws-config');
+        writeFileSync(
+          profile,
+          [
+            '[profile orders]',
+            `credential_process = ${REPO}/bin/tessera cloud aws credential-process --role s3 --workload-socket ${agent.socketPath}`,
+            '',
+          ].join('\n'),
+        );
+        const env = { AWS_CONFIG_FILE: profile, AWS_PROFILE: 'orders' };
+        const a = await until(UID_A, env, (x) => x.second !== undefined, 'refresh');
+        assert.equal(issued(a.first?.accessKeyId)?.subject, A, JSON.stringify(a));
+        assert.equal(issued(a.second?.accessKeyId)?.subject, A);
+        assert.notEqual(a.second?.accessKeyId, a.first?.accessKeyId, 'refreshed');
+        const b = await sdk(UID_B, env);
+        assert.equal(issued(b.first?.accessKeyId)?.subject, B, JSON.stringify(b));
+      });
 
-    it('bad IMDS requests get the status codes EC2 gives', async () => {
-      const put = (h: Record<string, string>) => request(cloudPort, 'PUT', '/latest/api/token', h);
-      assert.equal((await put({})).status, 400);
-      assert.equal((await put({ 'x-aws-ec2-metadata-token-ttl-seconds': '0' })).status, 400);
-      assert.equal((await put({ 'x-aws-ec2-metadata-token-ttl-seconds': '21601' })).status, 400);
-      assert.equal(
-        (await put({ 'x-aws-ec2-metadata-token-ttl-seconds': '60', 'x-forwarded-for': '10.0.0.1' }))
-          .status,
-        403,
-      );
-      const creds = '/latest/meta-data/iam/security-credentials/';
-      assert.equal((await request(cloudPort, 'GET', creds, {})).status, 401);
-      assert.equal(
-        (await request(cloudPort, 'GET', creds, { 'x-aws-ec2-metadata-token': 'made-up' })).status,
-        401,
-      );
-      // A token is bound to the process that asked: another process presenting it is refused.
-      const mine = await put({ 'x-aws-ec2-metadata-token-ttl-seconds': '60' });
-      assert.equal(mine.status, 200);
-      const script = `const r = await fetch('http://127.0.0.1:${cloudPort}${creds}', { headers: { 'x-aws-ec2-metadata-token': ${JSON.stringify(mine.body)} } }); console.log(r.status);`;
-      const foreign = await runAs(UID_A, ['--input-type=module', '-e', script], {});
-      assert.equal(foreign.stdout.trim(), '401', foreign.stderr);
-      // Expired (TTL 1 s).
-      const short = await put({ 'x-aws-ec2-metadata-token-ttl-seconds': '1' });
-      await new Promise((r) => setTimeout(r, 1500));
-      assert.equal(
-        (await request(cloudPort, 'GET', creds, { 'x-aws-ec2-metadata-token': short.body })).status,
-        401,
-      );
-      // The agent's log lines arrive through a pipe, after the answers they explain.
-      await waitFor(() =>
-        /AWS IMDS request refused: the session token has expired/.test(agent.output()),
-      ).catch(() => assert.fail(`no "expired" line in the agent's log:\n${agent.output()}`));
-      assert.match(
-        agent.output(),
-        /AWS IMDS request refused: the session token was issued to another process/,
-      );
+      it('bad IMDS requests get the status codes EC2 gives', async () => {
+        const put = (h: Record<string, string>) =>
+          request(cloudPort, 'PUT', '/latest/api/token', h);
+        assert.equal((await put({})).status, 400);
+        assert.equal((await put({ 'x-aws-ec2-metadata-token-ttl-seconds': '0' })).status, 400);
+        assert.equal((await put({ 'x-aws-ec2-metadata-token-ttl-seconds': '21601' })).status, 400);
+        assert.equal(
+          (
+            await put({
+              'x-aws-ec2-metadata-token-ttl-seconds': '60',
+              'x-forwarded-for': '10.0.0.1',
+            })
+          ).status,
+          403,
+        );
+        const creds = '/latest/meta-data/iam/security-credentials/';
+        assert.equal((await request(cloudPort, 'GET', creds, {})).status, 401);
+        assert.equal(
+          (await request(cloudPort, 'GET', creds, { 'x-aws-ec2-metadata-token': 'made-up' }))
+            .status,
+          401,
+        );
+        // A token is bound to the process that asked: another process presenting it is refused.
+        const mine = await put({ 'x-aws-ec2-metadata-token-ttl-seconds': '60' });
+        assert.equal(mine.status, 200);
+        const script = `const r = await fetch('http://127.0.0.1:${cloudPort}${creds}', { headers: { 'x-aws-ec2-metadata-token': ${JSON.stringify(mine.body)} } }); console.log(r.status);`;
+        const foreign = await runAs(UID_A, ['--input-type=module', '-e', script], {});
+        assert.equal(foreign.stdout.trim(), '401', foreign.stderr);
+        // Expired (TTL 1 s).
+        const short = await put({ 'x-aws-ec2-metadata-token-ttl-seconds': '1' });
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal(
+          (await request(cloudPort, 'GET', creds, { 'x-aws-ec2-metadata-token': short.body }))
+            .status,
+          401,
+        );
+        assert.match(
+          agent.output(),
+          /AWS IMDS request refused: the session token was issued to another process/,
+        );
+        assert.match(agent.output(), /AWS IMDS request refused: the session token has expired/);
+      });
     });
 
     it('an STS answering garbage: the SDK gets an error, the agent logs why', async () => {
-      const env = await cloudEnv(UID_B, ['--agent-config', agentConfig, '--server-workload', 's3']);
+      const env = await cloudEnv(UID_C, ['--agent-config', agentConfig]);
       sts.misbehave = 'garbage';
       try {
-        const b = await until(UID_B, env, (x) => x.error !== undefined);
-        assert.match(b.error ?? '', /Could not load credentials/);
-        const line = agent
-          .output()
-          .split('\n')
-          .find((l) => l.includes('InternalError') && l.includes('credentials request refused'));
-        assert.match(line ?? '', /AWS STS .*the answer is not an AssumeRoleWithWebIdentity result/);
+        const c = await until(UID_C, env, (x) => x.error !== undefined);
+        assert.match(c.error ?? '', /Could not load credentials|CredentialsProviderError/);
       } finally {
         sts.misbehave = 'none';
       }
+      assert.match(
+        agent.output(),
+        /AWS IMDS request refused: AWS STS .*the answer is not an AssumeRoleWithWebIdentity result/,
+      );
     });
 
     it("STS cannot fetch Tessera's JWKS: the SDK gets an error, the agent logs why", async () => {
-      const env = await cloudEnv(UID_B, ['--agent-config', agentConfig, '--server-workload', 's3']);
+      const env = await cloudEnv(UID_C, ['--agent-config', agentConfig]);
       jwks.cut();
       try {
-        // Until B's cached 20-second credentials are gone, they are still served.
-        const b = await until(UID_B, env, (x) => x.error !== undefined);
-        assert.match(b.error ?? '', /Could not load credentials/);
+        const c = await until(UID_C, env, (x) => x.error !== undefined);
+        assert.match(c.error ?? '', /Could not load credentials|CredentialsProviderError/);
       } finally {
         jwks.restore();
       }
       assert.match(
         agent.output(),
-        /credentials request refused: .*IDPCommunicationError \(Couldn't retrieve verification key from your identity provider\)/,
+        /AWS IMDS request refused: .*IDPCommunicationError \(Couldn't retrieve verification key from your identity provider\)/,
       );
     });
 
