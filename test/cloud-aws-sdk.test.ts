@@ -321,11 +321,15 @@ describe(
             .status,
           401,
         );
-        assert.match(
-          agent.output(),
+        // The agent logs after answering: wait for the lines (bounded).
+        for (const line of [
           /AWS IMDS request refused: the session token was issued to another process/,
-        );
-        assert.match(agent.output(), /AWS IMDS request refused: the session token has expired/);
+          /AWS IMDS request refused: the session token has expired/,
+        ]) {
+          await waitFor(() => line.test(agent.output()), 10_000).catch(() =>
+            assert.match(agent.output(), line),
+          );
+        }
       });
     });
 
@@ -340,7 +344,7 @@ describe(
       }
       assert.match(
         agent.output(),
-        /AWS IMDS request refused: AWS STS .*the answer is not an AssumeRoleWithWebIdentity result/,
+        /AWS IMDS request refused: .*AWS STS .*the answer is not an AssumeRoleWithWebIdentity result/,
       );
     });
 
