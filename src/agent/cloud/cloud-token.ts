@@ -6,7 +6,8 @@ import { PermissionDeniedError, isTesseraError, type ErrorCode } from '../../cor
 import { CredentialDeniedError } from '../credentials/credential-service.ts';
 import type { CloudContext, CloudRequest } from './cloud-endpoint.ts';
 
-export type Failure = 'no-identity' | 'denied' | 'unavailable' | 'invalid';
+/** `none`: nothing to serve (no server workload for the default identity). */
+export type Failure = 'no-identity' | 'denied' | 'unavailable' | 'invalid' | 'none';
 
 export type Outcome<T> =
   | ({ readonly ok: true } & T)
@@ -44,6 +45,36 @@ export async function releaseToken(
   } catch (e) {
     return failed(e, ctx, { endpoint, server }, 'no credential served');
   }
+}
+
+/**
+ * The server workload behind a cloud's default identity when the agent config names none
+ * (`configKey`): the one server workload of `protocol` the server grants the caller now
+ * (ListGrantedServerWorkloads, the decision a release makes). None granted: `none`; several:
+ * `invalid`, naming them — picking one silently could hand the workload an identity it did not
+ * expect; it names one (GCE account, Azure `client_id`) or the agent config does.
+ */
+export async function grantedServerWorkload(
+  req: CloudRequest,
+  ctx: CloudContext,
+  endpoint: string,
+  protocol: string,
+  configKey: string,
+): Promise<Outcome<{ readonly server: string }>> {
+  let names: string[];
+  try {
+    names = await ctx.credentials.granted(await req.caller(), protocol, req.signal);
+  } catch (e) {
+    return failed(e, ctx, { endpoint, protocol }, 'no credential served');
+  }
+  const [only] = names;
+  if (names.length === 1 && only !== undefined) return { ok: true, server: only };
+  const message =
+    names.length === 0
+      ? `the caller is granted no server workload of protocol ${protocol} (and ${configKey} is not set)`
+      : `the caller is granted several server workloads of protocol ${protocol} (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', ...' : ''}): set ${configKey}, or name one`;
+  ctx.log.warn({ endpoint, protocol }, `no credential served: ${message}`);
+  return { ok: false, why: names.length === 0 ? 'none' : 'invalid', message };
 }
 
 /** A JWT-SVID of the caller for `audience` (its first identity's, as FetchJWTSVID gives). */

@@ -130,7 +130,10 @@ export const agentConfigSchema = z.strictObject({
       /** The GCE metadata server (src/agent/cloud/gcp/, docs/cloud-credentials.md). */
       gcp: z
         .strictObject({
-          /** The `--protocol gcp` server workload behind the `default` service account. */
+          /**
+           * The `--protocol gcp` server workload behind the `default` service account; "" = the
+           * one the caller is granted (ListGrantedServerWorkloads).
+           */
           server_workload: serverWorkloadName,
           /** What `project/project-id` answers ("" = 404, as for a key GCE does not have). */
           project_id: z
@@ -159,7 +162,10 @@ export const agentConfigSchema = z.strictObject({
       /** Azure IMDS and App Service managed identity (src/agent/cloud/azure/). */
       azure: z
         .strictObject({
-          /** The `--protocol azure` server workload behind the system-assigned identity. */
+          /**
+           * The `--protocol azure` server workload behind the system-assigned identity; "" =
+           * the one the caller is granted (ListGrantedServerWorkloads).
+           */
           server_workload: serverWorkloadName,
         })
         .prefault({}),

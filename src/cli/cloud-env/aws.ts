@@ -7,13 +7,14 @@
 //   - --role-arn ARN: web identity — AWS_WEB_IDENTITY_TOKEN_FILE (a JWT-SVID file the agent keeps
 //     fresh) and AWS_ROLE_ARN: the SDK calls STS itself.
 import { InvalidArgumentError } from '../../core/errors.ts';
-import { type CloudEnvBuilder, fileForUid } from './env-input.ts';
+import { agentBaseUrl } from './agent-address.ts';
+import { type CloudEnvBuilder, fileForUid, tokenFileFor } from './env-input.ts';
 
 export const AWS_CONTAINER_PATH = '/aws/container-credentials/';
 const ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 
 export const awsEnv: CloudEnvBuilder = (i) => {
-  const base = `http://${i.address}`;
+  const base = agentBaseUrl(i.address);
   const roleArn = i.options['roleArn'];
   if (roleArn !== undefined) {
     if (!ROLE_ARN.test(roleArn)) {
@@ -21,19 +22,11 @@ export const awsEnv: CloudEnvBuilder = (i) => {
         `--role-arn: "${roleArn.slice(0, 80)}" is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)`,
       );
     }
-    const file =
-      i.options['tokenFile'] ??
-      fileForUid(
-        i.tokenFiles,
-        i.uid,
-        'cloud.token_files entry with audience sts.amazonaws.com',
-        (f) => f.audience === 'sts.amazonaws.com',
-      ).path;
     return {
-      env: [
-        ['AWS_WEB_IDENTITY_TOKEN_FILE', file],
-        ['AWS_ROLE_ARN', roleArn],
-      ],
+      env: {
+        AWS_WEB_IDENTITY_TOKEN_FILE: tokenFileFor(i, 'sts.amazonaws.com'),
+        AWS_ROLE_ARN: roleArn,
+      },
     };
   }
   if (i.serverWorkload !== '') {
@@ -41,16 +34,13 @@ export const awsEnv: CloudEnvBuilder = (i) => {
       i.options['tokenFile'] ??
       fileForUid(i.awsContainerTokenFiles, i.uid, 'cloud.aws_container_token_files entry').path;
     return {
-      env: [
-        ['AWS_CONTAINER_CREDENTIALS_FULL_URI', `${base}${AWS_CONTAINER_PATH}${i.serverWorkload}`],
-        ['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', file],
-      ],
+      env: {
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: `${base}${AWS_CONTAINER_PATH}${i.serverWorkload}`,
+        AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: file,
+      },
     };
   }
   return {
-    env: [
-      ['AWS_EC2_METADATA_SERVICE_ENDPOINT', base],
-      ['AWS_EC2_METADATA_V1_DISABLED', 'true'],
-    ],
+    env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: base, AWS_EC2_METADATA_V1_DISABLED: 'true' },
   };
 };

@@ -10,13 +10,9 @@
 // DefaultAzureCredential sends as `client_id` (the agent serves that server workload).
 import { InvalidArgumentError, UnavailableError } from '../../core/errors.ts';
 import { NAME_PATTERN } from '../../core/access.ts';
-import {
-  agentBaseUrl,
-  asPairs,
-  tokenFileFor,
-  type CloudEnv,
-  type EnvInput,
-} from './agent-address.ts';
+import { agentBaseUrl } from './agent-address.ts';
+import { checkEndpointUrl } from './endpoint-url.ts';
+import { type CloudEnvInput, type CloudEnvOutput, tokenFileFor } from './env-input.ts';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** What the agent answers for the App Service header: base64url of an HMAC-SHA256. */
@@ -34,7 +30,7 @@ export interface AzureEnvOptions {
   readonly authorityHost?: string;
 }
 
-export function azureEnv(o: AzureEnvOptions): CloudEnv {
+export function azureEnv(o: AzureEnvOptions): CloudEnvOutput {
   const base = agentBaseUrl(o.agentAddress);
   if (o.tokenFile !== undefined) {
     if (!o.tenantId || !GUID.test(o.tenantId) || !o.clientId || !GUID.test(o.clientId)) {
@@ -42,6 +38,8 @@ export function azureEnv(o: AzureEnvOptions): CloudEnv {
         'workload identity needs --tenant-id and --client-id (GUIDs) with the token file',
       );
     }
+    // MSAL refuses a non-https authority; a stand-in on loopback still needs https.
+    if (o.authorityHost !== undefined) checkEndpointUrl('--authority-host', o.authorityHost, true);
     return {
       env: {
         AZURE_FEDERATED_TOKEN_FILE: o.tokenFile,
@@ -92,30 +90,22 @@ export async function fetchIdentityHeader(
 }
 
 /**
- * The dispatch's builder (`tessera cloud env --cloud azure`): flags `--tenant-id`,
- * `--client-id`, `--token-file` (or the agent config's token file with audience
+ * The dispatch's builder (`tessera cloud env --cloud azure`): `--tenant-id`, `--client-id`,
+ * `--authority-host`, `--token-file` (or the agent config's token file with audience
  * `api://AzureADTokenExchange`) for workload identity; option `identityHeader` (the dispatch
  * fetches it with fetchIdentityHeader for `--azure-source app-service`); else IMDS.
  */
-export function azureCloudEnv(i: EnvInput): ReturnType<typeof asPairs> {
+export function azureCloudEnv(i: CloudEnvInput): CloudEnvOutput {
   const o = i.options;
   const workloadIdentity = o['tenantId'] !== undefined || o['clientId'] !== undefined;
-  const tokenFile = workloadIdentity
-    ? (o['tokenFile'] ?? tokenFileFor(i, 'api://AzureADTokenExchange'))
-    : undefined;
-  if (workloadIdentity && tokenFile === undefined) {
-    throw new InvalidArgumentError(
-      'workload identity: pass --token-file, or list one cloud.token_files entry with audience api://AzureADTokenExchange for this uid',
-    );
-  }
-  return asPairs(
-    azureEnv({
-      agentAddress: i.address,
-      ...(i.serverWorkload !== '' && { serverWorkload: i.serverWorkload }),
-      ...(o['identityHeader'] !== undefined && { identityHeader: o['identityHeader'] }),
-      ...(tokenFile !== undefined && { tokenFile }),
-      ...(o['tenantId'] !== undefined && { tenantId: o['tenantId'] }),
-      ...(o['clientId'] !== undefined && { clientId: o['clientId'] }),
-    }),
-  );
+  const tokenFile = workloadIdentity ? tokenFileFor(i, 'api://AzureADTokenExchange') : undefined;
+  return azureEnv({
+    agentAddress: i.address,
+    ...(i.serverWorkload !== '' && { serverWorkload: i.serverWorkload }),
+    ...(o['identityHeader'] !== undefined && { identityHeader: o['identityHeader'] }),
+    ...(tokenFile !== undefined && { tokenFile }),
+    ...(o['tenantId'] !== undefined && { tenantId: o['tenantId'] }),
+    ...(o['clientId'] !== undefined && { clientId: o['clientId'] }),
+    ...(o['authorityHost'] !== undefined && { authorityHost: o['authorityHost'] }),
+  });
 }

@@ -114,21 +114,54 @@ describe('tessera cloud env dispatch builders', () => {
       { path: '/t/gcp.jwt', uid: 1000, audience: `https:${PROVIDER}` },
       { path: '/t/azure.jwt', uid: 1000, audience: 'api://AzureADTokenExchange' },
       { path: '/t/other.jwt', uid: 1001, audience: 'api://AzureADTokenExchange' },
-    ],
+    ].map((f) => ({ ...f, spiffe_id: 'spiffe://example.org/web' })),
+    awsContainerTokenFiles: [],
   };
   it("gcp: takes the uid's token file of the pool audience from the agent config", () => {
     const out = gcpCloudEnv({ ...input, options: { audience: PROVIDER, configFile: '/c.json' } });
-    assert.deepEqual(out.env, [['GOOGLE_APPLICATION_CREDENTIALS', '/c.json']]);
+    assert.deepEqual(out.env, { GOOGLE_APPLICATION_CREDENTIALS: '/c.json' });
     assert.match(out.files?.[0]?.content ?? '', /"file": "\/t\/gcp\.jwt"/);
   });
   it("azure: workload identity with the uid's token file; IMDS otherwise", () => {
     const tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
     const client = '0b6c9a4e-1f2d-4c3b-8a7e-9d5f6e4c3b2a';
     const out = azureCloudEnv({ ...input, options: { tenantId: tenant, clientId: client } });
-    assert.deepEqual(out.env[0], ['AZURE_FEDERATED_TOKEN_FILE', '/t/azure.jwt']);
-    assert.deepEqual(azureCloudEnv({ ...input, serverWorkload: 'blob', options: {} }).env, [
-      ['AZURE_CLIENT_ID', 'blob'],
-      ['AZURE_POD_IDENTITY_AUTHORITY_HOST', 'http://127.0.0.1:8181'],
-    ]);
+    assert.equal(out.env['AZURE_FEDERATED_TOKEN_FILE'], '/t/azure.jwt');
+    assert.deepEqual(azureCloudEnv({ ...input, serverWorkload: 'blob', options: {} }).env, {
+      AZURE_CLIENT_ID: 'blob',
+      AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:8181',
+    });
+    // Another uid's file is not this uid's; without one of its own, the error names the key.
+    assert.throws(
+      () => azureCloudEnv({ ...input, uid: 1002, options: { tenantId: tenant, clientId: client } }),
+      /no cloud\.token_files entry with audience api:\/\/AzureADTokenExchange for uid 1002/,
+    );
+    assert.throws(
+      () =>
+        azureCloudEnv({
+          ...input,
+          options: { tenantId: tenant, clientId: client, authorityHost: 'http://127.0.0.1:9' },
+        }),
+      /--authority-host: .* must be an https:\/\/ URL/,
+    );
+  });
+  it('gcp: --token-url must be https (or http to loopback)', () => {
+    const options = { audience: PROVIDER, configFile: '/c.json' };
+    assert.throws(
+      () =>
+        gcpCloudEnv({
+          ...input,
+          options: { ...options, tokenUrl: 'http://sts.example.com/v1/token' },
+        }),
+      /--token-url/,
+    );
+    const out = gcpCloudEnv({
+      ...input,
+      options: { ...options, tokenUrl: 'http://127.0.0.1:9/v1/token' },
+    });
+    assert.match(
+      out.files?.[0]?.content ?? '',
+      /"token_url": "http:\/\/127\.0\.0\.1:9\/v1\/token"/,
+    );
   });
 });

@@ -9,13 +9,9 @@
 //     `GOOGLE_APPLICATION_CREDENTIALS` naming it; the SDK calls Google STS itself.
 // Pure: options in, environment and file contents out; the caller writes the file.
 import { InvalidArgumentError } from '../../core/errors.ts';
-import {
-  agentBaseUrl,
-  asPairs,
-  tokenFileFor,
-  type CloudEnv,
-  type EnvInput,
-} from './agent-address.ts';
+import { agentBaseUrl } from './agent-address.ts';
+import { type CloudEnvInput, type CloudEnvOutput, tokenFileFor } from './env-input.ts';
+import { checkEndpointUrl } from './endpoint-url.ts';
 
 export const POOL_PROVIDER =
   /^\/\/iam\.googleapis\.com\/projects\/\d{1,20}\/locations\/global\/workloadIdentityPools\/[a-z0-9-]{4,32}\/providers\/[a-z0-9-]{4,32}$/;
@@ -44,7 +40,7 @@ export interface GcpEnvOptions {
   readonly projectId?: string;
 }
 
-export function gcpEnv(o: GcpEnvOptions): CloudEnv {
+export function gcpEnv(o: GcpEnvOptions): CloudEnvOutput {
   const base = agentBaseUrl(o.agentAddress);
   if (o.audience === undefined) {
     if (o.serverWorkload !== undefined) {
@@ -74,6 +70,7 @@ export function gcpEnv(o: GcpEnvOptions): CloudEnv {
       `--project "${o.projectId.slice(0, 40)}": expected a project ID (6-30 of a-z, 0-9, -)`,
     );
   }
+  if (o.tokenUrl !== undefined) checkEndpointUrl('--token-url', o.tokenUrl);
   const jwtAudience = `https:${o.audience}`;
   const source =
     o.tokenFile !== undefined
@@ -98,29 +95,33 @@ export function gcpEnv(o: GcpEnvOptions): CloudEnv {
       GOOGLE_APPLICATION_CREDENTIALS: o.configPath,
       ...(o.projectId !== undefined && { GOOGLE_CLOUD_PROJECT: o.projectId }),
     },
-    files: [{ path: o.configPath, content: `${JSON.stringify(config, null, 2)}\n` }],
+    files: [
+      {
+        path: o.configPath,
+        content: `${JSON.stringify(config, null, 2)}\n`,
+        flag: '--config-file',
+      },
+    ],
   };
 }
 
 /**
  * The dispatch's builder (`tessera cloud env --cloud gcp`): flags `--audience`, `--config-file`,
- * `--project`, `--service-account`, `--token-file`; a token file of the agent config
- * (cloud.token_files, audience `https:<audience>`) is used when there is exactly one.
+ * `--project`, `--service-account`, `--token-url`, `--token-file`; a token file of the agent
+ * config (cloud.token_files, audience `https:<audience>`) is used when there is exactly one.
  */
-export function gcpCloudEnv(i: EnvInput): ReturnType<typeof asPairs> {
+export function gcpCloudEnv(i: CloudEnvInput): CloudEnvOutput {
   const o = i.options;
   const audience = o['audience'];
-  const tokenFile =
-    o['tokenFile'] ?? (audience === undefined ? undefined : tokenFileFor(i, `https:${audience}`));
-  return asPairs(
-    gcpEnv({
-      agentAddress: i.address,
-      ...(i.serverWorkload !== '' && { serverWorkload: i.serverWorkload }),
-      ...(audience !== undefined && { audience }),
-      ...(o['configFile'] !== undefined && { configPath: o['configFile'] }),
-      ...(o['project'] !== undefined && { projectId: o['project'] }),
-      ...(o['serviceAccount'] !== undefined && { serviceAccount: o['serviceAccount'] }),
-      ...(tokenFile !== undefined && { tokenFile }),
-    }),
-  );
+  const tokenFile = audience === undefined ? undefined : tokenFileFor(i, `https:${audience}`, true);
+  return gcpEnv({
+    agentAddress: i.address,
+    ...(i.serverWorkload !== '' && { serverWorkload: i.serverWorkload }),
+    ...(audience !== undefined && { audience }),
+    ...(o['configFile'] !== undefined && { configPath: o['configFile'] }),
+    ...(o['project'] !== undefined && { projectId: o['project'] }),
+    ...(o['serviceAccount'] !== undefined && { serviceAccount: o['serviceAccount'] }),
+    ...(o['tokenUrl'] !== undefined && { tokenUrl: o['tokenUrl'] }),
+    ...(tokenFile !== undefined && { tokenFile }),
+  });
 }

@@ -1,6 +1,8 @@
 // `tessera cloud ...`: pointing unmodified cloud SDKs at the agent (docs/cloud-credentials.md).
-//   cloud env --cloud aws|gcp|azure [--server-workload NAME]   the variables to export
+//   cloud env --cloud aws|gcp|azure [--server-workload NAME]   the variables to export (and the
+//       files they name, written first)
 //   cloud aws credential-process --role NAME                    AWS credential_process output
+import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { NAME_PATTERN } from '../../core/access.ts';
@@ -8,24 +10,64 @@ import { InvalidArgumentError } from '../../core/errors.ts';
 import { CredentialDenied } from '../../client/workload/index.ts';
 import { readTextFile } from '../bounded-read.ts';
 import { cloudEnvBuilders } from '../cloud-env/builders.ts';
+import { agentBaseUrl } from '../cloud-env/agent-address.ts';
+import { fetchIdentityHeader } from '../cloud-env/azure.ts';
 import type { CloudEnvInput } from '../cloud-env/env-input.ts';
+import { writeEnvFiles } from '../cloud-env/write-files.ts';
 import type { CliIo } from '../context.ts';
 import { CliExit } from '../exit-codes.ts';
 import { outputFormats, Printer, type OutputFormat } from '../output.ts';
 import { WORKLOAD_CALL_TIMEOUT_MS, workloadAction, workloadCommand } from './workload-common.ts';
 
 const MAX_AGENT_CONFIG_BYTES = 1024 * 1024;
-const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost):\d{1,5}$/;
 
 interface EnvOpts {
   cloud: string;
   serverWorkload?: string;
   cloudAddress?: string;
   agentConfig?: string;
-  roleArn?: string;
   tokenFile?: string;
+  roleArn?: string;
+  audience?: string;
+  configFile?: string;
+  project?: string;
+  serviceAccount?: string;
+  tokenUrl?: string;
+  tenantId?: string;
+  clientId?: string;
+  authorityHost?: string;
+  azureSource: 'imds' | 'app-service';
   output: OutputFormat;
 }
+
+/** The per-cloud flags of `cloud env` and the clouds they apply to (a typo is an error). */
+const CLOUD_FLAGS = {
+  roleArn: ['--role-arn <arn>', 'aws', 'web identity: the SDK assumes this role with a token file'],
+  audience: [
+    '--audience <provider>',
+    'gcp',
+    'external account: the workload identity pool provider (//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/Q)',
+  ],
+  configFile: [
+    '--config-file <path>',
+    'gcp',
+    'external account: where to write the credential config (0600)',
+  ],
+  project: ['--project <id>', 'gcp', 'external account: GOOGLE_CLOUD_PROJECT'],
+  serviceAccount: [
+    '--service-account <email>',
+    'gcp',
+    'external account: the service account to impersonate',
+  ],
+  tokenUrl: ['--token-url <url>', 'gcp', "external account: the STS token URL (default Google's)"],
+  tenantId: ['--tenant-id <guid>', 'azure', 'workload identity: the Entra tenant'],
+  clientId: ['--client-id <guid>', 'azure', 'workload identity: the app (client) ID'],
+  authorityHost: [
+    '--authority-host <url>',
+    'azure',
+    'workload identity: AZURE_AUTHORITY_HOST (https)',
+  ],
+} as const satisfies Record<string, readonly [string, string, string]>;
 
 export function registerCloud(program: Command, io: CliIo): void {
   const cloud = program
@@ -33,7 +75,9 @@ export function registerCloud(program: Command, io: CliIo): void {
     .description('point unmodified cloud SDKs (AWS, Google Cloud, Azure) at the agent');
   const env = cloud
     .command('env')
-    .description("print the environment variables that point this process's cloud SDK at the agent")
+    .description(
+      "print the environment variables that point this process's cloud SDK at the agent (files they name are written first, 0600)",
+    )
     .requiredOption('--cloud <cloud>', `the cloud: ${Object.keys(cloudEnvBuilders).join(', ')}`)
     .option('--server-workload <name>', 'the server workload to use (default: the granted one)')
     .option('--cloud-address <host:port>', "the agent's cloud endpoints (its cloud.listen)")
@@ -41,8 +85,14 @@ export function registerCloud(program: Command, io: CliIo): void {
       '--agent-config <file>',
       "read cloud.listen and the token files from the agent's config",
     )
-    .option('--role-arn <arn>', 'aws: web identity — the SDK assumes this role with a token file')
-    .option('--token-file <path>', 'the token file to name (default: from the agent config)')
+    .option('--token-file <path>', 'the token file to name (default: from the agent config)');
+  for (const [flags, c, what] of Object.values(CLOUD_FLAGS)) env.option(flags, `${c}: ${what}`);
+  env
+    .addOption(
+      new Option('--azure-source <source>', 'azure: IMDS or App Service managed identity')
+        .choices(['imds', 'app-service'])
+        .default('imds'),
+    )
     .addOption(
       new Option('--output <format>', 'output format: shell exports or json')
         .choices(outputFormats)
@@ -66,12 +116,14 @@ export function registerCloud(program: Command, io: CliIo): void {
     }
     const input = await envInput(opts, sw);
     const out = builder(input);
+    // The files first: a variable naming a file that could not be written is never printed.
+    await writeEnvFiles(out.files ?? [], input.uid);
     const printer = new Printer(io.stdout, io.stderr, opts.output);
     if (printer.json) {
-      printer.printJson(Object.fromEntries(out.env));
+      printer.printJson(out.env);
       return;
     }
-    for (const [k, v] of out.env) io.stdout.write(`export ${k}=${shellQuote(v)}\n`);
+    for (const [k, v] of Object.entries(out.env)) io.stdout.write(`export ${k}=${shellQuote(v)}\n`);
   });
 
   const aws = cloud.command('aws').description('AWS helpers');
@@ -111,6 +163,20 @@ export function registerCloud(program: Command, io: CliIo): void {
 
 /** Flags and, with --agent-config, the agent's cloud settings. */
 async function envInput(opts: EnvOpts, serverWorkload: string): Promise<CloudEnvInput> {
+  const options: Record<string, string | undefined> = { tokenFile: opts.tokenFile };
+  for (const [key, [flags, c]] of Object.entries(CLOUD_FLAGS)) {
+    const v = opts[key as keyof typeof CLOUD_FLAGS];
+    if (v === undefined) continue;
+    if (c !== opts.cloud) {
+      throw new InvalidArgumentError(`${flags.split(' ')[0]}: applies to --cloud ${c} only`);
+    }
+    options[key] = v;
+  }
+  if (opts.azureSource !== 'imds' && opts.cloud !== 'azure') {
+    throw new InvalidArgumentError('--azure-source: applies to --cloud azure only');
+  }
+  if (options['configFile'] !== undefined) options['configFile'] = resolve(options['configFile']);
+  if (options['tokenFile'] !== undefined) options['tokenFile'] = resolve(options['tokenFile']);
   const agent = opts.agentConfig ? await readAgentCloud(opts.agentConfig) : undefined;
   const address = opts.cloudAddress ?? agent?.listen ?? '';
   if (address === '') {
@@ -118,10 +184,10 @@ async function envInput(opts: EnvOpts, serverWorkload: string): Promise<CloudEnv
       "the agent's cloud address is unknown: pass --cloud-address HOST:PORT or --agent-config FILE (with cloud.listen)",
     );
   }
-  if (!LOOPBACK.test(address)) {
-    throw new InvalidArgumentError(
-      `--cloud-address: "${address.slice(0, 64)}" is not a loopback HOST:PORT (127.0.0.1:PORT or [::1]:PORT)`,
-    );
+  agentBaseUrl(address);
+  if (opts.azureSource === 'app-service') {
+    // Asked as this process: the header is this uid's own (the agent attests the caller).
+    options['identityHeader'] = await fetchIdentityHeader(address);
   }
   return {
     address,
@@ -129,7 +195,7 @@ async function envInput(opts: EnvOpts, serverWorkload: string): Promise<CloudEnv
     uid: process.getuid?.() ?? 0,
     tokenFiles: agent?.tokenFiles ?? [],
     awsContainerTokenFiles: agent?.awsContainerTokenFiles ?? [],
-    options: { roleArn: opts.roleArn, tokenFile: opts.tokenFile },
+    options,
   };
 }
 

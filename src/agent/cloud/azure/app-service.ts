@@ -84,7 +84,7 @@ async function tokenAnswer(
     expires_on: String(t.expiresOn),
     resource: ask.resource,
     token_type: 'Bearer',
-    client_id: ask.server,
+    client_id: t.server,
   });
 }
 

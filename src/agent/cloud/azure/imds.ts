@@ -69,7 +69,7 @@ async function answer(
   if (isAnswer(t)) return t;
   return azureJson({
     access_token: t.token,
-    client_id: ask.server,
+    client_id: t.server,
     expires_in: String(t.expiresIn),
     expires_on: String(t.expiresOn),
     ext_expires_in: String(t.expiresIn),

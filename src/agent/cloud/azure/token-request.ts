@@ -3,16 +3,18 @@
 // the shapes MSAL parses (msal-node BaseManagedIdentitySource): `expires_on` in epoch seconds is
 // what it reads (`expires_in` alone would make the token stale at once); errors are
 // {error, error_description}. The identity: the system-assigned one is the server workload in
-// `cloud.azure.server_workload`; a user-assigned one, selected by `client_id`, is the server
+// `cloud.azure.server_workload` (when empty, the one azure server workload the caller is
+// granted); a user-assigned one, selected by `client_id`, is the server
 // workload of that name. Resource-id and object-id selectors have no Tessera meaning (400).
 import { NAME_PATTERN } from '../../../core/access.ts';
 import type { CloudContext, CloudRequest, CloudResponse } from '../cloud-endpoint.ts';
-import { releaseToken, secondsLeft, type Failure } from '../cloud-token.ts';
+import { grantedServerWorkload, releaseToken, secondsLeft, type Failure } from '../cloud-token.ts';
 
 /** Longest `resource` accepted. */
 export const MAX_RESOURCE_BYTES = 1024;
 
 export interface TokenAsk {
+  /** "" = the system-assigned identity without a configured server workload. */
   readonly server: string;
   readonly resource: string;
 }
@@ -64,16 +66,9 @@ export function readTokenAsk(
     }
   }
   const clientId = req.query.get('client_id');
-  if (clientId === null) {
-    if (defaultServer === '') {
-      return azureError(
-        400,
-        'invalid_request',
-        'Identity not found: no server workload behind the system-assigned identity (agent config cloud.azure.server_workload).',
-      );
-    }
-    return { server: defaultServer, resource };
-  }
+  // "" = the system-assigned identity with no server workload configured: issue() asks which
+  // one azure server workload the caller is granted.
+  if (clientId === null) return { server: defaultServer, resource };
   if (Buffer.byteLength(clientId) > 63 || !NAME_PATTERN.test(clientId)) {
     return azureError(
       400,
@@ -85,6 +80,8 @@ export function readTokenAsk(
 }
 
 export interface IssuedToken {
+  /** The server workload whose token it is (the asked one, or the granted one). */
+  readonly server: string;
   readonly token: string;
   /** Epoch seconds. */
   readonly expiresOn: number;
@@ -101,10 +98,16 @@ export async function issue(
   ask: TokenAsk,
   now: number,
 ): Promise<IssuedToken | CloudResponse> {
-  const r = await releaseToken(req, ctx, endpoint, ask.server);
+  const chosen =
+    ask.server === ''
+      ? await grantedServerWorkload(req, ctx, endpoint, 'azure', 'cloud.azure.server_workload')
+      : ({ ok: true, server: ask.server } as const);
+  if (!chosen.ok) return failure(chosen.why, chosen.message);
+  const r = await releaseToken(req, ctx, endpoint, chosen.server);
   if (!r.ok) return failure(r.why, r.message);
   const expiresIn = secondsLeft(r.expiresAt, now);
   return {
+    server: chosen.server,
     token: r.token,
     expiresIn,
     expiresOn: Math.floor(now / 1000) + expiresIn,
@@ -118,6 +121,7 @@ function failure(why: Failure, message: string): CloudResponse {
     case 'invalid':
       return azureError(400, 'invalid_request', message);
     case 'no-identity':
+    case 'none':
       return azureError(400, 'invalid_request', `Identity not found: ${message}`);
     case 'denied':
       return azureError(403, 'access_denied', message);

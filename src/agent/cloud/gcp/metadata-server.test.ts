@@ -110,19 +110,56 @@ describe('GCE metadata server', () => {
     );
   });
 
-  it('without a default server workload, the default token is 404 naming the config key', async () => {
+  it('without a default server workload, the one the caller is granted', async () => {
     const bare = gceMetadataEndpoint({
       serverWorkload: '',
       projectId: '',
       projectNumber: '',
       email: '',
+      now: () => 1_000_000,
     });
-    const r = await bare.handle(
-      request('/computeMetadata/v1/instance/service-accounts/default/token'),
-      ctx,
-    );
+    let granted: string[] = [];
+    const asked: string[] = [];
+    const caller = { process: { pid: 1, uid: 1000 } } as never;
+    const withCaller = (p: string): CloudRequest => ({ ...request(p), caller: async () => caller });
+    const live: CloudContext = {
+      ...ctx,
+      credentials: {
+        granted: async (_c: unknown, protocol: string) => {
+          assert.equal(protocol, 'gcp');
+          return granted;
+        },
+        get: async (_c: unknown, ask: { server: string }) => {
+          asked.push(ask.server);
+          return {
+            credential: {
+              spiffeId: 'spiffe://example.org/web',
+              credential: { value: { kind: 'token', token: 'ya29.x' }, expiresAt: 1_060_000 },
+            },
+          };
+        },
+      } as never,
+    };
+    const token = '/computeMetadata/v1/instance/service-accounts/default/token';
+    let r = await bare.handle(withCaller(token), live);
     assert.equal(r.status, 404);
-    assert.match(r.body, /cloud\.gcp\.server_workload/);
+    assert.match(
+      r.body,
+      /granted no server workload of protocol gcp .*cloud\.gcp\.server_workload/,
+    );
+    granted = ['gcs', 'bq'];
+    r = await bare.handle(withCaller(token), live);
+    assert.equal(r.status, 400);
+    assert.match(r.body, /several server workloads of protocol gcp \(gcs, bq\)/);
+    granted = ['gcs'];
+    r = await bare.handle(withCaller(token), live);
+    assert.equal(r.status, 200);
+    assert.deepEqual(JSON.parse(r.body), {
+      access_token: 'ya29.x',
+      expires_in: 60,
+      token_type: 'Bearer',
+    });
+    assert.deepEqual(asked, ['gcs']);
     assert.equal(
       (await bare.handle(request('/computeMetadata/v1/project/project-id'), ctx)).status,
       404,

@@ -10,7 +10,7 @@
 //       (text, or JSON with ?recursive=true)
 //   /computeMetadata/v1/project/project-id, /numeric-project-id, /universe/universe-domain
 // Account `default` is the server workload in `cloud.gcp.server_workload` (and the configured
-// email its alias); any other account name is a server workload name. As on GCE, requests must
+// email its alias) or, when that is empty, the one gcp server workload the caller is granted; any other account name is a server workload name. As on GCE, requests must
 // carry `Metadata-Flavor: Google` (403 otherwise), requests relayed by a proxy are refused (403),
 // and every answer carries `Metadata-Flavor: Google`.
 import { NAME_PATTERN } from '../../../core/access.ts';
@@ -22,6 +22,7 @@ import type {
 } from '../cloud-endpoint.ts';
 import {
   callerJwtSvid,
+  grantedServerWorkload,
   proxyHeader,
   releaseToken,
   secondsLeft,
@@ -156,12 +157,6 @@ function serviceAccounts(
     case 'email':
       return email === '' ? notFound() : textAnswer(email);
     case 'token':
-      if (server === '') {
-        return status(
-          404,
-          'No server workload behind the default service account (agent config cloud.gcp.server_workload).',
-        );
-      }
       return token(now, req, ctx, server);
     case 'identity':
       return identity(req, ctx);
@@ -170,7 +165,10 @@ function serviceAccounts(
   }
 }
 
-/** The server workload of an account: "" for a default without one; null when unknown. */
+/**
+ * The server workload of an account: "" for a default without one (then the one the caller is
+ * granted, grantedServerWorkload); null when unknown.
+ */
 function serverOf(o: GceMetadataOptions, account: string): string | null {
   if (account === 'default' || (o.email !== '' && account === o.email)) return o.serverWorkload;
   return Buffer.byteLength(account) <= 63 && NAME_PATTERN.test(account) ? account : null;
@@ -184,7 +182,12 @@ async function token(
 ): Promise<CloudResponse> {
   const scopes = req.query.get('scopes') ?? '';
   if (scopes.length > 4096) return status(400, 'scopes: longer than 4096 characters.');
-  const r = await releaseToken(req, ctx, 'gcp-metadata', server);
+  const chosen =
+    server === ''
+      ? await grantedServerWorkload(req, ctx, 'gcp-metadata', 'gcp', 'cloud.gcp.server_workload')
+      : ({ ok: true, server } as const);
+  if (!chosen.ok) return failure(chosen.why, chosen.message);
+  const r = await releaseToken(req, ctx, 'gcp-metadata', chosen.server);
   if (!r.ok) return failure(r.why, r.message);
   return json({
     access_token: r.token,
@@ -216,6 +219,8 @@ function failure(why: Failure, message: string): CloudResponse {
       return forbidden(message);
     case 'unavailable':
       return status(503, message);
+    case 'none':
+      return status(404, message);
   }
 }
 

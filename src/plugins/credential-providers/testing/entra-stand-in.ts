@@ -16,6 +16,8 @@ export interface EntraApp {
 export interface EntraStandIn extends StandIn {
   /** Tokens issued: token → {subject, scope}. */
   readonly issued: Map<string, { subject: string; scope: string }>;
+  /** `expires_in` of the tokens it issues (Entra: 3599; shorter makes the SDKs refresh). */
+  expiresIn: number;
 }
 
 function aadError(status: number, error: string, code: number, message: string) {
@@ -33,11 +35,41 @@ function aadError(status: number, error: string, code: number, message: string) 
   };
 }
 
-export async function startEntraStandIn(app: EntraApp): Promise<EntraStandIn> {
+/**
+ * `tls`: serve HTTPS (MSAL accepts only https authorities), and then also the tenant's OpenID
+ * configuration (`GET /<tenant>/v2.0/.well-known/openid-configuration`), which MSAL reads first.
+ */
+export async function startEntraStandIn(
+  app: EntraApp,
+  tls?: { readonly key: string; readonly cert: string },
+): Promise<EntraStandIn> {
   const issued = new Map<string, { subject: string; scope: string }>();
+  /** Itself, once started: `expiresIn` is read at answer time (the test may shorten it). */
+  const self: { current?: EntraStandIn } = {};
+  let base = '';
   const standIn = await startStandIn(
     async (req) => {
-      if (req.method !== 'POST' || req.path !== `/${app.tenantId}/oauth2/v2.0/token`)
+      if (
+        req.method === 'GET' &&
+        req.path === `/${app.tenantId}/v2.0/.well-known/openid-configuration`
+      )
+        return {
+          status: 200,
+          contentType: 'application/json; charset=utf-8',
+          body: JSON.stringify({
+            issuer: `${base}/${app.tenantId}/v2.0`,
+            authorization_endpoint: `${base}/${app.tenantId}/oauth2/v2.0/authorize`,
+            token_endpoint: `${base}/${app.tenantId}/oauth2/v2.0/token`,
+            jwks_uri: `${base}/${app.tenantId}/discovery/v2.0/keys`,
+            token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt'],
+            response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+            subject_types_supported: ['pairwise'],
+            id_token_signing_alg_values_supported: ['RS256'],
+            tenant_region_scope: 'EU',
+          }),
+        };
+      const tokenPath = `/${app.tenantId}/oauth2/v2.0/token`;
+      if (req.method !== 'POST' || req.path.split('?')[0] !== tokenPath)
         return aadError(
           400,
           'invalid_request',
@@ -91,8 +123,8 @@ export async function startEntraStandIn(app: EntraApp): Promise<EntraStandIn> {
             contentType: 'application/json; charset=utf-8',
             body: JSON.stringify({
               token_type: 'Bearer',
-              expires_in: 3599,
-              ext_expires_in: 3599,
+              expires_in: self.current?.expiresIn ?? 3599,
+              ext_expires_in: self.current?.expiresIn ?? 3599,
               access_token: token,
             }),
           };
@@ -119,6 +151,12 @@ export async function startEntraStandIn(app: EntraApp): Promise<EntraStandIn> {
       contentType: 'text/html',
       body: '<html><body>Service Unavailable</body></html>',
     },
+    tls,
   );
-  return Object.assign(standIn, { issued });
+  base = standIn.url;
+  self.current = Object.assign(standIn, {
+    issued,
+    expiresIn: 3599,
+  });
+  return self.current;
 }

@@ -25,6 +25,8 @@ export interface GoogleStandIn extends StandIn {
   readonly impersonated: Map<string, string>;
   /** Service account ID tokens issued. */
   readonly idTokens: Map<string, { serviceAccount: string; audience: string }>;
+  /** `expires_in` of the federated tokens (Google: 3600; shorter makes the SDKs refresh). */
+  expiresIn: number;
 }
 
 const oauthError = (status: number, error: string, description: string) => ({
@@ -53,6 +55,8 @@ export async function startGoogleStandIn(
   now: () => number = Date.now,
 ): Promise<GoogleStandIn> {
   const federated = new Map<string, string>();
+  /** Itself, once started: `expiresIn` is read at answer time (the test may shorten it). */
+  const self: { current?: GoogleStandIn } = {};
   const impersonated = new Map<string, string>();
   const idTokens = new Map<string, { serviceAccount: string; audience: string }>();
   const { privateKey: idTokenKey } = await generateKeyPair('RS256');
@@ -105,7 +109,7 @@ export async function startGoogleStandIn(
           access_token: token,
           issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
           token_type: 'Bearer',
-          expires_in: 3600,
+          expires_in: self.current?.expiresIn ?? 3600,
         });
       }
       const m = req.method === 'POST' ? GENERATE.exec(req.path) : null;
@@ -168,5 +172,11 @@ export async function startGoogleStandIn(
     },
     { status: 502, contentType: 'text/html', body: '<html><body>502 Bad Gateway</body></html>' },
   );
-  return Object.assign(standIn, { federated, impersonated, idTokens });
+  self.current = Object.assign(standIn, {
+    federated,
+    impersonated,
+    idTokens,
+    expiresIn: 3600,
+  });
+  return self.current;
 }

@@ -4,6 +4,7 @@
 // key from the JWKS named by the issuer's OIDC discovery document (fetched for every request, so
 // a failing JWKS shows at once), with the expected `iss`, `aud`, a `sub` and an `exp` in the future.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 
@@ -30,13 +31,15 @@ export interface StandIn {
   close(): Promise<void>;
 }
 
+/** `tls`: serve HTTPS with this key and certificate (SDKs that require https authorities). */
 export async function startStandIn(
   handle: (req: StandInRequest) => Promise<StandInAnswer>,
   garbage: StandInAnswer,
+  tls?: { readonly key: string; readonly cert: string },
 ): Promise<StandIn> {
   const requests: StandInRequest[] = [];
   const state = { misbehave: 'none' as Misbehaviour };
-  const server = http.createServer((req, res) => {
+  const listener: http.RequestListener = (req, res) => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c: string) => {
@@ -70,10 +73,11 @@ export async function startStandIn(
           );
       }
     });
-  });
+  };
+  const server = tls ? https.createServer(tls, listener) : http.createServer(listener);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     get misbehave() {
       return state.misbehave;
