@@ -93,4 +93,29 @@ describe('attestation service: entries per call', () => {
       (e: Error) => e.message === 'could not identify the caller' && e.cause === 'no SO_PEERCRED',
     );
   });
+
+  it('logs at debug through the logger as a method (pino needs its `this`)', async () => {
+    const lines: string[] = [];
+    class MethodLogger {
+      readonly #lines = lines;
+      debug(_fields: Record<string, unknown>, msg: string): void {
+        this.#lines.push(msg);
+      }
+    }
+    const svc = new AttestationService({
+      selectors: { attest: async () => [{ type: 'unix', value: 'uid:0' }] },
+      entries: { match: () => [] },
+      log: new MethodLogger(),
+    });
+    const pin = pinProcess(process.pid, undefined);
+    const peer: ConnectionPeer = {
+      ok: true,
+      transport: 'unix',
+      caller: { pid: process.pid, uid: 0, gid: 0 },
+      pin,
+    };
+    await svc.attest(peer, new AbortController().signal);
+    assert.deepEqual(lines, ['workload attested']);
+    releasePin(pin);
+  });
 });

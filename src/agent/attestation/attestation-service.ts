@@ -83,7 +83,9 @@ export class AttestationService {
       revalidateMs: o.revalidateMs ?? DEFAULT_REVALIDATE_MS,
       ...(o.now ? { now: o.now } : {}),
     });
-    this.#debug = o.log?.debug ?? (() => {});
+    // Called as a method: pino's log functions need their logger as `this`.
+    const log = o.log;
+    this.#debug = log ? (fields, msg) => log.debug(fields, msg) : () => {};
     this.#tcp = o.tcp ?? {};
     this.#now = o.clock ? () => o.clock!.now() : () => Date.now();
   }
