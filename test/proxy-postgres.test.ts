@@ -241,7 +241,12 @@ describe('proxy: PostgreSQL through a local listener', CHAINED, () => {
       if (!cached) return false;
       cachedChain = await chainOf(cached);
       return cachedChain.length === 3;
-    }, DEADLINE_MS);
+    }, DEADLINE_MS).catch(async () =>
+      assert.fail(
+        `no cached use audited: ${JSON.stringify(await audit('--action', 'access.credential'))}\n` +
+          agent.output().slice(-3000),
+      ),
+    );
     assert.deepEqual(
       cachedChain.map((r) => r.action),
       ['access.request', 'access.authorization', 'access.credential'],
@@ -268,8 +273,12 @@ describe('proxy: PostgreSQL through a local listener', CHAINED, () => {
       return last.ok;
     }, DEADLINE_MS).catch(() => assert.fail(`psql never logged in: ${last.out}`));
     assert.match(last.out, /^tessera_[0-9a-f]{20}\|3$/);
+    // The same program again is the same client: the cached lease, the same role. (Another
+    // program — the pg driver's node — has other attested attributes: a lease of its own.)
+    const again = await psql(dynamicPort, 'select current_user');
+    assert.equal(again.out, last.out.split('|')[0], 'the cached lease: the same role again');
     const [row] = (await pgQuery(dynamicPort, 'select current_user as u')) as Array<{ u: string }>;
-    assert.equal(row?.u, last.out.split('|')[0], 'the cached lease: the same role again');
+    assert.match(row?.u ?? '', /^tessera_[0-9a-f]{20}$/);
   });
 
   it('answers SQLSTATE 28000 naming the reason once the policy is deleted', async () => {
