@@ -12,7 +12,7 @@ export const ATTR_IMAGE_DIGEST = 'image.digest';
 export const ATTR_LIBRARY_PREFIX = 'library.';
 
 export const ATTRIBUTE_LIMITS = {
-  /** Shared libraries reported per process: the first mapped (the rest are left out). */
+  /** Shared libraries reported per process: the first by path (the rest are left out). */
   libraries: 32,
   /** Bytes of one library hashed at most (larger ones are reported without a hash). */
   libraryBytes: 256 * 1024 * 1024,

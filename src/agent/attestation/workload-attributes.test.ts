@@ -22,6 +22,24 @@ describe('workload attributes', () => {
     ]);
   });
 
+  it('libraries come sorted by path, whatever order ASLR mapped them in', () => {
+    const shuffled = MAPS.replace('7f1c10028000', '7f1c40028000').replace(
+      '7f1c20000000',
+      '7f1c00100000',
+    );
+    const lines = shuffled.split('\n');
+    const reordered = [
+      lines[0],
+      lines[1],
+      lines[5],
+      lines[4],
+      lines[3],
+      lines[2],
+      ...lines.slice(6),
+    ];
+    assert.deepEqual(mappedLibraries(reordered.join('\n')), mappedLibraries(MAPS));
+  });
+
   it('collects the binary digest from the unix selector, the kernel release and hashed libraries', async () => {
     const source = workloadAttributeSource({ kernelRelease: release() });
     const hex = 'ab'.repeat(32);

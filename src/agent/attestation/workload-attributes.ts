@@ -76,8 +76,10 @@ function imageDigest(selectors: readonly Selector[]): string {
 }
 
 /**
- * File-backed executable mappings other than the main executable, in the order first mapped: the
- * shared libraries the process runs (the dynamic loader included).
+ * File-backed executable mappings other than the main executable, sorted by path: the shared
+ * libraries the process runs (the dynamic loader included). Not in mapping order: ASLR places
+ * them differently in every process, and the same program must report the same attributes (they
+ * are part of the agent's credential cache key and of what conditions see).
  */
 export function mappedLibraries(maps: string): string[] {
   const out: string[] = [];
@@ -98,7 +100,7 @@ export function mappedLibraries(maps: string): string[] {
     seen.add(path);
     out.push(path);
   }
-  return out;
+  return out.sort();
 }
 
 async function libraries(
