@@ -298,7 +298,7 @@ describe('proxy: PostgreSQL through a local listener', CHAINED, () => {
     assert.match(err.message, /no-matching-policy/);
     // The other server workload, still allowed, keeps serving.
     assert.equal((await psql(dynamicPort, 'select 1')).out, '1');
-    assert.match(agent.output(), /postgres connection refused/);
+    await waitFor(() => /postgres connection refused/.test(agent.output()), DEADLINE_MS);
     assert.ok(!agent.output().includes(APP_PASSWORD));
   });
 });
