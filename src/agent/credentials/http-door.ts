@@ -20,7 +20,8 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { CredentialValue } from '../../core/access.ts';
-import { InvalidArgumentError, isTesseraError, type ErrorCode } from '../../core/errors.ts';
+import { InvalidArgumentError, isTesseraError } from '../../core/errors.ts';
+import { HTTP_STATUS } from '../../wire/http-status.ts';
 import type { AttestationService } from '../attestation/attestation-service.ts';
 import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import { isLoopback } from '../attestation/proc-net-tcp.ts';
@@ -220,19 +221,6 @@ function decode(s: string, what: string): string {
   }
 }
 
-const STATUS: Readonly<Record<ErrorCode, number>> = {
-  invalid_argument: 400,
-  not_found: 404,
-  already_exists: 409,
-  permission_denied: 403,
-  unauthenticated: 401,
-  failed_precondition: 412,
-  resource_exhausted: 429,
-  unavailable: 503,
-  unimplemented: 501,
-  internal: 500,
-};
-
 /** The one place errors become HTTP answers; internal faults are logged, not shown. */
 function answerOf(e: unknown, log: WorkloadApiLogger): HttpAnswer {
   if (e instanceof HttpAnswer) return e;
@@ -250,7 +238,7 @@ function answerOf(e: unknown, log: WorkloadApiLogger): HttpAnswer {
   }
   if (isTesseraError(e) && e.code !== 'internal') {
     if (e.code === 'unavailable') log.warn({ cause: causeText(e.cause) }, e.message);
-    return new HttpAnswer(STATUS[e.code], { error: e.message });
+    return new HttpAnswer(HTTP_STATUS[e.code], { error: e.message });
   }
   const correlationId = randomUUID();
   log.error({ correlationId, err: causeText(e) }, 'credential HTTP request failed');

@@ -4,7 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { isTesseraError, type ErrorCode } from '../../../core/errors.ts';
+import { isTesseraError } from '../../../core/errors.ts';
+import { HTTP_STATUS } from '../../../wire/http-status.ts';
 import { CredentialDeniedError } from '../../credentials/credential-service.ts';
 import type { ProxyLog } from '../proxy-connection.ts';
 
@@ -19,19 +20,6 @@ export class HttpAnswer extends Error {
     this.body = body;
   }
 }
-
-const STATUS: Readonly<Record<ErrorCode, number>> = {
-  invalid_argument: 400,
-  not_found: 404,
-  already_exists: 409,
-  permission_denied: 403,
-  unauthenticated: 403,
-  failed_precondition: 412,
-  resource_exhausted: 429,
-  unavailable: 503,
-  unimplemented: 501,
-  internal: 500,
-};
 
 /** The one place an error becomes the proxy's HTTP answer. */
 export function answerOf(e: unknown, log: ProxyLog): HttpAnswer {
@@ -48,7 +36,7 @@ export function answerOf(e: unknown, log: ProxyLog): HttpAnswer {
   }
   if (isTesseraError(e) && e.code !== 'internal') {
     if (e.code === 'unavailable') log.warn({ cause: causeText(e.cause) }, e.message);
-    return new HttpAnswer(STATUS[e.code], { error: e.message });
+    return new HttpAnswer(HTTP_STATUS[e.code], { error: e.message });
   }
   const correlationId = randomUUID();
   log.warn({ correlationId, err: causeText(e) }, 'proxied HTTP request failed');
