@@ -2,7 +2,6 @@
 //   identity (identity/lifecycle.ts: reuse the persisted agent SVID or attest) → sync entries and
 //   bundle from the server → keep X.509-SVIDs minted and rotated → serve the Workload API on the
 //   Unix socket. While the server is away, workloads keep getting the cached SVIDs until expiry.
-import { homedir } from 'node:os';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import {
@@ -11,16 +10,14 @@ import {
   textLogStream,
   type LogFormatSetting,
 } from '../core/log-text.ts';
-import { DEFAULT_AGENT_SOCKET, defaultAgentDataDir } from '../core/defaults.ts';
 import { FailedPreconditionError, TesseraError } from '../core/errors.ts';
-import { parseConfigYaml, readConfigFile } from '../plugins/config-file.ts';
 import { lockDataDir, type DataDirLock } from '../plugins/data-dir-lock.ts';
 import { tidyDataDir } from '../plugins/data-dir-tidy.ts';
 import type { AttestationService } from './attestation/attestation-service.ts';
 import type { WorkloadIdentities } from './cache/workload-identities.ts';
 import { ConditionVerdicts } from './cache/condition-verdicts.ts';
 import type { X509SvidCache } from './cache/x509-svid-cache.ts';
-import { type AgentConfig, compileAgentConfig } from './config/compile.ts';
+import { type AgentConfig } from './config/compile.ts';
 import { AGENT_STATE_FILES, AgentStateDir } from './identity/agent-identity.ts';
 import { loadBootstrapBundle } from './identity/bootstrap-bundle.ts';
 import { AgentLifecycle } from './identity/lifecycle.ts';
@@ -56,52 +53,7 @@ const SOCKET_FLAG = '--workload-socket';
 /** Uses of cached credentials kept for the audit while the server is away; more are counted. */
 const CACHED_USES_MAX_QUEUED = 10_000;
 
-export interface AgentRunFlags {
-  config?: string;
-  server?: string;
-  trustDomain?: string;
-  socket?: string;
-  dataDir?: string;
-  joinToken?: string;
-  x509popCert?: string;
-  x509popKey?: string;
-  trustBundle?: string;
-  trustBundleUrl?: string;
-  insecureBootstrap?: boolean;
-  logFormat?: string;
-}
-
-/** Reads the config file and environment and applies flags. Used by `tessera agent run`. */
-export function loadAgentConfig(flags: AgentRunFlags, env = process.env): AgentConfig {
-  let file: Record<string, unknown> = {};
-  if (flags.config) {
-    file = parseConfigYaml(readConfigFile(flags.config), flags.config);
-  }
-  const x509pop =
-    flags.x509popCert || flags.x509popKey
-      ? { cert_file: flags.x509popCert, key_file: flags.x509popKey }
-      : undefined;
-  return compileAgentConfig(
-    file,
-    env,
-    {
-      server_address: flags.server,
-      trust_domain: flags.trustDomain,
-      socket_path: flags.socket,
-      data_dir: flags.dataDir,
-      join_token: flags.joinToken,
-      x509pop,
-      trust_bundle_file: flags.trustBundle,
-      trust_bundle_url: flags.trustBundleUrl,
-      insecure_bootstrap: flags.insecureBootstrap,
-      log_format: flags.logFormat,
-    },
-    {
-      dataDir: defaultAgentDataDir(env, homedir()),
-      socketPath: DEFAULT_AGENT_SOCKET,
-    },
-  );
-}
+export { loadAgentConfig, type AgentRunFlags } from './compose/config.ts';
 
 export interface TesseraAgentOptions {
   clock?: Clock;
