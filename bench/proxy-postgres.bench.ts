@@ -30,25 +30,33 @@ const created = await psql(sharedPostgres, 'postgres', '', 'postgres', `create d
 if (!created.ok && !created.out.includes('already exists')) throw new Error(created.out);
 await run(`${BIN}/pgbench`, ['-i', '-q', '-s', '1', '-h', '127.0.0.1', '-U', 'postgres', DB]);
 const trustProxy = await startProxy(sharedPostgres.port, 'postgres', '');
+const userSpaceProxy = await startProxy(sharedPostgres.port, 'postgres', '', 'off');
 let scram: PostgresServer | undefined;
 let scramProxy: Awaited<ReturnType<typeof startProxy>> | undefined;
 try {
   console.log(loadNote('start'));
   console.log(`${'pgbench -S'.padEnd(48)} ${CLIENTS} clients, 2 threads, ${seconds} s a run`);
-  let cpuPerTx = Infinity;
+  console.log(`${'proxy kernel relay'.padEnd(48)} ${trustProxy.kernelRelay}`);
+  const cpuPerTx = new Map<number, number>();
   const tps = (port: number, name: string, pid?: number) => async () => {
     const c0 = pid === undefined ? 0 : cpuUs(pid);
     const r = await pgbench(port, 'postgres', '', DB, []);
-    if (pid !== undefined) cpuPerTx = Math.min(cpuPerTx, (cpuUs(pid) - c0) / r.transactions);
+    if (pid !== undefined) {
+      const us = (cpuUs(pid) - c0) / r.transactions;
+      cpuPerTx.set(pid, Math.min(cpuPerTx.get(pid) ?? Infinity, us));
+    }
     console.log(`${name.padEnd(48)} ${Math.round(r.tps).toLocaleString('en-US').padStart(12)} tps`);
     return r.tps;
   };
   const t = await compare(tps(sharedPostgres.port, 'direct: pgbench -S'), [
     tps(trustProxy.port, 'proxy: pgbench -S', trustProxy.proc.pid),
+    tps(userSpaceProxy.port, 'proxy, kernel_relay off: pgbench -S', userSpaceProxy.proc.pid),
   ]);
   ratio('pgbench -S TPS, proxy / direct', t[0]!, t.baseline, 0.8);
+  ratio('  the same with proxy.kernel_relay off', t[1]!, t.baseline, 0.8);
+  const perTx = (pid: number | undefined) => (cpuPerTx.get(pid ?? -1) ?? NaN).toFixed(1);
   console.log(
-    `${'proxy CPU per transaction (relay both ways)'.padEnd(48)} ${cpuPerTx.toFixed(0)} µs`,
+    `${'proxy CPU per transaction'.padEnd(48)} ${perTx(trustProxy.proc.pid)} µs (kernel relay), ${perTx(userSpaceProxy.proc.pid)} µs (user space)`,
   );
 
   // New connections, each logging in upstream with SCRAM-SHA-256.
@@ -111,6 +119,7 @@ try {
   console.log(loadNote('end'));
 } finally {
   const asked = await trustProxy.stop();
+  await userSpaceProxy.stop();
   await scramProxy?.stop();
   await scram?.stop();
   await psql(sharedPostgres, 'postgres', '', 'postgres', `drop database if exists ${DB}`);
@@ -153,13 +162,22 @@ function cpuUs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10_000;
 }
 
-async function startProxy(upstreamPort: number, user: string, password: string) {
+async function startProxy(
+  upstreamPort: number,
+  user: string,
+  password: string,
+  kernelRelay: 'auto' | 'off' = 'auto',
+) {
   const proc: ChildProcess = spawn(
     process.execPath,
     [path.join(import.meta.dirname, 'proxy-postgres-proxy.ts'), String(upstreamPort), user],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, PROXY_BENCH_PASSWORD: password },
+      env: {
+        ...process.env,
+        PROXY_BENCH_PASSWORD: password,
+        PROXY_BENCH_KERNEL_RELAY: kernelRelay,
+      },
     },
   );
   let out = '';
@@ -178,6 +196,7 @@ async function startProxy(upstreamPort: number, user: string, password: string) 
   return {
     proc,
     port: Number(/port (\d+)/.exec(out)?.[1]),
+    kernelRelay: /kernel relay (.*)/.exec(out)?.[1] ?? '?',
     stop: () =>
       new Promise<number>((resolve) => {
         const done = () => resolve(Number(/connections (\d+)/.exec(out)?.[1] ?? -1));

@@ -239,6 +239,12 @@ export const agentConfigSchema = z.strictObject({
        * (true) instead of closed (false, the default).
        */
       passthrough: z.boolean().default(false),
+      /**
+       * Database sessions (postgres, mysql, redis) relayed by the kernel once logged in
+       * (docs/injection.md, "Kernel relay"): "auto" (default) when the agent may load BPF
+       * (root), else user space; "off": always user space.
+       */
+      kernel_relay: z.enum(['auto', 'off']).default('auto'),
     })
     .prefault({}),
   /** Server reconnect backoff cap. */

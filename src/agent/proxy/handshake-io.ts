@@ -114,29 +114,6 @@ export function startTls(
   });
 }
 
-/**
- * Relays bytes both ways until either side is done: an end is passed on (half-close), and when
- * either closes or fails both are destroyed. Resolves once both are closed.
- */
-export function relayRaw(client: Stream, upstream: Stream): Promise<void> {
-  noDelay(client, upstream);
-  return new Promise((resolve) => {
-    let open = 2;
-    const closed = (): void => {
-      client.destroy();
-      upstream.destroy();
-      open -= 1;
-      if (open === 0) resolve();
-    };
-    for (const s of [client, upstream]) {
-      s.on('error', () => s.destroy());
-      s.once('close', closed);
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-}
-
 /** Small request/answer protocols: each write goes out at once (no Nagle delay) on both sides. */
 export function noDelay(...streams: Stream[]): void {
   for (const s of streams) {

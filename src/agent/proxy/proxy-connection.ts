@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { AccessHttpRequest, ServerProtocol, ServerWorkload } from '../../core/access.ts';
 import type { AttestedCaller } from '../attestation/caller.ts';
+import type { Splice } from './kernel-relay/kernel-relay.ts';
 import type { ReleasedCredential } from '../cache/credential-cache.ts';
 
 /** One accepted client connection bound for one server workload. */
@@ -45,6 +46,15 @@ export interface ProxyConnection {
    * full certificate verification against the server workload's CA (or the system roots).
    */
   upstreamTlsOptions(): { servername: string; ca?: string; rejectUnauthorized: true };
+  /**
+   * Hands these directions' bytes to the kernel from now on (kernel-relay/, docs/injection.md
+   * "Kernel relay"): bytes arriving on `from` go out of `to` without coming up to the agent.
+   * undefined when the agent runs without the kernel relay or a socket cannot be spliced (TLS,
+   * bytes buffered): the handler's user-space relay carries everything then, as it always
+   * carries what the kernel passes up. Call only at a quiet point of the protocol, when no byte
+   * is in flight in a spliced direction; pass the result to relay() for the ends.
+   */
+  splice?(directions: ReadonlyArray<readonly [from: Duplex, to: Duplex]>): Splice | undefined;
   /** Structured log lines; never pass a credential or anything derived from it. */
   readonly log: ProxyLog;
 }

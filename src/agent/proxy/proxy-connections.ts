@@ -19,6 +19,7 @@ import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import type { ReleasedCredential } from '../cache/credential-cache.ts';
 import type { CredentialService, ServedCredential } from '../credentials/credential-service.ts';
 import type { ServerWorkloadIndex } from '../sync/server-workloads.ts';
+import type { KernelRelay } from './kernel-relay/kernel-relay.ts';
 import type { ProxyConnection, ProxyConnections, ProxyLog } from './proxy-connection.ts';
 import { originalDestination } from './transparent/original-dst.ts';
 
@@ -47,6 +48,8 @@ export interface ProxyConnectionsOptions {
   /** Aborted when the agent stops: every connection's signal follows it. */
   readonly signal: AbortSignal;
   readonly onCachedUse?: CachedUseSink;
+  /** Splices database sessions once logged in (proxy.kernel_relay); absent: user space only. */
+  readonly kernelRelay?: Pick<KernelRelay, 'splice'>;
 }
 
 interface Tracked {
@@ -175,6 +178,7 @@ export class AgentProxyConnections implements ProxyConnections {
         return served.credential;
       },
       connectUpstream: () => connectUpstream(server, signal),
+      splice: (directions) => o.kernelRelay?.splice(directions),
       upstreamTlsOptions() {
         return {
           servername: server.host,

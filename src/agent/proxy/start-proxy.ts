@@ -15,6 +15,7 @@ import {
 import { startExplicitProxy, type ExplicitProxy } from './http/explicit-proxy.ts';
 import { ProxyCa } from './http/proxy-ca.ts';
 import { handlerFor } from './handlers.ts';
+import { KernelRelay } from './kernel-relay/kernel-relay.ts';
 import { startLocalListeners, type LocalListeners } from './local-listeners.ts';
 import { TransparentListener } from './transparent/transparent-listener.ts';
 
@@ -40,6 +41,7 @@ export interface RunningProxy {
 }
 
 export async function startProxy(d: ProxyDeps): Promise<RunningProxy> {
+  const kernelRelay = openKernelRelay(d);
   const connections = new AgentProxyConnections({
     servers: d.servers,
     attestation: d.attestation,
@@ -49,6 +51,7 @@ export async function startProxy(d: ProxyDeps): Promise<RunningProxy> {
     log: d.log,
     signal: d.signal,
     ...(d.onCachedUse ? { onCachedUse: d.onCachedUse } : {}),
+    ...(kernelRelay ? { kernelRelay } : {}),
   });
   const listeners =
     d.config.listeners.length > 0
@@ -62,6 +65,7 @@ export async function startProxy(d: ProxyDeps): Promise<RunningProxy> {
   } catch (e) {
     await explicit?.close();
     await listeners?.close();
+    kernelRelay?.close();
     throw e;
   }
   return {
@@ -73,8 +77,26 @@ export async function startProxy(d: ProxyDeps): Promise<RunningProxy> {
       await transparent?.close();
       await explicit?.close();
       await listeners?.close();
+      kernelRelay?.close();
     },
   };
+}
+
+/** The kernel relay when a way in is configured and proxy.kernel_relay allows it (logged either way). */
+function openKernelRelay(d: ProxyDeps): KernelRelay | undefined {
+  const c = d.config;
+  const used = c.listeners.length > 0 || c.http_listen !== '' || c.transparent_listen !== '';
+  if (!used || c.kernel_relay === 'off') return undefined;
+  const opened = KernelRelay.open(2 * c.max_connections);
+  if ('relay' in opened) {
+    d.log.info({}, 'kernel relay on: database sessions are spliced in the kernel once logged in');
+    return opened.relay;
+  }
+  d.log.info(
+    { reason: opened.reason },
+    'kernel relay off (config proxy.kernel_relay: auto): database sessions are relayed in user space',
+  );
+  return undefined;
 }
 
 /**

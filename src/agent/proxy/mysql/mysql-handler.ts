@@ -12,7 +12,9 @@
 // failed condition, after the client's handshake response.
 import { isTesseraError, PermissionDeniedError } from '../../../core/errors.ts';
 import type { ProxyConnection, ProxyProtocolHandler } from '../proxy-connection.ts';
-import { readUntil, ReadError, relayRaw, type Stream } from '../handshake-io.ts';
+import { noDelay, readUntil, ReadError, type Stream } from '../handshake-io.ts';
+import type { Splice } from '../kernel-relay/kernel-relay.ts';
+import { relay } from '../relay.ts';
 import {
   buildGreeting,
   CAP,
@@ -83,6 +85,7 @@ export function createMysqlHandler(options: MysqlHandlerOptions = {}): ProxyProt
       c.on('error', () => c.destroy());
       let login: Login;
       let up: Upstream;
+      let spliced: Splice | undefined;
       try {
         login = await loginFor(conn);
         up = await greetUpstream(conn, timeoutMs);
@@ -103,6 +106,14 @@ export function createMysqlHandler(options: MysqlHandlerOptions = {}): ProxyProt
           conn,
           timeoutMs,
         );
+        // Logged in: the rest is raw bytes. Splice now, while the client waits for its OK and
+        // the server for a command (nothing in flight either way).
+        if (up.pending.length === 0) {
+          spliced = conn.splice?.([
+            [c, up.socket],
+            [up.socket, c],
+          ]);
+        }
         c.write(packet(2, ok));
         if (up.pending.length > 0) c.write(up.pending);
       } catch (e) {
@@ -110,7 +121,8 @@ export function createMysqlHandler(options: MysqlHandlerOptions = {}): ProxyProt
         await refuse(c, conn, toRefusal(e, conn));
         return;
       }
-      await relayRaw(c, up.socket);
+      noDelay(c, up.socket);
+      await relay(c, up.socket, conn.signal, spliced);
     },
   };
 }

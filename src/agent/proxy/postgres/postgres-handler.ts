@@ -9,7 +9,9 @@
 import type { Duplex } from 'node:stream';
 import { CredentialDeniedError } from '../../credentials/credential-service.ts';
 import { isTesseraError } from '../../../core/errors.ts';
+import type { Splice } from '../kernel-relay/kernel-relay.ts';
 import type { ProxyConnection, ProxyProtocolHandler } from '../proxy-connection.ts';
+import { relay } from '../relay.ts';
 import { CancelKeys } from './cancel-keys.ts';
 import { FrameError, FrameReader } from './frame-reader.ts';
 import { PostgresError } from './postgres-error.ts';
@@ -50,6 +52,7 @@ export function createPostgresHandler(options: PostgresHandlerOptions = {}): Pro
       const signal = AbortSignal.any([conn.signal, AbortSignal.timeout(startupTimeoutMs)]);
       const reader = new FrameReader(client, MAX_STARTUP_BYTES);
       let session: UpstreamSession | undefined;
+      let spliced: Splice | undefined;
       let release = (): void => {};
       try {
         const first = await negotiate(reader, client, signal);
@@ -63,6 +66,16 @@ export function createPostgresHandler(options: PostgresHandlerOptions = {}): Pro
         const issued =
           session.backendKey && keys.issue(session.backendKey, conn.server.name, uid(conn));
         release = issued?.release ?? release;
+        // Logged in: from here on the session is raw bytes both ways. Splice it now, while the
+        // client still waits for ReadyForQuery and the server waits for a query (nothing in
+        // flight either way).
+        spliced =
+          reader.buffered === 0 && session.leftover.length === 0
+            ? conn.splice?.([
+                [client, session.socket],
+                [session.socket, client],
+              ])
+            : undefined;
         client.write(greeting(first, session, issued?.key));
         conn.log.info({ server: conn.server.name, wayIn: conn.wayIn }, 'postgres session relayed');
       } catch (e) {
@@ -70,7 +83,10 @@ export function createPostgresHandler(options: PostgresHandlerOptions = {}): Pro
         reader.detach();
         return;
       }
-      await relay(client, reader.detach(), session, conn.signal).finally(release);
+      const leftover = reader.detach();
+      if (leftover.length > 0) session.socket.write(leftover);
+      if (session.leftover.length > 0) client.write(session.leftover);
+      await relay(client, session.socket, conn.signal, spliced).finally(release);
     },
   };
 }
@@ -203,43 +219,4 @@ function refuse(client: Client, conn: ProxyConnection, e: unknown): void {
   client.end(reply ?? errorResponse(sqlstate, text));
   // end() flushes then half-closes; make sure the socket goes even if the client does not read.
   setTimeout(() => client.destroy(), 5_000).unref();
-}
-
-/** Relays raw bytes both ways until either side closes; the other is closed with it. */
-function relay(
-  client: Client,
-  clientLeftover: Buffer,
-  session: UpstreamSession,
-  signal: AbortSignal,
-): Promise<void> {
-  const upstream = session.socket;
-  return new Promise<void>((resolve) => {
-    let open = 2;
-    const closed = () => {
-      if (--open === 0) resolve();
-    };
-    const stop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', stop);
-    upstream.on('error', stop);
-    for (const [side, other] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      const gone = () => {
-        other.destroy();
-        closed();
-      };
-      // Either side may have gone while the login ran: its 'close' is already past.
-      if (side.closed) gone();
-      else side.once('close', gone);
-    }
-    signal.addEventListener('abort', stop, { once: true });
-    if (clientLeftover.length > 0) upstream.write(clientLeftover);
-    if (session.leftover.length > 0) client.write(session.leftover);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
 }

@@ -179,6 +179,10 @@ function relay(
 ): Promise<void> {
   const scanner = new CommandScanner();
   noDelay(client, upstream);
+  // The server's replies need nothing from the agent: once AUTH is answered the server has
+  // nothing in flight (the client's commands are not forwarded yet), so that direction is spliced.
+  const spliced = conn.splice?.([[upstream, client]]);
+  const upstreamFlushed = () => spliced?.drained(upstream) ?? Promise.resolve(true);
   return new Promise((resolve) => {
     let open = 2;
     const closed = (): void => {
@@ -187,8 +191,9 @@ function relay(
       open -= 1;
       if (open === 0) resolve();
     };
+    const upstreamClosed = (): void => void upstreamFlushed().then(closed);
     client.once('close', closed);
-    upstream.once('close', closed);
+    upstream.once('close', upstreamClosed);
     let broken = false;
     client.on('data', (chunk: Buffer) => {
       if (broken) return;
@@ -205,7 +210,7 @@ function relay(
             'redis protocol error from client',
           );
           client.off('close', closed);
-          upstream.off('close', closed);
+          upstream.off('close', upstreamClosed);
           upstream.unpipe(client);
           upstream.destroy();
           client.end(errorReply('ERR', `Protocol error: ${ev.message}`), () => {
@@ -221,6 +226,7 @@ function relay(
       }
     });
     client.once('end', () => upstream.end());
-    upstream.pipe(client);
+    upstream.pipe(client, { end: false });
+    upstream.once('end', () => void upstreamFlushed().then(() => client.end()));
   });
 }

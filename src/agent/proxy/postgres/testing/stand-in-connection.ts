@@ -5,6 +5,7 @@
 import net, { type Socket } from 'node:net';
 import type { Credential, ServerWorkload } from '../../../../core/access.ts';
 import type { ReleasedCredential } from '../../../cache/credential-cache.ts';
+import type { KernelRelay } from '../../kernel-relay/kernel-relay.ts';
 import type { ProxyConnection, ProxyLog, ProxyProtocolHandler } from '../../proxy-connection.ts';
 
 export function serverWorkload(fields: Partial<ServerWorkload> & { port: number }): ServerWorkload {
@@ -59,6 +60,8 @@ export interface StandIn {
   credential: () => Promise<ReleasedCredential>;
   /** How many times credential() was asked. */
   asked: number;
+  /** Database sessions spliced by this kernel relay (absent: user space only). */
+  kernelRelay?: Pick<KernelRelay, 'splice'>;
 }
 
 export function standInConnection(
@@ -95,6 +98,7 @@ export function standInConnection(
       ...(server.tlsCa ? { ca: server.tlsCa } : {}),
       rejectUnauthorized: true,
     }),
+    ...(standIn.kernelRelay ? { splice: (d) => standIn.kernelRelay?.splice(d) } : {}),
     log,
   };
 }

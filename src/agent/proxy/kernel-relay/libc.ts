@@ -1,0 +1,33 @@
+// libc through koffi for the kernel relay: bpf(2) by number, getsockopt(2), close(2), loaded
+// once on first use (an agent without the relay never loads it).
+import { createRequire } from 'node:module';
+import type Koffi from 'koffi';
+
+export interface Libc {
+  koffi: typeof Koffi;
+  syscall: (...args: unknown[]) => unknown;
+  getsockopt: (fd: number, level: number, name: number, val: Buffer, len: number[]) => number;
+  close: (fd: number) => number;
+}
+
+let libc: Libc | undefined;
+
+export function loadLibc(): Libc {
+  if (libc) return libc;
+  const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
+  let lib: ReturnType<typeof koffi.load>;
+  try {
+    lib = koffi.load(null);
+  } catch {
+    lib = koffi.load('libc.so.6');
+  }
+  libc = {
+    koffi,
+    syscall: lib.func('long syscall(long number, ...)') as (...args: unknown[]) => unknown,
+    getsockopt: lib.func(
+      'int getsockopt(int fd, int level, int name, void *optval, _Inout_ uint32_t *optlen)',
+    ) as Libc['getsockopt'],
+    close: lib.func('int close(int fd)') as Libc['close'],
+  };
+  return libc;
+}
