@@ -1,39 +1,44 @@
 // Black-box: the transparent redirect with a real server and agent (docs/injection.md
 // "Transparent redirect"). The test moves into a network namespace of its own (helpers/netns.ts):
-// the server, the agent (proxy.transparent_listen in its config), the CLI and an HTTP server
-// workload at an address of the namespace all run there, and the rules `tessera agent proxy rules
-// --config` prints are applied there with iptables. Then, with curl as unmodified client:
-// - a client of the selected uid (with an entry and an allow policy) connecting to the server
-//   workload's address is redirected to the agent, attested by its socket to the original
-//   destination, and the credential is added (the upstream checks the header);
+// the server, the agent (proxy.transparent_listen, transparent.ipv6 in its config), the CLI and
+// HTTP upstreams at the namespace's own addresses (IPv4 and IPv6) all run there, and the rules
+// `tessera agent proxy rules --config` prints (iptables and ip6tables) are applied there. Then,
+// with curl as unmodified client:
+// - a client of the selected uid (with an entry and an allow policy) connecting to a server
+//   workload's address — IPv4 or IPv6 — is redirected to the agent, attested by its socket to the
+//   original destination, and the credential is added (the upstream checks the header);
 // - a client of another uid is not redirected: it reaches the upstream directly, without one;
-// - with the policy deleted the selected uid gets the proxy's 403 naming the denial.
+// - the selected uid connecting to an address that is no server workload is closed (passthrough
+//   off), and so is a connection made to the listener directly (not redirected);
+// - with the policy deleted the selected uid gets the proxy's 403 naming the denial;
+// - the agent restarted with proxy.passthrough: the address that is no server workload is
+//   tunnelled untouched (nothing injected), while the server workload is still decided (403).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adminClients, entry } from './helpers/admin.ts';
-import type { AgentProcess } from './helpers/agent-process.ts';
+import { entry } from './helpers/admin.ts';
 import { runCli } from './helpers/cli-process.ts';
 import { enterNewNetns, sh, SBIN_PATH, type EnteredNetns } from './helpers/netns.ts';
 import { waitFor } from './helpers/ports.ts';
-import { CLI, startServer, type ServerProcess } from './helpers/server-process.ts';
-import { CHAINED, DEADLINE_MS, startServingAgent } from './helpers/serving-agent.ts';
+import { startProxyStack, type ProxyStack } from './helpers/proxy-stack.ts';
+import { CHAINED, DEADLINE_MS } from './helpers/serving-agent.ts';
 
 const SELECTED = 65534;
 const OTHER = 65533;
 const WORKLOAD = '10.77.0.5';
+const WORKLOAD6 = 'fd77::5';
+const NOT_A_WORKLOAD = '10.77.0.6';
 const PORT = 7000;
 const LISTEN = 15001;
 const CLIENT_ID = 'spiffe://example.org/transparent/client';
 const SECRET = 'transparent-key-3b9e7a-not-for-logs';
+const url = (host: string, port = PORT) =>
+  `http://${host.includes(':') ? `[${host}]` : host}:${port}/hello`;
 
 const root = process.getuid?.() === 0;
-const tools = ['ip', 'iptables', 'curl'].every(
+const tools = ['ip', 'iptables', 'ip6tables', 'curl'].every(
   (t) =>
     spawnSync('sh', ['-c', `command -v ${t}`], { env: { ...process.env, PATH: SBIN_PATH } })
       .status === 0,
@@ -41,16 +46,16 @@ const tools = ['ip', 'iptables', 'curl'].every(
 const skip = !root
   ? 'needs root: creates a network namespace and applies iptables rules in it'
   : !tools
-    ? 'needs ip, iptables and curl (.ci/run installs iptables)'
+    ? 'needs ip, iptables, ip6tables and curl (.ci/run installs iptables)'
     : false;
 
-/** curl as `uid` to the server workload's address: "STATUS BODY", or "error: ..." */
-function curlAs(uid: number): Promise<string> {
-  const child = spawn(
-    'curl',
-    ['-sS', '--max-time', '20', '-w', ' %{http_code}', `http://${WORKLOAD}:${PORT}/hello`],
-    { uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+/** curl as `uid` to `target`: "STATUS BODY", or "error: ..." */
+function curlAs(uid: number, target: string): Promise<string> {
+  const child = spawn('curl', ['-sS', '--max-time', '20', '-w', ' %{http_code}', target], {
+    uid,
+    gid: uid,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -67,101 +72,145 @@ function curlAs(uid: number): Promise<string> {
 describe('transparent redirect through a real agent', { ...CHAINED, skip }, () => {
   const ns = `tessera-ta-${process.pid}-${randomBytes(3).toString('hex')}`;
   let netns: EnteredNetns | undefined;
-  let dir: string;
-  let server: ServerProcess | undefined;
-  let agent: AgentProcess | undefined;
-  let upstream: http.Server | undefined;
-  const admin = (...args: string[]) =>
-    runCli(args, { env: { TESSERA_ADMIN_SOCKET: server!.adminSocket }, deadlineMs: 90_000 });
-  async function ok(...args: string[]): Promise<string> {
-    const r = await admin(...args);
-    assert.equal(r.code, 0, `tessera ${args.join(' ')}\n${r.stderr}`);
-    return r.stdout;
-  }
+  let stack: ProxyStack | undefined;
+  const upstreams: http.Server[] = [];
+  /** The agent's log since `from` (a restart appends to the same output). */
+  const logSince = (from: number) => stack!.agent.output().slice(from);
 
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-transparent-agent-'));
-    netns = enterNewNetns(ns, [`${WORKLOAD}/32`]);
-    // The server workload checks the credential header (it never echoes it: the proxy would
-    // strip the credential from the answer).
-    upstream = http.createServer((req, res) => {
-      const key = req.headers['x-api-key'];
-      res.end(`key=${key === undefined ? 'none' : key === SECRET ? 'ok' : 'wrong'}`);
+    netns = enterNewNetns(ns, [`${WORKLOAD}/32`, `${NOT_A_WORKLOAD}/32`, `${WORKLOAD6}/128`]);
+    // Each upstream checks the credential header (never echoes it: the proxy would strip the
+    // credential from the answer) and says which address it is.
+    for (const host of [WORKLOAD, WORKLOAD6, NOT_A_WORKLOAD]) {
+      const upstream = http.createServer((req, res) => {
+        const key = req.headers['x-api-key'];
+        res.end(`${host} key=${key === undefined ? 'none' : key === SECRET ? 'ok' : 'wrong'}`);
+      });
+      upstreams.push(upstream);
+      await new Promise<void>((r) => upstream.listen(PORT, host, r));
+    }
+    const api = (name: string, host: string) => ({
+      name,
+      host,
+      port: PORT,
+      protocol: 'http',
+      present: 'header:X-Api-Key',
     });
-    await new Promise<void>((r) => upstream!.listen(PORT, WORKLOAD, r));
-    server = await startServer();
-    const put = spawnSync(process.execPath, [CLI, 'secret', 'put', 'api-key', '--from-stdin'], {
-      input: SECRET,
-      env: { ...process.env, TESSERA_ADMIN_SOCKET: server.adminSocket },
-      encoding: 'utf8',
+    const allow = (server: string) => ({
+      name: `client-${server}`,
+      client: CLIENT_ID,
+      server,
+      credential_provider: 'api-key',
     });
-    assert.equal(put.status, 0, put.stderr);
-    await ok(
-      ...['server-workload', 'create', '--name', 'api', '--host', WORKLOAD],
-      ...['--port', String(PORT), '--protocol', 'http', '--present', 'header:X-Api-Key'],
-    );
-    await ok(
-      ...['credential-provider', 'create', '--name', 'api-key', '--type', 'static-secret'],
-      ...['--set', 'secret=api-key'],
-    );
-    await ok(
-      ...['access-policy', 'create', '--name', 'client-api', '--client', CLIENT_ID],
-      ...['--server', 'api', '--credential-provider', 'api-key'],
-    );
-    const config = path.join(dir, 'agent.yaml');
-    writeFileSync(
-      config,
-      [
-        `trust_domain: ${server.trustDomain}`,
-        `server_address: ${server.apiAddr}`,
-        'proxy:',
-        `  transparent_listen: 127.0.0.1:${LISTEN}`,
-        '  transparent:',
-        `    uids: [${SELECTED}]`,
-      ].join('\n'),
-    );
-    const adminApi = adminClients(server.adminSocket);
-    const started = await startServingAgent(server, adminApi, [], { args: ['--config', config] });
-    agent = started.agent;
-    await adminApi.entries.batchCreateEntry({
-      entries: [entry(CLIENT_ID, started.agentSpiffeId, [`unix:uid:${SELECTED}`])],
+    stack = await startProxyStack({
+      name: 'transparent',
+      secrets: { 'api-key': SECRET },
+      access: {
+        // The IPv6 host as an operator may write it: the kernel reports the destination compressed.
+        server_workloads: [api('api', WORKLOAD), api('api6', 'FD77:0:0:0:0:0:0:5')],
+        credential_providers: [
+          { name: 'api-key', type: 'static-secret', config: { secret: 'api-key' } },
+        ],
+        access_policies: [allow('api'), allow('api6')],
+      },
+      proxy: {
+        transparent_listen: `127.0.0.1:${LISTEN}`,
+        transparent: { uids: [SELECTED], ipv6: true },
+      },
+    });
+    await stack.admins.entries.batchCreateEntry({
+      entries: [entry(CLIENT_ID, stack.agentSpiffeId, [`unix:uid:${SELECTED}`])],
     });
     // The agent runs as root (uid 0): its own connections are never redirected.
-    const rules = await runCli(['agent', 'proxy', 'rules', '--config', config, '--agent-uid', '0']);
+    const rules = await runCli(
+      ['agent', 'proxy', 'rules', '--config', stack.agentConfig, '--agent-uid', '0'],
+      { deadlineMs: 90_000 },
+    );
     assert.equal(rules.code, 0, rules.stderr);
+    assert.match(rules.stdout, /^ip6tables -t nat -A TESSERA_TRANSPARENT -d ::1\/128 -j RETURN$/m);
     sh(['sh', '-e'], rules.stdout);
   });
 
   after(async () => {
-    await agent?.stop();
-    await server?.stop();
-    upstream?.close();
+    await stack?.stop();
+    for (const u of upstreams) u.close();
     netns?.leave();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('adds the credential for the selected uid', async () => {
     // The entry and the server workload reach the agent shortly after it starts.
     let got = '';
-    await waitFor(async () => (got = await curlAs(SELECTED)) === '200 key=ok', DEADLINE_MS).catch(
-      () => assert.fail(`last answer: ${got}\n${agent?.output()}`),
-    );
-    assert.ok(!agent!.output().includes(SECRET), 'the credential is never logged');
+    const want = `200 ${WORKLOAD} key=ok`;
+    await waitFor(
+      async () => (got = await curlAs(SELECTED, url(WORKLOAD))) === want,
+      DEADLINE_MS,
+    ).catch(() => assert.fail(`last answer: ${got}\n${stack?.agent.output()}`));
   });
 
-  it('leaves another uid alone: it reaches the server workload directly', async () => {
-    assert.equal(await curlAs(OTHER), '200 key=none');
+  it('adds it for an IPv6 destination too (ip6tables, the [::1] listener)', async () => {
+    const got = await curlAs(SELECTED, url(WORKLOAD6));
+    assert.equal(got, `200 ${WORKLOAD6} key=ok`, stack!.agent.output().slice(-3000));
+  });
+
+  it('leaves another uid alone: it reaches the server workloads directly', async () => {
+    assert.equal(await curlAs(OTHER, url(WORKLOAD)), `200 ${WORKLOAD} key=none`);
+    assert.equal(await curlAs(OTHER, url(WORKLOAD6)), `200 ${WORKLOAD6} key=none`);
+  });
+
+  it('closes a destination that is no server workload (passthrough off)', async () => {
+    const from = stack!.agent.output().length;
+    assert.match(await curlAs(SELECTED, url(NOT_A_WORKLOAD)), /^error: curl exit (52|56):/);
+    await waitFor(
+      () =>
+        logSince(from).includes(`"destination":"${NOT_A_WORKLOAD}:${PORT}"`) &&
+        logSince(from).includes('no server workload at the destination, closed'),
+      DEADLINE_MS,
+    );
+  });
+
+  it('closes a connection made to the listener directly (loopback is not redirected)', async () => {
+    const from = stack!.agent.output().length;
+    assert.match(await curlAs(SELECTED, url('127.0.0.1', LISTEN)), /^error: curl exit (52|56):/);
+    await waitFor(
+      () =>
+        logSince(from).includes('no original destination') &&
+        logSince(from).includes('the connection was not redirected'),
+      DEADLINE_MS,
+    );
   });
 
   it('answers 403 naming the denial once the policy is deleted', async () => {
-    await ok('access-policy', 'delete', 'client-api');
+    await stack!.ok('access-policy', 'delete', 'client-api');
     let got = '';
-    await waitFor(async () => (got = await curlAs(SELECTED)).startsWith('403 '), DEADLINE_MS).catch(
-      () => assert.fail(`last answer: ${got}`),
-    );
+    await waitFor(
+      async () => (got = await curlAs(SELECTED, url(WORKLOAD))).startsWith('403 '),
+      DEADLINE_MS,
+    ).catch(() => assert.fail(`last answer: ${got}`));
     const body = JSON.parse(got.slice(4)) as Record<string, unknown>;
     assert.equal(typeof body.reason, 'string', got);
     assert.ok(!got.includes(SECRET));
-    assert.equal(await curlAs(OTHER), '200 key=none');
+    assert.equal(await curlAs(OTHER, url(WORKLOAD)), `200 ${WORKLOAD} key=none`);
+  });
+
+  it('with proxy.passthrough: tunnels the unknown destination untouched, still decides the rest', async () => {
+    const s = stack!;
+    s.reconfigure({ passthrough: true });
+    await s.agent.stop();
+    const from = s.agent.output().length;
+    await s.agent.restart(['--config', s.agentConfig]);
+    await waitFor(
+      () => /"passthrough":true,"msg":"transparent listener ready"/.test(logSince(from)),
+      DEADLINE_MS,
+    );
+    assert.equal(await curlAs(SELECTED, url(NOT_A_WORKLOAD)), `200 ${NOT_A_WORKLOAD} key=none`);
+    await waitFor(() => logSince(from).includes('transparent proxy: passthrough'), DEADLINE_MS);
+    // A server workload is never passed through: the (deleted) policy still decides.
+    let got = '';
+    await waitFor(
+      async () => (got = await curlAs(SELECTED, url(WORKLOAD))).startsWith('403 '),
+      DEADLINE_MS,
+    ).catch(() => assert.fail(`last answer: ${got}`));
+    assert.equal(await curlAs(SELECTED, url(WORKLOAD6)), `200 ${WORKLOAD6} key=ok`);
+    assert.ok(!s.agent.output().includes(SECRET), 'the credential is never logged');
   });
 });

@@ -3,7 +3,7 @@
 // listener. Real client processes connect to a real destination; the socket handed to
 // identifyTcpPeer reads as the transparent listener sees a REDIRECTed connection (its local end is
 // the listener, its remote end the client) — only the NAT rewrite is left out, which the
-// black-box test (test/proxy-transparent.test.ts) does for real with iptables.
+// black-box test (test/proxy-transparent-agent.test.ts) does for real with iptables.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';

@@ -1,5 +1,5 @@
 // The agent's server workload index and its sync: by name, by host:port (case-insensitive host,
-// trailing dot ignored), refetched when the access revision moves, kept on a failed fetch.
+// trailing dot ignored, IPv6 literals compared as addresses), refetched when the access revision moves, kept on a failed fetch.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ServerWorkload } from '../../core/access.ts';
@@ -20,11 +20,14 @@ const w = (name: string, host: string, port: number): ServerWorkload => ({
 });
 
 describe('ServerWorkloadIndex', () => {
-  it('finds by name and by host:port, host case-insensitive, trailing dot ignored', () => {
+  it('finds by name and by host:port, host case-insensitive, trailing dot ignored, IPv6 canonical', () => {
     const i = new ServerWorkloadIndex([w('b', 'API.internal', 443), w('a', '::1', 5432)]);
     assert.equal(i.byName('b')?.host, 'API.internal');
     assert.equal(i.find('api.INTERNAL.', 443)?.name, 'b');
     assert.equal(i.find('[::1]', 5432)?.name, 'a');
+    assert.equal(i.find('0:0::0:1', 5432)?.name, 'a');
+    const v6 = new ServerWorkloadIndex([w('c', 'FD77:0:0:0:0:0:0:05', 7000)]);
+    assert.equal(v6.find('fd77::5', 7000)?.name, 'c');
     assert.equal(i.find('api.internal', 80), undefined);
     assert.equal(i.byName('c'), undefined);
   });

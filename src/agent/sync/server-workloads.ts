@@ -4,7 +4,9 @@
 // local listeners keep serving while the server is away.
 //
 // The index answers by name and by host:port (host compared case-insensitively, a trailing dot
-// ignored); cloud server workloads never match (the server does not send them).
+// ignored, an IPv6 literal in its canonical text); cloud server workloads never match (the
+// server does not send them).
+import { isIPv6 } from 'node:net';
 import type { ServerWorkload } from '../../core/access.ts';
 
 export interface ServerWorkloadFetch {
@@ -24,7 +26,12 @@ export function addressKey(host: string, port: number): string {
   const h = host.toLowerCase();
   const bare = h.endsWith('.') ? h.slice(0, -1) : h;
   const unbracketed = bare.startsWith('[') && bare.endsWith(']') ? bare.slice(1, -1) : bare;
-  return `${unbracketed}\u0000${port}`;
+  // One text per IPv6 address: the server keeps a host as written (fd77:0:0::5), the kernel's
+  // original destination (transparent redirect) arrives compressed (fd77::5).
+  const canonical = isIPv6(unbracketed)
+    ? new URL(`http://[${unbracketed}]/`).hostname.slice(1, -1)
+    : unbracketed;
+  return `${canonical}\u0000${port}`;
 }
 
 export class ServerWorkloadIndex {

@@ -47,6 +47,11 @@ export interface PasswordPostgresOptions {
   readonly auth?: 'scram-sha-256' | 'md5' | 'password';
   /** Serve TLS with this certificate and key (PEM files); TCP connections without TLS are rejected. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /**
+   * pg_hba lines for TCP connections instead of the default (`auth` for all; with `tls`, hostssl
+   * only): e.g. one user md5 without TLS, another scram over hostssl only.
+   */
+  readonly hba?: readonly string[];
 }
 
 export async function startPasswordPostgres(
@@ -62,11 +67,15 @@ export async function startPasswordPostgres(
     await copyFile(options.tls.certFile, path.join(dir, 'server.crt'));
     await copyFile(options.tls.keyFile, path.join(dir, 'server.key'));
     await chmod(path.join(dir, 'server.key'), 0o600);
-    await writeFile(
-      path.join(dir, 'hba.conf'),
-      `local all all ${auth}\nhostssl all all 127.0.0.1/32 ${auth}\nhostnossl all all 0.0.0.0/0 reject\n`,
-    );
-    owned.push(...['server.crt', 'server.key', 'hba.conf'].map((f) => path.join(dir, f)));
+    owned.push(...['server.crt', 'server.key'].map((f) => path.join(dir, f)));
+  }
+  if (options.tls || options.hba) {
+    const tcp = options.hba ?? [
+      `hostssl all all 127.0.0.1/32 ${auth}`,
+      'hostnossl all all 0.0.0.0/0 reject',
+    ];
+    await writeFile(path.join(dir, 'hba.conf'), [`local all all ${auth}`, ...tcp, ''].join('\n'));
+    owned.push(path.join(dir, 'hba.conf'));
   }
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
@@ -91,8 +100,8 @@ export async function startPasswordPostgres(
   let opts = `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir} -c fsync=off`;
   if (options.tls) {
     opts += ` -c ssl=on -c ssl_cert_file=${dir}/server.crt -c ssl_key_file=${dir}/server.key`;
-    opts += ` -c hba_file=${dir}/hba.conf`;
   }
+  if (options.tls || options.hba) opts += ` -c hba_file=${dir}/hba.conf`;
   await as(`${BIN}/pg_ctl`, [
     '-D',
     data,

@@ -1,10 +1,13 @@
 // A local S3-like endpoint that verifies SigV4 with the AWS SDK's own signer
 // (@smithy/signature-v4) and the brokered key — independent of the proxy's re-signer. It
 // answers PutObject (plain, UNSIGNED-PAYLOAD, aws-chunked signed or with an unsigned trailer) and
-// GetObject, and any other service's request with 200 once its signature holds; a signature that
-// does not verify gets 403 SignatureDoesNotMatch. For the re-signer's tests and proxy-http's.
+// GetObject, STS GetCallerIdentity, and any other service's request with 200 once its signature
+// holds; a signature that does not verify (or an access key it does not know) gets 403
+// SignatureDoesNotMatch. Plain HTTP, or HTTPS with a test certificate. For the re-signer's tests
+// and the proxy's black-box test (test/proxy-sigv4.test.ts).
 import { createHash, createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { buffer } from 'node:stream/consumers';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -35,26 +38,47 @@ export interface SigV4Endpoint {
   readonly objects: Map<string, Buffer>;
   /** What each verified request declared as x-amz-content-sha256 ("" when absent). */
   readonly payloadModes: string[];
+  /** The access key id of each verified request. */
+  readonly accessKeyIds: string[];
   close(): Promise<void>;
+}
+
+/** The secret behind an access key id, as AWS looks it up; undefined: unknown key. */
+export type AwsKeyLookup = (accessKeyId: string) => AwsCredentials | undefined;
+
+export interface SigV4EndpointOptions {
+  /** HTTPS with this certificate and key (PEM); default plain HTTP. */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 const AUTH =
   /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/;
 
-export async function startSigV4Endpoint(creds: AwsCredentials): Promise<SigV4Endpoint> {
+/** `creds`: the one key it knows, or a lookup by access key id. */
+export async function startSigV4Endpoint(
+  creds: AwsCredentials | AwsKeyLookup,
+  options: SigV4EndpointOptions = {},
+): Promise<SigV4Endpoint> {
   const objects = new Map<string, Buffer>();
   const payloadModes: string[] = [];
-  const server: Server = createServer((req, res) => {
-    verify(req, creds).then(
-      ({ ok, body, mode }) => {
+  const accessKeyIds: string[] = [];
+  const lookup: AwsKeyLookup =
+    typeof creds === 'function' ? creds : (id) => (id === creds.accessKeyId ? creds : undefined);
+  const handle: RequestListener = (req, res) => {
+    verify(req, lookup).then(
+      ({ ok, body, mode, accessKeyId }) => {
         if (!ok) {
           res.writeHead(403, { 'content-type': 'application/xml' });
           res.end('<Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>');
           return;
         }
         payloadModes.push(mode);
+        accessKeyIds.push(accessKeyId);
         const path = (req.url ?? '/').split('?')[0] as string;
-        if (req.method === 'PUT') {
+        if (req.method === 'POST' && /(?:^|&)Action=GetCallerIdentity(?:&|$)/.test(String(body))) {
+          res.writeHead(200, { 'content-type': 'text/xml' });
+          res.end(callerIdentityXml(accessKeyId));
+        } else if (req.method === 'PUT') {
           objects.set(path, body);
           res.writeHead(200, { etag: `"${createHash('md5').update(body).digest('hex')}"` });
           res.end();
@@ -71,13 +95,17 @@ export async function startSigV4Endpoint(creds: AwsCredentials): Promise<SigV4En
         res.end(`<Error><Code>InvalidRequest</Code><Message>${String(e)}</Message></Error>`);
       },
     );
-  });
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handle)
+    : createServer(handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     objects,
     payloadModes,
+    accessKeyIds,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -86,10 +114,24 @@ export async function startSigV4Endpoint(creds: AwsCredentials): Promise<SigV4En
   };
 }
 
-async function verify(req: IncomingMessage, creds: AwsCredentials) {
+/** STS's answer to GetCallerIdentity, naming the caller by its access key id. */
+function callerIdentityXml(accessKeyId: string): string {
+  return (
+    '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">' +
+    '<GetCallerIdentityResult>' +
+    `<Arn>arn:aws:sts::123456789012:assumed-role/test/${accessKeyId}</Arn>` +
+    `<UserId>AROATEST:${accessKeyId}</UserId><Account>123456789012</Account>` +
+    '</GetCallerIdentityResult><ResponseMetadata><RequestId>0</RequestId></ResponseMetadata>' +
+    '</GetCallerIdentityResponse>'
+  );
+}
+
+async function verify(req: IncomingMessage, lookup: AwsKeyLookup) {
   const raw = await buffer(req);
   const m = AUTH.exec(req.headers.authorization ?? '');
-  if (!m) return { ok: false, body: raw, mode: '' };
+  const creds = m ? lookup(m[1] as string) : undefined;
+  if (!m || !creds) return { ok: false, body: raw, mode: '', accessKeyId: '' };
+  const accessKeyId = m[1] as string;
   const [, , , region, service, signedList] = m as unknown as string[];
   const amzDate = String(req.headers['x-amz-date']);
   const signingDate = new Date(
@@ -126,19 +168,19 @@ async function verify(req: IncomingMessage, creds: AwsCredentials) {
     { signingDate },
   );
   if (signed.headers.authorization !== req.headers.authorization) {
-    return { ok: false, body: raw, mode };
+    return { ok: false, body: raw, mode, accessKeyId };
   }
   if (mode === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD') {
     const seed = m[6] as string;
     const body = await signedChunks(raw, seed, signer, signingDate);
-    return { ok: body !== undefined, body: body ?? raw, mode };
+    return { ok: body !== undefined, body: body ?? raw, mode, accessKeyId };
   }
   if (mode === 'STREAMING-UNSIGNED-PAYLOAD-TRAILER')
-    return { ok: true, body: unsignedChunks(raw), mode };
+    return { ok: true, body: unsignedChunks(raw), mode, accessKeyId };
   if (/^[0-9a-f]{64}$/.test(mode) && createHash('sha256').update(raw).digest('hex') !== mode) {
-    return { ok: false, body: raw, mode };
+    return { ok: false, body: raw, mode, accessKeyId };
   }
-  return { ok: true, body: raw, mode };
+  return { ok: true, body: raw, mode, accessKeyId };
 }
 
 /** The data of a signed aws-chunked body, every chunk signature checked; undefined if one fails. */
