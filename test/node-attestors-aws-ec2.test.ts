@@ -2,19 +2,22 @@
 // environment variables) and agents attesting through an IMDSv2 stand-in; the server asks a local
 // EC2 API stand-in (SigV4 verified with the AWS SDK's signer) for the instance's tags, security
 // groups and instance profile. The node gets those selectors; an EC2 API error refuses the
-// attestation with EC2's words, audited, and records no node.
+// attestation with EC2's words, audited, and records no node. When the node attests again with
+// other tags, a workload whose entry condition reads `node.tags` is re-checked within 5 s.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { adminClients, type AdminClients } from './helpers/admin.ts';
+import { adminClients, entry, type AdminClients } from './helpers/admin.ts';
 import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
 import { type AwsSigner, identityDocument, makeAwsSigner, signIid } from './helpers/aws-iid.ts';
 import { type MetadataStandIn, awsImds } from './helpers/cloud-metadata.ts';
 import { type Ec2StandIn, ec2Error, startEc2StandIn } from './helpers/ec2-api.ts';
 import { waitFor } from './helpers/ports.ts';
+import { UID, serves } from './helpers/serving-agent.ts';
+import { runCli } from './helpers/cli-process.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
 
 const DEADLINE_MS = 60_000;
@@ -26,6 +29,18 @@ const CREDS = {
 };
 const AGENT = 'spiffe://example.org/spire/agent/aws_iid/111122223333/us-west-2/i-1234567890abcdef0';
 const OTHER = 'i-0fedcba9876543210';
+const GUARDED = 'spiffe://example.org/ec2/prod-only';
+const PLAIN = 'spiffe://example.org/ec2/plain';
+
+/** Polls (bounded) until `ok`; returns the ms it took. */
+async function within(ms: number, ok: () => Promise<boolean>): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    if (await ok()) return Date.now() - started;
+    if (Date.now() - started > ms) assert.fail(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 describe('aws_iid with the EC2 API, black box', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-ec2-'));
@@ -36,19 +51,21 @@ describe('aws_iid with the EC2 API, black box', () => {
   let admin: AdminClients;
   let evidence = { document: '', pkcs7: '' };
   const agents: AgentProcess[] = [];
+  /** What the EC2 stand-in describes (read at each request: tags can change). */
+  const instance = {
+    ownerId: '111122223333',
+    instanceId: 'i-1234567890abcdef0',
+    tags: [['env', 'prod']] as [string, string][],
+    groups: [['sg-0123456789abcdef0', 'web']] as [string, string][],
+    instanceProfileArn: 'arn:aws:iam::111122223333:instance-profile/payments-api',
+  };
 
   before(async () => {
     aws = makeAwsSigner('aws');
     const doc = identityDocument();
     evidence = { document: doc, pkcs7: signIid(doc, [aws]) };
     imds = await awsImds(() => evidence);
-    ec2 = await startEc2StandIn(CREDS, {
-      ownerId: '111122223333',
-      instanceId: 'i-1234567890abcdef0',
-      tags: [['env', 'prod']],
-      groups: [['sg-0123456789abcdef0', 'web']],
-      instanceProfileArn: 'arn:aws:iam::111122223333:instance-profile/payments-api',
-    });
+    ec2 = await startEc2StandIn(CREDS, instance);
     server = await startServer({
       env: {
         AWS_ACCESS_KEY_ID: CREDS.accessKeyId,
@@ -104,6 +121,45 @@ describe('aws_iid with the EC2 API, black box', () => {
       assert.ok(selectors.includes(want), `${want} in ${selectors.join(' ')}`);
     assert.equal(ec2.requests.length, 1);
   });
+
+  it(
+    'a node that attests again with other tags is re-checked: the entry condition reading node.tags flips within 5 s',
+    SLOW,
+    async () => {
+      const [agent] = agents;
+      assert.ok(agent);
+      const created = await admin.entries.batchCreateEntry({
+        entries: [
+          entry(GUARDED, AGENT, [`unix:uid:${UID}`], { condition: 'node.tags["env"] == "prod"' }),
+          entry(PLAIN, AGENT, [`unix:uid:${UID}`]),
+        ],
+      });
+      for (const r of created.results) assert.ok(r.entry?.id, r.status?.message);
+      await waitFor(() => serves(agent.socketPath, GUARDED), DEADLINE_MS);
+      const cli = (...args: string[]) =>
+        runCli(args, { env: { TESSERA_ADMIN_SOCKET: server.adminSocket }, deadlineMs: 90_000 });
+      /** The tag changes in EC2; the node is evicted and the agent attests again by itself. */
+      const reattest = async (env: string) => {
+        instance.tags = [['env', env]];
+        const evicted = await cli('agent', 'evict', '--spiffe-id', AGENT);
+        assert.equal(evicted.code, 0, evicted.stderr);
+        await waitFor(async () => {
+          const { agent: node } = await admin.agents
+            .getAgent({ spiffeId: AGENT })
+            .catch(() => ({ agent: undefined }));
+          return (node?.selectors ?? []).some((s) => s.value === `tag:env:${env}`);
+        }, DEADLINE_MS);
+      };
+
+      await reattest('dev');
+      await within(5_000, async () => !(await serves(agent.socketPath, GUARDED)));
+      // The entry without a condition is not affected.
+      assert.equal(await serves(agent.socketPath, PLAIN), true);
+
+      await reattest('prod');
+      await within(5_000, () => serves(agent.socketPath, GUARDED));
+    },
+  );
 
   it('an EC2 API error refuses the attestation, audited, no node recorded', SLOW, async () => {
     const doc = identityDocument({ instanceId: OTHER });

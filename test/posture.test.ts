@@ -1,11 +1,13 @@
 // Posture, black box: a real server and agent, the CLI as an operator runs it. A workload (this
 // test process) has an entry whose condition is `posture.critical == 0`; a trivy report with a
 // critical finding for its executable's sha256 takes its SVID away within 5 s, a fixed report
-// gives it back. Malformed and oversized reports are refused, naming the problem, and nothing
-// is stored. Every wait is bounded.
+// gives it back. The same import flips an access policy whose condition reads
+// `client.posture.critical == 0`: the credential API (the CLI over the agent socket) is denied,
+// naming the condition, within 5 s, and granted again after a fixed report. Malformed and
+// oversized reports are refused, naming the problem, and nothing is stored. Every wait is bounded.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -127,6 +129,91 @@ describe('posture', CHAINED, () => {
     );
     assert.equal(fixed.code, 0, fixed.stderr);
     await within(5_000, () => serves(agent.socketPath, GUARDED));
+  });
+
+  it('an access policy reading client.posture denies the credential within 5 s of a critical finding; a fix grants it again', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-posture-access-'));
+    const secretFile = path.join(dir, 'secret');
+    writeFileSync(secretFile, 'pw-posture-not-for-logs');
+    const provider = 'secret=db-password,format=username-password,username=app'.split(',');
+    const setup = [
+      ['secret', 'put', 'db-password', '--from-file', secretFile],
+      ['server-workload', 'create', '--name', 'db', '--host', '127.0.0.1', '--port', '5432'].concat(
+        ['--protocol', 'postgres', '--present', 'postgres-password'],
+      ),
+      ['credential-provider', 'create', '--name', 'db-static', '--type', 'static-secret'].concat(
+        provider.flatMap((kv) => ['--set', kv]),
+      ),
+      ['access-policy', 'create', '--name', 'clean-db', '--client', PLAIN, '--server', 'db'].concat(
+        ['--credential-provider', 'db-static', '--condition', 'client.posture.critical == 0'],
+      ),
+    ];
+    for (const args of setup) {
+      const r = await cli(...args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    // This process's binary: the CLI runs on the same executable, so it has the same hash.
+    const credential = () =>
+      runCli(
+        [
+          'credential',
+          'get',
+          '--server',
+          'db',
+          '--spiffe-id',
+          PLAIN,
+          '--output',
+          'json',
+          '--workload-socket',
+          agent.socketPath,
+        ],
+        { env: { TESSERA_LOG_LEVEL: 'silent' }, deadlineMs: 60_000 },
+      );
+    const granted = async () => {
+      const r = await credential();
+      return (
+        r.code === 0 &&
+        (JSON.parse(r.stdout) as { password?: string }).password === 'pw-posture-not-for-logs'
+      );
+    };
+    let stderr = '';
+    await waitFor(async () => {
+      const r = await credential();
+      stderr = r.stderr;
+      return r.code === 0;
+    }, DEADLINE_MS).catch(() => assert.fail(`never granted: ${stderr}`));
+    assert.equal(await granted(), true);
+
+    const critical = await cli(
+      'posture',
+      'import',
+      '--format',
+      'trivy',
+      '--subject',
+      BINARY,
+      path.join(FIXTURES, 'trivy-binary-critical.json'),
+    );
+    assert.equal(critical.code, 0, critical.stderr);
+    await within(5_000, async () => {
+      const r = await credential();
+      stderr = r.stderr;
+      return r.code !== 0;
+    });
+    assert.match(stderr, /denied for spiffe:\/\/example\.org\/posture\/plain: condition-false/);
+    assert.match(stderr, /client\.posture\.critical == 0/);
+
+    const fixed = await cli(
+      'posture',
+      'import',
+      '--format',
+      'trivy',
+      '--subject',
+      BINARY,
+      path.join(FIXTURES, 'trivy-binary-fixed.json'),
+    );
+    assert.equal(fixed.code, 0, fixed.stderr);
+    await within(5_000, granted);
   });
 
   it('malformed and oversized reports are refused, naming the problem; nothing is stored', async () => {

@@ -19,6 +19,7 @@ import { secretCases } from './conformance/secret-cases.ts';
 import { accessCases } from './conformance/access-cases.ts';
 import { leaseCases } from './conformance/lease-cases.ts';
 import { accessRevisionCases } from './conformance/access-revision-cases.ts';
+import { postureCases } from './conformance/posture-cases.ts';
 
 export type { StoreFactory };
 
@@ -41,6 +42,7 @@ const suites: ReadonlyArray<[string, Cases]> = [
   ['access model', accessCases],
   ['leases', leaseCases],
   ['access revision', accessRevisionCases],
+  ['posture', postureCases],
 ];
 
 export function storeConformance(name: string, factory: StoreFactory): void {

@@ -1,9 +1,10 @@
 // Entry conditions on the agent (docs/posture.md): the server decides whether a workload meets
 // an entry's condition (it holds posture and the node record); the agent remembers the answer
 // per (workload attributes, entry revision) and serves a conditional entry only on "allowed".
-// When posture changes (sync.proto posture_revision) every remembered workload is asked again
-// and, once the answers are in, listeners hear of it: the Workload API streams re-compute, so a
-// workload that no longer qualifies loses its SVID and one that qualifies again gets it back.
+// When posture or the agent's node record changes (sync.proto posture_revision, node_fingerprint)
+// every remembered workload is asked again and, once the answers are in, listeners hear of it:
+// the Workload API streams re-compute, so a workload that no longer qualifies loses its SVID and
+// one that qualifies again gets it back.
 import { attributesKey } from '../../core/attributes.ts';
 import type { Entry } from '../../core/entry.ts';
 
@@ -92,7 +93,14 @@ export class ConditionVerdicts {
   notePostureRevision(revision: bigint): void {
     const changed = this.#posture !== undefined && this.#posture !== revision;
     this.#posture = revision;
-    if (!changed) return;
+    if (changed) this.recheck();
+  }
+
+  /**
+   * Asks again for every remembered workload (posture or the node's facts changed); listeners
+   * hear once the answers are in, if any answer changed.
+   */
+  recheck(): void {
     for (const [key, w] of this.#workloads) {
       void this.#ask(key, w.attributes, [...w.entries.values()]).catch((e: unknown) =>
         this.#o.log?.('could not re-check entry conditions', { reason: (e as Error).message }),

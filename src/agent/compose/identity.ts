@@ -67,6 +67,10 @@ export async function syncAndCache(
       serverWorkloads.noteAccessRevision(revision, initial);
     },
     onPostureRevision: (revision) => verdicts.notePostureRevision(revision),
+    onNodeChange: () => {
+      verdicts.recheck();
+      credentialCache.clear();
+    },
   });
   // Entries and bundles kept from the last run serve until the server answers (its initial
   // message decides what stays).

@@ -178,3 +178,29 @@ describe('EntrySync: access revision', () => {
     ]);
   });
 });
+
+describe('EntrySync: node fingerprint', () => {
+  it('reports a change of node_fingerprint, across reconnects, but not the first value', async () => {
+    let changes = 0;
+    const sync = new EntrySync({
+      clients: () => ({}) as ServerClients,
+      onRefused: async () => {},
+      onBundle: async () => {},
+      backoff: new Backoff({ initialMs: 1, maxMs: 1 }),
+      log: () => {},
+      trustDomain: 'example.org',
+      onNodeChange: () => changes++,
+    });
+    await sync.apply(msg({ initial: true, nodeFingerprint: 7n }));
+    assert.equal(changes, 0);
+    // Unset (an older server, or a message about something else) and the same value: no change.
+    await sync.apply(msg({ upserted: [wireEntry('a', 1)] }));
+    await sync.apply(msg({ initial: true, nodeFingerprint: 7n }));
+    assert.equal(changes, 0);
+    await sync.apply(msg({ nodeFingerprint: 9n }));
+    assert.equal(changes, 1);
+    // A new stream (the agent attested again) with other facts.
+    await sync.apply(msg({ initial: true, nodeFingerprint: 7n }));
+    assert.equal(changes, 2);
+  });
+});

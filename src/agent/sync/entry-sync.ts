@@ -43,6 +43,12 @@ export interface EntrySyncOptions {
   onAccessRevision?: (revision: bigint, initial: boolean) => void;
   /** Each message's `posture_revision` when set (and the initial one's): entry conditions. */
   onPostureRevision?: (revision: bigint) => void;
+  /**
+   * The server's record of this agent's node changed in what conditions see (`node_fingerprint`
+   * differs from the last one seen, across reconnects): entry conditions are asked again and
+   * cached credentials dropped. Not called for the first value.
+   */
+  onNodeChange?: () => void;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -57,6 +63,8 @@ export class EntrySync {
   readonly #listeners = new Set<() => void>();
   /** A server-back wake-up ended a wait since the stream last delivered a message. */
   #woken = false;
+  /** The last node_fingerprint the server sent (0: none yet). */
+  #nodeFingerprint = 0n;
 
   constructor(o: EntrySyncOptions) {
     this.#o = o;
@@ -178,6 +186,11 @@ export class EntrySync {
     await this.#applyFederated(msg);
     this.#o.onAccessRevision?.(msg.accessRevision, msg.initial);
     if (msg.initial || msg.postureRevision !== 0n) this.#o.onPostureRevision?.(msg.postureRevision);
+    if (msg.nodeFingerprint !== 0n && msg.nodeFingerprint !== this.#nodeFingerprint) {
+      const first = this.#nodeFingerprint === 0n;
+      this.#nodeFingerprint = msg.nodeFingerprint;
+      if (!first) this.#o.onNodeChange?.();
+    }
     this.#synced ||= msg.initial;
     for (const fn of this.#listeners) fn();
   }

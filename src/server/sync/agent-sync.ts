@@ -3,7 +3,10 @@
 // full set first (only what differs from what the agent already holds), then deltas whenever the
 // index, the bundle or a federated bundle changes, so the agent never polls full lists. A ban or
 // eviction ends the open stream. Every message after a change of the access revision carries it
-// (and the first one), so agents drop cached credentials. The Connect handler (api/handlers/sync-handlers.ts) only adapts.
+// (and the first one), so agents drop cached credentials. A change of the agent's node record
+// that conditions can see (re-attested with other selectors) is sent as its node fingerprint, and
+// entries authorized through node aliases follow the new selectors. The Connect handler
+// (api/handlers/sync-handlers.ts) only adapts.
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type {
   GetAuthorizedEntriesResponseSchema,
@@ -19,6 +22,7 @@ import { entryToWire } from '../../wire/entry.ts';
 import type { BundleCache } from '../authority/bundle-cache.ts';
 import type { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
 import type { EntryIndex } from '../registration/entry-index.ts';
+import { nodeFingerprint } from '../posture/node-fingerprint.ts';
 import type { SvidService } from '../svid/svid-service.ts';
 import {
   type FederatedDelta,
@@ -107,9 +111,12 @@ export class AgentSync {
     const offPosture = posture.onChange(() => wake.push('posture'));
     let accessSent = access.current;
     let postureSent = posture.current;
+    // The node as last read: its selectors decide node-alias entries and what conditions see.
+    let node = agent.node;
+    let nodeSent = nodeFingerprint(node);
     signal.addEventListener('abort', () => wake.close());
     const next = (initial: boolean, withBundle: boolean): SyncOut => {
-      const entries = svids.authorizedEntries(agent.node);
+      const entries = svids.authorizedEntries(node);
       const fed = sent.next(federatedBundlesFor(entries, federated));
       return diff(entries, known, initial, withBundle ? bundles : null, fed);
     };
@@ -118,22 +125,30 @@ export class AgentSync {
         ...next(true, true),
         accessRevision: BigInt(accessSent),
         postureRevision: BigInt(postureSent),
+        nodeFingerprint: nodeSent,
       };
       let pendingBundle = false;
       for await (const why of wake) {
+        let nodeChanged = false;
         if (why === 'node') {
-          const node = await nodes.get(agent.spiffeId);
-          if (!node) {
+          const stored = await nodes.get(agent.spiffeId);
+          if (!stored) {
             throw new AgentRefusedError('agent_evicted', `agent ${agent.spiffeId} was evicted`);
           }
-          if (node.banned) {
+          if (stored.banned) {
             throw new AgentRefusedError('agent_banned', `agent ${agent.spiffeId} is banned`);
           }
-          continue;
+          // Renewals change the record too; only a change conditions can see is sent.
+          const fingerprint = nodeFingerprint(stored);
+          if (fingerprint === nodeSent) continue;
+          node = stored;
+          nodeSent = fingerprint;
+          nodeChanged = true;
         }
         pendingBundle ||= why === 'bundle';
         const msg = next(false, pendingBundle);
         pendingBundle = false;
+        if (nodeChanged) msg.nodeFingerprint = nodeSent;
         if (access.current !== accessSent) {
           accessSent = access.current;
           msg.accessRevision = BigInt(accessSent);
@@ -145,6 +160,7 @@ export class AgentSync {
         if (
           msg.accessRevision !== undefined ||
           msg.postureRevision !== undefined ||
+          msg.nodeFingerprint !== undefined ||
           msg.upserted?.length ||
           msg.removed?.length ||
           msg.bundle ||

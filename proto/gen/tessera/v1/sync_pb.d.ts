@@ -137,6 +137,18 @@ export declare type SyncAuthorizedEntriesResponse = Message<"tessera.v1.SyncAuth
    * @generated from field: int64 posture_revision = 8;
    */
   postureRevision: bigint;
+
+  /**
+   * Changes whenever what the server knows of the calling agent's node changes — its SPIFFE ID,
+   * node attestor or selectors (a re-attestation with other cloud tags, say): the agent checks
+   * the entry conditions of its workloads again and drops every credential it cached when it
+   * differs from the last value it saw. An opaque digest of those facts (never 0), so every
+   * server sends the same value and it outlives an eviction. Set on the first message and on
+   * every message that follows such a change.
+   *
+   * @generated from field: int64 node_fingerprint = 9;
+   */
+  nodeFingerprint: bigint;
 };
 
 /**
