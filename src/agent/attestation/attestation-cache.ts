@@ -31,10 +31,12 @@
 // fingerprint. The caller re-checks the pin (verifyPin) after using a cached result, exactly as
 // after a fresh attestation. What remains is the window between the last check and the reply, which exists
 // without the cache too (the pin is checked after attestation, then the reply is built).
-import { readlinkSync, statSync } from 'node:fs';
+import { closeSync, readlinkSync, statSync } from 'node:fs';
 import type { Selector } from '../../core/selector.ts';
+import { executableSizes, mappedFilesSignature, preadMaps } from './mapped-files.ts';
 import {
   closeProcFiles,
+  openIfAllowed,
   openProcFiles,
   preadProc,
   startTimeOf,
@@ -58,7 +60,19 @@ export function processFingerprint(pin: ProcessPin, procRoot = '/proc'): string 
     startTime,
     () => readProc(`${dir}/status`),
     () => readProc(`${dir}/cgroup`),
+    () => mappedFilesSignature(readMaps(`${dir}/maps`)),
   );
+}
+
+/** maps by path, whole ('' when we may not read it, as openProcFiles has it). */
+function readMaps(path: string): string {
+  const fd = openIfAllowed(path);
+  if (fd === undefined) return '';
+  try {
+    return preadMaps(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -72,28 +86,39 @@ export function heldFingerprint(pin: ProcessPin, files: ProcFiles, procRoot = '/
     startTimeOf(files),
     () => preadProc(files.status),
     () => preadProc(files.cgroup),
+    (trigger) =>
+      files.maps === undefined
+        ? ''
+        : files.mapped.signature(trigger, () => preadMaps(files.maps!)),
   );
 }
 
-/** The fingerprint from its parts; `startTime` '' with a pidfd (which proves liveness). */
+/**
+ * The fingerprint from its parts; `startTime` '' with a pidfd (which proves liveness).
+ * `libraries` gets the status file's executable-mapping sizes, its trigger (mapped-files.ts);
+ * it is read after status, so what it returns is at least as new as that trigger.
+ */
 function fingerprintOf(
   pin: ProcessPin,
   dir: string,
   startTime: string,
   status: () => string,
   cgroup: () => string,
+  libraries: (trigger: string) => string,
 ): string {
   if (startTime !== (pin.pidfd === undefined ? pin.startTime : '')) {
     throw new Error('the pid now belongs to another process');
   }
   const exe = statSync(`${dir}/exe`, { bigint: true });
   const exePath = readlinkSync(`${dir}/exe`);
+  const s = status();
   return [
     startTime,
     `${exe.dev}:${exe.ino}:${exe.size}:${exe.mtimeNs}:${exe.ctimeNs}`,
     exePath,
-    credentialLines(status()),
+    credentialLines(s),
     cgroup(),
+    libraries(executableSizes(s)),
   ].join('\0');
 }
 
@@ -176,10 +201,10 @@ export class AttestationCache {
 
   /**
    * The fingerprint now, or undefined when it cannot be read (a process we may not inspect, or
-   * one that has gone): such a process is simply never cached.
+   * one that has gone): such a process is simply never cached. Read with the cache off too: the
+   * callers of open streams are re-checked with it (running-callers.ts).
    */
   fingerprint(pin: ProcessPin): string | undefined {
-    if (!this.enabled) return undefined;
     try {
       let files = this.#files.get(pin);
       if (files === undefined) {
