@@ -7,7 +7,7 @@
 // is stored. Every wait is bounded.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -166,7 +166,7 @@ describe('posture', CHAINED, () => {
     }
     await waitFor(() => serves(agent.socketPath, LIBFREE), DEADLINE_MS);
 
-    const child = new LibraryChild(agent.socketPath, library, UID);
+    const child = new LibraryChild(agent.socketPath, library.path, UID);
     try {
       const all = svidsLine(PLAIN, GUARDED, LIBFREE);
       const without = svidsLine(PLAIN, GUARDED);
@@ -181,7 +181,7 @@ describe('posture', CHAINED, () => {
       t.diagnostic(`lost in ${lost} ms, back in ${back} ms`);
     } finally {
       await child.stop();
-      rmSync(path.dirname(library), { recursive: true, force: true });
+      library.remove();
     }
   });
 
@@ -191,7 +191,7 @@ describe('posture', CHAINED, () => {
     async (t) => {
       const library = probeLibrary();
       if (library === undefined) return t.skip('no libz to map on this machine');
-      const child = new LibraryChild(agent.socketPath, library, NOBODY);
+      const child = new LibraryChild(agent.socketPath, library.path, NOBODY);
       const denied = 'error 7 no identity issued';
       try {
         await child.expect(svidsLine(LIBFREE_NOBODY), DEADLINE_MS);
@@ -217,7 +217,7 @@ describe('posture', CHAINED, () => {
         t.diagnostic(`refused in ${lost} ms, served again in ${Date.now() - started} ms`);
       } finally {
         await child.stop();
-        rmSync(path.dirname(library), { recursive: true, force: true });
+        library.remove();
       }
     },
   );

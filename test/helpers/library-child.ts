@@ -15,13 +15,15 @@ let mapped: { unload(): void } | undefined;
 
 function open(): void {
   const call = (
-    client.FetchX509SVID as (
-      req: object,
-      md: unknown,
-    ) => NodeJS.EventEmitter & { cancel(): void }
+    client.FetchX509SVID as (req: object, md: unknown) => NodeJS.EventEmitter & { cancel(): void }
   )({}, header());
   call.on('data', (m: X509Response) => {
-    console.log(`svids ${m.svids.map((s) => s.spiffe_id).sort().join(',')}`);
+    console.log(
+      `svids ${m.svids
+        .map((s) => s.spiffe_id)
+        .sort()
+        .join(',')}`,
+    );
   });
   call.on('error', (e: Error & { code?: number; details?: string }) => {
     console.log(`error ${e.code ?? '?'} ${e.details ?? e.message}`);

@@ -2,22 +2,11 @@
 // (library-child.ts), driven from a test: re-checked while running (docs/posture.md).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO } from './server-process.ts';
 
-/** A small shared library no node process maps by itself; copied under a name of our own. */
-const LIBRARY_SOURCES = [
-  '/lib/x86_64-linux-gnu/libz.so.1',
-  '/usr/lib/x86_64-linux-gnu/libz.so.1',
-  '/lib/aarch64-linux-gnu/libz.so.1',
-  '/usr/lib/aarch64-linux-gnu/libz.so.1',
-  '/usr/lib64/libz.so.1',
-  '/lib64/libz.so.1',
-];
-export const PROBE = 'libtessera-probe.so';
+export { PROBE, probeLibrary } from '../../src/agent/attestation/testing/probe-library.ts';
 
 /**
  * A workload holding a FetchX509SVID stream open (helpers/library-child.ts), told to map and
@@ -79,16 +68,3 @@ export class LibraryChild {
     await exited;
   }
 }
-
-/** The probe library in a directory every uid may read, or undefined when there is no libz. */
-export function probeLibrary(): string | undefined {
-  const source = LIBRARY_SOURCES.find((p) => existsSync(p));
-  if (source === undefined) return undefined;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-probe-'));
-  chmodSync(dir, 0o755);
-  const library = path.join(dir, PROBE);
-  copyFileSync(source, library);
-  chmodSync(library, 0o755);
-  return library;
-}
-

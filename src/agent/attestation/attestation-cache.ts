@@ -87,9 +87,7 @@ export function heldFingerprint(pin: ProcessPin, files: ProcFiles, procRoot = '/
     () => preadProc(files.status),
     () => preadProc(files.cgroup),
     (trigger) =>
-      files.maps === undefined
-        ? ''
-        : files.mapped.signature(trigger, () => preadMaps(files.maps!)),
+      files.maps === undefined ? '' : files.mapped.signature(trigger, () => preadMaps(files.maps!)),
   );
 }
 

@@ -135,7 +135,9 @@ export class RunningCallers {
       }
     }
     // Unknown before and unreadable now (a process we may not inspect): nothing to compare.
-    const stale = live.filter((w) => w.baseline !== now && !(now === undefined && w.baseline === undefined));
+    const stale = live.filter(
+      (w) => w.baseline !== now && !(now === undefined && w.baseline === undefined),
+    );
     if (stale.length === 0) return;
     this.#busy.add(pin);
     const peer = stale[0]!.peer;
@@ -151,7 +153,10 @@ export class RunningCallers {
         }
       })
       .catch((e: unknown) => {
-        this.#d.log?.({ pid: peer.caller.pid, err: (e as Error).message }, 'caller re-check failed');
+        this.#d.log?.(
+          { pid: peer.caller.pid, err: (e as Error).message },
+          'caller re-check failed',
+        );
         this.#end(stale, e as Error);
       })
       .finally(() => this.#busy.delete(pin));
