@@ -4,20 +4,23 @@
 // Why this is safe. The selectors of a process are a function of
 //   (a) kernel facts about the process: its identity (pid + start time, pinned at accept, see
 //       process-pin.ts), its credentials (effective and other uids/gids and supplementary groups),
-//       the executable it runs (the file /proc/<pid>/exe opens, and the path it reads as), and its
-//       cgroup membership (container and pod identity for the docker and k8s attestors);
+//       the executable it runs (the file /proc/<pid>/exe opens, and the path it reads as), its
+//       cgroup membership (container and pod identity for the docker and k8s attestors), and the
+//       files it maps executable (the libraries its attributes report; mapped-files.ts);
 //   (b) facts outside the process: account names in /etc/passwd and /etc/group, container labels,
 //       pod metadata.
 // A cached result is used only while every fact in (a) reads the same as when it was attested:
 // it is re-read on every call ("fingerprint") and compared. exec() of another binary changes the
 // executable (another inode, or the same inode under another path; a binary rewritten in place
 // changes size/mtime/ctime, and ctime cannot be set back by a user); setuid/setgid/setgroups and
-// a setuid binary change the status lines; a move to another cgroup changes the cgroup file; pid
+// a setuid binary change the status lines; a move to another cgroup changes the cgroup file; a
+// library mapped or unmapped changes the set of mapped files (maps is read again only when the
+// status file's VmExe/VmLib lines moved, so this costs nothing while they stay put); pid
 // reuse changes the start time (and kills the pidfd). Any difference, or any read failing, drops
 // the entry and the call attests afresh. The facts in (b) may change without the process doing
 // anything; they are trusted for at most `ttlMs` (default 1 s, the same bound the unix attestor
 // already applies to re-reading passwd/group), after which the call attests afresh.
-// The files read on every re-validation (status, cgroup, and stat without a pidfd) are opened
+// The files read on every re-validation (status, cgroup, maps, and stat without a pidfd) are opened
 // once per connection and read again with pread (proc-files.ts): ~39 µs per check → ~25 µs.
 // Re-validation interval. Reading the fingerprint costs four procfs reads (~20-30 µs), most of
 // the agent's own work on a FetchJWTSVID cache hit. So it is read at most every `revalidateMs`
