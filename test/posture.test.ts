@@ -3,7 +3,9 @@
 // critical finding for its executable's sha256 takes its SVID away within 5 s, a fixed report
 // gives it back. The same import flips an access policy whose condition reads
 // `client.posture.critical == 0`: the credential API (the CLI over the agent socket) is denied,
-// naming the condition, within 5 s, and granted again after a fixed report. Malformed and
+// naming the condition, within 5 s, and granted again after a fixed report. A workload holding a
+// FetchX509SVID stream open that maps a shared library its entry's condition forbids loses that
+// SVID on the open stream within 5 s, and gets it back when it unmaps it. Malformed and
 // oversized reports are refused, naming the problem, and nothing is stored. Every wait is bounded.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -15,6 +17,7 @@ import { adminClients, entry, type AdminClients } from './helpers/admin.ts';
 import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
 import { runCli } from './helpers/cli-process.ts';
 import { startServer, type ServerProcess } from './helpers/server-process.ts';
+import { LibraryChild, PROBE, probeLibrary } from './helpers/library-workload.ts';
 import { CHAINED, DEADLINE_MS, UID, joinToken, serves } from './helpers/serving-agent.ts';
 import { waitFor } from './helpers/ports.ts';
 
@@ -23,6 +26,13 @@ const GUARDED = 'spiffe://example.org/posture/guarded';
 const PLAIN = 'spiffe://example.org/posture/plain';
 /** What the unix attestor hashes: the executable this process runs. */
 const BINARY = `sha256:${createHash('sha256').update(readFileSync('/proc/self/exe')).digest('hex')}`;
+
+const WITHOUT_PROBE = `!libraries.exists(l, l.path.endsWith("/${PROBE}"))`;
+const LIBFREE = 'spiffe://example.org/posture/library-free';
+const LIBFREE_NOBODY = 'spiffe://example.org/posture/library-free-nobody';
+const NOBODY = 65534;
+
+const svidsLine = (...ids: string[]) => `svids ${ids.sort().join(',')}`;
 
 /** Polls (bounded) until `ok`; returns the ms it took. */
 async function within(ms: number, ok: () => Promise<boolean>): Promise<number> {
@@ -38,6 +48,7 @@ describe('posture', CHAINED, () => {
   let server: ServerProcess;
   let agent: AgentProcess;
   let admin: AdminClients;
+  let agentId: string;
   const cli = (...args: string[]) =>
     runCli(args, { env: { TESSERA_ADMIN_SOCKET: server.adminSocket }, deadlineMs: 90_000 });
 
@@ -45,6 +56,7 @@ describe('posture', CHAINED, () => {
     server = await startServer();
     admin = adminClients(server.adminSocket);
     const t = await joinToken(admin);
+    agentId = t.agentSpiffeId;
     // The condition is set through the CLI, as an operator does; a bad one is refused there.
     const bad = await cli(
       'entry',
@@ -215,6 +227,87 @@ describe('posture', CHAINED, () => {
     assert.equal(fixed.code, 0, fixed.stderr);
     await within(5_000, granted);
   });
+
+  // After the fix above: GUARDED qualifies again, and stays served beside PLAIN.
+  it('a workload that maps a library its entry forbids loses that SVID on its open stream within 5 s; unmapped, it gets it back', async (t) => {
+    const library = probeLibrary();
+    if (library === undefined) return t.skip('no libz to map on this machine');
+    // Created first: seen by the agent once LIBFREE is (entries arrive in revision order).
+    for (const [id, uid] of [
+      [LIBFREE_NOBODY, NOBODY],
+      [LIBFREE, UID],
+    ] as const) {
+      const made = await cli(
+        'entry',
+        'create',
+        '--spiffe-id',
+        id,
+        '--parent-id',
+        agentId,
+        '--selector',
+        `unix:uid:${uid}`,
+        '--condition',
+        WITHOUT_PROBE,
+      );
+      assert.equal(made.code, 0, made.stderr);
+    }
+    await waitFor(() => serves(agent.socketPath, LIBFREE), DEADLINE_MS);
+
+    const child = new LibraryChild(agent.socketPath, library.path, UID);
+    try {
+      const all = svidsLine(PLAIN, GUARDED, LIBFREE);
+      const without = svidsLine(PLAIN, GUARDED);
+      await child.expect(all, DEADLINE_MS);
+      child.send('load');
+      await child.expect('loaded', DEADLINE_MS, (l) => l === all);
+      // The same stream sends the smaller set: the other entries are not affected.
+      const lost = await child.expect(without, 5_000, (l) => l === all);
+      child.send('unload');
+      await child.expect('unloaded', DEADLINE_MS, (l) => l === without);
+      const back = await child.expect(all, 5_000, (l) => l === without);
+      t.diagnostic(`lost in ${lost} ms, back in ${back} ms`);
+    } finally {
+      await child.stop();
+      library.remove();
+    }
+  });
+
+  it(
+    'a stream left with no SVID ends with PermissionDenied within 5 s; the unmapped process gets it again',
+    { skip: UID !== 0 && 'needs root to run a child as another uid' },
+    async (t) => {
+      const library = probeLibrary();
+      if (library === undefined) return t.skip('no libz to map on this machine');
+      const child = new LibraryChild(agent.socketPath, library.path, NOBODY);
+      const denied = 'error 7 no identity issued';
+      try {
+        await child.expect(svidsLine(LIBFREE_NOBODY), DEADLINE_MS);
+        child.send('load');
+        await child.expect('loaded', DEADLINE_MS);
+        const lost = await child.expect(denied, 5_000);
+        // A new stream on the same connection attests the process as it is: still refused.
+        child.send('open');
+        await child.expect(denied, DEADLINE_MS);
+        child.send('unload');
+        await child.expect('unloaded', DEADLINE_MS);
+        // As a client retries (with backoff): a new stream once the library is gone.
+        const started = Date.now();
+        for (;;) {
+          child.send('open');
+          try {
+            await child.expect(svidsLine(LIBFREE_NOBODY), 300, (l) => l === denied);
+            break;
+          } catch (e) {
+            if (Date.now() - started > 5_000) throw e;
+          }
+        }
+        t.diagnostic(`refused in ${lost} ms, served again in ${Date.now() - started} ms`);
+      } finally {
+        await child.stop();
+        library.remove();
+      }
+    },
+  );
 
   it('malformed and oversized reports are refused, naming the problem; nothing is stored', async () => {
     const before = await cli('posture', 'list', '--output', 'json');

@@ -4,20 +4,23 @@
 // Why this is safe. The selectors of a process are a function of
 //   (a) kernel facts about the process: its identity (pid + start time, pinned at accept, see
 //       process-pin.ts), its credentials (effective and other uids/gids and supplementary groups),
-//       the executable it runs (the file /proc/<pid>/exe opens, and the path it reads as), and its
-//       cgroup membership (container and pod identity for the docker and k8s attestors);
+//       the executable it runs (the file /proc/<pid>/exe opens, and the path it reads as), its
+//       cgroup membership (container and pod identity for the docker and k8s attestors), and the
+//       files it maps executable (the libraries its attributes report; mapped-files.ts);
 //   (b) facts outside the process: account names in /etc/passwd and /etc/group, container labels,
 //       pod metadata.
 // A cached result is used only while every fact in (a) reads the same as when it was attested:
 // it is re-read on every call ("fingerprint") and compared. exec() of another binary changes the
 // executable (another inode, or the same inode under another path; a binary rewritten in place
 // changes size/mtime/ctime, and ctime cannot be set back by a user); setuid/setgid/setgroups and
-// a setuid binary change the status lines; a move to another cgroup changes the cgroup file; pid
+// a setuid binary change the status lines; a move to another cgroup changes the cgroup file; a
+// library mapped or unmapped changes the set of mapped files (maps is read again only when the
+// status file's VmExe/VmLib lines moved, so this costs nothing while they stay put); pid
 // reuse changes the start time (and kills the pidfd). Any difference, or any read failing, drops
 // the entry and the call attests afresh. The facts in (b) may change without the process doing
 // anything; they are trusted for at most `ttlMs` (default 1 s, the same bound the unix attestor
 // already applies to re-reading passwd/group), after which the call attests afresh.
-// The files read on every re-validation (status, cgroup, and stat without a pidfd) are opened
+// The files read on every re-validation (status, cgroup, maps, and stat without a pidfd) are opened
 // once per connection and read again with pread (proc-files.ts): ~39 µs per check → ~25 µs.
 // Re-validation interval. Reading the fingerprint costs four procfs reads (~20-30 µs), most of
 // the agent's own work on a FetchJWTSVID cache hit. So it is read at most every `revalidateMs`
@@ -31,10 +34,12 @@
 // fingerprint. The caller re-checks the pin (verifyPin) after using a cached result, exactly as
 // after a fresh attestation. What remains is the window between the last check and the reply, which exists
 // without the cache too (the pin is checked after attestation, then the reply is built).
-import { readlinkSync, statSync } from 'node:fs';
+import { closeSync, readlinkSync, statSync } from 'node:fs';
 import type { Selector } from '../../core/selector.ts';
+import { executableSizes, mappedFilesSignature, preadMaps } from './mapped-files.ts';
 import {
   closeProcFiles,
+  openIfAllowed,
   openProcFiles,
   preadProc,
   startTimeOf,
@@ -58,7 +63,19 @@ export function processFingerprint(pin: ProcessPin, procRoot = '/proc'): string 
     startTime,
     () => readProc(`${dir}/status`),
     () => readProc(`${dir}/cgroup`),
+    () => mappedFilesSignature(readMaps(`${dir}/maps`)),
   );
+}
+
+/** maps by path, whole ('' when we may not read it, as openProcFiles has it). */
+function readMaps(path: string): string {
+  const fd = openIfAllowed(path);
+  if (fd === undefined) return '';
+  try {
+    return preadMaps(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -72,28 +89,37 @@ export function heldFingerprint(pin: ProcessPin, files: ProcFiles, procRoot = '/
     startTimeOf(files),
     () => preadProc(files.status),
     () => preadProc(files.cgroup),
+    (trigger) =>
+      files.maps === undefined ? '' : files.mapped.signature(trigger, () => preadMaps(files.maps!)),
   );
 }
 
-/** The fingerprint from its parts; `startTime` '' with a pidfd (which proves liveness). */
+/**
+ * The fingerprint from its parts; `startTime` '' with a pidfd (which proves liveness).
+ * `libraries` gets the status file's executable-mapping sizes, its trigger (mapped-files.ts);
+ * it is read after status, so what it returns is at least as new as that trigger.
+ */
 function fingerprintOf(
   pin: ProcessPin,
   dir: string,
   startTime: string,
   status: () => string,
   cgroup: () => string,
+  libraries: (trigger: string) => string,
 ): string {
   if (startTime !== (pin.pidfd === undefined ? pin.startTime : '')) {
     throw new Error('the pid now belongs to another process');
   }
   const exe = statSync(`${dir}/exe`, { bigint: true });
   const exePath = readlinkSync(`${dir}/exe`);
+  const s = status();
   return [
     startTime,
     `${exe.dev}:${exe.ino}:${exe.size}:${exe.mtimeNs}:${exe.ctimeNs}`,
     exePath,
-    credentialLines(status()),
+    credentialLines(s),
     cgroup(),
+    libraries(executableSizes(s)),
   ].join('\0');
 }
 
@@ -176,10 +202,10 @@ export class AttestationCache {
 
   /**
    * The fingerprint now, or undefined when it cannot be read (a process we may not inspect, or
-   * one that has gone): such a process is simply never cached.
+   * one that has gone): such a process is simply never cached. Read with the cache off too: the
+   * callers of open streams are re-checked with it (running-callers.ts).
    */
   fingerprint(pin: ProcessPin): string | undefined {
-    if (!this.enabled) return undefined;
     try {
       let files = this.#files.get(pin);
       if (files === undefined) {

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { UnavailableError } from '../../core/errors.ts';
 import type { Selector } from '../../core/selector.ts';
 import { AttestationCache } from './attestation-cache.ts';
+import { RunningCallers, type CallerChange } from './running-callers.ts';
 import type { AttestedCaller, EntryMatcher, SelectorSource } from './caller.ts';
 import { identifyUnixPeer, releaseConnection, type ConnectionPeer } from './connection-peer.ts';
 import { checkPin, verifyPin, type ProcessPin } from './process-pin.ts';
@@ -39,6 +40,12 @@ export interface AttestationServiceOptions {
    * Default 100 ms (attestation-cache.ts, docs/threat-model.md).
    */
   readonly revalidateMs?: number;
+  /**
+   * The callers of open streams that watch them (FetchX509SVID) are re-checked this often:
+   * their fingerprint read, and attested again when it changed (running-callers.ts).
+   * Default 1 s.
+   */
+  readonly recheckMs?: number;
   readonly log?: { readonly debug: LogFn };
   /** Loopback TCP peer lookup bounds (tcp-peer.ts). */
   readonly tcp?: TcpPeerOptions;
@@ -49,6 +56,7 @@ export interface AttestationServiceOptions {
 }
 
 export const DEFAULT_REVALIDATE_MS = 100;
+export const DEFAULT_RECHECK_MS = 1000;
 
 export interface AttestOptions {
   /** A unary call may be answered from the connection's last attestation (re-validated). */
@@ -63,6 +71,9 @@ export class AttestationService {
   readonly #entries: EntryMatcher;
   readonly #timeoutMs: number;
   readonly #cache: AttestationCache;
+  /** The fingerprint each attestation (its selectors array) was made under. */
+  readonly #baselines = new WeakMap<readonly Selector[], string>();
+  readonly #running: RunningCallers;
   readonly #debug: LogFn;
   readonly #tcp: TcpPeerOptions;
   /** Wall-clock milliseconds, for entry expiry (entries carry wall-clock expiry times). */
@@ -88,6 +99,15 @@ export class AttestationService {
     this.#debug = log ? (fields, msg) => log.debug(fields, msg) : () => {};
     this.#tcp = o.tcp ?? {};
     this.#now = o.clock ? () => o.clock!.now() : () => Date.now();
+    this.#running = new RunningCallers({
+      intervalMs: o.recheckMs ?? DEFAULT_RECHECK_MS,
+      fingerprint: (pin) => this.#cache.fingerprint(pin),
+      reattest: async (peer, signal) => {
+        const selectors = await this.#fresh(peer, signal, this.#cacheIfEnabled());
+        return { caller: this.#caller(peer, selectors), before: this.#baselines.get(selectors) };
+      },
+      log: (fields, msg) => this.#debug(fields, msg),
+    });
   }
 
   /** A Unix-socket connection's peer (SO_PEERCRED), pinned. Never throws. */
@@ -123,13 +143,45 @@ export class AttestationService {
     if (!peer.ok) {
       throw new UnavailableError('could not identify the caller', { cause: peer.reason });
     }
-    const cache = o.reuse && this.#cache.enabled ? this.#cache : undefined;
+    const cache = o.reuse ? this.#cacheIfEnabled() : undefined;
     const cached = cache?.get(peer.pin);
     if (cached) {
       await verifyPin(peer.pin);
       return this.#caller(peer, cached);
     }
-    const before = cache?.fingerprint(peer.pin);
+    return this.#caller(peer, await this.#fresh(peer, signal, cache, o.reuse === true));
+  }
+
+  /**
+   * Watches the caller of an open stream while it runs (running-callers.ts): the listener hears
+   * its new self when its selectors or attributes change, or the error to end with when its
+   * process has gone or cannot be attested again. Returns the function that stops watching.
+   */
+  watch(
+    peer: ConnectionPeer,
+    caller: AttestedCaller,
+    listener: (change: CallerChange) => void,
+  ): () => void {
+    if (!peer.ok) return () => {};
+    return this.#running.watch(peer, caller, this.#baselines.get(caller.selectors), listener);
+  }
+
+  #cacheIfEnabled(): AttestationCache | undefined {
+    return this.#cache.enabled ? this.#cache : undefined;
+  }
+
+  /**
+   * Runs the attestors (and collects attributes) for the process as it is now. The fingerprint
+   * is read before, when the result may be cached or watched (`baseline`): a process that
+   * changes while being attested is then seen as changed afterwards.
+   */
+  async #fresh(
+    peer: ConnectionPeer & { ok: true },
+    signal: AbortSignal,
+    cache: AttestationCache | undefined,
+    baseline = true,
+  ): Promise<Selector[]> {
+    const before = cache || baseline ? this.#cache.fingerprint(peer.pin) : undefined;
     const selectors = await this.#runAttestors(peer, signal);
     if (this.#attributes) {
       this.#attributesOf.set(
@@ -143,11 +195,12 @@ export class AttestationService {
     }
     await verifyPin(peer.pin);
     cache?.put(peer.pin, before, selectors);
+    if (before !== undefined) this.#baselines.set(selectors, before);
     this.#debug(
       { pid: peer.caller.pid, uid: peer.caller.uid, selectors: selectors.length },
       'workload attested',
     );
-    return this.#caller(peer, selectors);
+    return selectors;
   }
 
   /**

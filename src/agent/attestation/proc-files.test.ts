@@ -89,7 +89,7 @@ describe('held procfs files', () => {
       const first = cache.fingerprint(pin);
       assert.ok(first);
       const held = openFds();
-      assert.equal(held, before + 3, 'status, cgroup and stat');
+      assert.equal(held, before + 4, 'status, cgroup, maps and stat');
       assert.equal(cache.fingerprint(pin), first);
       assert.equal(openFds(), held, 'read again, not opened again');
       cache.release(pin);

@@ -8,6 +8,7 @@
 // a pidfd, the start time read through the stat file opened last equals the pin's). Whatever was
 // opened before that moment was opened on the pinned process.
 import { closeSync, openSync, readSync } from 'node:fs';
+import { MappedFiles } from './mapped-files.ts';
 import { pidfdExited } from './peer-credentials.ts';
 import { parseStartTime, type ProcessPin } from './process-pin.ts';
 
@@ -16,6 +17,13 @@ export interface ProcFiles {
   readonly cgroup: number;
   /** Without a pidfd only: the start time is read through it on every check. */
   readonly stat: number | undefined;
+  /**
+   * /proc/<pid>/maps, read only when the executable mappings' size moved (mapped-files.ts);
+   * undefined when we may not read it (then the process reports no libraries either).
+   */
+  readonly maps: number | undefined;
+  /** What maps said when last read. */
+  readonly mapped: MappedFiles;
 }
 
 const buf = Buffer.allocUnsafe(16 * 1024);
@@ -32,12 +40,14 @@ export function openProcFiles(pin: ProcessPin, procRoot = '/proc'): ProcFiles {
     opened.push(status);
     const cgroup = openSync(`${dir}/cgroup`, 'r');
     opened.push(cgroup);
+    const maps = openIfAllowed(`${dir}/maps`);
+    if (maps !== undefined) opened.push(maps);
     let stat: number | undefined;
     if (pin.pidfd === undefined) {
       stat = openSync(`${dir}/stat`, 'r');
       opened.push(stat);
     }
-    const files = { status, cgroup, stat };
+    const files = { status, cgroup, stat, maps, mapped: new MappedFiles() };
     // Opened last, checked now: every file above was opened on the pinned process.
     if (pin.pidfd !== undefined ? pidfdExited(pin.pidfd) : startTimeOf(files) !== pin.startTime) {
       throw new Error('the pid now belongs to another process');
@@ -53,6 +63,21 @@ export function closeProcFiles(f: ProcFiles): void {
   closeSync(f.status);
   closeSync(f.cgroup);
   if (f.stat !== undefined) closeSync(f.stat);
+  if (f.maps !== undefined) closeSync(f.maps);
+}
+
+/**
+ * maps needs ptrace read access to the process (an agent not running as root, a process of
+ * another uid): refused means "no libraries to report", as workload-attributes.ts has it.
+ * Any other failure (the process has gone) is thrown.
+ */
+export function openIfAllowed(path: string): number | undefined {
+  try {
+    return openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EACCES') return undefined;
+    throw e;
+  }
 }
 
 /** The file's content now, as latin1 (procfs regenerates it on a read from offset 0). */

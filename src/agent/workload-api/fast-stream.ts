@@ -24,7 +24,9 @@ import {
   X509SVIDResponseSchema,
 } from '../../../proto/gen/spiffe/workload_pb.js';
 import type { AttestedCaller } from '../attestation/caller.ts';
+import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import { attestCaller } from './caller.ts';
+import { followCaller } from './caller-updates.ts';
 import { toConnectError } from './error-map.ts';
 import {
   FastCall,
@@ -47,6 +49,8 @@ export interface FastStreamDeps extends FastUnaryDeps {
 interface Route {
   readonly request: DescMessage;
   readonly kind: StreamKind;
+  /** The stream carries the caller's identity: its process is re-checked while it runs. */
+  readonly followsCaller: boolean;
 }
 
 const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
@@ -60,6 +64,7 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
         toMessage: x509SvidResponse,
         needsSvid: true,
       },
+      followsCaller: true,
     },
   ],
   [
@@ -72,6 +77,7 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
         toMessage: x509BundlesResponse,
         needsSvid: false,
       },
+      followsCaller: false,
     },
   ],
   [
@@ -84,6 +90,7 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
         toMessage: jwtBundlesResponse,
         needsSvid: false,
       },
+      followsCaller: false,
     },
   ],
 ]);
@@ -133,7 +140,8 @@ async function handle(
     // Nothing is written before the caller is attested: an unattested caller gets its error only.
     const caller = await attestCaller(d, ctx, true);
     await d.source.prepare(caller);
-    await follow(d, stream, route.kind, caller, contentType, call.signal);
+    const followed = route.followsCaller ? { peer: ctx.peer } : undefined;
+    await follow(d, stream, route.kind, caller, followed, contentType, call.signal);
     throw call.signal.reason;
   } catch (e) {
     if (stream.destroyed || stream.closed) return;
@@ -150,6 +158,8 @@ async function handle(
  * last one written (identical repeats are suppressed, as SPIRE does with proto.Equal: the
  * encoding of a view is deterministic, so equal bytes are equal messages). Notifications coalesce:
  * one recomputation per burst, and none while a slow reader has not drained the last message.
+ * With `followed`, the caller's process is re-checked while the stream runs (caller-updates.ts):
+ * its new self is answered for, and its failure ends the stream.
  * Resolves when `signal` aborts; rejects with the answer's error (the identity went away).
  * Event-driven rather than an async loop: with a thousand open streams a change wakes each one.
  */
@@ -158,11 +168,14 @@ function follow(
   stream: http2.ServerHttp2Stream,
   kind: StreamKind,
   caller: AttestedCaller,
+  followed: { readonly peer: ConnectionPeer } | undefined,
   contentType: string,
   signal: AbortSignal,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const key = SharedResponses.callerKey(caller);
+    const self = followed
+      ? followCaller(d, followed.peer, caller, () => schedule())
+      : { current: caller, failure: undefined, stop() {} };
     const closeShared = d.responses.open();
     let last: Buffer | undefined;
     let pending = true;
@@ -172,6 +185,7 @@ function follow(
       if (done) return;
       done = true;
       off();
+      self.stop();
       closeShared();
       signal.removeEventListener('abort', onAbort);
       stream.removeListener('drain', onDrain);
@@ -182,7 +196,9 @@ function follow(
       pending = false;
       if (done) return;
       if (stream.destroyed || stream.closed) return finish();
-      const answer = d.responses.answer(kind, caller, key);
+      if (self.failure) return finish(self.failure);
+      const current = self.current;
+      const answer = d.responses.answer(kind, current, SharedResponses.callerKey(current));
       if ('error' in answer) return finish(answer.error);
       if (last !== undefined && (last === answer.frame || last.equals(answer.frame))) return;
       last = answer.frame;
@@ -197,11 +213,14 @@ function follow(
     };
     // Runs inside the source's notification: the shared answers are dropped before any stream
     // recomputes (in a microtask, after every listener ran).
-    const off = d.source.onChange(() => {
-      d.responses.changed();
+    const schedule = () => {
       if (pending) return;
       pending = true;
       if (!draining) queueMicrotask(send);
+    };
+    const off = d.source.onChange(() => {
+      d.responses.changed();
+      schedule();
     });
     const onAbort = () => finish();
     signal.addEventListener('abort', onAbort, { once: true });

@@ -24,7 +24,14 @@ import {
 } from '../../../proto/gen/spiffe/workload_pb.js';
 import { DeadlineError, withinDeadline } from './abortable.ts';
 import type { AttestedCaller } from '../attestation/caller.ts';
-import { attestCaller, cancelled, type CallContext, type CallerDeps } from './caller.ts';
+import {
+  attestCaller,
+  cancelled,
+  connectionPeerKey,
+  type CallContext,
+  type CallerDeps,
+} from './caller.ts';
+import { followCaller } from './caller-updates.ts';
 import { claimsStruct } from './claims.ts';
 import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import type { JwtSvidItem, WorkloadIdentitySource, WorkloadView } from './identity-source.ts';
@@ -166,11 +173,28 @@ async function* viewStream<D extends DescMessage>(
   needsSvid = false,
 ): AsyncGenerator<MessageShape<D>> {
   await d.source.prepare(caller);
+  // The X.509-SVID stream carries the caller's identity: its process is re-checked while the
+  // stream runs (caller-updates.ts), and a change of it recomputes the answer as any change does.
+  const changes = new Set<() => void>();
+  const self = needsSvid
+    ? followCaller(d, ctx.values.get(connectionPeerKey), caller, () => changes.forEach((f) => f()))
+    : { current: caller, failure: undefined, stop() {} };
+  const source = {
+    onChange(listener: () => void): () => void {
+      const off = d.source.onChange(listener);
+      changes.add(listener);
+      return () => {
+        off();
+        changes.delete(listener);
+      };
+    },
+  };
   let first = true;
   const compute = () => {
+    if (self.failure) throw self.failure;
     // The first message uses the call's match; later ones (on a change) match again, so entries
     // created or deleted for these selectors show on the open stream.
-    const current = first ? caller : d.attestation.rematch(caller);
+    const current = first ? caller : d.attestation.rematch(self.current);
     first = false;
     const view = d.source.view(current);
     if (needsSvid ? view.svids.length === 0 : !view.identified)
@@ -178,7 +202,11 @@ async function* viewStream<D extends DescMessage>(
     return toMessage(view);
   };
   const signal = AbortSignal.any([ctx.signal, d.shutdown]);
-  yield* fullStateStream(d.source, signal, compute, (a, b) => equals(schema, a, b));
+  try {
+    yield* fullStateStream(source, signal, compute, (a, b) => equals(schema, a, b));
+  } finally {
+    self.stop();
+  }
   if (d.shutdown.aborted) throw new UnavailableError('the Workload API is shutting down');
 }
 
