@@ -87,7 +87,10 @@ describe('transparent redirect through a real agent', { ...CHAINED, skip }, () =
         res.end(`${host} key=${key === undefined ? 'none' : key === SECRET ? 'ok' : 'wrong'}`);
       });
       upstreams.push(upstream);
-      await new Promise<void>((r) => upstream.listen(PORT, host, r));
+      await new Promise<void>((resolve, reject) => {
+        upstream.once('error', reject);
+        upstream.listen(PORT, host, resolve);
+      });
     }
     const api = (name: string, host: string) => ({
       name,

@@ -48,7 +48,20 @@ export function enterNewNetns(name: string, addresses: readonly string[]): Enter
   try {
     sh(['ip', 'netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
     for (const a of addresses) {
-      sh(['ip', 'netns', 'exec', name, 'ip', 'addr', 'add', a, 'dev', 'lo']);
+      // nodad: an IPv6 address is usable at once (not tentative while duplicate detection runs).
+      sh([
+        'ip',
+        'netns',
+        'exec',
+        name,
+        'ip',
+        'addr',
+        'add',
+        a,
+        'dev',
+        'lo',
+        ...(a.includes(':') ? ['nodad'] : []),
+      ]);
     }
     home = openSync('/proc/self/ns/net', 'r');
     const target = openSync(`/run/netns/${name}`, 'r');
