@@ -43,46 +43,65 @@ function bench(port: number, auth: boolean, requests: number): { GET: number; SE
 }
 
 execFileSync('redis-cli', ['ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '+@all']);
-const child = spawn(process.execPath, [path.join(import.meta.dirname, 'proxy-redis-child.ts')], {
-  stdio: ['pipe', 'pipe', 'inherit'],
-});
-try {
-  child.stdin.end(JSON.stringify({ username: user, password }));
-  let proxyPort = 0;
-  for await (const line of createInterface({ input: child.stdout })) {
-    proxyPort = Number(line);
-    break;
+/** A proxy child: its port and whether the kernel relay is on. */
+async function startChild(kernelRelay: 'auto' | 'off') {
+  const proc = spawn(process.execPath, [path.join(import.meta.dirname, 'proxy-redis-child.ts')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, PROXY_BENCH_KERNEL_RELAY: kernelRelay },
+  });
+  proc.stdin.end(JSON.stringify({ username: user, password }));
+  const lines: string[] = [];
+  for await (const line of createInterface({ input: proc.stdout })) {
+    lines.push(line);
+    if (lines.length === 2) break;
   }
-  if (!proxyPort) throw new Error('proxy-redis-child exited without a port');
+  const port = Number(lines[0]);
+  if (!port) throw new Error('proxy-redis-child exited without a port');
+  return { proc, port, relay: lines[1] ?? '?' };
+}
+
+const children: Array<Awaited<ReturnType<typeof startChild>>> = [];
+try {
+  children.push(await startChild('auto'), await startChild('off'));
+  const [kernel, userSpace] = children as [(typeof children)[0], (typeof children)[0]];
   console.log(loadNote('before'));
   // Size the runs to about `ms` each from a short direct run.
   const probe = bench(6379, true, 20_000);
   const requests = Math.max(20_000, Math.round(((probe.GET + probe.SET) / 2) * (ms / 1000)));
-  bench(proxyPort, false, 20_000); // warm-up
-  const best = { direct: { GET: 0, SET: 0 }, proxy: { GET: 0, SET: 0 } };
+  bench(kernel.port, false, 20_000); // warm-up
+  bench(userSpace.port, false, 20_000);
+  console.log(`${'proxy kernel relay'.padEnd(48)} ${kernel.relay}`);
+  const sides = [
+    ['direct', 6379, true],
+    ['through the proxy', kernel.port, false],
+    ['through the proxy, kernel_relay off', userSpace.port, false],
+  ] as const;
+  const best = sides.map(() => ({ GET: 0, SET: 0 }));
   for (let round = 0; round < 3; round++) {
-    for (const [side, port, auth] of [
-      ['direct', 6379, true],
-      ['proxy', proxyPort, false],
-    ] as const) {
+    for (const [i, [, port, auth]] of sides.entries()) {
       const r = bench(port, auth, requests);
-      for (const t of ['GET', 'SET'] as const) best[side][t] = Math.max(best[side][t], r[t]);
+      for (const t of ['GET', 'SET'] as const) best[i]![t] = Math.max(best[i]![t], r[t]);
     }
   }
   for (const t of ['GET', 'SET'] as const) {
-    for (const side of ['direct', 'proxy'] as const) {
-      const label = `${t} ${side === 'direct' ? 'direct' : 'through the proxy'} (${CLIENTS} clients)`;
+    for (const [i, [name]] of sides.entries()) {
+      const label = `${t} ${name} (${CLIENTS} clients)`;
       console.log(
-        `${label.padEnd(48)} ${Math.round(best[side][t]).toLocaleString('en-US').padStart(12)} req/s`,
+        `${label.padEnd(48)} ${Math.round(best[i]![t]).toLocaleString('en-US').padStart(12)} req/s`,
       );
     }
-    const r = best.proxy[t] / best.direct[t];
-    console.log(
-      `${`ratio ${t} proxy / direct`.padEnd(48)} ${r.toFixed(3)} (target ≥ ${TARGET.toFixed(2)}: ${r >= TARGET ? 'ok' : 'BELOW'})`,
-    );
+    for (const [i, name] of [
+      [1, `ratio ${t} proxy / direct`],
+      [2, `  the same with proxy.kernel_relay off`],
+    ] as const) {
+      const r = best[i]![t] / best[0]![t];
+      console.log(
+        `${name.padEnd(48)} ${r.toFixed(3)} (target ≥ ${TARGET.toFixed(2)}: ${r >= TARGET ? 'ok' : 'BELOW'})`,
+      );
+    }
   }
   console.log(loadNote('after'));
 } finally {
-  child.kill();
+  for (const c of children) c.proc.kill();
   execFileSync('redis-cli', ['ACL', 'DELUSER', user]);
 }

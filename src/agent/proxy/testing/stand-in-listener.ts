@@ -5,6 +5,7 @@
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Credential, ServerProtocol, ServerWorkload } from '../../../core/access.ts';
 import type { ReleasedCredential } from '../../cache/credential-cache.ts';
+import type { KernelRelay } from '../kernel-relay/kernel-relay.ts';
 import type { ProxyConnection, ProxyProtocolHandler } from '../proxy-connection.ts';
 
 export interface StandInOptions {
@@ -19,6 +20,8 @@ export interface StandInOptions {
   };
   /** What credential() answers: a credential, or an error it throws. */
   readonly credential: Credential | Error;
+  /** Sessions spliced by this kernel relay (absent: user space only). */
+  readonly kernelRelay?: Pick<KernelRelay, 'splice'>;
 }
 
 export interface StandIn {
@@ -68,6 +71,7 @@ export async function startStandIn(o: StandInOptions): Promise<StandIn> {
         correlationId: 'test-correlation',
       };
     },
+    ...(o.kernelRelay ? { splice: (d) => o.kernelRelay?.splice(d) } : {}),
     connectUpstream: () =>
       new Promise<Socket>((resolve, reject) => {
         const s = connect({ host: server.host, port: server.port });
