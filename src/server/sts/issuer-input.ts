@@ -3,6 +3,7 @@
 // discovery. Checked here, each refusal naming the field; the registry stores what passes.
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { parseJwks, type IssuerKeys } from './issuers.ts';
+import { parseJsonDocument } from './json-document.ts';
 
 export const MAX_AUDIENCES = 32;
 export const MAX_JWKS_DOCUMENT_BYTES = 256 * 1024;
@@ -57,15 +58,7 @@ export async function issuerKeys(
       throw new InvalidArgumentError('discovery: the JWKS holds no usable key');
     return { jwks: '', discovered };
   }
-  const text = input.jwks ?? '';
-  if (Buffer.byteLength(text) > MAX_JWKS_DOCUMENT_BYTES)
-    throw new InvalidArgumentError(`jwks: larger than ${MAX_JWKS_DOCUMENT_BYTES} bytes`);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw new InvalidArgumentError(`jwks: not JSON: ${(e as Error).message}`);
-  }
+  const doc = parseJsonDocument(input.jwks ?? '', 'jwks', MAX_JWKS_DOCUMENT_BYTES);
   if (parseJwks(doc, 'jwks').size === 0)
     throw new InvalidArgumentError('jwks: holds no usable signing key');
   return { jwks: JSON.stringify(doc) };
