@@ -2,7 +2,7 @@
 // the header `Tessera-Credential: true`, for workloads that speak HTTP but not gRPC (curl, any
 // SDK). Served on a loopback address only; the caller is the process holding the client end of
 // the TCP connection, found through the kernel's socket tables and pinned at accept
-// (attestation/tcp-peer.ts), then attested like a Workload API caller.
+// (doors/loopback-http.ts, attestation/tcp-peer.ts), then attested like a Workload API caller.
 //
 // Refused, in this order (an ordered list of small steps, see `steps`):
 //   - anything but GET (405), an over-long URL (414), another path (404), unknown or repeated
@@ -16,15 +16,13 @@
 //     connection missing from the tables, ...) or has no identity (403).
 // Answers are JSON with `Cache-Control: no-store`; a denial is 403 naming the reason, policy and
 // failed condition, never a secret.
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { CredentialValue } from '../../core/access.ts';
-import { InvalidArgumentError, isTesseraError } from '../../core/errors.ts';
+import { isTesseraError } from '../../core/errors.ts';
 import { HTTP_STATUS } from '../../wire/http-status.ts';
 import type { AttestationService } from '../attestation/attestation-service.ts';
-import type { ConnectionPeer } from '../attestation/connection-peer.ts';
-import { isLoopback } from '../attestation/proc-net-tcp.ts';
+import { type DoorCall, listenLoopbackHttp } from '../doors/loopback-http.ts';
 import type { ReleasedCredential } from '../cache/credential-cache.ts';
 import type { WorkloadApiLogger } from '../workload-api/log.ts';
 import { CredentialDeniedError, type CredentialService } from './credential-service.ts';
@@ -33,8 +31,6 @@ export const CREDENTIAL_HEADER = 'tessera-credential';
 export const PATH_PREFIX = '/v1/credentials/';
 /** Longest request target (path and query) accepted. */
 export const MAX_URL_BYTES = 2048;
-/** Largest request head (Node's maxHeaderSize); larger heads get 431. */
-export const MAX_HEADER_BYTES = 8 * 1024;
 const PROXY_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-real-ip', 'via'];
 
 export interface CredentialHttpOptions {
@@ -56,57 +52,18 @@ export interface CredentialHttp {
 
 /** Starts listening; refuses a non-loopback address before binding anything. */
 export async function startCredentialHttp(o: CredentialHttpOptions): Promise<CredentialHttp> {
-  if (!isLoopback(o.host)) {
-    throw new InvalidArgumentError(
-      `credentials.http_listen: ${o.host} is not a loopback address (use 127.0.0.1 or [::1])`,
-    );
-  }
-  const peers = new WeakMap<Socket, Promise<ConnectionPeer>>();
-  const sockets = new Set<Socket>();
-  const server = http.createServer(
-    {
-      maxHeaderSize: MAX_HEADER_BYTES,
-      headersTimeout: 10_000,
-      requestTimeout: 60_000,
-      keepAliveTimeout: 5000,
-    },
-    (req, res) => {
-      serve(o, req, res, peers.get(req.socket)).catch((e: unknown) => {
-        o.log.debug({ err: (e as Error).message }, 'credential HTTP request ended early');
-      });
-    },
-  );
-  server.maxConnections = o.maxConnections ?? 256;
-  server.on('connection', (socket: Socket) => {
-    // Identified at accept, before the first byte is read: the process holding the client end
-    // now is the one we pin (tcp-peer.ts says why a later holder is refused).
-    const peer = o.attestation.identifyTcp(socket);
-    peers.set(socket, peer);
-    sockets.add(socket);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      void peer.then((p) => o.attestation.release(p));
-    });
+  const door = await listenLoopbackHttp({
+    host: o.host,
+    port: o.port,
+    setting: 'credentials.http_listen',
+    name: 'credential HTTP',
+    attestation: o.attestation,
+    log: o.log,
+    ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
+    handle: (req, res, call) => serve(o, req, res, call),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: o.host, port: o.port }, () => {
-      server.removeListener('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (e) => o.log.warn({ err: e.message }, 'credential HTTP listener error'));
-  const addr = server.address() as AddressInfo;
-  o.log.info({ address: `${addr.address}:${addr.port}` }, 'credential HTTP API listening');
-  return {
-    host: addr.address,
-    port: addr.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      }),
-  };
+  o.log.info({ address: `${door.host}:${door.port}` }, 'credential HTTP API listening');
+  return door;
 }
 
 /** An answer ending the request: status and JSON body. */
@@ -131,26 +88,21 @@ async function serve(
   o: CredentialHttpOptions,
   req: http.IncomingMessage,
   res: http.ServerResponse,
-  peer: Promise<ConnectionPeer> | undefined,
+  { peer, signal }: DoorCall,
 ): Promise<void> {
-  const call = new AbortController();
-  const onClose = () => call.abort(new Error('the client went away'));
-  res.once('close', onClose);
   try {
     const ask = checkRequest(req);
-    const p = await (peer ?? Promise.resolve<ConnectionPeer>({ ok: false, reason: 'no peer' }));
+    const p = await peer;
     if (!p.ok) {
       throw new HttpAnswer(403, { error: `could not attest the caller: ${p.reason}` });
     }
-    const caller = await o.attestation.attest(p, call.signal, { reuse: true });
-    const served = await o.credentials.get(caller, ask, call.signal);
+    const caller = await o.attestation.attest(p, signal, { reuse: true });
+    const served = await o.credentials.get(caller, ask, signal);
     send(res, 200, credentialJson(served.credential));
   } catch (e) {
-    if (call.signal.aborted) return;
+    if (signal.aborted) return;
     const a = answerOf(e, o.log);
     send(res, a.status, a.body, a.headers);
-  } finally {
-    res.removeListener('close', onClose);
   }
 }
 

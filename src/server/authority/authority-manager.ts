@@ -10,14 +10,7 @@
 // any server's bundle from the start.
 //
 // Crash safety and key deletion: every key this server generates goes through the key journal
-// (store KeyJournalStore). `pending` is committed before the key is generated; one transaction
-// then records the authority, marks the key `committed`, updates the bundle and appends the audit
-// record. Removing an authority marks its key `retired` in the same transaction, and the file is
-// deleted after. Start-up finishes what a crash interrupted: it deletes the keys of its own
-// journal that are `retired`, or `pending` with no authority record. A key file the journal does
-// not mention is never deleted: "this datastore does not know it" may mean it belongs to another
-// server or another datastore (a second server started on this directory once deleted the
-// first one's keys that way).
+// (authority-keys.ts); what each step does to the trust bundle is authority-bundle.ts.
 import { randomBytes } from 'node:crypto';
 import {
   type Authority,
@@ -25,14 +18,18 @@ import {
   type AuthorityStatus,
   rotationThresholds,
 } from '../../core/authority.ts';
-import { type Bundle, withJwtAuthority, withX509Authority } from '../../core/bundle.ts';
+import type { Bundle } from '../../core/bundle.ts';
 import type { Clock } from '../../core/clock.ts';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../core/errors.ts';
+import { FailedPreconditionError } from '../../core/errors.ts';
 import type { KeyManager, ManagedKey } from '../../crypto/key-manager.ts';
 import type { StoreAggregates, Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../../core/caller.ts';
 import type { AuthorityFactory } from './authority-factory.ts';
+import { publishAuthority, removeAuthority, taintAuthority } from './authority-bundle.ts';
+import { byId, byStatus, toActivate, toRevoke, toTaint } from './authority-commands.ts';
+import { AuthorityKeys } from './authority-keys.ts';
+import { MissingAuthorityKeyError } from './missing-key-error.ts';
 
 export interface ActiveX509 {
   readonly authority: Authority;
@@ -73,16 +70,22 @@ const SYSTEM: RequestContext = { caller: { kind: 'local-admin' }, correlationId:
 export class AuthorityManager {
   readonly #o: AuthorityManagerOptions;
   #authorities: Authority[] = [];
-  readonly #keys = new Map<string, ManagedKey>();
+  readonly #keys: AuthorityKeys;
 
   private constructor(o: AuthorityManagerOptions) {
     this.#o = o;
+    this.#keys = new AuthorityKeys({
+      keys: o.keys,
+      journal: o.store.keyJournal,
+      serverId: o.serverId,
+      clock: o.clock,
+    });
   }
 
   static async create(o: AuthorityManagerOptions): Promise<AuthorityManager> {
     const m = new AuthorityManager(o);
     await m.#reload();
-    await m.#sweepJournal();
+    await m.#keys.sweep(m.#authorities);
     await m.rotate();
     return m;
   }
@@ -143,43 +146,30 @@ export class AuthorityManager {
   missingKeys(): MissingAuthorityKeyError[] {
     return this.#authorities
       .filter(
-        (a) => (a.status === 'active' || a.status === 'prepared') && !this.#keys.has(a.keyRef),
+        (a) => (a.status === 'active' || a.status === 'prepared') && !this.#keys.get(a.keyRef),
       )
-      .map((a) => new MissingAuthorityKeyError(a, this.#o.keys.locate(a.keyRef)));
+      .map((a) => new MissingAuthorityKeyError(a, this.#keys.locate(a.keyRef)));
   }
 
   // --- forced rotation (admin) ---
 
   async prepare(kind: AuthorityKind, ctx: RequestContext): Promise<Authority> {
     const existing = this.#find(kind, 'prepared');
-    if (existing) await this.#discard(existing);
+    // Replaced by a new prepare: it never signed, so it leaves everything (unaudited).
+    if (existing) await this.#remove(existing);
     return this.#prepare(kind, ctx);
   }
 
   async activate(kind: AuthorityKind, id: string, ctx: RequestContext): Promise<Authority> {
-    const prepared = id ? this.#get(kind, id) : this.#find(kind, 'prepared');
-    if (!prepared || prepared.status !== 'prepared') {
-      throw new FailedPreconditionError(
-        `no prepared ${kind} authority${id ? ` with id ${id}` : ''}: run prepare first`,
-      );
-    }
+    const prepared = toActivate(this.#authorities, kind, id);
     return this.#activate(kind, prepared.id, ctx);
   }
 
   async taint(kind: AuthorityKind, id: string, ctx: RequestContext): Promise<Authority> {
-    const a = id ? this.#get(kind, id) : this.#find(kind, 'old');
-    if (!a)
-      throw new NotFoundError(`no old ${kind} authority${id ? ` with id ${id}` : ''} to taint`);
-    if (a.status !== 'old') {
-      throw new FailedPreconditionError(
-        `only an old ${kind} authority can be tainted; ${a.id} is ${a.status}: activate a new one first`,
-      );
-    }
-    if (a.tainted)
-      throw new FailedPreconditionError(`${kind} authority ${a.id} is already tainted`);
+    const a = toTaint(this.#authorities, kind, id);
     await this.#o.store.transaction(async (tx) => {
       await tx.authorities.setTainted(kind, a.id);
-      await this.#mutateBundle(tx, (b) => this.#taintInBundle(b, a));
+      await this.#mutateBundle(tx, (b) => taintAuthority(b, a, this.#o.factory));
       await this.#o.auditor.record(tx, ctx, {
         action: `authority.${kind}.taint`,
         target: a.id,
@@ -192,27 +182,8 @@ export class AuthorityManager {
   }
 
   async revoke(kind: AuthorityKind, id: string, ctx: RequestContext): Promise<Authority> {
-    const a = id ? this.#get(kind, id) : this.list(kind).find((x) => x.tainted);
-    if (!a)
-      throw new NotFoundError(
-        `no tainted ${kind} authority${id ? ` with id ${id}` : ''} to revoke`,
-      );
-    if (!a.tainted)
-      throw new FailedPreconditionError(
-        `${kind} authority ${a.id} must be tainted before it is revoked`,
-      );
-    await this.#o.store.transaction(async (tx) => {
-      await tx.authorities.delete(kind, a.id);
-      await this.#retireKey(tx, a);
-      await this.#mutateBundle(tx, (b) => this.#removeFromBundle(b, a));
-      await this.#o.auditor.record(tx, ctx, {
-        action: `authority.${kind}.revoke`,
-        target: a.id,
-        outcome: 'success',
-      });
-    });
-    await this.#deleteKey(a.keyRef);
-    await this.#reload();
+    const a = toRevoke(this.#authorities, kind, id);
+    await this.#remove(a, { ctx, action: 'revoke' });
     this.#o.onChange?.(kind, 'revoke');
     return a;
   }
@@ -223,10 +194,7 @@ export class AuthorityManager {
     const id = randomBytes(16).toString('hex');
     const keyRef = `${kind}-${id}`;
     const now = this.#o.clock.now();
-    // Committed before the key exists: a crash from here to the transaction leaves a `pending`
-    // record that start-up resolves. A failed transaction leaves it too (it may have committed
-    // after all, unseen), so the key is never deleted here on a guess.
-    await this.#o.store.keyJournal.set(this.#o.serverId, keyRef, 'pending', now);
+    await this.#keys.begin(keyRef, now);
     const made = await this.#o.factory.make(kind, keyRef, now);
     const authority: Authority = {
       ...made,
@@ -240,8 +208,8 @@ export class AuthorityManager {
     };
     await this.#o.store.transaction(async (tx) => {
       await tx.authorities.insert(authority);
-      await tx.keyJournal.set(this.#o.serverId, keyRef, 'committed', now);
-      await this.#mutateBundle(tx, (b) => this.#publish(b, authority));
+      await this.#keys.commit(tx, keyRef, now);
+      await this.#mutateBundle(tx, (b) => publishAuthority(b, authority, this.#o.factory));
       await this.#o.auditor.record(tx, ctx, {
         action: `authority.${kind}.prepare`,
         target: id,
@@ -249,7 +217,7 @@ export class AuthorityManager {
         details: { keyType: authority.keyType, notAfter: authority.notAfter },
       });
     });
-    this.#keys.set(keyRef, made.key);
+    this.#keys.hold(keyRef, made.key);
     await this.#reload();
     this.#o.onChange?.(kind, 'prepare');
     return authority;
@@ -276,70 +244,31 @@ export class AuthorityManager {
   async #prune(kind: AuthorityKind, now: number): Promise<void> {
     for (const a of this.list(kind)) {
       if (a.status !== 'old' || a.notAfter > now) continue;
-      await this.#o.store.transaction(async (tx) => {
-        await tx.authorities.delete(kind, a.id);
-        await this.#retireKey(tx, a);
-        await this.#mutateBundle(tx, (b) => this.#removeFromBundle(b, a));
-        await this.#o.auditor.record(tx, SYSTEM, {
-          action: `authority.${kind}.prune`,
-          target: a.id,
-          outcome: 'success',
-        });
-      });
-      await this.#deleteKey(a.keyRef);
-      await this.#reload();
+      await this.#remove(a, { ctx: SYSTEM, action: 'prune' });
       this.#o.onChange?.(kind, 'prune');
     }
   }
 
-  /** A prepared authority replaced by a new prepare: it never signed, so it leaves everything. */
-  async #discard(a: Authority): Promise<void> {
+  /**
+   * The authority leaves the store and the bundle in one transaction (audited as `audit.action`;
+   * a discarded prepare is not), then its key leaves the key manager.
+   */
+  async #remove(a: Authority, audit?: { ctx: RequestContext; action: string }): Promise<void> {
     await this.#o.store.transaction(async (tx) => {
       await tx.authorities.delete(a.kind, a.id);
-      await this.#retireKey(tx, a);
-      await this.#mutateBundle(tx, (b) => this.#removeFromBundle(b, a));
+      await this.#keys.retire(tx, a.keyRef);
+      await this.#mutateBundle(tx, (b) =>
+        removeAuthority(b, a, this.list('x509'), this.#o.factory),
+      );
+      if (audit)
+        await this.#o.auditor.record(tx, audit.ctx, {
+          action: `authority.${a.kind}.${audit.action}`,
+          target: a.id,
+          outcome: 'success',
+        });
     });
-    await this.#deleteKey(a.keyRef);
+    await this.#keys.delete(a.keyRef);
     await this.#reload();
-  }
-
-  #publish(b: Bundle, a: Authority): Bundle {
-    if (a.kind === 'jwt') {
-      return withJwtAuthority(b, {
-        kid: a.id,
-        publicKeyDer: a.publicKeyDer,
-        expiresAt: a.notAfter,
-      });
-    }
-    return withX509Authority(b, this.#o.factory.bundleRoot(a));
-  }
-
-  #taintInBundle(b: Bundle, a: Authority): Bundle {
-    if (a.kind === 'jwt') {
-      return {
-        ...b,
-        jwtAuthorities: b.jwtAuthorities.map((k) => (k.kid === a.id ? { ...k, tainted: true } : k)),
-      };
-    }
-    const root = this.#o.factory.bundleRoot(a);
-    return {
-      ...b,
-      x509Authorities: b.x509Authorities.map((x) =>
-        sameBytes(x.der, root) ? { ...x, tainted: true } : x,
-      ),
-    };
-  }
-
-  /** Removes a's key from the bundle unless another authority still publishes the same root (upstream CA). */
-  #removeFromBundle(b: Bundle, a: Authority): Bundle {
-    if (a.kind === 'jwt')
-      return { ...b, jwtAuthorities: b.jwtAuthorities.filter((k) => k.kid !== a.id) };
-    const root = this.#o.factory.bundleRoot(a);
-    const shared = this.list('x509').some(
-      (o) => o.id !== a.id && sameBytes(this.#o.factory.bundleRoot(o), root),
-    );
-    if (shared) return b;
-    return { ...b, x509Authorities: b.x509Authorities.filter((x) => !sameBytes(x.der, root)) };
   }
 
   async #mutateBundle(tx: StoreAggregates, fn: (b: Bundle) => Bundle): Promise<void> {
@@ -351,46 +280,15 @@ export class AuthorityManager {
 
   async #reload(): Promise<void> {
     this.#authorities = await this.#o.store.authorities.list({ serverId: this.#o.serverId });
-    for (const a of this.#authorities) {
-      if (this.#keys.has(a.keyRef)) continue;
-      const key = await this.#o.keys.get(a.keyRef);
-      if (key) this.#keys.set(a.keyRef, key);
-    }
-  }
-
-  /** In the transaction that removes the authority: from now on its key is ours to delete. */
-  async #retireKey(tx: StoreAggregates, a: Authority): Promise<void> {
-    await tx.keyJournal.set(this.#o.serverId, a.keyRef, 'retired', this.#o.clock.now());
-  }
-
-  /** After the retiring transaction: the file, then the record (a crash between is re-swept). */
-  async #deleteKey(keyRef: string): Promise<void> {
-    this.#keys.delete(keyRef);
-    await this.#o.keys.delete(keyRef);
-    await this.#o.store.keyJournal.delete(this.#o.serverId, keyRef);
-  }
-
-  /**
-   * Start-up: deletes the keys this server's journal retired, and those it began to generate
-   * whose authority never committed. Nothing else: a key some authority record still names is
-   * kept whatever the journal says, and a key the journal does not mention is not ours to judge.
-   */
-  async #sweepJournal(): Promise<void> {
-    const named = new Set(this.#authorities.map((a) => a.keyRef));
-    for (const r of await this.#o.store.keyJournal.list(this.#o.serverId)) {
-      if (named.has(r.keyRef) || r.state === 'committed') continue;
-      await this.#deleteKey(r.keyRef);
-    }
+    await this.#keys.load(this.#authorities);
   }
 
   #find(kind: AuthorityKind, status: AuthorityStatus): Authority | undefined {
-    return this.#authorities.find((a) => a.kind === kind && a.status === status);
+    return byStatus(this.#authorities, kind, status);
   }
 
   #get(kind: AuthorityKind, id: string): Authority | undefined {
-    if (!/^[0-9a-f]{32}$/.test(id))
-      throw new InvalidArgumentError(`invalid authority id "${id.slice(0, 64)}"`);
-    return this.#authorities.find((a) => a.kind === kind && a.id === id);
+    return byId(this.#authorities, kind, id);
   }
 
   #mustActive(kind: AuthorityKind): Authority {
@@ -401,24 +299,7 @@ export class AuthorityManager {
 
   #keyOf(a: Authority): ManagedKey {
     const key = this.#keys.get(a.keyRef);
-    if (!key) throw new MissingAuthorityKeyError(a, this.#o.keys.locate(a.keyRef));
+    if (!key) throw new MissingAuthorityKeyError(a, this.#keys.locate(a.keyRef));
     return key;
   }
-}
-
-/** An authority whose private key the key manager no longer has: what to do is in the message. */
-export class MissingAuthorityKeyError extends FailedPreconditionError {
-  constructor(a: Authority, location: string) {
-    super(
-      `the private key of the ${a.status} ${a.kind} authority ${a.id} is missing from ` +
-        `${location}: restore that file from a backup (and restart the server), or replace the ` +
-        `authority: \`tessera authority prepare --kind ${a.kind}\` then ` +
-        `\`tessera authority activate --kind ${a.kind}\``,
-    );
-    this.name = 'MissingAuthorityKeyError';
-  }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a).equals(Buffer.from(b));
 }

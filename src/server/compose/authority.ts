@@ -13,7 +13,8 @@ import { loadUpstreamCa } from '../../crypto/x509/upstream-ca.ts';
 import type { Store } from '../../store/types.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import { createAuthorityFactory } from '../authority/authority-factory.ts';
-import { AuthorityManager, MissingAuthorityKeyError } from '../authority/authority-manager.ts';
+import { AuthorityManager } from '../authority/authority-manager.ts';
+import { MissingAuthorityKeyError } from '../authority/missing-key-error.ts';
 import { BundleCache } from '../authority/bundle-cache.ts';
 import { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
 import { ServerSvid } from '../authority/server-svid.ts';
@@ -21,6 +22,7 @@ import { Minter } from '../svid/minter.ts';
 import type { ServerConfig } from './config/compile.ts';
 import { refreshHintSeconds } from './config/load.ts';
 import type { ServerMetrics } from './metrics.ts';
+import type { Task } from './tasks.ts';
 
 /** Where the disk key manager keeps authority keys, under the data directory. */
 export const KEYS_DIR = 'keys';
@@ -109,4 +111,17 @@ export async function buildAuthority(
     if (!(e instanceof MissingAuthorityKeyError)) throw e;
   });
   return { authorities, bundles, federatedBundles, minter, serverSvid };
+}
+
+/** The authorities' rotation, then the bundle and the server's own SVID that follow them. */
+export function rotationTask(p: AuthorityParts, everyMs: number): Task {
+  return {
+    name: 'rotation',
+    everyMs,
+    run: async () => {
+      await p.authorities.rotate();
+      await p.bundles.refresh();
+      await p.serverSvid.refresh();
+    },
+  };
 }

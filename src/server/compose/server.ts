@@ -1,55 +1,38 @@
 // The server's composition root: the only place that reads config files and the environment,
-// and the only place that creates infrastructure. Everything else receives what it needs.
-import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+// and the only place that creates infrastructure. Everything else receives what it needs. This
+// file is the process's outline: what `create` builds in order, the tasks `run` keeps going, and
+// how it stops; each part's wiring is a compose/ file of its own.
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../../core/clock.ts';
-
-import { TrustDomain, serverId as serverSpiffeId } from '../../core/spiffe-id.ts';
-import { writeFileAtomic } from '../../crypto/keys/atomic-write.ts';
-import { isKeyFileName } from '../../crypto/keys/disk-key-manager.ts';
+import { LOG_REDACT_PATHS } from '../../core/log-text.ts';
+import { TrustDomain } from '../../core/spiffe-id.ts';
+import type { DataDirLock } from '../../plugins/data-dir-lock.ts';
 import { openStore } from '../../store/open.ts';
 import type { Store } from '../../store/types.ts';
 import type { ApiServices } from '../api/router.ts';
-import { openListeners, type ListenerAddresses, type OpenListeners } from './listeners.ts';
 import { Auditor } from '../audit/auditor.ts';
-import {
-  AUDIT_SINKS_DIR,
-  buildAudit,
-  isAuditFileName,
-  isCursorFileName,
-  type AuditOutside,
-} from './audit.ts';
 import type { AuthorityManager } from '../authority/authority-manager.ts';
 import type { BundleCache } from '../authority/bundle-cache.ts';
 import type { FederatedBundleCache } from '../authority/federated-bundle-cache.ts';
-import type { ServerConfig } from './config/compile.ts';
-import { lockDataDir, type DataDirLock } from '../../plugins/data-dir-lock.ts';
-import { tidyDataDir } from '../../plugins/data-dir-tidy.ts';
-import { ChangeFollower } from '../sync/change-follower.ts';
-import { type FollowedChanges, followChanges } from '../sync/follow-changes.ts';
-import { EntryIndex } from '../registration/entry-index.ts';
-import { createServerMetrics, type ServerMetrics } from './metrics.ts';
-import type { ServerSvid } from '../authority/server-svid.ts';
-import type { TokenExchange } from '../sts/exchange.ts';
-import type { TokenIntrospection } from '../sts/introspection.ts';
-import { buildApiServices, buildSts, buildStsRegistry } from './services.ts';
-import { buildAccessDecisions, type AccessDecisions } from './access-decide.ts';
-import { type BrokerParts, buildBroker } from './broker.ts';
-import type { StsRegistry } from '../sts/registry.ts';
-import { runTasks, type Task } from './tasks.ts';
-import { applyFederationConfig, buildFederation } from './federation.ts';
 import type { FederationService } from '../federation/federation-service.ts';
-import { buildSecretStore, kekTidyDirs } from './secrets.ts';
-import { buildAuthority, KEYS_DIR } from './authority.ts';
+import type { EntryIndex } from '../registration/entry-index.ts';
+import type { AccessDecisions } from './access-decide.ts';
+import { type AccessLayer, buildAccessLayer } from './access.ts';
+import { buildAudit, type AuditOutside } from './audit.ts';
+import { type AuthorityParts, buildAuthority, rotationTask } from './authority.ts';
+import { type EntrySync, startEntrySync } from './entry-sync.ts';
+import type { ServerConfig } from './config/compile.ts';
+import { logDestination } from './config/load.ts';
+import { openDataDir } from './data-dir.ts';
+import { type FederationLayer, startFederation } from './federation.ts';
+import { openListeners, type ListenerAddresses, type OpenListeners } from './listeners.ts';
+import { createServerMetrics, type ServerMetrics } from './metrics.ts';
+import { buildApiServices } from './services.ts';
+import { type StsLayer, startSts } from './sts.ts';
+import { runTasks, type Task } from './tasks.ts';
 
 export { VERSION } from '../../core/defaults.ts';
-/** In the data directory: this server's id, and the disk key manager's keys. */
-const SERVER_ID_FILE = 'server-id';
 export { defaultServerDataDir, loadServerConfig, type ServerRunFlags } from './config/load.ts';
-import { logDestination } from './config/load.ts';
-import { LOG_REDACT_PATHS } from '../../core/log-text.ts';
 export const systemClock: Clock = { now: () => Date.now() };
 
 export interface TesseraServerOptions {
@@ -60,11 +43,26 @@ export interface TesseraServerOptions {
   syncIntervalMs?: number;
 }
 
-type Timing = { clock: Clock; rotationIntervalMs: number; syncIntervalMs: number };
+type Timing = { clock: Clock; rotationIntervalMs: number };
 
 /** What the server logs when it listens but cannot sign (an authority key is missing). */
 export const NOT_READY =
   'tessera server listening, not ready: it cannot sign until its authority is restored or replaced (see /readyz, tessera healthcheck)';
+
+/** What `create` builds, in the order it builds them; the server holds them until it stops. */
+interface ServerParts {
+  store: Store;
+  lock: DataDirLock;
+  authority: AuthorityParts;
+  entrySync: EntrySync;
+  metrics: ServerMetrics;
+  log: Logger;
+  sts: StsLayer;
+  federation: FederationLayer;
+  access: AccessLayer;
+  services: ApiServices;
+  audit: AuditOutside;
+}
 
 export class TesseraServer {
   readonly config: ServerConfig;
@@ -80,61 +78,22 @@ export class TesseraServer {
   readonly federation: FederationService;
   /** Access decisions: the live decider (the broker's) and its reload task. */
   readonly accessDecisions: AccessDecisions;
-  readonly #entrySync: FollowedChanges;
-  readonly #serverSvid: ServerSvid;
-  readonly #services: ApiServices;
-  readonly #tokenExchange: TokenExchange | undefined;
-  readonly #introspection: TokenIntrospection | undefined;
-  readonly #registry: StsRegistry;
-  readonly #lock: DataDirLock;
-  readonly #audit: AuditOutside;
-  readonly #access: BrokerParts;
+  readonly #p: ServerParts;
   readonly #o: Timing;
   #ready = false;
 
-  private constructor(
-    config: ServerConfig,
-    parts: {
-      store: Store;
-      authorities: AuthorityManager;
-      bundles: BundleCache;
-      federatedBundles: FederatedBundleCache;
-      index: EntryIndex;
-      metrics: ServerMetrics;
-      log: Logger;
-      entrySync: FollowedChanges;
-      serverSvid: ServerSvid;
-      services: ApiServices;
-      tokenExchange: TokenExchange | undefined;
-      introspection: TokenIntrospection | undefined;
-      registry: StsRegistry;
-      federation: FederationService;
-      lock: DataDirLock;
-      audit: AuditOutside;
-      accessDecisions: AccessDecisions;
-      access: BrokerParts;
-    },
-    o: Timing,
-  ) {
+  private constructor(config: ServerConfig, parts: ServerParts, o: Timing) {
     this.config = config;
     this.store = parts.store;
-    this.authorities = parts.authorities;
-    this.bundles = parts.bundles;
-    this.federatedBundles = parts.federatedBundles;
-    this.index = parts.index;
+    this.authorities = parts.authority.authorities;
+    this.bundles = parts.authority.bundles;
+    this.federatedBundles = parts.authority.federatedBundles;
+    this.index = parts.entrySync.index;
     this.metrics = parts.metrics;
     this.log = parts.log;
-    this.#entrySync = parts.entrySync;
-    this.#serverSvid = parts.serverSvid;
-    this.#services = parts.services;
-    this.#tokenExchange = parts.tokenExchange;
-    this.#introspection = parts.introspection;
-    this.#registry = parts.registry;
-    this.federation = parts.federation;
-    this.#lock = parts.lock;
-    this.#audit = parts.audit;
-    this.accessDecisions = parts.accessDecisions;
-    this.#access = parts.access;
+    this.federation = parts.federation.service;
+    this.accessDecisions = parts.access.decisions;
+    this.#p = parts;
     this.#o = o;
   }
 
@@ -150,23 +109,11 @@ export class TesseraServer {
         logDestination(config.log_format),
       );
     const td = TrustDomain.parse(config.trust_domain);
-    // Before anything reads or writes the data directory (server id, keys, SQLite, admin socket):
-    // a second process on the same directory stops here, naming the holder.
-    const lock = lockDataDir(config.data_dir);
+    // Before anything reads or writes the data directory (compose/data-dir.ts).
+    const { lock, serverId } = await openDataDir(config, log);
     let store: Store | null = null;
+    let access: AccessLayer | null = null;
     try {
-      // The files this server replaces atomically: temp files of a write a crash cut short.
-      await tidyDataDir(
-        lock,
-        [
-          { dir: lock.dir, isOurs: (name) => name === SERVER_ID_FILE || isAuditFileName(name) },
-          { dir: path.join(lock.dir, KEYS_DIR), isOurs: isKeyFileName },
-          { dir: path.join(lock.dir, AUDIT_SINKS_DIR), isOurs: isCursorFileName },
-          ...kekTidyDirs(config),
-        ],
-        log,
-      );
-      const serverId = await readOrCreateServerId(config.data_dir);
       const metrics = createServerMetrics();
       store = await openStore(
         config.datastore.kind === 'sqlite'
@@ -177,87 +124,60 @@ export class TesseraServer {
       const auditor = new Auditor(clock, store, (action, outcome) =>
         metrics.audits.inc({ action, outcome }),
       );
-      const { authorities, bundles, federatedBundles, minter, serverSvid } = await buildAuthority(
-        config,
-        { store, auditor, clock, serverId, td, metrics, log },
-      );
-      const index = new EntryIndex(serverSpiffeId(td).toString());
-      const follower = await ChangeFollower.start(store, index, clock);
-      // A committed change wakes the follower at once; the entry-sync task polls as a fallback.
-      const entrySync = followChanges(store.notifications, follower, {
-        onError: (e) =>
-          log.warn({ err: e }, 'entry sync after a commit notification failed; polling retries'),
-        onWake: (source) => metrics.changeNotifications.inc({ source }),
-      });
-      // A missing or wrong KEK file stops the start here, naming the file (compose/secrets.ts).
-      const secrets = await buildSecretStore(config, { store, auditor, clock, serverId });
-      const registry = await buildStsRegistry(config, {
-        trustDomain: td.name,
+      // What every part is built over.
+      const base = { store, auditor, clock };
+      const authority = await buildAuthority(config, { ...base, serverId, td, metrics, log });
+      const { authorities, bundles, federatedBundles, minter } = authority;
+      // The entry index the sync streams serve from, following commits (compose/entry-sync.ts).
+      const entrySync = await startEntrySync({
         store,
         clock,
-        warn: (msg, fields) => log.warn(fields, msg),
-      });
-      const federation = buildFederation(config, {
-        store,
-        auditor,
-        clock,
+        td,
+        metrics,
         log,
-        registry: metrics.registry,
+        everyMs: options.syncIntervalMs ?? 250,
       });
-      // A bundle stored here (fetched, set by hand, or from the config) reaches agents at once.
-      federation.manager.onBundleUpdated(() => {
-        federatedBundles.refresh().catch((e: unknown) => {
-          log.warn({ err: e }, 'federated bundle cache refresh failed; the periodic one retries');
-        });
-      });
-      await applyFederationConfig(config, federation);
-      const { tokenExchange, introspection } = buildSts(config, {
+      const index = entrySync.index;
+      // The secret store, access decisions, credential broker and posture (compose/access.ts).
+      // A missing or wrong KEK file stops the start here, naming the file.
+      access = await buildAccessLayer(config, { ...base, serverId, minter, index, log });
+      // Issuers, trust policies, the token endpoint and introspection (compose/sts.ts).
+      const sts = await startSts(config, {
+        ...base,
         trustDomain: td.name,
         minter,
         authorities,
-        auditor,
-        clock,
         bundles,
-        store,
-        registry,
+        warn: (msg, fields) => log.warn(fields, msg),
       });
-      const accessDecisions = await buildAccessDecisions({ store, clock, log });
-      // Credential release, revocation and the access revision pushed to agents.
-      const access = await buildBroker({
-        config,
-        store,
-        auditor,
-        clock,
-        minter,
-        index,
+      // Federation relationships and foreign bundles (compose/federation.ts).
+      const federation = await startFederation(config, {
+        ...base,
         log,
-        access: { secrets, decider: accessDecisions.decider },
+        registry: metrics.registry,
+        federatedBundles,
       });
       const services = buildApiServices({
+        ...base,
         config,
         td,
         serverId,
-        store,
-        auditor,
-        clock,
         minter,
         index,
         bundles,
         federatedBundles,
         authorities,
         metrics,
-        registry,
-        federation,
-        tokenExchange,
-        secrets,
-        accessDecisionHandlers: accessDecisions.handlers,
-        access,
+        registry: sts.registry,
+        federation: federation.service,
+        tokenExchange: sts.tokenExchange,
+        secrets: access.secrets,
+        accessDecisionHandlers: access.decisions.handlers,
+        access: access.broker,
       });
       // Checkpoints of the head and SIEM export (compose/audit.ts).
       const audit = await buildAudit(config, {
-        store,
-        auditor,
-        clock,
+        ...base,
         log,
         registry: metrics.registry,
         serverId,
@@ -266,35 +186,25 @@ export class TesseraServer {
         config,
         {
           store,
-          authorities,
-          bundles,
-          federatedBundles,
-          index,
+          lock,
+          authority,
+          entrySync,
           metrics,
           log,
-          entrySync,
-          serverSvid,
-          services,
-          tokenExchange,
-          introspection,
-          registry,
+          sts,
           federation,
-          lock,
-          audit,
-          accessDecisions,
           access,
+          services,
+          audit,
         },
-        {
-          clock,
-          rotationIntervalMs: options.rotationIntervalMs ?? 10_000,
-          syncIntervalMs: options.syncIntervalMs ?? 250,
-        },
+        { clock, rotationIntervalMs: options.rotationIntervalMs ?? 10_000 },
       );
       // What `tessera healthcheck` reads: listening, and able to sign (as /readyz, without the
       // datastore round trip).
       services.status.ready = () => server.#ready && server.#canSign();
       return server;
     } catch (e) {
+      await access?.close();
       await store?.close();
       lock.release();
       throw e;
@@ -312,7 +222,7 @@ export class TesseraServer {
       listeners = await this.#openListeners();
     } catch (e) {
       // Nothing stays half-started: openListeners closed what it had opened.
-      this.#entrySync.stop();
+      this.#p.entrySync.changes.stop();
       await this.#release();
       throw e;
     }
@@ -329,21 +239,21 @@ export class TesseraServer {
     if (canSign) this.log.info(fields, 'tessera server ready');
     else this.log.warn(fields, NOT_READY);
     onListening?.(addresses, canSign);
-    this.#audit.start();
+    this.#p.audit.start();
     try {
       await Promise.all([
-        runTasks(signal, [...this.#tasks(), ...this.#audit.tasks], (name, e) => {
+        runTasks(signal, [...this.#tasks(), ...this.#p.audit.tasks], (name, e) => {
           this.log.warn(
             { task: name, err: e instanceof Error ? e.message : e },
             'background task failed; retrying',
           );
         }),
         // The lease sweeper: expired, abandoned and failed lease endings (compose/broker.ts).
-        this.#access.run(signal),
+        this.#p.access.run(signal),
       ]);
     } finally {
       this.#ready = false;
-      this.#entrySync.stop();
+      this.#p.entrySync.changes.stop();
       await listeners.close();
       await this.#release();
       this.log.info('tessera server stopped');
@@ -352,18 +262,18 @@ export class TesseraServer {
 
   /** Closes the store and releases the data directory (for a server created but never run, too). */
   async close(): Promise<void> {
-    this.#entrySync.stop();
+    this.#p.entrySync.changes.stop();
     await this.#release();
   }
 
   async #release(): Promise<void> {
     try {
       // The export sinks stop and the shutdown checkpoint is written while the store is open.
-      await this.#audit.stop();
-      await this.#access.close();
+      await this.#p.audit.stop();
+      await this.#p.access.close();
       await this.store.close();
     } finally {
-      this.#lock.release();
+      this.#p.lock.release();
     }
   }
 
@@ -373,10 +283,10 @@ export class TesseraServer {
       store: this.store,
       bundles: this.bundles,
       index: this.index,
-      services: this.#services,
-      serverSvid: this.#serverSvid,
-      tokenExchange: this.#tokenExchange,
-      introspection: this.#introspection,
+      services: this.#p.services,
+      serverSvid: this.#p.authority.serverSvid,
+      tokenExchange: this.#p.sts.tokenExchange,
+      introspection: this.#p.sts.introspection,
       metrics: this.metrics,
       log: this.log,
       clock: this.#o.clock,
@@ -386,43 +296,8 @@ export class TesseraServer {
 
   #tasks(): Task[] {
     return [
-      {
-        name: 'rotation',
-        everyMs: this.#o.rotationIntervalMs,
-        run: async () => {
-          await this.authorities.rotate();
-          await this.bundles.refresh();
-          await this.#serverSvid.refresh();
-        },
-      },
-      {
-        name: 'federated-bundles',
-        everyMs: this.config.federated_bundle_refresh_interval,
-        run: () => this.federatedBundles.refresh().then(() => undefined),
-      },
-      {
-        name: 'entry-sync',
-        everyMs: this.#o.syncIntervalMs,
-        run: () => this.#entrySync.poll(),
-      },
-      {
-        // Issuers and trust policies changed through another server's admin API.
-        name: 'sts-reload',
-        everyMs: this.config.sts?.reload_interval ?? 5_000,
-        run: () => this.#registry.poll(),
-      },
-      {
-        // The fallback for a missed `access` notification (agents drop cached credentials).
-        name: 'access-revision',
-        everyMs: 1_000,
-        run: () => this.#access.revisionFeed.refresh(),
-      },
-      {
-        // The fallback for a missed posture import notification (agents re-check conditions).
-        name: 'posture-revision',
-        everyMs: 1_000,
-        run: () => this.#access.posture.refresh(),
-      },
+      rotationTask(this.#p.authority, this.#o.rotationIntervalMs),
+      this.#p.entrySync.task,
       {
         name: 'prune',
         everyMs: 60_000,
@@ -434,15 +309,12 @@ export class TesseraServer {
           await this.store.dpopProofs.pruneExpired(now);
         },
       },
-      {
-        // Each relationship is fetched when its stored next attempt is due, and bundle changes made
-        // by other servers on the same datastore are reported (docs/federation.md).
-        name: 'federation',
-        everyMs: 1_000,
-        run: () => this.federation.manager.tick(),
-      },
-      // Access policies changed through another server whose notification was lost.
-      this.accessDecisions.task,
+      // The federated bundle cache and the relationships' fetches (compose/federation.ts).
+      ...this.#p.federation.tasks,
+      // The registry's reload (compose/sts.ts).
+      ...this.#p.sts.tasks,
+      // The access layer's fallbacks for missed notifications (compose/access.ts).
+      ...this.#p.access.tasks,
     ];
   }
 
@@ -462,13 +334,4 @@ export class TesseraServer {
     this.authorities.activeX509();
     this.authorities.activeJwt();
   }
-}
-
-/** Written atomically: a crash while writing it never leaves an empty or torn id. */
-async function readOrCreateServerId(dataDir: string): Promise<string> {
-  const file = path.join(dataDir, SERVER_ID_FILE);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const id = randomUUID();
-  await writeFileAtomic(file, id + '\n', 0o600);
-  return id;
 }

@@ -2,7 +2,6 @@
 // is built from. No I/O here: node attestors read their own files (plugins/node-attestors).
 import type { Clock } from '../../core/clock.ts';
 import { VERSION } from '../../core/defaults.ts';
-import { InvalidArgumentError } from '../../core/errors.ts';
 import type { TrustDomain } from '../../core/spiffe-id.ts';
 import { createServerNodeAttestors } from '../../plugins/node-attestors/catalog.ts';
 import type { Store } from '../../store/types.ts';
@@ -18,18 +17,10 @@ import type { EntryIndex } from '../registration/entry-index.ts';
 import type { FederationService } from '../federation/federation-service.ts';
 import type { SecretStoreService } from '../broker/secret-store.ts';
 import type { ServerMetrics } from './metrics.ts';
-import { oidcUrls } from '../http/public-server.ts';
 import { EntryService } from '../registration/entry-service.ts';
-import { TokenExchange } from '../sts/exchange.ts';
+import type { TokenExchange } from '../sts/exchange.ts';
 import { StsAdmin } from '../sts/admin.ts';
-import { DEFAULT_DISCOVERY } from '../sts/discovery.ts';
-import { StsRegistry } from '../sts/registry.ts';
-import { readCaFile, readJwksFiles } from './files.ts';
-import {
-  type IntrospectionConfig,
-  TokenIntrospection,
-  type TokenIntrospectionOptions,
-} from '../sts/introspection.ts';
+import type { StsRegistry } from '../sts/registry.ts';
 import type { Minter } from '../svid/minter.ts';
 import { SvidService } from '../svid/svid-service.ts';
 import { IdentityDocumentService } from '../svid/identity-document.ts';
@@ -186,85 +177,6 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     agentServerWorkloads: () => agentServerWorkloads(store),
     cachedUses: new CachedUseAudit({ entries: index, auditor, clock }),
   };
-}
-
-export interface StsDeps {
-  trustDomain: string;
-  minter: Minter;
-  authorities: AuthorityManager;
-  auditor: Auditor;
-  clock: Clock;
-  bundles: BundleCache;
-  store: Store;
-  registry: StsRegistry;
-}
-
-/**
- * The token endpoint and introspection/revocation, whenever the public listener is on (the
- * `sts` block then has every default when absent, see config/compile.ts).
- */
-export function buildSts(
-  config: ServerConfig,
-  d: StsDeps,
-): { tokenExchange?: TokenExchange; introspection?: TokenIntrospection } {
-  if (!config.sts) return {};
-  const tokenExchange = new TokenExchange({
-    config: config.sts,
-    trustDomain: d.trustDomain,
-    minter: d.minter,
-    auditor: d.auditor,
-    clock: d.clock,
-    registry: d.registry,
-    tokenEndpoint: oidcUrls(config.jwt.issuer).token,
-    dpopProofs: d.store.dpopProofs,
-    jwksFiles: readJwksFiles(config.sts.issuers),
-    bundle: (td) => d.store.bundles.get(td),
-  });
-  const introspection = newIntrospection(config.sts, tokenExchange, {
-    issuer: config.jwt.issuer,
-    bundle: () => d.bundles.bundle,
-    revoked: d.store.revokedTokens,
-    auditor: d.auditor,
-    clock: d.clock,
-    isApiClient: (id) => d.registry.isIntrospectionClient(id),
-  });
-  return { tokenExchange, introspection };
-}
-
-/** Introspection and revocation; every `sts.introspection_clients` name must issue access tokens. */
-function newIntrospection(
-  sts: IntrospectionConfig,
-  exchange: TokenExchange,
-  o: Omit<TokenIntrospectionOptions, 'config'>,
-): TokenIntrospection {
-  const known = new Set(exchange.accessTokenClients());
-  sts.introspection_clients.forEach((name, i) => {
-    if (!known.has(name))
-      throw new InvalidArgumentError(
-        `config: sts.introspection_clients[${i}]: "${name}" is not a trust policy that issues access tokens`,
-      );
-  });
-  return new TokenIntrospection({ ...o, config: sts });
-}
-
-/**
- * Issuers and trust policies of the config and of the datastore. Built with or without an `sts`
- * block: the admin API manages them either way; the exchange is served only with one.
- */
-export function buildStsRegistry(
-  config: ServerConfig,
-  d: { trustDomain: string; store: Store; clock: Clock; warn: (msg: string, f: object) => void },
-): Promise<StsRegistry> {
-  const sts = config.sts;
-  return StsRegistry.create({
-    config: sts ?? { issuers: [], policies: [], max_ttl: 3_600_000 },
-    trustDomain: d.trustDomain,
-    store: d.store,
-    clock: d.clock,
-    discovery: { ...DEFAULT_DISCOVERY, ca: readCaFile(sts?.ca_file ?? '') },
-    jwksFiles: readJwksFiles(sts?.issuers ?? []),
-    warn: (msg, fields) => d.warn(msg, fields),
-  });
 }
 
 /** The standard AWS environment variables (as the AWS SDKs read them), or null when unset. */

@@ -2,7 +2,8 @@
 // policies, and dry-run a policy against a token or raw claims. Every change is validated first
 // (a bad JWKS, an unreachable or inconsistent discovery issuer, a policy that does not compile:
 // refused with the reason, nothing stored), then stored and audited in one transaction, then
-// this server's registry reloads; other servers follow within `sts.reload_interval`.
+// this server's registry reloads; other servers follow within `sts.reload_interval`. What a
+// request's fields must be lives beside it: issuer-input.ts, policy-document.ts (templates).
 import type { Clock } from '../../core/clock.ts';
 import {
   AlreadyExistsError,
@@ -16,59 +17,14 @@ import type { Auditor } from '../audit/auditor.ts';
 import type { RequestContext } from '../../core/caller.ts';
 import { discoverKeys } from './discovery.ts';
 import { dryRun, type TestInput, type TestResult } from './dry-run.ts';
-import {
-  parseJwks,
-  verifySubjectToken,
-  type IssuerKeys,
-  type VerifiedSubjectToken,
-} from './issuers.ts';
+import { verifySubjectToken, type VerifiedSubjectToken } from './issuers.ts';
 import type { CompiledTrustPolicy } from './policy/compile.ts';
-import {
-  GITHUB_ISSUER,
-  githubActionsPolicy,
-  gitlabCiPolicy,
-  kubernetesPolicy,
-} from './policy/templates.ts';
-import type { TrustPolicyInput } from './policy/trust-policy.ts';
+import { type AddIssuerInput, checkIssuerFields, issuerKeys } from './issuer-input.ts';
+import { policyDocument, type PolicyInput } from './policy-document.ts';
 import type { RegisteredIssuer, RegisteredPolicy, StsRegistry } from './registry.ts';
 
 export const MAX_API_ISSUERS = 100;
 export const MAX_API_POLICIES = 500;
-export const MAX_AUDIENCES = 32;
-export const MAX_JWKS_DOCUMENT_BYTES = 256 * 1024;
-export const TEMPLATES = ['github', 'gitlab', 'kubernetes'] as const;
-export type TemplateName = (typeof TEMPLATES)[number];
-
-export interface AddIssuerInput {
-  issuer: string;
-  audiences: readonly string[];
-  /** JWK Set JSON text; exactly one of jwks and discovery. */
-  jwks?: string;
-  discovery?: boolean;
-}
-
-export interface PolicyInput {
-  /** A full policy document (docs/trust-policies.md), or empty fields with a template. */
-  document?: Record<string, unknown>;
-  template?: string;
-  templateParams?: Readonly<Record<string, string>>;
-  /** Access-token policies: its tokens may call /introspect and /revoke. */
-  introspectionClient?: boolean;
-}
-
-const httpsIssuer = (v: string): string => {
-  let u: URL;
-  try {
-    u = new URL(v);
-  } catch {
-    throw new InvalidArgumentError(`issuer: "${v.slice(0, 256)}" is not a URL`);
-  }
-  if (v.length > 2048) throw new InvalidArgumentError('issuer: longer than 2048 characters');
-  if (u.protocol !== 'https:') throw new InvalidArgumentError('issuer: must be an https URL');
-  if (u.search || u.hash || u.username || u.password)
-    throw new InvalidArgumentError('issuer: must not have a query, fragment or userinfo');
-  return v;
-};
 
 export class StsAdmin {
   readonly #store: Pick<Store, 'transaction' | 'sts'>;
@@ -154,52 +110,22 @@ export class StsAdmin {
 
   async #addIssuer(ctx: RequestContext, input: AddIssuerInput): Promise<RegisteredIssuer> {
     this.#mustServeExchange('an issuer');
-    const issuer = httpsIssuer(input.issuer);
-    const audiences = [...new Set(input.audiences)];
-    if (audiences.length === 0 || audiences.length > MAX_AUDIENCES)
-      throw new InvalidArgumentError(`audiences: between 1 and ${MAX_AUDIENCES} required`);
-    for (const a of audiences)
-      if (a === '' || a.length > 256)
-        throw new InvalidArgumentError('audiences: each must be 1 to 256 characters');
-    const hasJwks = input.jwks !== undefined && input.jwks !== '';
-    if (hasJwks === Boolean(input.discovery))
-      throw new InvalidArgumentError('exactly one of jwks and discovery is required');
+    const fields = checkIssuerFields(input);
+    const { issuer, audiences } = fields;
     if (this.#registry.isConfigIssuer(issuer))
       throw new AlreadyExistsError(`issuer "${issuer}" is defined in the server config`);
     if (await this.#store.sts.getIssuer(issuer))
       throw new AlreadyExistsError(`issuer "${issuer}" is already registered`);
     if ((await this.#store.sts.listIssuers()).length >= MAX_API_ISSUERS)
       throw new FailedPreconditionError(`at most ${MAX_API_ISSUERS} issuers can be registered`);
-    let jwks = '';
-    let discovered: IssuerKeys | undefined;
-    if (hasJwks) {
-      const text = input.jwks ?? '';
-      if (Buffer.byteLength(text) > MAX_JWKS_DOCUMENT_BYTES)
-        throw new InvalidArgumentError(`jwks: larger than ${MAX_JWKS_DOCUMENT_BYTES} bytes`);
-      let doc: unknown;
-      try {
-        doc = JSON.parse(text);
-      } catch (e) {
-        throw new InvalidArgumentError(`jwks: not JSON: ${(e as Error).message}`);
-      }
-      if (parseJwks(doc, 'jwks').size === 0)
-        throw new InvalidArgumentError('jwks: holds no usable signing key');
-      jwks = JSON.stringify(doc);
-    } else {
-      // Checked now, so a typo or an issuer mismatch is refused here rather than at exchange time.
-      try {
-        discovered = await discoverKeys(issuer, this.#registry.discoveryOptions());
-      } catch (e) {
-        throw new InvalidArgumentError(`discovery: ${(e as Error).message}`);
-      }
-      if (discovered.size === 0)
-        throw new InvalidArgumentError('discovery: the JWKS holds no usable key');
-    }
+    const { jwks, discovered } = await issuerKeys(input, fields, (i) =>
+      discoverKeys(i, this.#registry.discoveryOptions()),
+    );
     const now = this.#clock.now();
     const record: StsIssuerRecord = {
       issuer,
       audiences,
-      keySource: hasJwks ? 'jwks' : 'discovery',
+      keySource: fields.hasJwks ? 'jwks' : 'discovery',
       jwks,
       createdAt: now,
       updatedAt: now,
@@ -246,79 +172,9 @@ export class StsAdmin {
     await this.#registry.reload();
   }
 
-  /** The policy document a request describes (a template expanded), not yet validated. */
-  #document(input: PolicyInput): { doc: Record<string, unknown>; template: string } {
-    const doc = { ...(input.document ?? {}) };
-    if (!input.template) return { doc, template: '' };
-    const t = input.template as TemplateName;
-    if (!TEMPLATES.includes(t))
-      throw new InvalidArgumentError(`template: must be one of ${TEMPLATES.join(', ')}`);
-    const p = { ...(input.templateParams ?? {}) };
-    const allowed: Record<TemplateName, string[]> = {
-      github: ['owner', 'repository', 'ref', 'environment'],
-      gitlab: ['namespace', 'project', 'ref', 'ref_type'],
-      kubernetes: ['namespace', 'service_account'],
-    };
-    for (const k of Object.keys(p))
-      if (!allowed[t].includes(k))
-        throw new InvalidArgumentError(
-          `template ${t}: unknown parameter "${k.slice(0, 64)}" (allowed: ${allowed[t].join(', ')})`,
-        );
-    const need = (k: string): string => {
-      const v = p[k];
-      if (!v) throw new InvalidArgumentError(`template ${t}: parameter "${k}" is required`);
-      return v;
-    };
-    const opt = <K extends string>(k: string, as: K): Partial<Record<K, string>> =>
-      p[k] ? ({ [as]: p[k] } as Record<K, string>) : {};
-    const common = {
-      trustDomain: this.#trustDomain,
-      ...(typeof doc.name === 'string' ? { name: doc.name } : {}),
-      ...(typeof doc.ttl === 'string' ? { ttl: doc.ttl } : {}),
-    };
-    const issuer = typeof doc.issuer === 'string' ? doc.issuer : undefined;
-    let generated: TrustPolicyInput;
-    if (t === 'github') {
-      generated = githubActionsPolicy({
-        ...common,
-        owner: need('owner'),
-        ...opt('repository', 'repository'),
-        ...opt('ref', 'ref'),
-        ...opt('environment', 'environment'),
-      });
-      // GitHub Enterprise Server has its own issuer; the template's checks still fit.
-      if (issuer !== undefined && issuer !== GITHUB_ISSUER) generated = { ...generated, issuer };
-    } else if (t === 'gitlab') {
-      const refType = p.ref_type;
-      if (refType !== undefined && refType !== 'branch' && refType !== 'tag')
-        throw new InvalidArgumentError('template gitlab: ref_type must be branch or tag');
-      generated = gitlabCiPolicy({
-        ...common,
-        namespace: need('namespace'),
-        ...opt('project', 'project'),
-        ...opt('ref', 'ref'),
-        ...(refType ? { refType } : {}),
-        ...(issuer !== undefined ? { issuer } : {}),
-      });
-    } else {
-      if (issuer === undefined)
-        throw new InvalidArgumentError('template kubernetes: issuer is required');
-      generated = kubernetesPolicy({
-        ...common,
-        issuer,
-        namespace: need('namespace'),
-        ...opt('service_account', 'serviceAccount'),
-      });
-    }
-    for (const k of ['condition', 'attribute_mapping', 'spiffe_id', 'access_token'])
-      if (doc[k] !== undefined)
-        throw new InvalidArgumentError(`template ${t}: ${k} comes from the template`);
-    return { doc: generated as unknown as Record<string, unknown>, template: t };
-  }
-
   async #createPolicy(ctx: RequestContext, input: PolicyInput): Promise<RegisteredPolicy> {
     this.#mustServeExchange('a trust policy');
-    const { doc, template } = this.#document(input);
+    const { doc, template } = policyDocument(input, this.#trustDomain);
     const compiled = this.#registry.compile(doc); // the compiler's message on any error
     const p = compiled.policy;
     if (input.introspectionClient && !p.access_token)
@@ -418,7 +274,9 @@ export class StsAdmin {
       throw new InvalidArgumentError('give a policy name or an inline policy, not both');
     if (input.policyName) policy = this.#policy(input.policyName).compiled;
     else if (input.policy)
-      policy = this.#registry.compile(this.#document({ document: input.policy }).doc);
+      policy = this.#registry.compile(
+        policyDocument({ document: input.policy }, this.#trustDomain).doc,
+      );
     else throw new InvalidArgumentError('a policy name or an inline policy is required');
     return dryRun(policy, input, (token) =>
       this.#verifySubject

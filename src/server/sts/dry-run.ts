@@ -4,6 +4,7 @@
 import { InvalidArgumentError } from '../../core/errors.ts';
 import { OAuthError } from './errors.ts';
 import { MAX_SUBJECT_TOKEN_BYTES, type VerifiedSubjectToken } from './issuers.ts';
+import { parseJsonDocument } from './json-document.ts';
 import type { CompiledTrustPolicy } from './policy/compile.ts';
 import { dryRunReport, evaluatePolicy, type DryRunReport } from './policy/evaluate.ts';
 
@@ -53,15 +54,7 @@ export async function dryRun(
       };
     }
   }
-  const text = input.claims ?? '';
-  if (Buffer.byteLength(text) > MAX_CLAIMS_DOCUMENT_BYTES)
-    throw new InvalidArgumentError(`claims: larger than ${MAX_CLAIMS_DOCUMENT_BYTES} bytes`);
-  let claims: unknown;
-  try {
-    claims = JSON.parse(text);
-  } catch (e) {
-    throw new InvalidArgumentError(`claims: not JSON: ${(e as Error).message}`);
-  }
+  const claims = parseJsonDocument(input.claims ?? '', 'claims', MAX_CLAIMS_DOCUMENT_BYTES);
   if (typeof claims !== 'object' || claims === null || Array.isArray(claims))
     throw new InvalidArgumentError('claims: must be a JSON object');
   return {
