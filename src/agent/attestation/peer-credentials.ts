@@ -41,12 +41,11 @@ let pidfdOpenUnsupported = false;
 const ENOSYS = 38;
 const EINTR = 4;
 
-/** Loads koffi and binds libc once, on first use (the agent may never serve a connection). */
-function loadLibc(): Libc {
-  if (libc) return libc;
-  if (process.platform !== 'linux') {
-    throw new Error(`peer credentials are implemented for Linux only (not ${process.platform})`);
-  }
+let library: { koffi: typeof Koffi; lib: ReturnType<typeof Koffi.load> } | undefined;
+
+/** koffi and the C library node links against, loaded once (also for the proxy's kernel calls). */
+export function libcLibrary(): { koffi: typeof Koffi; lib: ReturnType<typeof Koffi.load> } {
+  if (library) return library;
   const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
   let lib: ReturnType<typeof koffi.load>;
   try {
@@ -55,6 +54,17 @@ function loadLibc(): Libc {
   } catch {
     lib = koffi.load('libc.so.6');
   }
+  library = { koffi, lib };
+  return library;
+}
+
+/** Loads koffi and binds libc once, on first use (the agent may never serve a connection). */
+function loadLibc(): Libc {
+  if (libc) return libc;
+  if (process.platform !== 'linux') {
+    throw new Error(`peer credentials are implemented for Linux only (not ${process.platform})`);
+  }
+  const { koffi, lib } = libcLibrary();
   const getsockopt = lib.func(
     'int getsockopt(int fd, int level, int name, void *optval, _Inout_ uint32_t *optlen)',
   );

@@ -1,7 +1,7 @@
-// libc through koffi for the kernel relay: bpf(2) by number, getsockopt(2), close(2), loaded
-// once on first use (an agent without the relay never loads it).
-import { createRequire } from 'node:module';
+// libc through koffi for the kernel relay: bpf(2) by number, getsockopt(2), close(2), bound once
+// on first use (an agent without the relay never binds them).
 import type Koffi from 'koffi';
+import { libcLibrary } from '../../attestation/peer-credentials.ts';
 
 export interface Libc {
   koffi: typeof Koffi;
@@ -14,13 +14,7 @@ let libc: Libc | undefined;
 
 export function loadLibc(): Libc {
   if (libc) return libc;
-  const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
-  let lib: ReturnType<typeof koffi.load>;
-  try {
-    lib = koffi.load(null);
-  } catch {
-    lib = koffi.load('libc.so.6');
-  }
+  const { koffi, lib } = libcLibrary();
   libc = {
     koffi,
     syscall: lib.func('long syscall(long number, ...)') as (...args: unknown[]) => unknown,
