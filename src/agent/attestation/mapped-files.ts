@@ -10,7 +10,7 @@
 // mapped files found the same, and nothing else happens. What the trigger misses: a library
 // unmapped and another of exactly the same code size mapped between two checks; that process's
 // next attestation (any new call or stream) sees it.
-import { readSync } from 'node:fs';
+import { preadWhole } from './proc-files.ts';
 
 /** Bytes of /proc/<pid>/maps read at most (as workload-attributes.ts reads). */
 export const MAX_MAPS_BYTES = 4 * 1024 * 1024;
@@ -48,17 +48,7 @@ export function mappedFilesSignature(maps: string): string {
  * it, so read on until the end. Throws past MAX_MAPS_BYTES (a fingerprint must be complete).
  */
 export function preadMaps(fd: number): string {
-  const chunks: Buffer[] = [];
-  let at = 0;
-  for (;;) {
-    const chunk = Buffer.allocUnsafe(64 * 1024);
-    const k = readSync(fd, chunk, 0, chunk.length, at);
-    if (k === 0) break;
-    chunks.push(chunk.subarray(0, k));
-    at += k;
-    if (at > MAX_MAPS_BYTES) throw new Error('/proc maps larger than 4 MiB');
-  }
-  return Buffer.concat(chunks).toString('latin1');
+  return preadWhole(fd, MAX_MAPS_BYTES, '/proc maps');
 }
 
 /**

@@ -85,6 +85,14 @@ export function preadProc(fd: number): string {
   const n = readSync(fd, buf, 0, buf.length, 0);
   if (n < buf.length) return buf.toString('latin1', 0, n);
   // Larger than the buffer (a huge cgroup file): read it whole.
+  return preadWhole(fd, 4 * 1024 * 1024, 'procfs file');
+}
+
+/**
+ * A held procfs file read whole from offset 0: a seq_file returns a page or so per read, so read
+ * on until the end. Throws past `limit` bytes (what is read must be complete).
+ */
+export function preadWhole(fd: number, limit: number, what: string): string {
   const chunks: Buffer[] = [];
   let at = 0;
   for (;;) {
@@ -93,7 +101,7 @@ export function preadProc(fd: number): string {
     if (k === 0) break;
     chunks.push(chunk.subarray(0, k));
     at += k;
-    if (at > 4 * 1024 * 1024) throw new Error('procfs file larger than 4 MiB');
+    if (at > limit) throw new Error(`${what} larger than ${limit / (1024 * 1024)} MiB`);
   }
   return Buffer.concat(chunks).toString('latin1');
 }
