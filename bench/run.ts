@@ -17,6 +17,7 @@ for (const file of [
   'proxy-redis.bench.ts',
   'proxy-http.bench.ts',
   'proxy-postgres.bench.ts',
+  'proxy-agent.bench.ts',
   'cloud-credentials.bench.ts',
 ]) {
   console.log(`\n== ${file}`);
