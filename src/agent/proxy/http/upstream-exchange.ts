@@ -35,6 +35,9 @@ export interface Exchange {
 
 /** Runs the exchange; settles when the response is complete or failed. Never throws. */
 export function exchange(res: ClientResponse, x: Exchange): Promise<void> {
+  // The client went away, or its request was refused (a malformed body), while the request was
+  // being decided: nothing to send.
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
   return new Promise<void>((resolve) => new Run(res, x, resolve).start(false));
 }
 
@@ -143,13 +146,15 @@ class Run implements UpstreamUser, ResponseSink {
       if (body.kind === 'chunked') this.#conn?.socket.write(LAST_CHUNK);
       this.#bodySent = true;
     });
-    // A body found malformed on the way (a re-signed aws-chunked body): 400 naming it, when the
-    // answer has not begun; else the response is cut.
+    // A body found malformed on the way (the client's chunked framing, a re-signed aws-chunked
+    // body): 400 naming it, when the answer has not begun; else the response is cut.
     req.once('error', (e: Error) =>
       this.#fail(
-        isTesseraError(e) && e.code === 'invalid_argument'
-          ? new HttpAnswer(400, { error: e.message })
-          : null,
+        e instanceof HttpAnswer
+          ? e
+          : isTesseraError(e) && e.code === 'invalid_argument'
+            ? new HttpAnswer(400, { error: e.message })
+            : null,
       ),
     );
   }
