@@ -16,6 +16,7 @@
 // Error messages quote only what the proxy itself allows through (a method or a version), never
 // a header value: the client may have put anything there.
 import { HttpAnswer } from './http-answer.ts';
+import { hasBadValueChar, isLength, isToken, listHas, trimOws } from './http-syntax.ts';
 
 /** Most header lines in one request head. */
 export const MAX_REQUEST_HEADERS = 256;
@@ -41,12 +42,7 @@ export interface ClientHead {
   readonly expectContinue: boolean;
 }
 
-const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}) ([\x21-\x7e]+) HTTP\/1\.([01])$/;
-const OTHER_VERSION = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32} [\x21-\x7e]+ HTTP\/[0-9](\.[0-9])?$/;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** A field value's characters (RFC 9110 §5.5): HTAB, SP, VCHAR, obs-text. */
-const BAD_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
-const LENGTH = /^[0-9]{1,15}$/;
+const OTHER_VERSION = /^HTTP\/[0-9](\.[0-9])?$/;
 
 function bad(what: string): HttpAnswer {
   return new HttpAnswer(400, { error: `malformed HTTP request: ${what}` });
@@ -55,22 +51,10 @@ function bad(what: string): HttpAnswer {
 /** Parses the head in `text` (latin1, without the final empty line). Throws HttpAnswer. */
 export function parseClientHead(text: string): ClientHead {
   const lines = text.split('\r\n');
-  const requestLine = lines[0]!;
-  const m = REQUEST_LINE.exec(requestLine);
-  if (!m) {
-    if (OTHER_VERSION.test(requestLine)) {
-      throw new HttpAnswer(505, { error: 'HTTP version not supported: HTTP/1.1 or HTTP/1.0' });
-    }
-    throw bad(
-      /[\r\n]/.test(requestLine)
-        ? 'a bare CR or LF in the request line'
-        : 'request line (expected METHOD SP target SP HTTP/1.1)',
-    );
-  }
+  const { method, target, minor } = requestLine(lines[0]!);
   if (lines.length - 1 > MAX_REQUEST_HEADERS) {
     throw new HttpAnswer(431, { error: `more than ${MAX_REQUEST_HEADERS} header lines` });
   }
-  const minor = m[3] === '1' ? 1 : 0;
   const rawHeaders: string[] = [];
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
@@ -81,9 +65,9 @@ export function parseClientHead(text: string): ClientHead {
     const line = lines[i]!;
     const colon = line.indexOf(':');
     const name = colon < 0 ? line : line.slice(0, colon);
-    if (colon < 0 || !TOKEN.test(name)) throw bad(badLine(line, colon, i));
+    if (colon < 0 || !isToken(name)) throw bad(badLine(line, colon, i));
     const value = trimOws(line.slice(colon + 1));
-    if (BAD_VALUE_CHAR.test(value)) {
+    if (hasBadValueChar(value)) {
       throw bad(
         /[\r\n]/.test(value)
           ? `a bare CR or LF in header line ${i}`
@@ -105,13 +89,13 @@ export function parseClientHead(text: string): ClientHead {
         break;
       case 10:
         if (name.toLowerCase() === 'connection') {
-          for (const t of value.split(',')) if (t.trim().toLowerCase() === 'close') close = true;
+          if (listHas(value, 'close')) close = true;
         }
         break;
       case 14:
         if (name.toLowerCase() === 'content-length') {
           if (contentLength !== undefined) throw bad('more than one Content-Length');
-          if (!LENGTH.test(value)) throw bad('Content-Length is not one decimal number');
+          if (!isLength(value)) throw bad('Content-Length is not one decimal number');
           contentLength = value;
         }
         break;
@@ -139,8 +123,8 @@ export function parseClientHead(text: string): ClientHead {
     framing = { kind: 'length', length: Number(contentLength) };
   }
   return {
-    method: m[1]!,
-    target: m[2]!,
+    method,
+    target,
     minor,
     rawHeaders,
     framing,
@@ -148,6 +132,36 @@ export function parseClientHead(text: string): ClientHead {
     keepAlive: minor === 1 && !close,
     expectContinue: expectContinue && framing.kind !== 'none',
   };
+}
+
+/** `METHOD SP request-target SP HTTP/1.x`: a token, visible ASCII, 1.0 or 1.1. */
+function requestLine(line: string): { method: string; target: string; minor: 0 | 1 } {
+  const a = line.indexOf(' ');
+  const b = a < 0 ? -1 : line.indexOf(' ', a + 1);
+  const method = a < 0 ? '' : line.slice(0, a);
+  const target = b < 0 ? '' : line.slice(a + 1, b);
+  const version = b < 0 ? '' : line.slice(b + 1);
+  const ok = method.length <= 32 && isToken(method) && target !== '' && isVisibleAscii(target);
+  if (ok && (version === 'HTTP/1.1' || version === 'HTTP/1.0')) {
+    return { method, target, minor: version === 'HTTP/1.1' ? 1 : 0 };
+  }
+  if (ok && OTHER_VERSION.test(version)) {
+    throw new HttpAnswer(505, { error: 'HTTP version not supported: HTTP/1.1 or HTTP/1.0' });
+  }
+  throw bad(
+    /[\r\n]/.test(line)
+      ? 'a bare CR or LF in the request line'
+      : 'request line (expected METHOD SP target SP HTTP/1.1)',
+  );
+}
+
+/** Whether `s` is only visible ASCII (0x21–0x7E): no space, control or non-ASCII byte. */
+function isVisibleAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
 }
 
 /** What is wrong with a header line that is not `token ":" value`. */
@@ -162,13 +176,4 @@ function badLine(line: string, colon: number, i: number): string {
     return `whitespace before the colon in header line ${i}`;
   }
   return `header line ${i}: not a token name followed by ":"`;
-}
-
-/** The value without leading and trailing SP / HTAB (OWS), and nothing else trimmed. */
-function trimOws(v: string): string {
-  let a = 0;
-  let b = v.length;
-  while (a < b && (v.charCodeAt(a) === 0x20 || v.charCodeAt(a) === 0x09)) a++;
-  while (b > a && (v.charCodeAt(b - 1) === 0x20 || v.charCodeAt(b - 1) === 0x09)) b--;
-  return a === 0 && b === v.length ? v : v.slice(a, b);
 }

@@ -43,11 +43,25 @@ export class Http1Request extends Readable {
     this.#onRead = onRead;
   }
 
+  /** Whether the request has no body (Content-Length 0 or none, not chunked). */
+  get bodiless(): boolean {
+    return this.#bodiless;
+  }
+
   override _read(): void {
     // No body: ended when first read (not before, which would cost a tick when nobody reads).
     if (this.#bodiless) this.push(null);
     else this.#onRead();
   }
+}
+
+/**
+ * Lets a request body flow to nowhere (a refused request's, or none): for a request without one
+ * nothing needs doing — resuming its stream would only schedule its end.
+ */
+export function discardBody(body: Readable): void {
+  if (body instanceof Http1Request && body.bodiless) return;
+  body.resume();
 }
 
 export type Http1RequestHandler = (req: Http1Request, res: Http1Response) => void;
@@ -84,7 +98,13 @@ class Http1Connection implements ClientSink, ResponseConnection {
   readonly #onRequest: Http1RequestHandler;
   readonly #onConnect: ConnectHandler | null;
   readonly #reader: ClientReader;
-  readonly #timer: NodeJS.Timeout;
+  readonly #headTimeoutMs: number;
+  #timer: NodeJS.Timeout;
+  /**
+   * When the connection began or the last answer ended: the next head is due within the head
+   * timeout of it. Checked when the timer fires, rather than the timer reset per request.
+   */
+  #idleSince = performance.now();
   #current: Current | null = null;
   /** Inside reader.push(): moving on to the next request waits until it returns. */
   #pushing = false;
@@ -108,6 +128,7 @@ class Http1Connection implements ClientSink, ResponseConnection {
     this.#onRequest = onRequest;
     this.#onConnect = onConnect;
     this.#reader = new ClientReader(this, o.maxHeadBytes);
+    this.#headTimeoutMs = o.headTimeoutMs;
     this.#timer = setTimeout(this.#onTimeout, o.headTimeoutMs);
     client.on('data', this.#onData);
     client.on('drain', this.#onDrain);
@@ -140,8 +161,16 @@ class Http1Connection implements ClientSink, ResponseConnection {
   };
 
   readonly #onTimeout = (): void => {
-    // A request in flight is the upstream's to time out; the timer restarts after its answer.
-    if (this.#current !== null || this.#closed) return;
+    if (this.#closed) return;
+    // A request in flight is the upstream's to time out; the head after it is due in time.
+    const left =
+      this.#current !== null
+        ? this.#headTimeoutMs
+        : this.#headTimeoutMs - (performance.now() - this.#idleSince);
+    if (left >= 1) {
+      this.#timer = setTimeout(this.#onTimeout, left);
+      return;
+    }
     this.#log.info({}, 'a request head did not arrive in time');
     this.#closeWith(new HttpAnswer(408, { error: 'request head not received in time' }));
   };
@@ -224,7 +253,7 @@ class Http1Connection implements ClientSink, ResponseConnection {
     }
     this.#current = null;
     this.#bodyFull = false;
-    this.#timer.refresh();
+    this.#idleSince = performance.now();
     if (this.#closed) return;
     const holding = this.#reader.holding;
     this.#pushing = true;

@@ -13,6 +13,7 @@ import { isTesseraError } from '../../../core/errors.ts';
 import type { ProxyLog } from '../proxy-connection.ts';
 import type { Readable } from 'node:stream';
 import { answer, HttpAnswer, writeHead, type ClientResponse } from './http-answer.ts';
+import { discardBody } from './http1-connection.ts';
 import { clientHeaders, type RequestBodyFraming } from './request-head.ts';
 import { UpstreamProtocolError, type ResponseHead } from './response-head.ts';
 import { ResponseReader, type ResponseSink } from './response-reader.ts';
@@ -103,7 +104,7 @@ class Run implements UpstreamUser, ResponseSink {
     const body = this.#x.body;
     if (body.kind === 'none') {
       this.#bodySent = true;
-      this.#req.resume();
+      discardBody(this.#req);
       return;
     }
     let sent = 0;
@@ -270,7 +271,7 @@ class Run implements UpstreamUser, ResponseSink {
 
   #stopBody(): void {
     if (this.#onBodyData) this.#req.removeListener('data', this.#onBodyData);
-    this.#req.resume();
+    discardBody(this.#req);
   }
 
   /** Ends the exchange: the answer when nothing was sent yet, else the client response cut. */
