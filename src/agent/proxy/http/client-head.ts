@@ -70,7 +70,7 @@ export function parseClientHead(text: string): ClientHead {
     if (hasBadValueChar(value)) {
       throw bad(
         /[\r\n]/.test(value)
-          ? `a bare CR or LF in header line ${i}`
+          ? 'a bare CR or LF in the head'
           : `header ${name.slice(0, 40)}: a control character in the value`,
       );
     }
@@ -150,7 +150,7 @@ function requestLine(line: string): { method: string; target: string; minor: 0 |
   }
   throw bad(
     /[\r\n]/.test(line)
-      ? 'a bare CR or LF in the request line'
+      ? 'a bare CR or LF in the head'
       : 'request line (expected METHOD SP target SP HTTP/1.1)',
   );
 }
@@ -170,7 +170,7 @@ function badLine(line: string, colon: number, i: number): string {
     return `header line ${i} starts with whitespace (obs-fold)`;
   }
   if (/[\r\n]/.test(colon < 0 ? line : line.slice(0, colon))) {
-    return `a bare CR or LF in header line ${i}`;
+    return 'a bare CR or LF in the head';
   }
   if (colon > 0 && /[ \t]$/.test(line.slice(0, colon))) {
     return `whitespace before the colon in header line ${i}`;

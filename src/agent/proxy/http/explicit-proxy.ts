@@ -13,7 +13,7 @@ import type { ProxyConnection, ProxyConnections, ProxyLog } from '../proxy-conne
 import { answer, answerOf } from './http-answer.ts';
 import { forwardToServerWorkload, relay } from './http-forward.ts';
 import { compileHttpOptions, type HttpHandlerOptions } from './http-handler.ts';
-import { serveHttp1, type Http1Request } from './http1-connection.ts';
+import { discardBody, serveHttp1, type Http1Request } from './http1-connection.ts';
 import type { Http1Response } from './http1-response.ts';
 import { handleConnect, notServerWorkload } from './connect-tunnel.ts';
 import type { ProxyCa } from './proxy-ca.ts';
@@ -122,7 +122,7 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
           log: o.log,
         });
       } catch (e) {
-        req.resume();
+        discardBody(req);
         answer(res, answerOf(e, o.log));
       }
     };

@@ -303,3 +303,83 @@ test('response bodies are scrubbed while streaming; a large body passes whole', 
   assert.equal(r.body.length, 1_000_000);
   assert.equal(r.headers['content-length'], '1000000');
 });
+
+test('pipelined requests are answered in order, each decided; HTTP/1.0 is answered and closed', async () => {
+  const w = serverWorkload({
+    name: 'pipeline',
+    host: '127.0.0.1',
+    port: plain.port,
+    present: 'authorization-bearer',
+  });
+  const port = await listen(w);
+  const asked = connections.asked.length;
+  const out = await raw(
+    port,
+    'GET /p/1 HTTP/1.1\r\nHost: a\r\n\r\n' +
+      'POST /p/2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n' +
+      'GET /p/3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+  );
+  const urls = [...out.matchAll(/"url":"([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(urls, ['/p/1', '/p/2', '/p/3']);
+  assert.equal(out.match(/^HTTP\/1\.1 200 /gm)?.length, 3);
+  assert.match(out, /"body":"two"/);
+  assert.match(out, /\r\nconnection: close\r\n/);
+  assert.deepEqual(
+    connections.asked.slice(asked).map((a) => a.request?.path),
+    ['/p/1', '/p/2', '/p/3'],
+  );
+  const old = await raw(port, 'GET /p/10 HTTP/1.0\r\n\r\n');
+  assert.match(old, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*"url":"\/p\/10"/);
+});
+
+test('Expect: 100-continue: 100 once allowed, then the body; a denial comes instead of 100, and closes', async () => {
+  const w = serverWorkload({ name: 'expect', host: '127.0.0.1', port: plain.port });
+  const port = await listen(w);
+  const head =
+    'PUT /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\nConnection: close\r\n\r\n';
+  const s = net.connect(port, '127.0.0.1');
+  let out = '';
+  s.on('data', (d) => (out += d.toString()));
+  const closed = new Promise((resolve) => s.on('close', resolve));
+  s.write(head);
+  await waitUntil(() => out.length > 0);
+  assert.equal(out, 'HTTP/1.1 100 Continue\r\n\r\n');
+  s.write('data');
+  await closed;
+  assert.match(out, /HTTP\/1\.1 200 [^]*"body":"data"/);
+  decide = () => ({ deny: 'no', policy: 'p' });
+  try {
+    const denied = await raw(port, head.replace('Connection: close\r\n', ''));
+    assert.match(denied, /^HTTP\/1\.1 403 [^]*\r\nconnection: close\r\n/);
+    assert.doesNotMatch(denied, /100 Continue/);
+  } finally {
+    decide = () => ({ allow: { kind: 'token', token: TOKEN } });
+  }
+});
+
+test('a chunked body found malformed on the way is 400, closed, and never completes upstream', async () => {
+  const w = serverWorkload({ name: 'bad-chunk', host: '127.0.0.1', port: plain.port });
+  const port = await listen(w);
+  const n = plain.received.length;
+  const s = net.connect(port, '127.0.0.1');
+  let out = '';
+  s.on('data', (d) => (out += d.toString()));
+  const closed = new Promise((resolve) => s.on('close', resolve));
+  s.write('POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+  // The request is on its way upstream by now; then the framing breaks.
+  await waitUntil(() => plain.sockets() > 0 && connections.asked.at(-1)?.request?.path === '/c');
+  s.write('5\r\nworld!!\r\n0\r\n\r\n');
+  await closed;
+  assert.match(out, /^HTTP\/1\.1 400 [^]*"error":"malformed HTTP request: chunk data not followed by CRLF"/);
+  assert.equal(plain.received.length, n);
+  assert.equal((await raw(port, 'CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n')).split('\r\n')[0], 'HTTP/1.1 405 Method Not Allowed');
+});
+
+/** Waits (bounded) for a condition. */
+async function waitUntil(ok: () => boolean, deadlineMs = 10_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

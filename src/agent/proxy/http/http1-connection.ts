@@ -245,6 +245,13 @@ class Http1Connection implements ClientSink, ResponseConnection {
     this.#advance();
   }
 
+  closesAfter(res: Http1Response): boolean {
+    const c = this.#current;
+    // Answered before the client was told to send its body: it may send it or not, so the
+    // connection cannot carry another request.
+    return c !== null && c.res === res && c.head.expectContinue && !c.continueSent && !c.bodyDone;
+  }
+
   /** The response is done and so is the request: on to the next one. */
   #advance(): void {
     if (this.#pushing) {

@@ -15,6 +15,8 @@ export interface ResponseConnection {
   readonly socket: Duplex;
   /** The response is complete (all of it handed to the socket) or was cut. */
   responseDone(res: Http1Response, cut: boolean): void;
+  /** Whether the connection must close after this response (asked as its head is written). */
+  closesAfter(res: Http1Response): boolean;
 }
 
 export interface ResponseContext {
@@ -89,6 +91,7 @@ export class Http1Response extends EventEmitter {
         head += 'transfer-encoding: chunked\r\n';
       } else this.#close = true; // HTTP/1.0: the body ends with the connection
     }
+    if (!this.#close && this.#conn.closesAfter(this)) this.#close = true;
     if (this.#close) head += 'connection: close\r\n';
     this.#head = head + '\r\n';
     this.headersSent = true;
