@@ -38,6 +38,8 @@ export interface ResponseHead {
   readonly framing: BodyFraming;
   /** Whether the connection may carry another request after this response. */
   readonly keepAlive: boolean;
+  /** The Content-Encoding, lowercased ("identity" when none). */
+  readonly contentEncoding: string;
 }
 
 /** `HTTP/1.x NNN[ reason]`: the version's minor digit and the status, or null. */
@@ -74,6 +76,7 @@ export function parseResponseHead(text: string, headRequest: boolean): ResponseH
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
   let close = m.minor === '0';
+  let contentEncoding = 'identity';
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     const colon = line.indexOf(':');
@@ -89,7 +92,7 @@ export function parseResponseHead(text: string, headRequest: boolean): ResponseH
     rawHeaders.push(name, value);
     // Only names of these lengths matter here: most lines are not lowercased at all.
     const n = name.length;
-    if (n !== 14 && n !== 17 && n !== 10) continue;
+    if (n !== 14 && n !== 17 && n !== 10 && n !== 16) continue;
     const lower = name.toLowerCase();
     if (lower === 'content-length') {
       // Several values (in one line or several) must agree.
@@ -104,13 +107,21 @@ export function parseResponseHead(text: string, headRequest: boolean): ResponseH
       transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
     } else if (lower === 'connection') {
       if (listHas(value, 'close')) close = true;
+    } else if (lower === 'content-encoding') {
+      contentEncoding = contentEncoding === 'identity' ? value.toLowerCase() : 'several';
     }
   }
   if (status === 101) {
     throw new UpstreamProtocolError('101 Switching Protocols to a request that asked for none');
   }
   const framing = bodyFraming(status, headRequest, contentLength, transferEncoding);
-  return { status, rawHeaders, framing, keepAlive: !close && framing.kind !== 'close' };
+  return {
+    status,
+    rawHeaders,
+    framing,
+    keepAlive: !close && framing.kind !== 'close',
+    contentEncoding,
+  };
 }
 
 function bodyFraming(

@@ -204,10 +204,7 @@ class Run implements UpstreamUser, ResponseSink {
 
   head(head: ResponseHead): void {
     if (this.#scrub !== null) {
-      const i = head.rawHeaders.findIndex(
-        (n, k) => k % 2 === 0 && n.toLowerCase() === 'content-encoding',
-      );
-      const encoding = i < 0 ? 'identity' : head.rawHeaders[i + 1]!.toLowerCase();
+      const encoding = head.contentEncoding;
       if (encoding !== 'identity') {
         throw new HttpAnswer(502, {
           error: `${this.#x.where} answered with Content-Encoding ${KNOWN_CODING.test(encoding) ? encoding : '(unrecognised)'} though identity was asked: the proxy cannot check it for the credential`,
