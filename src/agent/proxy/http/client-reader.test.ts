@@ -139,7 +139,8 @@ test('HTTP/1.0, Connection: close and Expect: 100-continue', () => {
 });
 
 test('smuggling shapes: Content-Length and Transfer-Encoding', () => {
-  const post = (headers: string, body = '') => `POST / HTTP/1.1\r\nHost: a\r\n${headers}\r\n${body}`;
+  const post = (headers: string, body = '') =>
+    `POST / HTTP/1.1\r\nHost: a\r\n${headers}\r\n${body}`;
   assert.deepEqual(
     refusal(post('Content-Length: 5\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n')),
     bad('both Content-Length and Transfer-Encoding'),
@@ -148,7 +149,10 @@ test('smuggling shapes: Content-Length and Transfer-Encoding', () => {
     refusal(post('Transfer-Encoding: chunked\r\nContent-Length: 5\r\n', '0\r\n\r\n')),
     bad('both Content-Length and Transfer-Encoding'),
   );
-  for (const cl of ['Content-Length: 5\r\nContent-Length: 5\r\n', 'Content-Length: 5\r\ncontent-length: 6\r\n']) {
+  for (const cl of [
+    'Content-Length: 5\r\nContent-Length: 5\r\n',
+    'Content-Length: 5\r\ncontent-length: 6\r\n',
+  ]) {
     assert.deepEqual(refusal(post(cl, 'hello')), bad('more than one Content-Length'));
   }
   for (const v of ['5, 5', '+5', '-1', '0x5', '5 5', '', '1234567890123456', '٥']) {
@@ -162,7 +166,14 @@ test('smuggling shapes: Content-Length and Transfer-Encoding', () => {
     refusal(post('Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n')),
     bad('more than one Transfer-Encoding'),
   );
-  for (const te of ['gzip, chunked', 'chunked, identity', 'identity', 'chunked;q=1', 'xchunked', '']) {
+  for (const te of [
+    'gzip, chunked',
+    'chunked, identity',
+    'identity',
+    'chunked;q=1',
+    'xchunked',
+    '',
+  ]) {
     assert.deepEqual(
       refusal(post(`Transfer-Encoding: ${te}\r\n`, '0\r\n\r\n')),
       bad('a Transfer-Encoding other than chunked alone'),
@@ -181,8 +192,14 @@ test('header syntax: obs-fold, bare CR or LF, whitespace before the colon, names
     refusal(get('X-A: 1\r\n  folded\r\n')),
     bad('header line 3 starts with whitespace (obs-fold)'),
   );
-  assert.deepEqual(refusal(get('X-A : 1\r\n')), bad('whitespace before the colon in header line 2'));
-  assert.deepEqual(refusal(get('X-A\t: 1\r\n')), bad('whitespace before the colon in header line 2'));
+  assert.deepEqual(
+    refusal(get('X-A : 1\r\n')),
+    bad('whitespace before the colon in header line 2'),
+  );
+  assert.deepEqual(
+    refusal(get('X-A\t: 1\r\n')),
+    bad('whitespace before the colon in header line 2'),
+  );
   for (const name of ['X@A', 'X(A)', '', 'X/A', 'Xé']) {
     assert.deepEqual(
       refusal(get(`${name}: 1\r\n`)),
@@ -190,7 +207,10 @@ test('header syntax: obs-fold, bare CR or LF, whitespace before the colon, names
       name,
     );
   }
-  assert.deepEqual(refusal(get('NoColon\r\n')), bad('header line 2: not a token name followed by ":"'));
+  assert.deepEqual(
+    refusal(get('NoColon\r\n')),
+    bad('header line 2: not a token name followed by ":"'),
+  );
   for (const c of ['\x00', '\x01', '\x7f', '\x1b']) {
     assert.deepEqual(
       refusal(get(`X-A: a${c}b\r\n`)),
@@ -244,10 +264,13 @@ test('request line, Host, version and Expect', () => {
     refusal('GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n'),
     bad('more than one Host header'),
   );
-  assert.deepEqual(refusal('POST / HTTP/1.1\r\nHost: a\r\nExpect: later\r\nContent-Length: 1\r\n\r\nx'), {
-    status: 417,
-    error: 'only Expect: 100-continue is supported',
-  });
+  assert.deepEqual(
+    refusal('POST / HTTP/1.1\r\nHost: a\r\nExpect: later\r\nContent-Length: 1\r\n\r\nx'),
+    {
+      status: 417,
+      error: 'only Expect: 100-continue is supported',
+    },
+  );
 });
 
 test('bounds: the head (431 complete or not), header lines (431)', () => {
@@ -262,7 +285,18 @@ test('bounds: the head (431 complete or not), header lines (431)', () => {
 test('chunked framing: size lines, chunk ends, trailers', () => {
   const chunked = (body: string) =>
     `POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${body}`;
-  for (const size of ['zz', '1 ', ' 1', '-1', '0x1', '12345678901234', '1;', '1;a=', '1;a b', '1;a="x']) {
+  for (const size of [
+    'zz',
+    '1 ',
+    ' 1',
+    '-1',
+    '0x1',
+    '12345678901234',
+    '1;',
+    '1;a=',
+    '1;a b',
+    '1;a="x',
+  ]) {
     assert.deepEqual(refusal(chunked(`${size}\r\nx\r\n0\r\n\r\n`)), bad('chunk-size line'), size);
   }
   assert.deepEqual(

@@ -21,7 +21,8 @@ export interface ClientSink {
 const MAX_CHUNK_LINE_BYTES = 1024;
 const MAX_TRAILER_BYTES = 16 * 1024;
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
-const QUOTED = '"(?:[\\t\\x20\\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t\\x20-\\x7e\\x80-\\xff])*"';
+const QUOTED =
+  '"(?:[\\t\\x20\\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t\\x20-\\x7e\\x80-\\xff])*"';
 /** chunk-size [ chunk-ext ] (RFC 9112 §7.1.1): hex digits, then `;name[=value]` extensions. */
 const CHUNK_LINE = new RegExp(
   `^([0-9a-fA-F]{1,13})((?:[ \\t]*;[ \\t]*${TOKEN}(?:[ \\t]*=[ \\t]*(?:${TOKEN}|${QUOTED}))?)*)$`,

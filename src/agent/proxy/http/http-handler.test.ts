@@ -273,7 +273,10 @@ test('smuggling shapes are 400 and never reach the server; the listener keeps se
   for (const [a, why] of attacks) {
     const out = await raw(port, a);
     assert.match(out, /^HTTP\/1\.1 400 /, a);
-    assert.equal(JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)).error, `malformed HTTP request: ${why}`);
+    assert.equal(
+      JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)).error,
+      `malformed HTTP request: ${why}`,
+    );
     assert.match(out, /\r\nconnection: close\r\n/);
   }
   assert.equal(plain.received.length, n);
@@ -370,9 +373,15 @@ test('a chunked body found malformed on the way is 400, closed, and never comple
   await waitUntil(() => plain.sockets() > 0 && connections.asked.at(-1)?.request?.path === '/c');
   s.write('5\r\nworld!!\r\n0\r\n\r\n');
   await closed;
-  assert.match(out, /^HTTP\/1\.1 400 [^]*"error":"malformed HTTP request: chunk data not followed by CRLF"/);
+  assert.match(
+    out,
+    /^HTTP\/1\.1 400 [^]*"error":"malformed HTTP request: chunk data not followed by CRLF"/,
+  );
   assert.equal(plain.received.length, n);
-  assert.equal((await raw(port, 'CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n')).split('\r\n')[0], 'HTTP/1.1 405 Method Not Allowed');
+  assert.equal(
+    (await raw(port, 'CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n')).split('\r\n')[0],
+    'HTTP/1.1 405 Method Not Allowed',
+  );
 });
 
 /** Waits (bounded) for a condition. */

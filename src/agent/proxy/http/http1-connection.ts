@@ -193,7 +193,8 @@ class Http1Connection implements ClientSink, ResponseConnection {
           error: 'CONNECT is served by the explicit proxy, not on a local listener',
         });
       }
-      if (head.framing.kind !== 'none') throw new HttpAnswer(400, { error: 'a CONNECT with a body' });
+      if (head.framing.kind !== 'none')
+        throw new HttpAnswer(400, { error: 'a CONNECT with a body' });
       this.#connect = head.target;
       return;
     }
@@ -224,7 +225,7 @@ class Http1Connection implements ClientSink, ResponseConnection {
     const c = this.#current;
     if (c === null) return;
     c.bodyDone = true;
-    if (c.head.framing.kind !== 'none') c.req.push(null);
+    if (c.head.framing.kind !== 'none' && !c.req.destroyed) c.req.push(null);
     if (c.responseDone) this.#advance();
   }
 
@@ -358,7 +359,8 @@ export function writeRaw(socket: Duplex, a: HttpAnswer): void {
   if (!socket.writable) return void socket.destroy();
   const { text, headers } = answerHead(a);
   let head = '';
-  for (const [k, v] of Object.entries({ ...headers, connection: 'close' })) head += `${k}: ${v}\r\n`;
+  for (const [k, v] of Object.entries({ ...headers, connection: 'close' }))
+    head += `${k}: ${v}\r\n`;
   socket.end(`HTTP/1.1 ${a.status} ${STATUS_CODES[a.status] ?? ''}\r\n${head}\r\n${text}`);
   setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -174,6 +174,7 @@ export class Http1Response extends EventEmitter {
 function line(name: string, value: string): string {
   // Values come checked from the upstream's head or from the proxy itself: checked once more,
   // since a CR or LF here would split the response.
-  if (BAD_VALUE_CHAR.test(value)) throw new TypeError(`response header ${name}: a control character`);
+  if (BAD_VALUE_CHAR.test(value))
+    throw new TypeError(`response header ${name}: a control character`);
   return `${name}: ${value}\r\n`;
 }

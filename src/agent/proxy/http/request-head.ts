@@ -135,7 +135,6 @@ export type RequestBodyFraming =
   | { readonly kind: 'length'; readonly length: number }
   | { readonly kind: 'chunked' };
 
-
 /**
  * The body's framing upstream, from the headers built for it: their Content-Length, else chunked
  * when the client's body was (HTTP/1.1) or may come without a length (`bodyMayFollow`: an HTTP/2
