@@ -378,6 +378,22 @@ test('a chunked body found malformed on the way is 400, closed, and never comple
     /^HTTP\/1\.1 400 [^]*"error":"malformed HTTP request: chunk data not followed by CRLF"/,
   );
   assert.equal(plain.received.length, n);
+  // Refused before its body: the rest of the body is dropped as it comes — until it breaks.
+  decide = () => ({ deny: 'no' });
+  try {
+    const d = net.connect(port, '127.0.0.1');
+    let answer = '';
+    d.on('data', (b) => (answer += b.toString()));
+    const gone = new Promise((resolve) => d.on('close', resolve));
+    d.write('POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    await waitUntil(() => answer.includes('"reason":"no"'));
+    d.write('5\r\nworld\r\n1x\r\n');
+    await gone;
+    assert.match(answer, /^HTTP\/1\.1 403 /);
+    assert.equal(answer.match(/HTTP\/1\.1 /g)?.length, 1);
+  } finally {
+    decide = () => ({ allow: { kind: 'token', token: TOKEN } });
+  }
   assert.equal(
     (await raw(port, 'CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n')).split('\r\n')[0],
     'HTTP/1.1 405 Method Not Allowed',

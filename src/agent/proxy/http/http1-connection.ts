@@ -313,6 +313,7 @@ class Http1Connection implements ClientSink, ResponseConnection {
     // Mid-body: the request fails; its answer, if not begun, is this refusal.
     if (c.req.listenerCount('error') > 0) c.req.destroy(a);
     else c.req.destroy();
+    if (c.responseDone) return this.#finishAndClose(false); // answered, the body was being dropped
     if (!c.res.headersSent) {
       c.res.closeAfter();
       const { text, headers } = answerHead(a);
