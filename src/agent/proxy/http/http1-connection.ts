@@ -149,11 +149,8 @@ class Http1Connection implements ClientSink, ResponseConnection {
     }
     this.#pushing = false;
     if (this.#connect !== null) return this.#handOver(this.#connect);
-    if (this.#advanceAfterPush) {
-      this.#advanceAfterPush = false;
-      this.#advance();
-    }
-    this.#flow();
+    if (this.#advanceAfterPush) this.#advance();
+    else this.#flow();
   };
 
   readonly #onDrain = (): void => {
@@ -259,25 +256,24 @@ class Http1Connection implements ClientSink, ResponseConnection {
       this.#advanceAfterPush = true;
       return;
     }
-    this.#current = null;
-    this.#bodyFull = false;
-    this.#idleSince = performance.now();
-    if (this.#closed) return;
-    const holding = this.#reader.holding;
-    this.#pushing = true;
-    try {
-      this.#reader.next();
-    } catch (e) {
-      this.#pushing = false;
-      return this.#refuse(e);
-    }
-    this.#pushing = false;
-    if (this.#connect !== null) return this.#handOver(this.#connect);
-    if (this.#advanceAfterPush) {
+    // A loop, not recursion: held requests answered at once (refused) follow one another here.
+    do {
       this.#advanceAfterPush = false;
-      return this.#advance();
-    }
-    if (holding) this.#flow();
+      this.#current = null;
+      this.#bodyFull = false;
+      this.#idleSince = performance.now();
+      if (this.#closed) return;
+      this.#pushing = true;
+      try {
+        this.#reader.next();
+      } catch (e) {
+        this.#pushing = false;
+        return this.#refuse(e);
+      }
+      this.#pushing = false;
+      if (this.#connect !== null) return this.#handOver(this.#connect);
+    } while (this.#advanceAfterPush);
+    this.#flow();
   }
 
   /** The body's consumer wants more: the socket is read again; 100 Continue when expected. */
