@@ -48,3 +48,5 @@ if (role === 'upstream') {
 } else {
   throw new Error('usage: proxy-http-child.ts upstream | proxy <upstream port>');
 }
+// Killed by the bench with SIGTERM: exit normally, so that --cpu-prof (NODE_OPTIONS) writes its profile.
+process.once('SIGTERM', () => process.exit(0));

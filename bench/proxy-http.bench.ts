@@ -153,7 +153,7 @@ try {
   const upstreamCpu = median(proxied.map((r) => r.upstreamCpu));
   line(
     'CPU per proxied request (median of rounds)',
-    `proxy ${proxyCpu.toFixed(0)} µs, upstream ${upstreamCpu.toFixed(0)} µs: proxy/upstream ${(proxyCpu / upstreamCpu).toFixed(2)} (a floor near 2: the proxy reads and writes twice per request, the upstream once)`,
+    `proxy ${proxyCpu.toFixed(0)} µs, upstream ${upstreamCpu.toFixed(0)} µs: proxy/upstream ${(proxyCpu / upstreamCpu).toFixed(2)} (the proxy makes two reads and two writes per request, the upstream one of each)`,
   );
   const total = (r: Round) => r.clientCpu + r.upstreamCpu + r.proxyCpu;
   const cpuRatio = median(direct.map(total)) / median(proxied.map(total));

@@ -9,14 +9,14 @@
 //     untouched. Never an open relay by default.
 // A TLS client that never finishes its handshake is cut off after the handshake timeout.
 import net from 'node:net';
-import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { ServerWorkload } from '../../../core/access.ts';
 import type { ProxyConnection, ProxyConnections, ProxyLog } from '../proxy-connection.ts';
 import { answerOf, HttpAnswer } from './http-answer.ts';
 import { forwardToServerWorkload } from './http-forward.ts';
-import { serveHttpConnection, writeRaw, type CompiledHttpOptions } from './http-handler.ts';
+import { serveHttpConnection, type CompiledHttpOptions } from './http-handler.ts';
+import { writeRaw } from './http1-connection.ts';
 import type { ProxyCa } from './proxy-ca.ts';
 import { connectTarget } from './proxy-target.ts';
 import { UpstreamPool } from './upstream-pool.ts';
@@ -35,15 +35,16 @@ export interface ConnectContext {
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
+/** `target`: the CONNECT's request target (authority-form, untrusted). */
 export async function handleConnect(
   c: ConnectContext,
-  req: IncomingMessage,
+  target: string,
   socket: Duplex,
   head: Buffer,
 ): Promise<void> {
   socket.on('error', (e: Error) => c.log.debug({ err: e.message }, 'CONNECT client error'));
   try {
-    const t = connectTarget(req.url ?? '');
+    const t = connectTarget(target);
     const w = c.connections.find(t.host, t.port);
     if (w === undefined) {
       if (!c.passthrough) throw notServerWorkload(t.host, t.port);

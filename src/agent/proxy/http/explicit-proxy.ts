@@ -7,13 +7,14 @@
 //     credential);
 //   - `CONNECT host:port`: connect-tunnel.ts.
 import net, { type AddressInfo } from 'node:net';
-import type { IncomingMessage } from 'node:http';
 import { InvalidArgumentError } from '../../../core/errors.ts';
 import { isLoopback } from '../../attestation/proc-net-tcp.ts';
 import type { ProxyConnection, ProxyConnections, ProxyLog } from '../proxy-connection.ts';
-import { answer, answerOf, type ClientRequest, type ClientResponse } from './http-answer.ts';
+import { answer, answerOf } from './http-answer.ts';
 import { forwardToServerWorkload, relay } from './http-forward.ts';
-import { compileHttpOptions, serveHttp1, type HttpHandlerOptions } from './http-handler.ts';
+import { compileHttpOptions, type HttpHandlerOptions } from './http-handler.ts';
+import { discardBody, serveHttp1, type Http1Request } from './http1-connection.ts';
+import type { Http1Response } from './http1-response.ts';
 import { handleConnect, notServerWorkload } from './connect-tunnel.ts';
 import type { ProxyCa } from './proxy-ca.ts';
 import { absoluteTarget } from './proxy-target.ts';
@@ -84,11 +85,8 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
       }
       return b;
     };
-    // HTTP/1.1 only on this listener: the request is an IncomingMessage.
-    const onRequest = (req: ClientRequest, res: ClientResponse): void => {
-      void serveAbsolute(req as IncomingMessage, res);
-    };
-    const serveAbsolute = async (req: IncomingMessage, res: ClientResponse) => {
+    // HTTP/1.1 only on this listener.
+    const serveAbsolute = async (req: Http1Request, res: Http1Response) => {
       try {
         const t = absoluteTarget(req.url ?? '');
         const w = o.connections.find(t.host, t.port);
@@ -124,12 +122,13 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
           log: o.log,
         });
       } catch (e) {
-        req.resume();
+        discardBody(req);
         answer(res, answerOf(e, o.log));
       }
     };
     socket.on('error', (e) => o.log.debug({ err: e.message }, 'explicit proxy client error'));
-    serveHttp1(socket, httpOptions, o.log, onRequest, (req, s, head) => {
+    const onRequest = (req: Http1Request, res: Http1Response): void => void serveAbsolute(req, res);
+    serveHttp1(socket, httpOptions, o.log, onRequest, (target, s, head) => {
       void handleConnect(
         {
           connections: o.connections,
@@ -141,7 +140,7 @@ export async function startExplicitProxy(o: ExplicitProxyOptions): Promise<Expli
           signal: stop.signal,
           client: socket,
         },
-        req,
+        target,
         s,
         head,
       );

@@ -2,12 +2,13 @@
 // to statuses. A denial names the reason, the deciding policy and the failed condition; an
 // internal fault is logged with a correlation id and shown only as that id. Never a credential.
 import { randomUUID } from 'node:crypto';
-import type http from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { isTesseraError } from '../../../core/errors.ts';
 import { HTTP_STATUS } from '../../../wire/http-status.ts';
 import { CredentialDeniedError } from '../../credentials/credential-service.ts';
 import type { ProxyLog } from '../proxy-connection.ts';
+import type { Http1Request } from './http1-connection.ts';
+import type { Http1Response } from './http1-response.ts';
 
 /** An answer ending the request: status and JSON body. */
 export class HttpAnswer extends Error {
@@ -61,8 +62,9 @@ export function answerHead(a: HttpAnswer): { text: string; headers: Record<strin
   };
 }
 
-export type ClientRequest = http.IncomingMessage | Http2ServerRequest;
-export type ClientResponse = http.ServerResponse | Http2ServerResponse;
+/** A client's request: HTTP/1.1 (the proxy's reader) or HTTP/2 (node's compatibility API). */
+export type ClientRequest = Http1Request | Http2ServerRequest;
+export type ClientResponse = Http1Response | Http2ServerResponse;
 
 /** The proxy's own answer (JSON), for HTTP/1.1 and HTTP/2 alike. */
 export function answer(res: ClientResponse, a: HttpAnswer): void {
@@ -81,5 +83,5 @@ export function writeHead(
   status: number,
   headers: Record<string, string | string[]>,
 ): void {
-  (res as http.ServerResponse).writeHead(status, headers);
+  (res as Http1Response).writeHead(status, headers);
 }

@@ -36,6 +36,7 @@ import {
 import { Scrubber } from './scrub.ts';
 import { resignForUpstream, type Resigned } from './sigv4-forward.ts';
 import { exchange } from './upstream-exchange.ts';
+import { discardBody } from './http1-connection.ts';
 import { upstreamIsTls, type UpstreamPool } from './upstream-pool.ts';
 
 /** Serves one request for a bound connection; settles when the response is done. */
@@ -68,7 +69,7 @@ export async function forwardToServerWorkload(
       );
     } else if (w.present !== '') injected = injectedFor(conn, w.present, value);
   } catch (e) {
-    req.resume();
+    discardBody(req as Readable);
     return answer(res, answerOf(e, conn.log));
   }
   if (resigned !== null) {
@@ -144,7 +145,7 @@ export function relay(req: ClientRequest, res: ClientResponse, o: RelayOptions):
     body = requestBodyFraming(o.headers, h2 !== undefined && h2.endAfterHeaders !== true);
     head = requestHeadText(method, o.path, o.headers);
   } catch (e) {
-    req.resume();
+    discardBody(req as Readable);
     answer(res, answerOf(e, o.log));
     return Promise.resolve();
   }

@@ -248,16 +248,36 @@ test('smuggling shapes are 400 and never reach the server; the listener keeps se
   });
   const port = await listen(w);
   const n = plain.received.length;
-  const attacks = [
-    'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n',
-    'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhello',
-    'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n',
-    'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n',
+  const attacks: Array<[string, string]> = [
+    [
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n',
+      'both Content-Length and Transfer-Encoding',
+    ],
+    [
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhello',
+      'more than one Content-Length',
+    ],
+    [
+      'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n',
+      'a Transfer-Encoding other than chunked alone',
+    ],
+    [
+      'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n',
+      'whitespace before the colon in header line 2',
+    ],
+    [
+      'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: a\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n',
+      'a bare CR or LF in the trailers',
+    ],
   ];
-  for (const a of attacks) {
+  for (const [a, why] of attacks) {
     const out = await raw(port, a);
     assert.match(out, /^HTTP\/1\.1 400 /, a);
-    assert.match(out, /"error":"malformed HTTP request: HPE_/);
+    assert.equal(
+      JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)).error,
+      `malformed HTTP request: ${why}`,
+    );
+    assert.match(out, /\r\nconnection: close\r\n/);
   }
   assert.equal(plain.received.length, n);
   assert.equal((await request(port, '/ok')).status, 200);
@@ -286,3 +306,118 @@ test('response bodies are scrubbed while streaming; a large body passes whole', 
   assert.equal(r.body.length, 1_000_000);
   assert.equal(r.headers['content-length'], '1000000');
 });
+
+test('pipelined requests are answered in order, each decided; HTTP/1.0 is answered and closed', async () => {
+  const w = serverWorkload({
+    name: 'pipeline',
+    host: '127.0.0.1',
+    port: plain.port,
+    present: 'authorization-bearer',
+  });
+  const port = await listen(w);
+  const asked = connections.asked.length;
+  const out = await raw(
+    port,
+    'GET /p/1 HTTP/1.1\r\nHost: a\r\n\r\n' +
+      'POST /p/2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n' +
+      'GET /p/3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+  );
+  const urls = [...out.matchAll(/"url":"([^"]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(urls, ['/p/1', '/p/2', '/p/3']);
+  assert.equal(out.match(/HTTP\/1\.1 200 /g)?.length, 3);
+  assert.match(out, /"body":"two"/);
+  assert.match(out, /\r\nconnection: close\r\n/);
+  assert.deepEqual(
+    connections.asked.slice(asked).map((a) => a.request?.path),
+    ['/p/1', '/p/2', '/p/3'],
+  );
+  const old = await raw(port, 'GET /p/10 HTTP/1.0\r\n\r\n');
+  assert.match(old, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*"url":"\/p\/10"/);
+});
+
+test('thousands of pipelined requests refused at once are answered in order, the connection kept', async () => {
+  const w = serverWorkload({ name: 'many', host: '127.0.0.1', port: plain.port });
+  const port = await listen(w);
+  const n = 3000;
+  const out = await raw(
+    port,
+    'GET x HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(n) +
+      'GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+  );
+  assert.equal(out.match(/HTTP\/1\.1 400 /g)?.length, n);
+  assert.match(out, /HTTP\/1\.1 200 [^]*"url":"\/last"/);
+});
+
+test('Expect: 100-continue: 100 once allowed, then the body; a denial comes instead of 100, and closes', async () => {
+  const w = serverWorkload({ name: 'expect', host: '127.0.0.1', port: plain.port });
+  const port = await listen(w);
+  const head =
+    'PUT /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\nConnection: close\r\n\r\n';
+  const s = net.connect(port, '127.0.0.1');
+  let out = '';
+  s.on('data', (d) => (out += d.toString()));
+  const closed = new Promise((resolve) => s.on('close', resolve));
+  s.write(head);
+  await waitUntil(() => out.length > 0);
+  assert.equal(out, 'HTTP/1.1 100 Continue\r\n\r\n');
+  s.write('data');
+  await closed;
+  assert.match(out, /HTTP\/1\.1 200 [^]*"body":"data"/);
+  decide = () => ({ deny: 'no', policy: 'p' });
+  try {
+    const denied = await raw(port, head.replace('Connection: close\r\n', ''));
+    assert.match(denied, /^HTTP\/1\.1 403 [^]*\r\nconnection: close\r\n/);
+    assert.doesNotMatch(denied, /100 Continue/);
+  } finally {
+    decide = () => ({ allow: { kind: 'token', token: TOKEN } });
+  }
+});
+
+test('a chunked body found malformed on the way is 400, closed, and never completes upstream', async () => {
+  const w = serverWorkload({ name: 'bad-chunk', host: '127.0.0.1', port: plain.port });
+  const port = await listen(w);
+  const n = plain.received.length;
+  const s = net.connect(port, '127.0.0.1');
+  let out = '';
+  s.on('data', (d) => (out += d.toString()));
+  const closed = new Promise((resolve) => s.on('close', resolve));
+  s.write('POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+  // The request is on its way upstream by now; then the framing breaks.
+  await waitUntil(() => plain.sockets() > 0 && connections.asked.at(-1)?.request?.path === '/c');
+  s.write('5\r\nworld!!\r\n0\r\n\r\n');
+  await closed;
+  assert.match(
+    out,
+    /^HTTP\/1\.1 400 [^]*"error":"malformed HTTP request: chunk data not followed by CRLF"/,
+  );
+  assert.equal(plain.received.length, n);
+  // Refused before its body: the rest of the body is dropped as it comes — until it breaks.
+  decide = () => ({ deny: 'no' });
+  try {
+    const d = net.connect(port, '127.0.0.1');
+    let answer = '';
+    d.on('data', (b) => (answer += b.toString()));
+    const gone = new Promise((resolve) => d.on('close', resolve));
+    d.write('POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    await waitUntil(() => answer.includes('"reason":"no"'));
+    d.write('5\r\nworld\r\n1x\r\n');
+    await gone;
+    assert.match(answer, /^HTTP\/1\.1 403 /);
+    assert.equal(answer.match(/HTTP\/1\.1 /g)?.length, 1);
+  } finally {
+    decide = () => ({ allow: { kind: 'token', token: TOKEN } });
+  }
+  assert.equal(
+    (await raw(port, 'CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n')).split('\r\n')[0],
+    'HTTP/1.1 405 Method Not Allowed',
+  );
+});
+
+/** Waits (bounded) for a condition. */
+async function waitUntil(ok: () => boolean, deadlineMs = 10_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

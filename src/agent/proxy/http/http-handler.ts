@@ -4,18 +4,17 @@
 // connection preface ("prior knowledge" h2c) on a plain one. Each request is decided and
 // forwarded on its own (http-forward.ts); the connection's upstream pool lives as long as it.
 //
-// The client is untrusted. Node's HTTP/1.1 parser (llhttp, strict) refuses smuggling shapes —
-// Content-Length with Transfer-Encoding, differing Content-Lengths, a Transfer-Encoding other than
-// a final `chunked`, bad header syntax — with 400; a head over the limit gets 431; a head that
-// does not complete in time gets 408 and the connection closed.
-import http from 'node:http';
+// The client is untrusted. HTTP/1.1 is read by the proxy's own strict reader (http1-connection.ts:
+// smuggling shapes 400, a head over the limit 431, a head not complete in time 408, each with the
+// connection closed); HTTP/2 by node's http2.
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { ServerProtocol } from '../../../core/access.ts';
 import type { ProxyConnection, ProxyProtocolHandler } from '../proxy-connection.ts';
-import { answerHead, HttpAnswer } from './http-answer.ts';
+import { HttpAnswer } from './http-answer.ts';
 import type { ClientRequest, ClientResponse } from './http-answer.ts';
 import { forwardToServerWorkload } from './http-forward.ts';
+import { serveHttp1, writeRaw } from './http1-connection.ts';
 import { UpstreamPool } from './upstream-pool.ts';
 
 export interface HttpHandlerOptions {
@@ -107,53 +106,6 @@ export async function serveHttpConnection(
   }
 }
 
-/** CONNECT requests on an HTTP/1.1 connection (the explicit proxy): the socket is theirs. */
-export type ConnectHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void;
-
-/** Serves HTTP/1.1 on `client`; with `onConnect`, CONNECT requests go there. */
-export function serveHttp1(
-  client: Client,
-  o: CompiledHttpOptions,
-  log: ProxyConnection['log'],
-  onRequest: RequestHandler,
-  onConnect?: ConnectHandler,
-): void {
-  const server = http.createServer({ maxHeaderSize: o.maxHeadBytes, keepAlive: true }, onRequest);
-  if (onConnect) {
-    server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-      clearTimeout(timer);
-      onConnect(req, socket, head);
-    });
-  }
-  // A head must arrive whole within headTimeoutMs of the connection or of the last answer: the
-  // server's own headersTimeout only runs on a listening server, this one is not. One timer per
-  // connection, refreshed when no request is in flight.
-  let inFlight = 0;
-  const timer = setTimeout(() => {
-    if (inFlight > 0) return;
-    writeRaw(client, new HttpAnswer(408, { error: 'request head not received in time' }));
-  }, o.headTimeoutMs);
-  const done = () => {
-    if (--inFlight === 0) timer.refresh();
-  };
-  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-    inFlight++;
-    res.once('finish', done);
-  });
-  client.once('close', () => clearTimeout(timer));
-  server.on('clientError', (e: Error & { code?: string }, socket: Duplex) => {
-    clearTimeout(timer);
-    log.info({ code: e.code }, 'refused a malformed HTTP request');
-    const a =
-      e.code === 'HPE_HEADER_OVERFLOW'
-        ? new HttpAnswer(431, { error: `request head larger than ${o.maxHeadBytes} bytes` })
-        : new HttpAnswer(400, { error: `malformed HTTP request: ${e.code ?? 'parse error'}` });
-    writeRaw(socket, a);
-  });
-  server.emit('connection', client);
-  client.resume();
-}
-
 function serveHttp2(client: Client, o: CompiledHttpOptions, onRequest: RequestHandler): void {
   const server = http2.createServer(
     {
@@ -167,18 +119,6 @@ function serveHttp2(client: Client, o: CompiledHttpOptions, onRequest: RequestHa
   server.on('sessionError', () => client.destroy());
   server.emit('connection', client);
   client.resume();
-}
-
-/** Writes an answer on a raw HTTP/1.1 connection and closes it (parse errors, timeouts). */
-export function writeRaw(socket: Duplex, a: HttpAnswer): void {
-  if (!socket.writable) return void socket.destroy();
-  const { text, headers } = answerHead(a);
-  const head = Object.entries({ ...headers, connection: 'close' })
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  const reason = http.STATUS_CODES[a.status] ?? '';
-  socket.end(`HTTP/1.1 ${a.status} ${reason}\r\n${head}\r\n${text}`);
-  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 /**

@@ -4,6 +4,7 @@
 // the client sent there. Pure: http-forward.ts sends it.
 import type { ServerWorkload } from '../../../core/access.ts';
 import { HttpAnswer } from './http-answer.ts';
+import { hasBadTargetChar, hasBadValueChar, isLength, isToken } from './http-syntax.ts';
 import { withQueryParam, type Injection } from './presenters.ts';
 
 /** Longest request target accepted (path and query). */
@@ -78,19 +79,23 @@ export function upstreamHeaders(
   host: string,
   injection: Injection | null,
 ): HeaderMap {
-  const named = new Set<string>();
+  const lower: string[] = [];
+  let named: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() === 'connection') {
+    const name = raw[i]!.toLowerCase();
+    lower.push(name);
+    if (name === 'connection') {
+      named ??= new Set<string>();
       for (const t of raw[i + 1]!.split(',')) named.add(t.trim().toLowerCase());
     }
   }
   const out: HeaderMap = {};
   let chunked = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
+    const name = lower[i >> 1]!;
     const value = raw[i + 1]!;
     if (name === 'transfer-encoding') chunked = true;
-    if (name.startsWith(':') || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    if (name.startsWith(':') || HOP_BY_HOP.has(name) || named?.has(name) === true) continue;
     if (injection?.header?.name === name) continue;
     if (injection !== null && name === 'accept-encoding') continue;
     const prev = out[name];
@@ -130,11 +135,6 @@ export type RequestBodyFraming =
   | { readonly kind: 'length'; readonly length: number }
   | { readonly kind: 'chunked' };
 
-const METHOD_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
-const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
-const BAD_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
-const BAD_TARGET_CHAR = /[^\x21-\x7e\x80-\xff]/;
-
 /**
  * The body's framing upstream, from the headers built for it: their Content-Length, else chunked
  * when the client's body was (HTTP/1.1) or may come without a length (`bodyMayFollow`: an HTTP/2
@@ -143,7 +143,7 @@ const BAD_TARGET_CHAR = /[^\x21-\x7e\x80-\xff]/;
 export function requestBodyFraming(headers: HeaderMap, bodyMayFollow: boolean): RequestBodyFraming {
   const cl = headers['content-length'];
   if (cl !== undefined) {
-    if (typeof cl !== 'string' || !/^[0-9]{1,15}$/.test(cl)) {
+    if (typeof cl !== 'string' || !isLength(cl)) {
       throw new HttpAnswer(400, { error: 'request Content-Length: not one decimal number' });
     }
     const length = Number(cl);
@@ -161,22 +161,27 @@ export function requestBodyFraming(headers: HeaderMap, bodyMayFollow: boolean): 
  * control characters, header names as tokens, values without CR, LF or NUL.
  */
 export function requestHeadText(method: string, target: string, headers: HeaderMap): string {
-  if (!METHOD_RE.test(method)) throw new HttpAnswer(400, { error: 'request method: not a token' });
-  if (BAD_TARGET_CHAR.test(target)) {
+  if (method.length > 32 || !isToken(method)) {
+    throw new HttpAnswer(400, { error: 'request method: not a token' });
+  }
+  if (target === '' || hasBadTargetChar(target)) {
     throw new HttpAnswer(400, { error: 'request target: a space or control character' });
   }
   let head = `${method} ${target} HTTP/1.1\r\n`;
   for (const name in headers) {
     const v = headers[name]!;
-    if (!HEADER_NAME_RE.test(name)) {
+    if (name.length > 256 || !isToken(name)) {
       throw new HttpAnswer(400, { error: `header name "${name.slice(0, 40)}": not a token` });
     }
-    for (const value of typeof v === 'string' ? [v] : v) {
-      if (BAD_VALUE_CHAR.test(value)) {
-        throw new HttpAnswer(400, { error: `header ${name}: a control character in the value` });
-      }
-      head += `${name}: ${value}\r\n`;
-    }
+    if (typeof v === 'string') head += headerLine(name, v);
+    else for (const value of v) head += headerLine(name, value);
   }
   return head + '\r\n';
+}
+
+function headerLine(name: string, value: string): string {
+  if (hasBadValueChar(value)) {
+    throw new HttpAnswer(400, { error: `header ${name}: a control character in the value` });
+  }
+  return `${name}: ${value}\r\n`;
 }

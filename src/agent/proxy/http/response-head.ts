@@ -8,6 +8,8 @@
 // Error messages never quote the response: a server echoing the request could put the injected
 // credential in a malformed line, and these messages reach the client and the log.
 
+import { hasBadValueChar, isLength, isToken, listHas, trimOws } from './http-syntax.ts';
+
 /** Largest response head accepted from a server workload (status line and headers). */
 export const MAX_RESPONSE_HEAD_BYTES = 32 * 1024;
 /** Most header lines in one response head. */
@@ -36,12 +38,25 @@ export interface ResponseHead {
   readonly framing: BodyFraming;
   /** Whether the connection may carry another request after this response. */
   readonly keepAlive: boolean;
+  /** The Content-Encoding, lowercased ("identity" when none). */
+  readonly contentEncoding: string;
 }
 
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9]{2})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const BAD_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
-const LENGTH = /^[0-9]{1,15}$/;
+/** `HTTP/1.x NNN[ reason]`: the version's minor digit and the status, or null. */
+function statusLine(line: string): { minor: string; status: number } | null {
+  if (line.length < 12 || !line.startsWith('HTTP/1.') || line.charCodeAt(8) !== 0x20) return null;
+  const minor = line[7]!;
+  if (minor !== '0' && minor !== '1') return null;
+  const d0 = line.charCodeAt(9) - 0x30;
+  const d1 = line.charCodeAt(10) - 0x30;
+  const d2 = line.charCodeAt(11) - 0x30;
+  if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return null;
+  // The reason phrase: after one space, HTAB / SP / VCHAR / obs-text.
+  if (line.length > 12 && (line.charCodeAt(12) !== 0x20 || hasBadValueChar(line.slice(13)))) {
+    return null;
+  }
+  return { minor, status: d0 * 100 + d1 * 10 + d2 };
+}
 
 /**
  * Parses the head in `text` (latin1, without the final empty line). `headRequest`: the request
@@ -49,38 +64,41 @@ const LENGTH = /^[0-9]{1,15}$/;
  */
 export function parseResponseHead(text: string, headRequest: boolean): ResponseHead {
   const lines = text.split('\r\n');
-  const statusLine = lines[0]!;
-  const m = STATUS_LINE.exec(statusLine);
+  const m = statusLine(lines[0]!);
   if (!m) {
     throw new UpstreamProtocolError('malformed status line');
   }
   if (lines.length - 1 > MAX_RESPONSE_HEADERS) {
     throw new UpstreamProtocolError(`more than ${MAX_RESPONSE_HEADERS} header lines`);
   }
-  const status = Number(m[2]);
+  const status = m.status;
   const rawHeaders: string[] = [];
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
-  let close = m[1] === '0';
+  let close = m.minor === '0';
+  let contentEncoding = 'identity';
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     const colon = line.indexOf(':');
     const name = colon < 0 ? '' : line.slice(0, colon);
-    if (!TOKEN.test(name)) {
+    if (!isToken(name)) {
       // Also a folded line (starting with whitespace) and a bare LF or CR inside a line.
       throw new UpstreamProtocolError(`malformed header line ${i}`);
     }
-    const value = line.slice(colon + 1).trim();
-    if (BAD_VALUE_CHAR.test(value)) {
+    const value = trimOws(line.slice(colon + 1));
+    if (hasBadValueChar(value)) {
       throw new UpstreamProtocolError(`header line ${i}: a control character in the value`);
     }
     rawHeaders.push(name, value);
+    // Only names of these lengths matter here: most lines are not lowercased at all.
+    const n = name.length;
+    if (n !== 14 && n !== 17 && n !== 10 && n !== 16) continue;
     const lower = name.toLowerCase();
     if (lower === 'content-length') {
       // Several values (in one line or several) must agree.
-      for (const v of value.split(',')) {
-        const t = v.trim();
-        if (!LENGTH.test(t) || (contentLength !== undefined && contentLength !== t)) {
+      for (const v of value.includes(',') ? value.split(',') : [value]) {
+        const t = trimOws(v);
+        if (!isLength(t) || (contentLength !== undefined && contentLength !== t)) {
           throw new UpstreamProtocolError('invalid or differing Content-Length');
         }
         contentLength = t;
@@ -88,14 +106,22 @@ export function parseResponseHead(text: string, headRequest: boolean): ResponseH
     } else if (lower === 'transfer-encoding') {
       transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
     } else if (lower === 'connection') {
-      if (value.split(',').some((t) => t.trim().toLowerCase() === 'close')) close = true;
+      if (listHas(value, 'close')) close = true;
+    } else if (lower === 'content-encoding') {
+      contentEncoding = contentEncoding === 'identity' ? value.toLowerCase() : 'several';
     }
   }
   if (status === 101) {
     throw new UpstreamProtocolError('101 Switching Protocols to a request that asked for none');
   }
   const framing = bodyFraming(status, headRequest, contentLength, transferEncoding);
-  return { status, rawHeaders, framing, keepAlive: !close && framing.kind !== 'close' };
+  return {
+    status,
+    rawHeaders,
+    framing,
+    keepAlive: !close && framing.kind !== 'close',
+    contentEncoding,
+  };
 }
 
 function bodyFraming(

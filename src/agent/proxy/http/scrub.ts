@@ -9,6 +9,8 @@
 // …) cannot be scanned, so a request with an injected credential asks the server for
 // `Accept-Encoding: identity`, and an encoded answer to it is refused (the handler's 502) rather
 // than passed unscanned.
+const EMPTY = Buffer.alloc(0);
+
 export class Scrubber {
   readonly #secrets: readonly Buffer[];
   readonly #strings: readonly string[];
@@ -66,9 +68,10 @@ export class BodyScrub {
 
   /** The rest of the stream, at its end. */
   end(): Buffer {
-    const tail = this.#tail ?? Buffer.alloc(0);
+    const tail = this.#tail;
+    if (tail === null && this.#carried === 0) return EMPTY;
     this.#tail = null;
-    return this.#emit(tail, tail.length);
+    return this.#emit(tail ?? EMPTY, tail?.length ?? 0);
   }
 
   /** The earliest position from which the end of `buf` is a proper prefix of a secret. */

@@ -13,6 +13,7 @@ import { isTesseraError } from '../../../core/errors.ts';
 import type { ProxyLog } from '../proxy-connection.ts';
 import type { Readable } from 'node:stream';
 import { answer, HttpAnswer, writeHead, type ClientResponse } from './http-answer.ts';
+import { discardBody } from './http1-connection.ts';
 import { clientHeaders, type RequestBodyFraming } from './request-head.ts';
 import { UpstreamProtocolError, type ResponseHead } from './response-head.ts';
 import { ResponseReader, type ResponseSink } from './response-reader.ts';
@@ -35,6 +36,9 @@ export interface Exchange {
 
 /** Runs the exchange; settles when the response is complete or failed. Never throws. */
 export function exchange(res: ClientResponse, x: Exchange): Promise<void> {
+  // The client went away, or its request was refused (a malformed body), while the request was
+  // being decided: nothing to send.
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
   return new Promise<void>((resolve) => new Run(res, x, resolve).start(false));
 }
 
@@ -100,7 +104,7 @@ class Run implements UpstreamUser, ResponseSink {
     const body = this.#x.body;
     if (body.kind === 'none') {
       this.#bodySent = true;
-      this.#req.resume();
+      discardBody(this.#req);
       return;
     }
     let sent = 0;
@@ -143,13 +147,15 @@ class Run implements UpstreamUser, ResponseSink {
       if (body.kind === 'chunked') this.#conn?.socket.write(LAST_CHUNK);
       this.#bodySent = true;
     });
-    // A body found malformed on the way (a re-signed aws-chunked body): 400 naming it, when the
-    // answer has not begun; else the response is cut.
+    // A body found malformed on the way (the client's chunked framing, a re-signed aws-chunked
+    // body): 400 naming it, when the answer has not begun; else the response is cut.
     req.once('error', (e: Error) =>
       this.#fail(
-        isTesseraError(e) && e.code === 'invalid_argument'
-          ? new HttpAnswer(400, { error: e.message })
-          : null,
+        e instanceof HttpAnswer
+          ? e
+          : isTesseraError(e) && e.code === 'invalid_argument'
+            ? new HttpAnswer(400, { error: e.message })
+            : null,
       ),
     );
   }
@@ -198,10 +204,7 @@ class Run implements UpstreamUser, ResponseSink {
 
   head(head: ResponseHead): void {
     if (this.#scrub !== null) {
-      const i = head.rawHeaders.findIndex(
-        (n, k) => k % 2 === 0 && n.toLowerCase() === 'content-encoding',
-      );
-      const encoding = i < 0 ? 'identity' : head.rawHeaders[i + 1]!.toLowerCase();
+      const encoding = head.contentEncoding;
       if (encoding !== 'identity') {
         throw new HttpAnswer(502, {
           error: `${this.#x.where} answered with Content-Encoding ${KNOWN_CODING.test(encoding) ? encoding : '(unrecognised)'} though identity was asked: the proxy cannot check it for the credential`,
@@ -265,7 +268,7 @@ class Run implements UpstreamUser, ResponseSink {
 
   #stopBody(): void {
     if (this.#onBodyData) this.#req.removeListener('data', this.#onBodyData);
-    this.#req.resume();
+    discardBody(this.#req);
   }
 
   /** Ends the exchange: the answer when nothing was sent yet, else the client response cut. */
