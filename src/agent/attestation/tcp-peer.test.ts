@@ -245,7 +245,7 @@ describe('loopback TCP callers (/proc/net/tcp → inode → pid)', () => {
     const r = await answerOf(client(l.url));
     assert.equal(r.answer.ok, false);
     assert.match(r.answer.reason ?? '', /more than 1 processes to look at/);
-    await assert.rejects(socketHolders('1', 0, { maxDescriptors: 0 }), UndecidableOwnerError);
+    await assert.rejects(socketHolders('1', { maxDescriptors: 0 }), UndecidableOwnerError);
   });
 
   it('a caller that exits after being identified fails the pin: Unavailable', async () => {
