@@ -160,7 +160,7 @@ function ipv6Loopback(): boolean {
     .some((a) => a?.family === 'IPv6' && a.address === '::1');
 }
 
-describe('loopback TCP callers (/proc/net/tcp → inode → pid)', () => {
+describe('loopback TCP callers (NETLINK_SOCK_DIAG or /proc/net/tcp → inode → pid)', () => {
   const closers: Array<() => Promise<void>> = [];
   after(async () => {
     for (const c of closers) await c();
@@ -206,6 +206,14 @@ describe('loopback TCP callers (/proc/net/tcp → inode → pid)', () => {
       gid: 65534,
       selectors: ['unix:uid:65534'],
     });
+  });
+
+  it('identifies the same way from the /proc/net tables alone (the fallback to netlink)', async () => {
+    const l = await testListener('127.0.0.1', { sockDiag: false });
+    closers.push(l.close);
+    const r = await answerOf(client(l.url));
+    assert.equal(r.answer.ok, true, r.answer.reason);
+    assert.equal(r.answer.pid, r.pid);
   });
 
   it('refuses a connection shared with a forked child: same identity or another', async (t) => {
