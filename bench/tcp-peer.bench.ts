@@ -6,11 +6,13 @@
 // socket found over NETLINK_SOCK_DIAG against found in the /proc/net/tcp{,6} tables (baseline).
 // Run: ./node_modules/.bin/node bench/tcp-peer.bench.ts [ms-per-measurement] [N] [churn]
 //
-// Measured (2 cores, load ~3.6, ~130 processes, ~1,000 descriptors, 3,000 TIME_WAIT rows):
-//   before this change (tables read whole, walk by readdirSync/readlinkSync + stat per process):
-//     ~16.6 ms CPU per identify;
-//   tables + the new walk: ~10.6 ms; NETLINK_SOCK_DIAG + the new walk: ~4.4 ms (the walk, now
-//   near a C program's 3.9 ms, is what is left).
+// Measured (2 cores, load ~4, ~130 processes, ~1,200 descriptors), CPU per identify:
+//   before (tables read whole; the walk by readdirSync/readlinkSync + a stat per process):
+//     22.6-27.2 ms with ~6,300 rows in /proc/net/tcp;
+//   the tables + the new walk (socket-owner.ts): 18.6 ms with ~3,300 rows (O(rows));
+//   NETLINK_SOCK_DIAG + the new walk: 5.2 ms whatever the rows — mostly the walk now, a readlink
+//   per descriptor of the machine (~4 µs each, near what a C program takes).
+// bench/proxy-agent.bench.ts, agent CPU per new connection (pgbench -S -C): 22.6 ms → 12.5 ms.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';

@@ -208,7 +208,8 @@ describe('NETLINK_SOCK_DIAG answers, strictly parsed', () => {
     w32(b, 0, b.length);
     w16(b, 4, 2);
     w32(b, 8, seq);
-    le ? b.writeInt32LE(-errno, 16) : b.writeInt32BE(-errno, 16);
+    if (le) b.writeInt32LE(-errno, 16);
+    else b.writeInt32BE(-errno, 16);
     return b;
   }
 
