@@ -73,7 +73,8 @@ export function findRow(tableText: string, local: string, remote: string): TcpSo
   return { uid: Number(uid), inode };
 }
 
-function addressBytes(address: string, size: 4 | 16): Buffer {
+/** An address's bytes in network order: 4 (IPv4), or 16 (IPv6; IPv4 as ::ffff:a.b.c.d). */
+export function addressBytes(address: string, size: 4 | 16): Buffer {
   if (size === 4) {
     if (!isIPv4(address)) throw new Error(`not an IPv4 address: ${address}`);
     return Buffer.from(address.split('.').map(Number));

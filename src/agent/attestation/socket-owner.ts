@@ -8,10 +8,24 @@
 // when some process's descriptor table cannot be read (an agent without the privilege to read
 // other users' /proc/<pid>/fd), the answer is "cannot tell", which the caller refuses — with one
 // exception, root processes more privileged than the agent (morePrivilegedThanUs).
-// Cheap: processes of the socket's creator uid (the tcp table's uid column) are walked first, so
-// the usual owner is found early, and a second holder ends the walk at once (ambiguous). The walk
-// yields to the event loop between slices so other callers are not stalled by it.
-import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+// The walk yields to the event loop between slices so other callers are not stalled by it.
+//
+// Cost: a readlink per descriptor of the machine (the kernel's part, ~3.5 µs each here: a path
+// lookup, a ptrace access check, the link text). What is ours is kept small: each /proc/<pid>/fd
+// directory is opened once, listed with getdents64 into a reused buffer (no array of names), and
+// each entry read with readlinkat(dirfd, name) through koffi into a reused buffer, compared as
+// bytes — no full path per descriptor, no exception per failure, no stat per process (the old
+// "creator's uid first" order found the usual holder sooner, but the walk goes on to the end to
+// prove uniqueness anyway). Measured on a 2-core machine with ~130 processes and ~1,000
+// descriptors: a whole walk 8.3 ms of CPU with Node's readdirSync/readlinkSync, 4.9 ms this way
+// (a C program doing the same walk: 3.9 ms).
+// Not skipped: the agent's own pid. It holds no workload's client socket in production, but a
+// process may be its own caller (in-process tests; an agent whose own traffic a redirect sends
+// back to it), and then skipping it would turn "the agent" into "nobody" or into a lone other
+// holder: the proof stays complete.
+import { closeSync, constants, openSync, readFileSync, readdirSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { libcLibrary } from './peer-credentials.ts';
 
 export interface SocketOwnerOptions {
   readonly procRoot?: string;
@@ -32,13 +46,50 @@ export interface SocketHolder {
 /** The walk could not complete: refuse (never guess from a partial walk). */
 export class UndecidableOwnerError extends Error {}
 
+/** What the walk needs of libc; getdents64 is absent from some C libraries (musl ≥ 1.2.4). */
+interface Calls {
+  readlinkat(dirfd: number, name: string, buf: Buffer, size: number): number;
+  getdents64: ((dirfd: number, buf: Buffer, size: number) => number) | undefined;
+  errno(): number;
+}
+
+let calls: Calls | undefined;
+function bind(): Calls {
+  if (calls) return calls;
+  const { koffi, lib } = libcLibrary();
+  const readlinkat = lib.func(
+    'long readlinkat(int dirfd, const char *path, _Out_ void *buf, unsigned long size)',
+  );
+  let getdents64: Calls['getdents64'];
+  try {
+    const g = lib.func('long getdents64(int fd, _Out_ void *buf, unsigned long size)');
+    getdents64 = (d, b, n) => Number(g(d, b, n));
+  } catch {
+    getdents64 = undefined; // then readdirSync lists the names
+  }
+  calls = {
+    readlinkat: (d, name, b, n) => Number(readlinkat(d, name, b, n)),
+    getdents64,
+    errno: () => koffi.errno(),
+  };
+  return calls;
+}
+
+const ENOENT = 2;
+const ESRCH = 3;
+const le = endianness() === 'LE';
+// Reused across calls: no await happens while one process's descriptors are read, so two walks
+// interleaved at their yields never share them mid-use.
+const dents = Buffer.allocUnsafe(32 * 1024);
+/** Longer than any "socket:[N]": a longer link comes back cut, at this length, and not equal. */
+const link = Buffer.allocUnsafe(64);
+
 /**
  * Every process holding the socket, or a prefix of them ending at the second one found (then the
  * answer is already "several"). Throws UndecidableOwnerError when the walk cannot be complete.
  */
 export async function socketHolders(
   inode: string,
-  creatorUid: number,
   o: SocketOwnerOptions = {},
 ): Promise<SocketHolder[]> {
   const root = o.procRoot ?? '/proc';
@@ -49,45 +100,107 @@ export async function socketHolders(
   if (pids.length > maxProcesses) {
     throw new UndecidableOwnerError(`more than ${maxProcesses} processes to look at`);
   }
-  // The creator's processes first: a cheap stat per process (the /proc/<pid> directory belongs to
-  // its effective uid); the rest still has to be walked to prove there is no second holder.
-  const first: string[] = [];
-  const rest: string[] = [];
-  for (const pid of pids) (ownerUid(`${root}/${pid}`) === creatorUid ? first : rest).push(pid);
-  const target = `socket:[${inode}]`;
+  const c = bind();
+  const walk: Walk = {
+    c,
+    root,
+    target: Buffer.from(`socket:[${inode}]`, 'latin1'),
+    descriptors: 0,
+    maxDescriptors,
+  };
   const found: SocketHolder[] = [];
-  let descriptors = 0;
   let walked = 0;
-  for (const pid of [...first, ...rest]) {
+  for (const pid of pids) {
     if (++walked % slice === 0) await new Promise((r) => setImmediate(r));
-    let fds: string[];
-    try {
-      fds = readdirSync(`${root}/${pid}/fd`);
-    } catch (e) {
-      if (gone(e)) continue; // exited meanwhile: it holds nothing now
-      if (morePrivilegedThanUs(root, pid)) continue;
-      throw new UndecidableOwnerError(`cannot read the descriptors of pid ${pid}`, { cause: e });
-    }
-    descriptors += fds.length;
-    if (descriptors > maxDescriptors) {
-      throw new UndecidableOwnerError(`more than ${maxDescriptors} descriptors to look at`);
-    }
-    for (const fd of fds) {
-      let link: string;
-      try {
-        link = readlinkSync(`${root}/${pid}/fd/${fd}`);
-      } catch (e) {
-        if (gone(e)) continue; // closed meanwhile
-        if (morePrivilegedThanUs(root, pid)) break;
-        throw new UndecidableOwnerError(`cannot read a descriptor of pid ${pid}`, { cause: e });
-      }
-      if (link !== target) continue;
-      found.push({ pid: Number(pid), fd: Number(fd) });
-      if (found.length > 1) return found;
-      break; // one descriptor per process is enough: dup()s in one process are one holder
-    }
+    const fd = holdingFd(walk, pid);
+    if (fd === undefined) continue;
+    found.push({ pid: Number(pid), fd });
+    if (found.length > 1) return found;
   }
   return found;
+}
+
+interface Walk {
+  readonly c: Calls;
+  readonly root: string;
+  /** The link text looked for, "socket:[inode]". */
+  readonly target: Buffer;
+  descriptors: number;
+  readonly maxDescriptors: number;
+}
+
+/**
+ * The first descriptor of `pid` that links to the socket (one is enough: dup()s in one process
+ * are one holder), or undefined: none, the process has gone, or it is more privileged than us.
+ */
+function holdingFd(w: Walk, pid: string): number | undefined {
+  const dir = `${w.root}/${pid}/fd`;
+  let dirfd: number;
+  try {
+    dirfd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch (e) {
+    if (gone((e as { code?: unknown }).code)) return undefined; // exited: it holds nothing now
+    if (morePrivilegedThanUs(w.root, pid)) return undefined;
+    throw new UndecidableOwnerError(`cannot read the descriptors of pid ${pid}`, { cause: e });
+  }
+  try {
+    const g = w.c.getdents64;
+    if (g === undefined) {
+      for (const name of readdirSync(dir)) {
+        const r = look(w, pid, dirfd, name);
+        if (r !== undefined) return r >= 0 ? r : undefined;
+      }
+      return undefined;
+    }
+    for (;;) {
+      const n = g(dirfd, dents, dents.length);
+      if (n === 0) return undefined;
+      if (n < 0) {
+        const errno = w.c.errno();
+        if (errno === ENOENT || errno === ESRCH) return undefined;
+        throw new UndecidableOwnerError(
+          `cannot list the descriptors of pid ${pid} (errno ${errno})`,
+        );
+      }
+      // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+      for (let at = 0; at < n;) {
+        const reclen = le ? dents.readUInt16LE(at + 16) : dents.readUInt16BE(at + 16);
+        if (reclen < 20 || at + reclen > n) {
+          throw new UndecidableOwnerError(`a malformed descriptor list for pid ${pid}`);
+        }
+        const end = dents.indexOf(0, at + 19);
+        if (end < 0 || end >= at + reclen) {
+          throw new UndecidableOwnerError(`a malformed descriptor list for pid ${pid}`);
+        }
+        const name = dents.toString('latin1', at + 19, end);
+        at += reclen;
+        const r = look(w, pid, dirfd, name);
+        if (r !== undefined) return r >= 0 ? r : undefined;
+      }
+    }
+  } finally {
+    closeSync(dirfd);
+  }
+}
+
+/**
+ * One directory entry: the descriptor number when it links to the socket; -1 when the rest of
+ * this process is to be skipped (more privileged than us); undefined: go on.
+ */
+function look(w: Walk, pid: string, dirfd: number, name: string): number | undefined {
+  if (!/^\d+$/.test(name)) return undefined; // "." and ".."
+  if (++w.descriptors > w.maxDescriptors) {
+    throw new UndecidableOwnerError(`more than ${w.maxDescriptors} descriptors to look at`);
+  }
+  const n = w.c.readlinkat(dirfd, name, link, link.length);
+  if (n < 0) {
+    const errno = w.c.errno();
+    if (errno === ENOENT || errno === ESRCH) return undefined; // closed meanwhile
+    if (morePrivilegedThanUs(w.root, pid)) return -1;
+    throw new UndecidableOwnerError(`cannot read a descriptor of pid ${pid} (errno ${errno})`);
+  }
+  const t = w.target;
+  return n === t.length && link.compare(t, 0, n, 0, n) === 0 ? Number(name) : undefined;
 }
 
 /**
@@ -110,15 +223,6 @@ function morePrivilegedThanUs(root: string, pid: string): boolean {
   }
 }
 
-function ownerUid(dir: string): number {
-  try {
-    return statSync(dir).uid;
-  } catch {
-    return -1;
-  }
-}
-
-function gone(e: unknown): boolean {
-  const code = (e as { code?: unknown }).code;
+function gone(code: unknown): boolean {
   return code === 'ENOENT' || code === 'ESRCH';
 }

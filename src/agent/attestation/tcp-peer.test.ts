@@ -160,7 +160,7 @@ function ipv6Loopback(): boolean {
     .some((a) => a?.family === 'IPv6' && a.address === '::1');
 }
 
-describe('loopback TCP callers (/proc/net/tcp → inode → pid)', () => {
+describe('loopback TCP callers (NETLINK_SOCK_DIAG or /proc/net/tcp → inode → pid)', () => {
   const closers: Array<() => Promise<void>> = [];
   after(async () => {
     for (const c of closers) await c();
@@ -208,6 +208,14 @@ describe('loopback TCP callers (/proc/net/tcp → inode → pid)', () => {
     });
   });
 
+  it('identifies the same way from the /proc/net tables alone (the fallback to netlink)', async () => {
+    const l = await testListener('127.0.0.1', { sockDiag: false });
+    closers.push(l.close);
+    const r = await answerOf(client(l.url));
+    assert.equal(r.answer.ok, true, r.answer.reason);
+    assert.equal(r.answer.pid, r.pid);
+  });
+
   it('refuses a connection shared with a forked child: same identity or another', async (t) => {
     if (!isRoot) return t.skip('needs root to spawn processes as other uids');
     const l = await testListener('127.0.0.1');
@@ -245,7 +253,7 @@ describe('loopback TCP callers (/proc/net/tcp → inode → pid)', () => {
     const r = await answerOf(client(l.url));
     assert.equal(r.answer.ok, false);
     assert.match(r.answer.reason ?? '', /more than 1 processes to look at/);
-    await assert.rejects(socketHolders('1', 0, { maxDescriptors: 0 }), UndecidableOwnerError);
+    await assert.rejects(socketHolders('1', { maxDescriptors: 0 }), UndecidableOwnerError);
   });
 
   it('a caller that exits after being identified fails the pin: Unavailable', async () => {

@@ -1,7 +1,9 @@
 // Who is on the other end of an accepted loopback TCP connection (the credential API, cloud
 // metadata endpoints and proxy are HTTP on 127.0.0.1/::1). TCP has no SO_PEERCRED, so:
-//   1. the connection's client socket in the kernel's socket table: the row whose local end is
-//      the client's address and whose remote end is our listening address (proc-net-tcp.ts);
+//   1. the connection's client socket in the kernel's socket table: the socket whose local end is
+//      the client's address and whose remote end is our listening address — asked of the kernel
+//      by its exact 4-tuple over NETLINK_SOCK_DIAG (sock-diag.ts), else found in /proc/net/tcp{,6}
+//      (proc-net-tcp.ts);
 //   2. its inode → the process holding it, by a complete, bounded walk of /proc/<pid>/fd
 //      (socket-owner.ts);
 //   3. the same pin as a Unix peer (process-pin.ts): a pidfd (pidfd_open) and the start time,
@@ -39,9 +41,16 @@ import {
   type TcpEndpoint,
   type TcpSocketRow,
 } from './proc-net-tcp.ts';
+import { findTcpSocket } from './sock-diag.ts';
 import { socketHolders, type SocketOwnerOptions } from './socket-owner.ts';
 
-export type TcpPeerOptions = SocketOwnerOptions;
+export interface TcpPeerOptions extends SocketOwnerOptions {
+  /**
+   * Ask the kernel over NETLINK_SOCK_DIAG first (default true; only with the real /proc, as the
+   * netlink answer is the real kernel's). false: the /proc tables only (benches compare both).
+   */
+  readonly sockDiag?: boolean;
+}
 
 /**
  * Identifies and pins the process on the other end. Never throws: failures are `ok: false`.
@@ -59,9 +68,10 @@ export async function identifyTcpPeer(
     if (!isLoopback(ours.address) || (dialled === undefined && !isLoopback(client.address))) {
       throw new Error(`not a loopback connection (from ${client.address})`);
     }
-    const row = clientRow(client, dialled ?? ours, o.procRoot ?? '/proc');
+    const procRoot = o.procRoot ?? '/proc';
+    const row = clientRow(client, dialled ?? ours, procRoot, o.sockDiag !== false);
     if (row.inode === '0') throw new Error('the client socket has no owner (closed already?)');
-    const holders = await socketHolders(row.inode, row.uid, o);
+    const holders = await socketHolders(row.inode, o);
     const holder = holders[0];
     if (holder === undefined) throw new Error('no process holds the client socket');
     if (holders.length > 1) {
@@ -83,12 +93,34 @@ function endpoint(address: string | undefined, port: number | undefined, which: 
 }
 
 /**
- * The client's row (local end `client`, remote end `ours`: the address it connected to), from
- * whichever table holds it: an IPv4 client of a dual-stack listener shows
- * as ::ffff:a.b.c.d to us but sits in the IPv4 table; an IPv6 socket connected to a mapped
+ * The client's socket (local end `client`, remote end `ours`: the address it connected to).
+ *
+ * First the kernel's exact lookup (sock-diag.ts): the kernel's connection hash holds each 4-tuple
+ * at most once, IPv4 sockets and IPv6 sockets on IPv4-mapped addresses alike, so its one answer
+ * is the one socket. When it finds none, the /proc tables decide as before (a connection closed
+ * already; a kernel without the TCP diag module, which answers ENOENT to everything; a socket
+ * bound to a device, which a lookup without an interface does not match): the same answer, at
+ * the old cost, for those rare cases only.
+ */
+function clientRow(
+  client: TcpEndpoint,
+  ours: TcpEndpoint,
+  procRoot: string,
+  sockDiag: boolean,
+): TcpSocketRow {
+  if (sockDiag && procRoot === '/proc') {
+    const a = findTcpSocket(client, ours);
+    if (a.kind === 'found') return a.row;
+  }
+  return tablesRow(client, ours, procRoot);
+}
+
+/**
+ * The client's row from whichever /proc table holds it: an IPv4 client of a dual-stack listener
+ * shows as ::ffff:a.b.c.d to us but sits in the IPv4 table; an IPv6 socket connected to a mapped
  * address sits in tcp6. Exactly one row in both tables together, else refused.
  */
-function clientRow(client: TcpEndpoint, ours: TcpEndpoint, procRoot: string): TcpSocketRow {
+function tablesRow(client: TcpEndpoint, ours: TcpEndpoint, procRoot: string): TcpSocketRow {
   const v4 = (a: string) => /^(?:::ffff:)?(\d+\.\d+\.\d+\.\d+)$/i.exec(a)?.[1];
   const rows: TcpSocketRow[] = [];
   const c4 = v4(client.address);
