@@ -3,7 +3,7 @@
 // during attestation; and the pin is still checked on every reuse.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -76,12 +76,22 @@ function shellThatExecs(): ChildProcess {
 }
 
 async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 20_000;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** The process is asleep (state S in /proc/<pid>/stat): blocked in a read, say. */
+const sleeping = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('S');
+  } catch {
+    return false;
+  }
+};
 
 const exeOf = (pid: number) => {
   try {
@@ -120,7 +130,11 @@ describe('attestation service: reuse per connection, re-validated per call', () 
     const child = shellThatExecs();
     try {
       const pid = child.pid as number;
-      await until(() => exeOf(pid).endsWith('sh') || exeOf(pid).includes('dash'), 'sh');
+      // Waiting in `read`: the loader has mapped the shell's libraries (they are in the fingerprint).
+      await until(
+        () => (exeOf(pid).endsWith('sh') || exeOf(pid).includes('dash')) && sleeping(pid),
+        'sh waiting for its line',
+      );
       const shExe = exeOf(pid);
       const { source, calls } = kernelSource();
       const svc = service(source, 60_000);
