@@ -243,7 +243,7 @@ describe('attestation service: reuse per connection, re-validated per call', () 
     const child = shellThatExecs();
     try {
       const pid = child.pid as number;
-      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node'), 'sh');
+      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node') && sleeping(pid), 'sh');
       let execOnce = true;
       const { source, calls } = kernelSource(async () => {
         if (!execOnce) return;
@@ -282,7 +282,7 @@ describe('attestation service: reuse per connection, re-validated per call', () 
     const child = shellThatExecs();
     try {
       const pid = child.pid as number;
-      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node'), 'sh');
+      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node') && sleeping(pid), 'sh');
       let now = 1000;
       const { source, calls } = kernelSource();
       const svc = service(source, 60_000, () => now, 100);
