@@ -87,7 +87,7 @@ try {
   const relay =
     /kernel relay (on|off)[^"\n]*/.exec(stack.agent.output())?.[0] ?? 'kernel relay: not logged';
   console.log(loadNote('start'));
-  console.log(`${'agent'.padEnd(48)} ${relay.slice(0, 100)}`);
+  console.log(`${'agent'.padEnd(48)} ${relay}`);
   const agentPid = stack.agent.proc.pid ?? 0;
 
   for (const clients of [1, 8]) {
