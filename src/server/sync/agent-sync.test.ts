@@ -115,4 +115,37 @@ describe('AgentSync: the node record', () => {
     await assert.rejects(stream.next(), /is banned/);
     ac.abort();
   });
+
+  it('ends a stream whose SVID the node moved on from (renewed, or another holder attested); a pending renewal keeps it', async () => {
+    const index = new EntryIndex(SERVER);
+    let stored: AttestedNode | null = node('prod');
+    const noBundles = { bundles: { get: async () => null, list: async () => [] } };
+    const sync = new AgentSync({
+      svids: { authorizedEntries: () => [] },
+      index,
+      bundles: new BundleCache(noBundles as never, 'example.org'),
+      federated: new FederatedBundleCache(noBundles as never, 'example.org'),
+      nodes: { get: async () => stored },
+    });
+    const ac = new AbortController();
+    const stream = sync.stream(
+      { spiffeId: AGENT, node: node('prod'), serial: '01' },
+      {},
+      ac.signal,
+    );
+    await stream.next();
+    // Renewed, the new SVID not used yet: the stream's SVID is still the node's current one.
+    stored = node('prod', { newSerialNumber: '02' });
+    index.notifyNodes([AGENT]);
+    // Then the new serial is in use (or another holder attested as this node): the stream ends,
+    // Unavailable, for the agent to reconnect with its current SVID.
+    stored = node('prod', { serialNumber: '02' });
+    index.notifyNodes([AGENT]);
+    await assert.rejects(stream.next(), (e: Error) => {
+      assert.equal(e.name, 'UnavailableError');
+      assert.match(e.message, /no longer current; reconnect/);
+      return true;
+    });
+    ac.abort();
+  });
 });

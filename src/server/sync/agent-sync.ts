@@ -15,6 +15,7 @@ import type {
 import { AsyncQueue } from '../../core/async-queue.ts';
 import type { Entry } from '../../core/entry.ts';
 import type { AttestedNode } from '../../core/node.ts';
+import { UnavailableError } from '../../core/errors.ts';
 import { AgentRefusedError } from '../../core/refusal.ts';
 import type { NodeStore } from '../../store/types.ts';
 import { bundleToWire } from '../../wire/bundle.ts';
@@ -60,6 +61,8 @@ export interface AgentSyncDeps {
 export interface SyncingAgent {
   readonly spiffeId: string;
   readonly node: AttestedNode;
+  /** Serial number of the SVID the stream was opened with ('' or absent: not checked). */
+  readonly serial?: string;
 }
 
 export class AgentSync {
@@ -137,6 +140,20 @@ export class AgentSync {
           }
           if (stored.banned) {
             throw new AgentRefusedError('agent_banned', `agent ${agent.spiffeId} is banned`);
+          }
+          // The SVID this stream was opened with is no longer the node's: renewed, or another
+          // holder of the evidence attested as this node (allow_reattestation). The stream ends;
+          // the agent reconnects with its current SVID, and one that was superseded is refused
+          // there (agent_svid_superseded), as on any other call.
+          const serial = agent.serial ?? '';
+          if (
+            serial !== '' &&
+            serial !== stored.serialNumber &&
+            serial !== stored.newSerialNumber
+          ) {
+            throw new UnavailableError(
+              `agent ${agent.spiffeId}: the SVID this stream was opened with is no longer current; reconnect`,
+            );
           }
           // Renewals change the record too; only a change conditions can see is sent.
           const fingerprint = nodeFingerprint(stored);
