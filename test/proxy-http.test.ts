@@ -16,7 +16,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeTlsFiles } from './helpers/https.ts';
 import { freePort, waitFor } from './helpers/ports.ts';
-import { startProxyStack, type ProxyStack } from './helpers/proxy-stack.ts';
+import { grant, startProxyStack, type ProxyStack } from './helpers/proxy-stack.ts';
 import { CHAINED, DEADLINE_MS } from './helpers/serving-agent.ts';
 
 const ME = 'spiffe://example.org/proxy/http-client';
@@ -89,7 +89,6 @@ describe('proxy HTTP: local listener and explicit proxy', CHAINED, () => {
         await new Promise<void>((r) => secure!.listen(0, '127.0.0.1', r));
         securePort = (secure.address() as AddressInfo).port;
         const presenting = { host: '127.0.0.1', present: 'header:x-api-key' };
-        const grant = { client: ME, credential_provider: 'api-key' };
         await importAccess({
           server_workloads: [
             { name: 'api', protocol: 'http', port: plainPort, ...presenting },
@@ -106,8 +105,8 @@ describe('proxy HTTP: local listener and explicit proxy', CHAINED, () => {
             { name: 'api-key', type: 'static-secret', config: { secret: 'api-key' } },
           ],
           access_policies: [
-            { name: 'me-api', server: 'api', ...grant, condition: CONDITION },
-            { name: 'me-secure', server: 'secure', ...grant },
+            { ...grant(ME, 'api', 'api-key'), condition: CONDITION },
+            grant(ME, 'secure', 'api-key'),
           ],
         });
       },

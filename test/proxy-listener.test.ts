@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from './helpers/ports.ts';
-import { startProxyStack, type ProxyStack } from './helpers/proxy-stack.ts';
+import { grant, startProxyStack, type ProxyStack } from './helpers/proxy-stack.ts';
 import { CHAINED, DEADLINE_MS } from './helpers/serving-agent.ts';
 
 const ME = 'spiffe://example.org/proxy/client';
@@ -60,9 +60,7 @@ describe('proxy local listeners', CHAINED, () => {
         credential_providers: [
           { name: 'echo-key', type: 'static-secret', config: { secret: 'echo-key' } },
         ],
-        access_policies: [
-          { name: 'me-echo', client: ME, server: 'echo', credential_provider: 'echo-key' },
-        ],
+        access_policies: [grant(ME, 'echo', 'echo-key')],
       },
       listeners: ['echo'],
     });

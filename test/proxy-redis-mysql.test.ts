@@ -15,7 +15,13 @@ import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { createClient } from 'redis';
 import { waitFor } from './helpers/ports.ts';
-import { startProxyStack, type ProxyStack } from './helpers/proxy-stack.ts';
+import {
+  grant,
+  login,
+  startProxyStack,
+  staticLogin,
+  type ProxyStack,
+} from './helpers/proxy-stack.ts';
 import { CHAINED, DEADLINE_MS } from './helpers/serving-agent.ts';
 
 const run = promisify(execFile);
@@ -104,18 +110,6 @@ describe('proxy: Redis and MySQL through local listeners', CHAINED, () => {
       `grant all on ${DB}.* to '${MYSQL_USER}'@'localhost'`,
     );
 
-    const login = (username: string, password: string) => JSON.stringify({ username, password });
-    const usernamePassword = (name: string) => ({
-      name,
-      type: 'static-secret',
-      config: { secret: name, format: 'username-password' },
-    });
-    const grant = (server: string, provider: string) => ({
-      name: `me-${server}`,
-      client: ME,
-      server,
-      credential_provider: provider,
-    });
     stack = await startProxyStack({
       name: 'redis-mysql',
       server: { config: { log_level: 'debug' } },
@@ -141,8 +135,8 @@ describe('proxy: Redis and MySQL through local listeners', CHAINED, () => {
             present: 'mysql-password',
           },
         ],
-        credential_providers: [usernamePassword('cache-login'), usernamePassword('db-login')],
-        access_policies: [grant('cache', 'cache-login'), grant('db', 'db-login')],
+        credential_providers: [staticLogin('cache-login'), staticLogin('db-login')],
+        access_policies: [grant(ME, 'cache', 'cache-login'), grant(ME, 'db', 'db-login')],
       },
       listeners: ['cache', 'db'],
       agent: { env: { TESSERA_LOG_LEVEL: 'debug' } },

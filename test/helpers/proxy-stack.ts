@@ -23,6 +23,21 @@ export interface AccessDocument {
   readonly access_policies?: readonly Record<string, unknown>[];
 }
 
+/** A secret's value for a provider with `format: username-password` (docs/access.md). */
+export function login(username: string, password: string): string {
+  return JSON.stringify({ username, password });
+}
+
+/** An access document's static-secret provider presenting `secret` as a username and password. */
+export function staticLogin(name: string, secret = name): Record<string, unknown> {
+  return { name, type: 'static-secret', config: { secret, format: 'username-password' } };
+}
+
+/** An access document's allow policy `me-SERVER`: `client` to `server`, `provider`'s credential. */
+export function grant(client: string, server: string, provider: string): Record<string, unknown> {
+  return { name: `me-${server}`, client, server, credential_provider: provider };
+}
+
 export interface AuditRecord {
   readonly action: string;
   readonly correlationId: string;
