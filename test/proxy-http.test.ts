@@ -1,27 +1,23 @@
 // Black-box: the proxy's HTTP part (docs/injection-http.md) with a real server, a real agent and
-// the real CLI creating everything; unmodified clients (curl, Node's fetch) as the application.
+// the real CLI creating everything (helpers/proxy-stack.ts: the secret put, the access document
+// imported); unmodified clients (curl, Node's fetch) as the application.
 // Two server workloads presenting `header:x-api-key` from a static secret: `api`, plain HTTP,
 // behind a local listener, whose policy allows only paths under /v1/ (a `request.path`
-// condition); `secure`, HTTPS with its own CA and `--tls-decrypt`, reached through the explicit
+// condition); `secure`, HTTPS with its own CA (`tls_ca`) and `tls_decrypt`, reached through the explicit
 // proxy (HTTPS_PROXY, the client trusting the proxy CA from `tessera proxy ca show`). The test
 // servers check the header and echo it back, so a leak in the response would show.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { adminClients } from './helpers/admin.ts';
-import type { AgentProcess } from './helpers/agent-process.ts';
-import { runCli } from './helpers/cli-process.ts';
 import { makeTlsFiles } from './helpers/https.ts';
 import { freePort, waitFor } from './helpers/ports.ts';
-import { CLI, startServer, type ServerProcess } from './helpers/server-process.ts';
-import { CHAINED, DEADLINE_MS, startServingAgent } from './helpers/serving-agent.ts';
+import { grant, startProxyStack, type ProxyStack } from './helpers/proxy-stack.ts';
+import { CHAINED, DEADLINE_MS } from './helpers/serving-agent.ts';
 
 const ME = 'spiffe://example.org/proxy/http-client';
 const SECRET = 'api-key-9c41e7d2-never-in-logs';
@@ -64,97 +60,72 @@ const FETCH_CHILD =
   'process.exit(3) })';
 
 describe('proxy HTTP: local listener and explicit proxy', CHAINED, () => {
-  let server: ServerProcess;
-  let agent: AgentProcess;
-  let dir: string;
-  let plain: http.Server;
-  let secure: https.Server;
+  let stack: ProxyStack;
+  let plain: http.Server | undefined;
+  let secure: https.Server | undefined;
   let plainPort: number;
   let securePort: number;
   let listenPort: number;
   let proxyPort: number;
   let proxyCaFile: string;
-  const admin = (...args: string[]) =>
-    runCli(args, { env: { TESSERA_ADMIN_SOCKET: server.adminSocket }, deadlineMs: 90_000 });
-  async function ok(...args: string[]): Promise<string> {
-    const r = await admin(...args);
-    assert.equal(r.code, 0, `tessera ${args.join(' ')}\n${r.stderr}`);
-    return r.stdout;
-  }
 
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-proxy-http-'));
-    const tls = makeTlsFiles(dir);
-    writeFileSync(path.join(dir, 'upstream-ca.pem'), tls.caPem);
-    plain = http.createServer(checkHeader);
-    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
-    plainPort = (plain.address() as AddressInfo).port;
-    secure = https.createServer(
-      { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) },
-      checkHeader,
-    );
-    await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r));
-    securePort = (secure.address() as AddressInfo).port;
-
-    server = await startServer();
-    const put = spawnSync(process.execPath, [CLI, 'secret', 'put', 'api-key', '--from-stdin'], {
-      input: SECRET,
-      env: { ...process.env, TESSERA_ADMIN_SOCKET: server.adminSocket },
-      encoding: 'utf8',
-    });
-    assert.equal(put.status, 0, put.stderr);
-    await ok(
-      ...['credential-provider', 'create', '--name', 'api-key', '--type', 'static-secret'],
-      ...['--set', 'secret=api-key'],
-    );
-    await ok(
-      ...['server-workload', 'create', '--name', 'api', '--host', '127.0.0.1'],
-      ...['--port', String(plainPort), '--protocol', 'http', '--present', 'header:x-api-key'],
-    );
-    await ok(
-      ...['server-workload', 'create', '--name', 'secure', '--host', '127.0.0.1'],
-      ...['--port', String(securePort), '--protocol', 'https', '--present', 'header:x-api-key'],
-      ...['--tls-ca', path.join(dir, 'upstream-ca.pem'), '--tls-decrypt'],
-    );
-    await ok(
-      ...['access-policy', 'create', '--name', 'me-api', '--client', ME, '--server', 'api'],
-      ...['--credential-provider', 'api-key', '--condition', CONDITION],
-    );
-    await ok(
-      ...['access-policy', 'create', '--name', 'me-secure', '--client', ME],
-      ...['--server', 'secure', '--credential-provider', 'api-key'],
-    );
-    listenPort = await freePort();
     proxyPort = await freePort();
-    const config = path.join(dir, 'agent.yaml');
-    writeFileSync(
-      config,
-      [
-        'proxy:',
-        `  http_listen: "127.0.0.1:${proxyPort}"`,
-        '  listeners:',
-        `    - server_workload: api`,
-        `      listen: "127.0.0.1:${listenPort}"`,
-        '',
-      ].join('\n'),
-    );
-    ({ agent } = await startServingAgent(server, adminClients(server.adminSocket), [ME], {
-      args: ['--config', config],
-    }));
-    const ca = await ok('proxy', 'ca', 'show', '--data-dir', agent.dataDir);
+    stack = await startProxyStack({
+      name: 'http',
+      clients: [ME],
+      secrets: { 'api-key': SECRET },
+      // The upstreams (one with a certificate of a CA made in the stack's directory) listen
+      // first: the server workloads name their ports.
+      beforeAgent: async ({ dir, importAccess }) => {
+        const tls = makeTlsFiles(dir);
+        plain = http.createServer(checkHeader);
+        await new Promise<void>((r) => plain!.listen(0, '127.0.0.1', r));
+        plainPort = (plain.address() as AddressInfo).port;
+        secure = https.createServer(
+          { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) },
+          checkHeader,
+        );
+        await new Promise<void>((r) => secure!.listen(0, '127.0.0.1', r));
+        securePort = (secure.address() as AddressInfo).port;
+        const presenting = { host: '127.0.0.1', present: 'header:x-api-key' };
+        await importAccess({
+          server_workloads: [
+            { name: 'api', protocol: 'http', port: plainPort, ...presenting },
+            {
+              name: 'secure',
+              protocol: 'https',
+              port: securePort,
+              ...presenting,
+              tls_ca: tls.caPem,
+              tls_decrypt: true,
+            },
+          ],
+          credential_providers: [
+            { name: 'api-key', type: 'static-secret', config: { secret: 'api-key' } },
+          ],
+          access_policies: [
+            { ...grant(ME, 'api', 'api-key'), condition: CONDITION },
+            grant(ME, 'secure', 'api-key'),
+          ],
+        });
+      },
+      listeners: ['api'],
+      proxy: { http_listen: `127.0.0.1:${proxyPort}` },
+    });
+    listenPort = stack.port('api');
+    const ca = await stack.ok('proxy', 'ca', 'show', '--data-dir', stack.agent.dataDir);
     assert.match(ca, /BEGIN CERTIFICATE/);
-    proxyCaFile = path.join(dir, 'tessera-proxy-ca.pem');
+    proxyCaFile = path.join(stack.dir, 'tessera-proxy-ca.pem');
     writeFileSync(proxyCaFile, ca);
   });
 
   after(async () => {
-    await agent?.stop();
-    await server?.stop();
+    await stack?.stop();
     plain?.closeAllConnections();
     plain?.close();
     secure?.closeAllConnections();
     secure?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   /** curl's answer: body, then the status on the last line. */
@@ -230,23 +201,7 @@ describe('proxy HTTP: local listener and explicit proxy', CHAINED, () => {
     assert.equal((await curl(url)).status, 200);
     assert.equal((await curl(url)).status, 200);
     const chainOf = async (cached: boolean) => {
-      let chain: Array<{ action: string; details: Record<string, unknown> }> = [];
-      await waitFor(async () => {
-        const out = await ok('audit', 'list', '--action', 'access.credential', '--output', 'json');
-        const records = (JSON.parse(out) as { records: Array<Record<string, unknown>> }).records;
-        const one = records.find(
-          (r) => ((r.details as Record<string, unknown>)?.cached === true) === cached,
-        );
-        if (!one) return false;
-        const id = String(one.correlationId);
-        const all = await ok('audit', 'list', '--correlation-id', id, '--output', 'json');
-        chain = (JSON.parse(all) as { records: typeof chain }).records;
-        return chain.length === 3;
-      }, DEADLINE_MS);
-      assert.deepEqual(
-        chain.map((r) => r.action),
-        ['access.request', 'access.authorization', 'access.credential'],
-      );
+      const chain = await stack.auditChain((r) => (r.details.cached === true) === cached);
       assert.ok(!JSON.stringify(chain).includes(SECRET), 'no credential in audit records');
       return chain;
     };
@@ -256,7 +211,7 @@ describe('proxy HTTP: local listener and explicit proxy', CHAINED, () => {
   });
 
   it('the credential never appears in the agent log', () => {
-    assert.ok(agent.output().length > 0);
-    assert.ok(!agent.output().includes(SECRET), 'the credential is logged');
+    assert.ok(stack.agent.output().length > 0);
+    assert.ok(!stack.agent.output().includes(SECRET), 'the credential is logged');
   });
 });

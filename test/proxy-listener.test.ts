@@ -1,7 +1,7 @@
 // Black-box: the proxy's local listeners (docs/injection.md "Local listeners"), with a real
-// server, a real agent (proxy.listeners in its config file) and the real CLI. A `tcp` server
-// workload in front of an echo server on this machine, a static-secret provider and an allow
-// policy for this process's identity:
+// server, a real agent (proxy.listeners in its config file) and the real CLI (helpers/
+// proxy-stack.ts). A `tcp` server workload in front of an echo server on this machine, a
+// static-secret provider and an allow policy for this process's identity:
 // - a client through 127.0.0.1:PORT is relayed (the decision released through the server), and
 //   again from the agent's cache, whose use the server audits as the release chain marked
 //   cached: true under one correlation id;
@@ -11,17 +11,11 @@
 // - with the policy deleted, connections are refused.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adminClients } from './helpers/admin.ts';
-import type { AgentProcess } from './helpers/agent-process.ts';
-import { runCli } from './helpers/cli-process.ts';
-import { freePort, waitFor } from './helpers/ports.ts';
-import { CLI, startServer, type ServerProcess } from './helpers/server-process.ts';
-import { CHAINED, DEADLINE_MS, startServingAgent } from './helpers/serving-agent.ts';
+import { waitFor } from './helpers/ports.ts';
+import { grant, startProxyStack, type ProxyStack } from './helpers/proxy-stack.ts';
+import { CHAINED, DEADLINE_MS } from './helpers/serving-agent.ts';
 
 const ME = 'spiffe://example.org/proxy/client';
 const SECRET = 'tcp-secret-6d1f0c2a-not-for-logs';
@@ -49,84 +43,43 @@ function roundTrip(port: number, text: string): Promise<string> {
 }
 
 describe('proxy local listeners', CHAINED, () => {
-  let server: ServerProcess;
-  let agent: AgentProcess;
-  let echo: net.Server;
-  let dir: string;
+  let stack: ProxyStack;
+  let echo: net.Server | undefined;
   let port: number;
-  const admin = (...args: string[]) =>
-    runCli(args, { env: { TESSERA_ADMIN_SOCKET: server.adminSocket }, deadlineMs: 90_000 });
-  async function ok(...args: string[]): Promise<string> {
-    const r = await admin(...args);
-    assert.equal(r.code, 0, `tessera ${args.join(' ')}\n${r.stderr}`);
-    return r.stdout;
-  }
 
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-proxy-listener-'));
     echo = net.createServer((s) => s.pipe(s).on('error', () => {}));
-    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => echo!.listen(0, '127.0.0.1', r));
     const echoPort = (echo.address() as net.AddressInfo).port;
-    server = await startServer();
-    const put = spawnSync(process.execPath, [CLI, 'secret', 'put', 'echo-key', '--from-stdin'], {
-      input: SECRET,
-      env: { ...process.env, TESSERA_ADMIN_SOCKET: server.adminSocket },
-      encoding: 'utf8',
+    stack = await startProxyStack({
+      name: 'listener',
+      clients: [ME],
+      secrets: { 'echo-key': SECRET },
+      access: {
+        server_workloads: [{ name: 'echo', host: '127.0.0.1', port: echoPort, protocol: 'tcp' }],
+        credential_providers: [
+          { name: 'echo-key', type: 'static-secret', config: { secret: 'echo-key' } },
+        ],
+        access_policies: [grant(ME, 'echo', 'echo-key')],
+      },
+      listeners: ['echo'],
     });
-    assert.equal(put.status, 0, put.stderr);
-    await ok(
-      ...['server-workload', 'create', '--name', 'echo', '--host', '127.0.0.1'],
-      ...['--port', String(echoPort), '--protocol', 'tcp'],
-    );
-    await ok(
-      ...['credential-provider', 'create', '--name', 'echo-key', '--type', 'static-secret'],
-      ...['--set', 'secret=echo-key'],
-    );
-    await ok(
-      ...['access-policy', 'create', '--name', 'me-echo', '--client', ME, '--server', 'echo'],
-      ...['--credential-provider', 'echo-key'],
-    );
-    port = await freePort();
-    const config = path.join(dir, 'agent.yaml');
-    writeFileSync(
-      config,
-      `proxy:\n  listeners:\n    - server_workload: echo\n      listen: "127.0.0.1:${port}"\n`,
-    );
-    ({ agent } = await startServingAgent(server, adminClients(server.adminSocket), [ME], {
-      args: ['--config', config],
-    }));
+    port = stack.port('echo');
   });
 
   after(async () => {
-    await agent?.stop();
-    await server?.stop();
+    await stack?.stop();
     echo?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('relays an allowed client, then again from the cache, audited as cached', async () => {
     // The agent learns the server workload from the server shortly after it starts.
     await waitFor(async () => (await roundTrip(port, 'hello')) === 'hello', DEADLINE_MS);
     assert.equal(await roundTrip(port, 'again'), 'again');
-    let chain: Array<{ action: string; details: Record<string, unknown> }> = [];
-    await waitFor(async () => {
-      const out = await ok('audit', 'list', '--action', 'access.credential', '--output', 'json');
-      const cached = (JSON.parse(out) as { records: Array<Record<string, unknown>> }).records.find(
-        (r) => (r.details as Record<string, unknown>)?.cached === true,
-      );
-      if (!cached) return false;
-      const id = String(cached.correlationId);
-      const all = await ok('audit', 'list', '--correlation-id', id, '--output', 'json');
-      chain = (JSON.parse(all) as { records: typeof chain }).records;
-      return chain.length === 3;
-    }, DEADLINE_MS);
-    assert.deepEqual(
-      chain.map((r) => r.action),
-      ['access.request', 'access.authorization', 'access.credential'],
-    );
+    const chain = await stack.auditChain((r) => r.details.cached === true);
     for (const r of chain) assert.equal(r.details.cached, true, JSON.stringify(r));
     assert.equal(chain[2]?.details.provider, 'echo-key');
-    assert.ok(!agent.output().includes(SECRET), 'the credential is never logged');
+    assert.ok(!stack.agent.output().includes(SECRET), 'the credential is never logged');
   });
 
   it(
@@ -148,7 +101,7 @@ describe('proxy local listeners', CHAINED, () => {
       await waitFor(
         () =>
           /"reason":"no identity issued","msg":"local listener refused a connection"/.test(
-            agent.output(),
+            stack.agent.output(),
           ),
         DEADLINE_MS,
       );
@@ -158,11 +111,12 @@ describe('proxy local listeners', CHAINED, () => {
 
   it('keeps relaying while the server is away; a restarted agent remembers the server workload', async () => {
     assert.equal(await roundTrip(port, 'warm'), 'warm');
+    const { server, agent } = stack;
     await server.stop();
     try {
       assert.equal(await roundTrip(port, 'cached'), 'cached');
       await agent.stop();
-      await agent.restart(['--config', path.join(dir, 'agent.yaml')]);
+      await agent.restart(['--config', stack.agentConfig]);
       await waitFor(() => /"serverWorkload":"echo","known":true/.test(agent.output()), DEADLINE_MS);
     } finally {
       await server.restart();
@@ -171,9 +125,9 @@ describe('proxy local listeners', CHAINED, () => {
   });
 
   it('refuses connections once the policy is deleted', async () => {
-    await ok('access-policy', 'delete', 'me-echo');
+    await stack.ok('access-policy', 'delete', 'me-echo');
     await waitFor(async () => (await roundTrip(port, 'no')) === '', DEADLINE_MS);
     // The client saw the close; the agent's log line arrives through a pipe, maybe later.
-    await waitFor(() => /tcp connection refused/.test(agent.output()), DEADLINE_MS);
+    await waitFor(() => /tcp connection refused/.test(stack.agent.output()), DEADLINE_MS);
   });
 });

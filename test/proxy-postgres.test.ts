@@ -29,7 +29,14 @@ import {
 } from '../src/plugins/credential-providers/testing/password-postgres.ts';
 import { makeTlsFiles } from './helpers/https.ts';
 import { waitFor } from './helpers/ports.ts';
-import { startProxyStack, type AuditRecord, type ProxyStack } from './helpers/proxy-stack.ts';
+import {
+  grant,
+  login,
+  startProxyStack,
+  staticLogin,
+  type AuditRecord,
+  type ProxyStack,
+} from './helpers/proxy-stack.ts';
 import { CHAINED, DEADLINE_MS } from './helpers/serving-agent.ts';
 
 const run = promisify(execFile);
@@ -137,24 +144,12 @@ describe('proxy: PostgreSQL through a local listener', CHAINED, () => {
     await owner.query(`grant select on orders to ${APP_USER}, ${MD5_USER}, ${TLS_USER}`);
     await owner.end();
 
-    const login = (username: string, password: string) => JSON.stringify({ username, password });
     const db = (name: string) => ({
       name,
       host: '127.0.0.1',
       port: pgServer.port,
       protocol: 'postgres',
       present: 'postgres-password',
-    });
-    const staticLogin = (name: string, secret: string) => ({
-      name,
-      type: 'static-secret',
-      config: { secret, format: 'username-password' },
-    });
-    const grant = (server: string, provider: string) => ({
-      name: `me-${server}`,
-      client: ME,
-      server,
-      credential_provider: provider,
     });
     stack = await startProxyStack({
       name: 'pg',
@@ -192,9 +187,9 @@ describe('proxy: PostgreSQL through a local listener', CHAINED, () => {
           },
         ],
         access_policies: [
-          grant('orders-db', 'orders-static'),
-          grant('orders-db-dyn', 'orders-dyn'),
-          grant('orders-db-md5', 'orders-md5'),
+          grant(ME, 'orders-db', 'orders-static'),
+          grant(ME, 'orders-db-dyn', 'orders-dyn'),
+          grant(ME, 'orders-db-md5', 'orders-md5'),
         ],
       },
       // TLS upstream as docs/injection.md sets it up: the server workload with --tls --tls-ca.

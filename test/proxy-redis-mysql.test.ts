@@ -1,6 +1,6 @@
 // Black-box: Redis and MySQL/MariaDB through the agent's local listeners (docs/injection.md
 // "Redis", "MySQL"). A real server, a real agent (proxy.listeners in its config file), the real
-// CLI, and the Redis (:6379) and MariaDB (127.0.0.1:3306) running on this machine, each with a
+// CLI (helpers/proxy-stack.ts), and the Redis (:6379) and MariaDB (127.0.0.1:3306) running on this machine, each with a
 // user this test creates (and removes) whose password only Tessera's secret store holds.
 // Unmodified clients connect to 127.0.0.1:PORT knowing no password:
 // - redis-cli and the `redis` npm client act as the ACL user (ACL WHOAMI, its key pattern);
@@ -8,21 +8,21 @@
 // - with the access policies deleted, Redis clients get -NOPERM and MySQL clients ERR 1045
 //   (SQLSTATE 28000), each naming the reason; no password is in the agent's or server's log.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { createClient } from 'redis';
-import { adminClients } from './helpers/admin.ts';
-import { startAgent, type AgentProcess } from './helpers/agent-process.ts';
-import { runCli } from './helpers/cli-process.ts';
-import { freePort, waitFor } from './helpers/ports.ts';
-import { CLI, startServer, type ServerProcess } from './helpers/server-process.ts';
-import { CHAINED, DEADLINE_MS, entriesForMe, joinToken, serves } from './helpers/serving-agent.ts';
+import { waitFor } from './helpers/ports.ts';
+import {
+  grant,
+  login,
+  startProxyStack,
+  staticLogin,
+  type ProxyStack,
+} from './helpers/proxy-stack.ts';
+import { CHAINED, DEADLINE_MS } from './helpers/serving-agent.ts';
 
 const run = promisify(execFile);
 const ME = 'spiffe://example.org/proxy/cache-and-db-client';
@@ -70,18 +70,9 @@ async function eventually(
 }
 
 describe('proxy: Redis and MySQL through local listeners', CHAINED, () => {
-  let server: ServerProcess;
-  let agent: AgentProcess;
-  let dir: string;
+  let stack: ProxyStack;
   let redisPort: number;
   let mysqlPort: number;
-  const admin = (...args: string[]) =>
-    runCli(args, { env: { TESSERA_ADMIN_SOCKET: server.adminSocket }, deadlineMs: 90_000 });
-  async function ok(...args: string[]): Promise<string> {
-    const r = await admin(...args);
-    assert.equal(r.code, 0, `tessera ${args.join(' ')}\n${r.stderr}`);
-    return r.stdout;
-  }
 
   /** Commands to the Redis on :6379 as its default user; the last reply. */
   async function redisAdmin(...commands: string[][]): Promise<unknown> {
@@ -107,7 +98,6 @@ describe('proxy: Redis and MySQL through local listeners', CHAINED, () => {
   }
 
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-proxy-redis-mysql-'));
     await redisAdmin(
       ['ACL', 'SETUSER', REDIS_USER, 'reset', 'on', `>${REDIS_PASSWORD}`],
       ['ACL', 'SETUSER', REDIS_USER, `~${KEYS}*`, '+@all'],
@@ -120,73 +110,49 @@ describe('proxy: Redis and MySQL through local listeners', CHAINED, () => {
       `grant all on ${DB}.* to '${MYSQL_USER}'@'localhost'`,
     );
 
-    server = await startServer({ config: { log_level: 'debug' } });
-    for (const [secret, username, password] of [
-      ['cache-login', REDIS_USER, REDIS_PASSWORD],
-      ['db-login', MYSQL_USER, MYSQL_PASSWORD],
-    ] as const) {
-      const put = spawnSync(process.execPath, [CLI, 'secret', 'put', secret, '--from-stdin'], {
-        input: JSON.stringify({ username, password }),
-        env: { ...process.env, TESSERA_ADMIN_SOCKET: server.adminSocket },
-        encoding: 'utf8',
-      });
-      assert.equal(put.status, 0, put.stderr);
-      await ok(
-        ...['credential-provider', 'create', '--name', secret, '--type', 'static-secret'],
-        ...['--set', `secret=${secret}`, '--set', 'format=username-password'],
-      );
-    }
-    for (const [name, port, protocol, present, provider] of [
-      ['cache', 6379, 'redis', 'redis-auth', 'cache-login'],
-      ['db', 3306, 'mysql', 'mysql-password', 'db-login'],
-    ] as const) {
-      await ok(
-        ...['server-workload', 'create', '--name', name, '--host', '127.0.0.1'],
-        ...['--port', String(port), '--protocol', protocol, '--present', present],
-      );
-      await ok(
-        ...['access-policy', 'create', '--name', `me-${name}`, '--client', ME],
-        ...['--server', name, '--credential-provider', provider],
-      );
-    }
-    redisPort = await freePort();
-    mysqlPort = await freePort();
-    const config = path.join(dir, 'agent.yaml');
-    writeFileSync(
-      config,
-      [
-        'proxy:',
-        '  listeners:',
-        '    - server_workload: cache',
-        `      listen: "127.0.0.1:${redisPort}"`,
-        '    - server_workload: db',
-        `      listen: "127.0.0.1:${mysqlPort}"`,
-        '',
-      ].join('\n'),
-    );
-    const admins = adminClients(server.adminSocket);
-    const t = await joinToken(admins);
-    await entriesForMe(admins, t.agentSpiffeId, [ME]);
-    agent = await startAgent(server, {
-      joinToken: t.token,
-      args: ['--config', config],
-      env: { TESSERA_LOG_LEVEL: 'debug' },
+    stack = await startProxyStack({
+      name: 'redis-mysql',
+      server: { config: { log_level: 'debug' } },
+      clients: [ME],
+      secrets: {
+        'cache-login': login(REDIS_USER, REDIS_PASSWORD),
+        'db-login': login(MYSQL_USER, MYSQL_PASSWORD),
+      },
+      access: {
+        server_workloads: [
+          {
+            name: 'cache',
+            host: '127.0.0.1',
+            port: 6379,
+            protocol: 'redis',
+            present: 'redis-auth',
+          },
+          {
+            name: 'db',
+            host: '127.0.0.1',
+            port: 3306,
+            protocol: 'mysql',
+            present: 'mysql-password',
+          },
+        ],
+        credential_providers: [staticLogin('cache-login'), staticLogin('db-login')],
+        access_policies: [grant(ME, 'cache', 'cache-login'), grant(ME, 'db', 'db-login')],
+      },
+      listeners: ['cache', 'db'],
+      agent: { env: { TESSERA_LOG_LEVEL: 'debug' } },
     });
-    await waitFor(() => serves(agent.socketPath, ME), DEADLINE_MS).catch(() =>
-      assert.fail(`the agent serves no SVID:\n${agent.output().slice(-4000)}`),
-    );
+    redisPort = stack.port('cache');
+    mysqlPort = stack.port('db');
   });
 
   after(async () => {
-    await agent?.stop();
-    await server?.stop();
+    await stack?.stop();
     await redisAdmin(['ACL', 'DELUSER', REDIS_USER], ['DEL', `${KEYS}a`]).catch(() => {});
     await mysqlAdmin(
       `drop user if exists '${MYSQL_USER}'@'%'`,
       `drop user if exists '${MYSQL_USER}'@'localhost'`,
       `drop database if exists ${DB}`,
     ).catch(() => {});
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('redis-cli and the redis client act as the ACL user only Tessera knows', async () => {
@@ -244,15 +210,19 @@ describe('proxy: Redis and MySQL through local listeners', CHAINED, () => {
     } finally {
       await c.end();
     }
-    assert.ok(!agent.output().includes(REDIS_PASSWORD) && !agent.output().includes(MYSQL_PASSWORD));
     assert.ok(
-      !server.output().includes(REDIS_PASSWORD) && !server.output().includes(MYSQL_PASSWORD),
+      !stack.agent.output().includes(REDIS_PASSWORD) &&
+        !stack.agent.output().includes(MYSQL_PASSWORD),
+    );
+    assert.ok(
+      !stack.server.output().includes(REDIS_PASSWORD) &&
+        !stack.server.output().includes(MYSQL_PASSWORD),
     );
   });
 
   it('answers -NOPERM and ERR 1045 naming the reason once the policies are deleted', async () => {
-    await ok('access-policy', 'delete', 'me-cache');
-    await ok('access-policy', 'delete', 'me-db');
+    await stack.ok('access-policy', 'delete', 'me-cache');
+    await stack.ok('access-policy', 'delete', 'me-db');
 
     const noperm = await eventually(async () => {
       const r = await redisCli(redisPort, 'PING');
@@ -294,6 +264,9 @@ describe('proxy: Redis and MySQL through local listeners', CHAINED, () => {
     assert.equal(err.errno, 1045, String(err));
     assert.equal(err.sqlState, '28000');
     assert.match(err.message, /no-matching-policy/);
-    assert.ok(!agent.output().includes(REDIS_PASSWORD) && !agent.output().includes(MYSQL_PASSWORD));
+    assert.ok(
+      !stack.agent.output().includes(REDIS_PASSWORD) &&
+        !stack.agent.output().includes(MYSQL_PASSWORD),
+    );
   });
 });

@@ -23,6 +23,21 @@ export interface AccessDocument {
   readonly access_policies?: readonly Record<string, unknown>[];
 }
 
+/** A secret's value for a provider with `format: username-password` (docs/access.md). */
+export function login(username: string, password: string): string {
+  return JSON.stringify({ username, password });
+}
+
+/** An access document's static-secret provider presenting `secret` as a username and password. */
+export function staticLogin(name: string, secret = name): Record<string, unknown> {
+  return { name, type: 'static-secret', config: { secret, format: 'username-password' } };
+}
+
+/** An access document's allow policy `me-SERVER`: `client` to `server`, `provider`'s credential. */
+export function grant(client: string, server: string, provider: string): Record<string, unknown> {
+  return { name: `me-${server}`, client, server, credential_provider: provider };
+}
+
 export interface AuditRecord {
   readonly action: string;
   readonly correlationId: string;
@@ -37,7 +52,10 @@ export interface ProxyStackOptions {
   readonly clients?: readonly string[];
   /** Put with `tessera secret put NAME --from-stdin`, in order. */
   readonly secrets?: Readonly<Record<string, string>>;
-  /** Imported in one `tessera access-policy import --file` (after the secrets). */
+  /**
+   * Imported in one `tessera access-policy import --file` (after the secrets); one that needs
+   * what only `beforeAgent` makes (an upstream's port, a file in `dir`) is imported there.
+   */
   readonly access?: AccessDocument;
   /** More CLI steps before the agent starts (after the secrets and the access document). */
   readonly beforeAgent?: (stack: ProxyAdmin) => Promise<void>;
@@ -59,6 +77,8 @@ export interface ProxyAdmin {
   ok(...args: string[]): Promise<string>;
   /** `tessera secret put NAME --from-stdin` with `value` on stdin (never on a command line). */
   putSecret(name: string, value: string): Promise<void>;
+  /** `tessera access-policy import --file` of `access` (written to the directory). */
+  importAccess(access: AccessDocument): Promise<void>;
   /** `tessera audit list FILTER --output json`: the records. */
   audit(...filter: string[]): Promise<AuditRecord[]>;
   /**
@@ -89,11 +109,7 @@ export async function startProxyStack(o: ProxyStackOptions): Promise<ProxyStack>
     server = await startServer(o.server);
     const admin = proxyAdmin(dir, server);
     for (const [name, value] of Object.entries(o.secrets ?? {})) await admin.putSecret(name, value);
-    if (o.access !== undefined) {
-      const file = path.join(dir, 'access.yaml');
-      writeFileSync(file, stringify(o.access));
-      await admin.ok('access-policy', 'import', '--file', file);
-    }
+    if (o.access !== undefined) await admin.importAccess(o.access);
     await o.beforeAgent?.(admin);
 
     const ports = new Map<string, number>();
@@ -189,6 +205,11 @@ function proxyAdmin(dir: string, server: ServerProcess): ProxyAdmin {
         );
         child.stdin.end(value);
       }),
+    async importAccess(access) {
+      const file = path.join(dir, 'access.yaml');
+      writeFileSync(file, stringify(access));
+      await ok('access-policy', 'import', '--file', file);
+    },
     async auditChain(pick) {
       let chain: AuditRecord[] = [];
       let seen: AuditRecord[] = [];

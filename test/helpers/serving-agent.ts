@@ -80,7 +80,12 @@ export async function startServingAgent(
   const agent = await startAgent(server, { ...options, joinToken: t.token });
   if (spiffeIds[0] !== undefined) {
     const first = spiffeIds[0];
-    await waitFor(() => serves(agent.socketPath, first), DEADLINE_MS);
+    await waitFor(() => serves(agent.socketPath, first), DEADLINE_MS).catch(async () => {
+      // The caller never gets this agent to stop: it ends here, its log in the error.
+      const log = agent.output().slice(-4000);
+      await agent.kill();
+      throw new Error(`the agent serves no SVID for ${first} within ${DEADLINE_MS} ms:\n${log}`);
+    });
   }
   return { agent, ...t };
 }
