@@ -2,7 +2,7 @@
 // that names another process, dead once the process is, closed on release.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { AttestationCache, heldFingerprint, processFingerprint } from './attestation-cache.ts';
 import { pidfdOpen } from './peer-credentials.ts';
@@ -22,11 +22,14 @@ async function exited(child: ChildProcess): Promise<void> {
   await done;
 }
 
+/** `pid` runs `name` and sleeps in it: its loader is done mapping (maps are in the fingerprint). */
 async function execd(pid: number, name: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 20_000;
   for (;;) {
     try {
-      if (readlinkSync(`/proc/${pid}/exe`).endsWith(name)) return;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const asleep = stat.slice(stat.lastIndexOf(')') + 2).startsWith('S');
+      if (readlinkSync(`/proc/${pid}/exe`).endsWith(name) && asleep) return;
     } catch {
       // not yet
     }

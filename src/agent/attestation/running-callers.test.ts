@@ -4,7 +4,7 @@
 // has gone. Real processes (a shell that exec()s, a sleeper that is killed); waits are bounded.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { UnavailableError } from '../../core/errors.ts';
 import type { Selector } from '../../core/selector.ts';
@@ -22,6 +22,16 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** State S in /proc/<pid>/stat: blocked (in a read, a sleep). */
+const asleep = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('S');
+  } catch {
+    return false;
+  }
+};
 
 const exeOf = (pid: number) => {
   try {
@@ -180,7 +190,8 @@ describe('attestation service: a watched caller', () => {
       stdio: ['pipe', 'ignore', 'ignore'],
     });
     try {
-      await until(() => exeOf(child.pid!).endsWith('sh'), 'sh');
+      // Waiting in `read`: its libraries mapped (they are in the fingerprint).
+      await until(() => exeOf(child.pid!).endsWith('sh') && asleep(child.pid!), 'sh');
       const peer = peerOf(child.pid!);
       const first = await svc.attest(peer, new AbortController().signal, { reuse: true });
       assert.match(first.selectors[0]!.value, /sh$/);
