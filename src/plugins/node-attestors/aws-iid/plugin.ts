@@ -35,7 +35,10 @@ const refreshIntervalSetting = z
     try {
       const ms = parseDuration(text, '');
       if (ms >= MIN_REFRESH_MS && ms <= MAX_REFRESH_MS) return ms;
-      ctx.addIssue({ code: 'custom', message: `must be 0 (off) or between 1s and 24h, got "${text}"` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be 0 (off) or between 1s and 24h, got "${text}"`,
+      });
     } catch (e) {
       ctx.addIssue({ code: 'custom', message: (e as Error).message });
     }

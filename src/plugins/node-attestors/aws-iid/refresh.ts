@@ -57,7 +57,10 @@ export function createAwsIidRefresher(o: {
       if (GONE_STATES.has(described.state))
         return { failed: `aws_iid: instance ${instanceId} is ${described.state}` };
       return {
-        selectors: [...selectors.filter((s) => !isEc2Selector(s)), ...ec2Selectors(described, o.ec2)],
+        selectors: [
+          ...selectors.filter((s) => !isEc2Selector(s)),
+          ...ec2Selectors(described, o.ec2),
+        ],
       };
     },
   };
