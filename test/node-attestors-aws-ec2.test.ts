@@ -3,7 +3,10 @@
 // EC2 API stand-in (SigV4 verified with the AWS SDK's signer) for the instance's tags, security
 // groups and instance profile. The node gets those selectors; an EC2 API error refuses the
 // attestation with EC2's words, audited, and records no node. When the node attests again with
-// other tags, a workload whose entry condition reads `node.tags` is re-checked within 5 s.
+// other tags, a workload whose entry condition reads `node.tags` is re-checked within 5 s. With
+// `ec2_api.refresh_interval` (1 s here) the server also re-describes the running instance: a tag
+// changed in EC2 flips that workload without any re-attestation, within the interval + 5 s, audited
+// as `node.attributes_refreshed`; an EC2 error while refreshing keeps the record, audited.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,6 +34,7 @@ const AGENT = 'spiffe://example.org/spire/agent/aws_iid/111122223333/us-west-2/i
 const OTHER = 'i-0fedcba9876543210';
 const GUARDED = 'spiffe://example.org/ec2/prod-only';
 const PLAIN = 'spiffe://example.org/ec2/plain';
+const REFRESH_MS = 1_000;
 
 /** Polls (bounded) until `ok`; returns the ms it took. */
 async function within(ms: number, ok: () => Promise<boolean>): Promise<number> {
@@ -77,7 +81,7 @@ describe('aws_iid with the EC2 API, black box', () => {
           aws_iid: {
             account_ids: ['111122223333'],
             ca_certificates_file: aws.certFile,
-            ec2_api: { endpoint: ec2.url },
+            ec2_api: { endpoint: ec2.url, refresh_interval: `${REFRESH_MS}ms` },
           },
         },
       },
@@ -119,7 +123,9 @@ describe('aws_iid with the EC2 API, black box', () => {
       'aws_iid:instance_profile:arn:aws:iam::111122223333:instance-profile/payments-api',
     ])
       assert.ok(selectors.includes(want), `${want} in ${selectors.join(' ')}`);
-    assert.equal(ec2.requests.length, 1);
+    // The attestation's call, then the refresh's (every REFRESH_MS): all for this instance.
+    assert.ok(ec2.requests.length >= 1);
+    for (const r of ec2.requests) assert.equal(r.get('InstanceId.1'), 'i-1234567890abcdef0');
   });
 
   it(
@@ -161,6 +167,52 @@ describe('aws_iid with the EC2 API, black box', () => {
     },
   );
 
+  it(
+    'a tag changed in EC2 is refreshed while the agent runs: the condition flips within the interval + 5 s, audited',
+    SLOW,
+    async () => {
+      const [agent] = agents;
+      assert.ok(agent);
+      // The entries of the previous case; the node is back at env=prod.
+      await waitFor(() => serves(agent.socketPath, GUARDED), DEADLINE_MS);
+      const attests = async () =>
+        (await admin.audit.listAuditRecords({ action: 'agent.attest', limit: 1000 })).records
+          .length;
+      const refreshes = async () =>
+        (
+          await admin.audit.listAuditRecords({ action: 'node.attributes_refreshed', limit: 1000 })
+        ).records.filter((r) => r.target === AGENT);
+      const attestsBefore = await attests();
+      // The previous case's tag changes may have been refreshed too, before its evictions.
+      const refreshesBefore = (await refreshes()).length;
+      const bound = REFRESH_MS + 5_000;
+
+      instance.tags = [['env', 'dev']];
+      const lost = await within(bound, async () => !(await serves(agent.socketPath, GUARDED)));
+      assert.equal(await serves(agent.socketPath, PLAIN), true);
+      const { agent: node } = await admin.agents.getAgent({ spiffeId: AGENT });
+      const values = (node?.selectors ?? []).map((s) => s.value);
+      assert.ok(values.includes('tag:env:dev') && !values.includes('tag:env:prod'), `${values}`);
+      // The document's selectors are kept.
+      assert.ok(values.includes('instance_id:i-1234567890abcdef0'));
+      const refreshed = (await refreshes()).slice(refreshesBefore);
+      assert.equal(refreshed.length, 1, refreshed.map((r) => JSON.stringify(r.details)).join());
+      assert.equal(refreshed[0]?.outcome, 'success');
+      assert.deepEqual(refreshed[0]?.details, {
+        attestor: 'aws_iid',
+        changed: ['aws_iid:tag'],
+        added: 1,
+        removed: 1,
+      });
+
+      instance.tags = [['env', 'prod']];
+      const back = await within(bound, () => serves(agent.socketPath, GUARDED));
+      // No re-attestation did it.
+      assert.equal(await attests(), attestsBefore);
+      assert.ok(lost <= bound && back <= bound);
+    },
+  );
+
   it('an EC2 API error refuses the attestation, audited, no node recorded', SLOW, async () => {
     const doc = identityDocument({ instanceId: OTHER });
     evidence = { document: doc, pkcs7: signIid(doc, [aws]) };
@@ -180,6 +232,18 @@ describe('aws_iid with the EC2 API, black box', () => {
     );
     const id = AGENT.replace('i-1234567890abcdef0', OTHER);
     await assert.rejects(admin.agents.getAgent({ spiffeId: id }));
+    // The running node's refresh meets the same error: audited, its record kept as it is.
+    const failedRefresh = async () =>
+      (
+        await admin.audit.listAuditRecords({ action: 'node.attributes_refresh_failed', limit: 50 })
+      ).records.find((r) => r.target === AGENT);
+    await within(REFRESH_MS + 5_000, async () => (await failedRefresh()) !== undefined);
+    const failed = await failedRefresh();
+    assert.equal(failed?.outcome, 'error');
+    assert.match(String((failed?.details as { reason?: string })?.reason), /UnauthorizedOperation/);
+    const { agent: kept } = await admin.agents.getAgent({ spiffeId: AGENT });
+    assert.ok(kept?.selectors.some((s) => s.value === 'tag:env:prod'));
+    assert.equal(kept?.banned, false);
     // The server's credentials are never in its log or audit.
     assert.doesNotMatch(server.output(), /wJalrXUtnFEMI|FQoGZXIvYXdz/);
   });

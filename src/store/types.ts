@@ -103,6 +103,19 @@ export interface NodeStore {
       >
     >,
   ): Promise<AttestedNode>;
+  /**
+   * Compare-and-set of the selectors (a server-side refresh of cloud attributes): sets `next` and
+   * `updatedAt` only when the node exists, is not banned and its selectors are still exactly
+   * `expected` (same order). Returns the updated node, or null when any of those does not hold —
+   * re-attested, banned or refreshed by another server meanwhile. One statement: of concurrent
+   * callers with the same `expected`, one succeeds.
+   */
+  replaceSelectors(
+    spiffeId: string,
+    expected: readonly Selector[],
+    next: readonly Selector[],
+    updatedAt: number,
+  ): Promise<AttestedNode | null>;
   /** Removes the node (evict); NotFoundError when missing. */
   delete(spiffeId: string): Promise<AttestedNode>;
   count(): Promise<number>;

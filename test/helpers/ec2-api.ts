@@ -22,6 +22,8 @@ export interface Ec2InstanceFixture {
   readonly tags: readonly [string, string][];
   readonly groups: readonly [string, string][];
   readonly instanceProfileArn?: string;
+  /** instanceState/name; default running. */
+  readonly state?: string;
 }
 
 export interface Ec2StandIn {
@@ -79,7 +81,7 @@ export function describeInstancesXml(i: Ec2InstanceFixture): string {
                 <item>
                     <instanceId>${i.instanceId}</instanceId>
                     <imageId>ami-5fb8c835</imageId>
-                    <instanceState><code>16</code><name>running</name></instanceState>
+                    <instanceState><code>16</code><name>${i.state ?? 'running'}</name></instanceState>
                     <privateDnsName>ip-10-158-112-84.us-west-2.compute.internal</privateDnsName>
                     <instanceType>t2.micro</instanceType>
                     <launchTime>2016-11-19T16:32:11.000Z</launchTime>

@@ -33,6 +33,28 @@ export interface NodeAttestor {
   readonly type: string;
   /** Throws PermissionDeniedError when the evidence does not hold. `payload` is untrusted. */
   attest(payload: Uint8Array, challenge: ChallengeFn): Promise<NodeAttestation>;
+  /**
+   * Attestors whose selectors include attributes the platform can change while the node runs
+   * (aws_iid's tags from the EC2 API): re-reads them for a node already attested. Absent: none.
+   */
+  readonly refresher?: NodeSelectorRefresher;
+}
+
+/** What a refresh found for one node: its selectors as attestation would derive them now. */
+export type NodeRefreshOutcome =
+  | { readonly selectors: readonly Selector[] }
+  /** Why they could not be read (instance gone, API error): the record is kept as it is. */
+  | { readonly failed: string };
+
+/**
+ * Re-reads the platform-held attributes of attested nodes. It never widens trust: it only asks
+ * the platform about the instance the stored (already verified) selectors name.
+ */
+export interface NodeSelectorRefresher {
+  /** How often (ms) the server refreshes each attested node of this type. */
+  readonly everyMs: number;
+  /** `selectors`: the node's stored selectors, as verified at attestation. */
+  refresh(selectors: readonly Selector[]): Promise<NodeRefreshOutcome>;
 }
 
 /** The agent half. */

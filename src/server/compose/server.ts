@@ -28,6 +28,7 @@ import { type FederationLayer, startFederation } from './federation.ts';
 import { openListeners, type ListenerAddresses, type OpenListeners } from './listeners.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { buildApiServices } from './services.ts';
+import { buildNodeAttestors, nodeRefreshTasks } from './node-attestors.ts';
 import { type StsLayer, startSts } from './sts.ts';
 import { runTasks, type Task } from './tasks.ts';
 
@@ -62,6 +63,8 @@ interface ServerParts {
   access: AccessLayer;
   services: ApiServices;
   audit: AuditOutside;
+  /** Refresh of attested nodes' platform attributes (compose/node-attestors.ts). */
+  nodeRefresh: Task[];
 }
 
 export class TesseraServer {
@@ -157,6 +160,8 @@ export class TesseraServer {
         registry: metrics.registry,
         federatedBundles,
       });
+      // Node attestors' server halves: attestation, and the refresh of nodes' cloud attributes.
+      const nodeAttestors = buildNodeAttestors(config, { store, clock });
       const services = buildApiServices({
         ...base,
         config,
@@ -174,6 +179,7 @@ export class TesseraServer {
         secrets: access.secrets,
         accessDecisionHandlers: access.decisions.handlers,
         access: access.broker,
+        nodeAttestors,
       });
       // Checkpoints of the head and SIEM export (compose/audit.ts).
       const audit = await buildAudit(config, {
@@ -196,6 +202,7 @@ export class TesseraServer {
           access,
           services,
           audit,
+          nodeRefresh: nodeRefreshTasks(nodeAttestors, { ...base, log }),
         },
         { clock, rotationIntervalMs: options.rotationIntervalMs ?? 10_000 },
       );
@@ -315,6 +322,8 @@ export class TesseraServer {
       ...this.#p.sts.tasks,
       // The access layer's fallbacks for missed notifications (compose/access.ts).
       ...this.#p.access.tasks,
+      // Nodes' cloud attributes re-read (aws_iid's ec2_api.refresh_interval).
+      ...this.#p.nodeRefresh,
     ];
   }
 

@@ -3,7 +3,7 @@
 import type { Clock } from '../../core/clock.ts';
 import { VERSION } from '../../core/defaults.ts';
 import type { TrustDomain } from '../../core/spiffe-id.ts';
-import { createServerNodeAttestors } from '../../plugins/node-attestors/catalog.ts';
+import type { NodeAttestor } from '../../plugins/node-attestors/node-attestor.ts';
 import type { Store } from '../../store/types.ts';
 import type { ApiServices } from '../api/router.ts';
 import { AgentService } from '../attestation/agent-service.ts';
@@ -24,7 +24,6 @@ import type { StsRegistry } from '../sts/registry.ts';
 import type { Minter } from '../svid/minter.ts';
 import { SvidService } from '../svid/svid-service.ts';
 import { IdentityDocumentService } from '../svid/identity-document.ts';
-import type { AwsSigningCredentials } from '../../crypto/aws-sigv4/sign-request.ts';
 import { buildAccessModel } from '../access/access-model.ts';
 import { validateCredentialProviderConfig } from '../../plugins/credential-providers/catalog.ts';
 import { checkAccessPolicy } from '../access/check-policy.ts';
@@ -57,6 +56,8 @@ export interface ServiceDeps {
   accessDecisionHandlers: AccessDecisionHandlers;
   /** Credential release, revocation and the access revision (compose/broker.ts). */
   access: BrokerParts;
+  /** The node attestors' server halves (compose/node-attestors.ts). */
+  nodeAttestors: ReadonlyMap<string, NodeAttestor>;
 }
 
 export function buildApiServices(d: ServiceDeps): ApiServices {
@@ -109,11 +110,7 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
       clock,
       minter,
       trustDomain: td,
-      attestors: createServerNodeAttestors(config.node_attestors, {
-        now: () => clock.now(),
-        joinTokens: { consume: (hash) => store.joinTokens.consume(hash, clock.now()) },
-        awsCredentials: awsCredentialsFromEnv(process.env),
-      }),
+      attestors: d.nodeAttestors,
       agentSvidTtlMs: config.agent_svid_ttl,
     }),
     svids: new SvidService({
@@ -177,12 +174,4 @@ export function buildApiServices(d: ServiceDeps): ApiServices {
     agentServerWorkloads: () => agentServerWorkloads(store),
     cachedUses: new CachedUseAudit({ entries: index, auditor, clock }),
   };
-}
-
-/** The standard AWS environment variables (as the AWS SDKs read them), or null when unset. */
-function awsCredentialsFromEnv(env: NodeJS.ProcessEnv): AwsSigningCredentials | null {
-  const accessKeyId = env.AWS_ACCESS_KEY_ID ?? '';
-  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY ?? '';
-  if (accessKeyId === '' || secretAccessKey === '') return null;
-  return { accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN ?? '' };
 }

@@ -98,4 +98,45 @@ export const nodeCases: Cases = {
       sorted.filter((n) => n.attestationType === 'x509pop' && !n.banned),
     );
   },
+
+  'replaces selectors only while they are still the expected ones and the node is not banned':
+    async (s) => {
+      const tag = (v: string) => ({ type: 'aws_iid', value: `tag:env:${v}` });
+      const base = { type: 'aws_iid', value: 'instance_id:i-1' };
+      const n = makeNode(1, { selectors: [base, tag('prod')] });
+      await s.nodes.upsert(n);
+      const changesBefore = await s.changes.latestId();
+      const updated = await s.nodes.replaceSelectors(
+        n.spiffeId,
+        [base, tag('prod')],
+        [base, tag('dev')],
+        T0 + 9,
+      );
+      assert.deepEqual(updated, { ...n, selectors: [base, tag('dev')], updatedAt: T0 + 9 });
+      assert.deepEqual(await s.nodes.get(n.spiffeId), updated);
+      // One change event, so agents' sync streams see the node change.
+      assert.equal(await s.changes.latestId(), changesBefore + 1);
+      // A second caller holding the old selectors (another server, a re-attestation) loses.
+      assert.equal(
+        await s.nodes.replaceSelectors(n.spiffeId, [base, tag('prod')], [base, tag('x')], T0 + 10),
+        null,
+      );
+      // Order matters (the exact stored list), and nothing changed on a miss.
+      assert.equal(
+        await s.nodes.replaceSelectors(n.spiffeId, [tag('dev'), base], [base], T0 + 11),
+        null,
+      );
+      assert.deepEqual(await s.nodes.get(n.spiffeId), updated);
+      assert.equal(await s.changes.latestId(), changesBefore + 1);
+      // Banned: never refreshed; missing: null, not an error.
+      await s.nodes.update(n.spiffeId, { banned: true });
+      assert.equal(
+        await s.nodes.replaceSelectors(n.spiffeId, [base, tag('dev')], [base], T0 + 12),
+        null,
+      );
+      assert.equal(
+        await s.nodes.replaceSelectors('spiffe://example.org/none', [], [base], T0 + 12),
+        null,
+      );
+    },
 };

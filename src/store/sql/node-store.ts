@@ -1,6 +1,7 @@
 // Attested nodes over Kysely. Re-attestation replaces the record but keeps created_at, the time
 // the node was first admitted.
 import type { AttestedNode } from '../../core/node.ts';
+import type { Selector } from '../../core/selector.ts';
 import { NotFoundError } from '../../core/errors.ts';
 import type { NodeFilter, NodeStore } from '../types.ts';
 import { type SqlContext, atomic, lockRows } from './dialect.ts';
@@ -106,6 +107,29 @@ async function updateNode(ctx: SqlContext, id: string, patch: NodePatch): Promis
   });
 }
 
+async function replaceSelectors(
+  ctx: SqlContext,
+  id: string,
+  expected: readonly Selector[],
+  next: readonly Selector[],
+  updatedAt: number,
+): Promise<AttestedNode | null> {
+  return atomic(ctx, async (db) => {
+    // The WHERE is the compare: PostgreSQL re-checks it on the row a concurrent writer committed.
+    const row = await db
+      .updateTable('nodes')
+      .set({ selectors: selectorsJson(next), updated_at: updatedAt })
+      .where('spiffe_id', '=', id)
+      .where('banned', '=', toFlag(false))
+      .where('selectors', '=', selectorsJson(expected))
+      .returningAll()
+      .executeTakeFirst();
+    if (row === undefined) return null;
+    await appendChanges(ctx, db, [{ kind: 'node', targetId: id, op: 'update' }]);
+    return fromNodeRow(row);
+  });
+}
+
 async function listNodes(
   ctx: SqlContext,
   filter: NodeFilter,
@@ -140,6 +164,8 @@ export function nodeStore(ctx: SqlContext): NodeStore {
     },
     list: (filter, pageSize, pageToken) => listNodes(ctx, filter, pageSize, pageToken),
     update: (id, patch) => updateNode(ctx, id, patch),
+    replaceSelectors: (id, expected, next, updatedAt) =>
+      replaceSelectors(ctx, id, expected, next, updatedAt),
     delete: (id) =>
       atomic(ctx, async (db) => {
         const row = await db

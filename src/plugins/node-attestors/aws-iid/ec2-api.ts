@@ -23,6 +23,8 @@ export interface Ec2Instance {
   readonly securityGroups: readonly { readonly id: string; readonly name: string }[];
   /** The instance profile's ARN, "" when the instance has none. */
   readonly instanceProfileArn: string;
+  /** `instanceState/name`: pending, running, stopping, stopped, shutting-down, terminated. */
+  readonly state: string;
 }
 
 export interface DescribeInstanceRequest {
@@ -117,6 +119,7 @@ function instanceOf(
     tags: tagsOf(where, inst),
     securityGroups: groupsOf(where, inst),
     instanceProfileArn: profileOf(where, inst),
+    state: cleanText(textAt(inst, 'instanceState', 'name'), 32),
   };
 }
 

@@ -3,9 +3,10 @@
 // that replace AWS's published ones). Agent: `aws_iid: { endpoint }` (IMDS, default
 // http://169.254.169.254). Optionally `ec2_api` (docs/node-attestors.md): DescribeInstances with
 // the server's AWS credentials from the environment, for tag, security group and instance
-// profile selectors.
+// profile selectors, re-read every `ec2_api.refresh_interval` for attested instances (refresh.ts).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseDuration } from '../../../core/duration.ts';
 import { allowReattestationSetting, metadataEndpointSetting } from '../cloud-config.ts';
 import { metadataEndpoint } from '../metadata-http.ts';
 import type { NodeAttestorPlugin, NodeAttestorServerDeps } from '../node-attestor.ts';
@@ -13,12 +14,36 @@ import { endpointUrl } from '../../credential-providers/shared/endpoint-url.ts';
 import { awsIidAgent } from './agent.ts';
 import { AWS_PKCS7_CERTIFICATES } from './aws-certificates.ts';
 import { trustedCertificate } from './pkcs7.ts';
+import { createAwsIidRefresher } from './refresh.ts';
 import {
   AWS_IID_TYPE,
   type AwsTrustedCertificate,
   type Ec2ApiOptions,
   createAwsIidAttestor,
 } from './server.ts';
+
+const MIN_REFRESH_MS = 1_000;
+const MAX_REFRESH_MS = 86_400_000;
+
+/** A duration ("5m") between 1s and 24h, or 0 ("0", "0s") for off; compiled to ms. */
+const refreshIntervalSetting = z
+  .union([z.string().max(32), z.number()])
+  .default('5m')
+  .transform((v, ctx) => {
+    const text = String(v).trim();
+    if (/^0+(ms|s|m|h|d)?$/.test(text)) return 0;
+    try {
+      const ms = parseDuration(text, '');
+      if (ms >= MIN_REFRESH_MS && ms <= MAX_REFRESH_MS) return ms;
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be 0 (off) or between 1s and 24h, got "${text}"`,
+      });
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+    return z.NEVER;
+  });
 
 const serverSchema = z.strictObject({
   /** AWS accounts whose instances may attest (12 digits each). */
@@ -38,6 +63,8 @@ const serverSchema = z.strictObject({
       tags: z.boolean().default(true),
       /** `aws_iid:instance_profile:<arn>` selector. */
       instance_profile: z.boolean().default(true),
+      /** How often the server re-describes attested instances (refresh.ts); "0" = never. */
+      refresh_interval: refreshIntervalSetting,
     })
     .optional(),
 });
@@ -82,14 +109,19 @@ function ec2Options(
 export const awsIidPlugin: NodeAttestorPlugin<typeof serverSchema, typeof agentSchema> = {
   type: AWS_IID_TYPE,
   serverSchema,
-  createServer: (config, deps) =>
-    createAwsIidAttestor({
+  createServer: (config, deps) => {
+    const ec2 = config.ec2_api ? ec2Options(config.ec2_api, deps) : undefined;
+    const attestor = createAwsIidAttestor({
       certificates: certificates(config.ca_certificates_file),
       accountIds: new Set(config.account_ids),
       allowReattestation: config.allow_reattestation,
       now: deps.now,
-      ...(config.ec2_api ? { ec2: ec2Options(config.ec2_api, deps) } : {}),
-    }),
+      ...(ec2 ? { ec2 } : {}),
+    });
+    const everyMs = config.ec2_api?.refresh_interval ?? 0;
+    if (!ec2 || everyMs === 0) return attestor;
+    return { ...attestor, refresher: createAwsIidRefresher({ ec2, everyMs, now: deps.now }) };
+  },
   agentSchema,
   createAgent: async (config) => awsIidAgent(metadataEndpoint(config.endpoint, 'aws_iid.endpoint')),
 };
