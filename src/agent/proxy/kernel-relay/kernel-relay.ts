@@ -103,8 +103,9 @@ export class KernelRelay {
     try {
       for (const d of planned) this.#map.route(d.fromFd, d.toFd);
     } catch {
-      // A full map. Only the first direction's entries can fail in practice (both maps have
-      // the same room), before anything changed.
+      // A full map: what was added is taken out again (nothing is in flight at a quiet point),
+      // and the caller relays in user space.
+      for (const d of planned) this.#map.unroute(d.fromFd);
       return undefined;
     }
     return new ConnectionSplice(planned);

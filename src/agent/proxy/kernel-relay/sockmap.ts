@@ -19,6 +19,7 @@ import { type Libc, loadLibc } from './libc.ts';
 const SYS_BPF = 321; // x86_64; see syscallNumber()
 const BPF_MAP_CREATE = 0;
 const BPF_MAP_UPDATE_ELEM = 2;
+const BPF_MAP_DELETE_ELEM = 3;
 const BPF_PROG_LOAD = 5;
 const BPF_PROG_ATTACH = 8;
 const BPF_MAP_TYPE_SOCKHASH = 18;
@@ -204,6 +205,27 @@ export class Sockmap {
     const key = this.cookie(fromFd);
     this.#update(this.#targets, key, toFd);
     this.#update(this.#routes, key, fromFd);
+  }
+
+  /** Undoes route(): bytes arriving on `fromFd` take the normal path again. Never throws. */
+  unroute(fromFd: number): void {
+    if (this.#closed) return;
+    let key: Buffer;
+    try {
+      key = this.cookie(fromFd);
+    } catch {
+      return;
+    }
+    for (const mapFd of [this.#routes, this.#targets]) {
+      const attr = Buffer.alloc(32);
+      attr.writeUInt32LE(mapFd, 0);
+      attr.writeBigUInt64LE(BigInt(this.#c.koffi.address(key) as bigint), 8);
+      try {
+        bpf(this.#c, BPF_MAP_DELETE_ELEM, attr, 'removing a socket from a sockhash');
+      } catch {
+        // Not there (the insert never happened): nothing to undo.
+      }
+    }
   }
 
   #update(mapFd: number, key: Buffer, fd: number): void {
