@@ -72,6 +72,14 @@ async function psql(port: number, sql: string): Promise<{ ok: boolean; out: stri
   }
 }
 
+/** The agent's "postgres session relayed" lines (JSON log lines). */
+function relayedSessions(output: string): Array<{ server?: string; kernelRelay?: boolean }> {
+  return output
+    .split('\n')
+    .filter((l) => l.includes('"postgres session relayed"'))
+    .map((l) => JSON.parse(l) as { server?: string; kernelRelay?: boolean });
+}
+
 /** psql until it logs in (the agent learns server workloads shortly after it starts). */
 async function psqlEventually(port: number, sql: string): Promise<string> {
   let last = { ok: false, out: '' };
@@ -236,6 +244,30 @@ describe('proxy: PostgreSQL through a local listener', CHAINED, () => {
     // The driver's extended protocol (parse/bind/execute) is relayed as is.
     const rows = await pgQuery(staticPort, 'select current_user as u, $1::int + 1 as n', [41]);
     assert.deepEqual(rows, [{ u: APP_USER, n: 42 }]);
+
+    // The agent runs as root here: the sessions were spliced in the kernel (docs/injection.md,
+    // "Kernel relay") — the queries above went through it.
+    if (process.getuid?.() === 0) {
+      assert.match(stack.agent.output(), /kernel relay on/);
+      await waitFor(
+        () =>
+          relayedSessions(stack.agent.output()).some(
+            (l) => l.server === 'orders-db' && l.kernelRelay === true,
+          ),
+        DEADLINE_MS,
+      );
+    }
+  });
+
+  it('relays a TLS upstream session in user space (the kernel sees only ciphertext)', async () => {
+    await psqlEventually(stack.port('orders-db-tls'), 'select 1');
+    await waitFor(
+      () =>
+        relayedSessions(stack.agent.output()).some(
+          (l) => l.server === 'orders-db-tls' && l.kernelRelay === false,
+        ),
+      DEADLINE_MS,
+    );
   });
 
   it('logs in with md5 for a user pg_hba asks md5 of', async () => {

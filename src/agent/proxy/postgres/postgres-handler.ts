@@ -77,7 +77,10 @@ export function createPostgresHandler(options: PostgresHandlerOptions = {}): Pro
               ])
             : undefined;
         client.write(greeting(first, session, issued?.key));
-        conn.log.info({ server: conn.server.name, wayIn: conn.wayIn }, 'postgres session relayed');
+        conn.log.info(
+          { server: conn.server.name, wayIn: conn.wayIn, kernelRelay: spliced !== undefined },
+          'postgres session relayed',
+        );
       } catch (e) {
         refuse(client, conn, e);
         reader.detach();
