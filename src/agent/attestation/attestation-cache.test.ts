@@ -3,7 +3,7 @@
 // during attestation; and the pin is still checked on every reuse.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { credentialLines, processFingerprint } from './attestation-cache.ts';
 import { AttestationService } from './attestation-service.ts';
 import type { CallerProcess, SelectorSource } from './caller.ts';
 import { identifyUnixPeer, releaseConnection, type ConnectionPeer } from './connection-peer.ts';
+import { asleep, exeOf, stop, until } from './testing/processes.ts';
 import { pinProcess, type ProcessPin } from './process-pin.ts';
 
 /** A source whose selectors are what the kernel says now: uid (from status) and executable. */
@@ -75,39 +76,6 @@ function shellThatExecs(): ChildProcess {
   return spawn('sh', ['-c', 'read line; exec sleep 30'], { stdio: ['pipe', 'ignore', 'ignore'] });
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** The process is asleep (state S in /proc/<pid>/stat): blocked in a read, say. */
-const sleeping = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('S');
-  } catch {
-    return false;
-  }
-};
-
-const exeOf = (pid: number) => {
-  try {
-    return readlinkSync(`/proc/${pid}/exe`);
-  } catch {
-    return '';
-  }
-};
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const done = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGKILL');
-  return done;
-}
-
 describe('attestation service: reuse per connection, re-validated per call', () => {
   it('reuses the attestation while the process is unchanged; streams always attest', async () => {
     const { source, calls } = kernelSource();
@@ -132,7 +100,7 @@ describe('attestation service: reuse per connection, re-validated per call', () 
       const pid = child.pid as number;
       // Waiting in `read`: the loader has mapped the shell's libraries (they are in the fingerprint).
       await until(
-        () => (exeOf(pid).endsWith('sh') || exeOf(pid).includes('dash')) && sleeping(pid),
+        () => (exeOf(pid).endsWith('sh') || exeOf(pid).includes('dash')) && asleep(pid),
         'sh waiting for its line',
       );
       const shExe = exeOf(pid);
@@ -243,7 +211,7 @@ describe('attestation service: reuse per connection, re-validated per call', () 
     const child = shellThatExecs();
     try {
       const pid = child.pid as number;
-      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node') && sleeping(pid), 'sh');
+      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node') && asleep(pid), 'sh');
       let execOnce = true;
       const { source, calls } = kernelSource(async () => {
         if (!execOnce) return;
@@ -282,7 +250,7 @@ describe('attestation service: reuse per connection, re-validated per call', () 
     const child = shellThatExecs();
     try {
       const pid = child.pid as number;
-      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node') && sleeping(pid), 'sh');
+      await until(() => exeOf(pid) !== '' && !exeOf(pid).endsWith('node') && asleep(pid), 'sh');
       let now = 1000;
       const { source, calls } = kernelSource();
       const svc = service(source, 60_000, () => now, 100);

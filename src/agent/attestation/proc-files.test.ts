@@ -2,11 +2,12 @@
 // that names another process, dead once the process is, closed on release.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { AttestationCache, heldFingerprint, processFingerprint } from './attestation-cache.ts';
 import { pidfdOpen } from './peer-credentials.ts';
 import { closeProcFiles, openProcFiles } from './proc-files.ts';
+import { asleep, exeOf, stop, until } from './testing/processes.ts';
 import { pinProcess, releasePin } from './process-pin.ts';
 
 const openFds = () => readdirSync('/proc/self/fd').length;
@@ -15,50 +16,27 @@ function sleeper(): ChildProcess {
   return spawn('sleep', ['30'], { stdio: 'ignore' });
 }
 
-async function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGKILL');
-  await done;
-}
-
-/** `pid` runs `name` and sleeps in it: its loader is done mapping (maps are in the fingerprint). */
-async function execd(pid: number, name: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-      const asleep = stat.slice(stat.lastIndexOf(')') + 2).startsWith('S');
-      if (readlinkSync(`/proc/${pid}/exe`).endsWith(name) && asleep) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${name}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('held procfs files', () => {
   for (const withPidfd of [false, true]) {
     it(`read as the paths do, and fail once the process is gone (${withPidfd ? 'pidfd' : 'start time'} pin)`, async (t) => {
       const child = sleeper();
       try {
         const pid = child.pid!;
-        await execd(pid, 'sleep');
+        await until(() => exeOf(pid).endsWith('sleep') && asleep(pid), 'sleep asleep');
         const pidfd = withPidfd ? pidfdOpen(pid) : undefined;
         if (withPidfd && pidfd === undefined) return t.skip('no pidfd_open on this kernel');
         const pin = pinProcess(pid, pidfd);
         const files = openProcFiles(pin);
         try {
           assert.equal(heldFingerprint(pin, files), processFingerprint(pin));
-          await exited(child);
+          await stop(child);
           assert.throws(() => heldFingerprint(pin, files));
         } finally {
           closeProcFiles(files);
           releasePin(pin);
         }
       } finally {
-        await exited(child);
+        await stop(child);
       }
     });
   }
@@ -67,7 +45,7 @@ describe('held procfs files', () => {
     const child = sleeper();
     try {
       const pid = child.pid!;
-      await execd(pid, 'sleep');
+      await until(() => exeOf(pid).endsWith('sleep') && asleep(pid), 'sleep asleep');
       const pin = pinProcess(pid, undefined);
       const before = openFds();
       assert.throws(
@@ -77,7 +55,7 @@ describe('held procfs files', () => {
       assert.equal(openFds(), before, 'nothing left open');
       releasePin(pin);
     } finally {
-      await exited(child);
+      await stop(child);
     }
   });
 
@@ -85,7 +63,7 @@ describe('held procfs files', () => {
     const child = sleeper();
     try {
       const pid = child.pid!;
-      await execd(pid, 'sleep');
+      await until(() => exeOf(pid).endsWith('sleep') && asleep(pid), 'sleep asleep');
       const cache = new AttestationCache({ ttlMs: 1000 });
       const pin = pinProcess(pid, undefined);
       const before = openFds();
@@ -99,7 +77,7 @@ describe('held procfs files', () => {
       assert.equal(openFds(), before);
       releasePin(pin);
     } finally {
-      await exited(child);
+      await stop(child);
     }
   });
 });

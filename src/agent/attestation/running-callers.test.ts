@@ -3,8 +3,8 @@
 // the stream told only when its selectors or attributes changed, and an error once the process
 // has gone. Real processes (a shell that exec()s, a sleeper that is killed); waits are bounded.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { UnavailableError } from '../../core/errors.ts';
 import type { Selector } from '../../core/selector.ts';
@@ -12,41 +12,9 @@ import { AttestationService } from './attestation-service.ts';
 import type { AttestedCaller, CallerProcess } from './caller.ts';
 import type { ConnectionPeer } from './connection-peer.ts';
 import { pidfdOpen } from './peer-credentials.ts';
+import { asleep, exeOf, stop, until } from './testing/processes.ts';
 import { pinProcess, releasePin } from './process-pin.ts';
 import { RunningCallers, sameIdentity, type CallerChange } from './running-callers.ts';
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** State S in /proc/<pid>/stat: blocked (in a read, a sleep). */
-const asleep = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('S');
-  } catch {
-    return false;
-  }
-};
-
-const exeOf = (pid: number) => {
-  try {
-    return readlinkSync(`/proc/${pid}/exe`);
-  } catch {
-    return '';
-  }
-};
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const done = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGKILL');
-  return done;
-}
 
 function caller(pid: number, selectors: Selector[], attributes = {}): AttestedCaller {
   return {
