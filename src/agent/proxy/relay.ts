@@ -19,12 +19,11 @@ export function relay(
     const finish = () => {
       if (settled) return;
       settled = true;
-      signal.removeEventListener('abort', stop);
+      signal.removeEventListener('abort', finish);
       client.destroy();
       upstream.destroy();
       resolve();
     };
-    const stop = () => finish();
     const ended = () => {
       if (--open === 0) finish();
     };
@@ -43,11 +42,11 @@ export function relay(
           ended();
         });
       });
-      side.once('error', stop);
+      side.once('error', finish);
       // A close after a clean end lets `other` write out what it was given, then ends both;
       // any other close (a reset) ends both at once.
       side.once('close', () => {
-        if (flushed === undefined) return stop();
+        if (flushed === undefined) return finish();
         void flushed.then(() => {
           if (other.writableFinished || other.destroyed) return finish();
           other.once('finish', finish);
@@ -57,6 +56,6 @@ export function relay(
     }
     // Either side may have gone before the relay started (while a login ran, say).
     if (signal.aborted || client.closed || upstream.closed) finish();
-    else signal.addEventListener('abort', stop, { once: true });
+    else signal.addEventListener('abort', finish, { once: true });
   });
 }

@@ -33,11 +33,15 @@ const SK_PASS = 1;
 const SOL_SOCKET = 1;
 const SO_COOKIE = 57;
 
-/** bpf(2) on x86_64 and arm64 (the only architectures the agent's koffi calls are checked on). */
+/**
+ * bpf(2)'s number: x86_64 and arm64 are the architectures the agent's koffi calls are checked on.
+ * Elsewhere open() fails with this reason, the agent logs `kernel relay off` and relays in user
+ * space (docs/injection.md).
+ */
 function syscallNumber(): number {
   if (process.arch === 'x64') return SYS_BPF;
   if (process.arch === 'arm64') return 280;
-  throw new Error(`the kernel relay is not implemented on ${process.arch}`);
+  throw new Error(`the kernel relay supports x64 and arm64, not ${process.arch}`);
 }
 
 const ERRNO_NAMES: Record<number, string> = {
