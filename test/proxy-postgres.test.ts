@@ -73,11 +73,17 @@ async function psql(port: number, sql: string): Promise<{ ok: boolean; out: stri
 }
 
 /** The agent's "postgres session relayed" lines (JSON log lines). */
-function relayedSessions(output: string): Array<{ server?: string; kernelRelay?: boolean }> {
+interface RelayedSession {
+  server?: string;
+  kernelRelay?: boolean;
+  clientSends?: boolean;
+}
+
+function relayedSessions(output: string): RelayedSession[] {
   return output
     .split('\n')
     .filter((l) => l.includes('"postgres session relayed"'))
-    .map((l) => JSON.parse(l) as { server?: string; kernelRelay?: boolean });
+    .map((l) => JSON.parse(l) as RelayedSession);
 }
 
 /** psql until it logs in (the agent learns server workloads shortly after it starts). */
@@ -246,13 +252,14 @@ describe('proxy: PostgreSQL through a local listener', CHAINED, () => {
     assert.deepEqual(rows, [{ u: APP_USER, n: 42 }]);
 
     // The agent runs as root here: the sessions were spliced in the kernel (docs/injection.md,
-    // "Kernel relay") — the queries above went through it.
+    // "Kernel relay") — the queries above went through it, psql's and the driver's own sockets
+    // sending straight to the upstream.
     if (process.getuid?.() === 0) {
       assert.match(stack.agent.output(), /kernel relay on/);
       await waitFor(
         () =>
           relayedSessions(stack.agent.output()).some(
-            (l) => l.server === 'orders-db' && l.kernelRelay === true,
+            (l) => l.server === 'orders-db' && l.kernelRelay === true && l.clientSends === true,
           ),
         DEADLINE_MS,
       );

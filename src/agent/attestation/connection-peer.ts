@@ -12,6 +12,11 @@ export type ConnectionPeer =
       readonly transport: 'unix' | 'tcp';
       readonly caller: CallerProcess;
       readonly pin: ProcessPin;
+      /**
+       * TCP peers: the client's socket in the pinned process — the descriptor number it was
+       * found under and the socket's inode (the proxy's kernel relay takes it, client-socket.ts).
+       */
+      readonly socket?: { readonly fd: number; readonly inode: string };
     }
   | { readonly ok: false; readonly reason: string };
 

@@ -180,7 +180,7 @@ function pinHolder(pid: number, fd: number, inode: string, procRoot: string): Co
     }
     const { uid, gid } = effectiveIds(readProc(`${procRoot}/${pid}/status`));
     checkPin(pin);
-    return { ok: true, transport: 'tcp', caller: { pid, uid, gid }, pin };
+    return { ok: true, transport: 'tcp', caller: { pid, uid, gid }, pin, socket: { fd, inode } };
   } catch (e) {
     releasePin(pin);
     throw e;

@@ -19,7 +19,7 @@ import type { ConnectionPeer } from '../attestation/connection-peer.ts';
 import type { ReleasedCredential } from '../cache/credential-cache.ts';
 import type { CredentialService, ServedCredential } from '../credentials/credential-service.ts';
 import type { ServerWorkloadIndex } from '../sync/server-workloads.ts';
-import type { KernelRelay } from './kernel-relay/kernel-relay.ts';
+import type { KernelRelay, SpliceClient } from './kernel-relay/kernel-relay.ts';
 import type { ProxyConnection, ProxyConnections, ProxyLog } from './proxy-connection.ts';
 import { originalDestination } from './transparent/original-dst.ts';
 
@@ -57,6 +57,12 @@ interface Tracked {
   uid: number | null;
 }
 
+/** Where the workload's own end of `client` is, for the kernel relay's send side. */
+function spliceClient(client: Socket, peer: ConnectionPeer): SpliceClient | undefined {
+  if (!peer.ok || peer.socket === undefined || peer.pin.pidfd === undefined) return undefined;
+  return { accepted: client, socket: { pidfd: peer.pin.pidfd, ...peer.socket } };
+}
+
 export class AgentProxyConnections implements ProxyConnections {
   readonly #o: ProxyConnectionsOptions;
   readonly #sockets = new Map<Socket, Tracked>();
@@ -87,8 +93,9 @@ export class AgentProxyConnections implements ProxyConnections {
     const tracked = this.#track(client, wayIn);
     const signal = AbortSignal.any([this.#o.signal, closedSignal(client)]);
     let caller: AttestedCaller;
+    const peer = await tracked.peer;
     try {
-      caller = await this.#o.attestation.attest(await tracked.peer, signal, { reuse: true });
+      caller = await this.#o.attestation.attest(peer, signal, { reuse: true });
     } catch (e) {
       throw new PermissionDeniedError(
         `could not attest the caller: ${isTesseraError(e) ? e.message : 'attestation failed'}`,
@@ -97,7 +104,7 @@ export class AgentProxyConnections implements ProxyConnections {
     }
     if (caller.entries.length === 0) throw new PermissionDeniedError('no identity issued');
     this.#countUid(tracked, caller.process.uid);
-    return this.#connection(server, caller, wayIn, signal);
+    return this.#connection(server, caller, wayIn, signal, spliceClient(client, peer));
   }
 
   /** Counts the socket once (several open() on one keep-alive connection share it). */
@@ -154,6 +161,7 @@ export class AgentProxyConnections implements ProxyConnections {
     caller: AttestedCaller,
     wayIn: ProxyConnection['wayIn'],
     signal: AbortSignal,
+    client: SpliceClient | undefined,
   ): ProxyConnection {
     const o = this.#o;
     const log = o.log.child({
@@ -178,7 +186,7 @@ export class AgentProxyConnections implements ProxyConnections {
         return served.credential;
       },
       connectUpstream: () => connectUpstream(server, signal),
-      splice: (directions) => o.kernelRelay?.splice(directions),
+      splice: (directions) => o.kernelRelay?.splice(directions, client),
       upstreamTlsOptions() {
         return {
           servername: server.host,

@@ -20,6 +20,7 @@ export function relay(
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', finish);
+      splice?.release();
       client.destroy();
       upstream.destroy();
       resolve();
@@ -31,13 +32,12 @@ export function relay(
       [client, upstream],
       [upstream, client],
     ] as const) {
-      side.pipe(other, { end: false });
-      // What `side` sent before its end reaches `other` first: through pipe() in user space, and
-      // through the kernel when spliced (drained() waits for it).
+      // Resolves once `side` has ended and everything it sent before reached `other`.
       let flushed: Promise<unknown> | undefined;
+      const done = forward(side, other, splice);
       side.once('end', () => {
-        flushed = splice ? splice.drained(side) : Promise.resolve();
-        void flushed.then(() => {
+        flushed = done;
+        void done.then(() => {
           other.end();
           ended();
         });
@@ -58,4 +58,14 @@ export function relay(
     if (signal.aborted || client.closed || upstream.closed) finish();
     else signal.addEventListener('abort', finish, { once: true });
   });
+}
+
+/**
+ * Writes what comes up from `side` to `other` (never ending it); resolves once `side` has
+ * ended and all of it — with a splice, also all the kernel took from `side` — has been handed
+ * to `other`.
+ */
+export function forward(side: Duplex, other: Duplex, splice?: Splice): Promise<unknown> {
+  side.pipe(other, { end: false });
+  return new Promise<void>((r) => side.once('end', r)).then(() => splice?.drained(side));
 }

@@ -1,18 +1,27 @@
 // The kernel relay against real loopback TCP connections: bytes spliced both ways arrive whole
 // and in order without coming up to user space, a side's end reaches the other only after its
-// last bytes, and what cannot be spliced (a full map, TLS, buffered bytes) is refused with
-// nothing changed. Needs root (CAP_BPF, CAP_NET_ADMIN): skipped, saying so, without it.
+// last bytes, the client's own socket sends straight to the upstream, a target that stops
+// reading holds the sender back instead of the kernel queueing without limit, and what cannot
+// be spliced (a full map, TLS, buffered bytes) is refused with nothing changed. Needs root
+// (CAP_BPF, CAP_NET_ADMIN): skipped, saying so, without it.
+//
+// Volumes that must stay in the kernel are below BACKLOG_BYTES: however slowly the reading side
+// is scheduled, no more than that can wait for it, so the direction is never taken out.
 import { strict as assert } from 'node:assert';
 import { createHash, randomBytes } from 'node:crypto';
 import net, { type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { relay } from '../relay.ts';
-import { KernelRelay } from './kernel-relay.ts';
+import { fstatSync } from 'node:fs';
+import { pidfdOpen, socketFd } from '../../attestation/peer-credentials.ts';
+import { BACKLOG_BYTES, KernelRelay, type SpliceClient } from './kernel-relay.ts';
+import { tcpBytes } from './tcp-bytes.ts';
 
 // Root may load it on every kernel this runs on (Linux ≥ 5.13): there, failing to is a failure,
 // not a reason to skip (a malformed bpf attribute once turned it off silently).
 const root = process.platform === 'linux' && process.getuid?.() === 0;
 const opened = root ? KernelRelay.open(4) : { reason: 'not root (needs CAP_BPF, CAP_NET_ADMIN)' };
+const under = Number(BACKLOG_BYTES) - 64 * 1024;
 const skip = root ? false : 'kernel relay not tried: not root (needs CAP_BPF, CAP_NET_ADMIN)';
 const kernel = 'relay' in opened ? opened.relay : undefined;
 
@@ -69,8 +78,8 @@ test(
     ]);
     assert.ok(splice, 'plain TCP sockets with nothing buffered are spliced');
     const done = relay(a, b, new AbortController().signal, splice);
-    const up = randomBytes(6 * 1024 * 1024);
-    const down = randomBytes(5 * 1024 * 1024 + 17);
+    const up = randomBytes(under);
+    const down = randomBytes(under - 17);
     const atServer = sink(server);
     const atClient = sink(client);
     // Written in uneven pieces, then half-closed at once: the end must not overtake the bytes.
@@ -95,7 +104,7 @@ test(
     assert.ok(splice);
     const done = relay(a, b, new AbortController().signal, splice);
     const up = randomBytes(300_000);
-    const down = randomBytes(4 * 1024 * 1024);
+    const down = randomBytes(under);
     const atServer = sink(server);
     client.write(up);
     client.end();
@@ -108,6 +117,140 @@ test(
     await done;
     assert.equal(b.bytesRead, 0);
     assert.equal(a.bytesRead, up.length, 'the unspliced direction is relayed by user space');
+  },
+);
+
+/** The client socket of `p` as the proxy finds it (this process holds it: a test is its own workload). */
+function clientOf(p: { client: Socket; a: Socket }): SpliceClient {
+  const fd = socketFd(p.client);
+  const pidfd = pidfdOpen(process.pid);
+  assert.ok(pidfd !== undefined, 'pidfd_open');
+  return { accepted: p.a, socket: { pidfd, fd, inode: String(fstatSync(fd).ino) } };
+}
+
+/** Resolves once `cond` holds, checking every 10 ms for at most `ms`. */
+async function until(cond: () => boolean, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; !cond();) {
+    assert.ok(Date.now() < end, 'condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Resolves once `value` has stopped changing for 300 ms (for at most 30 s). */
+async function steady(value: () => number): Promise<void> {
+  for (let last = -1, tries = 0; value() !== last && tries < 100; tries++) {
+    last = value();
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+test(
+  "the client's own socket sends straight to the upstream: nothing crosses to the agent's end",
+  { skip },
+  async () => {
+    const p = await pairs();
+    const { client, a, b, server } = p;
+    const splice = kernel!.splice(
+      [
+        [a, b],
+        [b, a],
+      ],
+      clientOf(p),
+    );
+    assert.ok(splice?.clientSends, 'the client socket was taken into the send maps');
+    const done = relay(a, b, new AbortController().signal, splice);
+    const up = randomBytes(5 * 1024 * 1024 + 3);
+    const down = randomBytes(under);
+    const atServer = sink(server);
+    const atClient = sink(client);
+    let reached = 0;
+    server.on('data', (d: Buffer) => (reached += d.length));
+    for (let i = 0; i < up.length; i += 65_537) client.write(up.subarray(i, i + 65_537));
+    await until(() => reached === up.length);
+    assert.equal(tcpBytes(socketFd(a)).received, 0n, "no byte reached the agent's end");
+    client.end();
+    server.end(down);
+    assert.deepEqual(await atServer, { sha256: sha(up), bytes: up.length });
+    assert.deepEqual(await atClient, { sha256: sha(down), bytes: down.length });
+    await done;
+    assert.equal(a.bytesRead, 0);
+    assert.equal(b.bytesRead, 0);
+  },
+);
+
+test('released: the client socket sends the normal way again', { skip }, async () => {
+  const p = await pairs();
+  const splice = kernel!.splice([[p.a, p.b]], clientOf(p));
+  assert.ok(splice?.clientSends);
+  splice.release();
+  const got = new Promise<Buffer>((r) => p.a.once('data', r));
+  p.client.write('after release');
+  assert.equal((await got).toString(), 'after release');
+  for (const s of Object.values(p)) s.destroy();
+});
+
+test(
+  'an upstream that stops reading: the client leaves the send maps and waits, nothing lost',
+  { skip },
+  async () => {
+    const p = await pairs();
+    const { client, a, b, server } = p;
+    const splice = kernel!.splice(
+      [
+        [a, b],
+        [b, a],
+      ],
+      clientOf(p),
+    );
+    assert.ok(splice?.clientSends);
+    const done = relay(a, b, new AbortController().signal, splice);
+    server.pause();
+    const up = randomBytes(64 * 1024 * 1024);
+    client.end(up);
+    // Out of the send maps, the client's bytes cross to the agent's end (relayed by user space),
+    // where TCP holds the client back: most of them wait in the client's own buffer.
+    await until(() => a.bytesRead > 0);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(client.writableLength > 32 * 1024 * 1024, `${client.writableLength} still to send`);
+    const atServer = sink(server);
+    server.resume();
+    assert.deepEqual(await atServer, { sha256: sha(up), bytes: up.length });
+    server.end();
+    await done;
+  },
+);
+
+test(
+  'a target that stops reading: the direction leaves the kernel instead of queueing without limit',
+  { skip },
+  async () => {
+    const { client, a, b, server } = await pairs();
+    const splice = kernel!.splice([
+      [a, b],
+      [b, a],
+    ]);
+    assert.ok(splice);
+    const done = relay(a, b, new AbortController().signal, splice);
+    client.pause();
+    // 200 MiB in 1 MiB pieces, a couple of milliseconds apart: far faster than the client reads
+    // (not at all), about as fast as a server on this machine sends.
+    const down = randomBytes(200 * 1024 * 1024);
+    for (let i = 0; i < down.length; i += 1024 * 1024) {
+      server.write(down.subarray(i, i + 1024 * 1024));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    server.end();
+    // Taken out of the kernel once BACKLOG_BYTES wait for the client, and TCP holds the server
+    // back: most of it waits in the server's own buffer (before, the kernel took all of it into
+    // its memory). Looked at once nothing more is taken.
+    await steady(() => server.writableLength);
+    const taken = down.length - server.writableLength;
+    assert.ok(taken < 100 * 1024 * 1024, `the kernel and the relay took ${taken} bytes`);
+    const atClient = sink(client);
+    client.resume();
+    assert.deepEqual(await atClient, { sha256: sha(down), bytes: down.length });
+    client.end();
+    await done;
   },
 );
 

@@ -6,43 +6,86 @@
 //
 // A handler splices only at a quiet point of its protocol — when neither side can have bytes in
 // flight (PostgreSQL and MySQL: upstream login done, the client still waiting for its OK; Redis:
-// the server's direction once AUTH is answered) — so no byte can overtake another. The user-space
-// relay stays attached: bytes the kernel could not redirect come up to it as before.
+// the server's direction once AUTH is answered) — so no byte can overtake another.
+//
+// The client's direction goes further when the agent may take the workload's own socket
+// (client-socket.ts): its bytes leave the client's send(2) straight for the upstream socket,
+// never crossing loopback to the agent (the send program, sockmap.ts). What the client sends
+// once it is out of the send maps (see "Backpressure") crosses to the agent's end and is
+// relayed by user space, after everything the kernel sent for it.
+//
+// Bounded: the kernel queues redirected bytes for a target socket without limit (a client that
+// stops reading a large result, say, would have it pile up in kernel memory). So one timer
+// looks at every target socket every CHECK_MS (one poll(2) for all of them); for a target that
+// is not writable (its send buffer two-thirds full) it compares what the kernel redirected
+// (the program's count) with what the target has been given (TCP_INFO): past BACKLOG_BYTES
+// queued between them, the direction leaves the kernel for good — the source is paused, its
+// route stopped (what the kernel took already goes on), and once the target has been given all
+// of it, user space relays the rest with TCP's own flow control. What can pile up is
+// BACKLOG_BYTES and what arrives in one interval.
+// A client socket whose upstream stays unwritable for two looks in a row leaves the send maps
+// the same way: a send the kernel cannot hand on fails with EAGAIN in the client's send(2) while
+// the client's own socket stays writable, and a non-blocking client would retry at once,
+// burning a core.
 //
 // The end of a spliced direction: a FIN is seen by user space while the kernel may still be
 // passing on the last bytes (it sends redirected skbs from a work queue). `drained(from)` waits
-// until the other socket has been given every byte `from` received (TCP_INFO counters), so the
-// relay half-closes or closes only after them.
+// until the other socket has been given every byte the kernel redirected (its TCP_INFO
+// counters against the program's count), so the relay half-closes or closes only after them.
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { socketFd } from '../../attestation/peer-credentials.ts';
+import { closeFd, socketFd } from '../../attestation/peer-credentials.ts';
+import { type ClientSocketRef, takeClientSocket } from './client-socket.ts';
 import { Sockmap } from './sockmap.ts';
+import { loadLibc } from './libc.ts';
 import { tcpBytes } from './tcp-bytes.ts';
 
-export interface KernelRelayLog {
-  info(fields: Record<string, unknown>, msg: string): void;
-  warn(fields: Record<string, unknown>, msg: string): void;
-}
+/** How often target sockets are looked at, and how much may queue for one (see "Bounded" above). */
+export const CHECK_MS = 10;
+export const BACKLOG_BYTES = 4n * 1024n * 1024n;
+const POLLOUT = 0x4;
 
 /** Spliced directions of one connection. */
 export interface Splice {
   /**
-   * Resolves once every byte `from` has received has been handed to the socket it is spliced
-   * to (true), or when that cannot be known or takes longer than `timeoutMs` (false). Resolves
-   * true at once for a socket that is not spliced.
+   * Resolves once the socket `from` is spliced to has been given every byte the kernel took
+   * from `from` (true), or when that cannot be known, the sockets are gone, or it takes longer
+   * than `timeoutMs` (false; Infinity: no time limit). True at once when `from` is not routed.
    */
   drained(from: Duplex, timeoutMs?: number): Promise<boolean>;
+  /** Whether the client's own socket sent straight to the upstream at the splice (logs, tests). */
+  readonly clientSends: boolean;
+  /** Takes the connection's sockets out of every map (the connection is over). Idempotent. */
+  release(): void;
+}
+
+/** The agent's end of a connection and where the workload's own end of it is. */
+export interface SpliceClient {
+  readonly accepted: Duplex;
+  readonly socket: ClientSocketRef;
 }
 
 interface Direction {
   readonly from: Duplex;
   readonly fromFd: number;
+  /** `from`'s cookie: its key in every map. */
+  readonly key: Buffer;
   readonly to: Duplex;
   readonly toFd: number;
-  /** Bytes `from` had received (kernel) minus bytes read from it by user space, at the splice. */
-  readonly receivedBase: bigint;
   /** Bytes `to` had been given (kernel) minus bytes user space had written to it, at the splice. */
   readonly writtenBase: bigint;
+  /** Taken out of the kernel (its target was congested): user space relays it. */
+  degraded: boolean;
+}
+
+/** A client socket in the send maps: its key there, its cookie, and the socket it sends to. */
+interface Sender {
+  readonly key: Buffer;
+  readonly cookie: Buffer;
+  readonly to: Duplex;
+  readonly toFd: number;
+  /** Looks in a row that found `to` not writable. */
+  unwritable: number;
 }
 
 interface NodeSocketCounters {
@@ -58,6 +101,8 @@ const counters = (s: Duplex) => s as unknown as NodeSocketCounters;
 
 export class KernelRelay {
   readonly #map: Sockmap;
+  readonly #watched = new Set<ConnectionSplice>();
+  #timer: NodeJS.Timeout | undefined;
 
   private constructor(map: Sockmap) {
     this.#map = map;
@@ -76,11 +121,16 @@ export class KernelRelay {
   }
 
   /**
-   * Hands the directions to the kernel: bytes arriving on each `from` go out of its `to`.
-   * undefined (nothing changed) when a socket is not plain TCP (TLS, a test's stream pair), has
-   * bytes buffered in user space, or the map is full; the caller relays in user space then.
+   * Hands the directions to the kernel: bytes arriving on each `from` go out of its `to`; when
+   * `client` names the workload's own socket and `from` is the agent's end of its connection,
+   * the workload's sends go out of `to` directly instead. undefined (nothing changed) when a
+   * socket is not plain TCP (TLS, a test's stream pair), has bytes buffered in user space, or the
+   * map is full; the caller relays in user space then.
    */
-  splice(directions: ReadonlyArray<readonly [from: Duplex, to: Duplex]>): Splice | undefined {
+  splice(
+    directions: ReadonlyArray<readonly [from: Duplex, to: Duplex]>,
+    client?: SpliceClient,
+  ): Splice | undefined {
     const planned: Direction[] = [];
     for (const [from, to] of directions) {
       const fromFd = plainTcpFd(from);
@@ -91,84 +141,206 @@ export class KernelRelay {
         planned.push({
           from,
           fromFd,
+          key: this.#map.cookie(fromFd),
           to,
           toFd,
-          receivedBase: tcpBytes(fromFd).received - BigInt(counters(from).bytesRead),
           writtenBase: tcpBytes(toFd).written - BigInt(counters(to).bytesWritten),
+          degraded: false,
         });
       } catch {
         return undefined;
       }
     }
+    const sends = client && planned.find((d) => d.from === client.accepted);
+    const sender = sends && this.#routeSends(client.socket, sends);
+    const routed = sender ? planned.filter((d) => d !== sends) : planned;
     try {
-      for (const d of planned) this.#map.route(d.fromFd, d.toFd);
+      for (const d of routed) this.#map.route(d.fromFd, d.key, d.toFd);
     } catch {
       // A full map: what was added is taken out again (nothing is in flight at a quiet point),
       // and the caller relays in user space.
-      for (const d of planned) this.#map.unroute(d.fromFd);
+      for (const d of routed) this.#map.unroute(d.key);
+      if (sender) this.#map.unrouteSends(sender.key, sender.cookie);
       return undefined;
     }
-    return new ConnectionSplice(planned);
+    const splice = new ConnectionSplice(this.#map, routed, sender, () => this.#unwatch(splice));
+    this.#watch(splice);
+    return splice;
+  }
+
+  /** The client's socket into the send maps, bound for `d.to`; undefined when it cannot be. */
+  #routeSends(ref: ClientSocketRef, d: Direction): Sender | undefined {
+    const taken = takeClientSocket(ref);
+    if ('reason' in taken) return undefined;
+    try {
+      const cookie = this.#map.cookie(taken.fd);
+      this.#map.routeSends(taken.fd, taken.key, d.toFd);
+      return { key: taken.key, cookie, to: d.to, toFd: d.toFd, unwritable: 0 };
+    } catch {
+      return undefined; // a full map, or another sender with this local address
+    } finally {
+      closeFd(taken.fd);
+    }
+  }
+
+  #watch(splice: ConnectionSplice): void {
+    this.#watched.add(splice);
+    this.#timer ??= setInterval(() => this.#check(), CHECK_MS).unref();
+  }
+
+  /** One poll(2) over every watched target: each one not writable is relieved of the kernel. */
+  #check(): void {
+    const targets = [...this.#watched].flatMap((s) => s.targets());
+    if (targets.length === 0) return;
+    const fds = Buffer.alloc(8 * targets.length); // struct pollfd { int fd; short events, revents; }
+    targets.forEach((t, i) => {
+      fds.writeInt32LE(t.fd, 8 * i);
+      fds.writeInt16LE(POLLOUT, 8 * i + 4);
+    });
+    if (loadLibc().poll(fds, targets.length, 0) < 0) return;
+    targets.forEach((t, i) => t.looked((fds.readInt16LE(8 * i + 6) & POLLOUT) !== 0));
+  }
+
+  #unwatch(splice: ConnectionSplice): void {
+    this.#watched.delete(splice);
+    if (this.#watched.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
   }
 
   close(): void {
+    for (const s of this.#watched) s.release();
     this.#map.close();
   }
 }
 
+/** A socket the watch timer looks at, and what to do with what it saw. */
+interface Target {
+  readonly fd: number;
+  looked(writable: boolean): void;
+}
+
 class ConnectionSplice implements Splice {
+  readonly #map: Sockmap;
   readonly #directions: readonly Direction[];
-  readonly #drains = new Map<Duplex, Promise<boolean>>();
+  readonly #unwatch: () => void;
+  #sender: Sender | undefined;
+  #released = false;
+  readonly clientSends: boolean;
 
-  constructor(directions: readonly Direction[]) {
+  constructor(
+    map: Sockmap,
+    directions: readonly Direction[],
+    sender: Sender | undefined,
+    unwatch: () => void,
+  ) {
+    this.#map = map;
     this.#directions = directions;
+    this.#sender = sender;
+    this.#unwatch = unwatch;
+    this.clientSends = sender !== undefined;
   }
 
-  drained(from: Duplex, timeoutMs = 5_000): Promise<boolean> {
-    let p = this.#drains.get(from);
-    if (p === undefined) {
-      p = drain(
-        this.#directions.find((x) => x.from === from),
-        timeoutMs,
-      );
-      this.#drains.set(from, p);
+  async drained(from: Duplex, timeoutMs = 5_000): Promise<boolean> {
+    const d = this.#direction(from);
+    if (d === undefined) return true;
+    const deadline = Date.now() + timeoutMs;
+    for (let wait = 0; ; wait = Math.min(wait * 2 || 1, 50)) {
+      const done = this.#passedOn(d);
+      if (done !== undefined) return done;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, wait));
     }
-    return p;
   }
-}
 
-async function drain(d: Direction | undefined, timeoutMs: number): Promise<boolean> {
-  if (d === undefined) return true;
-  // `from` has ended: what it received is final. Read it now, while its fd is surely its own
-  // (a closed socket's fd number may already belong to another).
-  if (plainTcpFd(d.from) !== d.fromFd) return false;
-  let target: bigint;
-  try {
-    target = tcpBytes(d.fromFd).received - BigInt(counters(d.from).bytesRead) - d.receivedBase;
-  } catch {
-    return false;
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#releaseSender();
+    for (const d of this.#directions) this.#map.unroute(d.key);
+    this.#unwatch();
   }
-  const deadline = Date.now() + timeoutMs;
-  for (let wait = 0; ; wait = Math.min(wait * 2 || 1, 50)) {
-    const done = passedOn(d, target);
-    if (done !== undefined) return done;
-    if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, wait));
-  }
-}
 
-/** true when `to` has been given `target` bytes since the splice; false when it is gone; else undefined. */
-function passedOn(d: Direction, target: bigint): boolean | undefined {
-  const to = counters(d.to);
-  // User space's own writes to `to` must have reached the kernel before its count is exact.
-  if (to.writableLength > 0 && !to.destroyed) return undefined;
-  if (plainTcpFd(d.to) !== d.toFd) return false;
-  try {
-    return tcpBytes(d.toFd).written - BigInt(to.bytesWritten) - d.writtenBase >= target
-      ? true
-      : undefined;
-  } catch {
-    return false;
+  /** The sockets the kernel sends to for this connection now (for the watch timer). */
+  targets(): Target[] {
+    const t: Target[] = [];
+    const s = this.#sender;
+    if (s && plainTcpFd(s.to) === s.toFd) {
+      t.push({
+        fd: s.toFd,
+        looked: (writable) => {
+          s.unwritable = writable ? 0 : s.unwritable + 1;
+          if (s.unwritable >= 2) this.#releaseSender();
+        },
+      });
+    }
+    for (const d of this.#directions) {
+      if (!d.degraded && plainTcpFd(d.to) === d.toFd) {
+        t.push({ fd: d.toFd, looked: (writable) => writable || this.#checkBacklog(d) });
+      }
+    }
+    return t;
+  }
+
+  #releaseSender(): void {
+    if (this.#sender === undefined) return;
+    this.#map.unrouteSends(this.#sender.key, this.#sender.cookie);
+    this.#sender = undefined;
+  }
+
+  /** Takes the direction out of the kernel when more than BACKLOG_BYTES wait for its target. */
+  #checkBacklog(d: Direction): void {
+    const redirected = this.#map.redirected(d.key);
+    const given = this.#given(d);
+    if (redirected !== undefined && given !== undefined && redirected - given <= BACKLOG_BYTES) {
+      return;
+    }
+    void this.#degrade(d);
+  }
+
+  /**
+   * Takes the direction out of the kernel: `from` paused, its route stopped, and — once its
+   * target has everything the kernel redirected — resumed, so user space relays the rest.
+   */
+  async #degrade(d: Direction): Promise<void> {
+    d.degraded = true;
+    d.from.pause();
+    this.#map.stopRoute(d.key);
+    // Reading the socket's TCP_INFO takes its lock: a verdict that was still running on a skb
+    // it received (in softirq, under that lock) has finished and been counted.
+    try {
+      tcpBytes(d.fromFd);
+    } catch {
+      // Closed meanwhile: the relay is ending it.
+    }
+    await this.drained(d.from, Infinity);
+    d.from.resume();
+  }
+
+  #direction(from: Duplex): Direction | undefined {
+    return this.#directions.find((x) => x.from === from);
+  }
+
+  /** Bytes the kernel has given `to` since the splice; undefined while ours are still queued or it is gone. */
+  #given(d: Direction): bigint | undefined {
+    const to = counters(d.to);
+    // User space's own writes to `to` must have reached the kernel before its count is exact.
+    if (to.writableLength > 0 || plainTcpFd(d.to) !== d.toFd) return undefined;
+    try {
+      return tcpBytes(d.toFd).written - BigInt(to.bytesWritten) - d.writtenBase;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** true when `to` has been given every redirected byte; false when that cannot be known; else undefined. */
+  #passedOn(d: Direction): boolean | undefined {
+    const redirected = this.#map.redirected(d.key);
+    if (redirected === undefined || counters(d.to).destroyed) return false;
+    const given = this.#given(d);
+    if (given === undefined) return plainTcpFd(d.to) === d.toFd ? undefined : false;
+    return given >= redirected ? true : undefined;
   }
 }
 

@@ -1,5 +1,6 @@
-// libc through koffi for the kernel relay: bpf(2) by number, getsockopt(2), close(2), bound once
-// on first use (an agent without the relay never binds them).
+// libc through koffi for the kernel relay: bpf(2) and pidfd_getfd(2) by number, getsockopt(2),
+// getsockname(2), poll(2), close(2), bound once on first use (an agent without the relay never
+// binds them).
 import type Koffi from 'koffi';
 import { libcLibrary } from '../../attestation/peer-credentials.ts';
 
@@ -7,6 +8,8 @@ export interface Libc {
   koffi: typeof Koffi;
   syscall: (...args: unknown[]) => unknown;
   getsockopt: (fd: number, level: number, name: number, val: Buffer, len: number[]) => number;
+  getsockname: (fd: number, addr: Buffer, len: number[]) => number;
+  poll: (fds: Buffer, nfds: number, timeoutMs: number) => number;
   close: (fd: number) => number;
 }
 
@@ -21,6 +24,10 @@ export function loadLibc(): Libc {
     getsockopt: lib.func(
       'int getsockopt(int fd, int level, int name, void *optval, _Inout_ uint32_t *optlen)',
     ) as Libc['getsockopt'],
+    getsockname: lib.func(
+      'int getsockname(int fd, _Out_ void *addr, _Inout_ uint32_t *addrlen)',
+    ) as Libc['getsockname'],
+    poll: lib.func('int poll(_Inout_ void *fds, unsigned long nfds, int timeout)') as Libc['poll'],
     close: lib.func('int close(int fd)') as Libc['close'],
   };
   return libc;

@@ -1,33 +1,50 @@
-// The kernel half of the kernel relay (docs/injection.md, "Kernel relay"): two BPF sockhashes
-// and one sk_skb verdict program, loaded with bpf(2) through koffi (as the proxy's
-// SO_ORIGINAL_DST is read: no compiler, no libbpf).
+// The kernel half of the kernel relay (docs/injection.md, "Kernel relay"): four BPF sockhashes,
+// a hash map and two programs, loaded with bpf(2) through koffi (as the proxy's SO_ORIGINAL_DST
+// is read: no compiler, no libbpf).
 //
-// `routes` holds the sockets whose incoming bytes are redirected (key: the socket's cookie); the
-// verdict program is attached to it, so it runs for every skb they receive. `targets` maps the
-// same cookie to the socket those bytes go to; it has no program, so a target's own incoming
-// bytes take the normal path. The program looks up its socket's cookie (SO_COOKIE) in
-// `targets` and redirects the skb to that socket's egress (bpf_sk_redirect_hash(skb, targets,
-// &cookie, 0)); when the lookup fails it answers SK_PASS: the bytes land in the socket's own
-// receive queue and user space relays them — never dropped. Sockets leave both maps by
-// themselves when they close.
+// Receive side (sk_skb): `routes` holds the sockets whose incoming bytes are redirected (key: the
+// socket's cookie); the verdict program is attached to it, so it runs for every skb they
+// receive. `targets` maps the same cookie to the socket those bytes go to; it has no program, so
+// a target's own incoming bytes take the normal path. The program looks up its socket's cookie
+// (SO_COOKIE) in `targets` and redirects the skb to that socket's egress
+// (bpf_sk_redirect_hash(skb, targets, &cookie, 0)), counting the bytes in `flow` (same key):
+// what tells user space how much the kernel has still to hand on (kernel-relay.ts).
+//
+// Send side (sk_msg): `senders` holds client sockets — the workload's own end of a connection,
+// taken from its process (client-socket.ts) — and has the message verdict program attached, so
+// it runs in the client's own send(2). `sendTargets` maps the client socket's local address
+// (family, port, address: what the program can read of its socket; unique in the map, BPF_NOEXIST)
+// to the upstream socket, and the program hands the message to that socket's send path
+// (bpf_msg_redirect_hash(msg, sendTargets, &key, 0)): synchronously, in the sender's system call,
+// without crossing loopback to the agent.
+//
+// Either program answers SK_PASS when its lookup fails: the bytes take the normal path and user
+// space relays them — never dropped. Sockets leave every map by themselves when they close.
 //
 // Needs CAP_BPF and CAP_NET_ADMIN (root) and a kernel with sockmap (Linux ≥ 5.13 for the
-// parser-less BPF_SK_SKB_VERDICT attach type). Maps and program live as long as the agent's file
+// parser-less BPF_SK_SKB_VERDICT attach type). Maps and programs live as long as the agent's file
 // descriptors: nothing is pinned, nothing outlives the process.
 import { type Libc, loadLibc } from './libc.ts';
 
 const SYS_BPF = 321; // x86_64; see syscallNumber()
 const BPF_MAP_CREATE = 0;
+const BPF_MAP_LOOKUP_ELEM = 1;
 const BPF_MAP_UPDATE_ELEM = 2;
 const BPF_MAP_DELETE_ELEM = 3;
 const BPF_PROG_LOAD = 5;
 const BPF_PROG_ATTACH = 8;
+const BPF_MAP_TYPE_HASH = 1;
 const BPF_MAP_TYPE_SOCKHASH = 18;
 const BPF_PROG_TYPE_SK_SKB = 14;
+const BPF_PROG_TYPE_SK_MSG = 16;
+const BPF_SK_MSG_VERDICT = 7;
 const BPF_SK_SKB_VERDICT = 38;
 const BPF_ANY = 0n;
+const BPF_NOEXIST = 1n;
 /** bpf_func_id values (include/uapi/linux/bpf.h). */
+const FN_MAP_LOOKUP_ELEM = 1;
 const FN_GET_SOCKET_COOKIE = 46;
+const FN_MSG_REDIRECT_HASH = 71;
 const FN_SK_REDIRECT_HASH = 72;
 const SK_PASS = 1;
 const SOL_SOCKET = 1;
@@ -95,6 +112,13 @@ const MOV64_REG = 0xbf;
 const MOV64_IMM = 0xb7;
 const ADD64_IMM = 0x07;
 const STX_DW = 0x7b;
+const STX_W = 0x63;
+const LDX_DW = 0x79;
+const ADD64_REG = 0x0f;
+const JEQ_IMM = 0x15;
+const ST_DW = 0x7a;
+const LDX_W = 0x61;
+const JA = 0x05;
 const LD_IMM64 = 0x18;
 const CALL = 0x85;
 const JNE_IMM = 0x55;
@@ -106,87 +130,218 @@ const R2 = 2;
 const R3 = 3;
 const R4 = 4;
 const R6 = 6;
+const R7 = 7;
+const R9 = 9;
 const FP = 10;
+const AF_INET = 2;
+const AF_INET6 = 10;
 
 /**
- * The verdict program:
- *   r6 = ctx; cookie = bpf_get_socket_cookie(ctx); *(u64 *)(fp - 8) = cookie;
- *   r0 = bpf_sk_redirect_hash(ctx, targets, fp - 8, 0);   // SK_PASS when redirected
- *   return r0 != SK_DROP ? r0 : SK_PASS;               // no peer: user space gets the bytes
+ * The verdict program, per skb a routed socket receives (flow: its entry, by cookie; len: the
+ * skb's payload):
+ *   if no flow: return SK_PASS;                                  // not routed (any more)
+ *   if bpf_sk_redirect_hash(skb, targets, &cookie, 0) == SK_PASS:
+ *     flow.redirected += len; return SK_PASS;                    // redirected
+ *   return SK_PASS;                                              // no target: user space
  */
-function verdictProgram(targetsFd: number): Buffer {
+function verdictProgram(flowFd: number, targetsFd: number): Buffer {
+  const pass = 22;
+  const code: Buffer[] = [
+    /* 0 */ insn(MOV64_REG, R6, R1, 0, 0),
+    /* 1 */ insn(CALL, 0, 0, 0, FN_GET_SOCKET_COOKIE),
+    /* 2 */ insn(STX_DW, FP, R0, -8, 0),
+    /* 3 */ insn(LD_IMM64, R1, PSEUDO_MAP_FD, 0, flowFd),
+    /* 4 */ insn(0, 0, 0, 0, 0),
+    /* 5 */ insn(MOV64_REG, R2, FP, 0, 0),
+    /* 6 */ insn(ADD64_IMM, R2, 0, 0, -8),
+    /* 7 */ insn(CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM),
+    /* 8 */ insn(JEQ_IMM, R0, 0, pass - 9, 0),
+    /* 9 */ insn(MOV64_REG, R7, R0, 0, 0),
+    /* 10 */ insn(LDX_W, R9, R6, SKB_LEN, 0),
+    /* 11 */ insn(MOV64_REG, R1, R6, 0, 0),
+    /* 12 */ insn(LD_IMM64, R2, PSEUDO_MAP_FD, 0, targetsFd),
+    /* 13 */ insn(0, 0, 0, 0, 0),
+    /* 14 */ insn(MOV64_REG, R3, FP, 0, 0),
+    /* 15 */ insn(ADD64_IMM, R3, 0, 0, -8),
+    /* 16 */ insn(MOV64_IMM, R4, 0, 0, 0),
+    /* 17 */ insn(CALL, 0, 0, 0, FN_SK_REDIRECT_HASH),
+    /* 18 */ insn(JEQ_IMM, R0, 0, pass - 19, 0),
+    /* 19 */ insn(LDX_DW, R1, R7, 0, 0),
+    /* 20 */ insn(ADD64_REG, R1, R9, 0, 0),
+    /* 21 */ insn(STX_DW, R7, R1, 0, 0),
+    /* 22 pass */ insn(MOV64_IMM, R0, 0, 0, SK_PASS),
+    /* 23 */ insn(EXIT, 0, 0, 0, 0),
+  ];
+  return Buffer.concat(code);
+}
+
+/** struct __sk_buff: len (u32) first. */
+const SKB_LEN = 0;
+
+/** struct sk_msg_md (include/uapi/linux/bpf.h): offsets of the fields the send program reads. */
+const MSG_FAMILY = 16;
+const MSG_LOCAL_IP4 = 24;
+const MSG_LOCAL_IP6 = 44;
+const MSG_LOCAL_PORT = 64;
+
+/** Key of `sendTargets`: family (u32), local port (u32, host order), local address (16 bytes). */
+export const SEND_KEY_BYTES = 24;
+
+/**
+ * The send program, in the client's send(2):
+ *   key = { family, local_port, local_ip4 or local_ip6 } at fp - 24 (zero-filled);
+ *   r0 = bpf_msg_redirect_hash(msg, sendTargets, &key, 0);   // SK_PASS when redirected
+ *   return r0 != SK_DROP ? r0 : SK_PASS;                   // no upstream: the normal path
+ */
+function sendProgram(sendTargetsFd: number): Buffer {
+  const ip6 = [0, 1, 2, 3].flatMap((i) => [
+    insn(LDX_W, R2, R6, MSG_LOCAL_IP6 + 4 * i, 0),
+    insn(STX_W, FP, R2, -16 + 4 * i, 0),
+  ]);
   return Buffer.concat([
     insn(MOV64_REG, R6, R1, 0, 0),
-    insn(CALL, 0, 0, 0, FN_GET_SOCKET_COOKIE),
-    insn(STX_DW, FP, R0, -8, 0),
+    insn(ST_DW, FP, 0, -24, 0),
+    insn(ST_DW, FP, 0, -16, 0),
+    insn(ST_DW, FP, 0, -8, 0),
+    insn(LDX_W, R7, R6, MSG_FAMILY, 0),
+    insn(STX_W, FP, R7, -24, 0),
+    insn(LDX_W, R2, R6, MSG_LOCAL_PORT, 0),
+    insn(STX_W, FP, R2, -20, 0),
+    insn(JNE_IMM, R7, 0, 3, AF_INET), // → the IPv6 branch
+    insn(LDX_W, R2, R6, MSG_LOCAL_IP4, 0),
+    insn(STX_W, FP, R2, -16, 0),
+    insn(JA, 0, 0, ip6.length + 1, 0), // → the lookup
+    insn(JNE_IMM, R7, 0, ip6.length, AF_INET6), // neither: an all-zero address, never a key
+    ...ip6,
     insn(MOV64_REG, R1, R6, 0, 0),
-    insn(LD_IMM64, R2, PSEUDO_MAP_FD, 0, targetsFd),
+    insn(LD_IMM64, R2, PSEUDO_MAP_FD, 0, sendTargetsFd),
     insn(0, 0, 0, 0, 0),
     insn(MOV64_REG, R3, FP, 0, 0),
-    insn(ADD64_IMM, R3, 0, 0, -8),
+    insn(ADD64_IMM, R3, 0, 0, -24),
     insn(MOV64_IMM, R4, 0, 0, 0),
-    insn(CALL, 0, 0, 0, FN_SK_REDIRECT_HASH),
+    insn(CALL, 0, 0, 0, FN_MSG_REDIRECT_HASH),
     insn(JNE_IMM, R0, 0, 1, 0),
     insn(MOV64_IMM, R0, 0, 0, SK_PASS),
     insn(EXIT, 0, 0, 0, 0),
   ]);
 }
 
-function createSockhash(c: Libc, capacity: number, name: string): number {
-  const map = Buffer.alloc(72);
-  map.writeUInt32LE(BPF_MAP_TYPE_SOCKHASH, 0);
-  map.writeUInt32LE(8, 4); // key: a socket cookie
-  map.writeUInt32LE(4, 8); // value: a socket fd
-  map.writeUInt32LE(capacity, 12);
-  Buffer.from(name).copy(map, 28); // map_name
-  return bpf(c, BPF_MAP_CREATE, map, `creating the ${name} sockhash`);
+/** Values are written as a socket fd (u64) and read back as the socket's cookie. */
+function createSockhash(c: Libc, keyBytes: number, capacity: number, name: string): number {
+  return createMap(c, BPF_MAP_TYPE_SOCKHASH, keyBytes, 8, capacity, name);
 }
 
-/** The two sockhashes with the verdict program attached to `routes`. */
+function createMap(
+  c: Libc,
+  type: number,
+  keyBytes: number,
+  valueBytes: number,
+  capacity: number,
+  name: string,
+): number {
+  const map = Buffer.alloc(72);
+  map.writeUInt32LE(type, 0);
+  map.writeUInt32LE(keyBytes, 4);
+  map.writeUInt32LE(valueBytes, 8);
+  map.writeUInt32LE(capacity, 12);
+  Buffer.from(name).copy(map, 28); // map_name
+  return bpf(c, BPF_MAP_CREATE, map, `creating the ${name} map`);
+}
+
+/** Loads `code` and attaches it to `mapFd`; the program's fd. */
+function attachProgram(
+  c: Libc,
+  type: number,
+  attachType: number,
+  code: Buffer,
+  mapFd: number,
+  name: string,
+): number {
+  const license = Buffer.from('GPL\0');
+  const log = Buffer.alloc(16_384);
+  const prog = Buffer.alloc(128);
+  prog.writeUInt32LE(type, 0);
+  prog.writeUInt32LE(code.length / 8, 4);
+  prog.writeBigUInt64LE(BigInt(c.koffi.address(code) as bigint), 8);
+  prog.writeBigUInt64LE(BigInt(c.koffi.address(license) as bigint), 16);
+  prog.writeUInt32LE(1, 24); // log level: the verifier says why, if it refuses
+  prog.writeUInt32LE(log.length, 28);
+  prog.writeBigUInt64LE(BigInt(c.koffi.address(log) as bigint), 32);
+  Buffer.from(name).copy(prog, 48); // prog_name
+  const progFd = bpf(c, BPF_PROG_LOAD, prog, `loading the ${name} program`, log);
+  try {
+    const attach = Buffer.alloc(20);
+    attach.writeUInt32LE(mapFd, 0);
+    attach.writeUInt32LE(progFd, 4);
+    attach.writeUInt32LE(attachType, 8);
+    bpf(c, BPF_PROG_ATTACH, attach, `attaching the ${name} program`);
+    return progFd;
+  } catch (e) {
+    c.close(progFd);
+    throw e;
+  }
+}
+
+/** The maps with their programs attached. */
 export class Sockmap {
   readonly #c: Libc;
   readonly #fds: readonly number[];
   readonly #routes: number;
   readonly #targets: number;
+  readonly #flow: number;
+  readonly #senders: number;
+  readonly #sendTargets: number;
   #closed = false;
 
-  private constructor(c: Libc, routes: number, targets: number, prog: number) {
+  private constructor(c: Libc, fds: number[]) {
     this.#c = c;
-    this.#routes = routes;
-    this.#targets = targets;
-    this.#fds = [prog, routes, targets];
+    [this.#routes, this.#targets, this.#flow, this.#senders, this.#sendTargets] = fds as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    this.#fds = fds;
   }
 
-  /** Creates the maps (room for `capacity` sockets each), loads and attaches the program. Throws BpfError. */
+  /** Creates the maps (room for `capacity` sockets each), loads and attaches the programs. Throws BpfError. */
   static open(capacity: number): Sockmap {
     if (process.platform !== 'linux') throw new Error(`not Linux (${process.platform})`);
     const c = loadLibc();
     const fds: number[] = [];
     try {
-      const routes = createSockhash(c, capacity, 'tessera_routes');
+      const routes = createSockhash(c, 8, capacity, 'tessera_routes');
       fds.push(routes);
-      const targets = createSockhash(c, capacity, 'tessera_targets');
+      const targets = createSockhash(c, 8, capacity, 'tessera_targets');
       fds.push(targets);
-      const code = verdictProgram(targets);
-      const license = Buffer.from('GPL\0');
-      const log = Buffer.alloc(16_384);
-      const prog = Buffer.alloc(128);
-      prog.writeUInt32LE(BPF_PROG_TYPE_SK_SKB, 0);
-      prog.writeUInt32LE(code.length / 8, 4);
-      prog.writeBigUInt64LE(BigInt(c.koffi.address(code) as bigint), 8);
-      prog.writeBigUInt64LE(BigInt(c.koffi.address(license) as bigint), 16);
-      prog.writeUInt32LE(1, 24); // log level: the verifier says why, if it refuses
-      prog.writeUInt32LE(log.length, 28);
-      prog.writeBigUInt64LE(BigInt(c.koffi.address(log) as bigint), 32);
-      Buffer.from('tessera_relay').copy(prog, 48); // prog_name
-      const progFd = bpf(c, BPF_PROG_LOAD, prog, 'loading the verdict program', log);
-      fds.push(progFd);
-      const attach = Buffer.alloc(20);
-      attach.writeUInt32LE(routes, 0);
-      attach.writeUInt32LE(progFd, 4);
-      attach.writeUInt32LE(BPF_SK_SKB_VERDICT, 8);
-      bpf(c, BPF_PROG_ATTACH, attach, 'attaching the verdict program');
-      return new Sockmap(c, routes, targets, progFd);
+      const flow = createMap(c, BPF_MAP_TYPE_HASH, 8, 8, capacity, 'tessera_flow');
+      fds.push(flow);
+      const senders = createSockhash(c, SEND_KEY_BYTES, capacity, 'tessera_senders');
+      fds.push(senders);
+      const sendTargets = createSockhash(c, SEND_KEY_BYTES, capacity, 'tessera_sendto');
+      fds.push(sendTargets);
+      fds.push(
+        attachProgram(
+          c,
+          BPF_PROG_TYPE_SK_SKB,
+          BPF_SK_SKB_VERDICT,
+          verdictProgram(flow, targets),
+          routes,
+          'tessera_relay',
+        ),
+      );
+      fds.push(
+        attachProgram(
+          c,
+          BPF_PROG_TYPE_SK_MSG,
+          BPF_SK_MSG_VERDICT,
+          sendProgram(sendTargets),
+          senders,
+          'tessera_send',
+        ),
+      );
+      return new Sockmap(c, fds);
     } catch (e) {
       for (const fd of fds) c.close(fd);
       throw e;
@@ -203,44 +358,111 @@ export class Sockmap {
     return b;
   }
 
-  /** Bytes arriving on socket `fromFd` go out of socket `toFd` from now on. Throws BpfError (a full map). */
-  route(fromFd: number, toFd: number): void {
-    if (this.#closed) throw new Error('the kernel relay is closed');
-    const key = this.cookie(fromFd);
-    this.#update(this.#targets, key, toFd);
-    this.#update(this.#routes, key, fromFd);
+  /**
+   * Bytes arriving on socket `fromFd` (cookie `key`) go out of socket `toFd` from now on.
+   * Throws BpfError (a full map).
+   */
+  route(fromFd: number, key: Buffer, toFd: number): void {
+    this.#open();
+    const zero = Buffer.alloc(8);
+    this.#set(this.#flow, key, zero, BPF_NOEXIST);
+    this.#update(this.#targets, key, toFd, BPF_ANY);
+    this.#update(this.#routes, key, fromFd, BPF_ANY);
   }
 
-  /** Undoes route(): bytes arriving on `fromFd` take the normal path again. Never throws. */
-  unroute(fromFd: number): void {
+  /**
+   * Stops redirecting what the socket whose cookie is `key` receives: from now on it stays in
+   * the socket's receive queue for user space (what was redirected before goes on to its
+   * target; the counts stay readable). Never throws.
+   */
+  stopRoute(key: Buffer): void {
+    if (!this.#closed) this.#delete(this.#routes, key);
+  }
+
+  /** Undoes route() for the socket whose cookie is `key` (open or closed). Never throws. */
+  unroute(key: Buffer): void {
     if (this.#closed) return;
-    let key: Buffer;
+    for (const m of [this.#routes, this.#targets, this.#flow]) this.#delete(m, key);
+  }
+
+  /** Payload bytes the verdict program redirected for a routed socket; undefined once unrouted. */
+  redirected(key: Buffer): bigint | undefined {
+    return this.#lookup(this.#flow, key, 8)?.readBigUInt64LE(0);
+  }
+
+  /**
+   * What the client socket `senderFd` (its local address: `key`, client-socket.ts) sends goes
+   * out of socket `toFd` from now on, in the client's own send(2). Throws BpfError: a full map,
+   * or EEXIST — a socket with the same local address is a sender already (a key names one).
+   * The sender goes in first: until its target is there too, its bytes take the normal path.
+   */
+  routeSends(senderFd: number, key: Buffer, toFd: number): void {
+    this.#open();
+    this.#update(this.#senders, key, senderFd, BPF_NOEXIST);
     try {
-      key = this.cookie(fromFd);
-    } catch {
-      return;
-    }
-    for (const mapFd of [this.#routes, this.#targets]) {
-      const attr = Buffer.alloc(32);
-      attr.writeUInt32LE(mapFd, 0);
-      attr.writeBigUInt64LE(BigInt(this.#c.koffi.address(key) as bigint), 8);
-      try {
-        bpf(this.#c, BPF_MAP_DELETE_ELEM, attr, 'removing a socket from a sockhash');
-      } catch {
-        // Not there (the insert never happened): nothing to undo.
-      }
+      this.#update(this.#sendTargets, key, toFd, BPF_NOEXIST);
+    } catch (e) {
+      this.unrouteSends(key, this.cookie(senderFd));
+      throw e;
     }
   }
 
-  #update(mapFd: number, key: Buffer, fd: number): void {
-    const value = Buffer.alloc(4);
-    value.writeUInt32LE(fd, 0);
+  /**
+   * Undoes routeSends() for the sender whose cookie is `senderCookie` — only if `key` still
+   * names that socket: once it has closed, the key may belong to another connection's client.
+   * Never throws.
+   */
+  unrouteSends(key: Buffer, senderCookie: Buffer): void {
+    if (this.#closed) return;
+    const member = this.#lookup(this.#senders, key, 8);
+    if (member === undefined || !member.equals(senderCookie)) return;
+    this.#delete(this.#senders, key);
+    this.#delete(this.#sendTargets, key);
+  }
+
+  /** The value under `key` in `mapFd` (a sockhash's: the socket's cookie), or undefined. */
+  #lookup(mapFd: number, key: Buffer, valueBytes: number): Buffer | undefined {
+    const value = Buffer.alloc(valueBytes);
     const attr = Buffer.alloc(32);
     attr.writeUInt32LE(mapFd, 0);
     attr.writeBigUInt64LE(BigInt(this.#c.koffi.address(key) as bigint), 8);
     attr.writeBigUInt64LE(BigInt(this.#c.koffi.address(value) as bigint), 16);
-    attr.writeBigUInt64LE(BPF_ANY, 24);
-    bpf(this.#c, BPF_MAP_UPDATE_ELEM, attr, 'adding a socket to a sockhash');
+    try {
+      bpf(this.#c, BPF_MAP_LOOKUP_ELEM, attr, 'looking up a map');
+      return value;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw new Error('the kernel relay is closed');
+  }
+
+  #delete(mapFd: number, key: Buffer): void {
+    const attr = Buffer.alloc(32);
+    attr.writeUInt32LE(mapFd, 0);
+    attr.writeBigUInt64LE(BigInt(this.#c.koffi.address(key) as bigint), 8);
+    try {
+      bpf(this.#c, BPF_MAP_DELETE_ELEM, attr, 'removing a socket from a sockhash');
+    } catch {
+      // Not there (the insert never happened, or the socket closed): nothing to undo.
+    }
+  }
+
+  #update(mapFd: number, key: Buffer, fd: number, flags: bigint): void {
+    const value = Buffer.alloc(8);
+    value.writeBigUInt64LE(BigInt(fd), 0);
+    this.#set(mapFd, key, value, flags);
+  }
+
+  #set(mapFd: number, key: Buffer, value: Buffer, flags: bigint): void {
+    const attr = Buffer.alloc(32);
+    attr.writeUInt32LE(mapFd, 0);
+    attr.writeBigUInt64LE(BigInt(this.#c.koffi.address(key) as bigint), 8);
+    attr.writeBigUInt64LE(BigInt(this.#c.koffi.address(value) as bigint), 16);
+    attr.writeBigUInt64LE(flags, 24);
+    bpf(this.#c, BPF_MAP_UPDATE_ELEM, attr, 'updating a map');
   }
 
   close(): void {

@@ -78,7 +78,12 @@ export function createPostgresHandler(options: PostgresHandlerOptions = {}): Pro
             : undefined;
         client.write(greeting(first, session, issued?.key));
         conn.log.info(
-          { server: conn.server.name, wayIn: conn.wayIn, kernelRelay: spliced !== undefined },
+          {
+            server: conn.server.name,
+            wayIn: conn.wayIn,
+            kernelRelay: spliced !== undefined,
+            clientSends: spliced?.clientSends ?? false,
+          },
           'postgres session relayed',
         );
       } catch (e) {

@@ -13,6 +13,7 @@
 import { isTesseraError, PermissionDeniedError } from '../../../core/errors.ts';
 import type { ProxyConnection, ProxyProtocolHandler } from '../proxy-connection.ts';
 import { noDelay, readUntil, ReadError, startTls, type Stream } from '../handshake-io.ts';
+import { forward } from '../relay.ts';
 import { CommandScanner } from './command-scanner.ts';
 import {
   authCommand,
@@ -182,16 +183,20 @@ function relay(
   // The server's replies need nothing from the agent: once AUTH is answered the server has
   // nothing in flight (the client's commands are not forwarded yet), so that direction is spliced.
   const spliced = conn.splice?.([[upstream, client]]);
-  const upstreamFlushed = () => spliced?.drained(upstream) ?? Promise.resolve(true);
+  // Resolves once the server has ended and all its replies reached the client.
+  const upstreamFlushed = forward(upstream, client, spliced);
   return new Promise((resolve) => {
     let open = 2;
     const closed = (): void => {
+      spliced?.release();
       client.destroy();
       upstream.destroy();
       open -= 1;
       if (open === 0) resolve();
     };
-    const upstreamClosed = (): void => void upstreamFlushed().then(closed);
+    // After a clean end, the replies before it first; after a reset, at once.
+    const upstreamClosed = (): void =>
+      void (upstream.readableEnded ? upstreamFlushed : Promise.resolve()).then(closed);
     client.once('close', closed);
     upstream.once('close', upstreamClosed);
     let broken = false;
@@ -212,6 +217,8 @@ function relay(
           client.off('close', closed);
           upstream.off('close', upstreamClosed);
           upstream.unpipe(client);
+          upstream.pause();
+          spliced?.release();
           upstream.destroy();
           client.end(errorReply('ERR', `Protocol error: ${ev.message}`), () => {
             client.destroy();
@@ -226,7 +233,6 @@ function relay(
       }
     });
     client.once('end', () => upstream.end());
-    upstream.pipe(client, { end: false });
-    upstream.once('end', () => void upstreamFlushed().then(() => client.end()));
+    void upstreamFlushed.then(() => client.end());
   });
 }
