@@ -15,6 +15,8 @@ import { relay } from '../relay.ts';
 import { fstatSync } from 'node:fs';
 import { pidfdOpen, socketFd } from '../../attestation/peer-credentials.ts';
 import { BACKLOG_BYTES, KernelRelay, type SpliceClient } from './kernel-relay.ts';
+import { sendKey } from './client-socket.ts';
+import { Sockmap } from './sockmap.ts';
 import { tcpBytes } from './tcp-bytes.ts';
 
 // Root may load it on every kernel this runs on (Linux ≥ 5.13): there, failing to is a failure,
@@ -188,6 +190,37 @@ test('released: the client socket sends the normal way again', { skip }, async (
   assert.equal((await got).toString(), 'after release');
   for (const s of Object.values(p)) s.destroy();
 });
+
+test(
+  'a send key names one socket: a second is refused, the first keeps its route',
+  { skip },
+  async () => {
+    // Two client sockets can share a local address (SO_REUSEADDR, other peers): the same key.
+    const map = Sockmap.open(4);
+    try {
+      const p1 = await pairs();
+      const p2 = await pairs();
+      const key = sendKey(socketFd(p1.client));
+      map.routeSends(socketFd(p1.client), key, socketFd(p1.b));
+      assert.throws(
+        () => map.routeSends(socketFd(p2.client), key, socketFd(p2.b)),
+        /spliced already/,
+      );
+      const at1 = new Promise<Buffer>((r) => p1.server.once('data', r));
+      p1.client.write('first');
+      assert.equal((await at1).toString(), 'first');
+      assert.equal(tcpBytes(socketFd(p1.a)).received, 0n, 'still straight to its own upstream');
+      // Taken out only while the entries hold the sockets they were made for.
+      map.unrouteSends(key, map.cookie(socketFd(p2.client)), map.cookie(socketFd(p2.b)));
+      const again = new Promise<Buffer>((r) => p1.server.once('data', r));
+      p1.client.write('still');
+      assert.equal((await again).toString(), 'still');
+      for (const p of [p1, p2]) for (const x of Object.values(p)) x.destroy();
+    } finally {
+      map.close();
+    }
+  },
+);
 
 test(
   'an upstream that stops reading: the client leaves the send maps and waits, nothing lost',

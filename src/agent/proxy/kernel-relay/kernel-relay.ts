@@ -82,6 +82,7 @@ interface Direction {
 interface Sender {
   readonly key: Buffer;
   readonly cookie: Buffer;
+  readonly targetCookie: Buffer;
   readonly to: Duplex;
   readonly toFd: number;
   /** Looks in a row that found `to` not writable. */
@@ -160,7 +161,7 @@ export class KernelRelay {
       // A full map: what was added is taken out again (nothing is in flight at a quiet point),
       // and the caller relays in user space.
       for (const d of routed) this.#map.unroute(d.key);
-      if (sender) this.#map.unrouteSends(sender.key, sender.cookie);
+      if (sender) this.#map.unrouteSends(sender.key, sender.cookie, sender.targetCookie);
       return undefined;
     }
     const splice = new ConnectionSplice(this.#map, routed, sender, () => this.#unwatch(splice));
@@ -173,9 +174,16 @@ export class KernelRelay {
     const taken = takeClientSocket(ref);
     if ('reason' in taken) return undefined;
     try {
-      const cookie = this.#map.cookie(taken.fd);
+      const sender: Sender = {
+        key: taken.key,
+        cookie: this.#map.cookie(taken.fd),
+        targetCookie: this.#map.cookie(d.toFd),
+        to: d.to,
+        toFd: d.toFd,
+        unwritable: 0,
+      };
       this.#map.routeSends(taken.fd, taken.key, d.toFd);
-      return { key: taken.key, cookie, to: d.to, toFd: d.toFd, unwritable: 0 };
+      return sender;
     } catch {
       return undefined; // a full map, or another sender with this local address
     } finally {
@@ -284,8 +292,9 @@ class ConnectionSplice implements Splice {
   }
 
   #releaseSender(): void {
-    if (this.#sender === undefined) return;
-    this.#map.unrouteSends(this.#sender.key, this.#sender.cookie);
+    const s = this.#sender;
+    if (s === undefined) return;
+    this.#map.unrouteSends(s.key, s.cookie, s.targetCookie);
     this.#sender = undefined;
   }
 

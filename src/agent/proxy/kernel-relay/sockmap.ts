@@ -392,32 +392,38 @@ export class Sockmap {
 
   /**
    * What the client socket `senderFd` (its local address: `key`, client-socket.ts) sends goes
-   * out of socket `toFd` from now on, in the client's own send(2). Throws BpfError: a full map,
-   * or EEXIST — a socket with the same local address is a sender already (a key names one).
-   * The sender goes in first: until its target is there too, its bytes take the normal path.
+   * out of socket `toFd` from now on, in the client's own send(2). Throws (nothing changed) when
+   * `key` is in either map already — a socket with the same local address is a sender, or a
+   * closed sender's upstream is still open (a key names one socket and one target) — or when a
+   * map is full. The target goes in first: the sender's bytes can only ever reach it.
    */
   routeSends(senderFd: number, key: Buffer, toFd: number): void {
     this.#open();
-    this.#update(this.#senders, key, senderFd, BPF_NOEXIST);
+    if (this.#lookup(this.#senders, key, 8) || this.#lookup(this.#sendTargets, key, 8)) {
+      throw new Error('a socket with this local address is spliced already');
+    }
+    this.#update(this.#sendTargets, key, toFd, BPF_NOEXIST);
     try {
-      this.#update(this.#sendTargets, key, toFd, BPF_NOEXIST);
+      this.#update(this.#senders, key, senderFd, BPF_NOEXIST);
     } catch (e) {
-      this.unrouteSends(key, this.cookie(senderFd));
+      this.#delete(this.#sendTargets, key);
       throw e;
     }
   }
 
   /**
-   * Undoes routeSends() for the sender whose cookie is `senderCookie` — only if `key` still
-   * names that socket: once it has closed, the key may belong to another connection's client.
-   * Never throws.
+   * Undoes routeSends(): each entry only while it still holds the socket it was made for
+   * (`senderCookie`, `targetCookie`) — once that socket has closed, the key may belong to
+   * another connection. Never throws.
    */
-  unrouteSends(key: Buffer, senderCookie: Buffer): void {
+  unrouteSends(key: Buffer, senderCookie: Buffer, targetCookie: Buffer): void {
     if (this.#closed) return;
-    const member = this.#lookup(this.#senders, key, 8);
-    if (member === undefined || !member.equals(senderCookie)) return;
-    this.#delete(this.#senders, key);
-    this.#delete(this.#sendTargets, key);
+    if (this.#lookup(this.#senders, key, 8)?.equals(senderCookie)) {
+      this.#delete(this.#senders, key);
+    }
+    if (this.#lookup(this.#sendTargets, key, 8)?.equals(targetCookie)) {
+      this.#delete(this.#sendTargets, key);
+    }
   }
 
   /** The value under `key` in `mapFd` (a sockhash's: the socket's cookie), or undefined. */

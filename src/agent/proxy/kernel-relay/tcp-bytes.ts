@@ -20,8 +20,6 @@ export interface TcpBytes {
   readonly received: bigint;
   /** Payload bytes the socket was given to send (sent once, or still queued). */
   readonly written: bigint;
-  /** Payload bytes queued and not yet sent (the peer's window or the congestion window is full). */
-  readonly unsent: number;
 }
 
 export function tcpBytes(fd: number, c: Libc = loadLibc()): TcpBytes {
@@ -41,6 +39,5 @@ export function tcpBytes(fd: number, c: Libc = loadLibc()): TcpBytes {
       b.readBigUInt64LE(BYTES_SENT) -
       b.readBigUInt64LE(BYTES_RETRANS) +
       BigInt(b.readUInt32LE(NOTSENT_BYTES)),
-    unsent: b.readUInt32LE(NOTSENT_BYTES),
   };
 }

@@ -116,6 +116,15 @@ export function createMysqlHandler(options: MysqlHandlerOptions = {}): ProxyProt
         }
         c.write(packet(2, ok));
         if (up.pending.length > 0) c.write(up.pending);
+        conn.log.info(
+          {
+            server: conn.server.name,
+            wayIn: conn.wayIn,
+            kernelRelay: spliced !== undefined,
+            clientSends: spliced?.clientSends ?? false,
+          },
+          'mysql session relayed',
+        );
       } catch (e) {
         up.socket.destroy();
         await refuse(c, conn, toRefusal(e, conn));
