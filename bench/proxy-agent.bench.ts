@@ -7,7 +7,8 @@
 // - `pgbench -S -C` (a new connection per transaction): the agent's CPU per new connection — the
 //   TCP peer attested, the access decision and the credential from the agent's cache, the
 //   upstream SCRAM login, the splice — and the connection rate against direct.
-// The agent runs with the kernel relay when it may (root); its log says which.
+// The agent runs with the kernel relay when it may (root); its log says which, and per session
+// whether the client's own socket sends straight to PostgreSQL.
 // Run: ./node_modules/.bin/node bench/proxy-agent.bench.ts [ms-per-measurement]
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -107,6 +108,16 @@ try {
     ratio(`${label}: TPS through the agent / direct`, t[0]!, t.baseline, 0.8);
     console.log(`${'  agent CPU per transaction'.padEnd(48)} ${cpu.toFixed(1)} µs`);
   }
+
+  const sessions = stack.agent
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('"postgres session relayed"'));
+  const straight = sessions.filter((l) => l.includes('"clientSends":true')).length;
+  const spliced = sessions.filter((l) => l.includes('"kernelRelay":true')).length;
+  console.log(
+    `${'sessions so far'.padEnd(48)} ${sessions.length}: ${spliced} spliced, ${straight} with the client's own socket sending straight to PostgreSQL`,
+  );
 
   let perConn = Infinity;
   const conns = (port: number, pw: string, name: string) => async () => {

@@ -16,17 +16,19 @@
 //
 // Bounded: the kernel queues redirected bytes for a target socket without limit (a client that
 // stops reading a large result, say, would have it pile up in kernel memory). So one timer
-// looks at every target socket every CHECK_MS (one poll(2) for all of them); for a target that
-// is not writable (its send buffer two-thirds full) it compares what the kernel redirected
-// (the program's count) with what the target has been given (TCP_INFO): past BACKLOG_BYTES
-// queued between them, the direction leaves the kernel for good — the source is paused, its
-// route stopped (what the kernel took already goes on), and once the target has been given all
-// of it, user space relays the rest with TCP's own flow control. What can pile up is
-// BACKLOG_BYTES and what arrives in one interval.
-// A client socket whose upstream stays unwritable for two looks in a row leaves the send maps
-// the same way: a send the kernel cannot hand on fails with EAGAIN in the client's send(2) while
-// the client's own socket stays writable, and a non-blocking client would retry at once,
-// burning a core.
+// looks at every target socket (one poll(2) for all of them); for a target that is not writable
+// (its send buffer two-thirds full) it compares what the kernel redirected (the program's
+// count) with what the target has been given (TCP_INFO): past BACKLOG_BYTES queued between
+// them, the direction leaves the kernel for good — the source is paused, its route stopped
+// (what the kernel took already goes on), and once the target has been given all of it, user
+// space relays the rest with TCP's own flow control. What can pile up is BACKLOG_BYTES and what
+// arrives in one interval. The interval is LOOK_MS while every direction is quiet and HOT_MS
+// once one has moved more than HOT_BYTES since the last look: a timer's wake-up is not free
+// (about 0.3 ms of CPU on a small VM), and request–response traffic never comes near the limit.
+// A client socket whose upstream is not writable at a look leaves the send maps the same way: a
+// send the kernel cannot hand on fails with EAGAIN in the client's send(2) while the client's own
+// socket stays writable, and a non-blocking client would retry at once, burning a core until
+// the next look.
 //
 // The end of a spliced direction: a FIN is seen by user space while the kernel may still be
 // passing on the last bytes (it sends redirected skbs from a work queue). `drained(from)` waits
@@ -41,7 +43,9 @@ import { loadLibc } from './libc.ts';
 import { tcpBytes } from './tcp-bytes.ts';
 
 /** How often target sockets are looked at, and how much may queue for one (see "Bounded" above). */
-export const CHECK_MS = 10;
+export const LOOK_MS = 100;
+export const HOT_MS = 10;
+export const HOT_BYTES = 1024n * 1024n;
 export const BACKLOG_BYTES = 4n * 1024n * 1024n;
 const POLLOUT = 0x4;
 
@@ -76,6 +80,8 @@ interface Direction {
   readonly writtenBase: bigint;
   /** Taken out of the kernel (its target was congested): user space relays it. */
   degraded: boolean;
+  /** Bytes redirected at the watch timer's last look. */
+  seen: bigint;
 }
 
 /** A client socket in the send maps: its key there, its cookie, and the socket it sends to. */
@@ -85,8 +91,6 @@ interface Sender {
   readonly targetCookie: Buffer;
   readonly to: Duplex;
   readonly toFd: number;
-  /** Looks in a row that found `to` not writable. */
-  unwritable: number;
 }
 
 interface NodeSocketCounters {
@@ -104,6 +108,7 @@ export class KernelRelay {
   readonly #map: Sockmap;
   readonly #watched = new Set<ConnectionSplice>();
   #timer: NodeJS.Timeout | undefined;
+  #hot = false;
 
   private constructor(map: Sockmap) {
     this.#map = map;
@@ -147,6 +152,7 @@ export class KernelRelay {
           toFd,
           writtenBase: tcpBytes(toFd).written - BigInt(counters(to).bytesWritten),
           degraded: false,
+          seen: 0n,
         });
       } catch {
         return undefined;
@@ -180,7 +186,6 @@ export class KernelRelay {
         targetCookie: this.#map.cookie(d.toFd),
         to: d.to,
         toFd: d.toFd,
-        unwritable: 0,
       };
       this.#map.routeSends(taken.fd, taken.key, d.toFd);
       return sender;
@@ -193,11 +198,26 @@ export class KernelRelay {
 
   #watch(splice: ConnectionSplice): void {
     this.#watched.add(splice);
-    this.#timer ??= setInterval(() => this.#check(), CHECK_MS).unref();
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#watched.size === 0) return;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#check();
+        this.#schedule();
+      },
+      this.#hot ? HOT_MS : LOOK_MS,
+    ).unref();
   }
 
   /** One poll(2) over every watched target: each one not writable is relieved of the kernel. */
   #check(): void {
+    let hot = false;
+    for (const s of this.#watched) hot = s.moved() || hot;
+    this.#hot = hot;
     const targets = [...this.#watched].flatMap((s) => s.targets());
     if (targets.length === 0) return;
     const fds = Buffer.alloc(8 * targets.length); // struct pollfd { int fd; short events, revents; }
@@ -212,7 +232,7 @@ export class KernelRelay {
   #unwatch(splice: ConnectionSplice): void {
     this.#watched.delete(splice);
     if (this.#watched.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
+      clearTimeout(this.#timer);
       this.#timer = undefined;
     }
   }
@@ -270,18 +290,24 @@ class ConnectionSplice implements Splice {
     this.#unwatch();
   }
 
+  /** Whether a direction has had more than HOT_BYTES redirected since the last call. */
+  moved(): boolean {
+    let moved = false;
+    for (const d of this.#directions) {
+      const now = d.degraded ? undefined : this.#map.redirected(d.key);
+      if (now === undefined) continue;
+      moved = moved || now - d.seen > HOT_BYTES;
+      d.seen = now;
+    }
+    return moved;
+  }
+
   /** The sockets the kernel sends to for this connection now (for the watch timer). */
   targets(): Target[] {
     const t: Target[] = [];
     const s = this.#sender;
     if (s && plainTcpFd(s.to) === s.toFd) {
-      t.push({
-        fd: s.toFd,
-        looked: (writable) => {
-          s.unwritable = writable ? 0 : s.unwritable + 1;
-          if (s.unwritable >= 2) this.#releaseSender();
-        },
-      });
+      t.push({ fd: s.toFd, looked: (writable) => writable || this.#releaseSender() });
     }
     for (const d of this.#directions) {
       if (!d.degraded && plainTcpFd(d.to) === d.toFd) {
