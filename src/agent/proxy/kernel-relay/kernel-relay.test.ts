@@ -138,6 +138,20 @@ async function until(cond: () => boolean, ms = 20_000): Promise<void> {
   }
 }
 
+/** A pair spliced both ways with the client's own socket sending, relayed. */
+async function splicedWithClientSends() {
+  const p = await pairs();
+  const splice = kernel!.splice(
+    [
+      [p.a, p.b],
+      [p.b, p.a],
+    ],
+    clientOf(p),
+  );
+  assert.ok(splice?.clientSends, 'the client socket was taken into the send maps');
+  return { ...p, done: relay(p.a, p.b, new AbortController().signal, splice) };
+}
+
 /** Resolves once `value` has stopped changing for 300 ms (for at most 30 s). */
 async function steady(value: () => number): Promise<void> {
   for (let last = -1, tries = 0; value() !== last && tries < 100; tries++) {
@@ -150,17 +164,7 @@ test(
   "the client's own socket sends straight to the upstream: nothing crosses to the agent's end",
   { skip },
   async () => {
-    const p = await pairs();
-    const { client, a, b, server } = p;
-    const splice = kernel!.splice(
-      [
-        [a, b],
-        [b, a],
-      ],
-      clientOf(p),
-    );
-    assert.ok(splice?.clientSends, 'the client socket was taken into the send maps');
-    const done = relay(a, b, new AbortController().signal, splice);
+    const { client, a, b, server, done } = await splicedWithClientSends();
     const up = randomBytes(5 * 1024 * 1024 + 3);
     const down = randomBytes(under);
     const atServer = sink(server);
@@ -226,17 +230,7 @@ test(
   'an upstream that stops reading: the client leaves the send maps and waits, nothing lost',
   { skip },
   async () => {
-    const p = await pairs();
-    const { client, a, b, server } = p;
-    const splice = kernel!.splice(
-      [
-        [a, b],
-        [b, a],
-      ],
-      clientOf(p),
-    );
-    assert.ok(splice?.clientSends);
-    const done = relay(a, b, new AbortController().signal, splice);
+    const { client, a, server, done } = await splicedWithClientSends();
     server.pause();
     const up = randomBytes(64 * 1024 * 1024);
     client.end(up);

@@ -11,8 +11,8 @@
 // The client's direction goes further when the agent may take the workload's own socket
 // (client-socket.ts): its bytes leave the client's send(2) straight for the upstream socket,
 // never crossing loopback to the agent (the send program, sockmap.ts). What the client sends
-// once it is out of the send maps (see "Backpressure") crosses to the agent's end and is
-// relayed by user space, after everything the kernel sent for it.
+// once it is out of the send maps (see "Bounded") crosses to the agent's end and is relayed by
+// user space, after everything the kernel sent for it.
 //
 // Bounded: the kernel queues redirected bytes for a target socket without limit (a client that
 // stops reading a large result, say, would have it pile up in kernel memory). So one timer
@@ -343,11 +343,14 @@ class ConnectionSplice implements Splice {
     d.from.pause();
     this.#map.stopRoute(d.key);
     // Reading the socket's TCP_INFO takes its lock: a verdict that was still running on a skb
-    // it received (in softirq, under that lock) has finished and been counted.
-    try {
-      tcpBytes(d.fromFd);
-    } catch {
-      // Closed meanwhile: the relay is ending it.
+    // it received (in softirq, under that lock) has finished and been counted. (Closed
+    // meanwhile: the relay is ending it.)
+    if (plainTcpFd(d.from) === d.fromFd) {
+      try {
+        tcpBytes(d.fromFd);
+      } catch {
+        // As closed.
+      }
     }
     await this.drained(d.from, Infinity);
     d.from.resume();

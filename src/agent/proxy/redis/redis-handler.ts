@@ -217,7 +217,6 @@ function relay(
           client.off('close', closed);
           upstream.off('close', upstreamClosed);
           upstream.unpipe(client);
-          upstream.pause();
           spliced?.release();
           upstream.destroy();
           client.end(errorReply('ERR', `Protocol error: ${ev.message}`), () => {
