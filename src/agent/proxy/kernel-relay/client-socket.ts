@@ -13,7 +13,7 @@
 // (spliced) or, when the upstream has gone, the normal way to the agent.
 import { fstatSync } from 'node:fs';
 import { type Libc, loadLibc } from './libc.ts';
-import { SEND_KEY_BYTES } from './sockmap.ts';
+import { SEND_KEY_BYTES } from './programs.ts';
 
 /** pidfd_getfd(2): the same number on every Linux architecture (the unified syscall table). */
 const SYS_PIDFD_GETFD = 438;

@@ -69,17 +69,26 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 after(() => kernel?.close());
 
+/** A pair spliced both ways (the client's own socket sending, if asked), relayed. */
+async function splicedBothWays(clientSends = false) {
+  const p = await pairs();
+  const splice = kernel!.splice(
+    [
+      [p.a, p.b],
+      [p.b, p.a],
+    ],
+    clientSends ? clientOf(p) : undefined,
+  );
+  assert.ok(splice, 'plain TCP sockets with nothing buffered are spliced');
+  if (clientSends) assert.ok(splice.clientSends, 'the client socket was taken into the send maps');
+  return { ...p, done: relay(p.a, p.b, new AbortController().signal, splice) };
+}
+
 test(
   'spliced both ways: megabytes arrive whole and in order, none through user space; ends follow the last byte',
   { skip },
   async () => {
-    const { client, a, b, server } = await pairs();
-    const splice = kernel!.splice([
-      [a, b],
-      [b, a],
-    ]);
-    assert.ok(splice, 'plain TCP sockets with nothing buffered are spliced');
-    const done = relay(a, b, new AbortController().signal, splice);
+    const { client, a, b, server, done } = await splicedBothWays();
     const up = randomBytes(under);
     const down = randomBytes(under - 17);
     const atServer = sink(server);
@@ -138,20 +147,6 @@ async function until(cond: () => boolean, ms = 20_000): Promise<void> {
   }
 }
 
-/** A pair spliced both ways with the client's own socket sending, relayed. */
-async function splicedWithClientSends() {
-  const p = await pairs();
-  const splice = kernel!.splice(
-    [
-      [p.a, p.b],
-      [p.b, p.a],
-    ],
-    clientOf(p),
-  );
-  assert.ok(splice?.clientSends, 'the client socket was taken into the send maps');
-  return { ...p, done: relay(p.a, p.b, new AbortController().signal, splice) };
-}
-
 /** Resolves once `value` has stopped changing for 300 ms (for at most 30 s). */
 async function steady(value: () => number): Promise<void> {
   for (let last = -1, tries = 0; value() !== last && tries < 100; tries++) {
@@ -164,7 +159,7 @@ test(
   "the client's own socket sends straight to the upstream: nothing crosses to the agent's end",
   { skip },
   async () => {
-    const { client, a, b, server, done } = await splicedWithClientSends();
+    const { client, a, b, server, done } = await splicedBothWays(true);
     const up = randomBytes(5 * 1024 * 1024 + 3);
     const down = randomBytes(under);
     const atServer = sink(server);
@@ -230,7 +225,7 @@ test(
   'an upstream that stops reading: the client leaves the send maps and waits, nothing lost',
   { skip },
   async () => {
-    const { client, a, server, done } = await splicedWithClientSends();
+    const { client, a, server, done } = await splicedBothWays(true);
     server.pause();
     const up = randomBytes(64 * 1024 * 1024);
     client.end(up);
@@ -251,13 +246,7 @@ test(
   'a target that stops reading: the direction leaves the kernel instead of queueing without limit',
   { skip },
   async () => {
-    const { client, a, b, server } = await pairs();
-    const splice = kernel!.splice([
-      [a, b],
-      [b, a],
-    ]);
-    assert.ok(splice);
-    const done = relay(a, b, new AbortController().signal, splice);
+    const { client, server, done } = await splicedBothWays();
     client.pause();
     // 200 MiB in 1 MiB pieces, a couple of milliseconds apart: far faster than the client reads
     // (not at all), about as fast as a server on this machine sends.
