@@ -20,7 +20,9 @@ export const BENCH_TOKEN = `bench-token-${'x'.repeat(40)}`;
 const body = Buffer.from('{"ok":true,"items":[1,2,3,4,5,6,7,8]}');
 
 const [role, upstreamPort] = process.argv.slice(2);
-if (role === 'upstream') {
+if (!import.meta.main) {
+  // Imported by the bench for BENCH_TOKEN: nothing to start.
+} else if (role === 'upstream') {
   const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     const a = req.headers.authorization;
     const ok = a === undefined || a === `Bearer ${BENCH_TOKEN}` || a === 'Bearer direct';
@@ -49,4 +51,4 @@ if (role === 'upstream') {
   throw new Error('usage: proxy-http-child.ts upstream | proxy <upstream port>');
 }
 // Killed by the bench with SIGTERM: exit normally, so that --cpu-prof (NODE_OPTIONS) writes its profile.
-process.once('SIGTERM', () => process.exit(0));
+if (import.meta.main) process.once('SIGTERM', () => process.exit(0));

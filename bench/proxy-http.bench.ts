@@ -17,7 +17,9 @@ import { createInterface } from 'node:readline';
 // autocannon ships no types; the part used here:
 // @ts-expect-error -- untyped CommonJS module
 import autocannonUntyped from 'autocannon';
+import { BENCH_TOKEN } from './proxy-http-child.ts';
 import { loadNote } from './lib.ts';
+import { NO_REFERENCE, startReferenceProxy, type ReferenceProxy } from './reference-proxy.ts';
 
 interface Result {
   requests: { average: number; total: number };
@@ -105,15 +107,22 @@ async function run(port: number, label: string, upstreamPid: number, proxyPid: n
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const line = (label: string, text: string) => console.log(`${label.padEnd(48)} ${text}`);
 let upstreamPort = 0;
+let reference: ReferenceProxy | undefined;
 
 try {
   const upstream = await start('upstream');
   upstreamPort = upstream.port;
   const proxy = await start('proxy', String(upstream.port));
+  // The same hop made by a C proxy that only sets the header: what any proxy costs here.
+  reference = await startReferenceProxy('http', upstream.port, [
+    'authorization',
+    `Bearer ${BENCH_TOKEN}`,
+  ]);
   console.log(loadNote('before'));
   await run(proxy.port, 'warm-up through the proxy', upstream.pid, proxy.pid);
   const direct: Round[] = [];
   const proxied: Round[] = [];
+  const referenced: Round[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     direct.push(
       await run(
@@ -131,6 +140,11 @@ try {
         proxy.pid,
       ),
     );
+    if (reference) {
+      referenced.push(
+        await run(reference.port, `through ${reference.label}`, upstream.pid, reference.pid),
+      );
+    }
   }
   const best = (rs: Round[]) => rs.reduce((a, b) => (b.rate > a.rate ? b : a));
   const ratio = best(proxied).rate / best(direct).rate;
@@ -138,6 +152,12 @@ try {
   line(
     'ratio proxy / direct (throughput, best rounds)',
     `${ratio.toFixed(3)} (target ≥ ${TARGET.toFixed(2)}: ${ratio >= TARGET ? 'ok' : 'BELOW'})`,
+  );
+  line(
+    'reference: a C proxy in the same path / direct',
+    reference
+      ? `${(best(referenced).rate / best(direct).rate).toFixed(3)} (${reference.label}: sets the header, no decision, no scrub; CPU/req ${median(referenced.map((r) => r.proxyCpu)).toFixed(0)} µs)`
+      : NO_REFERENCE,
   );
   line(
     'ratio per round (proxy / the direct round before)',
@@ -163,5 +183,6 @@ try {
   );
   console.log(loadNote('after'));
 } finally {
+  reference?.stop();
   for (const c of children) c.kill();
 }
