@@ -8,7 +8,8 @@
 //   TCP peer attested, the access decision and the credential from the agent's cache, the
 //   upstream SCRAM login, the splice — and the connection rate against direct.
 // The agent runs with the kernel relay when it may (root); its log says which, and per session
-// whether the client's own socket sends straight to PostgreSQL.
+// whether the client's own socket sends straight to PostgreSQL. Beside each TPS ratio, HAProxy
+// (reference-proxy.ts) relaying the same pgbench to the same cluster: what any hop costs here.
 // Run: ./node_modules/.bin/node bench/proxy-agent.bench.ts [ms-per-measurement]
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,7 @@ import {
 } from '../src/plugins/credential-providers/testing/password-postgres.ts';
 import { startProxyStack } from '../test/helpers/proxy-stack.ts';
 import { compare, loadNote, ratio } from './lib.ts';
+import { NO_REFERENCE, startReferenceProxy, type ReferenceProxy } from './reference-proxy.ts';
 
 const run = promisify(execFile);
 const ms = Number(process.argv[2] ?? 2000);
@@ -31,6 +33,7 @@ const password = randomBytes(18).toString('base64url');
 
 const pg = await startPasswordPostgres();
 let stack: Awaited<ReturnType<typeof startProxyStack>> | undefined;
+let reference: ReferenceProxy | undefined;
 try {
   const made = await psql(
     pg,
@@ -90,6 +93,8 @@ try {
   console.log(loadNote('start'));
   console.log(`${'agent'.padEnd(48)} ${relay}`);
   const agentPid = stack.agent.proc.pid ?? 0;
+  // The same hop made by a C proxy relaying bytes (pgbench gives the password itself).
+  reference = await startReferenceProxy('tcp', pg.port);
 
   for (const clients of [1, 8]) {
     const args = ['-T', String(seconds), '-c', String(clients), '-j', String(Math.min(clients, 2))];
@@ -104,9 +109,14 @@ try {
       );
       return r.tps;
     };
-    const t = await compare(tps(pg.port, password, 'direct'), [tps(listener, '', 'agent')]);
+    const subjects = [tps(listener, '', 'agent')];
+    if (reference) subjects.push(tps(reference.port, password, 'HAProxy'));
+    const t = await compare(tps(pg.port, password, 'direct'), subjects);
     ratio(`${label}: TPS through the agent / direct`, t[0]!, t.baseline, 0.8);
     console.log(`${'  agent CPU per transaction'.padEnd(48)} ${cpu.toFixed(1)} µs`);
+    console.log(
+      `${'  reference: a C proxy in the same path / direct'.padEnd(48)} ${reference ? `${(t[1]! / t.baseline).toFixed(3)} (${reference.label}: relays bytes, no login)` : NO_REFERENCE}`,
+    );
   }
 
   const sessions = stack.agent
@@ -136,6 +146,7 @@ try {
   );
   console.log(loadNote('end'));
 } finally {
+  reference?.stop();
   await stack?.stop();
   await pg.stop();
 }

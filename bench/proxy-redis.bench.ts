@@ -5,6 +5,8 @@
 //   loopback listener (proxy-redis-child.ts) → the same Redis, the ACL user injected per
 //   connection and every command framed by the proxy's scanner.
 // Same commands, clients and request count for both, in alternating rounds (best of each kept).
+// Beside them, HAProxy (reference-proxy.ts) relaying the same redis-benchmark, which then
+// authenticates itself, to the same Redis: what any hop costs here.
 // The bench ACL user exists only for the run.
 // Run: ./node_modules/.bin/node bench/proxy-redis.bench.ts [ms-per-measurement]
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadNote } from './lib.ts';
+import { NO_REFERENCE, startReferenceProxy, type ReferenceProxy } from './reference-proxy.ts';
 
 const ms = Number(process.argv[2] ?? 2000);
 const TARGET = 0.5;
@@ -61,9 +64,11 @@ async function startChild(kernelRelay: 'auto' | 'off') {
 }
 
 const children: Array<Awaited<ReturnType<typeof startChild>>> = [];
+let reference: ReferenceProxy | undefined;
 try {
   children.push(await startChild('auto'), await startChild('off'));
   const [kernel, userSpace] = children as [(typeof children)[0], (typeof children)[0]];
+  reference = await startReferenceProxy('tcp', 6379);
   console.log(loadNote('before'));
   // Size the runs to about `ms` each from a short direct run.
   const probe = bench(6379, true, 20_000);
@@ -71,11 +76,12 @@ try {
   bench(kernel.port, false, 20_000); // warm-up
   bench(userSpace.port, false, 20_000);
   console.log(`${'proxy kernel relay'.padEnd(48)} ${kernel.relay}`);
-  const sides = [
+  const sides: Array<readonly [string, number, boolean]> = [
     ['direct', 6379, true],
     ['through the proxy', kernel.port, false],
     ['through the proxy, kernel_relay off', userSpace.port, false],
-  ] as const;
+  ];
+  if (reference) sides.push([`through ${reference.label}`, reference.port, true]);
   const best = sides.map(() => ({ GET: 0, SET: 0 }));
   for (let round = 0; round < 3; round++) {
     for (const [i, [, port, auth]] of sides.entries()) {
@@ -99,9 +105,14 @@ try {
         `${name.padEnd(48)} ${r.toFixed(3)} (target ≥ ${TARGET.toFixed(2)}: ${r >= TARGET ? 'ok' : 'BELOW'})`,
       );
     }
+    const ref = reference ? best[3]![t] / best[0]![t] : 0;
+    console.log(
+      `${'  reference: a C proxy in the same path / direct'.padEnd(48)} ${reference ? `${ref.toFixed(3)} (${reference.label}: relays bytes, no AUTH rewriting)` : NO_REFERENCE}`,
+    );
   }
   console.log(loadNote('after'));
 } finally {
+  reference?.stop();
   for (const c of children) c.proc.kill();
   execFileSync('redis-cli', ['ACL', 'DELUSER', user]);
 }
