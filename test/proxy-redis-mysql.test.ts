@@ -174,9 +174,12 @@ describe('proxy: Redis and MySQL through local listeners', CHAINED, () => {
       // A client-side AUTH is replaced by the injected one: the identity stays.
       assert.equal(await r.sendCommand(['AUTH', 'default', 'a-guess']), 'OK');
       assert.equal(await r.sendCommand(['ACL', 'WHOAMI']), REDIS_USER);
+      // RESET would make the connection Redis's `default` user: the proxy closes it instead.
+      await assert.rejects(r.sendCommand(['RESET']));
     } finally {
       r.destroy();
     }
+    assert.equal((await redisCli(redisPort, 'ACL', 'WHOAMI')).out, REDIS_USER);
   });
 
   it('the mariadb CLI and mysql2 are logged in as the MariaDB user only Tessera knows', async () => {

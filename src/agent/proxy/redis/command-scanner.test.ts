@@ -92,7 +92,7 @@ test('garbage is an error, and nothing after it is scanned', () => {
     ['*11111111111111111111111', 'header line too long'],
     [
       encodeCommand(['AUTH', 'u', Buffer.alloc(MAX_CAPTURED_BYTES, 0x61)]),
-      'AUTH or HELLO too long',
+      'AUTH, HELLO or RESET too long',
     ],
   ];
   for (const [input, message] of cases) {

@@ -1,8 +1,9 @@
 // Frames the commands a Redis client sends (RESP arrays of bulk strings, redis.io "Redis
 // serialization protocol specification", "Sending commands to a Redis server") just far enough
-// to find AUTH and HELLO: those are captured whole so the handler can replace the client's
-// credentials with the injected ones; every other command passes through as the bytes the
-// client sent, in order, with consecutive commands of a chunk kept in one slice.
+// to find AUTH, HELLO and RESET: those are captured whole so the handler can replace the client's
+// credentials with the injected ones (or, for RESET, end the session); every other command passes
+// through as the bytes the client sent, in order, with consecutive commands of a chunk kept in one
+// slice.
 //
 // Untrusted, from the client: every header line, argument count and bulk length is bounded, and
 // the framing is stricter than Redis's own (CRLF checked after every bulk), so that the proxy and
@@ -23,7 +24,7 @@ export const MAX_CAPTURED_BYTES = 64 * 1024;
 export type ScanEvent =
   /** Bytes to forward unchanged. */
   | { readonly kind: 'pass'; readonly bytes: Buffer }
-  /** A whole AUTH or HELLO command (args[0] is the command name as sent). */
+  /** A whole AUTH, HELLO or RESET command (args[0] is the command name as sent). */
   | { readonly kind: 'command'; readonly args: readonly Buffer[] }
   /** The client broke the protocol: answer `-ERR Protocol error: <message>` and close. */
   | { readonly kind: 'error'; readonly message: string };
@@ -32,9 +33,9 @@ const STAR = 0x2a;
 const DOLLAR = 0x24;
 const CR = 0x0d;
 const LF = 0x0a;
-/** Longest captured command name ("hello"): a longer first argument is passed through. */
+/** Longest captured command name ("hello", "reset"): a longer first argument is passed through. */
 const LONGEST_CAPTURED = 5;
-const CAPTURED = new Set(['auth', 'hello']);
+const CAPTURED = new Set(['auth', 'hello', 'reset']);
 
 type Phase = 'command' | 'array-line' | 'bulk-line' | 'bulk-data' | 'bulk-crlf';
 /** idle: between commands; undecided: the command name is not known yet. */
@@ -132,7 +133,8 @@ export class CommandScanner {
           }
           if (n < 0 || n > MAX_BULK_BYTES) return fail('invalid bulk length');
           if (this.#mode === 'undecided' && n > LONGEST_CAPTURED) decide(false);
-          if (this.#mode === 'capture' && !this.#capture(n)) return fail('AUTH or HELLO too long');
+          if (this.#mode === 'capture' && !this.#capture(n))
+            return fail('AUTH, HELLO or RESET too long');
           this.#bulkLeft = n;
           this.#phase = n === 0 ? 'bulk-crlf' : 'bulk-data';
           this.#crlfSeen = 0;

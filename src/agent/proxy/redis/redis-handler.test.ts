@@ -187,9 +187,18 @@ test('garbage RESP gets a protocol error and a close; the proxy keeps serving', 
   );
   assert.equal(
     await raw(proxy.port, `*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$99999\r\n${'a'.repeat(99999)}\r\n`),
-    '-ERR Protocol error: AUTH or HELLO too long\r\n',
+    '-ERR Protocol error: AUTH, HELLO or RESET too long\r\n',
   );
   assert.equal(await cli(proxy.port, 'PING'), 'PONG');
+});
+
+test('RESET is never forwarded: the commands before it are answered, then the connection closes', async () => {
+  // Forwarded, RESET would leave the connection as Redis's `default` user (nopass, +@all here).
+  const whoami = '*2\r\n$3\r\nACL\r\n$6\r\nWHOAMI\r\n';
+  const got = await raw(proxy.port, `${whoami}*1\r\n$5\r\nreset\r\n${whoami}`);
+  assert.equal(got, `$${USER.length}\r\n${USER}\r\n`);
+  assert.ok(proxy.logs.some((l) => l.includes('redis RESET refused')));
+  assert.equal(await cli(proxy.port, 'ACL', 'WHOAMI'), USER, 'the proxy keeps serving');
 });
 
 test('TLS upstream: verified against the server workload CA; an unknown CA is refused', async () => {

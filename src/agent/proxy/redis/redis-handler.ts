@@ -5,8 +5,11 @@
 // `AUTH [user] password` and only then relay. The client authenticates with nothing it knows: its
 // AUTH commands are replaced by AUTH with the injected identity, and HELLO's AUTH clause by the
 // injected one (its protocol version kept), so the reply (+OK, or HELLO's map) comes back in its
-// place among pipelined replies and the injected identity stays. Everything else the client sends
-// passes through unchanged (command-scanner.ts frames it); the server's replies are relayed raw.
+// place among pipelined replies and the injected identity stays. RESET would log the connection
+// out to Redis's `default` user (nopass and every permission in a stock redis.conf), so it is never
+// forwarded: the commands before it are answered, then the connection closes. Everything else the
+// client sends passes through unchanged (command-scanner.ts frames it); the server's replies are
+// relayed raw.
 //
 // A denial is answered as Redis answers a missing permission: `-NOPERM` naming the failed
 // condition, to the client's first command, then the connection is closed.
@@ -17,6 +20,7 @@ import { forward } from '../relay.ts';
 import { CommandScanner } from './command-scanner.ts';
 import {
   authCommand,
+  commandName,
   errorReply,
   MAX_REPLY_LINE_BYTES,
   redisIdentity,
@@ -205,7 +209,18 @@ function relay(
       let ok = true;
       for (const ev of scanner.push(chunk)) {
         if (ev.kind === 'pass') ok = upstream.write(ev.bytes);
-        else if (ev.kind === 'command') ok = upstream.write(rewriteCommand(ev.args, id));
+        else if (ev.kind === 'command' && commandName(ev.args) === 'reset') {
+          // Nothing from RESET on is forwarded; the server answers what came before, then ends,
+          // and the client's connection ends after those replies.
+          broken = true;
+          conn.log.info(
+            { server: conn.server.name },
+            'redis RESET refused: it would drop the injected identity; closing after the replies before it',
+          );
+          client.pause();
+          upstream.end();
+          return;
+        } else if (ev.kind === 'command') ok = upstream.write(rewriteCommand(ev.args, id));
         else {
           // Garbage from the client: the server's pending replies are dropped with the
           // connection, so the error cannot land inside one of them.

@@ -38,6 +38,11 @@ export function authCommand(id: RedisIdentity): Buffer {
   return encodeCommand(id.username ? ['AUTH', id.username, id.password] : ['AUTH', id.password]);
 }
 
+/** A captured command's name, lower case. */
+export function commandName(args: readonly Buffer[]): string {
+  return (args[0] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
+}
+
 /**
  * What replaces a client's AUTH or HELLO (args[0] is the name as the client sent it):
  *   - AUTH with any arguments → AUTH with the injected identity (the client's arguments are
@@ -47,8 +52,7 @@ export function authCommand(id: RedisIdentity): Buffer {
  *   - HELLO alone (no protover) asks nothing of authentication and is sent as is.
  */
 export function rewriteCommand(args: readonly Buffer[], id: RedisIdentity): Buffer {
-  const name = (args[0] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
-  if (name === 'auth') return authCommand(id);
+  if (commandName(args) === 'auth') return authCommand(id);
   const protover = args[1];
   if (protover === undefined) return encodeCommand(args);
   const rest: Buffer[] = [];
