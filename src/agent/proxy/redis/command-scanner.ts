@@ -133,8 +133,9 @@ export class CommandScanner {
           }
           if (n < 0 || n > MAX_BULK_BYTES) return fail('invalid bulk length');
           if (this.#mode === 'undecided' && n > LONGEST_CAPTURED) decide(false);
-          if (this.#mode === 'capture' && !this.#capture(n))
+          if (this.#mode === 'capture' && !this.#capture(n)) {
             return fail('AUTH, HELLO or RESET too long');
+          }
           this.#bulkLeft = n;
           this.#phase = n === 0 ? 'bulk-crlf' : 'bulk-data';
           this.#crlfSeen = 0;
