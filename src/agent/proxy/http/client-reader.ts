@@ -6,6 +6,7 @@
 // pipelined request, or a CONNECT tunnel's first bytes) until the caller is done with the request
 // and asks for the next one: requests never overlap. Pure: the caller does the I/O and answers a
 // thrown HttpAnswer, then closes the connection.
+import { ChunkedBody, hasBareLineBreak, type ChunkedRules } from './chunked-body.ts';
 import { parseClientHead, type ClientHead } from './client-head.ts';
 import { HttpAnswer } from './http-answer.ts';
 
@@ -18,26 +19,12 @@ export interface ClientSink {
   end(): void;
 }
 
-const MAX_CHUNK_LINE_BYTES = 1024;
-const MAX_TRAILER_BYTES = 16 * 1024;
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
-const QUOTED =
-  '"(?:[\\t\\x20\\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t\\x20-\\x7e\\x80-\\xff])*"';
-/** chunk-size [ chunk-ext ] (RFC 9112 §7.1.1): hex digits, then `;name[=value]` extensions. */
-const CHUNK_LINE = new RegExp(
-  `^([0-9a-fA-F]{1,13})((?:[ \\t]*;[ \\t]*${TOKEN}(?:[ \\t]*=[ \\t]*(?:${TOKEN}|${QUOTED}))?)*)$`,
-);
-const TRAILER_LINE = new RegExp(`^${TOKEN}:[\\t\\x20-\\x7e\\x80-\\xff]*$`);
 const HEAD_END = Buffer.from('\r\n\r\n');
-const CRLF = Buffer.from('\r\n');
 
 type State =
   | 'head'
   | 'length'
-  | 'chunk-size'
-  | 'chunk-data'
-  | 'chunk-crlf'
-  | 'trailers'
+  | 'chunked'
   /** The request is complete; bytes after it are held until next(). */
   | 'held';
 
@@ -45,16 +32,20 @@ function bad(what: string): HttpAnswer {
   return new HttpAnswer(400, { error: `malformed HTTP request: ${what}` });
 }
 
+const CHUNKED: ChunkedRules = { strict: true, fail: bad };
+
 export class ClientReader {
   readonly #sink: ClientSink;
   readonly #maxHeadBytes: number;
   #state: State = 'head';
-  /** Bytes of an unfinished head, chunk-size line, chunk end or trailer section. */
+  /** Bytes of an unfinished head or chunked-body line. */
   #partial: Buffer | null = null;
   /** Bytes after the current request (state 'held'). */
   #held: Buffer | null = null;
-  /** Body bytes still due (length framing) or of the current chunk. */
+  /** Body bytes still due (length framing). */
   #remaining = 0;
+  /** The chunked body being read (state 'chunked'). */
+  #chunked: ChunkedBody | null = null;
 
   constructor(sink: ClientSink, maxHeadBytes: number) {
     this.#sink = sink;
@@ -110,27 +101,24 @@ export class ClientReader {
         case 'head':
           at = this.#readHead(buf, at, seen);
           break;
-        case 'length':
-        case 'chunk-data': {
+        case 'length': {
           const n = Math.min(this.#remaining, buf.length - at);
           this.#sink.body(at === 0 && n === buf.length ? buf : buf.subarray(at, at + n));
           at += n;
           this.#remaining -= n;
-          if (this.#remaining === 0) {
-            if (this.#state === 'length') this.#finish();
-            else this.#state = 'chunk-crlf';
-          }
+          if (this.#remaining === 0) this.#finish();
           break;
         }
-        case 'chunk-size':
-          at = this.#readChunkSize(buf, at);
+        case 'chunked': {
+          const body = this.#chunked!;
+          const next = body.read(buf, at, (piece) => this.#sink.body(piece));
+          if (body.done) {
+            this.#chunked = null;
+            this.#finish();
+          } else if (next < buf.length) this.#partial = buf.subarray(next);
+          at = body.done ? next : buf.length;
           break;
-        case 'chunk-crlf':
-          at = this.#readChunkCrlf(buf, at);
-          break;
-        case 'trailers':
-          at = this.#readTrailers(buf, at);
-          break;
+        }
         case 'held':
           this.#held = buf.subarray(at);
           at = buf.length;
@@ -165,90 +153,17 @@ export class ClientReader {
     if (f.kind === 'length') {
       this.#state = 'length';
       this.#remaining = f.length;
-    } else if (f.kind === 'chunked') this.#state = 'chunk-size';
+    } else if (f.kind === 'chunked') {
+      this.#state = 'chunked';
+      this.#chunked = new ChunkedBody(CHUNKED);
+    }
     this.#sink.head(head);
     if (f.kind === 'none') this.#finish();
     return end + 4;
-  }
-
-  #readChunkSize(buf: Buffer, at: number): number {
-    const end = buf.indexOf(CRLF, at);
-    if (end < 0 || end - at > MAX_CHUNK_LINE_BYTES) {
-      if (buf.length - at > MAX_CHUNK_LINE_BYTES) {
-        throw bad(`chunk-size line longer than ${MAX_CHUNK_LINE_BYTES} bytes`);
-      }
-      if (hasBareLineBreak(buf, at)) throw bad('a bare CR or LF in a chunk-size line');
-      this.#partial = buf.subarray(at);
-      return buf.length;
-    }
-    const m = CHUNK_LINE.exec(buf.toString('latin1', at, end));
-    if (!m) throw bad('chunk-size line');
-    const size = parseInt(m[1]!, 16);
-    if (size === 0) this.#state = 'trailers';
-    else {
-      this.#state = 'chunk-data';
-      this.#remaining = size;
-    }
-    return end + 2;
-  }
-
-  #readChunkCrlf(buf: Buffer, at: number): number {
-    if (buf[at] !== 0x0d || (buf.length - at >= 2 && buf[at + 1] !== 0x0a)) {
-      throw bad('chunk data not followed by CRLF');
-    }
-    if (buf.length - at < 2) {
-      this.#partial = buf.subarray(at);
-      return buf.length;
-    }
-    this.#state = 'chunk-size';
-    return at + 2;
-  }
-
-  /** Trailer fields (checked, dropped) and the empty line ending the message. */
-  #readTrailers(buf: Buffer, at: number): number {
-    if (buf.length - at >= 2 && buf[at] === 0x0d && buf[at + 1] === 0x0a) {
-      this.#finish();
-      return at + 2;
-    }
-    const end = buf.indexOf(HEAD_END, at);
-    if (end >= 0 && end - at <= MAX_TRAILER_BYTES) {
-      const lines = buf.toString('latin1', at, end).split('\r\n');
-      for (let i = 0; i < lines.length; i++) {
-        if (TRAILER_LINE.test(lines[i]!)) continue;
-        throw bad(
-          /[\r\n]/.test(lines[i]!)
-            ? 'a bare CR or LF in the trailers'
-            : `trailer line ${i + 1}: not a token name followed by ":"`,
-        );
-      }
-      this.#finish();
-      return end + 4;
-    }
-    if (buf.length - at > MAX_TRAILER_BYTES) {
-      throw bad(`trailers larger than ${MAX_TRAILER_BYTES} bytes`);
-    }
-    if (buf[at] === 0x0d && buf.length - at >= 2) throw bad('a bare CR in the trailers');
-    if (hasBareLineBreak(buf, at)) throw bad('a bare CR or LF in the trailers');
-    this.#partial = buf.subarray(at);
-    return buf.length;
   }
 
   #finish(): void {
     this.#state = 'held';
     this.#sink.end();
   }
-}
-
-/**
- * Whether buf[from..] has an LF not after a CR, or a CR not before an LF (a CR as the very last
- * byte may still be followed by one).
- */
-function hasBareLineBreak(buf: Buffer, from: number): boolean {
-  for (let i = buf.indexOf(0x0a, from); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
-    if (i === 0 || buf[i - 1] !== 0x0d) return true;
-  }
-  for (let i = buf.indexOf(0x0d, from); i >= 0; i = buf.indexOf(0x0d, i + 1)) {
-    if (i < buf.length - 1 && buf[i + 1] !== 0x0a) return true;
-  }
-  return false;
 }

@@ -4,6 +4,7 @@
 // close — and handed on as slices of the received buffers, never copied. Every part is bounded:
 // the head, each chunk-size line, the trailers, the number of interim responses. Pure: the caller
 // does the I/O and turns a thrown UpstreamProtocolError into 502 and a dropped connection.
+import { ChunkedBody, type ChunkedRules } from './chunked-body.ts';
 import {
   MAX_RESPONSE_HEAD_BYTES,
   parseResponseHead,
@@ -21,23 +22,24 @@ export interface ResponseSink {
 }
 
 const MAX_INTERIM_RESPONSES = 16;
-const MAX_CHUNK_LINE_BYTES = 1024;
-const MAX_TRAILER_BYTES = 16 * 1024;
-const CHUNK_LINE = /^([0-9a-fA-F]{1,13})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
-const CRLF = Buffer.from('\r\n');
 const HEAD_END = Buffer.from('\r\n\r\n');
+const CHUNKED: ChunkedRules = {
+  strict: false,
+  fail: (what) => new UpstreamProtocolError(`malformed chunked body: ${what}`),
+};
 
-type State =
-  'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'close' | 'done';
+type State = 'head' | 'length' | 'chunked' | 'close' | 'done';
 
 export class ResponseReader {
   readonly #sink: ResponseSink;
   readonly #headRequest: boolean;
   #state: State = 'head';
-  /** Bytes of an unfinished head, chunk-size line, chunk CRLF or trailer section. */
+  /** Bytes of an unfinished head or chunked-body line. */
   #partial: Buffer | null = null;
-  /** Body bytes still due (length framing) or of the current chunk. */
+  /** Body bytes still due (length framing). */
   #remaining = 0;
+  /** The chunked body being read (state 'chunked'). */
+  #chunked: ChunkedBody | null = null;
   #interim = 0;
   /** Bytes received after the response ended: the connection cannot be reused. */
   #extra = false;
@@ -75,27 +77,24 @@ export class ResponseReader {
         case 'head':
           at = this.#readHead(buf, at, buf.length - chunk.length);
           break;
-        case 'length':
-        case 'chunk-data': {
+        case 'length': {
           const n = Math.min(this.#remaining, buf.length - at);
           this.#sink.data(buf.subarray(at, at + n));
           at += n;
           this.#remaining -= n;
-          if (this.#remaining === 0) {
-            if (this.#state === 'length') this.#finish();
-            else this.#state = 'chunk-crlf';
-          }
+          if (this.#remaining === 0) this.#finish();
           break;
         }
-        case 'chunk-size':
-          at = this.#readChunkSize(buf, at);
+        case 'chunked': {
+          const body = this.#chunked!;
+          const next = body.read(buf, at, (piece) => this.#sink.data(piece));
+          if (body.done) {
+            this.#chunked = null;
+            this.#finish();
+          } else if (next < buf.length) this.#partial = buf.subarray(next);
+          at = body.done ? next : buf.length;
           break;
-        case 'chunk-crlf':
-          at = this.#readChunkCrlf(buf, at);
-          break;
-        case 'trailers':
-          at = this.#readTrailers(buf, at);
-          break;
+        }
         case 'close':
           this.#sink.data(at === 0 ? buf : buf.subarray(at));
           at = buf.length;
@@ -144,60 +143,11 @@ export class ResponseReader {
     else if (f.kind === 'length') {
       this.#state = 'length';
       this.#remaining = f.length;
-    } else if (f.kind === 'chunked') this.#state = 'chunk-size';
-    else this.#state = 'close';
+    } else if (f.kind === 'chunked') {
+      this.#state = 'chunked';
+      this.#chunked = new ChunkedBody(CHUNKED);
+    } else this.#state = 'close';
     return end + 4;
-  }
-
-  #readChunkSize(buf: Buffer, at: number): number {
-    const end = buf.indexOf(CRLF, at);
-    if (end < 0 || end - at > MAX_CHUNK_LINE_BYTES) {
-      if (buf.length - at > MAX_CHUNK_LINE_BYTES) {
-        throw new UpstreamProtocolError(`chunk-size line longer than ${MAX_CHUNK_LINE_BYTES}`);
-      }
-      this.#partial = buf.subarray(at);
-      return buf.length;
-    }
-    const m = CHUNK_LINE.exec(buf.toString('latin1', at, end));
-    if (!m) throw new UpstreamProtocolError('malformed chunk-size line');
-    const size = parseInt(m[1]!, 16);
-    if (size === 0) this.#state = 'trailers';
-    else {
-      this.#state = 'chunk-data';
-      this.#remaining = size;
-    }
-    return end + 2;
-  }
-
-  #readChunkCrlf(buf: Buffer, at: number): number {
-    if (buf.length - at < 2) {
-      if (buf[at] !== 0x0d) throw new UpstreamProtocolError('chunk data not followed by CRLF');
-      this.#partial = buf.subarray(at);
-      return buf.length;
-    }
-    if (buf[at] !== 0x0d || buf[at + 1] !== 0x0a) {
-      throw new UpstreamProtocolError('chunk data not followed by CRLF');
-    }
-    this.#state = 'chunk-size';
-    return at + 2;
-  }
-
-  /** Trailer fields (dropped) and the empty line ending the message. */
-  #readTrailers(buf: Buffer, at: number): number {
-    if (buf.length - at >= 2 && buf[at] === 0x0d && buf[at + 1] === 0x0a) {
-      this.#finish();
-      return at + 2;
-    }
-    const end = buf.indexOf(HEAD_END, at);
-    if (end >= 0 && end - at <= MAX_TRAILER_BYTES) {
-      this.#finish();
-      return end + 4;
-    }
-    if (buf.length - at > MAX_TRAILER_BYTES) {
-      throw new UpstreamProtocolError(`trailers larger than ${MAX_TRAILER_BYTES} bytes`);
-    }
-    this.#partial = buf.subarray(at);
-    return buf.length;
   }
 
   #finish(): void {
