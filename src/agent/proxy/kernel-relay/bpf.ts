@@ -11,6 +11,7 @@ const BPF_MAP_DELETE_ELEM = 3;
 const BPF_PROG_LOAD = 5;
 const BPF_PROG_ATTACH = 8;
 export const BPF_MAP_TYPE_HASH = 1;
+export const BPF_MAP_TYPE_ARRAY = 2;
 const BPF_MAP_TYPE_SOCKHASH = 18;
 export const BPF_PROG_TYPE_SK_SKB = 14;
 export const BPF_PROG_TYPE_SK_MSG = 16;

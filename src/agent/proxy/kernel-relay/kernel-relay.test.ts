@@ -222,6 +222,31 @@ test(
 );
 
 test(
+  "the program counts what it redirects per socket and in all (the watch timer's one lookup)",
+  { skip },
+  async () => {
+    const map = Sockmap.open(4);
+    try {
+      const p = await pairs();
+      const key = map.cookie(socketFd(p.a));
+      map.route(socketFd(p.a), key, socketFd(p.b));
+      assert.equal(map.totalRedirected(), 0n);
+      const bytes = randomBytes(300_000);
+      const atServer = sink(p.server);
+      p.client.end(bytes);
+      await until(() => p.server.bytesRead === bytes.length);
+      assert.equal(map.redirected(key), BigInt(bytes.length));
+      assert.equal(map.totalRedirected(), BigInt(bytes.length));
+      p.b.end();
+      assert.equal((await atServer).sha256, sha(bytes));
+      for (const x of Object.values(p)) x.destroy();
+    } finally {
+      map.close();
+    }
+  },
+);
+
+test(
   'an upstream that stops reading: the client leaves the send maps and waits, nothing lost',
   { skip },
   async () => {

@@ -22,9 +22,11 @@
 // them, the direction leaves the kernel for good — the source is paused, its route stopped
 // (what the kernel took already goes on), and once the target has been given all of it, user
 // space relays the rest with TCP's own flow control. What can pile up is BACKLOG_BYTES and what
-// arrives in one interval. The interval is LOOK_MS while every direction is quiet and HOT_MS
-// once one has moved more than HOT_BYTES since the last look: a timer's wake-up is not free
-// (about 0.3 ms of CPU on a small VM), and request–response traffic never comes near the limit.
+// arrives in one interval. The interval is LOOK_MS while the relay is quiet and HOT_MS once the
+// kernel has moved more than HOT_BYTES (all sessions together, one counter) since the last look:
+// a timer's wake-up is not free (about 0.3 ms of CPU on a small VM), a map lookup per session
+// per look would cost more than the look itself with a thousand sessions, and request–response
+// traffic never comes near the limit.
 // A client socket whose upstream is not writable at a look leaves the send maps the same way: a
 // send the kernel cannot hand on fails with EAGAIN in the client's send(2) while the client's own
 // socket stays writable, and a non-blocking client would retry at once, burning a core until
@@ -80,8 +82,6 @@ interface Direction {
   readonly writtenBase: bigint;
   /** Taken out of the kernel (its target was congested): user space relays it. */
   degraded: boolean;
-  /** Bytes redirected at the watch timer's last look. */
-  seen: bigint;
 }
 
 /** A client socket in the send maps: its key there, its cookie, and the socket it sends to. */
@@ -109,6 +109,8 @@ export class KernelRelay {
   readonly #watched = new Set<ConnectionSplice>();
   #timer: NodeJS.Timeout | undefined;
   #hot = false;
+  /** The kernel's total redirected bytes at the last look. */
+  #seen = 0n;
 
   private constructor(map: Sockmap) {
     this.#map = map;
@@ -152,7 +154,6 @@ export class KernelRelay {
           toFd,
           writtenBase: tcpBytes(toFd).written - BigInt(counters(to).bytesWritten),
           degraded: false,
-          seen: 0n,
         });
       } catch {
         return undefined;
@@ -215,9 +216,9 @@ export class KernelRelay {
 
   /** One poll(2) over every watched target: each one not writable is relieved of the kernel. */
   #check(): void {
-    let hot = false;
-    for (const s of this.#watched) hot = s.moved() || hot;
-    this.#hot = hot;
+    const total = this.#map.totalRedirected();
+    this.#hot = total - this.#seen > HOT_BYTES;
+    this.#seen = total;
     const targets = [...this.#watched].flatMap((s) => s.targets());
     if (targets.length === 0) return;
     const fds = Buffer.alloc(8 * targets.length); // struct pollfd { int fd; short events, revents; }
@@ -288,18 +289,6 @@ class ConnectionSplice implements Splice {
     this.#releaseSender();
     for (const d of this.#directions) this.#map.unroute(d.key);
     this.#unwatch();
-  }
-
-  /** Whether a direction has had more than HOT_BYTES redirected since the last call. */
-  moved(): boolean {
-    let moved = false;
-    for (const d of this.#directions) {
-      const now = d.degraded ? undefined : this.#map.redirected(d.key);
-      if (now === undefined) continue;
-      moved = moved || now - d.seen > HOT_BYTES;
-      d.seen = now;
-    }
-    return moved;
   }
 
   /** The sockets the kernel sends to for this connection now (for the watch timer). */

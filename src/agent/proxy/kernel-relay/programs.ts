@@ -29,6 +29,10 @@ const LDX_DW = 0x79;
 const ADD64_REG = 0x0f;
 const JEQ_IMM = 0x15;
 const ST_DW = 0x7a;
+const ST_W = 0x62;
+/** BPF_STX | BPF_ATOMIC | BPF_DW with imm BPF_ADD: a locked 64-bit add to memory. */
+const ATOMIC_DW = 0xdb;
+const ATOMIC_ADD = 0x00;
 const LDX_W = 0x61;
 const JA = 0x05;
 const LD_IMM64 = 0x18;
@@ -50,14 +54,16 @@ const AF_INET6 = 10;
 
 /**
  * The verdict program, per skb a routed socket receives (flow: its entry, by cookie; len: the
- * skb's payload):
+ * skb's payload; total: the one entry of an array, for every socket):
  *   if no flow: return SK_PASS;                                  // not routed (any more)
  *   if bpf_sk_redirect_hash(skb, targets, &cookie, 0) == SK_PASS:
- *     flow.redirected += len; return SK_PASS;                    // redirected
+ *     flow.redirected += len;                                    // this socket's count
+ *     atomically total += len;                                   // all sockets' (any CPU)
+ *     return SK_PASS;                                            // redirected
  *   return SK_PASS;                                              // no target: user space
  */
-export function verdictProgram(flowFd: number, targetsFd: number): Buffer {
-  const pass = 22;
+export function verdictProgram(flowFd: number, targetsFd: number, totalFd: number): Buffer {
+  const pass = 30;
   const code: Buffer[] = [
     /* 0 */ insn(MOV64_REG, R6, R1, 0, 0),
     /* 1 */ insn(CALL, 0, 0, 0, FN_GET_SOCKET_COOKIE),
@@ -81,8 +87,16 @@ export function verdictProgram(flowFd: number, targetsFd: number): Buffer {
     /* 19 */ insn(LDX_DW, R1, R7, 0, 0),
     /* 20 */ insn(ADD64_REG, R1, R9, 0, 0),
     /* 21 */ insn(STX_DW, R7, R1, 0, 0),
-    /* 22 pass */ insn(MOV64_IMM, R0, 0, 0, SK_PASS),
-    /* 23 */ insn(EXIT, 0, 0, 0, 0),
+    /* 22 */ insn(ST_W, FP, 0, -12, 0),
+    /* 23 */ insn(LD_IMM64, R1, PSEUDO_MAP_FD, 0, totalFd),
+    /* 24 */ insn(0, 0, 0, 0, 0),
+    /* 25 */ insn(MOV64_REG, R2, FP, 0, 0),
+    /* 26 */ insn(ADD64_IMM, R2, 0, 0, -12),
+    /* 27 */ insn(CALL, 0, 0, 0, FN_MAP_LOOKUP_ELEM),
+    /* 28 */ insn(JEQ_IMM, R0, 0, pass - 29, 0),
+    /* 29 */ insn(ATOMIC_DW, R0, R9, 0, ATOMIC_ADD),
+    /* 30 pass */ insn(MOV64_IMM, R0, 0, 0, SK_PASS),
+    /* 31 */ insn(EXIT, 0, 0, 0, 0),
   ];
   return Buffer.concat(code);
 }

@@ -1,5 +1,5 @@
 // The kernel half of the kernel relay (docs/injection.md, "Kernel relay"): four BPF sockhashes,
-// a hash map and the two programs of programs.ts, loaded with bpf(2) through koffi (bpf.ts; as
+// a hash map, a one-entry array and the two programs of programs.ts, loaded with bpf(2) through koffi (bpf.ts; as
 // the proxy's SO_ORIGINAL_DST is read: no compiler, no libbpf).
 //
 // Receive side (sk_skb): `routes` holds the sockets whose incoming bytes are redirected (key: the
@@ -8,7 +8,8 @@
 // a target's own incoming bytes take the normal path. The program looks up its socket's cookie
 // (SO_COOKIE) in `targets` and redirects the skb to that socket's egress
 // (bpf_sk_redirect_hash(skb, targets, &cookie, 0)), counting the bytes in `flow` (same key):
-// what tells user space how much the kernel has still to hand on (kernel-relay.ts).
+// what tells user space how much the kernel has still to hand on (kernel-relay.ts) — and in
+// `total`, all sockets together: one lookup tells the watch timer how busy the relay is.
 //
 // Send side (sk_msg): `senders` holds client sockets — the workload's own end of a connection,
 // taken from its process (client-socket.ts) — and has the message verdict program attached, so
@@ -27,6 +28,7 @@
 import {
   attachProgram,
   BPF_ANY,
+  BPF_MAP_TYPE_ARRAY,
   BPF_MAP_TYPE_HASH,
   BPF_NOEXIST,
   BPF_PROG_TYPE_SK_MSG,
@@ -44,6 +46,8 @@ import { type Libc, loadLibc } from './libc.ts';
 import { SEND_KEY_BYTES, sendProgram, verdictProgram } from './programs.ts';
 
 const SOL_SOCKET = 1;
+/** The one entry of `total` (an array map's key is its index). */
+const TOTAL_KEY = Buffer.alloc(4);
 const SO_COOKIE = 57;
 
 /** The maps with their programs attached. */
@@ -53,19 +57,15 @@ export class Sockmap {
   readonly #routes: number;
   readonly #targets: number;
   readonly #flow: number;
+  readonly #total: number;
   readonly #senders: number;
   readonly #sendTargets: number;
   #closed = false;
 
   private constructor(c: Libc, fds: number[]) {
     this.#c = c;
-    [this.#routes, this.#targets, this.#flow, this.#senders, this.#sendTargets] = fds as [
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
+    [this.#routes, this.#targets, this.#flow, this.#total, this.#senders, this.#sendTargets] =
+      fds as [number, number, number, number, number, number];
     this.#fds = fds;
   }
 
@@ -81,6 +81,8 @@ export class Sockmap {
       fds.push(targets);
       const flow = createMap(c, BPF_MAP_TYPE_HASH, 8, 8, capacity, 'tessera_flow');
       fds.push(flow);
+      const total = createMap(c, BPF_MAP_TYPE_ARRAY, 4, 8, 1, 'tessera_total');
+      fds.push(total);
       const senders = createSockhash(c, SEND_KEY_BYTES, capacity, 'tessera_senders');
       fds.push(senders);
       const sendTargets = createSockhash(c, SEND_KEY_BYTES, capacity, 'tessera_sendto');
@@ -90,7 +92,7 @@ export class Sockmap {
           c,
           BPF_PROG_TYPE_SK_SKB,
           BPF_SK_SKB_VERDICT,
-          verdictProgram(flow, targets),
+          verdictProgram(flow, targets, total),
           routes,
           'tessera_relay',
         ),
@@ -147,6 +149,11 @@ export class Sockmap {
   unroute(key: Buffer): void {
     if (this.#closed) return;
     for (const m of [this.#routes, this.#targets, this.#flow]) this.#delete(m, key);
+  }
+
+  /** Payload bytes the verdict program has redirected, all sockets together, since open(). */
+  totalRedirected(): bigint {
+    return this.#lookup(this.#total, TOTAL_KEY, 8)?.readBigUInt64LE(0) ?? 0n;
   }
 
   /** Payload bytes the verdict program redirected for a routed socket; undefined once unrouted. */
