@@ -119,15 +119,18 @@ try {
     );
   }
 
-  const sessions = stack.agent
-    .output()
-    .split('\n')
-    .filter((l) => l.includes('"postgres session relayed"'));
-  const straight = sessions.filter((l) => l.includes('"clientSends":true')).length;
-  const spliced = sessions.filter((l) => l.includes('"kernelRelay":true')).length;
-  console.log(
-    `${'sessions so far'.padEnd(48)} ${sessions.length}: ${spliced} spliced, ${straight} with the client's own socket sending straight to PostgreSQL`,
-  );
+  const sessionLine = (label: string) => {
+    const sessions = stack!.agent
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"postgres session relayed"'));
+    const straight = sessions.filter((l) => l.includes('"clientSends":true')).length;
+    const spliced = sessions.filter((l) => l.includes('"kernelRelay":true')).length;
+    console.log(
+      `${label.padEnd(48)} ${sessions.length}: ${spliced} spliced, ${straight} with the client's own socket sending straight to PostgreSQL`,
+    );
+  };
+  sessionLine('sessions so far');
 
   let perConn = Infinity;
   const conns = (port: number, pw: string, name: string) => async () => {
@@ -144,6 +147,7 @@ try {
   console.log(
     `${'agent CPU per new connection'.padEnd(48)} ${(perConn / 1000).toFixed(2)} ms (attestation, decision + credential from cache, upstream SCRAM, splice)`,
   );
+  sessionLine('sessions in all');
   console.log(loadNote('end'));
 } finally {
   reference?.stop();
