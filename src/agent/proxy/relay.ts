@@ -67,5 +67,6 @@ export function relay(
  */
 export function forward(side: Duplex, other: Duplex, splice?: Splice): Promise<unknown> {
   side.pipe(other, { end: false });
+  splice?.quiet(side);
   return new Promise<void>((r) => side.once('end', r)).then(() => splice?.drained(side));
 }

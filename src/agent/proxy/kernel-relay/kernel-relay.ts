@@ -40,6 +40,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { closeFd, socketFd } from '../../attestation/peer-credentials.ts';
 import { type ClientSocketRef, takeClientSocket } from './client-socket.ts';
+import { stopPolling } from './event-loop.ts';
 import { Sockmap } from './sockmap.ts';
 import { loadLibc } from './libc.ts';
 import { tcpBytes } from './tcp-bytes.ts';
@@ -49,7 +50,9 @@ export const LOOK_MS = 100;
 export const HOT_MS = 10;
 export const HOT_BYTES = 1024n * 1024n;
 export const BACKLOG_BYTES = 4n * 1024n * 1024n;
+const POLLIN = 0x1;
 const POLLOUT = 0x4;
+const POLLRDHUP = 0x2000;
 
 /** Spliced directions of one connection. */
 export interface Splice {
@@ -59,6 +62,13 @@ export interface Splice {
    * than `timeoutMs` (false; Infinity: no time limit). True at once when `from` is not routed.
    */
   drained(from: Duplex, timeoutMs?: number): Promise<boolean>;
+  /**
+   * Called once `from` is piped to its target: while the kernel moves its bytes, the agent's
+   * event loop stops watching it (event-loop.ts), and the watch timer has it read again at the
+   * first look that finds something there for user space — its end, an error, bytes the kernel
+   * passed up. No-op when `from` is not routed.
+   */
+  quiet(from: Duplex): void;
   /** Whether the client's own socket sent straight to the upstream at the splice (logs, tests). */
   readonly clientSends: boolean;
   /** Takes the connection's sockets out of every map (the connection is over). Idempotent. */
@@ -82,6 +92,8 @@ interface Direction {
   readonly writtenBase: bigint;
   /** Taken out of the kernel (its target was congested): user space relays it. */
   degraded: boolean;
+  /** Not read by the agent now (quiet()): the watch timer looks for its end. */
+  quiet: boolean;
 }
 
 /** A client socket in the send maps: its key there, its cookie, and the socket it sends to. */
@@ -154,6 +166,7 @@ export class KernelRelay {
           toFd,
           writtenBase: tcpBytes(toFd).written - BigInt(counters(to).bytesWritten),
           degraded: false,
+          quiet: false,
         });
       } catch {
         return undefined;
@@ -214,7 +227,10 @@ export class KernelRelay {
     ).unref();
   }
 
-  /** One poll(2) over every watched target: each one not writable is relieved of the kernel. */
+  /**
+   * One poll(2) over every watched socket: each target not writable is relieved of the kernel;
+   * each quiet source with something for user space is read again.
+   */
   #check(): void {
     const total = this.#map.totalRedirected();
     this.#hot = total - this.#seen > HOT_BYTES;
@@ -224,10 +240,10 @@ export class KernelRelay {
     const fds = Buffer.alloc(8 * targets.length); // struct pollfd { int fd; short events, revents; }
     targets.forEach((t, i) => {
       fds.writeInt32LE(t.fd, 8 * i);
-      fds.writeInt16LE(POLLOUT, 8 * i + 4);
+      fds.writeInt16LE(t.events, 8 * i + 4);
     });
     if (loadLibc().poll(fds, targets.length, 0) < 0) return;
-    targets.forEach((t, i) => t.looked((fds.readInt16LE(8 * i + 6) & POLLOUT) !== 0));
+    targets.forEach((t, i) => t.looked(fds.readUInt16LE(8 * i + 6)));
   }
 
   #unwatch(splice: ConnectionSplice): void {
@@ -244,10 +260,11 @@ export class KernelRelay {
   }
 }
 
-/** A socket the watch timer looks at, and what to do with what it saw. */
+/** A socket the watch timer looks at (poll events), and what to do with what it saw. */
 interface Target {
   readonly fd: number;
-  looked(writable: boolean): void;
+  readonly events: number;
+  looked(revents: number): void;
 }
 
 class ConnectionSplice implements Splice {
@@ -291,19 +308,51 @@ class ConnectionSplice implements Splice {
     this.#unwatch();
   }
 
-  /** The sockets the kernel sends to for this connection now (for the watch timer). */
+  quiet(from: Duplex): void {
+    const d = this.#direction(from);
+    const handle = handleOf(from);
+    if (!d || d.degraded || d.quiet || !handle || plainTcpFd(from) !== d.fromFd) return;
+    from.pause();
+    handle.reading = false;
+    handle.readStop();
+    stopPolling(d.fromFd);
+    d.quiet = true;
+  }
+
+  /**
+   * The sockets the kernel sends to for this connection now, and the quiet sources (for the
+   * watch timer).
+   */
   targets(): Target[] {
     const t: Target[] = [];
     const s = this.#sender;
     if (s && plainTcpFd(s.to) === s.toFd) {
-      t.push({ fd: s.toFd, looked: (writable) => writable || this.#releaseSender() });
+      t.push({ fd: s.toFd, events: POLLOUT, looked: (r) => writable(r) || this.#releaseSender() });
     }
     for (const d of this.#directions) {
       if (!d.degraded && plainTcpFd(d.to) === d.toFd) {
-        t.push({ fd: d.toFd, looked: (writable) => writable || this.#checkBacklog(d) });
+        t.push({
+          fd: d.toFd,
+          events: POLLOUT,
+          looked: (r) => writable(r) || this.#checkBacklog(d),
+        });
+      }
+      if (d.quiet && plainTcpFd(d.from) === d.fromFd) {
+        t.push({
+          fd: d.fromFd,
+          events: POLLIN | POLLRDHUP,
+          looked: (r) => r === 0 || this.#wake(d),
+        });
       }
     }
     return t;
+  }
+
+  /** Has the agent read a quiet source again (its end, an error, or bytes the kernel passed up). */
+  #wake(d: Direction): void {
+    if (!d.quiet) return;
+    d.quiet = false;
+    readAgain(d.from);
   }
 
   #releaseSender(): void {
@@ -329,6 +378,7 @@ class ConnectionSplice implements Splice {
    */
   async #degrade(d: Direction): Promise<void> {
     d.degraded = true;
+    d.quiet = false; // read again below, once the kernel's bytes are through
     d.from.pause();
     this.#map.stopRoute(d.key);
     // Reading the socket's TCP_INFO takes its lock: a verdict that was still running on a skb
@@ -342,7 +392,7 @@ class ConnectionSplice implements Splice {
       }
     }
     await this.drained(d.from, Infinity);
-    d.from.resume();
+    readAgain(d.from);
   }
 
   #direction(from: Duplex): Direction | undefined {
@@ -370,6 +420,33 @@ class ConnectionSplice implements Splice {
     return given >= redirected ? true : undefined;
   }
 }
+
+/** The part of a Node socket's libuv handle quiet() uses (as Node's own Socket does). */
+interface NodeHandle {
+  reading: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
+function handleOf(s: Duplex): NodeHandle | undefined {
+  const h = (s as unknown as { _handle?: NodeHandle | null })._handle;
+  return h && typeof h.readStop === 'function' ? h : undefined;
+}
+
+/**
+ * Resumes a socket whose reads quiet() or a degrade stopped. Node's stream would not ask libuv
+ * again by itself: it still counts the read it asked for before as pending.
+ */
+function readAgain(s: Duplex): void {
+  const h = handleOf(s);
+  if (h && !h.reading && !s.destroyed) {
+    h.reading = true;
+    h.readStart();
+  }
+  s.resume();
+}
+
+const writable = (revents: number): boolean => (revents & POLLOUT) !== 0;
 
 /** The fd of a plain (not TLS), open TCP socket, else undefined. */
 function plainTcpFd(s: Duplex): number | undefined {

@@ -1,5 +1,5 @@
 // libc through koffi for the kernel relay: bpf(2) and pidfd_getfd(2) by number, getsockopt(2),
-// getsockname(2), poll(2), close(2), bound once on first use (an agent without the relay never
+// getsockname(2), poll(2), epoll_ctl(2), close(2), bound once on first use (an agent without the relay never
 // binds them).
 import type Koffi from 'koffi';
 import { libcLibrary } from '../../attestation/peer-credentials.ts';
@@ -10,6 +10,7 @@ export interface Libc {
   getsockopt: (fd: number, level: number, name: number, val: Buffer, len: number[]) => number;
   getsockname: (fd: number, addr: Buffer, len: number[]) => number;
   poll: (fds: Buffer, nfds: number, timeoutMs: number) => number;
+  epollCtl: (epfd: number, op: number, fd: number, event: Buffer | null) => number;
   close: (fd: number) => number;
 }
 
@@ -28,6 +29,7 @@ export function loadLibc(): Libc {
       'int getsockname(int fd, _Out_ void *addr, _Inout_ uint32_t *addrlen)',
     ) as Libc['getsockname'],
     poll: lib.func('int poll(_Inout_ void *fds, unsigned long nfds, int timeout)') as Libc['poll'],
+    epollCtl: lib.func('int epoll_ctl(int epfd, int op, int fd, void *event)') as Libc['epollCtl'],
     close: lib.func('int close(int fd)') as Libc['close'],
   };
   return libc;
