@@ -36,6 +36,9 @@
 // passing on the last bytes (it sends redirected skbs from a work queue). `drained(from)` waits
 // until the other socket has been given every byte the kernel redirected (its TCP_INFO
 // counters against the program's count), so the relay half-closes or closes only after them.
+// That FIN is seen at a look: a routed source is not read by the agent while spliced (quiet(),
+// event-loop.ts — the kernel would otherwise wake the agent after every redirect), and the look
+// that bounds the queues has it read again once it holds its end, an error or passed-up bytes.
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { closeFd, socketFd } from '../../attestation/peer-credentials.ts';
