@@ -14,6 +14,7 @@ import { FailedPreconditionError, TesseraError } from '../core/errors.ts';
 import { lockDataDir, type DataDirLock } from '../plugins/data-dir-lock.ts';
 import { tidyDataDir } from '../plugins/data-dir-tidy.ts';
 import type { AttestationService } from './attestation/attestation-service.ts';
+import { kernelSocketHolders } from './attestation/kernel-socket-holders.ts';
 import type { WorkloadIdentities } from './cache/workload-identities.ts';
 import { ConditionVerdicts } from './cache/condition-verdicts.ts';
 import type { X509SvidCache } from './cache/x509-svid-cache.ts';
@@ -227,9 +228,15 @@ export class TesseraAgent {
       release: linkReleaser(link, config.credentials.release_timeout),
       granted: linkGrantedLister(link, config.credentials.release_timeout),
     });
+    const owners = await kernelSocketHolders();
+    if ('reason' in owners) {
+      log.info({ reason: owners.reason }, 'loopback callers found by walking /proc');
+    } else {
+      log.info({}, "loopback callers found by the kernel's file iterator");
+    }
     const { identities, attestation } = workloadIdentities(
       config,
-      { clock, log, link, sync, x509, verdicts },
+      { clock, log, link, sync, x509, verdicts, ...('reason' in owners ? {} : { owners }) },
       options.env,
     );
     qualified = (entryId) => identities.attributesFor(entryId);

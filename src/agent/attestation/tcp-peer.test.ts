@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { UnavailableError } from '../../core/errors.ts';
 import type { Selector } from '../../core/selector.ts';
 import { AttestationService } from './attestation-service.ts';
@@ -15,6 +15,7 @@ import type { CallerProcess, SelectorSource } from './caller.ts';
 import type { ConnectionPeer } from './connection-peer.ts';
 import { checkPin } from './process-pin.ts';
 import { findRow, isLoopback, tableEndpoint } from './proc-net-tcp.ts';
+import { kernelSocketHolders } from './kernel-socket-holders.ts';
 import { socketHolders, UndecidableOwnerError } from './socket-owner.ts';
 import { effectiveIds } from './tcp-peer.ts';
 import type { TcpPeerOptions } from './tcp-peer.ts';
@@ -160,16 +161,10 @@ function ipv6Loopback(): boolean {
     .some((a) => a?.family === 'IPv6' && a.address === '::1');
 }
 
-describe('loopback TCP callers (NETLINK_SOCK_DIAG or /proc/net/tcp → inode → pid)', () => {
-  const closers: Array<() => Promise<void>> = [];
-  after(async () => {
-    for (const c of closers) await c();
-  });
-
-  it('identifies processes of different uids over 127.0.0.1, each as itself', async (t) => {
-    if (!isRoot) return t.skip('needs root to spawn processes as other uids');
-    const l = await testListener('127.0.0.1');
-    closers.push(l.close);
+async function identifiesEachUid(t: TestContext, tcp: TcpPeerOptions): Promise<void> {
+  if (!isRoot) return t.skip('needs root to spawn processes as other uids');
+  const l = await testListener('127.0.0.1', tcp);
+  try {
     const [nobody, other, self] = await Promise.all([
       answerOf(client(l.url, { uid: 65534, gid: 65534 })),
       answerOf(client(l.url, { uid: 40001, gid: 40002 })),
@@ -191,7 +186,41 @@ describe('loopback TCP callers (NETLINK_SOCK_DIAG or /proc/net/tcp → inode →
     });
     assert.equal(self.answer.pid, self.pid);
     assert.equal(self.answer.uid, 0);
+  } finally {
+    await l.close();
+  }
+}
+
+async function refusesShared(t: TestContext, tcp: TcpPeerOptions): Promise<void> {
+  if (!isRoot) return t.skip('needs root to spawn processes as other uids');
+  const l = await testListener('127.0.0.1', tcp);
+  try {
+    // Same uid, gid and executable (node): still two holders, refused.
+    const same = await answerOf(client(l.url, { uid: 65534, gid: 65534, share: {} }));
+    assert.equal(same.answer.ok, false);
+    assert.match(same.answer.reason ?? '', /several processes hold the client socket/);
+    assert.match(same.answer.reason ?? '', new RegExp(`\\b${same.pid}\\b`));
+    // Handed to a child of another uid: refused.
+    const other = await answerOf(client(l.url, { share: { uid: 65534, gid: 65534 } }));
+    assert.equal(other.answer.ok, false);
+    assert.match(other.answer.reason ?? '', /several processes hold the client socket/);
+    // The same listener still identifies an unshared caller.
+    const alone = await answerOf(client(l.url, { uid: 65534, gid: 65534 }));
+    assert.equal(alone.answer.ok, true);
+    assert.equal(alone.answer.pid, alone.pid);
+  } finally {
+    await l.close();
+  }
+}
+
+describe('loopback TCP callers (NETLINK_SOCK_DIAG or /proc/net/tcp → inode → pid)', () => {
+  const closers: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const c of closers) await c();
   });
+
+  it('identifies processes of different uids over 127.0.0.1, each as itself', (t) =>
+    identifiesEachUid(t, {}));
 
   it('identifies a caller over IPv6 loopback (::1)', async (t) => {
     if (!isRoot) return t.skip('needs root to spawn processes as other uids');
@@ -216,24 +245,8 @@ describe('loopback TCP callers (NETLINK_SOCK_DIAG or /proc/net/tcp → inode →
     assert.equal(r.answer.pid, r.pid);
   });
 
-  it('refuses a connection shared with a forked child: same identity or another', async (t) => {
-    if (!isRoot) return t.skip('needs root to spawn processes as other uids');
-    const l = await testListener('127.0.0.1');
-    closers.push(l.close);
-    // Same uid, gid and executable (node): still two holders, refused.
-    const same = await answerOf(client(l.url, { uid: 65534, gid: 65534, share: {} }));
-    assert.equal(same.answer.ok, false);
-    assert.match(same.answer.reason ?? '', /several processes hold the client socket/);
-    assert.match(same.answer.reason ?? '', new RegExp(`\\b${same.pid}\\b`));
-    // Handed to a child of another uid: refused.
-    const other = await answerOf(client(l.url, { share: { uid: 65534, gid: 65534 } }));
-    assert.equal(other.answer.ok, false);
-    assert.match(other.answer.reason ?? '', /several processes hold the client socket/);
-    // The same listener still identifies an unshared caller.
-    const alone = await answerOf(client(l.url, { uid: 65534, gid: 65534 }));
-    assert.equal(alone.answer.ok, true);
-    assert.equal(alone.answer.pid, alone.pid);
-  });
+  it('refuses a connection shared with a forked child: same identity or another', (t) =>
+    refusesShared(t, {}));
 
   it('refuses non-loopback connections', async (t) => {
     const addr = Object.values(networkInterfaces())
@@ -293,6 +306,27 @@ describe('loopback TCP callers (NETLINK_SOCK_DIAG or /proc/net/tcp → inode →
     socket.destroy();
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
+  });
+});
+
+describe("the same callers found by the kernel's file iterator instead of the /proc walk", () => {
+  const kernel = async (t: TestContext): Promise<TcpPeerOptions | undefined> => {
+    const k = await kernelSocketHolders();
+    if ('reason' in k) {
+      t.skip(`no kernel iterator here: ${k.reason}`);
+      return undefined;
+    }
+    return { kernel: k };
+  };
+
+  it('identifies processes of different uids, each as itself', async (t) => {
+    const tcp = await kernel(t);
+    if (tcp) await identifiesEachUid(t, tcp);
+  });
+
+  it('refuses a connection shared with a forked child: same identity or another', async (t) => {
+    const tcp = await kernel(t);
+    if (tcp) await refusesShared(t, tcp);
   });
 });
 

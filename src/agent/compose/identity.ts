@@ -7,6 +7,7 @@ import { Backoff } from '../../client/workload/backoff.ts';
 import { JwtMintBatcher } from '../cache/jwt-mint-batcher.ts';
 import { JwtSvidCache } from '../cache/jwt-svid-cache.ts';
 import { AttestationService } from '../attestation/attestation-service.ts';
+import type { KernelSocketHolders } from '../attestation/kernel-socket-holders.ts';
 import { SyncedEntryMatcher } from '../attestation/entry-matcher.ts';
 import { attestorsSource } from '../attestation/workload-attestors.ts';
 import { WorkloadIdentities } from '../cache/workload-identities.ts';
@@ -116,6 +117,8 @@ export function workloadIdentities(
     sync: EntrySync;
     x509: X509SvidCache;
     verdicts: ConditionVerdicts;
+    /** The kernel's socket-holder iterator, when it can be used here. */
+    owners?: KernelSocketHolders;
   },
   env: Record<string, string | undefined> | undefined,
 ): { identities: WorkloadIdentities; attestation: AttestationService } {
@@ -155,6 +158,7 @@ export function workloadIdentities(
     entries: new SyncedEntryMatcher(sync, clock),
     clock,
     log: p.log,
+    ...(p.owners ? { tcp: { kernel: p.owners } } : {}),
   });
   const identities = new WorkloadIdentities({
     trustDomain: config.trust_domain,

@@ -12,7 +12,7 @@
 // a member its send(2) runs the send program, which passes every byte on either to the upstream
 // (spliced) or, when the upstream has gone, the normal way to the agent.
 import { fstatSync } from 'node:fs';
-import { type Libc, loadLibc } from './libc.ts';
+import { type Libc, loadLibc } from '../../bpf/libc.ts';
 import { SEND_KEY_BYTES } from './programs.ts';
 
 /** pidfd_getfd(2): the same number on every Linux architecture (the unified syscall table). */

@@ -9,7 +9,7 @@
 // The loop's epoll descriptor is found once, from /proc/self/fdinfo: the eventpoll that holds
 // this very socket (its descriptor number and inode). It lives as long as the process.
 import { fstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { loadLibc } from './libc.ts';
+import { loadLibc } from '../../bpf/libc.ts';
 
 const EPOLL_CTL_DEL = 2;
 let loopEpoll: number | undefined;

@@ -43,7 +43,7 @@ import type { Duplex } from 'node:stream';
 import { closeFd } from '../../attestation/peer-credentials.ts';
 import { type ClientSocketRef, takeClientSocket } from './client-socket.ts';
 import { ConnectionSplice, type Direction, type Sender, type Splice } from './connection-splice.ts';
-import { loadLibc } from './libc.ts';
+import { loadLibc } from '../../bpf/libc.ts';
 import { counters, plainTcpFd } from './node-socket.ts';
 import { Sockmap } from './sockmap.ts';
 import { tcpBytes } from './tcp-bytes.ts';

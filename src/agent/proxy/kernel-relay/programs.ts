@@ -3,6 +3,38 @@
 // program on client sockets that send straight to their upstream (sockmap.ts says which maps
 // they use). Offsets and helper numbers are the kernel's ABI (include/uapi/linux/bpf.h).
 
+import {
+  ADD64_IMM,
+  ADD64_REG,
+  ATOMIC_ADD,
+  ATOMIC_DW,
+  CALL,
+  EXIT,
+  FP,
+  JA,
+  JEQ_IMM,
+  JNE_IMM,
+  LDX_DW,
+  LDX_W,
+  LD_IMM64,
+  MOV64_IMM,
+  MOV64_REG,
+  PSEUDO_MAP_FD,
+  R0,
+  R1,
+  R2,
+  R3,
+  R4,
+  R6,
+  R7,
+  R9,
+  ST_DW,
+  ST_W,
+  STX_DW,
+  STX_W,
+  insn,
+} from '../../bpf/assembler.ts';
+
 /** bpf_func_id values (include/uapi/linux/bpf.h). */
 const FN_MAP_LOOKUP_ELEM = 1;
 const FN_GET_SOCKET_COOKIE = 46;
@@ -10,45 +42,6 @@ const FN_MSG_REDIRECT_HASH = 71;
 const FN_SK_REDIRECT_HASH = 72;
 const SK_PASS = 1;
 
-/** One eBPF instruction: opcode, dst/src registers, 16-bit offset, 32-bit immediate. */
-function insn(code: number, dst: number, src: number, off: number, imm: number): Buffer {
-  const b = Buffer.alloc(8);
-  b[0] = code;
-  b[1] = (dst & 0xf) | ((src & 0xf) << 4);
-  b.writeInt16LE(off, 2);
-  b.writeInt32LE(imm, 4);
-  return b;
-}
-
-const MOV64_REG = 0xbf;
-const MOV64_IMM = 0xb7;
-const ADD64_IMM = 0x07;
-const STX_DW = 0x7b;
-const STX_W = 0x63;
-const LDX_DW = 0x79;
-const ADD64_REG = 0x0f;
-const JEQ_IMM = 0x15;
-const ST_DW = 0x7a;
-const ST_W = 0x62;
-/** BPF_STX | BPF_ATOMIC | BPF_DW with imm BPF_ADD: a locked 64-bit add to memory. */
-const ATOMIC_DW = 0xdb;
-const ATOMIC_ADD = 0x00;
-const LDX_W = 0x61;
-const JA = 0x05;
-const LD_IMM64 = 0x18;
-const CALL = 0x85;
-const JNE_IMM = 0x55;
-const EXIT = 0x95;
-const PSEUDO_MAP_FD = 1;
-const R0 = 0;
-const R1 = 1;
-const R2 = 2;
-const R3 = 3;
-const R4 = 4;
-const R6 = 6;
-const R7 = 7;
-const R9 = 9;
-const FP = 10;
 const AF_INET = 2;
 const AF_INET6 = 10;
 

@@ -41,8 +41,8 @@ import {
   mapDelete,
   mapLookup,
   mapUpdate,
-} from './bpf.ts';
-import { type Libc, loadLibc } from './libc.ts';
+} from '../../bpf/bpf.ts';
+import { type Libc, loadLibc } from '../../bpf/libc.ts';
 import { SEND_KEY_BYTES, sendProgram, verdictProgram } from './programs.ts';
 
 const SOL_SOCKET = 1;

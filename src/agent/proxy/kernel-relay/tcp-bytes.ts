@@ -1,7 +1,7 @@
 // How many payload bytes a TCP socket has received and has been given to send, from the kernel's
 // own counters (getsockopt TCP_INFO, struct tcp_info in include/uapi/linux/tcp.h): what tells
 // the kernel relay that every byte one socket received has been handed to the other.
-import { type Libc, loadLibc } from './libc.ts';
+import { type Libc, loadLibc } from '../../bpf/libc.ts';
 
 const IPPROTO_TCP = 6;
 const TCP_INFO = 11;

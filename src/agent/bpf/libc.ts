@@ -2,7 +2,7 @@
 // getsockname(2), poll(2), epoll_ctl(2), close(2), bound once on first use (an agent without the relay never
 // binds them).
 import type Koffi from 'koffi';
-import { libcLibrary } from '../../attestation/peer-credentials.ts';
+import { libcLibrary } from '../attestation/peer-credentials.ts';
 
 export interface Libc {
   koffi: typeof Koffi;

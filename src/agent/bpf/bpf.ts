@@ -10,11 +10,15 @@ const BPF_MAP_UPDATE_ELEM = 2;
 const BPF_MAP_DELETE_ELEM = 3;
 const BPF_PROG_LOAD = 5;
 const BPF_PROG_ATTACH = 8;
+const BPF_LINK_CREATE = 28;
+const BPF_ITER_CREATE = 33;
 export const BPF_MAP_TYPE_HASH = 1;
 export const BPF_MAP_TYPE_ARRAY = 2;
 const BPF_MAP_TYPE_SOCKHASH = 18;
 export const BPF_PROG_TYPE_SK_SKB = 14;
 export const BPF_PROG_TYPE_SK_MSG = 16;
+const BPF_PROG_TYPE_TRACING = 26;
+const BPF_TRACE_ITER = 28;
 export const BPF_SK_MSG_VERDICT = 7;
 export const BPF_SK_SKB_VERDICT = 38;
 export const BPF_ANY = 0n;
@@ -30,6 +34,9 @@ function syscallNumber(): number {
   if (process.arch === 'arm64') return 280;
   throw new Error(`the kernel relay supports x64 and arm64, not ${process.arch}`);
 }
+
+const EAGAIN = 11;
+const LOAD_ATTEMPTS = 5;
 
 const ERRNO_NAMES: Record<number, string> = {
   1: 'EPERM (needs CAP_BPF and CAP_NET_ADMIN)',
@@ -90,6 +97,43 @@ export function createMap(
   return bpf(c, BPF_MAP_CREATE, map, `creating the ${name} map`);
 }
 
+/**
+ * Loads a program; its fd. `expected`: the attach type it is loaded for, and the kernel BTF id of
+ * what it attaches to (tracing programs).
+ */
+function loadProgram(
+  c: Libc,
+  type: number,
+  code: Buffer,
+  name: string,
+  expected?: { attachType: number; btfId: number },
+): number {
+  const license = Buffer.from('GPL\0');
+  const log = Buffer.alloc(16_384);
+  const prog = Buffer.alloc(144);
+  prog.writeUInt32LE(type, 0);
+  prog.writeUInt32LE(code.length / 8, 4);
+  prog.writeBigUInt64LE(BigInt(c.koffi.address(code) as bigint), 8);
+  prog.writeBigUInt64LE(BigInt(c.koffi.address(license) as bigint), 16);
+  prog.writeUInt32LE(1, 24); // log level: the verifier says why, if it refuses
+  prog.writeUInt32LE(log.length, 28);
+  prog.writeBigUInt64LE(BigInt(c.koffi.address(log) as bigint), 32);
+  Buffer.from(name).copy(prog, 48); // prog_name
+  if (expected) {
+    prog.writeUInt32LE(expected.attachType, 68); // expected_attach_type
+    prog.writeUInt32LE(expected.btfId, 108); // attach_btf_id (in vmlinux: attach_btf_obj_fd 0)
+  }
+  // The verifier gives up with EAGAIN when a signal arrives meanwhile (a profiler's SIGPROF):
+  // try again, as libbpf does.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return bpf(c, BPF_PROG_LOAD, prog, `loading the ${name} program`, log);
+    } catch (e) {
+      if (!(e instanceof BpfError) || e.errno !== EAGAIN || attempt >= LOAD_ATTEMPTS) throw e;
+    }
+  }
+}
+
 /** Loads `code` and attaches it to `mapFd`; the program's fd. */
 export function attachProgram(
   c: Libc,
@@ -99,18 +143,7 @@ export function attachProgram(
   mapFd: number,
   name: string,
 ): number {
-  const license = Buffer.from('GPL\0');
-  const log = Buffer.alloc(16_384);
-  const prog = Buffer.alloc(128);
-  prog.writeUInt32LE(type, 0);
-  prog.writeUInt32LE(code.length / 8, 4);
-  prog.writeBigUInt64LE(BigInt(c.koffi.address(code) as bigint), 8);
-  prog.writeBigUInt64LE(BigInt(c.koffi.address(license) as bigint), 16);
-  prog.writeUInt32LE(1, 24); // log level: the verifier says why, if it refuses
-  prog.writeUInt32LE(log.length, 28);
-  prog.writeBigUInt64LE(BigInt(c.koffi.address(log) as bigint), 32);
-  Buffer.from(name).copy(prog, 48); // prog_name
-  const progFd = bpf(c, BPF_PROG_LOAD, prog, `loading the ${name} program`, log);
+  const progFd = loadProgram(c, type, code, name);
   try {
     const attach = Buffer.alloc(20);
     attach.writeUInt32LE(mapFd, 0);
@@ -122,6 +155,33 @@ export function attachProgram(
     c.close(progFd);
     throw e;
   }
+}
+
+/**
+ * A BPF iterator (bpf_iter): `code` loaded as a tracing program for the kernel's iterator
+ * function `btfId` (e.g. bpf_iter_task_file) and linked; the link's fd. Each `openIterator` of
+ * the link runs the program over the kernel's objects anew.
+ */
+export function createIteratorLink(c: Libc, code: Buffer, btfId: number, name: string): number {
+  const progFd = loadProgram(c, BPF_PROG_TYPE_TRACING, code, name, {
+    attachType: BPF_TRACE_ITER,
+    btfId,
+  });
+  try {
+    const link = Buffer.alloc(32);
+    link.writeUInt32LE(progFd, 0);
+    link.writeUInt32LE(BPF_TRACE_ITER, 8);
+    return bpf(c, BPF_LINK_CREATE, link, `linking the ${name} iterator`);
+  } finally {
+    c.close(progFd); // the link holds the program
+  }
+}
+
+/** A readable fd whose reads run the linked iterator program; what it writes is what is read. */
+export function openIterator(c: Libc, linkFd: number): number {
+  const attr = Buffer.alloc(8);
+  attr.writeUInt32LE(linkFd, 0);
+  return bpf(c, BPF_ITER_CREATE, attr, 'opening an iterator');
 }
 
 /** The value under `key` in `mapFd` (a sockhash's: the socket's cookie), or undefined. */

@@ -1,0 +1,148 @@
+// The kernel's own type information (BTF, /sys/kernel/btf/vmlinux): where a field sits in a kernel
+// struct of the running kernel, and the id of a kernel function — what a tracing program is
+// checked against (its loads are verified against these types, and it attaches by that id).
+// Only what the agent's programs ask for is read; the format is include/uapi/linux/btf.h.
+import { readFileSync } from 'node:fs';
+
+const MAGIC = 0xeb9f;
+const KIND_INT = 1;
+const KIND_ARRAY = 3;
+const KIND_STRUCT = 4;
+const KIND_UNION = 5;
+const KIND_ENUM = 6;
+const KIND_FUNC = 12;
+const KIND_FUNC_PROTO = 13;
+const KIND_VAR = 14;
+const KIND_DATASEC = 15;
+const KIND_DECL_TAG = 17;
+const KIND_ENUM64 = 19;
+
+interface TypeRecord {
+  readonly kind: number;
+  readonly at: number;
+  readonly vlen: number;
+  readonly kindFlag: boolean;
+}
+
+export class KernelBtf {
+  readonly #data: Buffer;
+  readonly #strings: number;
+  readonly #types: TypeRecord[] = [];
+  /** Name (its offset in the string section) → type id, for functions and for structs and unions. */
+  readonly #funcs = new Map<number, number>();
+  readonly #structs = new Map<number, number>();
+
+  constructor(data: Buffer) {
+    if (data.length < 24 || data.readUInt16LE(0) !== MAGIC) {
+      throw new Error('not BTF (bad magic, or not little-endian)');
+    }
+    const hdrLen = data.readUInt32LE(4);
+    const typeOff = hdrLen + data.readUInt32LE(8);
+    const typeEnd = typeOff + data.readUInt32LE(12);
+    this.#strings = hdrLen + data.readUInt32LE(16);
+    const stringsEnd = this.#strings + data.readUInt32LE(20);
+    if (typeEnd > data.length || stringsEnd > data.length) throw new Error('truncated BTF');
+    this.#data = data;
+    this.#types.push({ kind: 0, at: 0, vlen: 0, kindFlag: false }); // id 0: void
+    for (let at = typeOff; at < typeEnd;) {
+      const info = data.readUInt32LE(at + 4);
+      const kind = (info >>> 24) & 0x1f;
+      const vlen = info & 0xffff;
+      const id = this.#types.length;
+      this.#types.push({ kind, at, vlen, kindFlag: (info & 0x80000000) !== 0 });
+      const named =
+        kind === KIND_FUNC
+          ? this.#funcs
+          : kind === KIND_STRUCT || kind === KIND_UNION
+            ? this.#structs
+            : undefined;
+      const nameOff = data.readUInt32LE(at);
+      if (named !== undefined && nameOff !== 0 && !named.has(nameOff)) named.set(nameOff, id);
+      at += 12 + extraBytes(kind, vlen);
+    }
+  }
+
+  /** The type id of kernel function `name` (what BPF_PROG_LOAD's attach_btf_id names). */
+  funcId(name: string): number {
+    const id = this.#funcs.get(this.#nameOffset(name));
+    if (id === undefined) throw new Error(`the kernel has no function ${name} in its BTF`);
+    return id;
+  }
+
+  /**
+   * The byte offset of `member` in struct (or union) `struct`, looking into anonymous struct and
+   * union members as C does. A bit field is refused (no byte offset to load from).
+   */
+  offsetOf(struct: string, member: string): number {
+    const id = this.#structs.get(this.#nameOffset(struct));
+    if (id === undefined) throw new Error(`the kernel has no struct ${struct} in its BTF`);
+    const bits = this.#find(id, member);
+    if (bits === undefined) throw new Error(`struct ${struct} has no member ${member}`);
+    if (bits % 8 !== 0) throw new Error(`${struct}.${member} is not byte-aligned`);
+    return bits / 8;
+  }
+
+  /** Bit offset of `member` within the struct/union `id`, or undefined. */
+  #find(id: number, member: string): number | undefined {
+    const t = this.#types[id];
+    if (t === undefined || (t.kind !== KIND_STRUCT && t.kind !== KIND_UNION)) return undefined;
+    for (let i = 0; i < t.vlen; i++) {
+      const m = t.at + 12 + 12 * i;
+      const name = this.#name(this.#data.readUInt32LE(m));
+      const raw = this.#data.readUInt32LE(m + 8);
+      if (t.kindFlag && raw >>> 24 !== 0) {
+        if (name === member) throw new Error(`${member} is a bit field`);
+        continue;
+      }
+      const offset = t.kindFlag ? raw & 0xffffff : raw;
+      if (name === member) return offset;
+      if (name === '') {
+        const inner = this.#find(this.#data.readUInt32LE(m + 4), member);
+        if (inner !== undefined) return offset + inner;
+      }
+    }
+    return undefined;
+  }
+
+  /** Where `name` is in the string section (each string is there once), or -1. */
+  #nameOffset(name: string): number {
+    const at = this.#data.indexOf(Buffer.from(`\0${name}\0`, 'latin1'), this.#strings);
+    return at < 0 ? -1 : at + 1 - this.#strings;
+  }
+
+  #name(off: number): string {
+    const start = this.#strings + off;
+    const end = this.#data.indexOf(0, start);
+    return this.#data.toString('latin1', start, end < 0 ? start : end);
+  }
+}
+
+/** Bytes after the 12-byte common header, per kind (btf.h). */
+function extraBytes(kind: number, vlen: number): number {
+  switch (kind) {
+    case KIND_INT:
+    case KIND_VAR:
+    case KIND_DECL_TAG:
+      return 4;
+    case KIND_ARRAY:
+      return 12;
+    case KIND_STRUCT:
+    case KIND_UNION:
+    case KIND_DATASEC:
+    case KIND_ENUM64:
+      return 12 * vlen;
+    case KIND_ENUM:
+    case KIND_FUNC_PROTO:
+      return 8 * vlen;
+    default:
+      return 0; // PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FLOAT, TYPE_TAG
+  }
+}
+
+let vmlinux: KernelBtf | undefined;
+
+/** The running kernel's BTF, read once. Throws when the kernel has none. */
+export function kernelBtf(): KernelBtf {
+  vmlinux ??= new KernelBtf(readFileSync('/sys/kernel/btf/vmlinux'));
+  return vmlinux;
+}
