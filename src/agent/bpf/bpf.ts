@@ -59,10 +59,14 @@ export class BpfError extends Error {
   }
 }
 
-function bpf(c: Libc, cmd: number, attr: Buffer, what: string, log?: Buffer): number {
-  const r = Number(
+function call(c: Libc, cmd: number, attr: Buffer): number {
+  return Number(
     c.syscall(syscallNumber(), 'int', cmd, 'void *', attr, 'unsigned int', attr.length),
   );
+}
+
+function bpf(c: Libc, cmd: number, attr: Buffer, what: string, log?: Buffer): number {
+  const r = call(c, cmd, attr);
   if (r < 0) {
     const detail = log
       ? `: ${log
@@ -196,12 +200,8 @@ export function mapLookup(
   attr.writeUInt32LE(mapFd, 0);
   attr.writeBigUInt64LE(BigInt(c.koffi.address(key) as bigint), 8);
   attr.writeBigUInt64LE(BigInt(c.koffi.address(value) as bigint), 16);
-  try {
-    bpf(c, BPF_MAP_LOOKUP_ELEM, attr, 'looking up a map');
-    return value;
-  } catch {
-    return undefined;
-  }
+  // Not there is the usual answer for some lookups: no error built for it (a stack trace each).
+  return call(c, BPF_MAP_LOOKUP_ELEM, attr) < 0 ? undefined : value;
 }
 
 /** Sets `key` to `value` in `mapFd` (a sockhash's value: a socket fd, u64). Throws BpfError. */
@@ -219,9 +219,5 @@ export function mapDelete(c: Libc, mapFd: number, key: Buffer): void {
   const attr = Buffer.alloc(32);
   attr.writeUInt32LE(mapFd, 0);
   attr.writeBigUInt64LE(BigInt(c.koffi.address(key) as bigint), 8);
-  try {
-    bpf(c, BPF_MAP_DELETE_ELEM, attr, 'removing from a map');
-  } catch {
-    // Not there (the insert never happened, or the socket closed): nothing to undo.
-  }
+  call(c, BPF_MAP_DELETE_ELEM, attr); // not there (never inserted, or the socket closed): fine
 }

@@ -52,3 +52,27 @@ test('SASLprep keeps ASCII and maps non-ASCII spaces', () => {
   // A prohibited character: the raw password, as PostgreSQL does.
   assert.equal(saslPrep('a\u0007\u00e9'), 'a\u0007\u00e9');
 });
+
+test('the kept SaltedPassword is per password, salt and iteration count', async () => {
+  const prove = (serverFirst: string, password: string) =>
+    scramProve(scramStart(CLIENT_NONCE, 'user'), serverFirst, password);
+  const vector = (await prove(SERVER_FIRST, 'pencil')).clientFinal;
+  // Another password, salt or count after it: not the kept derivation.
+  assert.notEqual((await prove(SERVER_FIRST, 'pencil2')).clientFinal, vector);
+  const otherSalt = SERVER_FIRST.replace(
+    's=W22ZaJ0SNY7soEsUEjb6gQ==',
+    's=X22ZaJ0SNY7soEsUEjb6gQ==',
+  );
+  assert.notEqual((await prove(otherSalt, 'pencil')).clientFinal, vector);
+  assert.notEqual(
+    (await prove(SERVER_FIRST.replace('i=4096', 'i=4097'), 'pencil')).clientFinal,
+    vector,
+  );
+  // And the vector again, from the kept one, concurrently too.
+  const again = await Promise.all([prove(SERVER_FIRST, 'pencil'), prove(SERVER_FIRST, 'pencil')]);
+  assert.deepEqual(
+    again.map((p) => p.clientFinal),
+    [vector, vector],
+  );
+  scramVerify(again[0]!, 'v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
+});

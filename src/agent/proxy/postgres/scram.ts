@@ -66,13 +66,7 @@ export async function scramProve(
   const saltBytes = Buffer.from(salt, 'base64');
   if (saltBytes.length === 0) throw new ScramError('empty salt');
 
-  const salted = await pbkdf2Async(
-    Buffer.from(saslPrep(password), 'utf8'),
-    saltBytes,
-    Number(iterText),
-    32,
-    'sha256',
-  );
+  const salted = await saltedPassword(password, saltBytes, Number(iterText));
   const clientKey = hmac(salted, 'Client Key');
   const storedKey = createHash('sha256').update(clientKey).digest();
   const clientFinalBare = `c=${Buffer.from(GS2_HEADER).toString('base64')},r=${nonce}`;
@@ -86,6 +80,35 @@ export async function scramProve(
     serverSignature,
   };
 }
+
+/**
+ * SaltedPassword per (password, salt, iteration count) — RFC 5802 §5.1 lets a client keep it
+ * instead of the password: a role's salt changes only with its password, so the connections of a
+ * pool derive it once (PBKDF2 is most of a login's CPU). Keyed by an HMAC under a key of this
+ * process, never by the password; concurrent logins share one derivation; at most
+ * SALTED_ENTRIES kept, least recently used dropped first.
+ */
+function saltedPassword(password: string, salt: Buffer, iterations: number): Promise<Buffer> {
+  const key = createHmac('sha256', cacheKey)
+    .update(`${iterations}\0${salt.toString('base64')}\0`)
+    .update(password, 'utf8')
+    .digest('base64');
+  let derived = salted.get(key);
+  if (derived !== undefined) {
+    salted.delete(key); // re-inserted below: most recently used last
+  } else {
+    derived = pbkdf2Async(Buffer.from(saslPrep(password), 'utf8'), salt, iterations, 32, 'sha256');
+    const mine = derived;
+    mine.catch(() => salted.get(key) === mine && salted.delete(key));
+  }
+  salted.set(key, derived);
+  if (salted.size > SALTED_ENTRIES) salted.delete(salted.keys().next().value!);
+  return derived;
+}
+
+const SALTED_ENTRIES = 256;
+const salted = new Map<string, Promise<Buffer>>();
+const cacheKey = randomBytes(32);
 
 /** Step 3: the server-final-message must carry the expected signature. */
 export function scramVerify(proof: ScramProof, serverFinal: string): void {
