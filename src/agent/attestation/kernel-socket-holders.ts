@@ -73,7 +73,6 @@ const END_MARK = -1;
 export interface KernelSocketHolders {
   /** Every (thread group, descriptor) holding the socket, in the kernel's order. */
   holders(inode: string): Promise<SocketHolder[]>;
-  close(): void;
 }
 
 /** Loads the iterator and proves its ids are ours; throws when it cannot be used here. */
@@ -126,13 +125,14 @@ interface Offsets {
 }
 
 /**
- *   file = ctx->file; if (!file) return 0;                    // the pass's last call
+ *   file = ctx->file; if (!file) { out = { -1, -1 }; goto write; }   // the pass's last call
  *   inode = file->f_inode;
  *   if ((inode->i_mode & S_IFMT) != S_IFSOCK) return 0;
  *   if (inode->i_sb->s_magic != SOCKFS_MAGIC) return 0;
  *   want = map_lookup(target, 0); if (!want || *want != inode->i_ino) return 0;
  *   task = ctx->task; if (!task) return 0;
- *   out = { task->tgid, ctx->fd }; bpf_seq_write(ctx->meta->seq, &out, 8); return 0;
+ *   out = { task->tgid, ctx->fd };
+ *   write: bpf_seq_write(ctx->meta->seq, &out, 8); return 0;
  */
 function program(targetFd: number, o: Offsets): Buffer {
   const code: Buffer[] = [];
@@ -249,11 +249,6 @@ class Walker implements KernelSocketHolders {
     } finally {
       closeSync(fd);
     }
-  }
-
-  close(): void {
-    this.#c.close(this.#link);
-    this.#c.close(this.#target);
   }
 }
 
