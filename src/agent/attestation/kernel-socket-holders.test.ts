@@ -1,7 +1,8 @@
 // The kernel's file iterator as socket-owner lookup: it opens where the agent runs as root on a
 // kernel with BTF, gives the /proc walk's answers for real sockets (one holder, a socket shared
-// with a child), never answers with a file that is not a socket, and refuses to run where the
-// kernel's task ids are not the agent's (another pid namespace).
+// with a child), never answers with a file that is not a socket, leaves a failed pass to the /proc
+// walk, and refuses to run where the kernel's task ids are not the agent's (another pid
+// namespace).
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
@@ -99,6 +100,13 @@ describe("socket holders from the kernel's file iterator", () => {
     } finally {
       closeSync(fd);
     }
+  });
+
+  it('a pass that fails is answered by the /proc walk instead', async () => {
+    const failing: KernelSocketHolders = { holders: () => Promise.reject(new Error('ENOMEM')) };
+    const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+    const found = await socketHolders(String(fstatSync(fd).ino), { kernel: failing });
+    assert.deepEqual(found, [{ pid: process.pid, fd }]);
   });
 
   it("is refused in another pid namespace (the kernel's task ids are not the agent's)", async (t) => {

@@ -100,8 +100,13 @@ export async function socketHolders(
   o: SocketOwnerOptions = {},
 ): Promise<SocketHolder[]> {
   const root = o.procRoot ?? '/proc';
-  if (o.kernel !== undefined && root === '/proc')
-    return onePerProcess(await o.kernel.holders(inode));
+  if (o.kernel !== undefined && root === '/proc') {
+    try {
+      return onePerProcess(await o.kernel.holders(inode));
+    } catch {
+      // A pass that failed (out of memory, say) proves nothing: the walk below answers instead.
+    }
+  }
   const maxProcesses = o.maxProcesses ?? 32_768;
   const maxDescriptors = o.maxDescriptors ?? 1_048_576;
   const slice = o.sliceSize ?? 64;
