@@ -17,20 +17,12 @@ const KIND_DATASEC = 15;
 const KIND_DECL_TAG = 17;
 const KIND_ENUM64 = 19;
 
-interface TypeRecord {
-  readonly kind: number;
-  readonly at: number;
-  readonly vlen: number;
-  readonly kindFlag: boolean;
-}
-
 export class KernelBtf {
   readonly #data: Buffer;
   readonly #strings: number;
-  readonly #types: TypeRecord[] = [];
-  /** Name (its offset in the string section) → type id, for functions and for structs and unions. */
-  readonly #funcs = new Map<number, number>();
-  readonly #structs = new Map<number, number>();
+  /** Type id → where its record starts (id 0 is void: no record). */
+  readonly #at: Uint32Array;
+  readonly #count: number;
 
   constructor(data: Buffer) {
     if (data.length < 24 || data.readUInt16LE(0) !== MAGIC) {
@@ -43,28 +35,22 @@ export class KernelBtf {
     const stringsEnd = this.#strings + data.readUInt32LE(20);
     if (typeEnd > data.length || stringsEnd > data.length) throw new Error('truncated BTF');
     this.#data = data;
-    this.#types.push({ kind: 0, at: 0, vlen: 0, kindFlag: false }); // id 0: void
-    for (let at = typeOff; at < typeEnd;) {
-      const info = data.readUInt32LE(at + 4);
-      const kind = (info >>> 24) & 0x1f;
-      const vlen = info & 0xffff;
-      const id = this.#types.length;
-      this.#types.push({ kind, at, vlen, kindFlag: (info & 0x80000000) !== 0 });
-      const named =
-        kind === KIND_FUNC
-          ? this.#funcs
-          : kind === KIND_STRUCT || kind === KIND_UNION
-            ? this.#structs
-            : undefined;
-      const nameOff = data.readUInt32LE(at);
-      if (named !== undefined && nameOff !== 0 && !named.has(nameOff)) named.set(nameOff, id);
-      at += 12 + extraBytes(kind, vlen);
+    // Records are at least 12 bytes: that many ids at most. Only offsets are kept (no object per
+    // type: a kernel has ~100,000 of them).
+    const at = new Uint32Array(Math.floor((typeEnd - typeOff) / 12) + 1);
+    let id = 1;
+    for (let o = typeOff; o < typeEnd; id++) {
+      at[id] = o;
+      const info = data.readUInt32LE(o + 4);
+      o += 12 + extraBytes((info >>> 24) & 0x1f, info & 0xffff);
     }
+    this.#at = at;
+    this.#count = id;
   }
 
   /** The type id of kernel function `name` (what BPF_PROG_LOAD's attach_btf_id names). */
   funcId(name: string): number {
-    const id = this.#funcs.get(this.#nameOffset(name));
+    const id = this.#named(name, (kind) => kind === KIND_FUNC);
     if (id === undefined) throw new Error(`the kernel has no function ${name} in its BTF`);
     return id;
   }
@@ -74,7 +60,7 @@ export class KernelBtf {
    * union members as C does. A bit field is refused (no byte offset to load from).
    */
   offsetOf(struct: string, member: string): number {
-    const id = this.#structs.get(this.#nameOffset(struct));
+    const id = this.#named(struct, (kind) => kind === KIND_STRUCT || kind === KIND_UNION);
     if (id === undefined) throw new Error(`the kernel has no struct ${struct} in its BTF`);
     const bits = this.#find(id, member);
     if (bits === undefined) throw new Error(`struct ${struct} has no member ${member}`);
@@ -82,19 +68,38 @@ export class KernelBtf {
     return bits / 8;
   }
 
+  /** The first type of a kind `wanted` accepts named `name`, or undefined. */
+  #named(name: string, wanted: (kind: number) => boolean): number | undefined {
+    const off = this.#nameOffset(name);
+    if (off < 0) return undefined;
+    for (let id = 1; id < this.#count; id++) {
+      const at = this.#at[id]!;
+      if (this.#data.readUInt32LE(at) === off && wanted(this.#kind(id))) return id;
+    }
+    return undefined;
+  }
+
+  #kind(id: number): number {
+    return (this.#data.readUInt32LE(this.#at[id]! + 4) >>> 24) & 0x1f;
+  }
+
   /** Bit offset of `member` within the struct/union `id`, or undefined. */
   #find(id: number, member: string): number | undefined {
-    const t = this.#types[id];
-    if (t === undefined || (t.kind !== KIND_STRUCT && t.kind !== KIND_UNION)) return undefined;
-    for (let i = 0; i < t.vlen; i++) {
-      const m = t.at + 12 + 12 * i;
+    if (id <= 0 || id >= this.#count) return undefined;
+    const at = this.#at[id]!;
+    const info = this.#data.readUInt32LE(at + 4);
+    const kind = (info >>> 24) & 0x1f;
+    if (kind !== KIND_STRUCT && kind !== KIND_UNION) return undefined;
+    const kindFlag = (info & 0x80000000) !== 0;
+    for (let i = 0; i < (info & 0xffff); i++) {
+      const m = at + 12 + 12 * i;
       const name = this.#name(this.#data.readUInt32LE(m));
       const raw = this.#data.readUInt32LE(m + 8);
-      if (t.kindFlag && raw >>> 24 !== 0) {
+      if (kindFlag && raw >>> 24 !== 0) {
         if (name === member) throw new Error(`${member} is a bit field`);
         continue;
       }
-      const offset = t.kindFlag ? raw & 0xffffff : raw;
+      const offset = kindFlag ? raw & 0xffffff : raw;
       if (name === member) return offset;
       if (name === '') {
         const inner = this.#find(this.#data.readUInt32LE(m + 4), member);
