@@ -2,14 +2,14 @@
 // every open file of every task (bpf_iter_task_file) whose program reports the tasks (thread-group
 // id) and descriptors whose file is the socket. The same answer as the /proc walk of
 // socket-owner.ts — complete, from the kernel's own tables — without a path lookup and a readlink
-// per descriptor of the machine: the cost of the walk was most of the agent's CPU per new proxied
+// per descriptor of the machine: the walk was a third of the agent's CPU per new proxied
 // connection (docs/threat-model.md "Cost").
 //
 // What the program checks per file (types and offsets from the running kernel's BTF, btf.ts):
 //   file->f_inode->i_mode is a socket (S_IFSOCK) and its superblock is sockfs (SOCKFS_MAGIC) —
 //   an O_PATH descriptor of a socket file on disk is not a socket, as "socket:[N]" says for the
 //   /proc walk — and file->f_inode->i_ino is the inode looked for (one entry of an array map,
-//   set before each pass; passes never overlap: set, open and read run without an await);
+//   set before each pass; passes run one at a time);
 //   then it writes { tgid, fd } (two u32) to the iterator's output.
 // The kernel visits each thread group's descriptor table once (threads sharing it are skipped).
 // Ids are the kernel's (initial pid namespace): available only when they are the agent's own,
