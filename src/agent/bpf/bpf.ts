@@ -1,6 +1,7 @@
-// bpf(2) through koffi for the kernel relay: creating maps, loading and attaching programs,
-// reading and writing map elements (the attribute layouts of union bpf_attr,
-// include/uapi/linux/bpf.h). Errors name the command and the errno.
+// bpf(2) through koffi, for the proxy's kernel relay and attestation's socket-holder iterator:
+// creating maps, loading and attaching programs, iterator links, reading and writing map elements
+// (the attribute layouts of union bpf_attr, include/uapi/linux/bpf.h). Errors name the command
+// and the errno.
 import type { Libc } from './libc.ts';
 
 const SYS_BPF = 321; // x86_64; see syscallNumber()
@@ -26,20 +27,20 @@ export const BPF_NOEXIST = 1n;
 
 /**
  * bpf(2)'s number: x86_64 and arm64 are the architectures the agent's koffi calls are checked on.
- * Elsewhere open() fails with this reason, the agent logs `kernel relay off` and relays in user
- * space (docs/injection.md).
+ * Elsewhere the first call fails with this reason: the agent logs `kernel relay off` and relays
+ * in user space (docs/injection.md), and walks /proc for loopback callers.
  */
 function syscallNumber(): number {
   if (process.arch === 'x64') return SYS_BPF;
   if (process.arch === 'arm64') return 280;
-  throw new Error(`the kernel relay supports x64 and arm64, not ${process.arch}`);
+  throw new Error(`bpf(2) is called on x64 and arm64 only, not ${process.arch}`);
 }
 
 const EAGAIN = 11;
 const LOAD_ATTEMPTS = 5;
 
 const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM (needs CAP_BPF and CAP_NET_ADMIN)',
+  1: 'EPERM (needs root: CAP_BPF with CAP_NET_ADMIN or CAP_PERFMON)',
   7: 'E2BIG',
   9: 'EBADF',
   12: 'ENOMEM',

@@ -1,6 +1,6 @@
-// libc through koffi for the kernel relay: bpf(2) and pidfd_getfd(2) by number, getsockopt(2),
-// getsockname(2), poll(2), epoll_ctl(2), close(2), bound once on first use (an agent without the relay never
-// binds them).
+// libc through koffi for the agent's BPF users (the kernel relay, the socket-holder iterator):
+// bpf(2) and pidfd_getfd(2) by number, getsockopt(2), getsockname(2), poll(2), epoll_ctl(2),
+// close(2), bound once on first use.
 import type Koffi from 'koffi';
 import { libcLibrary } from '../attestation/peer-credentials.ts';
 
