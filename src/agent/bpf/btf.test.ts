@@ -20,7 +20,7 @@ test(
     assert.equal(btf.offsetOf('bpf_iter__task_file', 'file'), 24);
     assert.equal(btf.offsetOf('inode', 'i_mode'), 0); // the first member of struct inode
     // pid_t pid; pid_t tgid; — side by side in struct task_struct
-  assert.equal(btf.offsetOf('task_struct', 'tgid'), btf.offsetOf('task_struct', 'pid') + 4);
+    assert.equal(btf.offsetOf('task_struct', 'tgid'), btf.offsetOf('task_struct', 'pid') + 4);
     assert.ok(btf.funcId('bpf_iter_task_file') > 0);
     assert.throws(() => btf.funcId('no_such_function_here'), /no function no_such_function_here/);
     assert.throws(() => btf.offsetOf('no_such_struct', 'x'), /no struct no_such_struct/);
