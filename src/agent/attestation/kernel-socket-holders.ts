@@ -76,7 +76,7 @@ export interface KernelSocketHolders {
 }
 
 /** Loads the iterator and proves its ids are ours; throws when it cannot be used here. */
-export async function openKernelSocketHolders(): Promise<KernelSocketHolders> {
+async function openKernelSocketHolders(): Promise<KernelSocketHolders> {
   const c = loadLibc();
   const btf = kernelBtf();
   const target = createMap(c, BPF_MAP_TYPE_ARRAY, 4, 8, 1, 'tessera_sockino');
@@ -136,9 +136,9 @@ interface Offsets {
  */
 function program(targetFd: number, o: Offsets): Buffer {
   const code: Buffer[] = [];
-  const toDone: Buffer[] = []; // jumps to the end, their offsets set once it is known
+  const exits: Buffer[] = []; // jumps to the exit, their offsets set once it is known
   const jump = (j: Buffer) => {
-    toDone.push(j);
+    exits.push(j);
     code.push(j);
   };
   const end = insn(JEQ_IMM, R7, 0, 0, 0); // → the end marker
@@ -179,7 +179,7 @@ function program(targetFd: number, o: Offsets): Buffer {
     insn(MOV64_IMM, R3, 0, 0, RECORD),
     insn(CALL, 0, 0, 0, FN_SEQ_WRITE),
   );
-  const done = code.length;
+  const exit = code.length;
   code.push(insn(MOV64_IMM, R0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0));
   // The pass's last call (no file): the end marker, then the same write.
   end.writeInt16LE(code.length - code.indexOf(end) - 1, 2);
@@ -188,7 +188,7 @@ function program(targetFd: number, o: Offsets): Buffer {
     insn(ST_W, FP, 0, -12, END_MARK),
     insn(JA, 0, 0, write - code.length - 3, 0),
   );
-  for (const j of toDone) j.writeInt16LE(done - code.indexOf(j) - 1, 2);
+  for (const j of exits) j.writeInt16LE(exit - code.indexOf(j) - 1, 2);
   return Buffer.concat(code);
 }
 
